@@ -1,0 +1,97 @@
+"""The `iotsim-tui` command line.
+
+`iotsim-tui [PROFILE ...]` opens the app; the subcommands below run without a screen. Each
+subcommand lives in its own module, imported only when it is used, and exposes two functions:
+`add_arguments(parser)` and `run(args) -> int` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, cast
+
+from iotsim_tui import __version__
+from iotsim_tui.errors import IotsimError
+
+DEFAULT_PROFILE = Path("profiles/health_care.toml")
+
+
+class Subcommand(Protocol):
+    """What a subcommand module provides."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+# name -> (module, one line of help); the modules are imported on use only.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("iotsim_tui.headless", "run a network without a screen (progress, summary, JSON)"),
+    "broker": ("iotsim_tui.broker.command", "run the bundled MQTT broker, or manage its passwords"),
+    "certs": ("iotsim_tui.certs.command", "generate and show CA, server and client certificates"),
+    "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
+}
+
+
+def _app_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="iotsim-tui",
+        description="Simulate networks of IoT devices over MQTT, command them, and eavesdrop "
+        "on what travels with and without TLS.",
+        epilog=f"commands (iotsim-tui COMMAND --help for each):\n{commands}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "profiles",
+        nargs="*",
+        type=Path,
+        metavar="PROFILE",
+        help=f"network profiles (TOML) to open; default {DEFAULT_PROFILE}",
+    )
+    parser.add_argument(
+        "--no-broker",
+        action="store_true",
+        help="do not start the bundled broker, even when a profile asks for it",
+    )
+    parser.add_argument("--version", action="version", version=f"iotsim-tui {__version__}")
+    return parser
+
+
+def _subcommand_parser(name: str) -> tuple[argparse.ArgumentParser, Subcommand]:
+    module_name, text = SUBCOMMANDS[name]
+    module = cast(Subcommand, importlib.import_module(module_name))
+    parser = argparse.ArgumentParser(prog=f"iotsim-tui {name}", description=text)
+    module.add_arguments(parser)
+    return parser, module
+
+
+def _open_app(args: argparse.Namespace) -> int:
+    from iotsim_tui.tui.app import run_app
+
+    profiles: list[Path] = args.profiles or [DEFAULT_PROFILE]
+    return run_app(profiles, start_broker=not args.no_broker)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run what it asks for, and return the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    action: Callable[[argparse.Namespace], int]
+    if arguments and arguments[0] in SUBCOMMANDS:
+        parser, module = _subcommand_parser(arguments[0])
+        args = parser.parse_args(arguments[1:])
+        action = module.run
+    else:
+        args = _app_parser().parse_args(arguments)
+        action = _open_app
+    try:
+        return action(args)
+    except IotsimError as error:
+        print(f"iotsim-tui: {error.title.lower()}: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130

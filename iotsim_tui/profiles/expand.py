@@ -1,0 +1,58 @@
+"""Device templates expand into devices: `{n}` becomes each device's number."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from iotsim_tui.profiles.model import (
+    Command,
+    Device,
+    DeviceTemplate,
+    Network,
+    Subscription,
+    Telemetry,
+    Will,
+)
+
+_T = TypeVar("_T", Subscription, Telemetry, Command, Will)
+
+
+def devices_of(network: Network) -> tuple[Device, ...]:
+    """Every device of the network: the listed ones, then each template's, in order."""
+    expanded = [device for template in network.templates for device in expand(template)]
+    return network.devices + tuple(expanded)
+
+
+def expand(template: DeviceTemplate) -> list[Device]:
+    """The `count` devices a template stands for, numbered from `first`."""
+    return [_numbered(template, n) for n in range(template.first, template.first + template.count)]
+
+
+def _numbered(template: DeviceTemplate, n: int) -> Device:
+    number = str(n)
+
+    def fill(text: str) -> str:
+        return text.replace("{n}", number)
+
+    def fill_topic(item: _T) -> _T:
+        changed: dict[str, Any] = {"topic": fill(item.topic)}
+        if isinstance(item, Command) and item.response is not None:
+            changed["response"] = replace(item.response, topic=fill(item.response.topic))
+        return replace(item, **changed)
+
+    return Device(
+        name=fill(template.name),
+        id=fill(template.id),
+        description=fill(template.description),
+        subscribe=tuple(fill_topic(s) for s in template.subscribe),
+        telemetry=tuple(fill_topic(t) for t in template.telemetry),
+        commands=tuple(fill_topic(c) for c in template.commands),
+        state=_copy(template.state),
+        will=fill_topic(template.will) if template.will else None,
+    )
+
+
+def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(state)

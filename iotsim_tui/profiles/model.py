@@ -1,0 +1,256 @@
+"""The typed model of a network profile: one TOML file = one `Network`.
+
+Plain frozen dataclasses: the loader (`profiles.load`) builds them from TOML after checking
+every value, the writer (`profiles.save`) turns them back into TOML, and the engine and the
+app read them. Change a model with `dataclasses.replace`; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+PLAIN_PORT = 1883
+TLS_PORT = 8883
+
+
+class MQTTVersion(StrEnum):
+    """The MQTT protocol version a network's devices speak."""
+
+    V311 = "3.1.1"
+    V5 = "5"
+
+
+class SubscribeOn(StrEnum):
+    """When a device subscribes to a command topic."""
+
+    START = "start"
+    """As soon as the device is connected."""
+    MANUAL = "manual"
+    """Only when the user asks for it in the app."""
+
+
+class TelemetryFormat(StrEnum):
+    """How a telemetry payload is built from its fields."""
+
+    JSON = "json"
+    """A JSON object of the fields (nested tables become nested objects)."""
+    TEXT = "text"
+    """The `template` string with `{field}` placeholders filled in."""
+
+
+class TelemetryAction(StrEnum):
+    """What a command does to a device's telemetry."""
+
+    STOP = "stop"
+    START = "start"
+
+
+class GeneratorKind(StrEnum):
+    """The value generators a telemetry field can use."""
+
+    CONSTANT = "constant"  # value
+    INT = "int"  # min, max: uniform random integer
+    FLOAT = "float"  # min, max, round: uniform random number
+    WALK = "walk"  # min, max, step, start, round: bounded random walk
+    SEQUENCE = "sequence"  # values: one after the other, then stays on the last
+    CYCLE = "cycle"  # values: one after the other, round and round
+    CHOICE = "choice"  # values: one at random each time
+    BOOL = "bool"  # probability: chance of true
+    TIMESTAMP = "timestamp"  # format: "iso", "epoch" or "epoch_ms"
+    COUNTER = "counter"  # start, step: 0, 1, 2, ...
+    FIELD = "field"  # name: a device field ("id", "name", "description")
+    STATE = "state"  # name: a device state value, which commands can change
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """One generated value of a telemetry payload. Which keys apply depends on `kind`."""
+
+    kind: GeneratorKind
+    value: Any = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    start: float | None = None
+    round: int | None = None
+    values: tuple[Any, ...] = ()
+    probability: float | None = None
+    format: str | None = None
+    name: str | None = None
+
+
+PayloadFields: TypeAlias = Mapping[str, "ValueSpec | PayloadFields"]
+"""Field name -> a generated value, or a nested table of fields (a nested JSON object)."""
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    """How devices reach the broker over TLS."""
+
+    enabled: bool = False
+    ca: str | None = None
+    """CA certificate file (PEM) that signed the broker's certificate; None = system CAs."""
+    cert: str | None = None
+    """Client certificate file (PEM) for brokers that require one."""
+    key: str | None = None
+    """Private key of the client certificate (PEM)."""
+    verify_certificate: bool = True
+    """Check the broker's certificate chain. Off only when a profile says so; the UI warns."""
+    verify_hostname: bool = True
+    """Check that the certificate names the broker's host. Off only when a profile says so."""
+    min_version: str = "1.2"
+    """Lowest TLS version offered: "1.2" or "1.3"."""
+    key_log: str | None = None
+    """Write TLS session keys to this file (SSLKEYLOGFILE format) so Wireshark can decrypt."""
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where a network's devices connect, and how."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    """None: 1883, or 8883 with TLS. A port set by hand stays when TLS is switched."""
+    bundled: bool = True
+    """Start the bundled broker when the host is local."""
+    protocol: MQTTVersion = MQTTVersion.V311
+    keepalive: int = 60
+    clean_start: bool = True
+    session_expiry: int = 0
+    """Seconds a session outlives its connection (MQTT 5; 3.1.1 keeps it when not clean)."""
+    client_id_prefix: str = ""
+    username: str | None = None
+    password: str | None = None
+    """Never logged or shown; the app masks it."""
+    tls: TLSSettings = field(default_factory=TLSSettings)
+
+    @property
+    def effective_port(self) -> int:
+        """The port devices connect to."""
+        if self.port is not None:
+            return self.port
+        return TLS_PORT if self.tls.enabled else PLAIN_PORT
+
+    @property
+    def is_local(self) -> bool:
+        """True when the host is this machine (loopback), so the bundled broker can serve it."""
+        return self.host in ("localhost", "::1") or self.host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """How fast a network's devices connect, so that thousands do not stampede a broker."""
+
+    rate: float = 500.0
+    """New connections per second at most."""
+    in_flight: int = 200
+    """Connections being set up at once, at most."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic filter a device subscribes to ("subscribe to command")."""
+
+    topic: str
+    qos: int = 1
+    on: SubscribeOn = SubscribeOn.START
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """A message a device publishes every `interval` seconds."""
+
+    topic: str
+    """A topic name; `{id}` and `{name}` are replaced by the device's."""
+    interval: float = 5.0
+    qos: int = 0
+    retain: bool = False
+    format: TelemetryFormat = TelemetryFormat.JSON
+    template: str | None = None
+    """For `format = "text"`: the payload, with `{field}` placeholders."""
+    fields: PayloadFields = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A message a device publishes when a command arrives."""
+
+    topic: str
+    """`{id}`, `{name}`, `{topic}` and `{payload}` (the command's) are replaced."""
+    payload: str = "{payload}"
+    qos: int = 0
+    retain: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """How a device reacts to a command: a message on a topic that matches `topic`."""
+
+    topic: str
+    """A topic filter; `{id}` and `{name}` are replaced. Subscribed on start with `qos`."""
+    qos: int = 1
+    match: str | None = None
+    """Only react when the payload equals this (trimmed, any case); None = any payload."""
+    response: Response | None = None
+    set: Mapping[str, Any] = field(default_factory=dict)
+    """State values to change; the string "{payload}" takes the command's payload."""
+    telemetry: TelemetryAction | None = None
+
+
+@dataclass(frozen=True)
+class Will:
+    """The last will the broker publishes when a device drops without a DISCONNECT."""
+
+    topic: str
+    payload: str = "offline"
+    qos: int = 0
+    retain: bool = False
+    delay: int = 0
+    """Seconds the broker waits before publishing it (MQTT 5)."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """One simulated device: one MQTT client."""
+
+    name: str
+    id: str
+    """Unique in the network; the MQTT client id is the broker's prefix plus this."""
+    description: str = ""
+    subscribe: tuple[Subscription, ...] = ()
+    telemetry: tuple[Telemetry, ...] = ()
+    commands: tuple[Command, ...] = ()
+    state: Mapping[str, Any] = field(default_factory=dict)
+    """Initial state values (setpoint, power, ...) that telemetry reports and commands change."""
+    will: Will | None = None
+
+
+@dataclass(frozen=True)
+class DeviceTemplate:
+    """`count` devices made alike; `{n}` in name, id, description and topics is their number."""
+
+    name: str
+    id: str
+    count: int
+    first: int = 1
+    description: str = ""
+    subscribe: tuple[Subscription, ...] = ()
+    telemetry: tuple[Telemetry, ...] = ()
+    commands: tuple[Command, ...] = ()
+    state: Mapping[str, Any] = field(default_factory=dict)
+    will: Will | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network of simulated devices and the broker they talk to."""
+
+    name: str
+    description: str = ""
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    ramp: Ramp = field(default_factory=Ramp)
+    devices: tuple[Device, ...] = ()
+    templates: tuple[DeviceTemplate, ...] = ()

@@ -1,0 +1,19 @@
+"""Fixtures shared by every test folder: free ports and real brokers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.mosquitto import RunningMosquitto, mosquitto_path, run_mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[RunningMosquitto]:
+    """A plain mosquitto broker on a free port; the test is skipped when it is not installed."""
+    if mosquitto_path() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    with run_mosquitto(tmp_path) as broker:
+        yield broker
