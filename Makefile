@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SOURCES := iotsim_tui tests $(wildcard benchmarks)
 
 .PHONY: run test check lint typecheck pytest bench clean
 
@@ -14,8 +15,8 @@ test: check pytest
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check iotsim_tui tests benchmarks
-	$(BIN)/ruff format --check iotsim_tui tests benchmarks
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict iotsim_tui
