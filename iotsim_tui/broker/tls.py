@@ -1,0 +1,78 @@
+"""The TLS context of the broker's TLS listener, built from a certificate folder.
+
+The folder is the one `iotsim-tui certs init` writes: `server.crt` and `server.key` are the
+broker's identity, `ca.crt` is the CA whose client certificates are accepted when the listener
+requires them.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from iotsim_tui.errors import CertificateError
+
+SERVER_CERT = "server.crt"
+SERVER_KEY = "server.key"
+CLIENT_CA = "ca.crt"
+
+
+def server_context(certs_dir: Path, *, require_client_cert: bool) -> ssl.SSLContext:
+    """A server-side context: TLS 1.2 or later, and client certificates when required.
+
+    With `require_client_cert`, a client without a certificate signed by `ca.crt` is refused
+    in the handshake (CERT_REQUIRED), before it can send CONNECT.
+
+    Raises:
+        CertificateError: A file is missing or unreadable, or the key does not match the
+            certificate; the message names the file.
+    """
+    cert = certs_dir / SERVER_CERT
+    key = certs_dir / SERVER_KEY
+    hint = f"run `iotsim-tui certs init --dir {certs_dir}`"
+    for path in (cert, key, *([certs_dir / CLIENT_CA] if require_client_cert else [])):
+        if not path.is_file():
+            raise CertificateError(
+                f"the broker's TLS listener needs {path}, which is missing: {hint}"
+            )
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # Nothing to resume across restarts; tickets would only cost memory per connection.
+    context.options |= ssl.OP_NO_TICKET
+    try:
+        context.load_cert_chain(cert, key)
+    except PermissionError:
+        raise CertificateError(f"cannot read {key} or {cert}: permission denied") from None
+    except ssl.SSLError as error:
+        if "KEY_VALUES_MISMATCH" in str(error.reason) or "key values mismatch" in str(error):
+            raise CertificateError(
+                f"{key} is not the key of {cert}: {hint} --force to make a new pair"
+            ) from None
+        raise CertificateError(
+            f"cannot load the broker's certificate {cert} with key {key}: {error.reason or error}"
+        ) from None
+    except OSError as error:
+        raise CertificateError(f"cannot read {cert}: {error.strerror or error}") from None
+
+    if require_client_cert:
+        ca = certs_dir / CLIENT_CA
+        try:
+            context.load_verify_locations(cafile=ca)
+        except PermissionError:
+            raise CertificateError(f"cannot read {ca}: permission denied") from None
+        except (ssl.SSLError, OSError) as error:
+            raise CertificateError(f"{ca} is not a usable CA certificate: {error}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    else:
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def describe_session(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str:
+    """How a connection is protected, for logs and the broker console: 'TLSv1.3 <cipher>'."""
+    if ssl_object is None:
+        return "plain"
+    cipher = ssl_object.cipher()
+    version = ssl_object.version() or "TLS"
+    return f"{version} {cipher[0]}" if cipher else version
