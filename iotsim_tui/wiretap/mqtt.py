@@ -1,0 +1,257 @@
+"""MQTT in clear, as a sniffer reads it: packets decoded by the `protocol` codec.
+
+Packets are framed here from their fixed header so that memory stays bounded: a packet up to
+`MAX_DISSECTED` bytes is decoded whole by the codec; a larger one is described from its
+first bytes (type, and topic for a PUBLISH) and skipped as it streams past.
+"""
+
+from __future__ import annotations
+
+from iotsim_tui.protocol.codec import PacketReader, peek_header
+from iotsim_tui.protocol.errors import MalformedPacket
+from iotsim_tui.protocol.packets import (
+    Auth,
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PingReq,
+    PingResp,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    SubAck,
+    Subscribe,
+    UnsubAck,
+    Unsubscribe,
+)
+from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
+from iotsim_tui.wiretap.items import Decoded, Field, decoded, preview
+
+MAX_DISSECTED = 1024 * 1024
+"""Packets up to this size are decoded whole; larger ones are described from their start."""
+VERSION_NAMES = {MQTTVersion.V31: "3.1", MQTTVersion.V311: "3.1.1", MQTTVersion.V5: "5.0"}
+EXPOSED = "exposed: anyone on the path reads it"
+
+
+def looks_like_mqtt(data: bytes) -> bool:
+    """True when `data` starts like an MQTT CONNECT (type 1, flags 0)."""
+    return len(data) >= 1 and data[0] == 0x10
+
+
+class MQTTSession:
+    """What both directions of one connection share: the version CONNECT announced."""
+
+    def __init__(self) -> None:
+        self.version: MQTTVersion | None = None
+
+
+class MQTTStream:
+    """One direction of an MQTT connection: feed it bytes, get one item per packet."""
+
+    def __init__(self, session: MQTTSession) -> None:
+        self._session = session
+        self._buffer = bytearray()
+        self._skip = 0
+        self.broken = False
+        """True once the bytes stopped being MQTT; the caller shows the rest as data."""
+
+    def feed(self, data: bytes) -> list[Decoded]:
+        """Add bytes read from the wire; returns an item for each packet they complete."""
+        if self._skip:
+            skipped = min(self._skip, len(data))
+            self._skip -= skipped
+            data = data[skipped:]
+        self._buffer += data
+        items: list[Decoded] = []
+        while self._buffer and not self.broken:
+            try:
+                header = peek_header(self._buffer)
+            except MalformedPacket as exc:
+                items.append(self._malformed(bytes(self._buffer[:5]), exc))
+                break
+            if header is None:
+                break
+            _, _, remaining, header_length = header
+            size = header_length + remaining
+            if size > MAX_DISSECTED:
+                items.append(self._oversized(size))
+                taken = min(size, len(self._buffer))
+                self._skip = size - taken
+                del self._buffer[:taken]
+                continue
+            if len(self._buffer) < size:
+                break
+            packet_bytes = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            items.append(self._decode(packet_bytes))
+        return items
+
+    def take_rest(self) -> bytes:
+        """Bytes buffered but not understood (after the stream stopped being MQTT)."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
+
+    def _decode(self, packet_bytes: bytes) -> Decoded:
+        is_connect = packet_bytes[0] >> 4 == PacketType.CONNECT
+        # A CONNECT tells its own version; other packets are read as the CONNECT said.
+        version = None if is_connect else (self._session.version or MQTTVersion.V311)
+        reader = PacketReader(version=version)
+        try:
+            packets = reader.feed(packet_bytes)
+        except MalformedPacket as exc:
+            return self._malformed(packet_bytes, exc)
+        if len(packets) != 1:
+            return decoded("MQTT", "MQTT packet (not decoded)", packet_bytes)
+        packet = packets[0]
+        if isinstance(packet, Connect):
+            self._session.version = packet.protocol_level
+        return describe(packet, packet_bytes, self._session.version or MQTTVersion.V311)
+
+    def _malformed(self, packet_bytes: bytes, exc: MalformedPacket) -> Decoded:
+        self.broken = True
+        return decoded(
+            "MQTT", f"Malformed MQTT: {exc.message}", packet_bytes, Field("Problem", exc.message)
+        )
+
+    def _oversized(self, size: int) -> Decoded:
+        head = bytes(self._buffer[:64])
+        kind = head[0] >> 4
+        name = _TYPE_NAMES.get(kind, f"type {kind}")
+        fields = [Field("Size", f"{size} bytes (too large to decode here)")]
+        summary = f"{name}, {size} bytes"
+        if kind == PacketType.PUBLISH:
+            topic = _topic_from_head(head)
+            if topic is not None:
+                fields.insert(0, Field("Topic", topic))
+                summary = f"PUBLISH {topic} ({size} bytes)"
+        return Decoded("MQTT", summary, tuple(fields), head, size)
+
+
+_TYPE_NAMES = {t.value: t.name for t in PacketType}
+
+
+def _topic_from_head(head: bytes) -> str | None:
+    try:
+        header = peek_header(head)
+    except MalformedPacket:
+        return None
+    if header is None:
+        return None
+    start = header[3]
+    if len(head) < start + 2:
+        return None
+    length = int.from_bytes(head[start : start + 2], "big")
+    raw = head[start + 2 : start + 2 + length]
+    return raw.decode("utf-8", "replace") + ("…" if len(raw) < length else "")
+
+
+def describe(packet: Packet, packet_bytes: bytes, version: MQTTVersion) -> Decoded:
+    """The item for one decoded packet: a summary line and the fields of its detail view."""
+    if isinstance(packet, Connect):
+        return _connect(packet, packet_bytes)
+    if isinstance(packet, Publish):
+        return _publish(packet, packet_bytes)
+    if isinstance(packet, ConnAck):
+        code = _reason(packet.reason_code)
+        fields = [
+            Field("Return code", code),
+            Field("Session present", _yes(packet.session_present)),
+        ]
+        return decoded("MQTT", f"CONNACK {code}", packet_bytes, *fields)
+    if isinstance(packet, Subscribe):
+        filters = [f"{s.topic_filter} (QoS {s.qos})" for s in packet.subscriptions]
+        fields = [Field("Packet id", str(packet.packet_id))]
+        fields += [Field("Topic filter", f) for f in filters]
+        return decoded("MQTT", f"SUBSCRIBE {', '.join(filters)}", packet_bytes, *fields)
+    if isinstance(packet, SubAck):
+        codes = [_granted(c) for c in packet.reason_codes]
+        fields = [Field("Packet id", str(packet.packet_id)), Field("Granted", ", ".join(codes))]
+        return decoded(
+            "MQTT", f"SUBACK id {packet.packet_id}: {', '.join(codes)}", packet_bytes, *fields
+        )
+    if isinstance(packet, Unsubscribe):
+        fields = [Field("Packet id", str(packet.packet_id))]
+        fields += [Field("Topic filter", f) for f in packet.topic_filters]
+        return decoded(
+            "MQTT", f"UNSUBSCRIBE {', '.join(packet.topic_filters)}", packet_bytes, *fields
+        )
+    if isinstance(packet, PubAck | PubRec | PubRel | PubComp | UnsubAck):
+        name = type(packet).__name__.upper()
+        fields = [Field("Packet id", str(packet.packet_id))]
+        if isinstance(packet, PubAck | PubRec | PubRel | PubComp) and version is MQTTVersion.V5:
+            fields.append(Field("Reason", _reason(packet.reason_code)))
+        return decoded("MQTT", f"{name} id {packet.packet_id}", packet_bytes, *fields)
+    if isinstance(packet, Disconnect | Auth):
+        name = type(packet).__name__.upper()
+        if version is MQTTVersion.V5:
+            code = _reason(packet.reason_code)
+            return decoded("MQTT", f"{name} {code}", packet_bytes, Field("Reason", code))
+        return decoded("MQTT", name, packet_bytes)
+    assert isinstance(packet, PingReq | PingResp)
+    return decoded("MQTT", type(packet).__name__.upper(), packet_bytes)
+
+
+def _connect(packet: Connect, packet_bytes: bytes) -> Decoded:
+    level = MQTTVersion(packet.protocol_level)
+    fields = [
+        Field("Protocol", f"{packet.protocol_name} {VERSION_NAMES.get(level, str(int(level)))}"),
+        Field("Client id", packet.client_id or "(empty)"),
+        Field("Clean start", _yes(packet.clean_start)),
+        Field("Keepalive", f"{packet.keepalive} s"),
+    ]
+    summary = f"CONNECT client id {packet.client_id or '(empty)'}"
+    if packet.username is not None:
+        fields.append(Field("User name", packet.username, exposed=True))
+        summary += f", user {packet.username}"
+    if packet.password is not None:
+        fields.append(Field("Password", _text(packet.password), exposed=True))
+        summary += ", password in clear"
+    if packet.will is not None:
+        fields.append(Field("Will topic", packet.will.topic))
+        fields.append(Field("Will payload", preview(packet.will.payload)))
+    if packet.username is not None or packet.password is not None:
+        fields.append(Field("Warning", f"credentials {EXPOSED}"))
+    return decoded("MQTT", summary, packet_bytes, *fields)
+
+
+def _publish(packet: Publish, packet_bytes: bytes) -> Decoded:
+    topic = packet.topic or f"(alias {packet.properties.topic_alias})"
+    fields = [
+        Field("Topic", topic),
+        Field("QoS", str(packet.qos)),
+        Field("Retain", _yes(packet.retain)),
+    ]
+    if packet.qos:
+        fields.append(Field("Packet id", str(packet.packet_id)))
+    if packet.dup:
+        fields.append(Field("Duplicate", "yes"))
+    fields.append(Field("Payload", f"{len(packet.payload)} bytes: {preview(packet.payload, 400)}"))
+    summary = f"PUBLISH {topic}: {preview(packet.payload)}"
+    return decoded("MQTT", summary, packet_bytes, *fields)
+
+
+def _reason(code: ReasonCode | ConnectReturnCode | int) -> str:
+    if isinstance(code, ConnectReturnCode | ReasonCode):
+        return code.name.replace("_", " ").lower()
+    return f"0x{code:02x}"
+
+
+def _granted(code: ReasonCode | int) -> str:
+    if code < 0x80:
+        return f"QoS {int(code)}"
+    return f"refused ({_reason(code)})"
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex(" ")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,391 @@
+"""The eavesdrop relay: a TCP relay on loopback that sees exactly what a sniffer would.
+
+Devices connect to `Eavesdrop.endpoint` instead of the broker; each connection is forwarded
+byte for byte to the real broker, both ways, as soon as bytes arrive (TCP_NODELAY, no
+buffering beyond the transports' own). Half-closes are passed on with a FIN, resets with a
+reset, and a slow reader slows the sender down (flow control) instead of growing memory.
+TLS stays end to end between device and broker: the relay never holds a key, so under TLS it
+records ciphertext only. Every chunk is recorded with its time and direction (bounded, see
+`Limits`) and dissected into `WireItem`s for the eavesdrop view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import TracebackType
+
+from iotsim_tui.errors import CaptureError
+from iotsim_tui.wiretap.dissect import ConnectionDissector
+from iotsim_tui.wiretap.items import WireItem
+from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
+from iotsim_tui.wiretap.store import (
+    Address,
+    CaptureStore,
+    Chunk,
+    ConnectionInfo,
+    ConnectionRecord,
+    Direction,
+    End,
+    EndKind,
+    Limits,
+)
+
+log = logging.getLogger(__name__)
+
+LISTEN_HOST = "127.0.0.1"
+
+
+class ItemFeed:
+    """New dissected items, as an async iterator; bounded: the oldest unread are dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[WireItem] = deque()
+        self._limit = limit
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+        """Items dropped because this reader fell more than `limit` behind."""
+
+    def put(self, item: WireItem) -> None:
+        """Queue one item for the reader."""
+        if len(self._items) >= self._limit:
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        """End the iteration once the queued items are read."""
+        self._closed = True
+        self._ready.set()
+
+    def __aiter__(self) -> AsyncIterator[WireItem]:
+        return self
+
+    async def __anext__(self) -> WireItem:
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+
+class Eavesdrop:
+    """A recording relay in front of one broker address.
+
+    Use it as an async context manager::
+
+        async with Eavesdrop(target=("127.0.0.1", 1883)) as tap:
+            connect_devices_to(tap.endpoint)
+            async for item in tap.subscribe():
+                ...
+            tap.write_pcap("captures/net.pcap")
+    """
+
+    def __init__(
+        self,
+        target: Address,
+        *,
+        limits: Limits | None = None,
+        key_log: str | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.target = target
+        self.key_log = key_log
+        """The TLS key log file the devices write, if any (the view says so in a banner)."""
+        self.connect_timeout = connect_timeout
+        self.store = CaptureStore(limits)
+        self._recent: deque[WireItem] = deque(maxlen=self.store.limits.items)
+        self._feeds: list[ItemFeed] = []
+        self._links: set[_Link] = set()
+        self._server: asyncio.Server | None = None
+        self._endpoint: Address | None = None
+
+    async def __aenter__(self) -> Eavesdrop:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Listen on a free loopback port; raises CaptureError when it cannot."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: _DeviceSide(self), LISTEN_HOST, 0, reuse_address=True
+            )
+        except OSError as exc:
+            raise CaptureError(
+                f"the eavesdrop relay cannot listen on {LISTEN_HOST}: {exc}"
+            ) from exc
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self._endpoint = (host, port)
+
+    async def close(self) -> None:
+        """Stop listening, close the relayed connections, and end every subscriber's feed."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for link in list(self._links):
+            link.close_both()
+        for feed in self._feeds:
+            feed.close()
+        self._feeds.clear()
+
+    @property
+    def endpoint(self) -> Address:
+        """The (host, port) devices connect to instead of the broker."""
+        if self._endpoint is None:
+            raise CaptureError("the eavesdrop relay is not started")
+        return self._endpoint
+
+    def connections(self) -> list[ConnectionInfo]:
+        """Every kept connection, oldest first."""
+        return [record.info() for record in self.store.records()]
+
+    def items(self) -> list[WireItem]:
+        """The most recent dissected items (at most `Limits.items`), oldest first."""
+        return list(self._recent)
+
+    def subscribe(self, *, replay: bool = True) -> ItemFeed:
+        """An async iterator of dissected items; with `replay`, the recent ones come first."""
+        feed = ItemFeed(self.store.limits.subscriber_queue)
+        if replay:
+            for item in self._recent:
+                feed.put(item)
+        if self._server is None and self._endpoint is not None:
+            feed.close()
+        else:
+            self._feeds.append(feed)
+        return feed
+
+    def unsubscribe(self, feed: ItemFeed) -> None:
+        """Stop feeding `feed` (its iteration ends after the queued items)."""
+        if feed in self._feeds:
+            self._feeds.remove(feed)
+        feed.close()
+
+    def write_pcap(self, path: str | Path) -> PcapSummary:
+        """Write every kept connection to a pcap file; raises CaptureError naming the path."""
+        return write_pcap(Path(path), self.store.records())
+
+    def publish(self, items: list[WireItem]) -> None:
+        """Hand new items to the recent list and to every subscriber."""
+        for item in items:
+            self._recent.append(item)
+            for feed in self._feeds:
+                feed.put(item)
+
+
+class _Link:
+    """One relayed connection: the device's socket, the broker's, and what was seen."""
+
+    def __init__(self, tap: Eavesdrop, device: asyncio.Transport) -> None:
+        self.tap = tap
+        self.device = device
+        self.broker: asyncio.Transport | None = None
+        self.record: ConnectionRecord | None = None
+        self.dissector: ConnectionDissector | None = None
+        self.eof: set[Direction] = set()
+        self.lost: set[Direction] = set()
+        self.aborting = False
+
+    def transport_for(self, direction: Direction) -> asyncio.Transport | None:
+        """The socket that bytes going `direction` are written to."""
+        return self.broker if direction is Direction.TO_BROKER else self.device
+
+    def observe(self, chunk: Chunk) -> None:
+        record, dissector = self.record, self.dissector
+        if record is None or dissector is None:
+            return
+        self.tap.store.add_chunk(record, chunk)
+        self._dissect(record, dissector, lambda: dissector.feed(chunk))
+
+    def end(self, direction: Direction, kind: EndKind) -> None:
+        record, dissector = self.record, self.dissector
+        if record is None or dissector is None:
+            return
+        end = End(time.time(), direction, kind)
+        self.tap.store.add_end(record, end)
+        self._dissect(record, dissector, lambda: dissector.end(end))
+
+    def _dissect(
+        self,
+        record: ConnectionRecord,
+        dissector: ConnectionDissector,
+        step: Callable[[], list[WireItem]],
+    ) -> None:
+        try:
+            items = step()
+        except Exception:
+            # A dissector bug must never break a device's connection: the bytes were
+            # already forwarded; only the view misses this part.
+            log.exception("dissecting connection %d failed", record.id)
+            return
+        record.protocol = dissector.protocol
+        self.tap.publish(items)
+
+    def half_closed(self, direction: Direction) -> None:
+        """The sender of `direction` sent a FIN: pass it on, and close once both did."""
+        self.eof.add(direction)
+        self.end(direction, EndKind.FIN)
+        target = self.transport_for(direction)
+        if target is not None and target.can_write_eof() and not target.is_closing():
+            target.write_eof()
+        if len(self.eof) == 2:
+            self.close_both()
+
+    def lost_side(self, direction: Direction, exc: Exception | None) -> None:
+        """The socket that sends `direction` is gone; reset or close the other one."""
+        self.lost.add(direction)
+        if exc is not None and not self.aborting:
+            self.end(direction, EndKind.RESET)
+            self.abort_both()
+        elif not self.aborting:
+            self.close_both()
+        if len(self.lost) == 2 or (self.broker is None and direction is Direction.TO_BROKER):
+            self.finish()
+
+    def close_both(self) -> None:
+        for transport in (self.device, self.broker):
+            if transport is not None and not transport.is_closing():
+                transport.close()
+
+    def abort_both(self) -> None:
+        """Reset both sockets (SO_LINGER 0 makes the close send RST, like the peer did)."""
+        self.aborting = True
+        for transport in (self.device, self.broker):
+            if transport is None:
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+
+    def finish(self) -> None:
+        if self.record is not None:
+            self.tap.store.close(self.record, time.time())
+        self.tap._links.discard(self)
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a relayed connection; what it reads is written to the other socket."""
+
+    reads: Direction
+
+    def __init__(self) -> None:
+        self.link: _Link | None = None
+
+    def data_received(self, data: bytes) -> None:
+        assert self.link is not None
+        target = self.link.transport_for(self.reads)
+        if target is not None:
+            target.write(data)
+        self.link.observe(Chunk(time.time(), self.reads, data))
+
+    def eof_received(self) -> bool:
+        assert self.link is not None
+        self.link.half_closed(self.reads)
+        return True  # keep the other half open: the peer may still send
+
+    def pause_writing(self) -> None:
+        # This socket cannot take more: stop reading from the one that feeds it.
+        if self.link is not None:
+            source = self.link.transport_for(self.reads.opposite)
+            if source is not None and not source.is_closing():
+                source.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.link is not None:
+            source = self.link.transport_for(self.reads.opposite)
+            if source is not None and not source.is_closing():
+                source.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link is not None:
+            self.link.lost_side(self.reads, exc)
+
+
+class _DeviceSide(_Side):
+    reads = Direction.TO_BROKER
+
+    def __init__(self, tap: Eavesdrop) -> None:
+        super().__init__()
+        self.tap = tap
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()  # until the broker side is connected
+        _no_delay(transport)
+        self.link = _Link(self.tap, transport)
+        self.tap._links.add(self.link)
+        asyncio.get_running_loop().create_task(self._connect(self.link))
+
+    async def _connect(self, link: _Link) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self.tap.target
+        try:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: _BrokerSide(link), host, port),
+                self.tap.connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            log.info("eavesdrop relay cannot reach the broker at %s:%d: %s", host, port, exc)
+            link.abort_both()
+            return
+        if link.device.is_closing():
+            transport.close()
+            return
+        assert isinstance(transport, asyncio.Transport)
+        _no_delay(transport)
+        link.broker = transport
+        client = link.device.get_extra_info("peername")[:2]
+        server = _server_address(transport, self.tap.target)
+        now = time.time()
+        link.record = self.tap.store.open(client, server, now)
+        link.dissector = ConnectionDissector(link.record.id, client, server)
+        self.tap.publish(link.dissector.opened(now))
+        link.device.resume_reading()
+
+
+class _BrokerSide(_Side):
+    reads = Direction.TO_DEVICE
+
+    def __init__(self, link: _Link) -> None:
+        super().__init__()
+        self.link = link
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _server_address(transport: asyncio.Transport, target: Address) -> Address:
+    """The broker's address as connected (a host name in the target becomes its address)."""
+    peer = transport.get_extra_info("peername")
+    if peer:
+        return (str(peer[0]), int(peer[1]))
+    return target
+
+
+__all__ = ["CaptureError", "Eavesdrop", "ItemFeed"]
