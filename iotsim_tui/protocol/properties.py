@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from typing import Any
+
+from iotsim_tui.protocol.reasons import PacketType, ReasonCode
+from iotsim_tui.protocol.wire import U16, U32, Cursor, encode_binary, encode_string, encode_vbi
 
 
 class PropertyId(IntEnum):
@@ -91,3 +95,178 @@ class Properties:
 
 NO_PROPERTIES = Properties()
 """The shared empty property set: packets decoded without properties point to it."""
+
+
+WILL = 0
+"""The property context of a will message (packet type 0 is never a real packet)."""
+
+_P = PacketType
+_BYTE, _U16, _U32, _VBI, _STR, _BIN, _PAIR = range(7)
+_ACKS = (_P.PUBACK, _P.PUBREC, _P.PUBREL, _P.PUBCOMP)
+_MESSAGE = (_P.PUBLISH, WILL)
+_REASON_STRING_IN = (_P.CONNACK, *_ACKS, _P.SUBACK, _P.UNSUBACK, _P.DISCONNECT, _P.AUTH)
+_USER_PROPERTY_IN = (
+    _P.CONNECT, _P.CONNACK, _P.PUBLISH, WILL, *_ACKS, _P.SUBSCRIBE, _P.SUBACK,
+    _P.UNSUBSCRIBE, _P.UNSUBACK, _P.DISCONNECT, _P.AUTH,
+)  # fmt: skip
+
+# identifier -> (field name, wire type, where allowed, allowed values or None for any)
+_SPEC: dict[int, tuple[str, int, frozenset[int], frozenset[int] | None]] = {}
+_ZERO_ONE = frozenset({0, 1})
+
+
+def _define(
+    prop: PropertyId, kind: int, where: tuple[int, ...], values: frozenset[int] | None = None
+) -> None:
+    _SPEC[prop] = (prop.name.lower(), kind, frozenset(where), values)
+
+
+_I = PropertyId
+_define(_I.PAYLOAD_FORMAT_INDICATOR, _BYTE, _MESSAGE, _ZERO_ONE)
+_define(_I.MESSAGE_EXPIRY_INTERVAL, _U32, _MESSAGE)
+_define(_I.CONTENT_TYPE, _STR, _MESSAGE)
+_define(_I.RESPONSE_TOPIC, _STR, _MESSAGE)
+_define(_I.CORRELATION_DATA, _BIN, _MESSAGE)
+_define(_I.SUBSCRIPTION_IDENTIFIER, _VBI, (_P.PUBLISH, _P.SUBSCRIBE))
+_define(_I.SESSION_EXPIRY_INTERVAL, _U32, (_P.CONNECT, _P.CONNACK, _P.DISCONNECT))
+_define(_I.ASSIGNED_CLIENT_IDENTIFIER, _STR, (_P.CONNACK,))
+_define(_I.SERVER_KEEP_ALIVE, _U16, (_P.CONNACK,))
+_define(_I.AUTHENTICATION_METHOD, _STR, (_P.CONNECT, _P.CONNACK, _P.AUTH))
+_define(_I.AUTHENTICATION_DATA, _BIN, (_P.CONNECT, _P.CONNACK, _P.AUTH))
+_define(_I.REQUEST_PROBLEM_INFORMATION, _BYTE, (_P.CONNECT,), _ZERO_ONE)
+_define(_I.WILL_DELAY_INTERVAL, _U32, (WILL,))
+_define(_I.REQUEST_RESPONSE_INFORMATION, _BYTE, (_P.CONNECT,), _ZERO_ONE)
+_define(_I.RESPONSE_INFORMATION, _STR, (_P.CONNACK,))
+_define(_I.SERVER_REFERENCE, _STR, (_P.CONNACK, _P.DISCONNECT))
+_define(_I.REASON_STRING, _STR, _REASON_STRING_IN)
+_define(_I.RECEIVE_MAXIMUM, _U16, (_P.CONNECT, _P.CONNACK))
+_define(_I.TOPIC_ALIAS_MAXIMUM, _U16, (_P.CONNECT, _P.CONNACK))
+_define(_I.TOPIC_ALIAS, _U16, (_P.PUBLISH,))
+_define(_I.MAXIMUM_QOS, _BYTE, (_P.CONNACK,), _ZERO_ONE)
+_define(_I.RETAIN_AVAILABLE, _BYTE, (_P.CONNACK,), _ZERO_ONE)
+_define(_I.USER_PROPERTY, _PAIR, _USER_PROPERTY_IN)
+_define(_I.MAXIMUM_PACKET_SIZE, _U32, (_P.CONNECT, _P.CONNACK))
+_define(_I.WILDCARD_SUBSCRIPTION_AVAILABLE, _BYTE, (_P.CONNACK,), _ZERO_ONE)
+_define(_I.SUBSCRIPTION_IDENTIFIER_AVAILABLE, _BYTE, (_P.CONNACK,), _ZERO_ONE)
+_define(_I.SHARED_SUBSCRIPTION_AVAILABLE, _BYTE, (_P.CONNACK,), _ZERO_ONE)
+
+_NOT_ZERO: dict[int, ReasonCode] = {
+    _I.RECEIVE_MAXIMUM: ReasonCode.PROTOCOL_ERROR,
+    _I.MAXIMUM_PACKET_SIZE: ReasonCode.PROTOCOL_ERROR,
+    _I.SUBSCRIPTION_IDENTIFIER: ReasonCode.PROTOCOL_ERROR,
+    _I.TOPIC_ALIAS: ReasonCode.TOPIC_ALIAS_INVALID,
+}
+_FIELD_IDS = {spec[0]: prop for prop, spec in _SPEC.items()}
+_FIELD_IDS["subscription_identifiers"] = _FIELD_IDS.pop("subscription_identifier")
+_FIELD_IDS["user_properties"] = _FIELD_IDS.pop("user_property")
+_ENCODE_ORDER = [(f.name, _FIELD_IDS[f.name]) for f in fields(Properties)]
+
+
+def _spoken(prop: int) -> str:
+    return PropertyId(prop).name.lower().replace("_", " ")
+
+
+def _context_name(context: int) -> str:
+    return "a will message" if context == WILL else PacketType(context).name
+
+
+def decode_properties(cursor: Cursor, context: int) -> Properties:
+    """Read a property length and the properties after it, checked for packet type `context`.
+
+    Unknown identifiers are malformed (0x81); a property not allowed for the packet, one given
+    twice that may appear once, and a value out of range are protocol errors (0x82), except
+    a topic alias of 0, which is 0x94 Topic Alias invalid.
+    """
+    length = cursor.vbi("property length")
+    if not length:
+        return NO_PROPERTIES
+    if length > cursor.remaining():
+        raise cursor.fail(
+            f"the property length ({length}) runs past the end of the packet "
+            f"({cursor.remaining()} bytes left)"
+        )
+    end = cursor.pos + length
+    saved_end, cursor.end = cursor.end, end
+    values: dict[str, Any] = {}
+    try:
+        while cursor.pos < end:
+            prop = cursor.vbi("property identifier")
+            spec = _SPEC.get(prop)
+            if spec is None:
+                raise cursor.fail(f"unknown property identifier 0x{prop:02X}")
+            name, kind, where, allowed = spec
+            if context not in where:
+                raise cursor.fail(
+                    f"property '{_spoken(prop)}' is not allowed in {_context_name(context)}",
+                    ReasonCode.PROTOCOL_ERROR,
+                )
+            what = f"property '{_spoken(prop)}'"
+            value: Any
+            if kind == _BYTE:
+                value = cursor.u8(what)
+            elif kind == _U16:
+                value = cursor.u16(what)
+            elif kind == _U32:
+                value = cursor.u32(what)
+            elif kind == _VBI:
+                value = cursor.vbi(what)
+            elif kind == _STR:
+                value = cursor.string(what)
+            elif kind == _BIN:
+                value = cursor.binary(what)
+            else:
+                value = (cursor.string(f"{what} name"), cursor.string(f"{what} value"))
+            if allowed is not None and value not in allowed:
+                raise cursor.fail(
+                    f"{what} must be one of {sorted(allowed)}, not {value}",
+                    ReasonCode.PROTOCOL_ERROR,
+                )
+            if value == 0 and prop in _NOT_ZERO:
+                raise cursor.fail(f"{what} must not be 0", _NOT_ZERO[prop])
+            if kind == _PAIR:
+                values["user_properties"] = (*values.get("user_properties", ()), value)
+            elif prop == _I.SUBSCRIPTION_IDENTIFIER:
+                previous = values.get("subscription_identifiers", ())
+                if previous and context != PacketType.PUBLISH:
+                    raise cursor.fail(f"{what} appears twice", ReasonCode.PROTOCOL_ERROR)
+                values["subscription_identifiers"] = (*previous, value)
+            elif name in values:
+                raise cursor.fail(f"{what} appears twice", ReasonCode.PROTOCOL_ERROR)
+            else:
+                values[name] = value
+    finally:
+        cursor.end = saved_end
+    return Properties(**values)
+
+
+def encode_properties(properties: Properties) -> bytes:
+    """The property length and the properties, in identifier order (b"\\x00" when empty)."""
+    if properties is NO_PROPERTIES:
+        return b"\x00"
+    out = bytearray()
+    for name, prop in _ENCODE_ORDER:
+        value = getattr(properties, name)
+        if value is None or value == ():
+            continue
+        kind = _SPEC[prop][1]
+        if kind == _PAIR:
+            for key, text in value:
+                out += encode_vbi(prop) + encode_string(key) + encode_string(text)
+        elif kind == _VBI:
+            for number in value:
+                out += encode_vbi(prop) + encode_vbi(number)
+        else:
+            out += encode_vbi(prop) + _encode_value(kind, value)
+    return encode_vbi(len(out)) + bytes(out)
+
+
+def _encode_value(kind: int, value: Any) -> bytes:
+    if kind == _BYTE:
+        return bytes((value,))
+    if kind == _U16:
+        return U16.pack(value)
+    if kind == _U32:
+        return U32.pack(value)
+    if kind == _STR:
+        return encode_string(value)
+    return encode_binary(value)

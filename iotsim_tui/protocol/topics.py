@@ -34,14 +34,15 @@ def validate_topic_name(topic: str) -> None:
         raise TopicError("a topic name must not contain the wildcards '+' or '#'")
 
 
-def validate_topic_filter(topic_filter: str) -> None:
+def validate_topic_filter(topic_filter: str, *, shared: bool = True) -> None:
     """Raise `TopicError` unless `topic_filter` is a valid subscription filter.
 
     Wildcards must fill a whole level, and `#` must be the last level. A shared subscription
-    (`$share/group/filter`) is checked as its group and its filter.
+    (`$share/group/filter`) is checked as its group and its filter; with `shared=False`
+    (MQTT 3.1.1, which has no shared subscriptions) it is an ordinary filter.
     """
     _check_common(topic_filter, "a topic filter")
-    if topic_filter.startswith(SHARE_PREFIX):
+    if shared and topic_filter.startswith(SHARE_PREFIX):
         SharedFilter.parse(topic_filter)
         return
     levels = topic_filter.split("/")
