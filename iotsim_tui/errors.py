@@ -94,8 +94,14 @@ class UsageError(IotsimError):
 
 
 def _show(value: object) -> str:
+    """A value as it is written in a TOML profile."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{key} = {_show(item)}" for key, item in value.items())
+        return "{ " + inner + " }" if inner else "{}"
     return str(value)

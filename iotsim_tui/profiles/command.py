@@ -1,0 +1,36 @@
+"""`iotsim-tui validate PROFILE...`: check network profiles and report every problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from iotsim_tui.errors import ProfileError
+from iotsim_tui.profiles.expand import devices_of
+from iotsim_tui.profiles.load import load_network
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `iotsim-tui validate`."""
+    parser.add_argument(
+        "profiles", nargs="+", type=Path, metavar="PROFILE", help="network profiles (TOML)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one line per valid profile and every problem of the others; 1 if any failed."""
+    failed = 0
+    for path in args.profiles:
+        try:
+            network = load_network(path)
+        except ProfileError as error:
+            failed += 1
+            print(error.message, file=sys.stderr)
+            continue
+        count = len(devices_of(network))
+        print(f"ok  {path}: {network.name}, {count} {'device' if count == 1 else 'devices'}")
+    if failed:
+        total = len(args.profiles)
+        print(f"{failed} of {total} profiles not valid", file=sys.stderr)
+    return 1 if failed else 0

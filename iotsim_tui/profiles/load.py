@@ -1,0 +1,72 @@
+"""Reading network profiles: TOML text -> a checked `Network`.
+
+Every problem in a profile is reported at once, each with the file, the dotted key, the
+line, the bad value and what is allowed:
+
+    profiles/lab.toml:14: devices[2].subscribe[0].qos = 3: must be 0, 1 or 2
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from iotsim_tui.errors import ProfileError, ProfileProblems
+from iotsim_tui.profiles.checks import Checker
+from iotsim_tui.profiles.locate import LineIndex
+from iotsim_tui.profiles.model import Network
+from iotsim_tui.profiles.validate import build_network
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$|\s*\(at end of document\)$")
+
+
+def load_network(path: Path) -> Network:
+    """Read and check the profile at `path` (relative paths resolve against the working dir).
+
+    Raises:
+        ProfileError: the file cannot be read or is not valid TOML.
+        ProfileProblems: the TOML is valid but some values are not; lists all of them.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ProfileError(f"{path}: is a folder, not a profile") from None
+    except UnicodeDecodeError as error:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise ProfileError(f"{path}: cannot be read: {error.strerror}") from None
+    return parse_network(text, str(path))
+
+
+def parse_network(text: str, path: str) -> Network:
+    """Check the profile `text`; `path` names it in messages.
+
+    Raises:
+        ProfileError: `text` is not valid TOML.
+        ProfileProblems: some values are not valid; lists all of them, in line order.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ProfileError(_syntax_message(str(error), path), title="Not valid TOML") from None
+    checker = Checker(path, LineIndex(text))
+    network = build_network(raw, checker)
+    if checker.problems:
+        problems = sorted(checker.problems, key=lambda p: p.line if p.line is not None else 0)
+        raise ProfileProblems(problems)
+    return network
+
+
+def _syntax_message(message: str, path: str) -> str:
+    """`tomllib`'s "Invalid value (at line 3, column 7)" as "path:3: not valid TOML: ..."."""
+    match = _TOML_POSITION.search(message)
+    if match is None:
+        return f"{path}: not valid TOML: {message}"
+    what = message[: match.start()]
+    what = what[:1].lower() + what[1:]
+    if match.group(1) is None:
+        return f"{path}: not valid TOML: {what} at the end of the file"
+    return f"{path}:{match.group(1)}: not valid TOML: {what} (column {match.group(2)})"
