@@ -1,14 +1,143 @@
-"""The terminal app (being built): until it exists, opening it says so and exits 2."""
+"""The terminal app: `make_app` builds it for the command line and the tests alike."""
 
 from __future__ import annotations
 
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import ClassVar
 
-from iotsim_tui.errors import UsageError
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.session import Session
+
+log = logging.getLogger("iotsim_tui.tui")
+
+
+def default_log_file() -> Path:
+    """Where the app logs what went wrong: $XDG_STATE_HOME/iotsim-tui/iotsim-tui.log."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "iotsim-tui" / "iotsim-tui.log"
+
+
+class IotsimApp(App[int]):
+    """Networks of simulated IoT devices, their broker, and what travels between them."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "iotsim-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            id="app.quit",
+            tooltip="Quit (asks when something is unsaved)",
+        ),
+    ]
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        problems: Iterable[IotsimError] = (),
+        clock: Callable[[], float] = time.time,
+        log_file: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.problems = list(problems)
+        self.clock = clock
+        self.log_file = log_file or default_log_file()
+
+    def on_mount(self) -> None:
+        self._start_logging()
+        self.push_screen(MainScreen(self.session, clock=self.clock))
+        for problem in self.problems:
+            self.notify(problem.message, title=problem.title, severity="error", timeout=20)
+
+    def _start_logging(self) -> None:
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(self.log_file, encoding="utf-8")
+        except OSError as error:
+            self.notify(f"Cannot write the log file {self.log_file}: {error}", severity="warning")
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("iotsim_tui")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed is logged and shown; the app goes on."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, IotsimError):
+            self.notify(error.message, title=error.title, severity="error", timeout=15)
+            log.warning("%s: %s", event.worker.name, error.message)
+            return
+        log.error("%s crashed", event.worker.name, exc_info=error)
+        self.notify(
+            f"{event.worker.name or 'a task'} failed: {error!r}. Details are in {self.log_file}.",
+            title="Something went wrong",
+            severity="error",
+            timeout=20,
+        )
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette offers every key of the screen too, by its description."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.show:
+                action = binding.action
+
+                async def run(action: str = action) -> None:
+                    await screen.run_action(action)
+
+                yield SystemCommand(f"{binding.description} ({binding.key})", binding.tooltip, run)
+
+    async def action_quit(self) -> None:
+        """Quit, asking first when a network has unsaved changes."""
+        screen = self.screen
+        if isinstance(screen, MainScreen):
+            screen.action_quit()
+        else:
+            self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self.session.close()
+
+
+def make_app(
+    profiles: Iterable[Path],
+    *,
+    start_broker: bool = True,
+    certs_dir: Path = Path("certs"),
+    clock: Callable[[], float] = time.time,
+    log_file: Path | None = None,
+) -> IotsimApp:
+    """The app on `profiles`; a profile that cannot be read is reported once it runs."""
+    session = Session(start_broker=start_broker, certs_dir=certs_dir)
+    problems: list[IotsimError] = []
+    for path in profiles:
+        try:
+            session.open(path)
+        except IotsimError as error:
+            problems.append(error)
+    return IotsimApp(session, problems=problems, clock=clock, log_file=log_file)
 
 
 def run_app(profiles: list[Path], *, start_broker: bool = True) -> int:
     """Open the app on `profiles`; returns the exit code."""
-    raise UsageError(
-        "the terminal app is not available yet; use `iotsim-tui validate PROFILE` meanwhile"
-    )
+    app = make_app(profiles, start_broker=start_broker)
+    code = app.run()
+    return code or 0

@@ -1,0 +1,40 @@
+"""Messages the app's workers post to its screens, named for what happened."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from iotsim_tui.engine.events import Event
+
+
+class NetworkEventsArrived(Message):
+    """A batch of engine events of one open network arrived (already folded into it)."""
+
+    def __init__(self, key: str, batch: list[Event], changed: set[str]) -> None:
+        super().__init__()
+        self.key = key
+        self.batch = batch
+        self.changed = changed
+        """Ids of the devices whose tree line changed."""
+
+
+class NetworkStopped(Message):
+    """A network's simulation ended (stopped, rebuilt, or failed)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
+class BrokerExited(Message):
+    """A bundled broker the app started ended by itself."""
+
+    def __init__(self, host: str, port: int, code: int) -> None:
+        super().__init__()
+        self.host = host
+        self.port = port
+        self.code = code
+
+
+class NetworksChanged(Message):
+    """Networks were opened, closed or edited: the tree and header need redrawing."""

@@ -1,0 +1,168 @@
+"""The broker console: who is connected to the broker, and commands sent by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Footer, Input, Select, Static
+
+from iotsim_tui.engine.console import FEED_TIMEOUT, BrokerConsole, ClientsFeed, ConsoleUpdate
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.clients_table import ClientsTable
+from iotsim_tui.tui.widgets.network_header import link_text
+
+RETRY_SECONDS = 2.0
+
+
+class BrokerConsoleScreen(Screen[None]):
+    """Connected clients from the broker's feed, and a line to send a command."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back", id="console.close", tooltip="Back to the main screen"),
+        Binding(
+            "b", "close", "Back", show=False, id="console.back", tooltip="Back to the main screen"
+        ),
+        Binding(
+            "m", "focus_command", "Command", id="console.command", tooltip="Type a command to send"
+        ),
+    ]
+
+    DEFAULT_CSS = """
+    BrokerConsoleScreen #console-title { height: 1; padding: 0 1; background: $panel; }
+    BrokerConsoleScreen #console-note { height: 1; padding: 0 1; color: $text-muted; }
+    BrokerConsoleScreen ClientsTable { border: round $primary 50%; }
+    BrokerConsoleScreen #command { height: auto; padding: 0 1; }
+    BrokerConsoleScreen #command-topic { width: 2fr; }
+    BrokerConsoleScreen #command-message { width: 3fr; }
+    BrokerConsoleScreen #command-qos { width: 12; }
+    BrokerConsoleScreen #command Button { width: auto; min-width: 8; }
+    """
+
+    def __init__(
+        self,
+        opened: OpenNetwork,
+        *,
+        clock: Callable[[], float] = time.time,
+        feed_timeout: float = FEED_TIMEOUT,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.opened = opened
+        self.clock = clock
+        self.feed_timeout = feed_timeout
+        self.live = live
+        """False: do not connect (the picture of an idle console, for snapshots)."""
+        self.console: BrokerConsole | None = None
+        self.last_update: ConsoleUpdate | None = None
+
+    def compose(self) -> ComposeResult:
+        broker = self.opened.network.broker
+        title = Static(id="console-title")
+        title.update(
+            f"Broker console · {self.opened.network.name} · {broker.host}:"
+            f"{broker.effective_port} · " + link_text(self.opened.network).plain
+        )
+        yield title
+        yield Static("connecting…", id="console-note")
+        yield ClientsTable(id="clients")
+        with Horizontal(id="command"):
+            yield Input(
+                placeholder="command topic",
+                id="command-topic",
+                compact=True,
+                suggester=SuggestFromList(sorted(self._command_topics())),
+            )
+            yield Input(placeholder="message (Enter sends)", id="command-message", compact=True)
+            yield Select(
+                [(f"QoS {q}", q) for q in (0, 1, 2)],
+                value=1,
+                allow_blank=False,
+                id="command-qos",
+                compact=True,
+            )
+            yield Button("Send", id="command-send", compact=True)
+        yield Footer()
+
+    def _command_topics(self) -> set[str]:
+        return {s.topic for record in self.opened.records.values() for s in record.device.subscribe}
+
+    def on_mount(self) -> None:
+        self.query_one(ClientsTable).border_title = "Connected clients"
+        if self.live:
+            self.follow_feed()
+        else:
+            self._note("not connected")
+
+    def _note(self, text: str) -> None:
+        self.query_one("#console-note", Static).update(text)
+
+    @work(exclusive=True, group="console-feed", exit_on_error=False)
+    async def follow_feed(self) -> None:
+        """Keep the console client connected and the table fed, retrying when it drops."""
+        table = self.query_one(ClientsTable)
+        while True:
+            try:
+                async with BrokerConsole(
+                    self.opened.network.broker, feed_timeout=self.feed_timeout
+                ) as console:
+                    self.console = console
+                    table.own_id = console.client_id
+                    self._note(f"connected as {console.client_id}; waiting for the feed…")
+                    async for update in console.updates():
+                        self.last_update = update
+                        table.show(update, self.clock())
+                        self._note(table.note)
+            except IotsimError as error:
+                self.console = None
+                self._note(f"not connected: {error.message} (retrying)")
+            await asyncio.sleep(RETRY_SECONDS)
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        """Ids of the clients the last feed listed."""
+        if isinstance(self.last_update, ClientsFeed):
+            return tuple(client.id for client in self.last_update.clients)
+        return ()
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+    def action_focus_command(self) -> None:
+        self.query_one("#command-topic", Input).focus()
+
+    @on(Input.Submitted, "#command-topic")
+    def _topic_entered(self) -> None:
+        self.query_one("#command-message", Input).focus()
+
+    @on(Input.Submitted, "#command-message")
+    @on(Button.Pressed, "#command-send")
+    def _send_pressed(self) -> None:
+        qos = self.query_one("#command-qos", Select).value
+        self.send(
+            self.query_one("#command-topic", Input).value.strip(),
+            self.query_one("#command-message", Input).value,
+            qos if isinstance(qos, int) else 1,
+        )
+
+    @work(group="console-send", exit_on_error=False)
+    async def send(self, topic: str, message: str, qos: int) -> None:
+        """Send a command from the console's own client; a notification says how it went."""
+        if self.console is None:
+            self.notify("The broker console is not connected yet.", severity="error")
+            return
+        try:
+            await self.console.send(topic, message, qos=qos)
+        except IotsimError as error:
+            self.notify(error.message, title=error.title, severity="error")
+            return
+        self.notify(f"Sent {message!r} on {topic} (QoS {qos}).", title="Command sent")

@@ -1,0 +1,379 @@
+"""The main screen: networks and devices, the device log, subscriptions, the publish prompt."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer, Tree
+from textual.worker import Worker
+
+from iotsim_tui.engine.events import DeviceError, Event, LogLine
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.protocol.topics import TopicError, validate_topic_name
+from iotsim_tui.tui.messages import (
+    BrokerExited,
+    NetworkEventsArrived,
+    NetworksChanged,
+    NetworkStopped,
+)
+from iotsim_tui.tui.screens.main_actions import EditingActions
+from iotsim_tui.tui.session import OpenNetwork, Session
+from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.network_header import NetworkHeader
+from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place, network_label
+from iotsim_tui.tui.widgets.publish import PublishPrompt
+from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
+
+REFRESH_SECONDS = 0.1
+"""Tables and the tree redraw at most this often, however fast events arrive."""
+
+
+def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -> Binding:
+    return Binding(key, action, text, show=show, id=f"main.{action}", tooltip=tooltip)
+
+
+class MainScreen(EditingActions):
+    """Everything about the open networks on one screen, driven from the keyboard."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        _key("s", "toggle_device", "Start/stop", "Start or stop the selected device"),
+        _key("S", "toggle_network", "Network", "Start or stop every device of the network"),
+        _key("n", "new_network", "New", "Create a new network", show=False),
+        _key("a", "add_device", "Add", "Add a device to the network"),
+        _key("e", "edit_device", "Edit", "Edit the selected device", show=False),
+        _key("d", "delete_device", "Delete", "Delete the selected device", show=False),
+        _key("u", "subscribe", "Subscribe", "Subscribe the device to a command topic"),
+        _key("t", "telemetry", "Telemetry", "Add telemetry the device publishes", show=False),
+        _key("p", "focus_publish", "Publish", "Publish a message as the selected device"),
+        _key("slash", "focus_publish", "Publish", "Publish a message", show=False),
+        _key("b", "broker_console", "Console", "Open the broker console"),
+        _key("w", "eavesdrop", "Eavesdrop", "See what travels on the wire"),
+        _key("c", "settings", "Settings", "Broker, TLS and certificates of the network"),
+        _key("o", "open", "Open", "Open a network profile", show=False),
+        _key("ctrl+s", "save", "Save", "Save the network to its profile file"),
+        _key("W", "save_as", "Save as", "Save the network to another file", show=False),
+        _key("question_mark", "help", "Help", "Every key, and where it works"),
+        _key("q", "quit", "Quit", "Quit (asks when something is unsaved)"),
+    ]
+
+    DEFAULT_CSS = """
+    MainScreen #panes { height: 1fr; }
+    MainScreen NetworkTree { width: 30; border: round $primary 50%; }
+    MainScreen DeviceLog { width: 1fr; border: round $primary 50%; }
+    MainScreen SubscriptionsTable { width: 44; border: round $primary 50%; }
+    MainScreen #panes > *:focus-within { border: round $accent; }
+    """
+
+    def __init__(self, session: Session, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.session = session
+        self.clock = clock
+        self.place: Place | None = None
+        self._changed: dict[str, set[str]] = {}
+        self._tables_due = True
+        self._runs: dict[str, Worker[None]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield NetworkHeader(id="header")
+        with Horizontal(id="panes"):
+            yield NetworkTree(id="tree")
+            yield DeviceLog(id="log")
+            yield SubscriptionsTable(id="subscriptions")
+        yield PublishPrompt(id="publish")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(NetworkTree).border_title = "Networks"
+        self.query_one(DeviceLog).border_title = "Device log"
+        self.query_one(SubscriptionsTable).border_title = "Subscriptions"
+        self.rebuild()
+        tree = self.query_one(NetworkTree)
+        if self.session.networks:
+            first = self.session.networks[0]
+            device = next(iter(first.records), None)
+            node = tree.node_of(Place(first.key, device) if device else Place(first.key))
+            if node is not None:
+                tree.move_cursor(node)
+            self._select(node.data if node is not None and node.data else Place(first.key))
+        tree.focus()
+        self.set_interval(REFRESH_SECONDS, self._refresh_due)
+        self.start_brokers()
+
+    @work(group="brokers", exit_on_error=False)
+    async def start_brokers(self) -> None:
+        """Start the bundled broker of every open network that uses one."""
+        for opened in list(self.session.networks):
+            try:
+                broker = await self.session.ensure_broker(opened.network)
+            except IotsimError as error:
+                self.notify(
+                    f"{error.message}. Stop whatever uses the port, or pick another port "
+                    "in the network settings (c).",
+                    title=error.title,
+                    severity="error",
+                    timeout=20,
+                )
+                continue
+            if broker is not None:
+                self._watch_broker(opened, broker)
+        self._refresh_header()
+
+    # -- what is selected ---------------------------------------------------------------
+
+    @property
+    def network(self) -> OpenNetwork | None:
+        """The open network the selection is in."""
+        if self.place is None:
+            return self.session.networks[0] if self.session.networks else None
+        return self.session.find(self.place.network)
+
+    @property
+    def device_id(self) -> str | None:
+        """The selected device's id, if a device is selected."""
+        return self.place.device if self.place is not None else None
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _highlighted(self, event: Tree.NodeHighlighted[Place]) -> None:
+        if event.node.data is not None and event.node.data != self.place:
+            self._select(event.node.data)
+
+    def _select(self, place: Place) -> None:
+        self.place = place
+        opened = self.network
+        log = self.query_one(DeviceLog)
+        if opened is None or place.device is None or place.device not in opened.records:
+            title = opened.network.name if opened else ""
+            log.show(f"{title}: select a device", ())
+        else:
+            record = opened.records[place.device]
+            log.show(f"{record.device.id} · {record.device.name}", record.log)
+            self.query_one(PublishPrompt).set_topics(opened.known_topics())
+        self._tables_due = True
+        self._refresh_header()
+
+    # -- redrawing ---------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Redraw the tree from the session (networks opened, closed or edited)."""
+        tree = self.query_one(NetworkTree)
+        for opened in self.session.networks:
+            tree.set_network(opened.key, opened.network.name, opened.lines(), dirty=opened.dirty)
+        self._tables_due = True
+        self._refresh_header()
+
+    def _refresh_header(self) -> None:
+        opened = self.network
+        self.query_one(NetworkHeader).show(
+            opened.network if opened else None,
+            dirty=bool(opened and opened.dirty),
+            broker_state=self.session.broker_state(opened.network) if opened else "",
+        )
+        self.sub_title = " ".join(f"{n.network.name}*" for n in self.session.dirty)
+
+    def _refresh_due(self) -> None:
+        tree = self.query_one(NetworkTree)
+        for key, device_ids in self._changed.items():
+            opened = self.session.find(key)
+            if opened is None:
+                continue
+            lines = opened.lines() if len(device_ids) > 50 else None
+            connected = sum(1 for r in opened.records.values() if r.status.value == "connected")
+            label = network_label(
+                opened.network.name, connected, len(opened.records), dirty=opened.dirty
+            )
+            changed = lines or [opened.records[d].line() for d in device_ids]
+            tree.update_devices(key, label, changed)
+        if self._changed:
+            self._tables_due = True
+        self._changed.clear()
+        opened = self.network
+        if self._tables_due and opened is not None and self.device_id is not None:
+            rows = opened.subscription_rows(self.device_id)
+            self.query_one(SubscriptionsTable).show(rows, self.clock())
+        self._tables_due = False
+
+    # -- engine events -----------------------------------------------------------------
+
+    def on_network_events_arrived(self, message: NetworkEventsArrived) -> None:
+        self._changed.setdefault(message.key, set()).update(message.changed)
+        if self.place is None or message.key != self.place.network or self.device_id is None:
+            return
+        mine = [event for event in message.batch if event.device_id == self.device_id]
+        if mine:
+            self.query_one(DeviceLog).add(mine)
+            self._tables_due = True
+
+    def on_network_stopped(self, message: NetworkStopped) -> None:
+        opened = self.session.find(message.key)
+        self._runs.pop(message.key, None)
+        if opened is not None:
+            self._changed[message.key] = set(opened.records)
+            if self.place is not None and self.place.network == message.key:
+                self._select(self.place)
+
+    def on_networks_changed(self, _message: NetworksChanged) -> None:
+        self.rebuild()
+        if self.place is not None:
+            self._select(self.place)
+
+    def on_broker_exited(self, message: BrokerExited) -> None:
+        text = self.session.broker_exited((message.host, message.port), message.code)
+        self.notify(text, title="Broker stopped", severity="error", timeout=15)
+        self._refresh_header()
+
+    # -- starting and stopping ---------------------------------------------------------
+
+    def action_toggle_device(self) -> None:
+        opened, device_id = self.network, self.device_id
+        if opened is None:
+            self.notify("Open or create a network first (o or n).", severity="warning")
+            return
+        if device_id is None:
+            self.action_toggle_network()
+            return
+        if opened.records[device_id].status.value == "stopped":
+            self.start(opened, [device_id])
+        else:
+            self.stop(opened, [device_id])
+
+    def action_toggle_network(self) -> None:
+        opened = self.network
+        if opened is None:
+            self.notify("Open or create a network first (o or n).", severity="warning")
+        elif opened.active:
+            self.stop(opened, None)
+        else:
+            self.start(opened, None)
+
+    @work(group="control", exit_on_error=False)
+    async def start(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
+        """Start devices (None: all), starting the bundled broker and simulation as needed."""
+        try:
+            broker = await self.session.ensure_broker(opened.network)
+        except IotsimError as error:
+            self._refresh_header()
+            self.notify(
+                f"{error.message}. Free the port, or change it in the network settings (c).",
+                title=error.title,
+                severity="error",
+                timeout=15,
+            )
+            return
+        if broker is not None:
+            self._watch_broker(opened, broker)
+        self._refresh_header()
+        run = self._runs.get(opened.key)
+        if run is not None and opened.stale and not opened.active:
+            run.cancel()
+            await run.wait()
+            run = None
+        if run is None or opened.simulation is None:
+            self._runs[opened.key] = self.run_worker(
+                self._run(opened, device_ids),
+                name=f"network {opened.network.name}",
+                group="simulation",
+                exit_on_error=False,
+            )
+            return
+        if opened.stale:
+            self.notify(
+                f"{opened.network.name} runs with its old settings: stop and start it (S, S) "
+                "to apply your changes.",
+                title="Changes apply on restart",
+            )
+        try:
+            await opened.simulation.start(device_ids)
+        except KeyError as error:
+            self.notify(
+                f"{error.args[0]} is new: stop and start the network (S, S) to start it.",
+                severity="warning",
+            )
+
+    async def _run(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
+        def on_batch(batch: list[Event]) -> None:
+            self.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+
+        try:
+            await opened.run(device_ids, on_batch)
+        finally:
+            self.post_message(NetworkStopped(opened.key))
+
+    @work(group="control", exit_on_error=False)
+    async def stop(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
+        """Stop devices (None: all, which also ends the simulation)."""
+        if device_ids is None:
+            run = self._runs.pop(opened.key, None)
+            if run is not None:
+                run.cancel()
+                await run.wait()
+            return
+        if opened.simulation is not None:
+            await opened.simulation.stop(device_ids)
+
+    def _watch_broker(self, opened: OpenNetwork, broker: object) -> None:
+        where = (opened.network.broker.host, opened.network.broker.effective_port)
+        name = f"broker watch {where[0]}:{where[1]}"
+        if any(w.name == name and not w.is_finished for w in self.workers):
+            return
+        wait_exited = getattr(broker, "wait_exited", None)
+        if wait_exited is None:
+            return
+
+        async def watch() -> None:
+            code: int = await wait_exited()
+            if self.session.brokers.get(where) is broker:
+                self.post_message(BrokerExited(where[0], where[1], code))
+
+        self.run_worker(watch(), name=name, group="brokers", exit_on_error=False)
+
+    # -- publishing --------------------------------------------------------------------
+
+    def action_focus_publish(self) -> None:
+        self.query_one(PublishPrompt).focus_topic()
+
+    @on(PublishPrompt.Submitted)
+    def _publish_submitted(self, message: PublishPrompt.Submitted) -> None:
+        opened, device_id = self.network, self.device_id
+        if opened is None or device_id is None:
+            self.notify("Select the device to publish as, in the tree.", severity="warning")
+            return
+        try:
+            validate_topic_name(message.topic)
+        except TopicError as error:
+            self.notify(f"Cannot publish to {message.topic!r}: {error}", severity="error")
+            return
+        if opened.simulation is None:
+            self.notify(f"Start {device_id} first (s), then publish.", severity="warning")
+            return
+        self.publish(opened, device_id, message)
+
+    @work(group="publish", exit_on_error=False)
+    async def publish(
+        self, opened: OpenNetwork, device_id: str, message: PublishPrompt.Submitted
+    ) -> None:
+        """Publish by hand as a device; a failure becomes a device-log line."""
+        simulation = opened.simulation
+        if simulation is None:
+            return
+        try:
+            await simulation.publish(
+                device_id, message.topic, message.payload, qos=message.qos, retain=message.retain
+            )
+        except (IotsimError, KeyError, ValueError) as error:
+            line = DeviceError(
+                device_id, f"publish to {message.topic} failed: {error}", self.clock()
+            )
+            opened.note(device_id, line)
+            self.post_message(NetworkEventsArrived(opened.key, [line], set()))
+
+    def say(self, opened: OpenNetwork, device_id: str, text: str) -> None:
+        """Add a line of the app's own to a device's log."""
+        line = LogLine(device_id, text, self.clock())
+        opened.note(device_id, line)
+        self.post_message(NetworkEventsArrived(opened.key, [line], set()))

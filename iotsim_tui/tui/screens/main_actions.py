@@ -1,0 +1,329 @@
+"""The main screen's actions that open dialogs: networks, devices, files, help, quit."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.profiles.model import Device, Network, Telemetry
+from iotsim_tui.tui import editing
+from iotsim_tui.tui.messages import NetworksChanged
+from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen
+from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from iotsim_tui.tui.session import OpenNetwork, Session
+from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
+
+
+def _dialog(module: str, name: str) -> Callable[..., ModalScreen[Any]] | None:
+    """A dialog class looked up by name, or None when this build has none."""
+    try:
+        found: Callable[..., ModalScreen[Any]] = getattr(
+            importlib.import_module(f"iotsim_tui.tui.screens.{module}"), name
+        )
+    except (ImportError, AttributeError):
+        return None
+    return found
+
+
+def key_table(screen: Screen[Any]) -> list[tuple[str, str, str]]:
+    """(key, what it does, where) for every binding of the screen and its panes."""
+    rows: list[tuple[str, str, str]] = []
+    for where, bindings in (
+        ("everywhere", screen.BINDINGS),
+        ("device log", DeviceLog.BINDINGS),
+    ):
+        for binding in bindings:
+            if isinstance(binding, Binding):
+                key = {"question_mark": "?", "slash": "/"}.get(binding.key, binding.key)
+                rows.append((key, binding.tooltip or binding.description, where))
+    rows.append(("tab / shift+tab", "Move between panes", "everywhere"))
+    rows.append(("ctrl+p", "Command palette: every action by name", "everywhere"))
+    return rows
+
+
+class EditingActions(Screen[None]):
+    """Actions of the main screen that edit networks and devices through dialogs."""
+
+    session: Session
+    place: Place | None
+
+    @property
+    def network(self) -> OpenNetwork | None:
+        """The open network the selection is in (the main screen says which)."""
+        raise NotImplementedError
+
+    @property
+    def device_id(self) -> str | None:
+        """The selected device's id (the main screen says which)."""
+        raise NotImplementedError
+
+    def _changed_network(self, opened: OpenNetwork, network: Network, what: str) -> None:
+        opened.apply(network)
+        if opened.simulation is not None:
+            self.notify(
+                f"{what}. {network.name} is running: the change applies when you stop and start "
+                "it (S, S).",
+                title="Applies on restart",
+            )
+        else:
+            self.notify(what)
+        self.post_message(NetworksChanged())
+
+    def _need_network(self) -> OpenNetwork | None:
+        opened = self.network
+        if opened is None:
+            self.notify("Open or create a network first (o or n).", severity="warning")
+        return opened
+
+    def _need_device(self) -> tuple[OpenNetwork, Device] | None:
+        opened = self._need_network()
+        if opened is None:
+            return None
+        if self.device_id is None:
+            self.notify("Select a device in the tree first.", severity="warning")
+            return None
+        try:
+            return opened, editing.own_device(opened.network, self.device_id)
+        except IotsimError as error:
+            self.notify(error.message, title=error.title, severity="warning")
+            return None
+
+    def _select_after(self, place: Place) -> None:
+        def move() -> None:
+            tree = self.query_one(NetworkTree)
+            node = tree.node_of(place)
+            if node is not None:
+                tree.move_cursor(node)
+
+        self.call_after_refresh(move)
+
+    # -- networks ----------------------------------------------------------------------
+
+    def action_new_network(self) -> None:
+        def created(network: Network | None) -> None:
+            if network is not None:
+                opened = self.session.add(network, dirty=True)
+                self.post_message(NetworksChanged())
+                self._select_after(Place(opened.key))
+                self.notify(f"{network.name} created: add devices with a, save with ctrl+s.")
+
+        self.app.push_screen(NewNetworkScreen(), created)
+
+    def action_settings(self) -> None:
+        opened = self._need_network()
+        if opened is None:
+            return
+
+        def edited(network: Network | None) -> None:
+            if network is not None and network != opened.network:
+                self._changed_network(opened, network, f"Settings of {network.name} changed")
+
+        self.app.push_screen(
+            NetworkSettingsScreen(opened.network, certs_dir=self.session.certs_dir), edited
+        )
+
+    def action_open(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                opened = self.session.open(path)
+            except IotsimError as error:
+                self.notify(error.message, title=error.title, severity="error", timeout=15)
+                return
+            self.post_message(NetworksChanged())
+            self._select_after(Place(opened.key))
+            self.notify(f"Opened {opened.network.name} from {path}.")
+
+        self.app.push_screen(OpenProfileScreen(), chosen)
+
+    def action_save(self) -> None:
+        opened = self._need_network()
+        if opened is None:
+            return
+        if opened.path is None:
+            self.action_save_as()
+            return
+        self._save(opened, None)
+
+    def action_save_as(self) -> None:
+        opened = self._need_network()
+        if opened is None:
+            return
+        default = opened.path or Path("profiles") / f"{opened.network.name.lower()}.toml"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._save(opened, path)
+
+        self.app.push_screen(SaveAsScreen(default), chosen)
+
+    def _save(self, opened: OpenNetwork, path: Path | None) -> None:
+        try:
+            where = self.session.save(opened, path)
+        except IotsimError as error:
+            self.notify(error.message, title=error.title, severity="error", timeout=15)
+            return
+        self.notify(f"Saved {opened.network.name} to {where}.", title="Saved")
+        self.post_message(NetworksChanged())
+
+    # -- devices -----------------------------------------------------------------------
+
+    def action_add_device(self) -> None:
+        opened = self._need_network()
+        screen = _dialog("device_form", "DeviceScreen")
+        if opened is None or screen is None:
+            return
+
+        def added(device: Device | None) -> None:
+            if device is None:
+                return
+            try:
+                network = editing.put_device(opened.network, device)
+            except IotsimError as error:
+                self.notify(error.message, title=error.title, severity="error")
+                return
+            self._changed_network(opened, network, f"{device.id} added to {network.name}")
+            self._select_after(Place(opened.key, device.id))
+
+        self.app.push_screen(screen(opened.network, None), added)
+
+    def action_edit_device(self) -> None:
+        found = self._need_device()
+        screen = _dialog("device_form", "DeviceScreen")
+        if found is None or screen is None:
+            return
+        opened, old = found
+
+        def edited(device: Device | None) -> None:
+            if device is None or device == old:
+                return
+            try:
+                network = editing.put_device(opened.network, device, replacing=old.id)
+            except IotsimError as error:
+                self.notify(error.message, title=error.title, severity="error")
+                return
+            self._changed_network(opened, network, f"{device.id} changed")
+            self._select_after(Place(opened.key, device.id))
+
+        self.app.push_screen(screen(opened.network, old), edited)
+
+    def action_delete_device(self) -> None:
+        found = self._need_device()
+        if found is None:
+            return
+        opened, device = found
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                network = editing.remove_device(opened.network, device.id)
+                self._changed_network(opened, network, f"{device.id} deleted")
+                self._select_after(Place(opened.key))
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete {device.id} ({device.name}) from {opened.network.name}?", yes="Delete"
+            ),
+            confirmed,
+        )
+
+    def action_subscribe(self) -> None:
+        found = self._need_device()
+        screen = _dialog("device_form", "SubscribeScreen")
+        if found is None or screen is None:
+            return
+        opened, device = found
+
+        def chosen(request: Any) -> None:
+            if request is None:
+                return
+            subscription = request.subscription
+            changed = editing.add_subscription(device, subscription)
+            network = editing.put_device(opened.network, changed, replacing=device.id)
+            opened.network = network  # a subscription now runs without a restart
+            self._changed_network(
+                opened, network, f"{device.id} subscribes to {subscription.topic}"
+            )
+            if request.now and opened.simulation is not None:
+                self.run_worker(
+                    opened.simulation.subscribe(
+                        device.id, subscription.topic, qos=subscription.qos
+                    ),
+                    group="control",
+                    exit_on_error=False,
+                )
+
+        self.app.push_screen(screen(device), chosen)
+
+    def action_telemetry(self) -> None:
+        found = self._need_device()
+        screen = _dialog("device_form", "TelemetryScreen")
+        if found is None or screen is None:
+            return
+        opened, device = found
+        current = device.telemetry[0] if device.telemetry else None
+
+        def chosen(telemetry: Telemetry | None) -> None:
+            if telemetry is None:
+                return
+            changed = editing.put_telemetry(device, telemetry, replacing=current)
+            network = editing.put_device(opened.network, changed, replacing=device.id)
+            self._changed_network(opened, network, f"{device.id} publishes {telemetry.topic}")
+
+        self.app.push_screen(screen(device, current), chosen)
+
+    # -- other screens -----------------------------------------------------------------
+
+    def action_broker_console(self) -> None:
+        opened = self._need_network()
+        if opened is None:
+            return
+        from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+
+        self.app.push_screen(BrokerConsoleScreen(opened))
+
+    def action_eavesdrop(self) -> None:
+        opened = self._need_network()
+        screen = _dialog_from("iotsim_tui.tui.widgets.eavesdrop", "EavesdropScreen")
+        if opened is None:
+            return
+        if screen is None:
+            self.notify("Eavesdrop is not available in this build.", severity="warning")
+            return
+        self.app.push_screen(screen(opened.network))
+
+    def action_help(self) -> None:
+        screen = _dialog("help", "HelpScreen")
+        if screen is not None:
+            self.app.push_screen(screen(key_table(self)))
+
+    def action_quit(self) -> None:
+        unsaved = self.session.dirty
+        if not unsaved:
+            self.app.exit(0)
+            return
+        names = ", ".join(n.network.name for n in unsaved)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.app.exit(0)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Quit without saving {names}?", yes="Quit without saving"), confirmed
+        )
+
+
+def _dialog_from(module: str, name: str) -> Callable[..., Screen[Any]] | None:
+    try:
+        found: Callable[..., Screen[Any]] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return found

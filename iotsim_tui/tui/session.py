@@ -1,0 +1,296 @@
+"""The bridge between the app and the engine: open networks, their simulations, the broker.
+
+Nothing here draws: the screens read `Session` and `OpenNetwork`, and run the coroutines
+below in their workers. A network's simulation is built when it is first started and
+rebuilt on the next start after its profile was edited, so edits apply on restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.engine import Simulation
+from iotsim_tui.engine.events import (
+    DeviceError,
+    DeviceStatus,
+    Event,
+    MessageIn,
+    MessageOut,
+    StatusChanged,
+)
+from iotsim_tui.errors import BrokerError, ProfileError
+from iotsim_tui.profiles.expand import devices_of
+from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.tui.widgets.network_tree import DeviceLine
+from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
+
+LOG_KEPT = 500
+"""Events kept per device, so that switching devices shows recent history."""
+TOPICS_KEPT = 500
+"""Topics remembered for the publish prompt's completion."""
+
+
+@dataclass
+class DeviceRecord:
+    """What the app keeps about one device between redraws."""
+
+    device: Device
+    status: DeviceStatus = DeviceStatus.STOPPED
+    detail: str = ""
+    received: int = 0
+    sent: int = 0
+    log: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_KEPT))
+
+    def line(self) -> DeviceLine:
+        """What the tree shows of it."""
+        return DeviceLine(self.device.id, self.device.name, self.status, self.received, self.sent)
+
+
+class OpenNetwork:
+    """One network open in the app: its profile, file, unsaved mark and simulation."""
+
+    def __init__(self, key: str, network: Network, path: Path | None, *, dirty: bool) -> None:
+        self.key = key
+        self.network = network
+        self.path = path
+        self.dirty = dirty
+        self.simulation: Simulation | None = None
+        self.running: Network | None = None
+        """The profile the simulation was built from (None: no simulation)."""
+        self.records: dict[str, DeviceRecord] = {}
+        self.topics_seen: set[str] = set()
+        self._sync_records()
+
+    @property
+    def stale(self) -> bool:
+        """True when the profile changed since the simulation was built: restart to apply."""
+        return self.running is not None and self.running != self.network
+
+    @property
+    def active(self) -> bool:
+        """True while any device is not stopped."""
+        return any(r.status is not DeviceStatus.STOPPED for r in self.records.values())
+
+    def apply(self, network: Network) -> None:
+        """Take an edited profile; marks the network unsaved."""
+        self.network = network
+        self.dirty = True
+        self._sync_records()
+
+    def lines(self) -> list[DeviceLine]:
+        """The tree lines of every device, in the network's order."""
+        return [record.line() for record in self.records.values()]
+
+    def known_topics(self) -> set[str]:
+        """Topics the publish prompt offers: subscriptions, telemetry and topics seen."""
+        topics = set(self.topics_seen)
+        for record in self.records.values():
+            topics.update(s.topic for s in record.device.subscribe)
+            topics.update(
+                t.topic.replace("{id}", record.device.id) for t in record.device.telemetry
+            )
+        return topics
+
+    def subscription_rows(self, device_id: str) -> list[SubscriptionRow]:
+        """The subscriptions table of one device: live when it runs, else from the profile."""
+        if self.simulation is not None:
+            try:
+                view = self.simulation.device(device_id)
+            except KeyError:
+                view = None
+            if view is not None and view.subscriptions:
+                return [
+                    SubscriptionRow(s.topic_filter, s.qos, s.since, s.count, s.last_payload)
+                    for s in view.subscriptions
+                ]
+        record = self.records.get(device_id)
+        if record is None:
+            return []
+        return [SubscriptionRow(s.topic, s.qos, None, 0, None) for s in record.device.subscribe]
+
+    def take(self, batch: Iterable[Event]) -> set[str]:
+        """Fold a batch of engine events in; returns the ids of devices whose line changed."""
+        changed: set[str] = set()
+        for event in batch:
+            record = self.records.get(event.device_id)
+            if record is None:
+                continue
+            record.log.append(event)
+            if isinstance(event, StatusChanged):
+                record.status = event.status
+                record.detail = event.detail
+            elif isinstance(event, MessageIn):
+                record.received += 1
+                self._seen(event.topic)
+            elif isinstance(event, MessageOut):
+                record.sent += 1
+                self._seen(event.topic)
+            elif isinstance(event, DeviceError):
+                record.detail = event.message
+            else:
+                continue
+            changed.add(event.device_id)
+        return changed
+
+    def note(self, device_id: str, event: Event) -> None:
+        """Add a line of the app's own to a device's log (a failed publish, ...)."""
+        record = self.records.get(device_id)
+        if record is not None:
+            record.log.append(event)
+
+    def all_stopped(self) -> None:
+        """The simulation is gone: every device is stopped."""
+        for record in self.records.values():
+            if record.status is not DeviceStatus.STOPPED:
+                record.status = DeviceStatus.STOPPED
+                record.log.append(
+                    StatusChanged(record.device.id, DeviceStatus.STOPPED, "", time.time())
+                )
+
+    async def run(
+        self, device_ids: Iterable[str] | None, on_batch: Callable[[list[Event]], None]
+    ) -> None:
+        """Build the simulation, start devices, and feed its events to `on_batch`.
+
+        Runs until cancelled (the network is closed or rebuilt); leaving stops every device.
+        """
+        network = self.network
+        try:
+            async with Simulation(network) as simulation:
+                self.simulation = simulation
+                self.running = network
+                await simulation.start(device_ids)
+                async for batch in simulation.events():
+                    on_batch(batch)
+        finally:
+            self.simulation = None
+            self.running = None
+            self.all_stopped()
+
+    def _seen(self, topic: str) -> None:
+        if len(self.topics_seen) < TOPICS_KEPT:
+            self.topics_seen.add(topic)
+
+    def _sync_records(self) -> None:
+        old = self.records
+        self.records = {}
+        for device in devices_of(self.network):
+            record = old.get(device.id) or DeviceRecord(device)
+            record.device = device
+            self.records[device.id] = record
+
+
+class Session:
+    """Every open network, and the bundled brokers the app started for them."""
+
+    def __init__(self, *, start_broker: bool = True, certs_dir: Path = Path("certs")) -> None:
+        self.start_broker = start_broker
+        self.certs_dir = certs_dir
+        self.networks: list[OpenNetwork] = []
+        self.brokers: dict[tuple[str, int], BundledBroker] = {}
+        self.broker_notes: dict[tuple[str, int], str] = {}
+        self._count = 0
+
+    @property
+    def dirty(self) -> list[OpenNetwork]:
+        """Networks with unsaved changes."""
+        return [n for n in self.networks if n.dirty]
+
+    def add(
+        self, network: Network, path: Path | None = None, *, dirty: bool = False
+    ) -> OpenNetwork:
+        """Open a network that is already in memory."""
+        self._count += 1
+        opened = OpenNetwork(f"n{self._count}", network, path, dirty=dirty)
+        self.networks.append(opened)
+        return opened
+
+    def open(self, path: Path) -> OpenNetwork:
+        """Open a profile file; raises ProfileError (every problem, with file and line)."""
+        from iotsim_tui.profiles.load import load_network
+
+        for opened in self.networks:
+            if opened.path is not None and opened.path.resolve() == path.resolve():
+                return opened
+        return self.add(load_network(path), path)
+
+    def save(self, opened: OpenNetwork, path: Path | None = None) -> Path:
+        """Save a network (atomically) to its file or to `path`; returns where."""
+        from iotsim_tui.profiles.save import save_network
+
+        target = path or opened.path
+        if target is None:
+            raise ProfileError("this network has no file yet: use save as (W)", title="Not saved")
+        save_network(opened.network, target)
+        opened.path = target
+        opened.dirty = False
+        return target
+
+    def find(self, key: str) -> OpenNetwork | None:
+        """The open network with this key."""
+        return next((n for n in self.networks if n.key == key), None)
+
+    def uses_bundled(self, network: Network) -> bool:
+        """True when the app should run the bundled broker for this network."""
+        return self.start_broker and network.broker.bundled and network.broker.is_local
+
+    def broker_state(self, network: Network) -> str:
+        """The bundled broker's state for this network, in a few words."""
+        broker = network.broker
+        if not (broker.bundled and broker.is_local):
+            return "external broker"
+        if not self.start_broker:
+            return "bundled broker off (--no-broker)"
+        where = (broker.host, broker.effective_port)
+        if where in self.broker_notes:
+            return self.broker_notes[where]
+        running = self.brokers.get(where)
+        if running is not None and running.running:
+            return "bundled broker running"
+        return "bundled broker stopped"
+
+    async def ensure_broker(self, network: Network) -> BundledBroker | None:
+        """Start the bundled broker this network needs, unless it runs already.
+
+        Raises BrokerError in plain words (port in use, certificates missing, ...).
+        """
+        if not self.uses_bundled(network):
+            return None
+        where = (network.broker.host, network.broker.effective_port)
+        running = self.brokers.get(where)
+        if running is not None and running.running:
+            return running
+        broker = BundledBroker(BrokerLaunch.from_network(network, self.certs_dir))
+        self.broker_notes.pop(where, None)
+        try:
+            await broker.start()
+        except BrokerError as error:
+            self.broker_notes[where] = "bundled broker failed"
+            raise BrokerError(
+                f"the bundled broker could not start on {where[0]}:{where[1]}: {error.message}",
+                title=error.title,
+            ) from None
+        self.brokers[where] = broker
+        return broker
+
+    def broker_exited(self, where: tuple[str, int], code: int) -> str:
+        """Record that a broker ended on its own; returns what to tell the user."""
+        self.brokers.pop(where, None)
+        self.broker_notes[where] = f"bundled broker exited ({code})"
+        return (
+            f"The bundled broker on {where[0]}:{where[1]} stopped unexpectedly (exit code "
+            f"{code}). Devices will keep trying to reconnect; stop and start the network (S, S) "
+            "to start the broker again."
+        )
+
+    async def close(self) -> None:
+        """Stop every bundled broker the app started."""
+        brokers = list(self.brokers.values())
+        self.brokers.clear()
+        for broker in brokers:
+            await broker.stop()

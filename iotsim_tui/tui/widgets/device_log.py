@@ -1,0 +1,160 @@
+"""The selected device's log: messages in and out, status changes, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Input, RichLog, Static
+
+from iotsim_tui.engine.events import DeviceError, Event, LogLine, MessageIn, MessageOut
+from iotsim_tui.engine.events import StatusChanged as DeviceStatusChanged
+from iotsim_tui.tui.widgets.marks import STATUS_MARKS, clock, payload_preview
+
+MAX_LINES = 2000
+
+
+def log_line(event: Event) -> Text:
+    """One event as it reads in the log: time, direction, topic, QoS, retain, payload."""
+    line = Text(clock(event.at) + " ", style="dim")
+    match event:
+        case MessageIn() | MessageOut():
+            incoming = isinstance(event, MessageIn)
+            line.append(
+                "← " if incoming else "→ ", style="bold cyan" if incoming else "bold magenta"
+            )
+            line.append(event.topic, style="bold")
+            line.append(f"  q{event.qos}", style="dim")
+            if event.retain:
+                line.append(" retained", style="yellow")
+            if isinstance(event, MessageIn) and event.unsolicited:
+                line.append(" unsolicited", style="yellow")
+            if isinstance(event, MessageOut):
+                line.append(f" {event.kind.value}", style="dim")
+            line.append("  " + payload_preview(event.payload, event.size))
+        case DeviceStatusChanged():
+            mark, style = STATUS_MARKS[event.status]
+            line.append(f"{mark} {event.status.value}", style=style)
+            if event.detail:
+                line.append(f"  {event.detail}", style="dim")
+        case DeviceError():
+            line.append(f"✖ {event.message}", style="bold red")
+        case LogLine():
+            line.append(f"· {event.text}")
+    return line
+
+
+def matches(event: Event, needle: str) -> bool:
+    """True when the filter text appears in the event's topic, payload or text (any case)."""
+    if not needle:
+        return True
+    return needle.casefold() in log_line(event).plain.casefold()
+
+
+class DeviceLog(Vertical):
+    """A bounded, filterable log of one device, following the tail unless told not to."""
+
+    DEFAULT_CSS = """
+    DeviceLog { height: 1fr; }
+    DeviceLog > #log-title { height: 1; padding: 0 1; background: $boost; }
+    DeviceLog > Horizontal { height: auto; }
+    DeviceLog #log-filter { width: 1fr; }
+    DeviceLog RichLog { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "F",
+            "toggle_follow",
+            "Follow",
+            id="log.follow",
+            tooltip="Follow the newest lines, or hold the view still",
+        ),
+        Binding(
+            "f",
+            "focus_filter",
+            "Filter",
+            id="log.filter",
+            tooltip="Show only lines that contain some text",
+        ),
+    ]
+
+    follow: reactive[bool] = reactive(True)
+    """Scroll to each new line as it arrives."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._events: Iterable[Event] = ()
+        self._title = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="log-title")
+        with Horizontal():
+            yield Input(
+                placeholder="filter the log (topic, payload, text)", id="log-filter", compact=True
+            )
+        yield RichLog(max_lines=MAX_LINES, wrap=True, id="log-lines")
+
+    @property
+    def needle(self) -> str:
+        """The filter text."""
+        return self.query_one("#log-filter", Input).value.strip()
+
+    def show(self, title: str, events: Iterable[Event]) -> None:
+        """Show another device's log from its kept events."""
+        self._title = title
+        self._events = events
+        self._render_title()
+        self._rewrite()
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Append new events of the shown device."""
+        lines = self.query_one(RichLog)
+        needle = self.needle
+        for event in events:
+            if matches(event, needle):
+                lines.write(log_line(event), scroll_end=self.follow)
+
+    def _rewrite(self) -> None:
+        lines = self.query_one(RichLog)
+        lines.clear()
+        needle = self.needle
+        for event in list(self._events)[-MAX_LINES:]:
+            if matches(event, needle):
+                lines.write(log_line(event), scroll_end=self.follow)
+
+    def _render_title(self) -> None:
+        follow = "following" if self.follow else "held (F to follow)"
+        self.query_one("#log-title", Static).update(
+            Text.assemble((self._title or "no device selected", "bold"), f"  · {follow}")
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-filter":
+            event.stop()
+            self._rewrite()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "log-filter":
+            event.stop()
+            self.query_one(RichLog).focus()
+
+    def watch_follow(self, follow: bool) -> None:
+        if not self.is_mounted:
+            return
+        lines = self.query_one(RichLog)
+        lines.auto_scroll = follow
+        if follow:
+            lines.scroll_end(animate=False)
+        self._render_title()
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#log-filter", Input).focus()

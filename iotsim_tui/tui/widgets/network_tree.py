@@ -1,0 +1,129 @@
+"""The tree of open networks and their devices, each with a status mark and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from iotsim_tui.engine.events import DeviceStatus
+from iotsim_tui.tui.widgets.marks import STATUS_MARKS
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What a tree node stands for: a network, or one of its devices."""
+
+    network: str
+    """The open network's key."""
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLine:
+    """What the tree shows of a device."""
+
+    id: str
+    name: str
+    status: DeviceStatus
+    received: int
+    sent: int
+
+
+def device_label(line: DeviceLine) -> Text:
+    """ "● TS1 Temperature_Sensor  ↓3 ↑0"."""
+    mark, style = STATUS_MARKS[line.status]
+    return Text.assemble(
+        (f"{mark} ", style),
+        (line.id, "bold"),
+        f" {line.name}" if line.name != line.id else "",
+        (f"  ↓{line.received} ↑{line.sent}", "dim"),
+    )
+
+
+def network_label(name: str, connected: int, total: int, *, dirty: bool) -> Text:
+    """ "NDE_FINANCE_NETWORK* 1/3 connected"."""
+    return Text.assemble(
+        (name, "bold"),
+        ("*" if dirty else "", "bold yellow"),
+        (f"  {connected}/{total} connected", "dim"),
+    )
+
+
+class NetworkTree(Tree[Place]):
+    """Networks at the top level, devices under them; labels change in place."""
+
+    DEFAULT_CSS = """
+    NetworkTree { width: 100%; height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("networks", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self._places: dict[Place, TreeNode[Place]] = {}
+        self._labels: dict[Place, str] = {}
+
+    def node_of(self, place: Place) -> TreeNode[Place] | None:
+        """The node showing `place`, if any."""
+        return self._places.get(place)
+
+    def set_network(self, key: str, name: str, lines: list[DeviceLine], *, dirty: bool) -> None:
+        """Show one network and its devices, adding or removing device nodes as needed."""
+        place = Place(key)
+        up = sum(1 for line in lines if line.status is DeviceStatus.CONNECTED)
+        label = network_label(name, up, len(lines), dirty=dirty)
+        node = self._places.get(place)
+        if node is None:
+            node = self.root.add(label, data=place, expand=True)
+            self._places[place] = node
+        else:
+            self._relabel(place, node, label)
+        wanted = [line.id for line in lines]
+        present = [child.data.device for child in node.children if child.data is not None]
+        if present != wanted:
+            for child in list(node.children):
+                if child.data is not None:
+                    self._places.pop(child.data, None)
+                    self._labels.pop(child.data, None)
+            node.remove_children()
+            for line in lines:
+                child_place = Place(key, line.id)
+                label = device_label(line)
+                self._places[child_place] = node.add_leaf(label, data=child_place)
+                self._labels[child_place] = label.plain
+            return
+        for line in lines:
+            child_place = Place(key, line.id)
+            self._relabel(child_place, self._places[child_place], device_label(line))
+
+    def update_devices(self, key: str, label: Text, lines: Iterable[DeviceLine]) -> None:
+        """Relabel a network and only the devices given (those that changed)."""
+        node = self._places.get(Place(key))
+        if node is None:
+            return
+        self._relabel(Place(key), node, label)
+        for line in lines:
+            place = Place(key, line.id)
+            child = self._places.get(place)
+            if child is not None:
+                self._relabel(place, child, device_label(line))
+
+    def remove_network(self, key: str) -> None:
+        """Forget a closed network."""
+        node = self._places.pop(Place(key), None)
+        if node is None:
+            return
+        for place in [p for p in self._places if p.network == key]:
+            del self._places[place]
+            self._labels.pop(place, None)
+        node.remove()
+
+    def _relabel(self, place: Place, node: TreeNode[Place], label: Text) -> None:
+        # set_label redraws the tree; skip it when the words are the same.
+        if self._labels.get(place) != label.plain:
+            self._labels[place] = label.plain
+            node.set_label(label)
