@@ -1,0 +1,115 @@
+"""Checks of single form values, in plain words. Each returns an error message or None.
+
+These are the quick, as-you-type checks. The dialogs then run the profile loader's own
+validation over the finished model (`profile_problems`), so a dialog never accepts what the
+loader would refuse when the profile is opened again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+Check = Callable[[str], str | None]
+"""Checks one text field: an error message in plain words, or None when the text is fine."""
+
+_FILE_NAME_HINT = "letters, digits, '_', '-' or '.' (up to 64, starting with a letter or digit)"
+
+
+def check_network_name(text: str) -> str | None:
+    """A network name: required, and usable as a file name (it names the profile file)."""
+    name = text.strip()
+    if not name:
+        return "a network needs a name"
+    if not NAME_PATTERN.fullmatch(name):
+        return f"use {_FILE_NAME_HINT}: the name is also the profile's file name"
+    return None
+
+
+def check_required(what: str) -> Check:
+    """A check that the text is not blank."""
+
+    def check(text: str) -> str | None:
+        return None if text.strip() else f"{what} is required"
+
+    return check
+
+
+def check_device_id(text: str) -> str | None:
+    """A device id: required, no spaces; it becomes the MQTT client id."""
+    device_id = text.strip()
+    if not device_id:
+        return "a device needs an id (it becomes its MQTT client id)"
+    if not DEVICE_ID_PATTERN.fullmatch(device_id):
+        return "use up to 64 letters, digits, '_', '-', '.' or ':', with no spaces"
+    return None
+
+
+def check_host(text: str) -> str | None:
+    """A broker host name or address."""
+    host = text.strip()
+    if not host:
+        return "the broker host is required, e.g. 127.0.0.1"
+    if any(char.isspace() for char in host) or "/" in host:
+        return "a host is a name or an address, with no spaces or '/'"
+    return None
+
+
+def int_in(what: str, low: int, high: int, *, blank_ok: bool = False) -> Check:
+    """A check that the text is a whole number from `low` to `high`."""
+
+    def check(text: str) -> str | None:
+        if not text.strip():
+            return None if blank_ok else f"{what} is required"
+        try:
+            number = int(text.strip())
+        except ValueError:
+            return f"{what} must be a whole number from {low} to {high}"
+        if not low <= number <= high:
+            return f"{what} must be from {low} to {high}"
+        return None
+
+    return check
+
+
+def check_port(text: str) -> str | None:
+    """A TCP port; blank means the default for plain or TLS."""
+    return int_in("the port", 1, 65535, blank_ok=True)(text)
+
+
+def check_interval(text: str) -> str | None:
+    """Seconds between two telemetry messages: a number above zero."""
+    try:
+        seconds = float(text.strip())
+    except ValueError:
+        return "the interval is a number of seconds, e.g. 5 or 0.5"
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        return "the interval must be more than 0 seconds"
+    return None
+
+
+def check_topic_filter(text: str) -> str | None:
+    """A subscription's topic filter (wildcards allowed)."""
+    try:
+        validate_topic_filter(text)
+    except TopicError as error:
+        return _sentence(error)
+    return None
+
+
+def check_topic_name(text: str, *, device_id: str = "id", device_name: str = "name") -> str | None:
+    """A topic to publish to; `{id}` and `{name}` stand for the device's."""
+    try:
+        validate_topic_name(text.replace("{id}", device_id).replace("{name}", device_name))
+    except TopicError as error:
+        return _sentence(error)
+    return None
+
+
+def _sentence(error: TopicError) -> str:
+    text = str(error)
+    return text[:1].lower() + text[1:]

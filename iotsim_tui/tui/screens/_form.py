@@ -1,0 +1,230 @@
+"""What every dialog shares: the frame, labelled fields with inline errors, Enter and Escape.
+
+A dialog subclasses `FormDialog`, yields its fields from `compose_fields`, and builds its
+result in `build`, adding a plain-words message per invalid field to `errors`. The dialog
+dismisses only when `build` found nothing wrong; otherwise each message shows under its
+field and the first invalid field takes the focus.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, TypeVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from iotsim_tui.tui.screens._checks import Check
+
+ResultT = TypeVar("ResultT")
+
+
+class Toggle(Checkbox):
+    """An on/off field whose state reads without colour: `[✓]` or `[ ]`."""
+
+    BUTTON_LEFT = "["
+    BUTTON_RIGHT = "]"
+
+    def __init__(self, label: str, value: bool = False, *, id: str | None = None) -> None:
+        super().__init__(label, value, id=id, compact=True)
+        self._show_state()
+
+    def watch_value(self) -> None:
+        """Show the new state, then let the checkbox post `Changed`."""
+        self._show_state()
+        super().watch_value()
+
+    def _show_state(self) -> None:
+        self.BUTTON_INNER = "✓" if self.value else " "
+
+
+def field(
+    label: str, control: Widget, *extras: Widget, hint: str = "", classes: str = ""
+) -> Vertical:
+    """A labelled row for `control` (and `extras` after it, such as a Browse button), with a
+    line under it for its error and an optional hint.
+
+    The error line's id is the control's id plus `-error`; `FormDialog.show_error` fills it.
+    """
+    children: list[Widget] = [
+        Horizontal(Label(label, classes="field-label"), control, *extras, classes="field-row"),
+        Static("", id=f"{control.id}-error", classes="field-error"),
+    ]
+    if hint:
+        children.append(Static(hint, id=f"{control.id}-hint", classes="field-hint"))
+    return Vertical(*children, classes=f"field {classes}".strip())
+
+
+class FormDialog(ModalScreen[ResultT | None]):
+    """A modal form: Enter in a text field submits, Escape cancels (dismisses with None)."""
+
+    DEFAULT_CSS = """
+    FormDialog {
+        align: center middle;
+        background: $background 60%;
+    }
+    FormDialog > #dialog {
+        width: 86;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        border-title-style: bold;
+        border-title-color: $text;
+        background: $surface;
+        padding: 0 1;
+    }
+    FormDialog #body {
+        height: auto;
+        max-height: 100%;
+        scrollbar-size-vertical: 1;
+        scrollbar-gutter: stable;
+    }
+    FormDialog .intro {
+        color: $text-muted;
+        margin-bottom: 1;
+    }
+    FormDialog .section {
+        text-style: bold;
+        margin-top: 1;
+    }
+    FormDialog .field {
+        height: auto;
+    }
+    FormDialog .field-row {
+        height: auto;
+    }
+    FormDialog .field-label {
+        width: 20;
+        padding-right: 1;
+        color: $text-muted;
+    }
+    FormDialog .field-row > Input, FormDialog .field-row > Select {
+        width: 1fr;
+    }
+    FormDialog .field-error {
+        display: none;
+        color: $text-error;
+        padding-left: 20;
+    }
+    FormDialog .field-error.-shown {
+        display: block;
+    }
+    FormDialog .field-hint {
+        color: $text-muted;
+        padding-left: 20;
+    }
+    FormDialog .warning {
+        color: $text-warning;
+        text-style: bold;
+    }
+    FormDialog #buttons {
+        dock: bottom;
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+    }
+    FormDialog #buttons Button {
+        margin-left: 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without changes"),
+    ]
+
+    heading: str = "Dialog"
+    """The dialog's title, shown on its frame."""
+    intro: ClassVar[str] = ""
+    """A line under the title that says what the dialog does."""
+    submit_label: ClassVar[str] = "OK"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live_checks: dict[str, Check] = {}
+        """Input id -> its check, run as the user types so errors show at once."""
+
+    def compose(self) -> ComposeResult:
+        """The frame: intro, the fields (scrolling when the terminal is small), the buttons."""
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = self.heading
+            dialog.border_subtitle = "Enter: OK · Esc: cancel"
+            with VerticalScroll(id="body"):
+                if self.intro:
+                    yield Static(self.intro, classes="intro")
+                yield from self.compose_fields()
+            with Horizontal(id="buttons"):
+                yield Button(self.submit_label, variant="primary", id="submit", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def compose_fields(self) -> ComposeResult:
+        """Yield the dialog's fields (use `field`)."""
+        yield from ()
+
+    def build(self, errors: dict[str, str]) -> ResultT | None:
+        """Return the result, adding `control id -> message` to `errors` for what is invalid."""
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        """Close with no result."""
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        """Check every field; dismiss with the result, or show what is wrong and stay open."""
+        errors: dict[str, str] = {}
+        for input_id, check in self.live_checks.items():
+            message = check(self.query_one(f"#{input_id}", Input).value)
+            if message:
+                errors[input_id] = message
+        result = None if errors else self.build(errors)
+        self.show_errors(errors)
+        if errors:
+            first = next(iter(errors))
+            widget = self.query(f"#{first}").first()
+            if widget.focusable:
+                widget.focus()
+            return
+        self.finish(result)
+
+    def finish(self, result: ResultT | None) -> None:
+        """Close with a valid result (a dialog may ask something first)."""
+        self.dismiss(result)
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        """Show each message under its field and clear the fields that are fine now."""
+        for line in self.query(".field-error"):
+            control_id = (line.id or "").removesuffix("-error")
+            self.show_error(control_id, errors.get(control_id))
+
+    def show_error(self, control_id: str, message: str | None) -> None:
+        """Show `message` under the field of `control_id`, or clear it when None."""
+        line = self.query_one(f"#{control_id}-error", Static)
+        line.update(message or "")
+        line.set_class(bool(message), "-shown")
+        control = self.query_one(f"#{control_id}")
+        control.set_class(bool(message), "-invalid")
+
+    @on(Input.Changed)
+    def _check_as_typed(self, event: Input.Changed) -> None:
+        check = self.live_checks.get(event.input.id or "")
+        if check is not None and event.input.has_focus:
+            self.show_error(event.input.id or "", check(event.value))
+
+    @on(Input.Submitted)
+    def _submit_on_enter(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    @on(Button.Pressed, "#submit")
+    def _submit_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel()

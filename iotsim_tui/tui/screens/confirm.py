@@ -1,0 +1,85 @@
+"""A yes/no question: delete a device, quit with unsaved changes, regenerate certificates."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask `question`; dismisses True for `yes`, False for `no` or Escape.
+
+    The safe answer (`no`) has the focus, so a stray Enter never deletes anything.
+    """
+
+    DEFAULT_CSS = """
+    ConfirmScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    ConfirmScreen > #dialog {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        border: round $warning;
+        background: $surface;
+        padding: 1 2 0 2;
+    }
+    ConfirmScreen #question {
+        width: 1fr;
+    }
+    ConfirmScreen #buttons {
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+    }
+    ConfirmScreen #buttons Button {
+        margin-left: 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "Cancel", id="confirm.no", tooltip="Answer no"),
+        Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Answer yes"),
+        Binding("n", "answer(False)", "No", id="confirm.no_key", tooltip="Answer no"),
+        Binding("left,right", "switch", "Switch", show=False),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "Cancel") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        """The question and two buttons."""
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = "Please confirm"
+            dialog.border_subtitle = "y: yes · n/Esc: no"
+            yield Static(self.question, id="question", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button(self.yes, variant="warning", id="yes", compact=True)
+                yield Button(self.no, variant="primary", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        """Focus the safe answer."""
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        """Close with `answer`."""
+        self.dismiss(answer)
+
+    def action_switch(self) -> None:
+        """Move the focus between the two buttons."""
+        self.focus_next(Button)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")

@@ -1,0 +1,337 @@
+"""A new network, and a network's broker settings: address, sign-in, TLS and certificates."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.widgets import Button, Checkbox, Input, Select, Static
+
+from iotsim_tui.errors import CertificateError
+from iotsim_tui.profiles.model import (
+    PLAIN_PORT,
+    TLS_PORT,
+    BrokerSettings,
+    MQTTVersion,
+    Network,
+    TLSSettings,
+)
+from iotsim_tui.tui.screens import _checks
+from iotsim_tui.tui.screens._certificates import (
+    DEVICE_CLIENT_ID,
+    ProvidedCertificates,
+    certificates_exist,
+    provide_certificates,
+)
+from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
+from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.files import (
+    CERTIFICATE_SUFFIXES,
+    KEY_SUFFIXES,
+    PickFileScreen,
+    shown_path,
+)
+
+VERIFY_WARNING = (
+    "⚠ Verification is off: anyone on the path can pose as the broker and read or change "
+    "every message. Use this only to test."
+)
+_PORT_FOLLOWS = f"follows TLS: {PLAIN_PORT} plain, {TLS_PORT} with TLS"
+_PORT_BY_HAND = "set by hand: it stays when TLS is switched (clear it to follow TLS)"
+
+
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+def _optional(text: str) -> str | None:
+    return text.strip() or None
+
+
+class NewNetworkScreen(FormDialog[Network]):
+    """Name and describe a new network; dismisses with a `Network` on the bundled broker."""
+
+    heading = "New network"
+    intro = "A network is a set of devices and the broker they talk to; it is saved as one file."
+    submit_label = "Create"
+
+    def compose_fields(self) -> ComposeResult:
+        """Name and description."""
+        yield field("Name", Input(placeholder="e.g. NDE_FINANCE_NETWORK", id="name", compact=True))
+        yield field(
+            "Description",
+            Input(
+                placeholder="optional, e.g. Finance floor sensors", id="description", compact=True
+            ),
+        )
+
+    def on_mount(self) -> None:
+        """Check the name as it is typed."""
+        self.live_checks["name"] = _checks.check_network_name
+        self.query_one("#name", Input).focus()
+
+    def build(self, errors: dict[str, str]) -> Network | None:
+        """The new, empty network."""
+        return Network(
+            name=self.query_one("#name", Input).value.strip(),
+            description=self.query_one("#description", Input).value.strip(),
+        )
+
+
+class NetworkSettingsScreen(FormDialog[Network]):
+    """Edit how a network's devices reach their broker; dismisses with the changed `Network`."""
+
+    DEFAULT_CSS = """
+    NetworkSettingsScreen #verify-warning {
+        display: none;
+        margin-left: 20;
+    }
+    NetworkSettingsScreen #verify-warning.-shown {
+        display: block;
+    }
+    NetworkSettingsScreen .field-row > Button {
+        margin-left: 1;
+    }
+    NetworkSettingsScreen .toggles {
+        padding-left: 20;
+        height: auto;
+    }
+    NetworkSettingsScreen #generate-row {
+        height: auto;
+        padding-left: 20;
+        margin-top: 1;
+    }
+    NetworkSettingsScreen #generate-status {
+        color: $text-muted;
+        padding-left: 20;
+    }
+    """
+
+    heading = "Network settings"
+    submit_label = "Save settings"
+
+    def __init__(self, network: Network, *, certs_dir: Path = Path("certs")) -> None:
+        super().__init__()
+        self.network = network
+        self.certs_dir = certs_dir
+        self.port_by_hand = network.broker.port is not None
+        """True once the port was typed: switching TLS then leaves it alone."""
+
+    def compose_fields(self) -> ComposeResult:
+        """Broker, sign-in and TLS fields."""
+        broker = self.network.broker
+        tls = broker.tls
+        yield Static(f"Broker of {self.network.name}", classes="section")
+        yield field("Host", Input(broker.host, id="host", compact=True))
+        yield field(
+            "Port",
+            Input(str(broker.effective_port), id="port", type="integer", compact=True),
+            hint=_PORT_BY_HAND if self.port_by_hand else _PORT_FOLLOWS,
+        )
+        yield field(
+            "Protocol",
+            Select(
+                [("MQTT 3.1.1", MQTTVersion.V311), ("MQTT 5", MQTTVersion.V5)],
+                value=broker.protocol,
+                allow_blank=False,
+                id="protocol",
+                compact=True,
+            ),
+        )
+        yield field("Keepalive (s)", Input(str(broker.keepalive), id="keepalive", compact=True))
+        yield field(
+            "Client id prefix",
+            Input(broker.client_id_prefix, placeholder="none", id="prefix", compact=True),
+            hint="put before each device id to make its MQTT client id",
+        )
+        yield field(
+            "",
+            Toggle("Start the bundled broker when the host is local", broker.bundled, id="bundled"),
+        )
+        yield Static("Sign-in", classes="section")
+        yield field(
+            "User name",
+            Input(_text(broker.username), placeholder="none", id="username", compact=True),
+        )
+        yield field(
+            "Password",
+            Input(
+                _text(broker.password),
+                password=True,
+                placeholder="none",
+                id="password",
+                compact=True,
+            ),
+            hint="stored in clear in the profile file",
+        )
+        yield Static("TLS", classes="section")
+        yield field("", Toggle("Use TLS", tls.enabled, id="tls"))
+        yield field(
+            "CA certificate",
+            Input(_text(tls.ca), placeholder="system CAs", id="ca", compact=True),
+            Button("Browse", id="browse-ca", compact=True),
+        )
+        yield field(
+            "Client certificate",
+            Input(_text(tls.cert), placeholder="none", id="cert", compact=True),
+            Button("Browse", id="browse-cert", compact=True),
+        )
+        yield field(
+            "Client key",
+            Input(_text(tls.key), placeholder="none", id="key", compact=True),
+            Button("Browse", id="browse-key", compact=True),
+        )
+        yield field(
+            "", Toggle("Verify the broker's certificate", tls.verify_certificate, id="verify-cert")
+        )
+        yield field(
+            "", Toggle("Verify the broker's host name", tls.verify_hostname, id="verify-host")
+        )
+        yield Static(VERIFY_WARNING, id="verify-warning", classes="warning")
+        yield field(
+            "",
+            Button("Generate certificates", id="generate", compact=True),
+            hint=f"CA, broker and device certificates in {self.certs_dir}/",
+        )
+        yield Static("", id="generate-status")
+
+    def on_mount(self) -> None:
+        """Check values as they are typed; show the warning if verification is already off."""
+        self.live_checks.update(
+            host=_checks.check_host,
+            port=_checks.check_port,
+            keepalive=_checks.int_in("the keepalive", 0, 65535),
+        )
+        self._show_verify_warning()
+        self.query_one("#host", Input).focus()
+
+    def build(self, errors: dict[str, str]) -> Network | None:
+        """The network with the new broker settings."""
+        protocol = self.query_one("#protocol", Select).value
+        assert isinstance(protocol, MQTTVersion)
+        username = _optional(self._value("username"))
+        password = self._value("password") or None
+        if password and not username and protocol is MQTTVersion.V311:
+            errors["username"] = "MQTT 3.1.1 sends a password only with a user name: add one"
+        cert = _optional(self._value("cert"))
+        key = _optional(self._value("key"))
+        if cert and not key:
+            errors["key"] = "a client certificate needs its key"
+        if key and not cert:
+            errors["cert"] = "a client key needs its certificate"
+        port_text = self._value("port").strip()
+        tls = TLSSettings(
+            enabled=self._checked("tls"),
+            ca=_optional(self._value("ca")),
+            cert=cert,
+            key=key,
+            verify_certificate=self._checked("verify-cert"),
+            verify_hostname=self._checked("verify-host"),
+            min_version=self.network.broker.tls.min_version,
+            key_log=self.network.broker.tls.key_log,
+        )
+        broker: BrokerSettings = replace(
+            self.network.broker,
+            host=self._value("host").strip(),
+            port=int(port_text) if self.port_by_hand and port_text else None,
+            bundled=self._checked("bundled"),
+            protocol=protocol,
+            keepalive=int(self._value("keepalive")),
+            client_id_prefix=self._value("prefix").strip(),
+            username=username,
+            password=password,
+            tls=tls,
+        )
+        return replace(self.network, broker=broker)
+
+    def _value(self, input_id: str) -> str:
+        return self.query_one(f"#{input_id}", Input).value
+
+    def _checked(self, toggle_id: str) -> bool:
+        return self.query_one(f"#{toggle_id}", Toggle).value
+
+    @on(Input.Changed, "#port")
+    def _port_typed(self, event: Input.Changed) -> None:
+        if not event.input.has_focus:
+            return
+        self.port_by_hand = bool(event.value.strip())
+        hint = _PORT_BY_HAND if self.port_by_hand else _PORT_FOLLOWS
+        self.query_one("#port-hint", Static).update(hint)
+
+    @on(Checkbox.Changed, "#tls")
+    def _tls_switched(self, event: Checkbox.Changed) -> None:
+        if not self.port_by_hand:
+            self.query_one("#port", Input).value = str(TLS_PORT if event.value else PLAIN_PORT)
+
+    @on(Checkbox.Changed, "#verify-cert, #verify-host")
+    def _verify_switched(self) -> None:
+        self._show_verify_warning()
+
+    def _show_verify_warning(self) -> None:
+        off = not (self._checked("verify-cert") and self._checked("verify-host"))
+        self.query_one("#verify-warning", Static).set_class(off, "-shown")
+
+    @on(Button.Pressed, "#browse-ca, #browse-cert, #browse-key")
+    def _browse(self, event: Button.Pressed) -> None:
+        event.stop()
+        target = (event.button.id or "").removeprefix("browse-")
+        suffixes = KEY_SUFFIXES if target == "key" else CERTIFICATE_SUFFIXES
+        current = self._value(target).strip()
+        start = Path(current) if current else self.certs_dir
+        titles = {"ca": "CA certificate", "cert": "client certificate", "key": "client key"}
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one(f"#{target}", Input).value = str(path)
+            self.query_one(f"#{target}", Input).focus()
+
+        picker = PickFileScreen(
+            start, suffixes=suffixes, heading=f"Choose the {titles[target]}", value=current
+        )
+        self.app.push_screen(picker, chosen)
+
+    @on(Button.Pressed, "#generate")
+    def _generate_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if not certificates_exist(self.certs_dir):
+            self._generate(renew=False)
+            return
+
+        def answered(renew: bool | None) -> None:
+            self._generate(renew=bool(renew))
+
+        question = (
+            f"Certificates already exist in {shown_path(self.certs_dir)}/. Make new ones? "
+            "Brokers and devices set up with the old CA will refuse the new certificates."
+        )
+        self.app.push_screen(
+            ConfirmScreen(question, yes="Make new ones", no="Use the existing ones"), answered
+        )
+
+    @work(exclusive=True, group="certificates")
+    async def _generate(self, *, renew: bool) -> None:
+        status = self.query_one("#generate-status", Static)
+        status.update("Generating certificates…" if renew else "Preparing certificates…")
+        host = self._value("host").strip()
+        try:
+            made = await asyncio.to_thread(
+                provide_certificates, self.certs_dir, host=host, renew=renew
+            )
+        except CertificateError as error:
+            status.update(f"✖ {error.message}")
+            self.notify(error.message, title=error.title, severity="error")
+            return
+        self._fill_certificates(made)
+
+    def _fill_certificates(self, made: ProvidedCertificates) -> None:
+        self.query_one("#ca", Input).value = shown_path(made.ca)
+        self.query_one("#cert", Input).value = shown_path(made.client_cert)
+        self.query_one("#key", Input).value = shown_path(made.client_key)
+        what = "Made new" if made.created else "Using the existing"
+        self.query_one("#generate-status", Static).update(
+            f"✓ {what} certificates in {shown_path(self.certs_dir)}/ "
+            f"(client certificate for {DEVICE_CLIENT_ID}); turn TLS on to use them."
+        )

@@ -1,0 +1,88 @@
+"""A tiny app that opens one dialog, so each dialog is tested the way the app uses it."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from textual.app import App
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+_SVG_TEXT = re.compile(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>')
+_CELL_WIDTH, _LINE_HEIGHT, _FIRST_LINE = 12.2, 24.4, 20
+
+
+class DialogApp(App[None]):
+    """Pushes `dialog` with a callback, like the app does, and keeps what it dismissed with."""
+
+    def __init__(self, dialog: Screen[Any]) -> None:
+        super().__init__()
+        self.dialog = dialog
+        self.results: list[Any] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog, self.results.append)
+
+
+@asynccontextmanager
+async def open_dialog(
+    dialog: Screen[Any], size: tuple[int, int] = (100, 40)
+) -> AsyncIterator[tuple[DialogApp, Pilot[None]]]:
+    """Run a `DialogApp` headless with `dialog` open."""
+    app = DialogApp(dialog)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        yield app, pilot
+
+
+async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
+    """Focus the input (which selects what it holds) and type `text` over it."""
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.focus()
+    await pilot.pause()
+    # Focusing selected everything, so the first keypress replaces it.
+    await pilot.press(*(text or ["backspace"]))
+    await pilot.pause()
+
+
+async def toggle(pilot: Pilot[None], selector: str) -> None:
+    """Focus a toggle or switch and press space on it."""
+    pilot.app.screen.query_one(selector).focus()
+    await pilot.pause()
+    await pilot.press("space")
+    await pilot.pause()
+
+
+def error_under(app: App[Any], control_id: str) -> str:
+    """The error shown under a field, or "" when none is visible."""
+    line = app.screen.query_one(f"#{control_id}-error", Static)
+    return str(line.content) if "-shown" in line.classes else ""
+
+
+def is_shown(widget: Widget) -> bool:
+    """True when the widget takes part in the layout (display is not none)."""
+    return widget.display
+
+
+def screen_text(app: App[Any]) -> str:
+    """What a user sees on the terminal, as lines of text (read from a screenshot)."""
+    rows: dict[int, dict[int, str]] = {}
+    for match in _SVG_TEXT.finditer(app.export_screenshot()):
+        column = round(float(match.group(1)) / _CELL_WIDTH)
+        row = round((float(match.group(2)) - _FIRST_LINE) / _LINE_HEIGHT)
+        text = html.unescape(match.group(3)).replace("\xa0", " ")
+        cells = rows.setdefault(row, {})
+        for offset, char in enumerate(text):
+            cells[column + offset] = char
+    lines = []
+    for row in range(max(rows, default=-1) + 1):
+        cells = rows.get(row, {})
+        width = max(cells, default=-1) + 1
+        lines.append("".join(cells.get(column, " ") for column in range(width)).rstrip())
+    return "\n".join(lines)

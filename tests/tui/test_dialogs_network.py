@@ -1,0 +1,244 @@
+"""The new-network and network-settings dialogs, driven by keys as a user would."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    MQTTVersion,
+    Network,
+    TLSSettings,
+)
+from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from tests.tui.dialog_harness import error_under, open_dialog, screen_text, toggle, type_into
+
+LAB = Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")
+
+
+async def test_new_network_returns_the_typed_name_and_description() -> None:
+    async with open_dialog(NewNetworkScreen()) as (app, pilot):
+        await type_into(pilot, "#name", "NDE_FINANCE_NETWORK")
+        await pilot.press("tab", *"Finance floor sensors", "enter")
+        await pilot.pause()
+    assert app.results == [Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")]
+
+
+async def test_new_network_refuses_a_name_that_cannot_name_a_file() -> None:
+    async with open_dialog(NewNetworkScreen()) as (app, pilot):
+        await type_into(pilot, "#name", "finance/floor")
+        assert "file name" in error_under(app, "name")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == []
+        assert isinstance(app.screen, NewNetworkScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+async def test_new_network_requires_a_name() -> None:
+    async with open_dialog(NewNetworkScreen()) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "name") == "a network needs a name"
+        assert app.results == []
+
+
+async def test_switching_tls_flips_the_automatic_port() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        port = app.screen.query_one("#port", Input)
+        assert port.value == "1883"
+        await toggle(pilot, "#tls")
+        assert port.value == "8883"
+        await toggle(pilot, "#tls")
+        assert port.value == "1883"
+        await toggle(pilot, "#tls")
+        await pilot.click("#submit")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker.tls.enabled is True
+    assert network.broker.port is None
+    assert network.broker.effective_port == 8883
+
+
+async def test_a_port_set_by_hand_stays_when_tls_is_switched() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await type_into(pilot, "#port", "2883")
+        await toggle(pilot, "#tls")
+        assert app.screen.query_one("#port", Input).value == "2883"
+        assert "set by hand" in str(app.screen.query_one("#port-hint", Static).content)
+        await type_into(pilot, "#host", "localhost")
+        await pilot.press("enter")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker == BrokerSettings(
+        host="localhost", port=2883, tls=TLSSettings(enabled=True)
+    )
+
+
+async def test_a_port_from_the_profile_counts_as_set_by_hand() -> None:
+    network = Network("n", broker=BrokerSettings(port=11883))
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        await toggle(pilot, "#tls")
+        assert app.screen.query_one("#port", Input).value == "11883"
+
+
+async def test_settings_are_returned_as_typed() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await type_into(pilot, "#host", "broker.example")
+        await type_into(pilot, "#keepalive", "30")
+        await type_into(pilot, "#prefix", "lab-")
+        await type_into(pilot, "#username", "alice")
+        await type_into(pilot, "#password", "s3cretpw")
+        app.screen.query_one("#protocol").focus()
+        await pilot.press("enter", "down", "enter")
+        await pilot.pause()
+        await type_into(pilot, "#ca", "certs/ca.crt")
+        await pilot.press("enter")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.name == LAB.name
+    assert network.description == LAB.description
+    assert network.broker == BrokerSettings(
+        host="broker.example",
+        protocol=MQTTVersion.V5,
+        keepalive=30,
+        client_id_prefix="lab-",
+        username="alice",
+        password="s3cretpw",
+        tls=TLSSettings(ca="certs/ca.crt"),
+    )
+
+
+async def test_the_password_is_never_on_screen() -> None:
+    network = Network("n", broker=BrokerSettings(username="bob", password="fromprofile1"))
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        await type_into(pilot, "#username", "alice")
+        await type_into(pilot, "#password", "typedsecret9")
+        shown = screen_text(app)
+        assert "alice" in shown  # the same reading does show what is typed in plain fields
+        assert "typedsecret9" not in shown
+        assert "fromprofile1" not in shown
+        assert "•" * len("typedsecret9") in shown
+
+
+async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await type_into(pilot, "#port", "70000")
+        assert error_under(app, "port") == "the port must be from 1 to 65535"
+        await type_into(pilot, "#host", "")
+        await type_into(pilot, "#cert", "certs/clients/d.crt")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == []
+        assert error_under(app, "host") == "the broker host is required, e.g. 127.0.0.1"
+        assert error_under(app, "port") == "the port must be from 1 to 65535"
+        assert app.screen.focused is app.screen.query_one("#host")
+        await type_into(pilot, "#host", "127.0.0.1")
+        await type_into(pilot, "#port", "1884")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "key") == "a client certificate needs its key"
+        assert error_under(app, "host") == ""
+        assert app.results == []
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+async def test_a_password_without_user_name_is_refused_on_mqtt_311() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await type_into(pilot, "#password", "pw")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "user name" in error_under(app, "username")
+        assert app.results == []
+
+
+async def test_turning_verification_off_shows_a_warning_that_stays() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        warning = app.screen.query_one("#verify-warning", Static)
+        assert "Verification is off" not in screen_text(app)
+        await toggle(pilot, "#verify-host")
+        assert "Verification is off" in screen_text(app)
+        await type_into(pilot, "#host", "localhost")
+        await toggle(pilot, "#verify-cert")
+        await toggle(pilot, "#verify-host")
+        assert warning.display
+        await toggle(pilot, "#verify-cert")
+        assert not warning.display
+        await toggle(pilot, "#verify-cert")
+        await pilot.click("#submit")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker.tls.verify_certificate is False
+    assert network.broker.tls.verify_hostname is True
+
+
+async def test_verification_off_in_the_profile_is_warned_about_at_once() -> None:
+    network = Network("n", broker=BrokerSettings(tls=TLSSettings(verify_certificate=False)))
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, _pilot):
+        assert "Verification is off" in screen_text(app)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_generate_certificates_writes_them_and_fills_the_paths(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    dialog = NetworkSettingsScreen(LAB, certs_dir=certs)
+    async with open_dialog(dialog) as (app, pilot):
+        await pilot.click("#generate")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for key in ("ca.key", "server.key", "clients/iotsim-device.key"):
+            assert _mode(certs / key) == 0o600, key
+        for cert in ("ca.crt", "server.crt", "clients/iotsim-device.crt"):
+            assert (certs / cert).read_text().startswith("-----BEGIN CERTIFICATE-----")
+        assert "Made new certificates" in str(
+            app.screen.query_one("#generate-status", Static).content
+        )
+        await toggle(pilot, "#tls")
+        await pilot.click("#submit")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker.tls == TLSSettings(
+        enabled=True,
+        ca=str(certs / "ca.crt"),
+        cert=str(certs / "clients" / "iotsim-device.crt"),
+        key=str(certs / "clients" / "iotsim-device.key"),
+    )
+    assert network.broker.effective_port == 8883
+
+
+async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
+    tmp_path: Path,
+) -> None:
+    certs = tmp_path / "certs"
+    async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=certs)) as (app, pilot):
+        await pilot.click("#generate")
+        await app.workers.wait_for_complete()
+        first_ca = (certs / "ca.crt").read_bytes()
+
+        await pilot.click("#generate")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert (certs / "ca.crt").read_bytes() == first_ca
+        assert "Using the existing" in str(app.screen.query_one("#generate-status", Static).content)
+
+        await pilot.click("#generate")
+        await pilot.pause()
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert (certs / "ca.crt").read_bytes() != first_ca
+        assert _mode(certs / "ca.key") == 0o600
