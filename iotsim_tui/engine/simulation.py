@@ -10,13 +10,29 @@ async with Simulation(network) as simulation:
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from types import TracebackType
 from typing import Self
 
-from iotsim_tui.engine.events import Event
-from iotsim_tui.engine.views import DeviceView, Summary
-from iotsim_tui.profiles.model import Network
+from iotsim_tui.engine.bus import EventBus
+from iotsim_tui.engine.connection import tls_context
+from iotsim_tui.engine.device import DeviceRunner, NetworkContext
+from iotsim_tui.engine.events import DeviceStatus, Event, MessageKind
+from iotsim_tui.engine.ramp import ConnectionRamp
+from iotsim_tui.engine.scheduler import TelemetryScheduler
+from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, DeviceView, Ledger, Summary
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.profiles.expand import devices_of
+from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
+
+STOP_TIMEOUT = 5.0
+"""Seconds to wait for devices to disconnect cleanly before giving up on them."""
+RATE_WINDOW = 5.0
+"""Seconds over which `Summary.rate_in` and `rate_out` are measured."""
 
 
 class Simulation:
@@ -29,6 +45,11 @@ class Simulation:
         device_ids: Only these devices of the network (None: all of them).
         shard: `(index, count)`: only devices whose position in the network modulo `count` is
             `index` (0-based), so several processes or hosts can share a network.
+        record_events: False when nobody will read `events()` (saves the work per message).
+
+    Raises:
+        ProfileError: a telemetry of the network cannot be built (unusable generator).
+        KeyError: `device_ids` names a device the network does not have.
     """
 
     def __init__(
@@ -38,11 +59,28 @@ class Simulation:
         endpoint: tuple[str, int] | None = None,
         device_ids: Collection[str] | None = None,
         shard: tuple[int, int] | None = None,
+        record_events: bool = True,
     ) -> None:
-        raise NotImplementedError
+        self._network = network
+        broker = network.broker
+        self._bus = EventBus(enabled=record_events)
+        self._scheduler = TelemetryScheduler()
+        self._context = NetworkContext(
+            broker,
+            endpoint or (broker.host, broker.effective_port),
+            None,
+            ConnectionRamp(network.ramp.rate, network.ramp.in_flight),
+            self._bus.emit,
+            self._scheduler.add,
+        )
+        self._runners: dict[str, DeviceRunner] = {
+            device.id: DeviceRunner(device, self._context)
+            for device in _select(devices_of(network), device_ids, shard)
+        }
+        self._samples: deque[tuple[float, int, int]] = deque()
 
     async def __aenter__(self) -> Self:
-        raise NotImplementedError
+        return self
 
     async def __aexit__(
         self,
@@ -50,37 +88,49 @@ class Simulation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Stop every device."""
-        raise NotImplementedError
+        """Stop every device and end the event stream."""
+        await self.stop()
+        self._scheduler.clear()
+        self._bus.close()
 
     @property
     def network(self) -> Network:
         """The network profile this simulation runs."""
-        raise NotImplementedError
+        return self._network
 
     def devices(self) -> Sequence[DeviceView]:
         """A snapshot of every device, in the network's order."""
-        raise NotImplementedError
+        return [runner.view() for runner in self._runners.values()]
 
     def device(self, device_id: str) -> DeviceView:
         """A snapshot of one device; `KeyError` when the simulation has no such device."""
-        raise NotImplementedError
+        return self._runner(device_id).view()
 
     async def start(self, device_ids: Iterable[str] | None = None) -> None:
         """Start devices (None: all), connecting them through the network's ramp.
 
         Returns once every device is on its way; watch `events()` or `summary()` to see them
         connect.
+
+        Raises:
+            TLSFailure: the network's CA, client certificate or key cannot be loaded.
         """
-        raise NotImplementedError
+        if self._network.broker.tls.enabled and self._context.tls is None:
+            self._context.tls = await asyncio.get_running_loop().run_in_executor(
+                None, tls_context, self._network.broker.tls, self._network.broker.host
+            )
+        for runner in self._chosen(device_ids):
+            runner.start()
 
     async def stop(self, device_ids: Iterable[str] | None = None) -> None:
         """Stop devices (None: all): disconnect cleanly and stop their telemetry."""
-        raise NotImplementedError
+        tasks = [task for r in self._chosen(device_ids) if (task := r.cancel()) is not None]
+        await _settle(tasks)
 
     async def drop(self, device_ids: Iterable[str]) -> None:
         """Cut devices off abruptly, without DISCONNECT (the broker publishes their wills)."""
-        raise NotImplementedError
+        tasks = [task for r in self._chosen(device_ids) if (task := r.drop()) is not None]
+        await _settle(tasks)
 
     async def publish(
         self,
@@ -91,25 +141,121 @@ class Simulation:
         qos: int = 0,
         retain: bool = False,
     ) -> None:
-        """Publish a message by hand as `device_id` (QoS 1/2 wait in its outbox when offline)."""
-        raise NotImplementedError
+        """Publish a message by hand as `device_id` (QoS 1/2 wait in its outbox when offline).
+
+        Raises:
+            IotsimError: the topic or the QoS cannot be published to.
+        """
+        _check(validate_topic_name, topic, qos)
+        data = payload.encode() if isinstance(payload, str) else payload
+        self._runner(device_id).publish(topic, data, qos, retain, MessageKind.MANUAL)
 
     async def subscribe(self, device_id: str, topic_filter: str, *, qos: int = 1) -> None:
         """Subscribe a device to a topic filter now (and again after each new session)."""
-        raise NotImplementedError
+        _check(validate_topic_filter, topic_filter, qos)
+        await self._runner(device_id).subscribe(topic_filter, qos)
 
     async def unsubscribe(self, device_id: str, topic_filter: str) -> None:
         """Unsubscribe a device from a topic filter."""
-        raise NotImplementedError
+        await self._runner(device_id).unsubscribe(topic_filter)
 
     def events(self) -> AsyncIterator[list[Event]]:
         """The event stream, in batches (about every 50 ms, or sooner when many are waiting).
 
         One consumer only. It is bounded: when the consumer falls behind, message events are
         left out (counted in `Summary.events_dropped`); status changes and errors are kept.
+        The stream ends when the simulation is left (`async with`).
         """
-        raise NotImplementedError
+        return self._bus.batches()
 
     def summary(self) -> Summary:
         """Counts for the whole simulation now."""
-        raise NotImplementedError
+        counts = dict.fromkeys(DeviceStatus, 0)
+        failed = messages_in = messages_out = 0
+        ledger = Ledger()
+        samples: list[str] = []
+        for runner in self._runners.values():
+            counts[runner.status] += 1
+            failed += runner.failed
+            messages_in += runner.messages_in
+            messages_out += runner.messages_out
+            ledger = ledger + runner.ledger
+            if runner.last_error and len(samples) < MAX_ERROR_SAMPLES:
+                sample = f"{runner.device.id}: {runner.last_error}"
+                if not any(s.endswith(runner.last_error) for s in samples):
+                    samples.append(sample)
+        rate_in, rate_out = self._rates(messages_in, messages_out)
+        return Summary(
+            devices=len(self._runners),
+            connected=counts[DeviceStatus.CONNECTED],
+            connecting=counts[DeviceStatus.CONNECTING],
+            reconnecting=counts[DeviceStatus.RECONNECTING],
+            stopped=counts[DeviceStatus.STOPPED],
+            errors=counts[DeviceStatus.ERROR],
+            failed=failed,
+            messages_in=messages_in,
+            messages_out=messages_out,
+            rate_in=rate_in,
+            rate_out=rate_out,
+            ledger=ledger,
+            events_dropped=self._bus.dropped,
+            error_samples=tuple(samples),
+        )
+
+    def _rates(self, messages_in: int, messages_out: int) -> tuple[float, float]:
+        now = time.monotonic()
+        samples = self._samples
+        samples.append((now, messages_in, messages_out))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW:
+            samples.popleft()
+        then, old_in, old_out = samples[0]
+        elapsed = now - then
+        if elapsed <= 0:
+            return 0.0, 0.0
+        return (messages_in - old_in) / elapsed, (messages_out - old_out) / elapsed
+
+    def _runner(self, device_id: str) -> DeviceRunner:
+        try:
+            return self._runners[device_id]
+        except KeyError:
+            raise KeyError(f"no device {device_id!r} in network {self._network.name}") from None
+
+    def _chosen(self, device_ids: Iterable[str] | None) -> list[DeviceRunner]:
+        if device_ids is None:
+            return list(self._runners.values())
+        return [self._runner(device_id) for device_id in device_ids]
+
+
+def _select(
+    devices: Sequence[Device],
+    device_ids: Collection[str] | None,
+    shard: tuple[int, int] | None,
+) -> list[Device]:
+    if shard is not None:
+        index, count = shard
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard {index} of {count} does not exist")
+        devices = devices[index::count]
+    if device_ids is None:
+        return list(devices)
+    known = {device.id for device in devices}
+    missing = [device_id for device_id in device_ids if device_id not in known]
+    if missing:
+        raise KeyError(f"no device {', '.join(missing)} in this network")
+    wanted = set(device_ids)
+    return [device for device in devices if device.id in wanted]
+
+
+def _check(validate: object, topic: str, qos: int) -> None:
+    try:
+        assert callable(validate)
+        validate(topic)
+    except TopicError as error:
+        raise IotsimError(f"{topic!r}: {error}", title="Invalid topic") from None
+    if qos not in (0, 1, 2):
+        raise IotsimError(f"QoS must be 0, 1 or 2, not {qos}", title="Invalid QoS")
+
+
+async def _settle(tasks: list[asyncio.Task[None]]) -> None:
+    if tasks:
+        await asyncio.wait(tasks, timeout=STOP_TIMEOUT)

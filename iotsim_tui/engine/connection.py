@@ -1,0 +1,212 @@
+"""How a device's MQTT client is made: connection options, TLS, and early failure detection.
+
+One TLS context serves a whole network (loading a CA file per device would cost more than
+the handshake). aiomqtt keeps its paho client private, and two things the engine needs are
+only visible there: the CONNACK's session-present flag and acknowledgements of QoS 1/2
+publishes. `attach_hooks` wraps those paho callbacks, keeping aiomqtt's own behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any, cast
+
+import aiomqtt
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
+from paho.mqtt.client import Client as PahoClient
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from iotsim_tui.engine.failures import LostBeforeConnack
+from iotsim_tui.errors import TLSFailure
+from iotsim_tui.profiles.model import BrokerSettings, MQTTVersion, TLSSettings, Will
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for the broker's CONNACK (and SUBACK) before giving up."""
+INCOMING_QUEUE = 1000
+"""Messages a device holds before reading them; more are dropped by the client."""
+
+
+class PinnedNameContext(ssl.SSLContext):
+    """A client TLS context that checks the certificate against a fixed host name.
+
+    Devices may connect through the eavesdrop relay on another address; the broker's
+    certificate must still be checked against the host the profile names.
+    """
+
+    server_name: str | None = None
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        """Wrap `sock`, naming the pinned host instead of the address connected to."""
+        return super().wrap_socket(
+            sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=self.server_name or server_hostname,
+            session=session,
+        )
+
+
+def tls_context(tls: TLSSettings, host: str) -> ssl.SSLContext:
+    """The client TLS context for a network, as `ssl.create_default_context` makes it.
+
+    Raises `TLSFailure` naming the file when a CA, certificate or key cannot be loaded.
+    """
+    context = PinnedNameContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.server_name = host
+    try:
+        if tls.ca:
+            context.load_verify_locations(cafile=tls.ca)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    except (OSError, ssl.SSLError) as error:
+        raise TLSFailure(f"cannot load the CA certificate {tls.ca}: {_why(error)}") from None
+    if tls.cert:
+        try:
+            context.load_cert_chain(tls.cert, tls.key)
+        except (OSError, ssl.SSLError) as error:
+            raise TLSFailure(
+                f"cannot load the client certificate {tls.cert} (key {tls.key or tls.cert}): "
+                f"{_why(error)}"
+            ) from None
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
+    context.check_hostname = tls.verify_hostname and tls.verify_certificate
+    if not tls.verify_certificate:
+        context.verify_mode = ssl.CERT_NONE
+    if tls.key_log:
+        context.keylog_filename = tls.key_log
+    return context
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
+class ConnectHooks:
+    """What a device learns from paho that aiomqtt does not pass on."""
+
+    __slots__ = ("on_ack", "session_present", "socket_error")
+
+    def __init__(self, on_ack: Callable[[int], None]) -> None:
+        self.on_ack = on_ack
+        self.session_present = False
+        self.socket_error: BaseException | None = None
+        """The last socket error paho logged (a TLS alert while waiting for CONNACK)."""
+
+
+class _SocketErrorLog(logging.Logger):
+    """Takes paho's log calls for one device, keeping only the socket errors."""
+
+    def __init__(self, hooks: ConnectHooks) -> None:
+        super().__init__("iotsim_tui.engine.paho", logging.CRITICAL + 1)
+        self.propagate = False
+        self._hooks = hooks
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if level >= logging.ERROR and args and isinstance(args[0], BaseException):
+            self._hooks.socket_error = args[0]
+
+
+def make_client(
+    broker: BrokerSettings,
+    client_id: str,
+    *,
+    endpoint: tuple[str, int],
+    context: ssl.SSLContext | None,
+    will: Will | None,
+    hooks: ConnectHooks,
+) -> aiomqtt.Client:
+    """A new, unconnected aiomqtt client for one connection attempt of a device."""
+    v5 = broker.protocol is MQTTVersion.V5
+    properties = None
+    if v5 and broker.session_expiry > 0:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = broker.session_expiry
+    client = aiomqtt.Client(
+        endpoint[0],
+        endpoint[1],
+        identifier=client_id,
+        username=broker.username,
+        password=broker.password,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        clean_session=None if v5 else broker.clean_start,
+        clean_start=broker.clean_start if v5 else MQTT_CLEAN_START_FIRST_ONLY,
+        keepalive=broker.keepalive,
+        will=_will(will, v5=v5),
+        properties=properties,
+        tls_context=context,
+        tls_insecure=(not broker.tls.verify_hostname) if context is not None else None,
+        timeout=CONNECT_TIMEOUT,
+        max_queued_incoming_messages=INCOMING_QUEUE,
+        logger=_SocketErrorLog(hooks) if context is not None else None,
+    )
+    attach_hooks(client, hooks)
+    return client
+
+
+def _will(will: Will | None, *, v5: bool) -> aiomqtt.Will | None:
+    if will is None:
+        return None
+    properties = None
+    if v5 and will.delay > 0:
+        properties = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+        properties.WillDelayInterval = will.delay
+    return aiomqtt.Will(will.topic, will.payload, will.qos, will.retain, properties)
+
+
+def paho_of(client: aiomqtt.Client) -> PahoClient:
+    """The paho client inside an aiomqtt client (publishing without a task per message)."""
+    paho: PahoClient = client._client
+    return paho
+
+
+def attach_hooks(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
+    """Wrap paho's callbacks so `hooks` sees CONNACK flags, acknowledgements and early drops."""
+    paho = paho_of(client)
+    loop = asyncio.get_running_loop()
+    aiomqtt_on_connect = cast(Callable[..., None], paho.on_connect)
+    aiomqtt_on_disconnect = cast(Callable[..., None], paho.on_disconnect)
+    aiomqtt_on_publish = cast(Callable[..., None], paho.on_publish)
+
+    def on_connect(c: PahoClient, userdata: Any, flags: Any, *rest: Any) -> None:
+        hooks.session_present = bool(flags.session_present)
+        aiomqtt_on_connect(c, userdata, flags, *rest)
+
+    def on_publish(c: PahoClient, userdata: Any, mid: int, *rest: Any) -> None:
+        aiomqtt_on_publish(c, userdata, mid, *rest)
+        hooks.on_ack(mid)
+
+    def on_disconnect(c: PahoClient, userdata: Any, *rest: Any) -> None:
+        aiomqtt_on_disconnect(c, userdata, *rest)
+        # aiomqtt waits for a CONNACK until its timeout even when paho has already lost the
+        # socket (a TLS 1.3 alert arrives after the handshake): fail the attempt now.
+        loop.call_soon_threadsafe(_fail_connect, client, hooks)
+
+    paho.on_connect = on_connect
+    paho.on_publish = on_publish
+    paho.on_disconnect = on_disconnect
+
+
+def _fail_connect(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
+    connected: asyncio.Future[None] = client._connected
+    if not connected.done():
+        error = LostBeforeConnack("the broker closed the connection before accepting it")
+        error.__context__ = hooks.socket_error
+        connected.set_exception(error)

@@ -1,0 +1,533 @@
+"""One simulated device: an MQTT client that reconnects, reacts to commands and keeps a ledger.
+
+The device's life cycle is one task: connect (through the network's ramp), subscribe, read
+messages until the connection ends, then wait with exponential backoff and try again. Telemetry
+is not a task per device: the network's scheduler calls `publish_telemetry` when it is due.
+Publishing never waits: QoS 0 goes straight to the socket, QoS 1/2 are tracked by packet id
+until the broker acknowledges them, and wait in a bounded outbox while the device is offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.client import MQTT_ERR_SUCCESS
+from paho.mqtt.reasoncodes import ReasonCode
+
+from iotsim_tui.engine.connection import ConnectHooks, make_client, paho_of
+from iotsim_tui.engine.events import (
+    PAYLOAD_PREVIEW_BYTES,
+    DeviceError,
+    DeviceStatus,
+    Event,
+    LogLine,
+    MessageIn,
+    MessageKind,
+    MessageOut,
+    StatusChanged,
+)
+from iotsim_tui.engine.failures import Failure, LostBeforeConnack, describe, lost_connection
+from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
+from iotsim_tui.engine.ramp import ConnectionRamp
+from iotsim_tui.engine.views import DeviceView, Ledger, SubscriptionView
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    Command,
+    Device,
+    SubscribeOn,
+    TelemetryAction,
+)
+from iotsim_tui.protocol.topics import SHARE_PREFIX, SharedFilter, topic_matches
+
+OUTBOX_LIMIT = 1000
+"""QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 30.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before attempt `attempt` (2, 3, ...): doubling, capped, with jitter."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, attempt - 2))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+
+
+@dataclass(slots=True)
+class _Pending:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    kind: MessageKind
+
+
+class _Subscription:
+    __slots__ = ("count", "granted", "last_payload", "match_filter", "qos", "since", "topic_filter")
+
+    def __init__(self, topic_filter: str, qos: int) -> None:
+        self.topic_filter = topic_filter
+        self.qos = qos
+        self.granted: int | None = None
+        self.since: float | None = None
+        self.count = 0
+        self.last_payload: bytes | None = None
+        # A shared subscription delivers topics that match the filter after the group.
+        self.match_filter = (
+            SharedFilter.parse(topic_filter).topic_filter
+            if topic_filter.startswith(SHARE_PREFIX)
+            else topic_filter
+        )
+
+
+class NetworkContext:
+    """What every device of one simulation shares."""
+
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        endpoint: tuple[str, int],
+        tls: ssl.SSLContext | None,
+        ramp: ConnectionRamp,
+        emit: Callable[[Event], None],
+        schedule: Callable[[DeviceRunner], None],
+    ) -> None:
+        self.broker = broker
+        self.endpoint = endpoint
+        self.tls = tls
+        self.ramp = ramp
+        self.emit = emit
+        self.schedule = schedule
+
+
+class DeviceRunner:
+    """One simulated device and its MQTT client."""
+
+    def __init__(self, device: Device, context: NetworkContext) -> None:
+        self.device = device
+        self.client_id = context.broker.client_id_prefix + device.id
+        self._context = context
+        self.state: dict[str, Any] = dict(device.state)
+        self.status = DeviceStatus.STOPPED
+        self.detail = "not started"
+        self.last_error: str | None = None
+        self.failed = False
+        self.telemetry_running = bool(device.telemetry)
+        self.builders = [PayloadBuilder(t, device, self.state) for t in device.telemetry]
+        self._intervals = [t.interval for t in device.telemetry]
+        self.generation = 0
+        """Bumped at each start and stop, so the scheduler can forget old entries."""
+        self.messages_in = 0
+        self.messages_out = 0
+        self._accepted = 0
+        self._acknowledged = 0
+        self._dropped = 0
+        self._drop_reasons: dict[str, int] = {}
+        self._outbox: deque[_Pending] = deque()
+        self._unacked: dict[int, _Pending] = {}
+        self._subscriptions: dict[str, _Subscription] = {}
+        for sub in device.subscribe:
+            if sub.on is SubscribeOn.START:
+                self._want(device_topic(sub.topic, device), sub.qos)
+        self._commands: list[tuple[str, Command]] = []
+        for command in device.commands:
+            topic_filter = device_topic(command.topic, device)
+            self._commands.append((topic_filter, command))
+            self._want(topic_filter, command.qos)
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._dropping = False
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True from start until stop (whatever the connection is doing)."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker has accepted the connection."""
+        return self._client is not None
+
+    def start(self) -> None:
+        """Start connecting (a no-op when already running)."""
+        if self.running:
+            return
+        self.failed = False
+        self.generation += 1
+        self._dropping = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.client_id)
+
+    def cancel(self) -> asyncio.Task[None] | None:
+        """Begin stopping: disconnect cleanly; returns the task to wait for."""
+        task = self._task
+        self.generation += 1
+        if task is not None and not task.done():
+            task.cancel()
+        return task
+
+    def drop(self) -> asyncio.Task[None] | None:
+        """Begin stopping abruptly: close the socket without DISCONNECT."""
+        self.generation += 1
+        self._dropping = True
+        if self._client is not None:
+            sock = paho_of(self._client).socket()
+            if isinstance(sock, socket.socket):
+                # The reader sees the end of the stream and paho closes the socket itself
+                # (closing it here would leave the event loop watching a dead descriptor).
+                sock.shutdown(socket.SHUT_RDWR)
+        elif self._task is not None:
+            self._task.cancel()
+        return self._task
+
+    async def _run(self) -> None:
+        attempt = 1
+        host, port = self._context.endpoint
+        try:
+            while True:
+                self._set_status(
+                    DeviceStatus.CONNECTING if attempt == 1 else DeviceStatus.RECONNECTING,
+                    f"connecting to {host}:{port}"
+                    + (f", attempt {attempt}" if attempt > 1 else ""),
+                )
+                failure, was_connected = await self._connect_and_serve()
+                if self._dropping:
+                    self._set_status(DeviceStatus.STOPPED, "dropped without DISCONNECT")
+                    return
+                if failure.fatal:
+                    self._set_status(DeviceStatus.ERROR, failure.message)
+                    return
+                attempt = 2 if was_connected else attempt + 1
+                delay = backoff(attempt)
+                self._set_status(
+                    DeviceStatus.RECONNECTING,
+                    f"{failure.message}; attempt {attempt}, next try in {delay:.1f} s",
+                )
+                await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            self._set_status(DeviceStatus.STOPPED, "stopped")
+        finally:
+            self._requeue_unacked()
+
+    async def _connect_and_serve(self) -> tuple[Failure, bool]:
+        context = self._context
+        host, port = context.endpoint
+        hooks = ConnectHooks(self._on_ack)
+        client = make_client(
+            context.broker,
+            self.client_id,
+            endpoint=context.endpoint,
+            context=context.tls,
+            will=self.device.will,
+            hooks=hooks,
+        )
+        async with context.ramp.slot():
+            try:
+                await client.__aenter__()
+            except (aiomqtt.MqttError, OSError, LostBeforeConnack) as error:
+                failure = describe(
+                    error, host=host, port=port, client_certificate=bool(context.broker.tls.cert)
+                )
+                if failure.hostname_mismatch:
+                    failure = await _name_the_certificate(failure, context)
+                self._report(failure.message)
+                return failure, False
+            except asyncio.CancelledError:
+                paho_of(client).disconnect()  # do not leave a half-open connection behind
+                raise
+        try:
+            self._client = client
+            self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
+            await self._after_connect(client, hooks.session_present)
+            async for message in client.messages:
+                self._on_message(message)
+            return Failure(_LOST, fatal=False), True
+        except aiomqtt.MqttError as error:
+            if self._dropping:
+                return Failure("dropped", fatal=True), True
+            why = lost_connection(error.__cause__ or error)
+            self._report(why)
+            return Failure(why, fatal=False), True
+        finally:
+            self._client = None
+            self._requeue_unacked()
+            if not self._dropping:
+                await client.__aexit__(None, None, None)
+
+    def _connected_detail(self, client: aiomqtt.Client, hooks: ConnectHooks) -> str:
+        host, port = self._context.endpoint
+        detail = f"connected to {host}:{port}"
+        sock = paho_of(client).socket()
+        if isinstance(sock, ssl.SSLSocket):
+            detail += f" over {sock.version()}"
+        if hooks.session_present:
+            detail += ", session resumed"
+        return detail
+
+    async def _after_connect(self, client: aiomqtt.Client, session_present: bool) -> None:
+        if self._subscriptions and not session_present:
+            for sub in self._subscriptions.values():
+                sub.since = None
+            await self._subscribe_all(client, list(self._subscriptions.values()))
+        self._flush_outbox()
+        if self.telemetry_running and self.builders:
+            self.generation += 1
+            self._context.schedule(self)
+
+    async def _subscribe_all(self, client: aiomqtt.Client, subs: list[_Subscription]) -> None:
+        try:
+            granted = await client.subscribe([(s.topic_filter, s.qos) for s in subs])
+        except aiomqtt.MqttError as error:
+            self._report(f"subscribing failed: {error}")
+            return
+        now = time.time()
+        codes: list[int | ReasonCode] = list(granted)
+        for sub, code in zip(subs, codes, strict=False):
+            value = code if isinstance(code, int) else int(code.value)
+            if value >= 0x80:
+                self._report(f"the broker refused the subscription to {sub.topic_filter}")
+                continue
+            sub.granted, sub.since = value, now
+            self._log(f"subscribed to {sub.topic_filter} (QoS {value})")
+
+    def _set_status(self, status: DeviceStatus, detail: str) -> None:
+        self.status, self.detail = status, detail
+        self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
+
+    def _report(self, message: str) -> None:
+        self.failed = True
+        if message != self.last_error:  # one event per distinct failure, not per attempt
+            self._context.emit(DeviceError(self.device.id, message, time.time()))
+        self.last_error = message
+
+    def _log(self, text: str) -> None:
+        self._context.emit(LogLine(self.device.id, text, time.time()))
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def _want(self, topic_filter: str, qos: int) -> _Subscription:
+        sub = self._subscriptions.get(topic_filter)
+        if sub is None:
+            sub = self._subscriptions[topic_filter] = _Subscription(topic_filter, qos)
+        sub.qos = qos
+        return sub
+
+    async def subscribe(self, topic_filter: str, qos: int) -> None:
+        """Subscribe now when connected; in any case again after each new session."""
+        sub = self._want(topic_filter, qos)
+        if self._client is not None:
+            await self._subscribe_all(self._client, [sub])
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        """Forget a subscription, and tell the broker when connected."""
+        if self._subscriptions.pop(topic_filter, None) is None:
+            return
+        if self._client is not None:
+            await self._client.unsubscribe(topic_filter)
+            self._log(f"unsubscribed from {topic_filter}")
+
+    # -- incoming --------------------------------------------------------------------------
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        raw = message.payload
+        payload = raw if isinstance(raw, bytes) else str(raw if raw is not None else "").encode()
+        preview = payload[:PAYLOAD_PREVIEW_BYTES]
+        self.messages_in += 1
+        matched = False
+        for sub in self._subscriptions.values():
+            if topic_matches(sub.match_filter, topic):
+                matched = True
+                sub.count += 1
+                sub.last_payload = preview
+        self._context.emit(
+            MessageIn(
+                self.device.id,
+                topic,
+                message.qos,
+                message.retain,
+                preview,
+                len(payload),
+                not matched,
+                time.time(),
+            )
+        )
+        for topic_filter, command in self._commands:
+            if topic_matches(topic_filter, topic):
+                self._run_command(command, topic, payload)
+
+    def _run_command(self, command: Command, topic: str, payload: bytes) -> None:
+        text = payload.decode("utf-8", "replace")
+        if command.match is not None and text.strip().lower() != command.match.strip().lower():
+            return
+        done: list[str] = []
+        if command.set:
+            set_state(self.state, command.set, text)
+            done.append("set " + ", ".join(f"{k}={self.state[k]!r}" for k in command.set))
+        if command.telemetry is TelemetryAction.STOP and self.telemetry_running:
+            self.telemetry_running = False
+            done.append("telemetry stopped")
+        elif command.telemetry is TelemetryAction.START and not self.telemetry_running:
+            self.telemetry_running = True
+            self.generation += 1
+            if self.connected and self.builders:
+                self._context.schedule(self)
+            done.append("telemetry started")
+        if command.response is not None:
+            response = command.response
+
+            def fill(template: str) -> str:
+                return (
+                    device_topic(template, self.device)
+                    .replace("{topic}", topic)
+                    .replace("{payload}", text)
+                )
+
+            reply_topic = fill(response.topic)
+            self.publish(
+                reply_topic,
+                fill(response.payload).encode(),
+                response.qos,
+                response.retain,
+                MessageKind.RESPONSE,
+            )
+            done.append(f"responded on {reply_topic}")
+        self._log(f"command on {topic}: " + ("; ".join(done) or "no action"))
+
+    # -- outgoing --------------------------------------------------------------------------
+
+    def intervals(self) -> list[float]:
+        """Seconds between publishes of each telemetry."""
+        return self._intervals
+
+    def publish_telemetry(self, index: int) -> None:
+        """Build and publish telemetry `index` now (called by the scheduler)."""
+        builder = self.builders[index]
+        telemetry = self.device.telemetry[index]
+        self.publish(
+            builder.topic, builder.build(), telemetry.qos, telemetry.retain, MessageKind.TELEMETRY
+        )
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+    ) -> None:
+        """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
+        self._accepted += 1
+        message = _Pending(topic, payload, qos, retain, kind)
+        if self._client is not None and self._send(message):
+            return
+        if qos == 0:
+            self._drop("not connected (QoS 0 is not queued)")
+        elif len(self._outbox) >= OUTBOX_LIMIT:
+            self._drop("outbox full")
+        else:
+            self._outbox.append(message)
+
+    def _send(self, message: _Pending) -> bool:
+        assert self._client is not None
+        info = paho_of(self._client).publish(
+            message.topic, message.payload, message.qos, message.retain
+        )
+        if info.rc != MQTT_ERR_SUCCESS:
+            return False
+        if message.qos == 0:
+            self._acknowledged += 1
+        else:
+            self._unacked[info.mid] = message
+        self.messages_out += 1
+        self._context.emit(
+            MessageOut(
+                self.device.id,
+                message.topic,
+                message.qos,
+                message.retain,
+                message.payload[:PAYLOAD_PREVIEW_BYTES],
+                len(message.payload),
+                message.kind,
+                time.time(),
+            )
+        )
+        return True
+
+    def _on_ack(self, mid: int) -> None:
+        if self._unacked.pop(mid, None) is not None:
+            self._acknowledged += 1
+
+    def _drop(self, reason: str) -> None:
+        self._dropped += 1
+        self._drop_reasons[reason] = self._drop_reasons.get(reason, 0) + 1
+
+    def _flush_outbox(self) -> None:
+        while self._outbox and self._client is not None:
+            if not self._send(self._outbox[0]):
+                return
+            self._outbox.popleft()
+
+    def _requeue_unacked(self) -> None:
+        # Unacknowledged QoS 1/2 messages go first in the outbox and are sent again after the
+        # reconnect (at least once: the broker may already have some of them).
+        if self._unacked:
+            self._outbox.extendleft(reversed(list(self._unacked.values())))
+            self._unacked.clear()
+
+    # -- views -----------------------------------------------------------------------------
+
+    @property
+    def ledger(self) -> Ledger:
+        """The device's message ledger now."""
+        return Ledger(
+            accepted=self._accepted,
+            acknowledged=self._acknowledged,
+            queued=len(self._outbox) + len(self._unacked),
+            dropped=self._dropped,
+            drop_reasons=dict(self._drop_reasons),
+        )
+
+    def view(self) -> DeviceView:
+        """A snapshot of this device."""
+        return DeviceView(
+            id=self.device.id,
+            name=self.device.name,
+            client_id=self.client_id,
+            status=self.status,
+            status_detail=self.detail,
+            subscriptions=tuple(
+                SubscriptionView(
+                    s.topic_filter,
+                    s.granted if s.granted is not None else s.qos,
+                    s.since,
+                    s.count,
+                    s.last_payload,
+                )
+                for s in self._subscriptions.values()
+            ),
+            ledger=self.ledger,
+            telemetry_running=self.telemetry_running,
+            messages_in=self.messages_in,
+            messages_out=self.messages_out,
+            state=dict(self.state),
+            last_error=self.last_error,
+        )
+
+
+_LOST = "the connection was lost"
+
+
+async def _name_the_certificate(failure: Failure, context: NetworkContext) -> Failure:
+    from iotsim_tui.engine.certnames import certificate_names
+
+    host = context.broker.host
+    names = await asyncio.get_running_loop().run_in_executor(
+        None, certificate_names, context.endpoint, host
+    )
+    if not names:
+        return failure
+    return Failure(f"hostname mismatch: certificate is for {', '.join(names)}, not {host}", True)

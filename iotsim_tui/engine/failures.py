@@ -1,0 +1,172 @@
+"""Connection failures in plain words.
+
+aiomqtt reports most failures as a bare `MqttError` whose text is paho's; the cause (a refused
+socket, an unknown host name, a certificate the broker or the device rejected) hides in
+`__context__`, and a CONNACK refusal carries a reason code. `describe` turns all of these into
+one sentence a user can act on, and says whether trying again can help.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.reasoncodes import ReasonCode
+
+# MQTT 5 CONNACK reason codes; paho maps the 3.1.1 return codes 1-5 onto them.
+CONNACK_REASONS: dict[int, tuple[str, bool]] = {
+    # code: (plain words, fatal: trying again cannot help)
+    128: ("the broker refused the connection (unspecified error)", False),
+    129: ("the broker could not parse the CONNECT packet", True),
+    130: ("the broker reported a protocol error", True),
+    131: ("the broker refused the connection (implementation specific)", False),
+    132: ("the broker does not support this MQTT version", True),
+    133: ("the broker rejected the client id", True),
+    134: ("bad user name or password", True),
+    135: ("not authorized", True),
+    136: ("the broker is unavailable", False),
+    137: ("the broker is busy", False),
+    138: ("the client is banned by the broker", True),
+    140: ("bad authentication method", True),
+    149: ("the CONNECT packet is too large for the broker", True),
+    151: ("the broker's quota is exceeded", False),
+    156: ("the broker asks to use another server", True),
+    157: ("the broker has moved", True),
+    159: ("connection rate exceeded", False),
+}
+_V311_RETURN_CODES = {1: 132, 2: 133, 3: 136, 4: 134, 5: 135}
+
+# OpenSSL alert and error reasons seen by a client, in plain words.
+_SSL_REASONS: dict[str, str] = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the broker requires a client certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "the broker does not trust the client certificate (unknown CA)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the broker rejected the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the broker rejected the client certificate: it has expired",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the broker rejected the client certificate",
+    "TLSV1_ALERT_DECRYPT_ERROR": "the broker could not verify the client certificate's key",
+    "WRONG_VERSION_NUMBER": "the broker does not speak TLS on this port",
+    "UNSUPPORTED_PROTOCOL": "the broker and the device have no TLS version in common",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the broker and the device have no TLS version in common",
+    "NO_PROTOCOLS_AVAILABLE": "the broker and the device have no TLS version in common",
+    "UNEXPECTED_EOF_WHILE_READING": "the broker closed the connection during the TLS handshake",
+}
+
+
+class LostBeforeConnack(Exception):
+    """The broker closed the connection before it answered CONNECT."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failure in plain words."""
+
+    message: str
+    fatal: bool
+    """True when trying again cannot help (bad password, rejected certificate, ...)."""
+    hostname_mismatch: bool = False
+    """The broker's certificate does not name the host: ask it which names it has."""
+
+
+def connack_failure(code: int | ReasonCode) -> Failure:
+    """A refused CONNACK, from its reason code (MQTT 5) or return code (3.1.1)."""
+    value = code.value if isinstance(code, ReasonCode) else int(code)
+    value = _V311_RETURN_CODES.get(value, value)
+    words, fatal = CONNACK_REASONS.get(
+        value, (f"the broker refused the connection (reason code {value})", False)
+    )
+    return Failure(words, fatal)
+
+
+def describe(
+    error: BaseException, *, host: str, port: int, client_certificate: bool = False
+) -> Failure:
+    """What went wrong when connecting to `host:port`, in plain words."""
+    if isinstance(error, MqttConnectError) and error.rc is not None:
+        return connack_failure(error.rc)
+    cause = _root_cause(error)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return _verify_failure(cause, host)
+    if isinstance(cause, ssl.SSLError):
+        return _ssl_failure(cause, client_certificate=client_certificate)
+    if isinstance(cause, LostBeforeConnack):
+        return Failure(
+            f"the broker at {host}:{port} closed the connection before accepting it", False
+        )
+    if isinstance(cause, socket.gaierror):
+        return Failure(f"name not found: {host}", fatal=True)
+    if isinstance(cause, ConnectionRefusedError):
+        return Failure(f"connection refused by {host}:{port}", fatal=False)
+    if isinstance(cause, TimeoutError) or "timed out" in str(cause).lower():
+        return Failure(f"timed out connecting to {host}:{port}", fatal=False)
+    if isinstance(cause, ConnectionError | EOFError):
+        return Failure(f"the broker at {host}:{port} closed the connection", fatal=False)
+    if isinstance(cause, OSError) and cause.strerror:
+        return Failure(f"{cause.strerror.lower()} ({host}:{port})", fatal=False)
+    return Failure(f"could not connect to {host}:{port}: {_text(cause)}", fatal=False)
+
+
+# MQTT 5 DISCONNECT reason codes a broker sends, in plain words.
+DISCONNECT_REASONS: dict[int, str] = {
+    135: "not authorized",
+    137: "the broker is busy",
+    139: "the broker is shutting down",
+    141: "keep alive timeout",
+    142: "another client took over the session (same client id)",
+    144: "topic name invalid",
+    149: "packet too large",
+    151: "quota exceeded",
+    152: "administrative action",
+    158: "shared subscriptions not supported",
+}
+
+
+def lost_connection(error: BaseException | None) -> str:
+    """Why an established connection ended, in plain words."""
+    if isinstance(error, aiomqtt.MqttCodeError) and isinstance(error.rc, ReasonCode):
+        words = DISCONNECT_REASONS.get(error.rc.value)
+        if words is not None:
+            return f"the broker disconnected the device: {words}"
+    return "the connection was lost"
+
+
+def _verify_failure(error: ssl.SSLCertVerificationError, host: str) -> Failure:
+    why = str(error.verify_message or error.reason or error).strip()
+    if error.verify_code == _X509_V_ERR_HOSTNAME_MISMATCH or "mismatch" in why.lower():
+        return Failure(
+            f"hostname mismatch: the certificate is not for {host}", True, hostname_mismatch=True
+        )
+    return Failure(f"certificate verify failed: {why}", fatal=True)
+
+
+def _ssl_failure(error: ssl.SSLError, *, client_certificate: bool) -> Failure:
+    reason = error.reason or ""
+    if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and not client_certificate:
+        # TLS 1.2 brokers that require a certificate abort the handshake with this alert.
+        return Failure("the broker requires a client certificate", fatal=True)
+    if reason in _SSL_REASONS:
+        return Failure(_SSL_REASONS[reason], fatal=reason != "UNEXPECTED_EOF_WHILE_READING")
+    return Failure(f"TLS handshake failed: {_text(error)}", fatal=True)
+
+
+_X509_V_ERR_HOSTNAME_MISMATCH = 62
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        nested = error.__cause__ or error.__context__
+        if nested is None or isinstance(nested, MqttConnectError):
+            break
+        error = nested
+    return error
+
+
+def _text(error: BaseException) -> str:
+    text = str(error).strip()
+    if "] " in text and text.startswith("["):  # "[SSL: X] words (_ssl.c:1006)" -> "words"
+        text = text.split("] ", 1)[1]
+    return text.split(" (_ssl.c")[0] or type(error).__name__
