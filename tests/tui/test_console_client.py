@@ -1,0 +1,133 @@
+"""The broker console's MQTT client: reading the clients feed and sending commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from iotsim_tui.engine.console import (
+    BrokerConsole,
+    ClientsFeed,
+    FeedUnavailable,
+    parse_clients_feed,
+)
+from iotsim_tui.errors import ConnectionFailed, UsageError
+from iotsim_tui.profiles.model import BrokerSettings
+from tests.support.bundled import run_bundled_broker
+from tests.support.mosquitto import RunningMosquitto
+from tests.support.ports import free_port
+
+FEED = {
+    "clients": [
+        {
+            "id": "TS1",
+            "address": "127.0.0.1:54321",
+            "protocol": "3.1.1",
+            "listener": {"port": 8883, "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_128"}},
+            "username": None,
+            "connected_since": 1764000000.0,
+            "subscriptions": [{"filter": "High_Tempe", "qos": 1}],
+        },
+        {
+            "id": "TS2",
+            "address": "127.0.0.1:54322",
+            "protocol": "5",
+            "listener": {"port": 1883, "tls": None},
+            "username": "alice",
+            "connected_since": 1764000001.0,
+            "subscriptions": [],
+        },
+    ],
+    "totals": {"connected": 2, "subscriptions": 1, "messages_received": 10, "messages_sent": 12},
+    "updated": 1764000001.5,
+}
+
+
+def test_the_feed_reads_clients_links_and_subscriptions() -> None:
+    feed = parse_clients_feed(json.dumps(FEED).encode())
+    first, second = feed.clients
+    assert (first.id, first.address, first.link, first.port) == (
+        "TS1",
+        "127.0.0.1:54321",
+        "TLSv1.3",
+        8883,
+    )
+    assert [(s.filter, s.qos) for s in first.subscriptions] == [("High_Tempe", 1)]
+    assert (second.link, second.protocol, second.username) == ("plain", "5", "alice")
+    assert (feed.connected, feed.messages_sent, feed.truncated) == (2, 12, False)
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        (b"not json", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"clients": {}}', "'clients' in the clients feed is not a list"),
+        (b'{"clients": [1]}', "not a JSON object"),
+        (b'{"clients": [], "totals": []}', "'totals'"),
+    ],
+)
+def test_a_broken_feed_is_said_in_words(payload: bytes, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_clients_feed(payload)
+
+
+def _settings(port: int) -> BrokerSettings:
+    return BrokerSettings(host="127.0.0.1", port=port, bundled=False)
+
+
+async def test_an_external_broker_has_no_feed_but_commands_still_go(
+    mosquitto: RunningMosquitto,
+) -> None:
+    async with (
+        aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="listener") as listener,
+        BrokerConsole(_settings(mosquitto.port), feed_timeout=0.5) as console,
+    ):
+        await listener.subscribe("High_Tempe", qos=1)
+        updates = console.updates()
+        first = await asyncio.wait_for(anext(updates), 10)
+        assert isinstance(first, FeedUnavailable)
+        assert "publishes no $SYS/iotsim/clients feed" in first.reason
+        await console.send("High_Tempe", "Alert for High Temperature", qos=1)
+        message = await asyncio.wait_for(anext(listener.messages), 10)
+        assert (message.payload, message.qos) == (b"Alert for High Temperature", 1)
+
+
+async def test_the_bundled_broker_lists_a_subscribed_client(tmp_path: Path) -> None:
+    with run_bundled_broker(tmp_path) as broker:
+        assert broker.port is not None
+        async with (
+            aiomqtt.Client(broker.host, broker.port, identifier="TS1") as device,
+            BrokerConsole(_settings(broker.port), feed_timeout=5) as console,
+        ):
+            await device.subscribe("High_Tempe", qos=1)
+            async with asyncio.timeout(20):
+                async for update in console.updates():
+                    assert isinstance(update, ClientsFeed), update
+                    listed = {c.id: c for c in update.clients}
+                    if "TS1" in listed and listed["TS1"].subscriptions:
+                        break
+    ts1 = listed["TS1"]
+    assert ts1.address.startswith("127.0.0.1:")
+    assert ts1.link == "plain"
+    assert [(s.filter, s.qos) for s in ts1.subscriptions] == [("High_Tempe", 1)]
+    assert console.client_id in listed
+
+
+async def test_bad_commands_are_refused_before_sending(mosquitto: RunningMosquitto) -> None:
+    async with BrokerConsole(_settings(mosquitto.port)) as console:
+        with pytest.raises(UsageError, match=r"cannot send to 'High_Tempe/\#'"):
+            await console.send("High_Tempe/#", "x")
+        with pytest.raises(UsageError, match="QoS must be 0, 1 or 2"):
+            await console.send("High_Tempe", "x", qos=3)
+
+
+async def test_no_broker_is_a_plain_connection_failure() -> None:
+    port = free_port()
+    with pytest.raises(ConnectionFailed, match=f"127.0.0.1:{port}.*is the broker running"):
+        async with BrokerConsole(_settings(port)):
+            pass
