@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import string
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
@@ -50,16 +51,11 @@ class PayloadBuilder:
         self._fields = _compile_fields(telemetry.fields, device, state, where)
         self._template: str | None = None
         self._text_extra = {"id": device.id, "name": device.name}
-        if telemetry.format is TelemetryFormat.TEXT:
+        if telemetry.format == TelemetryFormat.TEXT:
             if telemetry.template is None:
                 raise ProfileError(f'{where}: format "text" needs a template')
             self._template = telemetry.template
-            try:
-                self._render_text()
-            except (KeyError, IndexError, ValueError) as error:
-                raise ProfileError(
-                    f"{where}: the template {telemetry.template!r} cannot be filled: {error}"
-                ) from None
+            _check_template(telemetry.template, {*telemetry.fields, "id", "name"}, where)
 
     def build(self) -> bytes:
         """The next payload."""
@@ -72,6 +68,19 @@ class PayloadBuilder:
         values = _values(self._fields)
         values.update((k, v) for k, v in self._text_extra.items() if k not in values)
         return self._template.format_map(values)
+
+
+def _check_template(template: str, names: set[str], where: str) -> None:
+    try:
+        used = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        raise ProfileError(f"{where}: the template {template!r} is malformed: {error}") from None
+    unknown = [name for name in used if name.split(".")[0].split("[")[0] not in names]
+    if unknown:
+        raise ProfileError(
+            f"{where}: the template {template!r} names {', '.join(unknown)}, which is not a "
+            f"field (fields: {', '.join(sorted(names))})"
+        )
 
 
 def device_topic(topic: str, device: Device) -> str:

