@@ -254,7 +254,9 @@ class _Link:
     def lost_side(self, direction: Direction, exc: Exception | None) -> None:
         """The socket that sends `direction` is gone; reset or close the other one."""
         self.lost.add(direction)
-        if exc is not None and not self.aborting:
+        # Once both sides sent FIN the exchange is over; an error while closing (ENOTCONN
+        # from a peer that already went away) is not a reset of a live connection.
+        if exc is not None and not self.aborting and len(self.eof) < 2:
             self.end(direction, EndKind.RESET)
             self.abort_both()
         elif not self.aborting:

@@ -105,8 +105,12 @@ EXT_SUPPORTED_VERSIONS = 43
 
 
 def looks_like_tls(data: bytes) -> bool:
-    """True when `data` starts like a TLS handshake record (a ClientHello on its way)."""
-    return len(data) >= 1 and data[0] == 22 and (len(data) < 2 or data[1] == 3)
+    """True when `data` starts like a TLS record (normally the ClientHello's handshake record).
+
+    Types 20-23 as a first MQTT byte would be a CONNECT with reserved flags set, so the two
+    never clash.
+    """
+    return len(data) >= 1 and data[0] in CONTENT_TYPES and (len(data) < 2 or data[1] == 3)
 
 
 def version_name(value: int) -> str:
