@@ -189,6 +189,8 @@ def describe(packet: Packet, packet_bytes: bytes, version: MQTTVersion) -> Decod
         name = type(packet).__name__.upper()
         if version is MQTTVersion.V5:
             code = _reason(packet.reason_code)
+            if isinstance(packet, Disconnect) and packet.reason_code == 0:
+                code = "normal disconnection"  # 0x00 is named "success" in other packets
             return decoded("MQTT", f"{name} {code}", packet_bytes, Field("Reason", code))
         return decoded("MQTT", name, packet_bytes)
     assert isinstance(packet, PingReq | PingResp)
