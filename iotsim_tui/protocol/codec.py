@@ -70,7 +70,8 @@ class PacketReader:
     whose protocol level sets `version`. A client or the eavesdrop dissector sets it. A packet
     whose fixed header announces more than `max_packet_size` bytes (whole packet, header
     included, as MQTT 5.0 counts it) is refused before any of its body is kept; the reader
-    then skips that packet's bytes, so a dissector may go on reading. After any other error
+    then skips that packet's bytes, so a dissector may go on reading (`feed(b"")` reads what
+    was already received after it). After any other error
     the stream cannot be trusted and every later `feed` raises the same error again.
     """
 
@@ -81,6 +82,7 @@ class PacketReader:
         self.max_packet_size = max_packet_size
         self._buffer = bytearray()
         self._skip = 0
+        self._leftover = b""
         self._broken: MalformedPacket | None = None
 
     @property
@@ -110,20 +112,23 @@ class PacketReader:
             source = data
         packets: list[Packet] = []
         view = memoryview(source)
-        pos = 0
         try:
             pos = self._decode_all(view, packets)
         except MalformedPacket as error:
             error.decoded_before = tuple(packets)
+            if error.version is None:
+                error.version = self.version
+            # The traceback still holds views of the old buffer, so it cannot be resized.
+            self._buffer = bytearray(self._leftover)
+            self._leftover = b""
             if not isinstance(error, PacketTooLarge):
                 self._broken = error
             raise
-        finally:
-            view.release()
-            if source is buffer:
-                del buffer[:pos]
-            elif pos < len(source):
-                buffer += source[pos:]
+        view.release()
+        if source is buffer:
+            del buffer[:pos]
+        elif pos < len(source):
+            buffer += source[pos:]
         return packets
 
     def _decode_all(self, view: memoryview, packets: list[Packet]) -> int:
@@ -142,8 +147,11 @@ class PacketReader:
                 length, header = peeked[2], peeked[3]
             total = header + length
             if total > self.max_packet_size:
-                self._skip = total - (size - pos)
-                raise self._too_large(first, total, size)
+                if size - pos >= total:
+                    self._leftover = view[pos + total :].tobytes()
+                else:
+                    self._skip = total - (size - pos)
+                raise self._too_large(first, total)
             if size - pos < total:
                 break
             body = view[pos + header : pos + total]
@@ -151,7 +159,7 @@ class PacketReader:
             pos += total
         return pos
 
-    def _too_large(self, first: int, total: int, size: int) -> PacketTooLarge:
+    def _too_large(self, first: int, total: int) -> PacketTooLarge:
         name = _TYPE_NAMES.get(first >> 4, f"packet type {first >> 4}")
         return PacketTooLarge(
             f"{name}: a packet of {total:,} bytes exceeds the maximum packet size of "
@@ -196,6 +204,4 @@ class PacketReader:
         except MalformedPacket as error:
             if error.packet_type is None and packet_type in _TYPE_NAMES:
                 error.packet_type = PacketType(packet_type)
-            if error.version is None:
-                error.version = self.version
             raise

@@ -33,7 +33,7 @@ from iotsim_tui.protocol.packets import (
 from iotsim_tui.protocol.properties import NO_PROPERTIES, WILL, Properties, decode_properties
 from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
 from iotsim_tui.protocol.topics import SHARE_PREFIX, TopicError, validate_topic_filter
-from iotsim_tui.protocol.wire import U16, Cursor, decode_text
+from iotsim_tui.protocol.wire import U16, Cursor, decode_text, ends_early
 
 Decoder = Callable[[int, memoryview, MQTTVersion], Packet]
 
@@ -217,11 +217,11 @@ def decode_publish(flags: int, body: memoryview, version: MQTTVersion) -> Publis
         raise MalformedPacket("PUBLISH: the DUP flag must be 0 for QoS 0", _R.MALFORMED_PACKET)
     size = len(body)
     if size < 2:
-        raise MalformedPacket("PUBLISH: the packet ends inside the topic name", _R.MALFORMED_PACKET)
+        raise MalformedPacket(f"PUBLISH: {ends_early(2 - size, 'topic name')}", _R.MALFORMED_PACKET)
     pos = 2 + U16.unpack_from(body)[0]
     if pos > size:
         raise MalformedPacket(
-            f"PUBLISH: the topic name is announced as {pos - 2} bytes but only {size - 2} follow",
+            f"PUBLISH: {ends_early(pos - size, 'topic name')}",
             _R.MALFORMED_PACKET,
         )
     topic = decode_text(body[2:pos], "PUBLISH: topic name")
@@ -231,7 +231,8 @@ def decode_publish(flags: int, body: memoryview, version: MQTTVersion) -> Publis
     if qos:
         if pos + 2 > size:
             raise MalformedPacket(
-                "PUBLISH: the packet ends inside the packet identifier", _R.MALFORMED_PACKET
+                f"PUBLISH: {ends_early(pos + 2 - size, 'packet identifier')}",
+                _R.MALFORMED_PACKET,
             )
         packet_id = U16.unpack_from(body, pos)[0]
         pos += 2

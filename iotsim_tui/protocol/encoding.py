@@ -43,10 +43,14 @@ def _frame(first: int, *parts: bytes) -> bytes:
     return b"".join((bytes((first,)), encode_vbi(length), *parts))
 
 
+def _empty(properties: Properties) -> bool:
+    return properties is NO_PROPERTIES or properties == NO_PROPERTIES
+
+
 def _props(properties: Properties, v5: bool) -> bytes:
     if not v5:
         return b""
-    if properties is NO_PROPERTIES:
+    if _empty(properties):
         return _NO_PROPERTY_BYTES
     return encode_properties(properties)
 
@@ -102,7 +106,7 @@ def encode_publish(packet: Publish, version: MQTTVersion) -> bytes:
     packet_id = U16.pack(packet.packet_id) if qos else b""
     if version == _V5:
         properties = packet.properties
-        props = _NO_PROPERTY_BYTES if properties is NO_PROPERTIES else encode_properties(properties)
+        props = _NO_PROPERTY_BYTES if _empty(properties) else encode_properties(properties)
     else:
         props = b""
     payload = packet.payload
@@ -125,9 +129,9 @@ def encode_publish(packet: Publish, version: MQTTVersion) -> bytes:
 def _encode_ack(packet: PubAck | PubRec | PubRel | PubComp, version: MQTTVersion) -> bytes:
     first = (packet.packet_type << 4) | (0x02 if isinstance(packet, PubRel) else 0)
     packet_id = U16.pack(packet.packet_id)
-    if version < _V5 or (not packet.reason_code and packet.properties is NO_PROPERTIES):
+    if version < _V5 or (not packet.reason_code and _empty(packet.properties)):
         return bytes((first, 2)) + packet_id
-    if packet.properties is NO_PROPERTIES:
+    if _empty(packet.properties):
         return bytes((first, 3)) + packet_id + bytes((packet.reason_code,))
     return _frame(
         first, packet_id, bytes((packet.reason_code,)), encode_properties(packet.properties)
@@ -178,9 +182,9 @@ def encode_unsuback(packet: UnsubAck, version: MQTTVersion) -> bytes:
 
 
 def _encode_reason_packet(first: int, packet: Disconnect | Auth, version: MQTTVersion) -> bytes:
-    if version < _V5 or (not packet.reason_code and packet.properties is NO_PROPERTIES):
+    if version < _V5 or (not packet.reason_code and _empty(packet.properties)):
         return bytes((first, 0))
-    if packet.properties is NO_PROPERTIES:
+    if _empty(packet.properties):
         return bytes((first, 1, packet.reason_code))
     return _frame(first, bytes((packet.reason_code,)), encode_properties(packet.properties))
 

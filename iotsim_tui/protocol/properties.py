@@ -79,6 +79,10 @@ class Properties:
     subscription_identifier_available: int | None = None
     shared_subscription_available: int | None = None
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.present().items())
+        return f"Properties({shown})"
+
     def is_empty(self) -> bool:
         """True when no property is set."""
         return self == NO_PROPERTIES

@@ -75,6 +75,12 @@ def decode_text(data: bytes | bytearray | memoryview, where: str) -> str:
     return text
 
 
+def ends_early(missing: int, what: str) -> str:
+    """The problem of a field cut short by the remaining length."""
+    plural = "s" if missing != 1 else ""
+    return f"the remaining length ends {missing} byte{plural} before the end of the {what}"
+
+
 class Cursor:
     """Reads the fields of one packet body in order, failing with the packet and field name."""
 
@@ -98,11 +104,7 @@ class Cursor:
 
     def _need(self, count: int, what: str) -> None:
         if self.pos + count > self.end:
-            missing = self.pos + count - self.end
-            raise self.fail(
-                f"the packet ends inside the {what} ({missing} more byte"
-                f"{'s' if missing != 1 else ''} announced than the remaining length holds)"
-            )
+            raise self.fail(ends_early(self.pos + count - self.end, what))
 
     def u8(self, what: str) -> int:
         """One byte."""
