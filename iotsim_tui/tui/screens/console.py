@@ -15,7 +15,13 @@ from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Select, Static
 
-from iotsim_tui.engine.console import FEED_TIMEOUT, BrokerConsole, ClientsFeed, ConsoleUpdate
+from iotsim_tui.engine.console import (
+    FEED_TIMEOUT,
+    BrokerConsole,
+    ClientsFeed,
+    ConnectedClient,
+    ConsoleUpdate,
+)
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
@@ -133,6 +139,14 @@ class BrokerConsoleScreen(Screen[None]):
         if isinstance(self.last_update, ClientsFeed):
             return tuple(client.id for client in self.last_update.clients)
         return ()
+
+    def listed(self, client_id: str) -> ConnectedClient:
+        """The client `client_id` as the last feed listed it; KeyError when it is not there."""
+        if isinstance(self.last_update, ClientsFeed):
+            for client in self.last_update.clients:
+                if client.id == client_id:
+                    return client
+        raise KeyError(client_id)
 
     def action_close(self) -> None:
         self.dismiss()

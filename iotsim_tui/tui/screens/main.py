@@ -66,7 +66,7 @@ class MainScreen(EditingActions):
     MainScreen #panes { height: 1fr; }
     MainScreen NetworkTree { width: 30; border: round $primary 50%; }
     MainScreen DeviceLog { width: 1fr; border: round $primary 50%; }
-    MainScreen SubscriptionsTable { width: 44; border: round $primary 50%; }
+    MainScreen SubscriptionsTable { width: 46; border: round $primary 50%; }
     MainScreen #panes > *:focus-within { border: round $accent; }
     """
 
@@ -93,15 +93,11 @@ class MainScreen(EditingActions):
         self.query_one(DeviceLog).border_title = "Device log"
         self.query_one(SubscriptionsTable).border_title = "Subscriptions"
         self.rebuild()
-        tree = self.query_one(NetworkTree)
         if self.session.networks:
             first = self.session.networks[0]
             device = next(iter(first.records), None)
-            node = tree.node_of(Place(first.key, device) if device else Place(first.key))
-            if node is not None:
-                tree.move_cursor(node)
-            self._select(node.data if node is not None and node.data else Place(first.key))
-        tree.focus()
+            self.show_place(Place(first.key, device))
+        self.query_one(NetworkTree).focus()
         self.set_interval(REFRESH_SECONDS, self._refresh_due)
         self.start_brokers()
 
@@ -137,6 +133,15 @@ class MainScreen(EditingActions):
     def device_id(self) -> str | None:
         """The selected device's id, if a device is selected."""
         return self.place.device if self.place is not None else None
+
+    def show_place(self, place: Place) -> None:
+        """Select a network or device, moving the tree's cursor to it."""
+        self._select(place)
+        tree = self.query_one(NetworkTree)
+        node = tree.node_of(place)
+        if node is not None:
+            # The tree lays out its lines on the next refresh; the cursor can move then.
+            self.call_after_refresh(tree.move_cursor, node)
 
     @on(Tree.NodeHighlighted, "#tree")
     def _highlighted(self, event: Tree.NodeHighlighted[Place]) -> None:
@@ -193,8 +198,10 @@ class MainScreen(EditingActions):
             self._tables_due = True
         self._changed.clear()
         opened = self.network
-        if self._tables_due and opened is not None and self.device_id is not None:
-            rows = opened.subscription_rows(self.device_id)
+        if self._tables_due:
+            rows = []
+            if opened is not None and self.device_id is not None:
+                rows = opened.subscription_rows(self.device_id)
             self.query_one(SubscriptionsTable).show(rows, self.clock())
         self._tables_due = False
 

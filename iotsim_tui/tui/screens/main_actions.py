@@ -15,8 +15,10 @@ from iotsim_tui.profiles.model import Device, Network, Telemetry
 from iotsim_tui.tui import editing
 from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen
 from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
@@ -179,8 +181,7 @@ class EditingActions(Screen[None]):
 
     def action_add_device(self) -> None:
         opened = self._need_network()
-        screen = _dialog("device_form", "DeviceScreen")
-        if opened is None or screen is None:
+        if opened is None:
             return
 
         def added(device: Device | None) -> None:
@@ -194,12 +195,11 @@ class EditingActions(Screen[None]):
             self._changed_network(opened, network, f"{device.id} added to {network.name}")
             self._select_after(Place(opened.key, device.id))
 
-        self.app.push_screen(screen(opened.network, None), added)
+        self.app.push_screen(DeviceScreen(opened.network, None), added)
 
     def action_edit_device(self) -> None:
         found = self._need_device()
-        screen = _dialog("device_form", "DeviceScreen")
-        if found is None or screen is None:
+        if found is None:
             return
         opened, old = found
 
@@ -214,7 +214,7 @@ class EditingActions(Screen[None]):
             self._changed_network(opened, network, f"{device.id} changed")
             self._select_after(Place(opened.key, device.id))
 
-        self.app.push_screen(screen(opened.network, old), edited)
+        self.app.push_screen(DeviceScreen(opened.network, old), edited)
 
     def action_delete_device(self) -> None:
         found = self._need_device()
@@ -237,31 +237,32 @@ class EditingActions(Screen[None]):
 
     def action_subscribe(self) -> None:
         found = self._need_device()
-        screen = _dialog("device_form", "SubscribeScreen")
-        if found is None or screen is None:
+        if found is None:
             return
         opened, device = found
 
-        def chosen(request: Any) -> None:
+        def chosen(request: SubscribeRequest | None) -> None:
             if request is None:
                 return
             subscription = request.subscription
             changed = editing.add_subscription(device, subscription)
             network = editing.put_device(opened.network, changed, replacing=device.id)
-            opened.network = network  # a subscription now runs without a restart
-            self._changed_network(
-                opened, network, f"{device.id} subscribes to {subscription.topic}"
+            opened.apply(network)
+            self.post_message(NetworksChanged())
+            simulation = opened.simulation
+            record = opened.records.get(device.id)
+            if simulation is None or record is None or record.status.value == "stopped":
+                self.notify(f"{device.id} will subscribe to {subscription.topic} when it starts.")
+                return
+            self.notify(f"{device.id} subscribes to {subscription.topic} now.")
+            self.run_worker(
+                simulation.subscribe(device.id, subscription.topic, qos=subscription.qos),
+                name=f"subscribe {device.id}",
+                group="control",
+                exit_on_error=False,
             )
-            if request.now and opened.simulation is not None:
-                self.run_worker(
-                    opened.simulation.subscribe(
-                        device.id, subscription.topic, qos=subscription.qos
-                    ),
-                    group="control",
-                    exit_on_error=False,
-                )
 
-        self.app.push_screen(screen(device), chosen)
+        self.app.push_screen(SubscribeScreen(device), chosen)
 
     def action_telemetry(self) -> None:
         found = self._need_device()

@@ -10,6 +10,16 @@ from iotsim_tui.tui.widgets.marks import since
 WAITING = "waiting for the broker's clients feed…"
 
 
+COLUMNS = (
+    ("client id", 24),
+    ("address", 21),
+    ("link", 8),
+    ("MQTT", 5),
+    ("since", 6),
+    ("subscriptions", 40),
+)
+
+
 class ClientsTable(DataTable[str]):
     """Connected clients: id, address, link (TLS version or plain), protocol, since, topics."""
 
@@ -19,7 +29,8 @@ class ClientsTable(DataTable[str]):
 
     def __init__(self, *, own_id: str = "", id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        self.add_columns("client id", "address", "link", "MQTT", "since", "subscriptions")
+        for label, width in COLUMNS:
+            self.add_column(label, width=width)
         self.own_id = own_id
         self.note = WAITING
         """A line about the feed itself, shown above the table."""

@@ -22,6 +22,9 @@ class SubscriptionRow:
     last_payload: bytes | None
 
 
+COLUMNS = (("topic filter", 22), ("QoS", 3), ("since", 7), ("count", 5), ("last payload", 24))
+
+
 class SubscriptionsTable(DataTable[str]):
     """A read-only table that redraws only when its rows change."""
 
@@ -31,7 +34,9 @@ class SubscriptionsTable(DataTable[str]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        self.add_columns("topic filter", "QoS", "since", "count", "last payload")
+        # Fixed widths: the table redraws often and must not jump about as values change.
+        for label, width in COLUMNS:
+            self.add_column(label, width=width)
         self._shown: tuple[tuple[str, ...], ...] = ()
 
     def show(self, rows: Sequence[SubscriptionRow], now: float) -> None:

@@ -1,0 +1,59 @@
+"""Helpers for driving the app with Textual's Pilot as a user would, with generous waits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from iotsim_tui.profiles.model import Network
+from iotsim_tui.profiles.save import save_network
+from iotsim_tui.tui.app import IotsimApp, make_app
+
+WAIT = 45.0
+"""Seconds any single wait may take on a loaded machine before the test fails."""
+
+
+async def wait_for(
+    pilot: Pilot[int], condition: Callable[[], object], what: str, limit: float = WAIT
+) -> None:
+    """Let the app run until `condition()` is true; fail saying `what` did not happen."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit:.0f} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def type_text(pilot: Pilot[int], text: str) -> None:
+    """Type `text` key by key into whatever has the focus."""
+    await pilot.press(*text)
+
+
+async def fill(pilot: Pilot[int], selector: str, value: str) -> None:
+    """Focus an input of the top screen and replace its text (as select-all and typing do)."""
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    await pilot.pause()
+    field.value = value
+    await pilot.pause()
+
+
+def app_on(tmp_path: Path, *networks: Network, start_broker: bool = True) -> IotsimApp:
+    """The app as the command line builds it, on profiles written into `tmp_path/profiles`."""
+    folder = tmp_path / "profiles"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for network in networks:
+        path = folder / f"{network.name.lower()}.toml"
+        save_network(network, path)
+        paths.append(path)
+    return make_app(
+        paths,
+        start_broker=start_broker,
+        certs_dir=tmp_path / "certs",
+        log_file=tmp_path / "state" / "iotsim-tui.log",
+    )
