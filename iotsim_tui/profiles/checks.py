@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Collection, Mapping
 from enum import StrEnum
@@ -71,6 +72,7 @@ class Checker:
         self.file = file
         self.lines = lines
         self.problems: list[ProfileProblem] = []
+        self._not_tables: set[KeyPath] = set()
 
     def report(self, where: KeyPath, problem: str, value: object = None) -> None:
         """Record one problem at `where` (the bad value is shown unless it is None)."""
@@ -83,6 +85,7 @@ class Checker:
         """`raw` as a table whose keys are all `allowed` (None: any key); {} when it is not one."""
         if not isinstance(raw, dict):
             self.report(where, "must be a table", raw)
+            self._not_tables.add(where)
             return {}
         if allowed is not None:
             for key in raw:
@@ -93,7 +96,8 @@ class Checker:
     def tables(self, raw: object, where: KeyPath) -> list[tuple[KeyPath, object]]:
         """The items of an array of tables with their paths; [] when `raw` is not an array."""
         if not isinstance(raw, list):
-            self.report(where, f"must be an array of tables ([[{dotted(where)}]])", raw)
+            header = ".".join(part for part in where if isinstance(part, str))
+            self.report(where, f"must be an array of tables ([[{header}]])", raw)
             return []
         return [((*where, index), item) for index, item in enumerate(raw)]
 
@@ -105,11 +109,19 @@ class Checker:
         else:
             self.report(where, f"unknown key; allowed here: {', '.join(allowed)}")
 
+    def missing(self, tbl: Mapping[str, Any], where: KeyPath, key: str) -> bool:
+        """Report a required key that is absent (unless its table was already refused)."""
+        if key in tbl:
+            return False
+        if where not in self._not_tables:
+            self.report((*where, key), REQUIRED)
+        return True
+
     def _get(self, tbl: Mapping[str, Any], where: KeyPath, key: str, required: bool) -> Any:
         if key in tbl:
             return tbl[key]
         if required:
-            self.report((*where, key), REQUIRED)
+            self.missing(tbl, where, key)
         return _MISSING
 
     def text(
@@ -189,7 +201,7 @@ class Checker:
         value = self._get(tbl, where, key, False)
         if value is _MISSING:
             return default
-        if is_number(value) and value > 0:
+        if is_number(value) and 0 < value < math.inf:
             return float(value)
         self.report((*where, key), rule, value)
         return default

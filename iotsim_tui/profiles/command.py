@@ -26,10 +26,11 @@ def run(args: argparse.Namespace) -> int:
             network = load_network(path)
         except ProfileError as error:
             failed += 1
-            print(error.message, file=sys.stderr)
+            print(error.message, file=sys.stderr, flush=True)
             continue
         count = len(devices_of(network))
-        print(f"ok  {path}: {network.name}, {count} {'device' if count == 1 else 'devices'}")
+        noun = "device" if count == 1 else "devices"
+        print(f"ok  {path}: {network.name}, {count} {noun}", flush=True)
     if failed:
         total = len(args.profiles)
         print(f"{failed} of {total} profiles not valid", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Telemetry payload fields: value generators, nested tables and plain constants.
 
 In a profile, each entry of a telemetry's `fields` table is one of:
-- a table whose `kind` is a string: a value generator (`{ kind = "walk", min = 35, max = 39 }`);
-- any other table: a nested object of fields (a nested JSON object in the payload);
+- a table with a `kind` key: a value generator (`{ kind = "walk", min = 35, max = 39 }`);
+- any other table: a nested object of fields (a nested JSON object in the payload); a nested
+  field that is itself named `kind` is written as a generator table,
+  `kind = { kind = "constant", value = "..." }`, so the two cannot be confused;
 - a plain value (string, number, true/false, or an array of them): a constant.
 """
 
@@ -15,7 +17,6 @@ from typing import Any
 
 from iotsim_tui.profiles.checks import (
     REQUIRED,
-    SCALAR_RULE,
     Checker,
     is_integer,
     is_number,
@@ -72,7 +73,7 @@ def parse_fields(
         at = (*where, name)
         if not name.strip():
             checker.report(at, "a field name must not be empty")
-        if isinstance(value, dict) and isinstance(value.get("kind"), str):
+        if isinstance(value, dict) and "kind" in value and not isinstance(value["kind"], dict):
             fields[name] = parse_generator(checker, value, at, state)
         elif isinstance(value, dict):
             _check_misspelt_kind(checker, value, at)
@@ -202,7 +203,7 @@ class _Spec:
         if value is None:
             return ()
         if not isinstance(value, list) or not value or not all(is_scalar(v) for v in value):
-            self._bad("values", f"must be a non-empty array; each item {SCALAR_RULE[5:]}")
+            self._bad("values", "must be a non-empty array of strings, numbers or true/false")
             return ()
         return tuple(value)
 

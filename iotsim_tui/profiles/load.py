@@ -12,8 +12,9 @@ import re
 import tomllib
 from pathlib import Path
 
-from iotsim_tui.errors import ProfileError, ProfileProblems
+from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.checks import Checker
+from iotsim_tui.profiles.document import network_document
 from iotsim_tui.profiles.locate import LineIndex
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.profiles.validate import build_network
@@ -51,7 +52,7 @@ def parse_network(text: str, path: str) -> Network:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ProfileError(_syntax_message(str(error), path), title="Not valid TOML") from None
+        raise ProfileError(_syntax_message(str(error), path)) from None
     checker = Checker(path, LineIndex(text))
     network = build_network(raw, checker)
     if checker.problems:
@@ -70,3 +71,14 @@ def _syntax_message(message: str, path: str) -> str:
     if match.group(1) is None:
         return f"{path}: not valid TOML: {what} at the end of the file"
     return f"{path}:{match.group(1)}: not valid TOML: {what} (column {match.group(2)})"
+
+
+def check_network(network: Network) -> list[ProfileProblem]:
+    """The problems of a network built in code (by the app's forms), by the profile's rules.
+
+    Each problem names the dotted key (`devices[2].subscribe[0].qos`) and, in place of a
+    file, the network's name; there are no line numbers. [] when the network is valid.
+    """
+    checker = Checker(network.name or "network")
+    build_network(network_document(network), checker)
+    return checker.problems

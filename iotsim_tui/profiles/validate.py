@@ -61,7 +61,8 @@ def build_network(raw: Mapping[str, Any], checker: Checker) -> Network:
         checker.report(("network",), f"{REQUIRED}: a [network] table with a name")
     where: KeyPath = ("network",)
     network = checker.table(top.get("network", {}), where, NETWORK_KEYS)
-    name = checker.text(network, where, "name", "", required="network" in top, non_empty=True)
+    has_table = isinstance(top.get("network"), dict)
+    name = checker.text(network, where, "name", "", required=has_table, non_empty=True)
     description = checker.text(network, where, "description", "")
     broker = parse_broker(checker, network.get("broker", {}), (*where, "broker"))
     ramp = _ramp(checker, network.get("ramp", {}), (*where, "ramp"))
@@ -87,7 +88,8 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
     password = None
     if "password" in table:
         password = checker.text(table, where, "password", "", secret=True)
-        if username is None and protocol is MQTTVersion.V311:
+        given = isinstance(table["password"], str)
+        if given and username is None and protocol is MQTTVersion.V311:
             checker.report(
                 (*where, "password"), 'needs a username with MQTT 3.1.1 (or protocol = "5")'
             )
@@ -187,8 +189,7 @@ def parse_template(
     """One `[[templates]]` table: the keys of a device, plus `count` and `first`."""
     table = checker.table(raw, where, TEMPLATE_KEYS)
     count = checker.integer(table, where, "count", 1, 1, MAX_TEMPLATE_COUNT)
-    if "count" not in table:
-        checker.report((*where, "count"), REQUIRED)
+    checker.missing(table, where, "count")
     first = checker.integer(table, where, "first", 1, 0, None)
     parts = _device_parts(checker, table, where, broker, number=str(first))
     ident: str = parts["id"]
@@ -327,7 +328,11 @@ def _command(
     if "telemetry" in table:
         action = checker.choice(table, where, "telemetry", TelemetryAction, TelemetryAction.STOP)
     changes = _changes(checker, table.get("set", {}), (*where, "set"), state)
-    if table and not {"response", "set", "telemetry"} & table.keys():
+    if (
+        table
+        and table.keys() <= set(COMMAND_KEYS)
+        and not {"response", "set", "telemetry"} & table.keys()
+    ):
         checker.report(
             where,
             'does nothing: give it a response, a set table or telemetry = "stop"/"start" '
@@ -361,7 +366,7 @@ def _changes(
         if key not in state:
             known = ", ".join(state)
             hint = f"the device's state has: {known}" if known else "add a state table first"
-            checker.report((*where, key), f"is not one of the device's state values; {hint}")
+            checker.report((*where, key), f"is not one of the device's state values; {hint}", value)
         elif not is_scalar(value):
             checker.report((*where, key), SCALAR_RULE, value)
     return {key: value for key, value in table.items() if is_scalar(value)}
@@ -397,8 +402,8 @@ def _check_unique_ids(
             owners[device.id] = dotted(where[:2])
     for index, template in enumerate(templates):
         where = ("templates", index, "id")
-        if not template.id:
-            continue
+        if not template.id or (template.count > 1 and "{n}" not in template.id):
+            continue  # already reported: the id must contain {n}
         for n in range(template.first, template.first + template.count):
             ident = template.id.replace("{n}", str(n))
             if ident in owners:
