@@ -59,9 +59,9 @@ class EventLog:
         """The events of one class, in order."""
         return [event for event in self.events if isinstance(event, kind)]
 
-    async def close(self) -> None:
-        """Stop collecting."""
-        self._task.cancel()
+    async def finish(self) -> None:
+        """Wait for the rest of the stream (it ends when the simulation is left)."""
+        await asyncio.wait_for(self._task, WAIT)
 
 
 @asynccontextmanager

@@ -68,9 +68,9 @@ async def test_command_response_and_state_change_reported_in_telemetry(broker_po
         await seen.client.publish(f"{base}/TS1/setpoint", b"30", qos=1)
         await wait_until(lambda: len(seen.on(f"{base}/TS1/ack")) == 2, "a second response")
         assert len(seen.on(f"{base}/TS1/t")) <= count + 1  # at most one already on its way
-        logs = [e.text for e in log.of(LogLine)]
-        assert f"command on {base}/TS1/power: telemetry stopped" in logs
-        await log.close()
+    await log.finish()
+    logs = [e.text for e in log.of(LogLine)]
+    assert f"command on {base}/TS1/power: telemetry stopped" in logs
 
 
 async def test_telemetry_values_follow_their_generators(broker_port: int) -> None:
@@ -155,7 +155,6 @@ async def test_retained_message_reaches_a_device_that_subscribes_later(broker_po
         subscription = simulation.device("R2").subscriptions[0]
         assert (subscription.count, subscription.last_payload) == (1, b"on")
         await simulation.publish("R1", f"{base}/state", "", qos=1, retain=True)  # clean up
-        await log.close()
 
 
 async def test_the_will_is_published_when_a_device_drops_abruptly(broker_port: int) -> None:
