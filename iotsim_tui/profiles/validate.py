@@ -8,6 +8,7 @@ the bad value) so that all of them can be reported together.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -298,7 +299,7 @@ def _telemetry(
     if payload is TelemetryFormat.JSON and "template" in table:
         checker.report((*where, "template"), 'is only used with format = "text"', template)
     if payload is TelemetryFormat.TEXT and template is not None:
-        checker.fill_placeholders(template, (*where, "template"), dict.fromkeys(fields, ""))
+        _check_template(checker, template, (*where, "template"), [*fields, "id", "name"])
     return Telemetry(
         topic=checker.topic(table, where, is_filter=False, fill=fill),
         interval=checker.positive(
@@ -310,6 +311,24 @@ def _telemetry(
         template=template,
         fields=fields,
     )
+
+
+def _check_template(checker: Checker, template: str, where: KeyPath, names: list[str]) -> None:
+    """A text payload template, read the way `str.format` reads it."""
+    try:
+        used = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        checker.report(
+            where, f"is not a valid template ({error}); write {{{{ and }}}} for braces", template
+        )
+        return
+    for name in used:
+        if re.split(r"[.\[]", name, maxsplit=1)[0] not in names:
+            usable = ", ".join(f"{{{known}}}" for known in names)
+            checker.report(
+                where, f"unknown placeholder {{{name}}}; usable here: {usable}", template
+            )
+            return
 
 
 def _command(

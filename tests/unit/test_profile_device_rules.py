@@ -82,7 +82,10 @@ TELEMETRY_CASES = [
     (8, 'format = "xml"', 'devices[0].telemetry[0].format = "xml": must be "json" or "text"'),
     (8, 'format = "text"', 'devices[0].telemetry[0].format = "text": needs template = "..." with {field} placeholders'),
     (8, 'template = "{t}"', 'devices[0].telemetry[0].template = "{t}": is only used with format = "text"'),
-    (9, 'format = "text"\ntemplate = "{t} {u}"\nfields = { t = 1 }', 'devices[0].telemetry[0].template = "{t} {u}": unknown placeholder {u}; usable here: {t}'),
+    (9, 'format = "text"\ntemplate = "{t} {u}"\nfields = { t = 1 }', 'devices[0].telemetry[0].template = "{t} {u}": unknown placeholder {u}; usable here: {t}, {id}, {name}'),
+    (11, 'format = "text"\ntemplate = "{t:.1f} {id} {{literal}}"\nfields = { t = 1 }\nqos = 3', "devices[0].telemetry[0].qos = 3: must be 0, 1 or 2"),
+    (9, 'format = "text"\ntemplate = "{t"\nfields = { t = 1 }', 'devices[0].telemetry[0].template = "{t": is not a valid template (expected \'}\' before end of string); write {{ and }} for braces'),
+    (9, 'format = "text"\ntemplate = "{}"', 'devices[0].telemetry[0].template = "{}": unknown placeholder {}; usable here: {id}, {name}'),
     (8, "fields = 3", "devices[0].telemetry[0].fields = 3: must be a table"),
     (8, "intervall = 3", 'devices[0].telemetry[0].intervall: unknown key; did you mean "interval"?'),
 ]  # fmt: skip
