@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from asyncio import sslproto
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from iotsim_tui.broker.tls import describe_session, server_context
+from iotsim_tui.broker.tls import TLS_READ_BUFFER, describe_session, server_context
 from iotsim_tui.errors import CertificateError
 from tests.support.certs import (
     KeyPair,
@@ -153,3 +154,25 @@ def test_an_unreadable_key_is_named(tmp_path: Path) -> None:
     (certs / "server.key").chmod(0)
     with pytest.raises(CertificateError, match=r"server\.key.*permission denied"):
         server_context(certs, require_client_cert=False)
+
+
+async def test_large_messages_cross_the_smaller_read_buffer(tmp_path: Path) -> None:
+    certs = make_cert_dir(tmp_path)
+    context = server_context(certs, require_client_cert=False)
+    assert sslproto.SSLProtocol.max_size == TLS_READ_BUFFER
+    payload = os.urandom(300_000)  # many TLS records, many buffer-sized reads
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readexactly(len(payload)))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=context)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_context(certs), server_hostname="localhost"
+        )
+        writer.write(payload)
+        assert await asyncio.wait_for(reader.readexactly(len(payload)), 20) == payload
+        writer.close()
