@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -41,6 +42,9 @@ def run_mosquitto(
         raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
     port = free_port()
     lines = [
+        # Started as root, mosquitto would drop to the "mosquitto" user, who cannot read a
+        # certificate folder made 0700: keep the user that made it.
+        *([] if "user " in extra_config else [f"user {getpass.getuser()}"]),
         "per_listener_settings false",
         "allow_anonymous true",
         "max_queued_messages 100000",
