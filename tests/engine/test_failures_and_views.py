@@ -1,0 +1,99 @@
+"""Failures in plain words, and summaries that merge across processes."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from iotsim_tui.engine import Ledger, Summary
+from iotsim_tui.engine.failures import LostBeforeConnack, describe, lost_connection
+
+
+def wrapped(cause: BaseException) -> aiomqtt.MqttError:
+    """What aiomqtt raises: a bare MqttError with the cause hidden in __context__."""
+    try:
+        try:
+            raise cause
+        except OSError as error:
+            raise aiomqtt.MqttError(str(error)) from None
+    except aiomqtt.MqttError as outer:
+        return outer
+
+
+def test_socket_failures() -> None:
+    where = {"host": "broker.lan", "port": 1883}
+    assert describe(wrapped(ConnectionRefusedError(111, "x")), **where).message == (
+        "connection refused by broker.lan:1883"
+    )
+    gai = describe(wrapped(socket.gaierror(-2, "Name or service not known")), **where)
+    assert (gai.message, gai.fatal) == ("name not found: broker.lan", True)
+    assert describe(wrapped(TimeoutError("timed out")), **where).message == (
+        "timed out connecting to broker.lan:1883"
+    )
+    lost = LostBeforeConnack("closed")
+    assert describe(lost, **where).message == (
+        "the broker at broker.lan:1883 closed the connection before accepting it"
+    )
+
+
+def test_tls_alerts_name_the_client_certificate_problem() -> None:
+    alert = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert")
+    alert.reason = "TLSV13_ALERT_CERTIFICATE_REQUIRED"  # type: ignore[misc]
+    lost = LostBeforeConnack("closed")
+    lost.__context__ = alert
+    failure = describe(lost, host="h", port=8883)
+    assert (failure.message, failure.fatal) == ("the broker requires a client certificate", True)
+
+
+def test_connack_reason_codes_for_both_versions() -> None:
+    v5 = MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=134))
+    assert describe(v5, host="h", port=1).message == "bad user name or password"
+    v311 = MqttConnectError(5)
+    failure = describe(v311, host="h", port=1)
+    assert (failure.message, failure.fatal) == ("not authorized", True)
+    busy = describe(
+        MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=137)), host="h", port=1
+    )
+    assert (busy.message, busy.fatal) == ("the broker is busy", False)
+
+
+def test_disconnect_reasons() -> None:
+    taken = aiomqtt.MqttCodeError(ReasonCode(PacketTypes.DISCONNECT, identifier=142), "x")
+    assert lost_connection(taken) == (
+        "the broker disconnected the device: another client took over the session (same client id)"
+    )
+    assert lost_connection(OSError("reset")) == "the connection was lost"
+
+
+def test_summaries_merge_and_ledgers_balance() -> None:
+    first = Summary(
+        devices=2,
+        connected=2,
+        messages_out=10,
+        rate_out=5.0,
+        ledger=Ledger(10, 9, 1, 0),
+        error_samples=("A: x",),
+    )
+    second = Summary(
+        devices=3,
+        connected=1,
+        errors=2,
+        failed=2,
+        messages_out=5,
+        rate_out=2.5,
+        ledger=Ledger(6, 3, 0, 3, {"outbox full": 3}),
+        error_samples=("B: y", "A: x"),
+    )
+    total = Summary.merge([first, second])
+    assert (total.devices, total.connected, total.errors, total.messages_out) == (5, 3, 2, 15)
+    assert total.rate_out == 7.5
+    assert total.ledger == Ledger(16, 12, 1, 3, {"outbox full": 3})
+    assert total.ledger.balanced
+    assert total.error_samples == ("A: x", "B: y")
+    assert first.ok
+    assert not total.ok

@@ -1,0 +1,123 @@
+"""Value generators and payload building, without a broker."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from datetime import datetime
+
+import pytest
+
+from iotsim_tui.engine.generators import PayloadBuilder, command_value, make_generator, set_state
+from iotsim_tui.errors import ProfileError
+from iotsim_tui.profiles.model import (
+    Device,
+    GeneratorKind,
+    Telemetry,
+    TelemetryFormat,
+    ValueSpec,
+)
+
+DEVICE = Device(name="Thermo", id="T1", description="lab")
+
+
+def values(
+    spec: ValueSpec, count: int = 50, state: dict[str, object] | None = None
+) -> list[object]:
+    generate = make_generator(spec, DEVICE, state or {})
+    return [generate() for _ in range(count)]
+
+
+def test_constant_int_float_bool_choice() -> None:
+    random.seed(7)
+    assert values(ValueSpec(GeneratorKind.CONSTANT, value="on"), 3) == ["on"] * 3
+    ints = values(ValueSpec(GeneratorKind.INT, min=1, max=3), 200)
+    assert set(ints) == {1, 2, 3}
+    floats = values(ValueSpec(GeneratorKind.FLOAT, min=0.5, max=1.5, round=1))
+    assert all(0.5 <= f <= 1.5 and round(f, 1) == f for f in floats)  # type: ignore[operator]
+    bools = values(ValueSpec(GeneratorKind.BOOL, probability=1.0), 5)
+    assert bools == [True] * 5
+    assert set(values(ValueSpec(GeneratorKind.CHOICE, values=("a", "b")), 100)) == {"a", "b"}
+
+
+def test_walk_stays_in_bounds_and_moves_by_at_most_a_step() -> None:
+    walk = values(ValueSpec(GeneratorKind.WALK, min=0, max=1, step=0.3, start=0.5, round=3), 500)
+    assert all(0 <= v <= 1 for v in walk)  # type: ignore[operator]
+    steps = [abs(b - a) for a, b in itertools.pairwise(walk)]  # type: ignore[operator]
+    assert max(steps) <= 0.3 + 1e-3
+    assert len(set(walk)) > 10
+
+
+def test_sequence_cycle_counter() -> None:
+    assert values(ValueSpec(GeneratorKind.SEQUENCE, values=(1, 2)), 4) == [1, 2, 2, 2]
+    assert values(ValueSpec(GeneratorKind.CYCLE, values=(1, 2)), 4) == [1, 2, 1, 2]
+    assert values(ValueSpec(GeneratorKind.COUNTER, start=5, step=5), 3) == [5, 10, 15]
+    assert values(ValueSpec(GeneratorKind.COUNTER, step=0.5), 3) == [0, 0.5, 1.0]
+
+
+def test_timestamps_fields_and_state() -> None:
+    iso = values(ValueSpec(GeneratorKind.TIMESTAMP), 1)[0]
+    assert datetime.fromisoformat(str(iso)).tzinfo is not None
+    epoch = values(ValueSpec(GeneratorKind.TIMESTAMP, format="epoch_ms"), 1)[0]
+    assert isinstance(epoch, int)
+    assert epoch > 1_600_000_000_000
+    assert values(ValueSpec(GeneratorKind.FIELD, name="description"), 1) == ["lab"]
+    state: dict[str, object] = {"power": "on"}
+    generate = make_generator(ValueSpec(GeneratorKind.STATE, name="power"), DEVICE, state)
+    assert generate() == "on"
+    state["power"] = "off"
+    assert generate() == "off"  # reads the live state a command changed
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        (ValueSpec(GeneratorKind.INT, min=1), "int generator: needs max"),
+        (ValueSpec(GeneratorKind.FLOAT, min=3, max=1), "min 3.0 is above max 1.0"),
+        (ValueSpec(GeneratorKind.CHOICE), "needs values"),
+        (ValueSpec(GeneratorKind.TIMESTAMP, format="rfc"), "format 'rfc' is not one of"),
+        (ValueSpec(GeneratorKind.FIELD, name="serial"), "name 'serial' is not one of"),
+        (ValueSpec(GeneratorKind.BOOL, probability=2), "probability 2.0 is not between"),
+    ],
+)
+def test_unusable_specs_are_named(spec: ValueSpec, problem: str) -> None:
+    with pytest.raises(ProfileError, match="device T1, telemetry 't', field x") as caught:
+        PayloadBuilder(Telemetry("t", fields={"x": spec}), DEVICE, {})
+    assert problem in caught.value.message
+
+
+def test_json_payloads_nest_and_topics_name_the_device() -> None:
+    telemetry = Telemetry(
+        "site/{name}/{id}",
+        fields={
+            "id": ValueSpec(GeneratorKind.FIELD, name="id"),
+            "reading": {"value": ValueSpec(GeneratorKind.CONSTANT, value=1.5)},
+        },
+    )
+    builder = PayloadBuilder(telemetry, DEVICE, {})
+    assert builder.topic == "site/Thermo/T1"
+    assert json.loads(builder.build()) == {"id": "T1", "reading": {"value": 1.5}}
+
+
+def test_text_templates_are_checked_once_and_filled_each_time() -> None:
+    telemetry = Telemetry(
+        "t",
+        format=TelemetryFormat.TEXT,
+        template="{name}: {n}",
+        fields={"n": ValueSpec(GeneratorKind.COUNTER)},
+    )
+    builder = PayloadBuilder(telemetry, DEVICE, {})
+    assert [builder.build() for _ in range(2)] == [b"Thermo: 0", b"Thermo: 1"]
+    bad = Telemetry("t", format=TelemetryFormat.TEXT, template="{temp}")
+    with pytest.raises(ProfileError, match=r"names temp, which is not a field"):
+        PayloadBuilder(bad, DEVICE, {})
+
+
+def test_commands_set_state_from_their_payload() -> None:
+    state: dict[str, object] = {}
+    set_state(state, {"setpoint": "{payload}", "mode": "manual"}, " 21.5 ")
+    assert state == {"setpoint": 21.5, "mode": "manual"}
+    assert command_value("true") is True
+    assert command_value("hello") == "hello"
+    assert command_value('{"a": 1}') == '{"a": 1}'
