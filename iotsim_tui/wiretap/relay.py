@@ -67,6 +67,12 @@ class ItemFeed:
         self._closed = True
         self._ready.set()
 
+    def drain(self) -> list[WireItem]:
+        """Every item queued right now, without waiting (to handle a burst in one go)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     def __aiter__(self) -> AsyncIterator[WireItem]:
         return self
 

@@ -1,0 +1,272 @@
+"""The eavesdrop pane: what a sniffer on the wire sees of a network's devices.
+
+A packet list (time, direction, protocol, summary), the detail of the selected packet
+(fields, then hex and text), and a banner that says whether credentials and payloads are
+visible or the traffic is encrypted. The pane reads a running `Eavesdrop` relay; `p` writes
+what it captured to a pcap file for Wireshark.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.profiles.model import Network
+from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem, hexdump
+
+MAX_ROWS = 5000
+"""Packets listed at most; the oldest rows go first."""
+DETAIL_BYTES = 1024
+"""Bytes of a packet shown in the hex view."""
+CAPTURES = Path("captures")
+
+PLAIN_BANNER = "⚠ credentials and payloads visible: MQTT in clear, anyone on the path reads it"
+TLS_BANNER = "🔒 encrypted: TLS, a sniffer sees the handshake and record sizes only"
+WAITING_BANNER = "… waiting for traffic: start the network's devices"
+
+
+def default_capture_path(network: str, now: float | None = None) -> Path:
+    """captures/<network>-<time>.pcap, with the name made safe for a file name."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", network).strip("._") or "network"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return CAPTURES / f"{safe}-{stamp}.pcap"
+
+
+def packet_row(number: int, item: WireItem) -> tuple[Text, ...]:
+    """One line of the packet list."""
+    clock = time.strftime("%H:%M:%S", time.localtime(item.at)) + f".{int(item.at % 1 * 1000):03d}"
+    arrow_style = "bold magenta" if item.direction is Direction.TO_BROKER else "bold cyan"
+    style = {"MQTT": "bold yellow", "TLS": "bold green", "TCP": "dim"}.get(item.protocol, "red")
+    summary = Text(item.summary, style="bold red" if item.exposed else "")
+    return (
+        Text(str(number), style="dim"),
+        Text(clock, style="dim"),
+        Text(f"#{item.connection} {item.direction.arrow}", style=arrow_style),
+        Text(item.protocol, style=style),
+        summary,
+    )
+
+
+def packet_detail(item: WireItem) -> Text:
+    """The detail view of one packet: where it went, its fields, then its bytes."""
+    text = Text()
+    text.append(f"{item.protocol} · connection #{item.connection} · {item.direction.label}", "bold")
+    text.append(f" · {item.size} bytes\n", style="dim")
+    for found in item.fields:
+        text.append(f"{found.name}: ", style="bold")
+        text.append(found.value, style="bold red" if found.exposed else "")
+        if found.exposed:
+            text.append("  ⚠ exposed", style="reverse red")
+        text.append("\n")
+    if item.data:
+        shown = item.data[:DETAIL_BYTES]
+        text.append("\n")
+        text.append("\n".join(hexdump(shown)), style="dim")
+        if len(shown) < item.size:
+            text.append(f"\n… {item.size - len(shown)} more bytes not shown", style="dim")
+    return text
+
+
+class CapturePathScreen(ModalScreen[Path | None]):
+    """Asks where to write the pcap file."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="capture.cancel", tooltip="Do not write a file"),
+    ]
+
+    DEFAULT_CSS = """
+    CapturePathScreen { align: center middle; }
+    CapturePathScreen > Vertical {
+        width: 80; height: auto; padding: 1 2; border: round $primary; background: $surface;
+    }
+    """
+
+    def __init__(self, default: Path) -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Write the capture to (pcap, opens in Wireshark):")
+            yield Input(str(self.default), id="capture-path")
+
+    @on(Input.Submitted, "#capture-path")
+    def _chosen(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(Path(value) if value else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EavesdropPane(Vertical):
+    """A sniffer's view of one eavesdrop relay: banner, packet list, packet detail."""
+
+    DEFAULT_CSS = """
+    EavesdropPane { height: 1fr; }
+    EavesdropPane > .banner { height: auto; padding: 0 1; text-style: bold; }
+    EavesdropPane > #eavesdrop-banner { background: $boost; }
+    EavesdropPane > #eavesdrop-banner.plain { background: $error 40%; }
+    EavesdropPane > #eavesdrop-banner.encrypted { background: $success 30%; }
+    EavesdropPane > #eavesdrop-keylog { background: $warning 30%; }
+    EavesdropPane > DataTable { height: 2fr; }
+    EavesdropPane > VerticalScroll { height: 1fr; border-top: solid $primary 50%; padding: 0 1; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "p",
+            "write_pcap",
+            "Write pcap",
+            id="eavesdrop.pcap",
+            tooltip="Write what was captured to a pcap file for Wireshark",
+        ),
+    ]
+
+    def __init__(self, tap: Eavesdrop, *, network: str = "network", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.tap = tap
+        self.network = network
+        self._items: dict[str, WireItem] = {}
+        self._numbers = 0
+        self._protocols: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static(WAITING_BANNER, id="eavesdrop-banner", classes="banner")
+        if self.tap.key_log:
+            yield Static(
+                f"🔑 TLS key log on: {self.tap.key_log} — Wireshark can decrypt this capture",
+                id="eavesdrop-keylog",
+                classes="banner",
+            )
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        table.add_column("No.", key="number", width=6)
+        table.add_column("Time", key="time", width=12)
+        table.add_column("Dir", key="direction", width=7)
+        table.add_column("Protocol", key="protocol", width=8)
+        table.add_column("Summary", key="summary")
+        yield table
+        with VerticalScroll():
+            yield Static("Select a packet to see its fields and bytes.", id="eavesdrop-detail")
+
+    def on_mount(self) -> None:
+        self._follow()
+
+    @property
+    def items(self) -> list[WireItem]:
+        """The packets listed right now, oldest first."""
+        return list(self._items.values())
+
+    @property
+    def banner(self) -> str:
+        """The banner's text."""
+        return str(self.query_one("#eavesdrop-banner", Static).content)
+
+    @work(exclusive=True, group="eavesdrop-feed")
+    async def _follow(self) -> None:
+        feed = self.tap.subscribe()
+        try:
+            async for item in feed:
+                self.add([item, *feed.drain()])
+        finally:
+            self.tap.unsubscribe(feed)
+
+    def add(self, items: list[WireItem]) -> None:
+        """List new packets (dropping the oldest past MAX_ROWS) and update the banner."""
+        table: DataTable[Text] = self.query_one(DataTable)
+        for item in items[-MAX_ROWS:]:
+            self._numbers += 1
+            key = str(self._numbers)
+            self._items[key] = item
+            table.add_row(*packet_row(self._numbers, item), key=key)
+            self._protocols.add(item.protocol)
+        while len(self._items) > MAX_ROWS:
+            oldest = next(iter(self._items))
+            del self._items[oldest]
+            table.remove_row(oldest)
+        self._show_banner()
+
+    def _show_banner(self) -> None:
+        banner = self.query_one("#eavesdrop-banner", Static)
+        port = self.tap.target[1]
+        if "MQTT" in self._protocols:
+            banner.update(f"{PLAIN_BANNER} (port {port})")
+            banner.set_classes("banner plain")
+        elif "TLS" in self._protocols:
+            banner.update(f"{TLS_BANNER} (port {port})")
+            banner.set_classes("banner encrypted")
+
+    @on(DataTable.RowHighlighted)
+    def _selected(self, event: DataTable.RowHighlighted) -> None:
+        item = self._items.get(str(event.row_key.value))
+        if item is not None:
+            self.query_one("#eavesdrop-detail", Static).update(packet_detail(item))
+
+    def action_write_pcap(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.write_pcap(path)
+
+        self.app.push_screen(CapturePathScreen(default_capture_path(self.network)), callback=chosen)
+
+    def write_pcap(self, path: Path) -> None:
+        """Write the capture to `path` and say how it went."""
+        try:
+            summary = self.tap.write_pcap(path)
+        except IotsimError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        note = f" ({summary.truncated} cut short by memory limits)" if summary.truncated else ""
+        self.notify(
+            f"{summary.packets} packets of {summary.connections} connections written to "
+            f"{summary.path}{note}. Open it in Wireshark.",
+            title="Capture written",
+        )
+
+
+class EavesdropScreen(Screen[None]):
+    """The eavesdrop pane for one network, full screen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back", id="eavesdrop.close", tooltip="Back to the main screen"),
+    ]
+
+    DEFAULT_CSS = """
+    EavesdropScreen #eavesdrop-title { height: 1; padding: 0 1; background: $panel; }
+    EavesdropScreen #eavesdrop-off { padding: 1 2; }
+    """
+
+    def __init__(self, network: Network, tap: Eavesdrop | None = None) -> None:
+        super().__init__()
+        self.network = network
+        self.tap = tap
+
+    def compose(self) -> ComposeResult:
+        broker = self.network.broker
+        where = f"{broker.host}:{broker.effective_port}"
+        yield Static(f"Eavesdrop · {self.network.name} · broker {where}", id="eavesdrop-title")
+        if self.tap is None:
+            yield Static(
+                "Eavesdropping is off for this network. Devices must connect through the "
+                "eavesdrop relay for it to see their traffic: start the network with "
+                "eavesdropping on (or run it headless with `iotsim-tui run PROFILE "
+                "--eavesdrop --pcap FILE`).",
+                id="eavesdrop-off",
+            )
+        else:
+            yield EavesdropPane(self.tap, network=self.network.name)
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

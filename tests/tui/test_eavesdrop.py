@@ -1,0 +1,177 @@
+"""The eavesdrop pane in a tiny app, fed by a real relay between the engine and mosquitto.
+
+Story steps 6 and 7: the broker console sends an alert to TS1; in clear the pane shows its
+topic and text, over TLS it shows only records.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Input, Static
+
+from iotsim_tui.engine import Simulation
+from iotsim_tui.engine.views import SubscriptionView
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription, TLSSettings
+from iotsim_tui.tui.widgets.eavesdrop import (
+    PLAIN_BANNER,
+    TLS_BANNER,
+    EavesdropPane,
+    EavesdropScreen,
+    default_capture_path,
+)
+from iotsim_tui.wiretap import Eavesdrop
+from tests.support.certs import make_cert_dir
+from tests.support.mosquitto import mosquitto_path, run_mosquitto
+from tests.tui.pilot import wait_for
+
+ALERT = "Alert for High Temperature"
+SECOND_ALERT = "This is second alert for High Temperature"
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Mosquitto with a plain listener (the broker console's) and a TLS one."""
+
+    host: str
+    port: int
+    tls_port: int
+    certs: Path
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    if mosquitto_path() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    certs = make_cert_dir(tmp_path)
+    # As root, mosquitto would drop to a user who cannot read the 0700 certificate folder.
+    stay = f"user {getpass.getuser()}\n"
+    with run_mosquitto(tmp_path, certs=certs, extra_config=stay) as running:
+        assert running.tls_port is not None
+        yield Broker(running.host, running.port, running.tls_port, certs)
+
+
+class PaneApp(App[int]):
+    """Just the pane, as the app places it."""
+
+    def __init__(self, tap: Eavesdrop) -> None:
+        super().__init__()
+        self.tap = tap
+
+    def compose(self) -> ComposeResult:
+        yield EavesdropPane(self.tap, network="NDE_FINANCE_NETWORK")
+
+
+def lab_network(broker: Broker, *, tls: bool) -> Network:
+    if tls:
+        settings = BrokerSettings(
+            host=broker.host,
+            port=broker.tls_port,
+            bundled=False,
+            tls=TLSSettings(enabled=True, ca=str(broker.certs / "ca.crt")),
+        )
+    else:
+        settings = BrokerSettings(host=broker.host, port=broker.port, bundled=False)
+    device = Device(
+        name="Temperature_Sensor", id="TS1", subscribe=(Subscription("High_Tempe", qos=1),)
+    )
+    return Network(name="NDE_FINANCE_NETWORK", broker=settings, devices=(device,))
+
+
+async def run_story(broker: Broker, pilot_app: PaneApp, tap: Eavesdrop, *, tls: bool) -> str:
+    """Start TS1 through the relay, send the alert from the console, wait until TS1 has it."""
+    message = SECOND_ALERT if tls else ALERT
+    async with (
+        pilot_app.run_test(size=(160, 50)) as pilot,
+        Simulation(lab_network(broker, tls=tls), endpoint=tap.endpoint) as simulation,
+    ):
+        pane = pilot_app.query_one(EavesdropPane)
+        await simulation.start()
+
+        def subscription() -> SubscriptionView:
+            return simulation.device("TS1").subscriptions[0]
+
+        await wait_for(pilot, lambda: subscription().since is not None, "TS1's SUBACK")
+        async with aiomqtt.Client(broker.host, broker.port, identifier="console") as console:
+            await console.publish("High_Tempe", message, qos=1)
+        await wait_for(pilot, lambda: subscription().count == 1, "TS1 gets the alert")
+        assert subscription().last_payload == message.encode()
+        await wait_for(pilot, lambda: len(pane.items) >= 6, "packets in the pane")
+        await pilot.pause()
+        return await snapshot_text(pilot_app, pane, message)
+
+
+async def snapshot_text(app: PaneApp, pane: EavesdropPane, message: str) -> str:
+    """The pane's table rows, banner and the detail of the row that carries `message`."""
+    table: DataTable[object] = pane.query_one(DataTable)
+    rows = [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+    for index, row in enumerate(rows):
+        if message in row:
+            table.move_cursor(row=index)
+    detail = str(pane.query_one("#eavesdrop-detail", Static).content)
+    return "\n".join([pane.banner, *rows, detail])
+
+
+@pytest.mark.slow
+async def test_in_clear_the_pane_shows_the_alert_and_says_so(broker: Broker) -> None:
+    async with Eavesdrop(target=(broker.host, broker.port)) as tap:
+        app = PaneApp(tap)
+        shown = await run_story(broker, app, tap, tls=False)
+    assert PLAIN_BANNER in shown
+    assert f"PUBLISH High_Tempe: {ALERT}" in shown
+    assert "CONNECT client id TS1" in shown
+
+
+@pytest.mark.slow
+async def test_over_tls_the_pane_shows_only_records(broker: Broker) -> None:
+    async with Eavesdrop(target=(broker.host, broker.tls_port)) as tap:
+        app = PaneApp(tap)
+        shown = await run_story(broker, app, tap, tls=True)
+    assert TLS_BANNER in shown
+    assert PLAIN_BANNER not in shown
+    assert "Client Hello" in shown
+    assert "Application Data" in shown
+    for secret in (SECOND_ALERT, "High_Tempe", "TS1", "MQTT"):
+        assert secret not in shown
+
+
+async def test_the_pcap_key_asks_for_a_path_and_writes_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "lab.pcap"
+    async with Eavesdrop(target=("127.0.0.1", 9), key_log=str(tmp_path / "keys.log")) as tap:
+        app = PaneApp(tap)
+        async with app.run_test() as pilot:
+            assert "TLS key log on" in str(app.query_one("#eavesdrop-keylog", Static).content)
+            await pilot.press("p")
+            field = app.screen.query_one("#capture-path", Input)
+            assert field.value.startswith("captures/NDE_FINANCE_NETWORK-")
+            field.value = str(target)
+            await pilot.press("enter")
+            await wait_for(pilot, target.exists, "the pcap file")
+    assert target.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
+
+
+async def test_the_screen_says_when_eavesdropping_is_off() -> None:
+    network = Network(name="HEALTH_CARE")
+
+    class ScreenApp(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(EavesdropScreen(network))
+
+    app = ScreenApp()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        text = str(app.screen.query_one("#eavesdrop-off", Static).content)
+    assert "Eavesdropping is off" in text
+
+
+def test_the_default_capture_path_is_safe_for_a_file_name() -> None:
+    path = default_capture_path("NDE FINANCE/../x", now=0)
+    assert path.parent == Path("captures")
+    assert "/" not in path.name
+    assert path.suffix == ".pcap"
