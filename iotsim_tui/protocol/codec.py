@@ -7,7 +7,7 @@ eavesdrop dissector what the relay copied.
 
 from __future__ import annotations
 
-from iotsim_tui.protocol.decoding import DECODERS
+from iotsim_tui.protocol.decoding import DECODERS, decode_publish
 from iotsim_tui.protocol.encoding import ENCODERS
 from iotsim_tui.protocol.errors import MalformedPacket, PacketTooLarge
 from iotsim_tui.protocol.packets import Connect, Packet
@@ -25,6 +25,7 @@ FixedHeader = tuple[int, int, int, int]
 # Packet types whose fixed header flags are fixed (MQTT 5.0 table 2-2); PUBLISH's vary.
 _FIXED_FLAGS: dict[int, int] = {t: 0 for t in PacketType if t is not PacketType.PUBLISH}
 _FIXED_FLAGS.update({PacketType.PUBREL: 2, PacketType.SUBSCRIBE: 2, PacketType.UNSUBSCRIBE: 2})
+PUBLISH = PacketType.PUBLISH.value
 _TYPE_NAMES = {t.value: t.name for t in PacketType}
 
 
@@ -135,6 +136,7 @@ class PacketReader:
         """Decode whole packets from `view` into `packets`; return the bytes consumed."""
         pos = 0
         size = len(view)
+        version = self.version
         while size - pos >= 2:
             first = view[pos]
             length = view[pos + 1]
@@ -155,7 +157,15 @@ class PacketReader:
             if size - pos < total:
                 break
             body = view[pos + header : pos + total]
-            packets.append(self._decode(first, body))
+            if first >> 4 == PUBLISH and version is not None:
+                try:
+                    packets.append(decode_publish(first & 0x0F, body, version))
+                except MalformedPacket as error:
+                    error.packet_type = PacketType.PUBLISH
+                    raise
+            else:
+                packets.append(self._decode(first, body))
+                version = self.version
             pos += total
         return pos
 
@@ -174,8 +184,6 @@ class PacketReader:
         flags = first & 0x0F
         version = self.version
         try:
-            if packet_type == PacketType.PUBLISH and version is not None:
-                return DECODERS[3](flags, body, version)
             if not packet_type or (packet_type == PacketType.AUTH and version != MQTTVersion.V5):
                 raise MalformedPacket(
                     "packet type 0 is reserved"

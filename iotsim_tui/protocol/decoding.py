@@ -29,6 +29,7 @@ from iotsim_tui.protocol.packets import (
     UnsubAck,
     Unsubscribe,
     Will,
+    new_publish,
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, WILL, Properties, decode_properties
 from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
@@ -209,22 +210,18 @@ def decode_connack(flags: int, body: memoryview, version: MQTTVersion) -> ConnAc
 
 
 def decode_publish(flags: int, body: memoryview, version: MQTTVersion) -> Publish:
-    """PUBLISH; kept lean, it is most of the traffic."""
+    """PUBLISH; kept lean, it is most of the traffic (errors are built off the hot path)."""
     qos = (flags >> 1) & 0x03
-    if qos == 3:
-        raise MalformedPacket("PUBLISH: QoS must be 0, 1 or 2, not 3", _R.MALFORMED_PACKET)
-    if flags & 0x08 and not qos:
-        raise MalformedPacket("PUBLISH: the DUP flag must be 0 for QoS 0", _R.MALFORMED_PACKET)
     size = len(body)
-    if size < 2:
-        raise MalformedPacket(f"PUBLISH: {ends_early(2 - size, 'topic name')}", _R.MALFORMED_PACKET)
-    pos = 2 + U16.unpack_from(body)[0]
-    if pos > size:
-        raise MalformedPacket(
-            f"PUBLISH: {ends_early(pos - size, 'topic name')}",
-            _R.MALFORMED_PACKET,
-        )
-    topic = decode_text(body[2:pos], "PUBLISH: topic name")
+    pos = 2 + U16.unpack_from(body)[0] if size >= 2 else 2
+    if qos == 3 or (flags & 0x08 and not qos) or pos > size:
+        raise _publish_header_problem(flags, size, pos)
+    try:
+        topic = str(body[2:pos], "utf-8")
+    except UnicodeDecodeError:
+        topic = decode_text(body[2:pos], "PUBLISH: topic name")  # raises the right message
+    if "\x00" in topic:
+        decode_text(body[2:pos], "PUBLISH: topic name")
     if "+" in topic or "#" in topic:
         _check_topic_name(topic, "PUBLISH: topic name")
     packet_id = 0
@@ -241,8 +238,8 @@ def decode_publish(flags: int, body: memoryview, version: MQTTVersion) -> Publis
                 f"PUBLISH: the packet identifier must not be 0 with QoS {qos}", _R.PROTOCOL_ERROR
             )
     properties = NO_PROPERTIES
-    if version == _V5:
-        if pos < size and body[pos] == 0:
+    if version == 5:
+        if pos < size and not body[pos]:
             pos += 1
         else:
             cursor = Cursor(body, "PUBLISH", pos)
@@ -254,7 +251,7 @@ def decode_publish(flags: int, body: memoryview, version: MQTTVersion) -> Publis
             )
     elif not topic:
         raise MalformedPacket("PUBLISH: the topic name must not be empty", _R.MALFORMED_PACKET)
-    return Publish(
+    return new_publish(
         topic,
         body[pos:].tobytes(),
         qos,
@@ -263,6 +260,17 @@ def decode_publish(flags: int, body: memoryview, version: MQTTVersion) -> Publis
         packet_id,
         properties,
     )
+
+
+def _publish_header_problem(flags: int, size: int, pos: int) -> MalformedPacket:
+    qos = (flags >> 1) & 0x03
+    if qos == 3:
+        problem = "QoS must be 0, 1 or 2, not 3"
+    elif flags & 0x08 and not qos:
+        problem = "the DUP flag must be 0 for QoS 0"
+    else:
+        problem = ends_early(pos - size, "topic name")
+    return MalformedPacket(f"PUBLISH: {problem}", _R.MALFORMED_PACKET)
 
 
 def _ack_decoder(

@@ -43,15 +43,9 @@ def _frame(first: int, *parts: bytes) -> bytes:
     return b"".join((bytes((first,)), encode_vbi(length), *parts))
 
 
-def _empty(properties: Properties) -> bool:
-    return properties is NO_PROPERTIES or properties == NO_PROPERTIES
-
-
 def _props(properties: Properties, v5: bool) -> bytes:
     if not v5:
         return b""
-    if _empty(properties):
-        return _NO_PROPERTY_BYTES
     return encode_properties(properties)
 
 
@@ -106,7 +100,7 @@ def encode_publish(packet: Publish, version: MQTTVersion) -> bytes:
     packet_id = U16.pack(packet.packet_id) if qos else b""
     if version == _V5:
         properties = packet.properties
-        props = _NO_PROPERTY_BYTES if _empty(properties) else encode_properties(properties)
+        props = _NO_PROPERTY_BYTES if properties is NO_PROPERTIES else encode_properties(properties)
     else:
         props = b""
     payload = packet.payload
@@ -129,13 +123,14 @@ def encode_publish(packet: Publish, version: MQTTVersion) -> bytes:
 def _encode_ack(packet: PubAck | PubRec | PubRel | PubComp, version: MQTTVersion) -> bytes:
     first = (packet.packet_type << 4) | (0x02 if isinstance(packet, PubRel) else 0)
     packet_id = U16.pack(packet.packet_id)
-    if version < _V5 or (not packet.reason_code and _empty(packet.properties)):
+    if version < _V5:
         return bytes((first, 2)) + packet_id
-    if _empty(packet.properties):
+    props = encode_properties(packet.properties)
+    if props == _NO_PROPERTY_BYTES:
+        if not packet.reason_code:
+            return bytes((first, 2)) + packet_id
         return bytes((first, 3)) + packet_id + bytes((packet.reason_code,))
-    return _frame(
-        first, packet_id, bytes((packet.reason_code,)), encode_properties(packet.properties)
-    )
+    return _frame(first, packet_id, bytes((packet.reason_code,)), props)
 
 
 def encode_subscribe(packet: Subscribe, version: MQTTVersion) -> bytes:
@@ -182,11 +177,12 @@ def encode_unsuback(packet: UnsubAck, version: MQTTVersion) -> bytes:
 
 
 def _encode_reason_packet(first: int, packet: Disconnect | Auth, version: MQTTVersion) -> bytes:
-    if version < _V5 or (not packet.reason_code and _empty(packet.properties)):
+    if version < _V5:
         return bytes((first, 0))
-    if _empty(packet.properties):
-        return bytes((first, 1, packet.reason_code))
-    return _frame(first, bytes((packet.reason_code,)), encode_properties(packet.properties))
+    props = encode_properties(packet.properties)
+    if props == _NO_PROPERTY_BYTES:
+        return bytes((first, 1, packet.reason_code)) if packet.reason_code else bytes((first, 0))
+    return _frame(first, bytes((packet.reason_code,)), props)
 
 
 def encode_disconnect(packet: Disconnect, version: MQTTVersion) -> bytes:

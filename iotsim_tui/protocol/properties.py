@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from operator import attrgetter
 from typing import Any
 
 from iotsim_tui.protocol.reasons import PacketType, ReasonCode
@@ -114,15 +115,16 @@ _USER_PROPERTY_IN = (
     _P.UNSUBSCRIBE, _P.UNSUBACK, _P.DISCONNECT, _P.AUTH,
 )  # fmt: skip
 
-# identifier -> (field name, wire type, where allowed, allowed values or None for any)
-_SPEC: dict[int, tuple[str, int, frozenset[int], frozenset[int] | None]] = {}
+# identifier -> (field name, wire type, where allowed, allowed values or None, name in messages)
+_SPEC: dict[int, tuple[str, int, frozenset[int], frozenset[int] | None, str]] = {}
 _ZERO_ONE = frozenset({0, 1})
 
 
 def _define(
     prop: PropertyId, kind: int, where: tuple[int, ...], values: frozenset[int] | None = None
 ) -> None:
-    _SPEC[prop] = (prop.name.lower(), kind, frozenset(where), values)
+    spoken = prop.name.lower().replace("_", " ")
+    _SPEC[prop] = (prop.name.lower(), kind, frozenset(where), values, f"property '{spoken}'")
 
 
 _I = PropertyId
@@ -163,11 +165,8 @@ _NOT_ZERO: dict[int, ReasonCode] = {
 _FIELD_IDS = {spec[0]: prop for prop, spec in _SPEC.items()}
 _FIELD_IDS["subscription_identifiers"] = _FIELD_IDS.pop("subscription_identifier")
 _FIELD_IDS["user_properties"] = _FIELD_IDS.pop("user_property")
-_ENCODE_ORDER = [(f.name, _FIELD_IDS[f.name]) for f in fields(Properties)]
-
-
-def _spoken(prop: int) -> str:
-    return PropertyId(prop).name.lower().replace("_", " ")
+_ENCODE_ORDER = [(_FIELD_IDS[f.name], _SPEC[_FIELD_IDS[f.name]][1]) for f in fields(Properties)]
+_ALL_VALUES = attrgetter(*(f.name for f in fields(Properties)))
 
 
 def _context_name(context: int) -> str:
@@ -198,13 +197,11 @@ def decode_properties(cursor: Cursor, context: int) -> Properties:
             spec = _SPEC.get(prop)
             if spec is None:
                 raise cursor.fail(f"unknown property identifier 0x{prop:02X}")
-            name, kind, where, allowed = spec
+            name, kind, where, allowed, what = spec
             if context not in where:
                 raise cursor.fail(
-                    f"property '{_spoken(prop)}' is not allowed in {_context_name(context)}",
-                    ReasonCode.PROTOCOL_ERROR,
+                    f"{what} is not allowed in {_context_name(context)}", ReasonCode.PROTOCOL_ERROR
                 )
-            what = f"property '{_spoken(prop)}'"
             value: Any
             if kind == _BYTE:
                 value = cursor.u8(what)
@@ -248,11 +245,9 @@ def encode_properties(properties: Properties) -> bytes:
     if properties is NO_PROPERTIES:
         return b"\x00"
     out = bytearray()
-    for name, prop in _ENCODE_ORDER:
-        value = getattr(properties, name)
+    for (prop, kind), value in zip(_ENCODE_ORDER, _ALL_VALUES(properties), strict=True):
         if value is None or value == ():
             continue
-        kind = _SPEC[prop][1]
         if kind == _PAIR:
             for key, text in value:
                 out += encode_vbi(prop) + encode_string(key) + encode_string(text)
