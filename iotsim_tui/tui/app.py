@@ -12,13 +12,12 @@ from typing import ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from iotsim_tui.errors import IotsimError
+from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import Session
-
-log = logging.getLogger("iotsim_tui.tui")
 
 
 def default_log_file() -> Path:
@@ -57,6 +56,7 @@ class IotsimApp(App[int]):
         self.problems = list(problems)
         self.clock = clock
         self.log_file = log_file or default_log_file()
+        self._log_handler: logging.Handler | None = None
 
     def on_mount(self) -> None:
         self._start_logging()
@@ -75,23 +75,11 @@ class IotsimApp(App[int]):
         logger = logging.getLogger("iotsim_tui")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        self._log_handler = handler
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A worker that failed is logged and shown; the app goes on."""
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, IotsimError):
-            self.notify(error.message, title=error.title, severity="error", timeout=15)
-            log.warning("%s: %s", event.worker.name, error.message)
-            return
-        log.error("%s crashed", event.worker.name, exc_info=error)
-        self.notify(
-            f"{event.worker.name or 'a task'} failed: {error!r}. Details are in {self.log_file}.",
-            title="Something went wrong",
-            severity="error",
-            timeout=20,
-        )
+        """A worker of the app itself that failed is logged and shown; the app goes on."""
+        worker_failed(self, event, self.log_file)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette offers every key of the screen too, by its description."""
@@ -115,6 +103,9 @@ class IotsimApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.session.close()
+        if self._log_handler is not None:
+            logging.getLogger("iotsim_tui").removeHandler(self._log_handler)
+            self._log_handler.close()
 
 
 def make_app(

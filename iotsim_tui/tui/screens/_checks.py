@@ -1,8 +1,8 @@
 """Checks of single form values, in plain words. Each returns an error message or None.
 
-These are the quick, as-you-type checks. The dialogs then run the profile loader's own
-validation over the finished model (`profile_problems`), so a dialog never accepts what the
-loader would refuse when the profile is opened again.
+These are the quick checks run as the user types, by the same rules as the profile loader.
+The dialogs then run the loader's own validation over the finished model
+(`profile_problems`), so a dialog never accepts what would not open again.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
+from iotsim_tui.profiles.load import parse_network
+from iotsim_tui.profiles.model import Network
+from iotsim_tui.profiles.save import dumps_network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_BAD_ID_CHARS = re.compile(r"[+#\x00-\x1f\x7f]")
 Check = Callable[[str], str | None]
 """Checks one text field: an error message in plain words, or None when the text is fine."""
 
@@ -40,12 +44,12 @@ def check_required(what: str) -> Check:
 
 
 def check_device_id(text: str) -> str | None:
-    """A device id: required, no spaces; it becomes the MQTT client id."""
+    """A device id: required, and fit to go into topics; it becomes the MQTT client id."""
     device_id = text.strip()
     if not device_id:
         return "a device needs an id (it becomes its MQTT client id)"
-    if not DEVICE_ID_PATTERN.fullmatch(device_id):
-        return "use up to 64 letters, digits, '_', '-', '.' or ':', with no spaces"
+    if _BAD_ID_CHARS.search(device_id):
+        return "an id must not contain '+', '#' or control characters (ids go into topics)"
     return None
 
 
@@ -113,3 +117,34 @@ def check_topic_name(text: str, *, device_id: str = "id", device_name: str = "na
 def _sentence(error: TopicError) -> str:
     text = str(error)
     return text[:1].lower() + text[1:]
+
+
+def profile_problems(network: Network, under: str | None = None) -> list[ProfileProblem]:
+    """What the profile loader would refuse in `network` once saved (only under the key
+    `under`, such as `devices[2]`, when given).
+
+    The network goes through the same TOML text and checks as a saved profile, so a dialog
+    accepts exactly what opens again later.
+    """
+    try:
+        parse_network(dumps_network(network), "profile")
+    except ProfileProblems as error:
+        return [
+            problem
+            for problem in error.problems
+            if under is None
+            or problem.key == under
+            or problem.key.startswith((f"{under}.", f"{under}["))
+        ]
+    except ProfileError as error:
+        return [ProfileProblem("profile", under or "network", error.message)]
+    return []
+
+
+def problem_text(problem: ProfileProblem, *, key: str | None = None) -> str:
+    """A loader problem for a form: `key = value: what is wrong`, without the file."""
+    shown = problem.key if key is None else key
+    if problem.value is None:
+        return f"{shown}: {problem.problem}" if shown else problem.problem
+    value = "…" if problem.key.endswith("password") else repr(problem.value)
+    return f"{shown} = {value}: {problem.problem}" if shown else f"{value}: {problem.problem}"

@@ -111,6 +111,10 @@ class FormDialog(ModalScreen[ResultT | None]):
         color: $text-error;
         padding-left: 20;
     }
+    FormDialog #form-error {
+        padding-left: 0;
+        margin-top: 1;
+    }
     FormDialog .field-error.-shown {
         display: block;
     }
@@ -157,6 +161,7 @@ class FormDialog(ModalScreen[ResultT | None]):
                 if self.intro:
                     yield Static(self.intro, classes="intro")
                 yield from self.compose_fields()
+                yield Static("", id="form-error", classes="field-error")
             with Horizontal(id="buttons"):
                 yield Button(self.submit_label, variant="primary", id="submit", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -166,7 +171,10 @@ class FormDialog(ModalScreen[ResultT | None]):
         yield from ()
 
     def build(self, errors: dict[str, str]) -> ResultT | None:
-        """Return the result, adding `control id -> message` to `errors` for what is invalid."""
+        """Return the result, adding `control id -> message` to `errors` for what is invalid.
+
+        Messages about the whole form go under the id `form`.
+        """
         raise NotImplementedError
 
     def action_cancel(self) -> None:
@@ -183,10 +191,11 @@ class FormDialog(ModalScreen[ResultT | None]):
         result = None if errors else self.build(errors)
         self.show_errors(errors)
         if errors:
-            first = next(iter(errors))
-            widget = self.query(f"#{first}").first()
-            if widget.focusable:
-                widget.focus()
+            for control_id in errors:
+                for widget in self.query(f"#{control_id}"):
+                    if widget.focusable:
+                        widget.focus()
+                        return
             return
         self.finish(result)
 
@@ -205,8 +214,8 @@ class FormDialog(ModalScreen[ResultT | None]):
         line = self.query_one(f"#{control_id}-error", Static)
         line.update(message or "")
         line.set_class(bool(message), "-shown")
-        control = self.query_one(f"#{control_id}")
-        control.set_class(bool(message), "-invalid")
+        for control in self.query(f"#{control_id}"):
+            control.set_class(bool(message), "-invalid")
 
     @on(Input.Changed)
     def _check_as_typed(self, event: Input.Changed) -> None:

@@ -14,6 +14,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Select, Static
+from textual.worker import Worker
 
 from iotsim_tui.engine.console import (
     FEED_TIMEOUT,
@@ -23,6 +24,7 @@ from iotsim_tui.engine.console import (
     ConsoleUpdate,
 )
 from iotsim_tui.errors import IotsimError
+from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
 from iotsim_tui.tui.widgets.network_header import link_text
@@ -101,6 +103,10 @@ class BrokerConsoleScreen(Screen[None]):
 
     def _command_topics(self) -> set[str]:
         return {s.topic for record in self.opened.records.values() for s in record.device.subscribe}
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed is logged and shown; the app goes on."""
+        worker_failed(self, event, getattr(self.app, "log_file", None))
 
     def on_mount(self) -> None:
         self.query_one(ClientsTable).border_title = "Connected clients"

@@ -16,6 +16,7 @@ from textual.worker import Worker
 from iotsim_tui.engine.events import DeviceError, Event, LogLine
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
+from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.messages import (
     BrokerExited,
     NetworkEventsArrived,
@@ -64,9 +65,9 @@ class MainScreen(EditingActions):
 
     DEFAULT_CSS = """
     MainScreen #panes { height: 1fr; }
-    MainScreen NetworkTree { width: 30; border: round $primary 50%; }
+    MainScreen NetworkTree { width: 28; border: round $primary 50%; }
     MainScreen DeviceLog { width: 1fr; border: round $primary 50%; }
-    MainScreen SubscriptionsTable { width: 46; border: round $primary 50%; }
+    MainScreen SubscriptionsTable { width: 50; border: round $primary 50%; }
     MainScreen #panes > *:focus-within { border: round $accent; }
     """
 
@@ -87,6 +88,10 @@ class MainScreen(EditingActions):
             yield SubscriptionsTable(id="subscriptions")
         yield PublishPrompt(id="publish")
         yield Footer()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed is logged and shown; the app goes on."""
+        worker_failed(self, event, getattr(self.app, "log_file", None))
 
     def on_mount(self) -> None:
         self.query_one(NetworkTree).border_title = "Networks"

@@ -39,6 +39,18 @@ VERIFY_WARNING = (
     "⚠ Verification is off: anyone on the path can pose as the broker and read or change "
     "every message. Use this only to test."
 )
+_FIELD_OF_KEY = {
+    "host": "host",
+    "port": "port",
+    "keepalive": "keepalive",
+    "client_id_prefix": "prefix",
+    "username": "username",
+    "password": "username",
+    "tls.ca": "ca",
+    "tls.cert": "cert",
+    "tls.key": "key",
+}
+"""Profile key -> the field that sets it, to show the loader's problems in place."""
 _PORT_FOLLOWS = f"follows TLS: {PLAIN_PORT} plain, {TLS_PORT} with TLS"
 _PORT_BY_HAND = "set by hand: it stays when TLS is switched (clear it to follow TLS)"
 
@@ -245,7 +257,18 @@ class NetworkSettingsScreen(FormDialog[Network]):
             password=password,
             tls=tls,
         )
-        return replace(self.network, broker=broker)
+        network = replace(self.network, broker=broker)
+        for problem in _checks.profile_problems(network):
+            key = problem.key.removeprefix("network.broker.")
+            if "prefix" in problem.problem:  # prefix + device id too long for a client id
+                target = "prefix"
+            elif problem.key.startswith("network.broker"):
+                target = _FIELD_OF_KEY.get(key, "form")
+            else:
+                continue  # problems elsewhere in the network are not this dialog's
+            message = problem.problem if target != "form" else _checks.problem_text(problem)
+            errors.setdefault(target, message)
+        return network
 
     def _value(self, input_id: str) -> str:
         return self.query_one(f"#{input_id}", Input).value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -17,6 +18,7 @@ from iotsim_tui.engine.events import StatusChanged as DeviceStatusChanged
 from iotsim_tui.tui.widgets.marks import STATUS_MARKS, clock, payload_preview
 
 MAX_LINES = 2000
+JSON_COLOURS = JSONHighlighter()
 
 
 def log_line(event: Event) -> Text:
@@ -36,7 +38,12 @@ def log_line(event: Event) -> Text:
                 line.append(" unsolicited", style="yellow")
             if isinstance(event, MessageOut):
                 line.append(f" {event.kind.value}", style="dim")
-            line.append("  " + payload_preview(event.payload, event.size))
+            preview = payload_preview(event.payload, event.size)
+            line.append("  ")
+            if preview[:1] in ("{", "["):
+                line.append(JSON_COLOURS(Text(preview)))
+            else:
+                line.append(preview)
         case DeviceStatusChanged():
             mark, style = STATUS_MARKS[event.status]
             line.append(f"{mark} {event.status.value}", style=style)
@@ -98,7 +105,7 @@ class DeviceLog(Vertical):
             yield Input(
                 placeholder="filter the log (topic, payload, text)", id="log-filter", compact=True
             )
-        yield RichLog(max_lines=MAX_LINES, wrap=True, id="log-lines")
+        yield RichLog(max_lines=MAX_LINES, wrap=True, min_width=20, id="log-lines")
 
     @property
     def needle(self) -> str:

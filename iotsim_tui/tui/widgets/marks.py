@@ -61,8 +61,9 @@ def payload_preview(payload: bytes, size: int | None = None, *, pretty: bool = T
         more = " …" if size > HEX_BYTES else ""
         return f"hex {shown}{more} ({size} bytes)"
     if pretty and text[:1] in ("{", "["):
+        # Normalised on one line: a log of telemetry stays one line per message.
         with contextlib.suppress(ValueError):  # not JSON after all: shown as text
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            text = json.dumps(json.loads(text), ensure_ascii=False)
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() or ch == "\n" else "·" for ch in text)
     if len(text) > PREVIEW_CHARS or size > len(payload):

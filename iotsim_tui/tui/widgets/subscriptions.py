@@ -22,7 +22,7 @@ class SubscriptionRow:
     last_payload: bytes | None
 
 
-COLUMNS = (("topic filter", 22), ("QoS", 3), ("since", 7), ("count", 5), ("last payload", 24))
+COLUMNS = (("topic filter", 15), ("QoS", 3), ("since", 6), ("count", 5), ("last payload", 11))
 
 
 class SubscriptionsTable(DataTable[str]):
@@ -45,9 +45,9 @@ class SubscriptionsTable(DataTable[str]):
             (
                 row.filter,
                 str(row.qos),
-                since(row.since, now) if row.since is not None else "not yet",
+                since(row.since, now) if row.since is not None else "—",
                 str(row.count),
-                one_line(row.last_payload, 32),
+                one_line(row.last_payload, 11),
             )
             for row in rows
         )

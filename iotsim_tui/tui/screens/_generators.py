@@ -1,0 +1,90 @@
+"""A value generator's parameters as one line of text: `min=15 max=35 step=0.5`.
+
+Values are read as TOML values (`"text"`, `1.5`, `true`, `[1, 2]`); a bare word is text,
+and `a,b,c` is a list. A constant may be written as just its value.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import tomli_w
+
+from iotsim_tui.profiles.fields import GENERATOR_KEYS
+from iotsim_tui.profiles.model import GeneratorKind, ValueSpec
+
+EXAMPLES: dict[GeneratorKind, str] = {
+    GeneratorKind.CONSTANT: "value=C (or just the value)",
+    GeneratorKind.INT: "min=0 max=100",
+    GeneratorKind.FLOAT: "min=0 max=1 round=2",
+    GeneratorKind.WALK: "min=15 max=35 step=0.5 start=22 round=1",
+    GeneratorKind.SEQUENCE: "values=[1, 2, 3], one after the other",
+    GeneratorKind.CYCLE: "values=low,mid,high, round and round",
+    GeneratorKind.CHOICE: "values=on,off, one at random",
+    GeneratorKind.BOOL: "probability=0.5",
+    GeneratorKind.TIMESTAMP: "format=iso (or epoch, epoch_ms)",
+    GeneratorKind.COUNTER: "start=0 step=1",
+    GeneratorKind.FIELD: "name=id (or name, description)",
+    GeneratorKind.STATE: "name=setpoint (a state value of the device)",
+}
+"""What to type for each kind of generator (shown as the parameters' placeholder)."""
+
+_PARAM = re.compile(
+    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\]|[^\s"'\[]+)"""
+)
+_BARE_TEXT = re.compile(r"[A-Za-z_][\w.:/-]*")
+
+
+def parse_value(text: str) -> Any:
+    """One parameter value: a TOML value, else a list for `a,b,c`, else the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    if "," in text:
+        return [parse_value(part.strip()) for part in text.split(",") if part.strip()]
+    return text
+
+
+def parse_params(kind: GeneratorKind, text: str) -> tuple[dict[str, Any], str | None]:
+    """The parameters typed for a generator, or a problem in plain words."""
+    text = text.strip()
+    if kind is GeneratorKind.CONSTANT and text and not _PARAM.match(text):
+        return {"value": parse_value(text)}, None
+    table: dict[str, Any] = {}
+    position = 0
+    while position < len(text):
+        match = _PARAM.match(text, position)
+        if match is None:
+            return {}, f"write parameters as key=value, e.g. {EXAMPLES[kind]}"
+        key, raw = match.groups()
+        if key in table:
+            return {}, f"{key} is given twice"
+        table[key] = parse_value(raw)
+        position = match.end()
+    return table, None
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as `parse_value` reads it back."""
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, str) and _BARE_TEXT.fullmatch(value) and parse_value(value) == value:
+        return value
+    return _toml(value)
+
+
+def _toml(value: Any) -> str:
+    return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")
+
+
+def params_text(spec: ValueSpec) -> str:
+    """A generator's parameters as one line, in the order the kind lists them."""
+    parts = []
+    for key in GENERATOR_KEYS[spec.kind]:
+        value = getattr(spec, key)
+        if value is not None and value != ():
+            parts.append(f"{key}={format_value(value)}")
+    return " ".join(parts)

@@ -1,0 +1,103 @@
+"""The `?` screen: every key, what it does and where, with a search as you type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Static
+
+KeyHelp = tuple[str, str, str]
+"""(key, what it does, where it applies), e.g. ("s", "Start or stop the device", "Devices")."""
+
+
+def matching(bindings: Sequence[KeyHelp], search: str) -> list[KeyHelp]:
+    """The rows in which every word of `search` appears (any case, in any column)."""
+    words = search.casefold().split()
+    return [row for row in bindings if all(w in " ".join(row).casefold() for w in words)]
+
+
+class HelpScreen(ModalScreen[None]):
+    """A table of the app's keys; typing filters it, Escape closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    HelpScreen > #dialog {
+        width: 96;
+        max-width: 100%;
+        height: 90%;
+        border: round $primary;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen #search {
+        margin-bottom: 1;
+    }
+    HelpScreen #keys {
+        height: 1fr;
+    }
+    HelpScreen #count {
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="help.close", tooltip="Close the key list"),
+        Binding("down", "focus_table", "Keys", show=False),
+    ]
+
+    def __init__(self, bindings: Sequence[KeyHelp]) -> None:
+        super().__init__()
+        self.key_help = list(bindings)
+
+    def compose(self) -> ComposeResult:
+        """A search field over the table of keys."""
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = "Keys"
+            dialog.border_subtitle = "type to search · ↓ to the table · Esc: close"
+            yield Input(placeholder="search keys and actions", id="search", compact=True)
+            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="count")
+
+    def on_mount(self) -> None:
+        """Fill the table and put the cursor in the search field."""
+        table = self.query_one("#keys", DataTable)
+        table.add_column("Key", key="key")
+        table.add_column("What it does", key="what")
+        table.add_column("Where", key="where")
+        self._show(self.key_help)
+        self.query_one("#search", Input).focus()
+
+    def _show(self, rows: list[KeyHelp]) -> None:
+        table = self.query_one("#keys", DataTable)
+        table.clear()
+        for key, what, where in rows:
+            table.add_row(key, what, where)
+        count = f"{len(rows)} of {len(self.key_help)} keys" if rows else "no key matches"
+        self.query_one("#count", Static).update(count)
+
+    @on(Input.Changed, "#search")
+    def _search(self, event: Input.Changed) -> None:
+        self._show(matching(self.key_help, event.value))
+
+    @on(Input.Submitted, "#search")
+    def _to_table(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_focus_table()
+
+    def action_focus_table(self) -> None:
+        """Move from the search field to the table."""
+        self.query_one("#keys", DataTable).focus()
+
+    def action_close(self) -> None:
+        """Close the key list."""
+        self.dismiss(None)

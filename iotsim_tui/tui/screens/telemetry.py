@@ -1,0 +1,301 @@
+"""A device's telemetry: topic, interval, QoS, retain, format, and the values it publishes.
+
+Each value is one row: its field name (a dot nests it, `position.lat`), a generator kind
+and the generator's parameters written `key=value`, e.g. `min=15 max=35 step=0.5`. The
+parameters are checked by the profile loader's own generator rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Select, Static
+
+from iotsim_tui.profiles.checks import Checker
+from iotsim_tui.profiles.fields import parse_generator
+from iotsim_tui.profiles.model import (
+    Device,
+    GeneratorKind,
+    Network,
+    PayloadFields,
+    Telemetry,
+    TelemetryFormat,
+    ValueSpec,
+)
+from iotsim_tui.tui.screens import _checks
+from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
+from iotsim_tui.tui.screens._generators import EXAMPLES, params_text, parse_params
+from iotsim_tui.tui.screens.subscribe import QOS_CHOICES
+
+_FIELD_OF_KEY = {"topic": "topic", "interval": "interval", "template": "template"}
+
+
+def flatten(fields: PayloadFields, prefix: str = "") -> list[tuple[str, ValueSpec]]:
+    """Nested payload fields as rows: `position.lat` for `{"position": {"lat": ...}}`."""
+    rows: list[tuple[str, ValueSpec]] = []
+    for name, value in fields.items():
+        if isinstance(value, ValueSpec):
+            rows.append((prefix + name, value))
+        else:
+            rows.extend(flatten(value, f"{prefix}{name}."))
+    return rows
+
+
+def nest(rows: list[tuple[str, ValueSpec]]) -> tuple[dict[str, Any], dict[int, str]]:
+    """Rows back into nested fields, and row index -> a problem with its name, if any."""
+    fields: dict[str, Any] = {}
+    problems: dict[int, str] = {}
+    for index, (name, spec) in enumerate(rows):
+        *groups, last = name.split(".")
+        table = fields
+        for group in groups:
+            inner = table.setdefault(group, {})
+            if not isinstance(inner, dict):
+                problems[index] = f"{group} is already a value; it cannot also hold {name}"
+                break
+            table = inner
+        else:
+            if last in table:
+                problems[index] = f"there is already a value named {name}"
+            else:
+                table[last] = spec
+    return fields, problems
+
+
+class TelemetryScreen(FormDialog[Telemetry]):
+    """Add (`telemetry` None) or edit one telemetry of `device`; dismisses with a `Telemetry`."""
+
+    DEFAULT_CSS = """
+    TelemetryScreen #rows, TelemetryScreen .value, TelemetryScreen .value-row {
+        height: auto;
+    }
+    TelemetryScreen .value-row > .value-name {
+        width: 20;
+    }
+    TelemetryScreen .value-row > Select {
+        width: 14;
+        margin: 0 1;
+    }
+    TelemetryScreen .value-row > .value-params {
+        width: 1fr;
+    }
+    TelemetryScreen .value-row > Button {
+        margin-left: 1;
+        min-width: 3;
+    }
+    TelemetryScreen .value-error {
+        padding-left: 0;
+    }
+    TelemetryScreen .values-header {
+        color: $text-muted;
+    }
+    TelemetryScreen #add-value {
+        margin-top: 1;
+    }
+    """
+
+    submit_label = "Save telemetry"
+
+    def __init__(self, device: Device, telemetry: Telemetry | None) -> None:
+        super().__init__()
+        self.device = device
+        self.telemetry = telemetry
+        self.heading = f"{'Edit' if telemetry else 'Add'} telemetry of {device.id}"
+        self._rows = 0
+
+    def compose_fields(self) -> ComposeResult:
+        """Topic, timing, payload format, and the value rows."""
+        telemetry = self.telemetry or Telemetry(topic="devices/{id}/telemetry")
+        yield field(
+            "Topic",
+            Input(telemetry.topic, id="topic", compact=True),
+            hint="{id} and {name} stand for the device's",
+        )
+        yield field("Interval (s)", Input(f"{telemetry.interval:g}", id="interval", compact=True))
+        yield field(
+            "QoS",
+            Select(QOS_CHOICES, value=telemetry.qos, allow_blank=False, id="qos", compact=True),
+        )
+        yield field(
+            "", Toggle("Retain the last message on the broker", telemetry.retain, id="retain")
+        )
+        yield field(
+            "Format",
+            Select(
+                [
+                    ("JSON object of the values", TelemetryFormat.JSON),
+                    ("Text template", TelemetryFormat.TEXT),
+                ],
+                value=telemetry.format,
+                allow_blank=False,
+                id="format",
+                compact=True,
+            ),
+        )
+        yield field(
+            "Template",
+            Input(
+                telemetry.template or "",
+                placeholder="for text: e.g. temp={temperature}",
+                id="template",
+                compact=True,
+                disabled=telemetry.format is TelemetryFormat.JSON,
+            ),
+        )
+        yield Static("Values", classes="section")
+        yield Static(
+            f"{'Name (a.b nests)':<20} {'generator':<14} parameters: key=value",
+            classes="values-header",
+            markup=False,
+        )
+        with Vertical(id="rows"):
+            for name, spec in flatten(telemetry.fields):
+                yield self._row(name, spec.kind, params_text(spec))
+        yield Button("+ Add a value", id="add-value", compact=True)
+
+    def _row(self, name: str, kind: GeneratorKind, params: str) -> Vertical:
+        self._rows += 1
+        number = self._rows
+        return Vertical(
+            Horizontal(
+                Input(
+                    name,
+                    placeholder="name",
+                    id=f"name-{number}",
+                    classes="value-name",
+                    compact=True,
+                ),
+                Select(
+                    [(k.value, k) for k in GeneratorKind],
+                    value=kind,
+                    allow_blank=False,
+                    id=f"kind-{number}",
+                    compact=True,
+                ),
+                Input(
+                    params,
+                    placeholder=EXAMPLES[kind],
+                    id=f"params-{number}",
+                    classes="value-params",
+                    compact=True,
+                ),
+                Button(
+                    "✕",
+                    id=f"remove-{number}",
+                    classes="remove",
+                    compact=True,
+                    tooltip="Remove this value",
+                ),
+                classes="value-row",
+            ),
+            Static("", id=f"params-{number}-error", classes="field-error value-error"),
+            Static("", id=f"name-{number}-error", classes="field-error value-error"),
+            classes="value",
+            id=f"value-{number}",
+        )
+
+    def on_mount(self) -> None:
+        """Check topic and interval as they are typed."""
+        self.live_checks.update(topic=self._check_topic, interval=_checks.check_interval)
+        self.query_one("#topic", Input).focus()
+
+    def _check_topic(self, text: str) -> str | None:
+        return _checks.check_topic_name(
+            text, device_id=self.device.id, device_name=self.device.name
+        )
+
+    @on(Button.Pressed, "#add-value")
+    async def _add_value(self, event: Button.Pressed) -> None:
+        event.stop()
+        row = self._row("", GeneratorKind.WALK, "")
+        await self.query_one("#rows").mount(row)
+        row.query_one(Input).focus()
+
+    @on(Button.Pressed, ".remove")
+    async def _remove_value(self, event: Button.Pressed) -> None:
+        event.stop()
+        number = (event.button.id or "").removeprefix("remove-")
+        await self.query_one(f"#value-{number}").remove()
+        self.query_one("#add-value").focus()
+
+    @on(Select.Changed, ".value-row > Select")
+    def _kind_changed(self, event: Select.Changed) -> None:
+        number = (event.select.id or "").removeprefix("kind-")
+        if isinstance(event.value, GeneratorKind):
+            self.query_one(f"#params-{number}", Input).placeholder = EXAMPLES[event.value]
+
+    @on(Select.Changed, "#format")
+    def _format_changed(self, event: Select.Changed) -> None:
+        self.query_one("#template", Input).disabled = event.value is not TelemetryFormat.TEXT
+
+    def _value_rows(self, errors: dict[str, str]) -> list[tuple[str, ValueSpec, str]]:
+        """(name, generator, params input id) of each filled-in row; problems go to `errors`."""
+        state = list(self.device.state)
+        rows: list[tuple[str, ValueSpec, str]] = []
+        for value in self.query(".value"):
+            number = (value.id or "").removeprefix("value-")
+            name = self.query_one(f"#name-{number}", Input).value.strip()
+            params = self.query_one(f"#params-{number}", Input).value
+            kind = self.query_one(f"#kind-{number}", Select).value
+            assert isinstance(kind, GeneratorKind)
+            if not name and not params.strip():
+                continue  # an empty row is ignored, so Add never traps the user
+            if not name or any(not part for part in name.split(".")):
+                errors[f"name-{number}"] = "give the value a name, e.g. temperature"
+            table, problem = parse_params(kind, params)
+            if problem:
+                errors[f"params-{number}"] = problem
+                continue
+            checker = Checker("telemetry")
+            spec = parse_generator(checker, {"kind": kind.value, **table}, (), state)
+            if checker.problems:
+                errors[f"params-{number}"] = _checks.problem_text(checker.problems[0])
+            rows.append((name, spec, f"params-{number}"))
+        return rows
+
+    def build(self, errors: dict[str, str]) -> Telemetry | None:
+        """The telemetry, checked by the profile rules."""
+        rows = self._value_rows(errors)
+        fields, problems = nest([(name, spec) for name, spec, _ in rows])
+        for index, name_problem in problems.items():
+            errors.setdefault(rows[index][2].replace("params", "name"), name_problem)
+        payload = self.query_one("#format", Select).value
+        qos = self.query_one("#qos", Select).value
+        assert isinstance(payload, TelemetryFormat)
+        assert isinstance(qos, int)
+        template = self.query_one("#template", Input).value
+        if payload is TelemetryFormat.TEXT and not template.strip():
+            errors["template"] = "a text payload needs a template, e.g. temp={temperature}"
+        telemetry = Telemetry(
+            topic=self.query_one("#topic", Input).value.strip(),
+            interval=float(self.query_one("#interval", Input).value),
+            qos=qos,
+            retain=self.query_one("#retain", Toggle).value,
+            format=payload,
+            template=template if payload is TelemetryFormat.TEXT else None,
+            fields=fields,
+        )
+        if errors:
+            return None
+        device = replace(self.device, subscribe=(), telemetry=(telemetry,), commands=(), will=None)
+        where = "devices[0].telemetry[0]"
+        for problem in _checks.profile_problems(Network("check", devices=(device,)), where):
+            key = problem.key.removeprefix(f"{where}.")
+            target = _FIELD_OF_KEY.get(key, "form")
+            if key == "format":
+                target = "template"
+            elif key.startswith("fields."):
+                target = next(
+                    (input_id for name, _, input_id in rows if key[7:].startswith(name)), "form"
+                )
+            message = (
+                problem.problem
+                if target in _FIELD_OF_KEY.values()
+                else _checks.problem_text(problem, key=key)
+            )
+            errors.setdefault(target, message)
+        return telemetry

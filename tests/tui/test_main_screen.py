@@ -1,0 +1,205 @@
+"""The main screen by keyboard: selection, log filter, quitting, and failures said in words."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+from textual.widgets import RichLog
+
+from iotsim_tui.engine.events import (
+    DeviceStatus,
+    LogLine,
+    MessageIn,
+    MessageKind,
+    MessageOut,
+    StatusChanged,
+)
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
+from iotsim_tui.tui.app import make_app
+from iotsim_tui.tui.messages import NetworkEventsArrived
+from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
+from tests.support.ports import free_port
+from tests.tui.pilot import app_on, fill, wait_for
+
+NETWORK = Network(
+    "LAB",
+    broker=BrokerSettings(port=11883, username="lab", password="s3cret-Pa55"),
+    devices=(
+        Device("Temperature_Sensor", "TS1", subscribe=(Subscription("High_Tempe"),)),
+        Device("Humidity_Sensor", "HS1"),
+    ),
+)
+
+
+def _messages(app: object) -> list[str]:
+    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+
+
+def _log_text(screen: MainScreen) -> str:
+    lines = screen.query_one(DeviceLog).query_one(RichLog).lines
+    return "\n".join(line.text for line in lines)
+
+
+async def test_moving_in_the_tree_shows_that_devices_log(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: screen.device_id == "TS1", "TS1 selected first")
+        batch = [
+            StatusChanged("TS1", DeviceStatus.CONNECTED, "", 1.0),
+            MessageIn("TS1", "High_Tempe", 1, False, b"for TS1", 7, False, 2.0),
+            LogLine("HS1", "only in HS1's log", 3.0),
+        ]
+        screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        await wait_for(pilot, lambda: "for TS1" in _log_text(screen), "TS1's message")
+        assert "only in HS1's log" not in _log_text(screen)
+        await wait_for(
+            pilot,
+            lambda: str(
+                screen.query_one(NetworkTree).node_of(Place(opened.key, "TS1")).label
+            ).startswith("● TS1"),
+            "TS1 marked connected in the tree",
+        )
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.device_id == "HS1", "HS1 selected")
+        assert "only in HS1's log" in _log_text(screen)
+        assert "for TS1" not in _log_text(screen)
+
+
+async def test_the_log_filter_keeps_matching_lines(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        batch = [
+            MessageIn("TS1", "High_Tempe", 1, False, b"Alert", 5, False, 1.0),
+            MessageOut(
+                "TS1", "finance/TS1/temperature", 0, False, b"{}", 2, MessageKind.TELEMETRY, 2.0
+            ),
+        ]
+        screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        await wait_for(pilot, lambda: "Alert" in _log_text(screen), "the lines")
+        await pilot.press("tab")  # the device log's filter
+        await fill(pilot, "#log-filter", "temperature")
+        await wait_for(pilot, lambda: "Alert" not in _log_text(screen), "the filter applied")
+        assert "finance/TS1/temperature" in _log_text(screen)
+        await fill(pilot, "#log-filter", "")
+        await wait_for(pilot, lambda: "Alert" in _log_text(screen), "the filter cleared")
+
+
+async def test_quitting_with_unsaved_changes_asks_first(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.session.networks[0].dirty = True
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "back to work")
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: not app.is_running, "the app to end")
+
+
+async def test_quitting_with_nothing_unsaved_just_quits(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to end")
+    assert app.return_code == 0
+
+
+async def test_a_broken_profile_is_reported_and_the_app_opens(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[network]\nname = "X"\n\n[network.broker]\nport = "high"\n')
+    app = make_app([broken], start_broker=False, log_file=tmp_path / "log")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: _messages(app), "a notification")
+        assert any(f"{broken}:5" in message for message in _messages(app)), _messages(app)
+        assert app.session.networks == []
+
+
+async def test_a_port_in_use_is_said_in_plain_words(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        network = Network("BUSY", broker=BrokerSettings(port=port), devices=NETWORK.devices)
+        app = app_on(tmp_path, network)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: _messages(app), "a notification")
+            (message,) = _messages(app)
+            assert f"port {port} on 127.0.0.1 is already in use" in message
+            assert "network settings (c)" in message
+            assert app.session.broker_state(network) == "bundled broker failed"
+
+
+async def test_a_crashed_worker_is_logged_and_the_app_goes_on(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        async def boom() -> None:
+            raise RuntimeError("a bug")
+
+        app.screen.run_worker(boom(), name="boom", exit_on_error=False)
+        await wait_for(pilot, lambda: _messages(app), "the notification")
+        assert "boom failed: RuntimeError('a bug')" in _messages(app)[0]
+        assert app.is_running
+        await pilot.press("down")
+    log = (tmp_path / "state" / "iotsim-tui.log").read_text()
+    assert "boom crashed" in log
+    assert 'raise RuntimeError("a bug")' in log
+
+
+async def test_the_password_is_never_on_screen(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "s3cret-Pa55" not in app.export_screenshot()
+        await pilot.press("b")
+        await pilot.pause(0.3)
+        assert "s3cret-Pa55" not in app.export_screenshot()
+
+
+@pytest.mark.slow
+async def test_publish_prompt_publishes_as_the_selected_device(tmp_path: Path) -> None:
+    from tests.support.bundled import skip_without_broker
+
+    skip_without_broker()
+    network = Network("PUB", broker=BrokerSettings(port=free_port()), devices=NETWORK.devices)
+    app = app_on(tmp_path, network)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: screen.device_id == "TS1", "TS1 selected")
+        await pilot.press("s")
+        await wait_for(
+            pilot, lambda: opened.records["TS1"].status is DeviceStatus.CONNECTED, "TS1 up"
+        )
+        assert opened.records["HS1"].status is DeviceStatus.STOPPED
+        await pilot.press("p")
+        await pilot.press(*"High_Tempe")
+        await pilot.press("enter")
+        await pilot.press(*"hello from TS1")
+        await pilot.press("enter")
+        # TS1 subscribes to High_Tempe, so its own message comes back to it too.
+        await wait_for(pilot, lambda: "→ High_Tempe" in _log_text(screen), "the message out")
+        await wait_for(pilot, lambda: "← High_Tempe" in _log_text(screen), "the message in")
+        await pilot.press("escape")
+        screen.query_one(NetworkTree).focus()
+        await pilot.press("s")
+        await wait_for(
+            pilot, lambda: opened.records["TS1"].status is DeviceStatus.STOPPED, "TS1 stopped"
+        )
+        await asyncio.sleep(0)

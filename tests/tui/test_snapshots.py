@@ -1,0 +1,170 @@
+"""Pictures of the main screen and the broker console, compared with accepted snapshots.
+
+Deterministic: a fixed clock, events with fixed times in UTC, no broker (no live data),
+cursors that do not blink. Update with `pytest tests/tui/test_snapshots.py --snapshot-update`
+after checking the new pictures in the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from iotsim_tui.engine.console import ClientsFeed, ClientSubscription, ConnectedClient
+from iotsim_tui.engine.events import (
+    DeviceStatus,
+    Event,
+    LogLine,
+    MessageIn,
+    MessageKind,
+    MessageOut,
+    StatusChanged,
+)
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    Device,
+    Network,
+    Subscription,
+    TLSSettings,
+)
+from iotsim_tui.tui.app import IotsimApp, make_app
+from iotsim_tui.tui.messages import NetworkEventsArrived
+from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+from iotsim_tui.tui.widgets.clients_table import ClientsTable
+
+NOW = 1_764_000_100.0
+SIZE = (120, 32)
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Log times in UTC, whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _network(*, tls: bool = False) -> Network:
+    broker = BrokerSettings(
+        port=18883 if tls else 11883,
+        tls=TLSSettings(enabled=tls, ca="certs/ca.crt", verify_hostname=not tls),
+        password="never-shown",
+        username="lab",
+    )
+    devices = (
+        Device(
+            "Temperature_Sensor",
+            "TS1",
+            "Server room",
+            subscribe=(Subscription("High_Tempe", qos=1),),
+        ),
+        Device("Humidity_Sensor", "HS1", "Vault"),
+    )
+    return Network("NDE_FINANCE_NETWORK", "Finance floor sensors", broker, devices=devices)
+
+
+def _app(tmp_path: Path, network: Network) -> IotsimApp:
+    from iotsim_tui.profiles.save import save_network
+
+    path = tmp_path / "nde.toml"
+    save_network(network, path)
+    return make_app(
+        [path], start_broker=False, clock=lambda: NOW, log_file=tmp_path / "iotsim-tui.log"
+    )
+
+
+def _story_events() -> list[Event]:
+    return [
+        StatusChanged("TS1", DeviceStatus.CONNECTING, "127.0.0.1:11883", NOW - 60),
+        StatusChanged("TS1", DeviceStatus.CONNECTED, "session new", NOW - 59.5),
+        LogLine("TS1", "subscribed to High_Tempe (QoS 1 granted)", NOW - 59.4),
+        MessageIn(
+            "TS1", "High_Tempe", 1, False, b"Alert for High Temperature", 26, False, NOW - 30
+        ),
+        MessageOut(
+            "TS1",
+            "finance/TS1/temperature",
+            0,
+            False,
+            b'{"temperature": 22.4, "unit": "C"}',
+            34,
+            MessageKind.TELEMETRY,
+            NOW - 20,
+        ),
+        MessageIn("TS1", "High_Tempe", 1, True, b"\x00\x01\xfe\xff", 4, False, NOW - 10),
+    ]
+
+
+async def _still(pilot: Pilot[Any]) -> None:
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+def test_main_screen_with_a_running_device(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    app = _app(tmp_path, _network())
+
+    async def feed(pilot: Pilot[Any]) -> None:
+        opened = app.session.networks[0]
+        batch = _story_events()
+        app.screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        await pilot.pause(0.3)
+        await _still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=feed)
+
+
+def test_main_screen_warns_when_tls_verification_is_off(
+    snap_compare: SnapCompare, tmp_path: Path
+) -> None:
+    app = _app(tmp_path, _network(tls=True))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_still)
+
+
+def test_broker_console_lists_clients(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    app = _app(tmp_path, _network())
+    feed = ClientsFeed(
+        clients=(
+            ConnectedClient(
+                "TS1",
+                "127.0.0.1:54321",
+                "3.1.1",
+                11883,
+                None,
+                None,
+                None,
+                NOW - 75,
+                (ClientSubscription("High_Tempe", 1),),
+            ),
+            ConnectedClient(
+                "HS1", "127.0.0.1:54322", "5", 18883, "TLSv1.3", "TLS_AES_256", None, NOW - 4, ()
+            ),
+        ),
+        connected=2,
+        subscriptions=1,
+        messages_received=3,
+        messages_sent=2,
+        updated=NOW,
+    )
+
+    async def console(pilot: Pilot[Any]) -> None:
+        opened = app.session.networks[0]
+        screen = BrokerConsoleScreen(opened, clock=lambda: NOW, live=False)
+        await app.push_screen(screen)
+        await pilot.pause()
+        table = screen.query_one(ClientsTable)
+        table.show(feed, NOW)
+        screen.last_update = feed
+        await _still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=console)
