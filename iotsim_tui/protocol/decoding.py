@@ -161,12 +161,14 @@ def _connect_fields(cursor: Cursor, name: str, level: MQTTVersion) -> Connect:
     password = cursor.binary("password") if has_password else None
     cursor.expect_end()
     clean_start = bool(flags & 0x02)
-    v31 = level == MQTTVersion.V31
-    if not client_id and (v31 or (level == MQTTVersion.V311 and not clean_start)):
+    problem = None
+    if level == MQTTVersion.V31 and not 1 <= len(client_id) <= 23:
+        problem = f"MQTT 3.1 needs a client identifier of 1 to 23 characters, not {len(client_id)}"
+    elif level == MQTTVersion.V311 and not client_id and not clean_start:
+        problem = "an empty client identifier is only allowed with a clean session"
+    if problem:
         raise MalformedPacket(
-            "CONNECT: an empty client identifier is only allowed with a clean session"
-            if not v31
-            else "CONNECT: MQTT 3.1 needs a client identifier of 1 to 23 characters",
+            f"CONNECT: {problem}",
             _R.CLIENT_IDENTIFIER_NOT_VALID,
             connack_return_code=ConnectReturnCode.IDENTIFIER_REJECTED,
         )

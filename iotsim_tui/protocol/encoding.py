@@ -148,12 +148,12 @@ def encode_subscribe(packet: Subscribe, version: MQTTVersion) -> bytes:
 
 
 def encode_suback(packet: SubAck, version: MQTTVersion) -> bytes:
-    """SUBACK: one code per filter."""
+    """SUBACK: one code per filter; in 3.1.1 every failure is written as 0x80."""
+    codes = packet.reason_codes
+    if version < _V5:
+        codes = tuple(min(code, ReasonCode.UNSPECIFIED_ERROR) for code in codes)
     return _frame(
-        0x90,
-        U16.pack(packet.packet_id),
-        _props(packet.properties, version == _V5),
-        bytes(packet.reason_codes),
+        0x90, U16.pack(packet.packet_id), _props(packet.properties, version == _V5), bytes(codes)
     )
 
 

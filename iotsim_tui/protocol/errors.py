@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
+
+if TYPE_CHECKING:
+    from iotsim_tui.protocol.packets import Packet
 
 
 class ProtocolError(IotsimError):
@@ -43,7 +48,7 @@ class MalformedPacket(ProtocolError):
     before this one: handle them first, then react to the error.
     """
 
-    decoded_before: tuple[object, ...] = ()
+    decoded_before: tuple[Packet, ...] = ()
 
 
 class PacketTooLarge(MalformedPacket):

@@ -301,6 +301,12 @@ def test_unsubscribe_example() -> None:
         (ConnAck(False, R.UNSUPPORTED_PROTOCOL_VERSION), V311, "20020001"),
         (ConnAck(False, R.UNSUPPORTED_PROTOCOL_VERSION), V5, "2003008400"),
         (UnsubAck(5, (R.SUCCESS,)), V311, "b0020005"),
+        (
+            SubAck(5, (R.GRANTED_QOS_1, R.TOPIC_FILTER_INVALID, R.NOT_AUTHORIZED)),
+            V311,
+            "90050005018080",
+        ),
+        (SubAck(5, (R.TOPIC_FILTER_INVALID,)), V5, "90040005008f"),
         (Auth(), V5, "f000"),
         (Publish("t", b"x", properties=Properties(topic_alias=1)), V311, "300400017478"),
     ],

@@ -91,7 +91,10 @@ CONNECT_CASES = [
      "CONNECT: an empty client identifier is only allowed with a clean session"),
     ("empty id in 3.1", connect(level=3, name=b"MQIsdp", client_id=b""),
      R.CLIENT_IDENTIFIER_NOT_VALID, 2, V31,
-     "CONNECT: MQTT 3.1 needs a client identifier of 1 to 23 characters"),
+     "CONNECT: MQTT 3.1 needs a client identifier of 1 to 23 characters, not 0"),
+    ("24-character id in 3.1", connect(level=3, name=b"MQIsdp", client_id=b"x" * 24),
+     R.CLIENT_IDENTIFIER_NOT_VALID, 2, V31,
+     "CONNECT: MQTT 3.1 needs a client identifier of 1 to 23 characters, not 24"),
     # UTF-8 strings (s1.5.3).
     ("invalid UTF-8", connect(client_id=b"ab\xff"), MALFORMED, None, V311,
      "CONNECT: client identifier is not valid UTF-8"),
