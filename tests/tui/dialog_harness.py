@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -42,12 +43,19 @@ async def open_dialog(
 
 
 async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
-    """Focus the input (which selects what it holds) and type `text` over it."""
+    """Focus the input and put `text` over what it holds ("" clears it).
+
+    The text arrives as a terminal paste: one event instead of a keypress per character,
+    which keeps the tests quick on a loaded machine. `pilot.press` types key by key.
+    """
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()
     await pilot.pause()
-    # Focusing selected everything, so the first keypress replaces it.
-    await pilot.press(*(text or ["backspace"]))
+    await pilot.press("end", "shift+home")  # select everything, so the text replaces it
+    if text:
+        widget.post_message(events.Paste(text))
+    else:
+        await pilot.press("backspace")
     await pilot.pause()
 
 

@@ -1,0 +1,232 @@
+"""The device, subscribe and telemetry dialogs, driven by keys as a user would."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from iotsim_tui.profiles.model import (
+    Device,
+    GeneratorKind,
+    Network,
+    SubscribeOn,
+    Subscription,
+    Telemetry,
+    TelemetryFormat,
+    ValueSpec,
+)
+from iotsim_tui.tui.screens._checks import profile_problems
+from iotsim_tui.tui.screens.device_form import DeviceScreen
+from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS
+from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
+from iotsim_tui.tui.screens.telemetry import TelemetryScreen
+from tests.tui.dialog_harness import error_under, open_dialog, type_into
+
+SENSOR = Device("Temperature_Sensor", "TS1", "Server room")
+LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
+
+
+async def test_add_device_returns_what_was_typed() -> None:
+    async with open_dialog(DeviceScreen(Network("NDE_FINANCE_NETWORK"), None)) as (app, pilot):
+        await pilot.press(*"Temperature_Sensor", "tab", *"TS1", "tab", *"Server room", "enter")
+        await pilot.pause()
+    assert app.results == [SENSOR]
+
+
+async def test_a_device_id_must_be_unique_in_the_network() -> None:
+    async with open_dialog(DeviceScreen(LAB, None)) as (app, pilot):
+        await type_into(pilot, "#name", "Other")
+        await type_into(pilot, "#id", "TS1")
+        assert error_under(app, "id") == "TS1 is already the id of Temperature_Sensor"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == []
+        await type_into(pilot, "#id", "TS+1")
+        assert "'+'" in error_under(app, "id")
+        await type_into(pilot, "#id", "TS2")
+        assert error_under(app, "id") == ""
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [Device("Other", "TS2")]
+
+
+async def test_a_device_needs_a_name_and_an_id() -> None:
+    async with open_dialog(DeviceScreen(LAB, None)) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "name") == "a name is required"
+        assert "needs an id" in error_under(app, "id")
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+async def test_a_template_fills_name_free_id_and_telemetry() -> None:
+    async with open_dialog(DeviceScreen(LAB, None)) as (app, pilot):
+        app.screen.query_one("#kind").focus()
+        await pilot.press("enter", "down", "enter")  # the first kind: temperature sensor
+        await pilot.pause()
+        await type_into(pilot, "#description", "Lobby")
+        await pilot.press("enter")
+        await pilot.pause()
+    kind = DEVICE_KINDS[0]
+    assert app.results == [Device("Temperature_Sensor", "TS2", "Lobby", telemetry=kind.telemetry())]
+
+
+async def test_editing_keeps_the_id_and_what_the_dialog_does_not_show() -> None:
+    device = replace(SENSOR, subscribe=(Subscription("High_Tempe"),))
+    network = Network("n", devices=(device, Device("Other", "TS2")))
+    async with open_dialog(DeviceScreen(network, device)) as (app, pilot):
+        await type_into(pilot, "#description", "Server room 2")
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [replace(device, description="Server room 2")]
+
+
+def test_every_built_in_kind_makes_a_valid_profile() -> None:
+    devices = tuple(
+        Device(kind.name, kind.free_id(()), kind.description, telemetry=kind.telemetry())
+        for kind in DEVICE_KINDS
+    )
+    assert len({device.id for device in devices}) == len(devices)
+    assert profile_problems(Network("kinds", devices=devices)) == []
+
+
+async def test_subscribe_on_start_at_qos_1() -> None:
+    async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
+        await pilot.press(*"High_Tempe", "enter")
+        await pilot.pause()
+    assert app.results == [SubscribeRequest(Subscription("High_Tempe", 1), now=False)]
+
+
+async def test_subscribe_now_at_qos_2() -> None:
+    async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
+        app.screen.query_one("#on").focus()
+        await pilot.press("enter", "down", "enter", "tab", *"alerts/+/{id}", "tab")
+        await pilot.press("enter", "down", "enter")
+        await pilot.pause()
+        await pilot.click("#submit")
+        await pilot.pause()
+    subscription = Subscription("alerts/+/{id}", qos=2, on=SubscribeOn.MANUAL)
+    assert app.results == [SubscribeRequest(subscription, now=True)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("alerts/#/x", "'#' must be a whole level and the last one, as in 'a/b/#'"),
+        ("alerts/a+", "'+' must be a whole level, as in 'a/+/c'"),
+        ("High_Tempe", "TS1 already subscribes to High_Tempe"),
+    ],
+)
+async def test_a_bad_topic_filter_is_explained(typed: str, message: str) -> None:
+    device = replace(SENSOR, subscribe=(Subscription("High_Tempe"),))
+    async with open_dialog(SubscribeScreen(device)) as (app, pilot):
+        await pilot.press(*typed)
+        await pilot.pause()
+        assert error_under(app, "topic") == message
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == []
+
+
+async def test_an_empty_topic_filter_is_refused() -> None:
+    async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "topic") == "a topic filter must not be empty"
+
+
+async def test_telemetry_of_every_built_in_kind_opens_and_saves_unchanged() -> None:
+    first, *others = [kind.telemetry()[0] for kind in DEVICE_KINDS]
+    async with open_dialog(TelemetryScreen(SENSOR, first)) as (app, pilot):
+        await pilot.press("enter")
+        for telemetry in others:
+            await app.push_screen(TelemetryScreen(SENSOR, telemetry), app.results.append)
+            await pilot.pause()
+            await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [first, *others]
+
+
+async def test_new_telemetry_with_a_typed_value_generator() -> None:
+    async with open_dialog(TelemetryScreen(SENSOR, None)) as (app, pilot):
+        await type_into(pilot, "#topic", "sensors/{id}/temperature")
+        await type_into(pilot, "#interval", "2.5")
+        await pilot.click("#add-value")
+        await pilot.pause()
+        await pilot.press(*"temperature", "tab", "tab", *"min=15 max=35 step=0.5", "enter")
+        await pilot.pause()
+    assert app.results == [
+        Telemetry(
+            "sensors/{id}/temperature",
+            interval=2.5,
+            fields={"temperature": ValueSpec(GeneratorKind.WALK, min=15, max=35, step=0.5)},
+        )
+    ]
+
+
+async def test_a_value_row_can_be_removed() -> None:
+    telemetry = DEVICE_KINDS[0].telemetry()[0]
+    async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
+        await pilot.click("#remove-2")  # the "unit" row
+        await pilot.pause()
+        await pilot.press("enter")  # the focus went to the Add button: Enter adds a row
+        await pilot.pause()
+        await type_into(pilot, "#topic", "t")
+        await pilot.press("enter")
+        await pilot.pause()
+    fields = dict(telemetry.fields)
+    del fields["unit"]
+    assert app.results == [replace(telemetry, topic="t", fields=fields)]
+
+
+async def test_generator_parameters_are_checked_by_the_profile_rules() -> None:
+    async with open_dialog(TelemetryScreen(SENSOR, None)) as (app, pilot):
+        await pilot.click("#add-value")
+        await pilot.pause()
+        await pilot.press(*"temperature", "tab", "tab", *"min=40 max=30", "enter")
+        await pilot.pause()
+        assert error_under(app, "params-1") == "min = 40: must not be more than max (30)"
+        await type_into(pilot, "#params-1", "min 40")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "params-1").startswith("write parameters as key=value")
+        await type_into(pilot, "#params-1", "min=10 max=30 stepp=1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "params-1") == (
+            'stepp: is not a key of kind "walk"; did you mean "step"?'
+        )
+        assert app.results == []
+
+
+async def test_telemetry_topic_interval_and_template_are_checked() -> None:
+    async with open_dialog(TelemetryScreen(SENSOR, None)) as (app, pilot):
+        await type_into(pilot, "#topic", "sensors/+/t")
+        assert "wildcards" in error_under(app, "topic")
+        await type_into(pilot, "#interval", "0")
+        assert error_under(app, "interval") == "the interval must be more than 0 seconds"
+        await type_into(pilot, "#topic", "sensors/{id}/t")
+        await type_into(pilot, "#interval", "1")
+        app.screen.query_one("#format").focus()
+        await pilot.press("enter", "down", "enter")
+        await pilot.pause()
+        await pilot.click("#submit")
+        await pilot.pause()
+        assert error_under(app, "template") == (
+            "a text payload needs a template, e.g. temp={temperature}"
+        )
+        assert app.results == []
+        await type_into(pilot, "#template", "hello from {id}")
+        await pilot.click("#submit")
+        await pilot.pause()
+    assert app.results == [
+        Telemetry(
+            "sensors/{id}/t",
+            interval=1.0,
+            format=TelemetryFormat.TEXT,
+            template="hello from {id}",
+        )
+    ]
