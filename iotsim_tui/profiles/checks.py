@@ -68,18 +68,28 @@ def quoted_list(names: Collection[str]) -> str:
 class Checker:
     """Reads values from one parsed profile and collects what is wrong with them."""
 
-    def __init__(self, file: str, lines: LineIndex | None = None) -> None:
+    def __init__(self, file: str, text: str | None = None) -> None:
+        """`text` is the profile's TOML, to find the line of each problem; None: no lines."""
         self.file = file
-        self.lines = lines
+        self._text = text
+        self._lines: LineIndex | None = None
         self.problems: list[ProfileProblem] = []
         self._not_tables: set[KeyPath] = set()
 
     def report(self, where: KeyPath, problem: str, value: object = None) -> None:
         """Record one problem at `where` (the bad value is shown unless it is None)."""
-        line = self.lines.line_of(where) if self.lines is not None else None
+        line = self._line_of(where)
         self.problems.append(
             ProfileProblem(self.file, dotted(where), problem, line=line, value=value)
         )
+
+    def _line_of(self, where: KeyPath) -> int | None:
+        if self._text is None:
+            return None
+        if self._lines is None:
+            # Valid profiles, the usual case, never pay for the scan.
+            self._lines = LineIndex(self._text)
+        return self._lines.line_of(where)
 
     def table(self, raw: object, where: KeyPath, allowed: Collection[str] | None) -> dict[str, Any]:
         """`raw` as a table whose keys are all `allowed` (None: any key); {} when it is not one."""

@@ -15,7 +15,6 @@ from pathlib import Path
 from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.checks import Checker
 from iotsim_tui.profiles.document import network_document
-from iotsim_tui.profiles.locate import LineIndex
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.profiles.validate import build_network
 
@@ -53,7 +52,7 @@ def parse_network(text: str, path: str) -> Network:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(_syntax_message(str(error), path)) from None
-    checker = Checker(path, LineIndex(text))
+    checker = Checker(path, text)
     network = build_network(raw, checker)
     if checker.problems:
         problems = sorted(checker.problems, key=lambda p: p.line if p.line is not None else 0)

@@ -9,14 +9,24 @@ found falls back to the nearest enclosing one that is.
 
 from __future__ import annotations
 
+import bisect
+import re
 import tomllib
 from typing import TypeAlias
 
 KeyPath: TypeAlias = tuple[str | int, ...]
 """A path into the parsed document: table keys and array indexes, e.g. ("devices", 2, "id")."""
 
-_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-_SPACE = " \t"
+_SPACE = re.compile(r"[ \t]*")
+_SPACE_AND_COMMENTS = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]*")
+_STRING = re.compile(
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"{3,5}'  # multi-line basic: up to 2 quotes may end it
+    r"|'''(?:[^']|'(?!''))*'{3,5}"  # multi-line literal
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'[^'\n]*'"
+)
+_SCALAR = re.compile(r"[^,\]}\n#]*")
 
 
 class LineIndex:
@@ -25,7 +35,7 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self._text = text
         self._pos = 0
-        self._line = 1
+        self._line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
         self._lines: dict[KeyPath, int] = {}
         self._array_counts: dict[KeyPath, int] = {}
         self._scan()
@@ -40,27 +50,18 @@ class LineIndex:
 
     # -- the scanner --------------------------------------------------------------------
 
-    def _peek(self, offset: int = 0) -> str:
-        index = self._pos + offset
-        return self._text[index] if index < len(self._text) else ""
+    def _line(self) -> int:
+        return bisect.bisect_right(self._line_starts, self._pos)
 
-    def _advance(self, count: int = 1) -> None:
-        for _ in range(count):
-            if self._peek() == "\n":
-                self._line += 1
-            self._pos += 1
+    def _peek(self) -> str:
+        return self._text[self._pos : self._pos + 1]
 
-    def _skip_space(self, *, newlines: bool) -> None:
-        """Skip blanks, and with `newlines` also line breaks and comments."""
-        while self._pos < len(self._text):
-            char = self._peek()
-            if char in _SPACE or (newlines and char in "\r\n"):
-                self._advance()
-            elif newlines and char == "#":
-                while self._pos < len(self._text) and self._peek() != "\n":
-                    self._advance()
-            else:
-                return
+    def _skip(self, pattern: re.Pattern[str]) -> str:
+        match = pattern.match(self._text, self._pos)
+        if match is None:
+            return ""
+        self._pos = match.end()
+        return match.group()
 
     def _record(self, path: KeyPath, line: int) -> None:
         self._lines.setdefault(path, line)
@@ -68,14 +69,15 @@ class LineIndex:
     def _scan(self) -> None:
         table: KeyPath = ()
         while True:
-            self._skip_space(newlines=True)
+            self._skip(_SPACE_AND_COMMENTS)
             if self._pos >= len(self._text):
                 return
-            line = self._line
+            start = self._pos
+            line = self._line()
             if self._text.startswith("[[", self._pos):
-                self._advance(2)
+                self._pos += 2
                 keys = self._read_key()
-                self._advance(2)
+                self._pos += 2
                 parent = self._resolve(keys[:-1])
                 array = (*parent, keys[-1])
                 index = self._array_counts.get(array, 0)
@@ -84,15 +86,14 @@ class LineIndex:
                 table = (*array, index)
                 self._record(table, line)
             elif self._peek() == "[":
-                self._advance()
+                self._pos += 1
                 keys = self._read_key()
-                self._advance()
+                self._pos += 1
                 table = self._resolve(keys)
                 self._record(table, line)
             else:
-                start = self._pos
                 self._key_value(table)
-                self._ensure_progress(start)
+            self._ensure_progress(start)
 
     def _resolve(self, keys: list[str]) -> KeyPath:
         """The path of a header's dotted key, with the current index of each array of tables."""
@@ -105,104 +106,75 @@ class LineIndex:
         return path
 
     def _key_value(self, table: KeyPath) -> None:
-        line = self._line
-        keys = self._read_key()
+        line = self._line()
         path = table
-        for key in keys:
+        for key in self._read_key():
             path = (*path, key)
             self._record(path, line)
-        self._skip_space(newlines=False)
+        self._skip(_SPACE)
         if self._peek() == "=":
-            self._advance()
-        self._skip_space(newlines=False)
+            self._pos += 1
+        self._skip(_SPACE)
         self._value(path)
 
     def _read_key(self) -> list[str]:
         """A dotted key, bare or quoted parts; stops before `=`, `]` or the end of the line."""
         keys: list[str] = []
         while True:
-            self._skip_space(newlines=False)
-            char = self._peek()
-            if char in "\"'":
-                start = self._pos
-                self._skip_string()
-                quoted = self._text[start : self._pos]
-                keys.append(str(tomllib.loads(f"k = {quoted}")["k"]))
+            self._skip(_SPACE)
+            if self._peek() in ("'", '"'):
+                quoted = self._skip(_STRING)
+                keys.append(str(tomllib.loads(f"k = {quoted}")["k"]) if quoted else "")
             else:
-                start = self._pos
-                while self._peek() in _BARE and self._peek():
-                    self._advance()
-                keys.append(self._text[start : self._pos])
-            self._skip_space(newlines=False)
+                keys.append(self._skip(_BARE_KEY))
+            self._skip(_SPACE)
             if self._peek() != ".":
                 return keys
-            self._advance()
-
-    def _skip_string(self) -> None:
-        quote = self._peek()
-        if self._text.startswith(quote * 3, self._pos):
-            self._advance(3)
-            while self._pos < len(self._text):
-                if quote == '"' and self._peek() == "\\":
-                    self._advance(2)
-                elif self._text.startswith(quote * 3, self._pos):
-                    # Up to two more quotes may close the string as part of its content.
-                    self._advance(3)
-                    while self._peek() == quote:
-                        self._advance()
-                    return
-                else:
-                    self._advance()
-            return
-        self._advance()
-        while self._pos < len(self._text) and self._peek() not in (quote, "\n"):
-            self._advance(2 if quote == '"' and self._peek() == "\\" else 1)
-        self._advance()
+            self._pos += 1
 
     def _value(self, path: KeyPath) -> None:
         char = self._peek()
-        if char in "\"'":
-            self._skip_string()
+        if char in ("'", '"'):
+            self._skip(_STRING)
         elif char == "[":
             self._array(path)
         elif char == "{":
             self._inline_table(path)
         else:
-            while self._pos < len(self._text) and self._peek() not in ",]}\n#":
-                self._advance()
+            self._skip(_SCALAR)
 
     def _array(self, path: KeyPath) -> None:
-        self._advance()
+        self._pos += 1
         index = 0
         while self._pos < len(self._text):
-            self._skip_space(newlines=True)
+            self._skip(_SPACE_AND_COMMENTS)
             if self._peek() == "]":
-                self._advance()
+                self._pos += 1
                 return
             start = self._pos
-            self._record((*path, index), self._line)
+            self._record((*path, index), self._line())
             self._value((*path, index))
-            self._skip_space(newlines=True)
+            self._skip(_SPACE_AND_COMMENTS)
             if self._peek() == ",":
-                self._advance()
+                self._pos += 1
                 index += 1
             self._ensure_progress(start)
 
     def _inline_table(self, path: KeyPath) -> None:
-        self._advance()
+        self._pos += 1
         while self._pos < len(self._text):
-            self._skip_space(newlines=True)
+            self._skip(_SPACE_AND_COMMENTS)
             if self._peek() == "}":
-                self._advance()
+                self._pos += 1
                 return
             start = self._pos
             self._key_value(path)
-            self._skip_space(newlines=True)
+            self._skip(_SPACE_AND_COMMENTS)
             if self._peek() == ",":
-                self._advance()
+                self._pos += 1
             self._ensure_progress(start)
 
     def _ensure_progress(self, start: int) -> None:
         # Text tomllib rejects never gets here; this only keeps odd input from looping.
         if self._pos == start:
-            self._advance()
+            self._pos += 1

@@ -105,3 +105,21 @@ def test_dotted_headers_and_crlf_line_ends() -> None:
     index = LineIndex(text)
     assert index.line_of(("a", "b.c", "y")) == 5
     assert index.line_of(("a", "x")) == 2
+
+
+def test_multi_line_strings_with_quotes_inside_and_at_the_end() -> None:
+    text = (
+        'a = """one "quoted" and ""twice"" \\""" still inside\n'
+        '[fake]\nb = 1""""\n'
+        "c = '''it''s [x]\n"
+        "d = 2''''\n"
+        "e = 'literal \\'\n"
+        "f = 3\n"
+    )
+    assert tomllib.loads(text)["f"] == 3
+    index = LineIndex(text)
+    assert index.line_of(("b",)) is None
+    assert index.line_of(("c",)) == 4
+    assert index.line_of(("e",)) == 6
+    assert index.line_of(("f",)) == 7
+    assert index.line_of(("fake",)) is None

@@ -170,6 +170,28 @@ def test_save_keeps_the_file_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_new_profile_with_a_password_is_private(tmp_path: Path) -> None:
+    network = every_setting()
+    save_network(network, tmp_path / "secret.toml")
+    assert stat.S_IMODE((tmp_path / "secret.toml").stat().st_mode) == 0o600
+    save_network(LAB, tmp_path / "open.toml")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "open.toml").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_linked_profile_is_saved_where_the_link_points(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real" / "lab.toml"
+    save_network(LAB, real)
+    link = tmp_path / "lab.toml"
+    link.symlink_to(real)
+    changed = replace(LAB, description="through the link")
+    save_network(changed, link)
+    assert link.is_symlink()
+    assert load_network(real) == changed
+
+
 def test_a_failed_rename_leaves_the_original_and_no_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
