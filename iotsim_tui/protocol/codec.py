@@ -72,8 +72,8 @@ class PacketReader:
     whose fixed header announces more than `max_packet_size` bytes (whole packet, header
     included, as MQTT 5.0 counts it) is refused before any of its body is kept; the reader
     then skips that packet's bytes, so a dissector may go on reading (`feed(b"")` reads what
-    was already received after it). After any other error
-    the stream cannot be trusted and every later `feed` raises the same error again.
+    was already received after it). After any other error the stream cannot be trusted, and
+    every later `feed` raises the same error again.
     """
 
     def __init__(
