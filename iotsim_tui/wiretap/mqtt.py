@@ -55,6 +55,7 @@ class MQTTStream:
         self._session = session
         self._buffer = bytearray()
         self._skip = 0
+        self._reader: PacketReader | None = None
         self.broken = False
         """True once the bytes stopped being MQTT; the caller shows the rest as data."""
 
@@ -66,27 +67,31 @@ class MQTTStream:
             data = data[skipped:]
         self._buffer += data
         items: list[Decoded] = []
-        while self._buffer and not self.broken:
-            try:
-                header = peek_header(self._buffer)
-            except MalformedPacket as exc:
-                items.append(self._malformed(bytes(self._buffer[:5]), exc))
-                break
-            if header is None:
-                break
-            _, _, remaining, header_length = header
-            size = header_length + remaining
-            if size > MAX_DISSECTED:
-                items.append(self._oversized(size))
-                taken = min(size, len(self._buffer))
-                self._skip = size - taken
-                del self._buffer[:taken]
-                continue
-            if len(self._buffer) < size:
-                break
-            packet_bytes = bytes(self._buffer[:size])
-            del self._buffer[:size]
-            items.append(self._decode(packet_bytes))
+        view = memoryview(self._buffer)
+        pos = 0
+        try:
+            while pos < len(view) and not self.broken:
+                try:
+                    header = peek_header(view[pos:])
+                except MalformedPacket as exc:
+                    items.append(self._malformed(bytes(view[pos : pos + 5]), exc))
+                    break
+                if header is None:
+                    break
+                size = header[3] + header[2]
+                if size > MAX_DISSECTED:
+                    items.append(self._oversized(bytes(view[pos : pos + 64]), size))
+                    taken = min(size, len(view) - pos)
+                    self._skip = size - taken
+                    pos += taken
+                    continue
+                if len(view) - pos < size:
+                    break
+                items.append(self._decode(bytes(view[pos : pos + size])))
+                pos += size
+        finally:
+            view.release()
+        del self._buffer[:pos]
         return items
 
     def take_rest(self) -> bytes:
@@ -96,10 +101,14 @@ class MQTTStream:
         return rest
 
     def _decode(self, packet_bytes: bytes) -> Decoded:
-        is_connect = packet_bytes[0] >> 4 == PacketType.CONNECT
-        # A CONNECT tells its own version; other packets are read as the CONNECT said.
-        version = None if is_connect else (self._session.version or MQTTVersion.V311)
-        reader = PacketReader(version=version)
+        if packet_bytes[0] >> 4 == PacketType.CONNECT:
+            # A CONNECT tells its own version; the packets after it are read as it said.
+            reader = PacketReader(version=None)
+        else:
+            version = self._session.version or MQTTVersion.V311
+            if self._reader is None or self._reader.version != version:
+                self._reader = PacketReader(version=version, max_packet_size=MAX_DISSECTED)
+            reader = self._reader
         try:
             packets = reader.feed(packet_bytes)
         except MalformedPacket as exc:
@@ -117,8 +126,7 @@ class MQTTStream:
             "MQTT", f"Malformed MQTT: {exc.message}", packet_bytes, Field("Problem", exc.message)
         )
 
-    def _oversized(self, size: int) -> Decoded:
-        head = bytes(self._buffer[:64])
+    def _oversized(self, head: bytes, size: int) -> Decoded:
         kind = head[0] >> 4
         name = _TYPE_NAMES.get(kind, f"type {kind}")
         fields = [Field("Size", f"{size} bytes (too large to decode here)")]
@@ -231,8 +239,9 @@ def _publish(packet: Publish, packet_bytes: bytes) -> Decoded:
         fields.append(Field("Packet id", str(packet.packet_id)))
     if packet.dup:
         fields.append(Field("Duplicate", "yes"))
-    fields.append(Field("Payload", f"{len(packet.payload)} bytes: {preview(packet.payload, 400)}"))
-    summary = f"PUBLISH {topic}: {preview(packet.payload)}"
+    shown = preview(packet.payload, 400)
+    fields.append(Field("Payload", f"{len(packet.payload)} bytes: {shown}"))
+    summary = f"PUBLISH {topic}: {shown if len(shown) <= 80 else shown[:79] + '…'}"
     return decoded("MQTT", summary, packet_bytes, *fields)
 
 

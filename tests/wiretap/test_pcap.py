@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import struct
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.wiretap.sessions import (
     TOPIC,
     expert_warnings,
     lab_session,
+    settled,
     tshark,
 )
 
@@ -158,3 +160,33 @@ async def test_tls_1_2_capture_decrypts_with_its_key_log_too(
     assert tshark(pcap, *decode, "-Y", "mqtt") == ""
     rows = mqtt_rows(pcap, tls_broker.port, *decode, *keys)
     assert [(topic, as_text(message)) for topic, message in rows] == [(TOPIC, ALERT)] * 2
+
+
+@pytest.mark.slow
+async def test_a_large_transfer_is_split_at_the_mss_and_adds_up(tmp_path: Path) -> None:
+    size = 1024 * 1024
+    payload = bytes(range(256)) * (size // 256)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readexactly(size))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, Eavesdrop(target=("127.0.0.1", port)) as tap:
+        reader, writer = await asyncio.open_connection(*tap.endpoint)
+        writer.write(payload)
+        assert await asyncio.wait_for(reader.readexactly(size), 30) == payload
+        writer.close()
+        await settled(tap)
+        pcap = tmp_path / "large.pcap"
+        tap.write_pcap(pcap)
+    lengths = tshark(pcap, "-T", "fields", "-e", "tcp.dstport", "-e", "tcp.len")
+    sent = {str(port): 0, str(tap.connections()[0].client[1]): 0}
+    for line in lengths.splitlines():
+        dport, length = line.split("\t")
+        assert int(length) <= 1460
+        sent[dport] += int(length)
+    assert sorted(sent.values()) == [size, size]
+    assert expert_warnings(pcap) == []
