@@ -52,6 +52,7 @@ MAX_CLIENT_ID_BYTES = 128
 MAX_TEMPLATE_COUNT = 100_000
 MAX_SESSION_EXPIRY = 4_294_967_295
 TLS_VERSIONS = ("1.2", "1.3")
+KEEPALIVE_RULE = "must be an integer from 0 to 65535 (seconds; 0 turns it off)"
 _BAD_ID_CHARS = re.compile(r"[+#\x00-\x1f\x7f]")
 
 
@@ -95,18 +96,12 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
                 (*where, "password"), 'needs a username with MQTT 3.1.1 (or protocol = "5")'
             )
     return BrokerSettings(
-        host=checker.text(table, where, "host", default.host, non_empty=True),
+        host=_host(checker, table, where),
         port=port or None,
         bundled=checker.flag(table, where, "bundled", default.bundled),
         protocol=protocol,
         keepalive=checker.integer(
-            table,
-            where,
-            "keepalive",
-            default.keepalive,
-            0,
-            65535,
-            "must be an integer from 0 to 65535 (seconds; 0 turns it off)",
+            table, where, "keepalive", default.keepalive, 0, 65535, KEEPALIVE_RULE
         ),
         clean_start=checker.flag(table, where, "clean_start", default.clean_start),
         session_expiry=checker.integer(
@@ -117,6 +112,15 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
         password=password,
         tls=_tls(checker, table.get("tls", {}), (*where, "tls")),
     )
+
+
+def _host(checker: Checker, table: Mapping[str, Any], where: KeyPath) -> str:
+    host = checker.text(table, where, "host", BrokerSettings.host, non_empty=True)
+    if host.strip() and (host != host.strip() or " " in host or "/" in host):
+        checker.report(
+            (*where, "host"), "must be a host name or an address, no spaces or '/'", host
+        )
+    return host
 
 
 def _protocol(checker: Checker, table: Mapping[str, Any], where: KeyPath) -> MQTTVersion:

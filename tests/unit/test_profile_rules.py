@@ -123,6 +123,14 @@ BROKER_CASES = [
     ('port = "1883"', 'network.broker.port = "1883": must be an integer from 1 to 65535'),
     ("port = true", "network.broker.port = true: must be an integer from 1 to 65535"),
     ('host = ""', 'network.broker.host = "": must not be empty'),
+    (
+        'host = "mqtt://broker"',
+        "network.broker.host = \"mqtt://broker\": must be a host name or an address, no spaces or '/'",
+    ),
+    (
+        'host = "127.0.0.1 "',
+        "network.broker.host = \"127.0.0.1 \": must be a host name or an address, no spaces or '/'",
+    ),
     ('bundled = "yes"', 'network.broker.bundled = "yes": must be true or false'),
     ("protocol = 4", 'network.broker.protocol = 4: must be "3.1.1" or "5"'),
     ('protocol = "5.0"', 'network.broker.protocol = "5.0": must be "3.1.1" or "5"'),
