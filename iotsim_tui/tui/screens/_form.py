@@ -81,8 +81,12 @@ class FormDialog(ModalScreen[ResultT | None]):
     FormDialog #body {
         height: auto;
         max-height: 100%;
+        overflow-x: hidden;
         scrollbar-size-vertical: 1;
         scrollbar-gutter: stable;
+    }
+    FormDialog #body > .section:first-child {
+        margin-top: 0;
     }
     FormDialog .intro {
         color: $text-muted;

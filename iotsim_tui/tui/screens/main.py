@@ -65,9 +65,9 @@ class MainScreen(EditingActions):
 
     DEFAULT_CSS = """
     MainScreen #panes { height: 1fr; }
-    MainScreen NetworkTree { width: 28; border: round $primary 50%; }
-    MainScreen DeviceLog { width: 1fr; border: round $primary 50%; }
-    MainScreen SubscriptionsTable { width: 50; border: round $primary 50%; }
+    MainScreen NetworkTree { width: 28%; min-width: 20; max-width: 36; border: round $primary 50%; }
+    MainScreen DeviceLog { width: 1fr; min-width: 30; border: round $primary 50%; }
+    MainScreen SubscriptionsTable { width: 36%; max-width: 50; border: round $primary 50%; }
     MainScreen #panes > *:focus-within { border: round $accent; }
     """
 
