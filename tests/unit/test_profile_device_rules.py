@@ -190,6 +190,12 @@ def test_fields_plain_values_nested_tables_and_generators() -> None:
     }
 
 
+def test_a_field_name_must_not_be_empty() -> None:
+    assert problems(FIELDS + '"" = 1\n') == [
+        f'{FILE}:10: devices[0].telemetry[0].fields."": a field name must not be empty'
+    ]
+
+
 def test_a_problem_deep_in_nested_fields() -> None:
     text = FIELDS + '[devices.telemetry.fields.a.b]\nc = { kind = "int", min = 2, max = 1 }\n'
     assert problems(text) == [
