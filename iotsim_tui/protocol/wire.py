@@ -129,6 +129,10 @@ class Cursor:
 
     def vbi(self, what: str) -> int:
         """A variable byte integer; more than four bytes is malformed."""
+        pos = self.pos
+        if pos < self.end and self.data[pos] < 0x80:  # one byte: nearly every length and id
+            self.pos = pos + 1
+            return self.data[pos]
         value = 0
         for shift in (0, 7, 14, 21):
             byte = self.u8(what)
