@@ -113,6 +113,7 @@ class Eavesdrop:
         self._recent: deque[WireItem] = deque(maxlen=self.store.limits.items)
         self._feeds: list[ItemFeed] = []
         self._links: set[_Link] = set()
+        self._connecting: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._endpoint: Address | None = None
 
@@ -148,6 +149,8 @@ class Eavesdrop:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        for task in list(self._connecting):
+            task.cancel()
         for link in list(self._links):
             link.close_both()
         for feed in self._feeds:
@@ -215,6 +218,10 @@ class _Link:
     def transport_for(self, direction: Direction) -> asyncio.Transport | None:
         """The socket that bytes going `direction` are written to."""
         return self.broker if direction is Direction.TO_BROKER else self.device
+
+    def source_of(self, direction: Direction) -> asyncio.Transport | None:
+        """The socket that bytes going `direction` are read from."""
+        return self.device if direction is Direction.TO_BROKER else self.broker
 
     def observe(self, chunk: Chunk) -> None:
         record, dissector = self.record, self.dissector
@@ -316,13 +323,13 @@ class _Side(asyncio.Protocol):
     def pause_writing(self) -> None:
         # This socket cannot take more: stop reading from the one that feeds it.
         if self.link is not None:
-            source = self.link.transport_for(self.reads.opposite)
+            source = self.link.source_of(self.reads.opposite)
             if source is not None and not source.is_closing():
                 source.pause_reading()
 
     def resume_writing(self) -> None:
         if self.link is not None:
-            source = self.link.transport_for(self.reads.opposite)
+            source = self.link.source_of(self.reads.opposite)
             if source is not None and not source.is_closing():
                 source.resume_reading()
 
@@ -344,7 +351,9 @@ class _DeviceSide(_Side):
         _no_delay(transport)
         self.link = _Link(self.tap, transport)
         self.tap._links.add(self.link)
-        asyncio.get_running_loop().create_task(self._connect(self.link))
+        task = asyncio.get_running_loop().create_task(self._connect(self.link))
+        self.tap._connecting.add(task)
+        task.add_done_callback(self.tap._connecting.discard)
 
     async def _connect(self, link: _Link) -> None:
         loop = asyncio.get_running_loop()

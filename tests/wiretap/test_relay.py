@@ -108,6 +108,33 @@ async def test_bytes_cross_unchanged_both_ways_and_are_recorded(size: int) -> No
         assert streams(tap, info.id) == {Direction.TO_BROKER: up, Direction.TO_DEVICE: down}
 
 
+async def test_a_broker_that_stops_reading_slows_the_device_down() -> None:
+    """Flow control: the relay stops reading from the device instead of buffering."""
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+        while await reader.read(1 << 20):
+            pass
+
+    chunk = b"f" * (1 << 20)
+    limit = 256  # MiB: far more than every socket buffer on the way can hold
+    async with serve(handler) as state, Eavesdrop(target=("127.0.0.1", state.port)) as tap:
+        _, writer = await asyncio.open_connection(*tap.endpoint)
+        sent = 0
+        while sent < limit:
+            writer.write(chunk)
+            try:
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except TimeoutError:
+                break
+            sent += 1
+        release.set()
+        writer.close()
+    # Kernel buffers on loopback hold some MiB; without flow control all 256 would go.
+    assert sent < 64
+
+
 async def test_half_close_is_passed_on_and_the_other_side_can_still_answer() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.read()  # until the device's FIN
