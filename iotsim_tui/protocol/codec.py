@@ -38,7 +38,9 @@ def encode(packet: Packet, version: MQTTVersion | int) -> bytes:
         ValueError: a value cannot be written (a string over 65,535 bytes, a packet over
             256 MiB, AUTH or a 5.0-only CONNACK reason in 3.1.1).
     """
-    return ENCODERS[type(packet)](packet, MQTTVersion(version))
+    if type(version) is not MQTTVersion:
+        version = MQTTVersion(version)
+    return ENCODERS[type(packet)](packet, version)
 
 
 def peek_header(buffer: bytes | bytearray | memoryview) -> FixedHeader | None:

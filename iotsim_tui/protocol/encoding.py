@@ -52,6 +52,8 @@ def _props(properties: Properties, v5: bool) -> bytes:
 def encode_connect(packet: Connect, version: MQTTVersion) -> bytes:
     """CONNECT, written with the packet's own protocol level."""
     v5 = packet.protocol_level == _V5
+    if packet.password is not None and packet.username is None and not v5:
+        raise ValueError("before MQTT 5.0 a password needs a user name")
     will = packet.will
     flags = (0x02 if packet.clean_start else 0) | (0x80 if packet.username is not None else 0)
     flags |= 0x40 if packet.password is not None else 0

@@ -325,9 +325,11 @@ def test_short_forms_and_what_older_versions_leave_out(
         (ConnAck(False, ConnectReturnCode.NOT_AUTHORIZED), V5, "needs a ReasonCode"),
         (Publish("x" * 65_536, b""), V311, "too large"),
         (Connect(client_id="é" * 40_000), V311, "exceeds MQTT's 65535"),
+        (Connect(client_id="d", password=b"pw"), V311, "a password needs a user name"),
+        (PingReq(), 6, "6 is not a valid MQTTVersion"),
     ],
 )
-def test_values_that_cannot_be_written(packet: Packet, version: MQTTVersion, problem: str) -> None:
+def test_values_that_cannot_be_written(packet: Packet, version: int, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         encode(packet, version)
 
