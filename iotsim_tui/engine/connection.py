@@ -111,6 +111,13 @@ class ConnectHooks:
         """The last socket error paho logged (a TLS alert while waiting for CONNACK)."""
 
 
+QUIET = logging.getLogger("iotsim_tui.engine.mqtt")
+"""aiomqtt's and paho's log for plain connections: the engine reports through its events, and
+a stray warning on stderr would tear the app's screen."""
+QUIET.propagate = False
+QUIET.addHandler(logging.NullHandler())
+
+
 class _SocketErrorLog(logging.Logger):
     """Takes paho's log calls for one device, keeping only the socket errors."""
 
@@ -155,7 +162,7 @@ def make_client(
         tls_insecure=(not broker.tls.verify_hostname) if context is not None else None,
         timeout=CONNECT_TIMEOUT,
         max_queued_incoming_messages=INCOMING_QUEUE,
-        logger=_SocketErrorLog(hooks) if context is not None else None,
+        logger=_SocketErrorLog(hooks) if context is not None else QUIET,
     )
     attach_hooks(client, hooks)
     return client

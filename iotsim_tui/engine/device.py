@@ -10,6 +10,7 @@ until the broker acknowledges them, and wait in a bounded outbox while the devic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import ssl
@@ -142,6 +143,9 @@ class DeviceRunner:
             self._commands.append((topic_filter, command))
             self._want(topic_filter, command.qos)
         self._client: aiomqtt.Client | None = None
+        """Set while the broker has accepted the connection."""
+        self._socket_owner: aiomqtt.Client | None = None
+        """The client of the current attempt, from its creation until it is closed."""
         self._task: asyncio.Task[None] | None = None
         self._dropping = False
 
@@ -179,14 +183,20 @@ class DeviceRunner:
         self.generation += 1
         self._dropping = True
         if self._client is not None:
-            sock = paho_of(self._client).socket()
-            if isinstance(sock, socket.socket):
-                # The reader sees the end of the stream and paho closes the socket itself
-                # (closing it here would leave the event loop watching a dead descriptor).
-                sock.shutdown(socket.SHUT_RDWR)
+            self.cut()
         elif self._task is not None:
             self._task.cancel()
         return self._task
+
+    def cut(self) -> None:
+        """Shut the connection's socket down, whatever the client is waiting for."""
+        client = self._socket_owner
+        sock = paho_of(client).socket() if client is not None else None
+        if isinstance(sock, socket.socket):
+            # The reader sees the end of the stream and paho closes the socket itself
+            # (closing it here would leave the event loop watching a dead descriptor).
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     async def _run(self) -> None:
         attempt = 1
@@ -229,6 +239,7 @@ class DeviceRunner:
             will=self.device.will,
             hooks=hooks,
         )
+        self._socket_owner = client
         async with context.ramp.slot():
             try:
                 await client.__aenter__()
@@ -259,8 +270,11 @@ class DeviceRunner:
         finally:
             self._client = None
             self._requeue_unacked()
-            if not self._dropping:
-                await client.__aexit__(None, None, None)
+            try:
+                if not self._dropping:
+                    await client.__aexit__(None, None, None)
+            finally:
+                self._socket_owner = None
 
     def _connected_detail(self, client: aiomqtt.Client, hooks: ConnectHooks) -> str:
         host, port = self._context.endpoint

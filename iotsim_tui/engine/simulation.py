@@ -29,8 +29,10 @@ from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
 
+STOP_GRACE = 1.0
+"""Seconds devices get to disconnect cleanly before their sockets are shut down."""
 STOP_TIMEOUT = 5.0
-"""Seconds to wait for devices to disconnect cleanly before giving up on them."""
+"""Seconds to wait for devices to end in all."""
 RATE_WINDOW = 5.0
 """Seconds over which `Summary.rate_in` and `rate_out` are measured."""
 
@@ -124,13 +126,21 @@ class Simulation:
 
     async def stop(self, device_ids: Iterable[str] | None = None) -> None:
         """Stop devices (None: all): disconnect cleanly and stop their telemetry."""
-        tasks = [task for r in self._chosen(device_ids) if (task := r.cancel()) is not None]
-        await _settle(tasks)
+        runners = self._chosen(device_ids)
+        tasks = {task: r for r in runners if (task := r.cancel()) is not None}
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+        for task in late:
+            tasks[task].cut()
+        if late:
+            await asyncio.wait(late, timeout=STOP_TIMEOUT - STOP_GRACE)
 
     async def drop(self, device_ids: Iterable[str]) -> None:
         """Cut devices off abruptly, without DISCONNECT (the broker publishes their wills)."""
         tasks = [task for r in self._chosen(device_ids) if (task := r.drop()) is not None]
-        await _settle(tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
 
     async def publish(
         self,
@@ -254,8 +264,3 @@ def _check(validate: object, topic: str, qos: int) -> None:
         raise IotsimError(f"{topic!r}: {error}", title="Invalid topic") from None
     if qos not in (0, 1, 2):
         raise IotsimError(f"QoS must be 0, 1 or 2, not {qos}", title="Invalid QoS")
-
-
-async def _settle(tasks: list[asyncio.Task[None]]) -> None:
-    if tasks:
-        await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
