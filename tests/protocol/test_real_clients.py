@@ -31,6 +31,8 @@ from iotsim_tui.protocol.packets import (
     SubAck,
     Subscribe,
     SubscriptionRequest,
+    UnsubAck,
+    Unsubscribe,
     Will,
 )
 from iotsim_tui.protocol.properties import Properties
@@ -84,6 +86,10 @@ def _answers(packet: Packet, version: MQTTVersion, push: Publish | None) -> list
         return [PubAck(packet.packet_id) if packet.qos == 1 else PubRec(packet.packet_id)]
     if isinstance(packet, PubRel):
         return [PubComp(packet.packet_id)]
+    if isinstance(packet, PubRec):
+        return [PubRel(packet.packet_id)]
+    if isinstance(packet, Unsubscribe):
+        return [UnsubAck(packet.packet_id, (ReasonCode.SUCCESS,) * len(packet.topic_filters))]
     if isinstance(packet, PingReq):
         return [PingResp()]
     return []
@@ -192,4 +198,56 @@ async def test_mosquitto_sub_receives_what_we_encode(flag: str, version: int) ->
         1, (SubscriptionRequest("High_Tempe", 2), SubscriptionRequest("a/+/c", 2))
     )
     assert disconnect == Disconnect()
+    _assert_reencodes(recorder)
+
+
+async def test_mosquitto_sub_reads_our_qos2_retained_message_with_properties() -> None:
+    push = Publish(
+        "devices/TS1/config",
+        b'{"interval": 5}',
+        qos=2,
+        retain=True,
+        packet_id=9,
+        properties=Properties(
+            payload_format_indicator=1,
+            content_type="application/json",
+            user_properties=(("from", "console"),),
+        ),
+    )
+    recorder, stdout = await _run_client(
+        ["mosquitto_sub", "-V", "mqttv5", "-i", "TS1", "-t", "devices/TS1/#", "-q", "2",
+         "-C", "1", "-W", "15", "-F", "%t|%q|%r|%C|%P|%p"],
+        push=push,
+    )  # fmt: skip
+    assert stdout == 'devices/TS1/config|2|1|application/json|from:console|{"interval": 5}\n'
+    # The client answered our PUBLISH with PUBREC and our PUBREL with PUBCOMP.
+    assert [p for p in recorder.packets if isinstance(p, PubRec | PubComp)] == [
+        PubRec(9),
+        PubComp(9),
+    ]
+    _assert_reencodes(recorder)
+
+
+async def test_mosquitto_sub_v5_subscribe_and_unsubscribe_properties() -> None:
+    recorder, _ = await _run_client(
+        ["mosquitto_sub", "-V", "mqttv5", "-i", "console", "-t", "devices/+/status", "-q", "1",
+         "-U", "old/#", "-E",
+         "-D", "subscribe", "subscription-identifier", "300",
+         "-D", "subscribe", "user-property", "role", "console",
+         "-D", "unsubscribe", "user-property", "why", "moved"]
+    )  # fmt: skip
+    subscribes = [p for p in recorder.packets if isinstance(p, Subscribe)]
+    unsubscribes = [p for p in recorder.packets if isinstance(p, Unsubscribe)]
+    assert subscribes == [
+        Subscribe(
+            subscribes[0].packet_id,
+            (SubscriptionRequest("devices/+/status", 1),),
+            Properties(subscription_identifiers=(300,), user_properties=(("role", "console"),)),
+        )
+    ]
+    assert unsubscribes == [
+        Unsubscribe(
+            unsubscribes[0].packet_id, ("old/#",), Properties(user_properties=(("why", "moved"),))
+        )
+    ]
     _assert_reencodes(recorder)
