@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from iotsim_tui.profiles.model import (
@@ -15,7 +18,14 @@ from iotsim_tui.profiles.model import (
 )
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
-from tests.tui.dialog_harness import error_under, open_dialog, screen_text, toggle, type_into
+from tests.tui.dialog_harness import (
+    DialogApp,
+    error_under,
+    open_dialog,
+    screen_text,
+    toggle,
+    type_into,
+)
 
 LAB = Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")
 
@@ -242,3 +252,28 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
         await pilot.pause()
         assert (certs / "ca.crt").read_bytes() != first_ca
         assert _mode(certs / "ca.key") == 0o600
+
+
+async def _still(pilot: Pilot[None]) -> None:
+    for text_field in pilot.app.screen.query(Input):
+        text_field.cursor_blink = False
+    await pilot.pause()
+
+
+def test_settings_dialog_picture(snap_compare: Callable[..., bool]) -> None:
+    """The settings of a TLS network with a hand-set port, sign-in and hostname checks off."""
+    broker = BrokerSettings(
+        host="localhost",
+        port=18883,
+        username="alice",
+        password="not-on-screen",
+        tls=TLSSettings(
+            enabled=True,
+            ca="certs/ca.crt",
+            cert="certs/clients/iotsim-device.crt",
+            key="certs/clients/iotsim-device.key",
+            verify_hostname=False,
+        ),
+    )
+    app = DialogApp(NetworkSettingsScreen(replace(LAB, broker=broker)))
+    assert snap_compare(app, terminal_size=(100, 42), run_before=_still)
