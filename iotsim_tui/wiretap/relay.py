@@ -106,6 +106,8 @@ class Eavesdrop:
         connect_timeout: float = 10.0,
     ) -> None:
         self.target = target
+        """The broker's (host, port). Assign another (the network switched to TLS on 8883)
+        and new connections go there; the capture keeps both."""
         self.key_log = key_log
         """The TLS key log file the devices write, if any (the view says so in a banner)."""
         self.connect_timeout = connect_timeout

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from iotsim_tui.engine import Simulation
@@ -30,6 +31,7 @@ from iotsim_tui.wiretap import Eavesdrop
 from tests.support.certs import make_cert_dir
 from tests.support.mosquitto import mosquitto_path, run_mosquitto
 from tests.tui.pilot import wait_for
+from tests.wiretap.sessions import expert_warnings, tshark
 
 ALERT = "Alert for High Temperature"
 SECOND_ALERT = "This is second alert for High Temperature"
@@ -84,14 +86,10 @@ def lab_network(broker: Broker, *, tls: bool) -> Network:
     return Network(name="NDE_FINANCE_NETWORK", broker=settings, devices=(device,))
 
 
-async def run_story(broker: Broker, pilot_app: PaneApp, tap: Eavesdrop, *, tls: bool) -> str:
+async def send_alert(pilot: Pilot[int], broker: Broker, tap: Eavesdrop, *, tls: bool) -> None:
     """Start TS1 through the relay, send the alert from the console, wait until TS1 has it."""
     message = SECOND_ALERT if tls else ALERT
-    async with (
-        pilot_app.run_test(size=(160, 50)) as pilot,
-        Simulation(lab_network(broker, tls=tls), endpoint=tap.endpoint) as simulation,
-    ):
-        pane = pilot_app.query_one(EavesdropPane)
+    async with Simulation(lab_network(broker, tls=tls), endpoint=tap.endpoint) as simulation:
         await simulation.start()
 
         def subscription() -> SubscriptionView:
@@ -102,18 +100,27 @@ async def run_story(broker: Broker, pilot_app: PaneApp, tap: Eavesdrop, *, tls: 
             await console.publish("High_Tempe", message, qos=1)
         await wait_for(pilot, lambda: subscription().count == 1, "TS1 gets the alert")
         assert subscription().last_payload == message.encode()
+
+
+async def run_story(broker: Broker, tap: Eavesdrop, *, tls: bool) -> str:
+    """The story step in a fresh pane; returns what the pane shows."""
+    app = PaneApp(tap)
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = app.query_one(EavesdropPane)
+        await send_alert(pilot, broker, tap, tls=tls)
         await wait_for(pilot, lambda: len(pane.items) >= 6, "packets in the pane")
-        await pilot.pause()
-        return await snapshot_text(pilot_app, pane, message)
+        return await shown_text(pilot, pane, SECOND_ALERT if tls else ALERT)
 
 
-async def snapshot_text(app: PaneApp, pane: EavesdropPane, message: str) -> str:
-    """The pane's table rows, banner and the detail of the row that carries `message`."""
+async def shown_text(pilot: Pilot[int], pane: EavesdropPane, message: str) -> str:
+    """The pane's banner, its rows, and the detail of the row that carries `message`."""
     table: DataTable[object] = pane.query_one(DataTable)
     rows = [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+    table.focus()
     for index, row in enumerate(rows):
         if message in row:
             table.move_cursor(row=index)
+    await pilot.pause()
     detail = str(pane.query_one("#eavesdrop-detail", Static).content)
     return "\n".join([pane.banner, *rows, detail])
 
@@ -121,24 +128,50 @@ async def snapshot_text(app: PaneApp, pane: EavesdropPane, message: str) -> str:
 @pytest.mark.slow
 async def test_in_clear_the_pane_shows_the_alert_and_says_so(broker: Broker) -> None:
     async with Eavesdrop(target=(broker.host, broker.port)) as tap:
-        app = PaneApp(tap)
-        shown = await run_story(broker, app, tap, tls=False)
+        shown = await run_story(broker, tap, tls=False)
     assert PLAIN_BANNER in shown
     assert f"PUBLISH High_Tempe: {ALERT}" in shown
     assert "CONNECT client id TS1" in shown
+    assert f"Payload: {len(ALERT)} bytes: {ALERT}" in shown  # the detail of that PUBLISH
 
 
 @pytest.mark.slow
 async def test_over_tls_the_pane_shows_only_records(broker: Broker) -> None:
     async with Eavesdrop(target=(broker.host, broker.tls_port)) as tap:
-        app = PaneApp(tap)
-        shown = await run_story(broker, app, tap, tls=True)
+        shown = await run_story(broker, tap, tls=True)
     assert TLS_BANNER in shown
     assert PLAIN_BANNER not in shown
     assert "Client Hello" in shown
     assert "Application Data" in shown
     for secret in (SECOND_ALERT, "High_Tempe", "TS1", "MQTT"):
         assert secret not in shown
+
+
+@pytest.mark.slow
+async def test_one_capture_holds_the_story_in_clear_then_over_tls(
+    broker: Broker, tmp_path: Path
+) -> None:
+    pcap = tmp_path / "story.pcap"
+    async with Eavesdrop(target=(broker.host, broker.port)) as tap:
+        app = PaneApp(tap)
+        async with app.run_test(size=(160, 50)) as pilot:
+            pane = app.query_one(EavesdropPane)
+            await send_alert(pilot, broker, tap, tls=False)
+            await wait_for(pilot, lambda: PLAIN_BANNER in pane.banner, "the plain banner")
+            tap.target = (broker.host, broker.tls_port)  # TLS enabled: the port is now 8883's
+            await send_alert(pilot, broker, tap, tls=True)
+            await wait_for(pilot, lambda: TLS_BANNER in pane.banner, "the TLS banner")
+            assert pane.banner.endswith(f"(port {broker.tls_port})")
+        tap.write_pcap(pcap)
+    decode = ("-d", f"tcp.port=={broker.port},mqtt", "-d", f"tcp.port=={broker.tls_port},tls")
+    messages = tshark(pcap, *decode, "-Y", "mqtt.msgtype == 3", "-T", "fields", "-e", "mqtt.msg")
+    assert {bytes.fromhex(m.replace(":", "")).decode() for m in messages.split()} == {ALERT}
+    ports = ("-T", "fields", "-e", "tcp.srcport", "-e", "tcp.dstport")
+    records = tshark(pcap, *decode, "-Y", "tls.record.opaque_type == 23", *ports).splitlines()
+    assert len(records) >= 4
+    assert all(str(broker.tls_port) in line.split() for line in records)
+    assert SECOND_ALERT.encode() not in pcap.read_bytes()
+    assert expert_warnings(pcap, *decode) == []
 
 
 async def test_the_pcap_key_asks_for_a_path_and_writes_the_file(tmp_path: Path) -> None:

@@ -140,7 +140,8 @@ class EavesdropPane(Vertical):
         self.network = network
         self._items: dict[str, WireItem] = {}
         self._numbers = 0
-        self._protocols: set[str] = set()
+        self._latest: WireItem | None = None
+        """The newest MQTT or TLS packet: the banner tells what its connection gives away."""
 
     def compose(self) -> ComposeResult:
         yield Static(WAITING_BANNER, id="eavesdrop-banner", classes="banner")
@@ -190,7 +191,8 @@ class EavesdropPane(Vertical):
             key = str(self._numbers)
             self._items[key] = item
             table.add_row(*packet_row(self._numbers, item), key=key)
-            self._protocols.add(item.protocol)
+            if item.protocol in ("MQTT", "TLS"):
+                self._latest = item
         while len(self._items) > MAX_ROWS:
             oldest = next(iter(self._items))
             del self._items[oldest]
@@ -198,12 +200,16 @@ class EavesdropPane(Vertical):
         self._show_banner()
 
     def _show_banner(self) -> None:
+        latest = self._latest
+        if latest is None:
+            return
+        record = self.tap.store.get(latest.connection)
+        port = record.server[1] if record is not None else self.tap.target[1]
         banner = self.query_one("#eavesdrop-banner", Static)
-        port = self.tap.target[1]
-        if "MQTT" in self._protocols:
+        if latest.protocol == "MQTT":
             banner.update(f"{PLAIN_BANNER} (port {port})")
             banner.set_classes("banner plain")
-        elif "TLS" in self._protocols:
+        else:
             banner.update(f"{TLS_BANNER} (port {port})")
             banner.set_classes("banner encrypted")
 
