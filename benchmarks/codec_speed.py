@@ -19,6 +19,7 @@ results replace the `codec_speed` section of docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -230,7 +231,8 @@ def _report(rows: list[tuple[str, dict[str, float]]], args: argparse.Namespace) 
     lines = [
         "## Codec: PUBLISH parse and encode (`benchmarks/codec_speed.py`)",
         "",
-        f"{_common.today()}; {_common.machine()}.",
+        f"{_common.today()}; {_common.machine()}; load average {os.getloadavg()[0]:.1f} "
+        "(other work shares the machine: the ratios are steadier than the absolute figures).",
         f"Median of {args.repeats} rounds of {args.messages:,} messages; reads of "
         f"{READ_SIZE // 1024} KiB. Reference: paho-mqtt's PUBLISH decoder and encoder, same run.",
         "",
