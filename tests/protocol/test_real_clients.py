@@ -153,6 +153,19 @@ async def test_mosquitto_pub_qos1_with_will_and_login(flag: str, version: int) -
     _assert_reencodes(recorder)
 
 
+async def test_mosquitto_pub_speaks_3_1_as_mqisdp() -> None:
+    recorder, _ = await _run_client(
+        ["mosquitto_pub", "-V", "mqttv31", "-i", "old-device", "-t", "legacy/t", "-m", "hi"]
+    )
+    connect, publish, disconnect = recorder.packets
+    assert connect == Connect(
+        client_id="old-device", protocol_level=MQTTVersion.V31, protocol_name="MQIsdp"
+    )
+    assert publish == Publish("legacy/t", b"hi")
+    assert disconnect == Disconnect()
+    _assert_reencodes(recorder)
+
+
 async def test_mosquitto_pub_v5_properties() -> None:
     recorder, _ = await _run_client(
         ["mosquitto_pub", "-V", "mqttv5", "-i", "props", "-t", "sensors/🌡/1", "-q", "2",
