@@ -74,6 +74,7 @@ COMMON: list[Packet] = [
     Publish("a/b", b"", qos=1, packet_id=1),
     Publish("a/b", bytes(range(256)) * 70, qos=2, retain=True, dup=True, packet_id=65535),
     Publish("sport/🎾/score", "ÿ😀".encode()),
+    Publish("\ufeffbom/is/kept", b""),  # s1.5.4: a leading U+FEFF must not be skipped
     Publish("/".join(["x"] * 1000), b"deep"),
     PubAck(1),
     PubRec(2),
