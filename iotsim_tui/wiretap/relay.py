@@ -196,6 +196,10 @@ class Eavesdrop:
         """Write every kept connection to a pcap file; raises CaptureError naming the path."""
         return write_pcap(Path(path), self.store.records())
 
+    async def save_pcap(self, path: str | Path) -> PcapSummary:
+        """`write_pcap` in a worker thread, from a snapshot, so the event loop keeps relaying."""
+        return await asyncio.to_thread(write_pcap, Path(path), self.store.snapshot())
+
     def publish(self, items: list[WireItem]) -> None:
         """Hand new items to the recent list and to every subscriber."""
         for item in items:

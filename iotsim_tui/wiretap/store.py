@@ -9,7 +9,7 @@ not fit is counted, never silently lost.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -192,6 +192,12 @@ class CaptureStore:
     def records(self) -> list[ConnectionRecord]:
         """The kept connections, oldest first."""
         return list(self._records.values())
+
+    def snapshot(self) -> list[ConnectionRecord]:
+        """Copies of the kept connections as they are now, safe to read in another thread."""
+        return [
+            replace(r, events=list(r.events), sent=dict(r.sent)) for r in self._records.values()
+        ]
 
     def get(self, connection_id: int) -> ConnectionRecord | None:
         """The record of one connection, if it is still kept."""

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Static
 from iotsim_tui.engine import Simulation
 from iotsim_tui.engine.views import SubscriptionView
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription, TLSSettings
+from iotsim_tui.tui.widgets import eavesdrop as eavesdrop_widget
 from iotsim_tui.tui.widgets.eavesdrop import (
     PLAIN_BANNER,
     TLS_BANNER,
@@ -27,7 +28,7 @@ from iotsim_tui.tui.widgets.eavesdrop import (
     EavesdropScreen,
     default_capture_path,
 )
-from iotsim_tui.wiretap import Eavesdrop
+from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem
 from tests.support.certs import make_cert_dir
 from tests.support.mosquitto import mosquitto_path, run_mosquitto
 from tests.tui.pilot import wait_for
@@ -208,3 +209,32 @@ def test_the_default_capture_path_is_safe_for_a_file_name() -> None:
     assert path.parent == Path("captures")
     assert "/" not in path.name
     assert path.suffix == ".pcap"
+
+
+def synthetic(n: int) -> WireItem:
+    return WireItem(
+        1, 1_700_000_000.0 + n, Direction.TO_BROKER, "Data", f"Data, {n} bytes", (), b"x", 1
+    )
+
+
+async def test_the_list_is_bounded_and_follows_the_newest_packets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(eavesdrop_widget, "MAX_ROWS", 50)
+    async with Eavesdrop(target=("127.0.0.1", 9)) as tap:
+        app = PaneApp(tap)
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(EavesdropPane)
+            table: DataTable[object] = pane.query_one(DataTable)
+            for start in range(0, 120, 10):
+                pane.add([synthetic(n) for n in range(start, start + 10)])
+                await pilot.pause()
+            assert table.row_count == 50
+            assert pane.items[0].summary == "Data, 70 bytes"
+            assert table.max_scroll_y > 0
+            assert table.scroll_y == table.max_scroll_y
+            table.scroll_home(animate=False)
+            await pilot.pause()
+            pane.add([synthetic(999)])
+            await pilot.pause()
+            assert table.scroll_y == 0  # the user scrolled up: the view stays put

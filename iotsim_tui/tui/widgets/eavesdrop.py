@@ -186,6 +186,7 @@ class EavesdropPane(Vertical):
     def add(self, items: list[WireItem]) -> None:
         """List new packets (dropping the oldest past MAX_ROWS) and update the banner."""
         table: DataTable[Text] = self.query_one(DataTable)
+        following = table.scroll_y >= table.max_scroll_y
         for item in items[-MAX_ROWS:]:
             self._numbers += 1
             key = str(self._numbers)
@@ -197,6 +198,9 @@ class EavesdropPane(Vertical):
             oldest = next(iter(self._items))
             del self._items[oldest]
             table.remove_row(oldest)
+        if following:
+            # Like a sniffer: keep the newest packets in view unless the user scrolled up.
+            table.scroll_end(animate=False, x_axis=False)
         self._show_banner()
 
     def _show_banner(self) -> None:
@@ -226,10 +230,11 @@ class EavesdropPane(Vertical):
 
         self.app.push_screen(CapturePathScreen(default_capture_path(self.network)), callback=chosen)
 
-    def write_pcap(self, path: Path) -> None:
-        """Write the capture to `path` and say how it went."""
+    @work(exclusive=True, group="eavesdrop-pcap")
+    async def write_pcap(self, path: Path) -> None:
+        """Write the capture to `path` (off the event loop) and say how it went."""
         try:
-            summary = self.tap.write_pcap(path)
+            summary = await self.tap.save_pcap(path)
         except IotsimError as exc:
             self.notify(exc.message, title=exc.title, severity="error")
             return
