@@ -12,8 +12,9 @@ from iotsim_tui.protocol.encoding import ENCODERS
 from iotsim_tui.protocol.errors import MalformedPacket, PacketTooLarge
 from iotsim_tui.protocol.packets import Connect, Packet
 from iotsim_tui.protocol.reasons import MQTTVersion, PacketType, ReasonCode
+from iotsim_tui.protocol.wire import MAX_VBI
 
-MAX_REMAINING_LENGTH = 268_435_455
+MAX_REMAINING_LENGTH = MAX_VBI
 """The largest remaining length a 4-byte variable byte integer can say."""
 
 MAX_PACKET_SIZE = MAX_REMAINING_LENGTH + 5
@@ -25,7 +26,7 @@ FixedHeader = tuple[int, int, int, int]
 # Packet types whose fixed header flags are fixed (MQTT 5.0 table 2-2); PUBLISH's vary.
 _FIXED_FLAGS: dict[int, int] = {t: 0 for t in PacketType if t is not PacketType.PUBLISH}
 _FIXED_FLAGS.update({PacketType.PUBREL: 2, PacketType.SUBSCRIBE: 2, PacketType.UNSUBSCRIBE: 2})
-PUBLISH = PacketType.PUBLISH.value
+_PUBLISH = PacketType.PUBLISH.value
 _TYPE_NAMES = {t.value: t.name for t in PacketType}
 
 
@@ -159,7 +160,7 @@ class PacketReader:
             if size - pos < total:
                 break
             body = view[pos + header : pos + total]
-            if first >> 4 == PUBLISH and version is not None:
+            if first >> 4 == _PUBLISH and version is not None:
                 try:
                     packets.append(decode_publish(first & 0x0F, body, version))
                 except MalformedPacket as error:
