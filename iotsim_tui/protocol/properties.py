@@ -189,8 +189,9 @@ def decode_properties(cursor: Cursor, context: int) -> Properties:
     """Read a property length and the properties after it, checked for packet type `context`.
 
     Unknown identifiers are malformed (0x81); a property not allowed for the packet, one given
-    twice that may appear once, and a value out of range are protocol errors (0x82), except
-    a topic alias of 0, which is 0x94 Topic Alias invalid.
+    twice that may appear once, a value out of range, authentication data without a method
+    and a response topic with wildcards are protocol errors (0x82), except a topic alias of
+    0, which is 0x94 Topic Alias invalid.
     """
     length = cursor.vbi("property length")
     if not length:
@@ -249,6 +250,18 @@ def decode_properties(cursor: Cursor, context: int) -> Properties:
                 values[name] = value
     finally:
         cursor.end = saved_end
+    if "authentication_data" in values and "authentication_method" not in values:
+        raise cursor.fail(
+            "property 'authentication data' needs an 'authentication method'",
+            ReasonCode.PROTOCOL_ERROR,
+        )
+    response_topic = values.get("response_topic")
+    if response_topic is not None and ("+" in response_topic or "#" in response_topic):
+        raise cursor.fail(
+            f"property 'response topic' {response_topic!r} must not contain the wildcards "
+            "'+' or '#'",
+            ReasonCode.PROTOCOL_ERROR,
+        )
     return _build(values)
 
 

@@ -221,6 +221,11 @@ PACKET_CASES = [
      "PUBLISH: property 'subscription identifier' must not be 0"),
     ("payload format 2", V5, frame(0x30, s("t"), props(prop(0x01, b"\x02"))), PROTOCOL,
      "PUBLISH: property 'payload format indicator' must be one of [0, 1], not 2"),
+    ("response topic with a wildcard", V5, frame(0x30, s("t"), props(prop(0x08, s("r/#")))),
+     PROTOCOL, "PUBLISH: property 'response topic' 'r/#' must not contain the wildcards "
+     "'+' or '#'"),
+    ("AUTH data without a method", V5, frame(0xF0, b"\x18", props(prop(0x16, s(b"x")))),
+     PROTOCOL, "AUTH: property 'authentication data' needs an 'authentication method'"),
     ("PUBLISH with a CONNECT property", V5, frame(0x30, s("t"), props(prop(0x21, b"\0\1"))),
      PROTOCOL, "PUBLISH: property 'receive maximum' is not allowed in PUBLISH"),
     ("topic surrogate", V311, frame(0x30, s(b"\xed\xb0\x80")), MALFORMED,
