@@ -92,8 +92,8 @@ class Eavesdrop:
 
         async with Eavesdrop(target=("127.0.0.1", 1883)) as tap:
             connect_devices_to(tap.endpoint)
-            async for item in tap.subscribe():
-                ...
+            feed = tap.subscribe()          # an async iterator of WireItem
+            ...
             tap.write_pcap("captures/net.pcap")
     """
 
@@ -147,10 +147,9 @@ class Eavesdrop:
 
     async def close(self) -> None:
         """Stop listening, close the relayed connections, and end every subscriber's feed."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for task in list(self._connecting):
             task.cancel()
         for link in list(self._links):
@@ -158,6 +157,9 @@ class Eavesdrop:
         for feed in self._feeds:
             feed.close()
         self._feeds.clear()
+        if server is not None:
+            # Last: from Python 3.12 this waits for the relayed connections to be gone too.
+            await server.wait_closed()
 
     @property
     def endpoint(self) -> Address:
