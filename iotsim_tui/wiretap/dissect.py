@@ -9,7 +9,7 @@ dissector never raises on what a peer sends.
 
 from __future__ import annotations
 
-from iotsim_tui.wiretap.items import Decoded, Field, WireItem, decoded
+from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, WireItem, decoded
 from iotsim_tui.wiretap.mqtt import MQTTSession, MQTTStream, looks_like_mqtt
 from iotsim_tui.wiretap.store import Address, Chunk, Direction, End, EndKind
 from iotsim_tui.wiretap.tls import TLSStream, looks_like_tls
@@ -38,8 +38,16 @@ _Stream = TLSStream | MQTTStream | _DataStream
 class ConnectionDissector:
     """Dissects both directions of one relayed connection."""
 
-    def __init__(self, connection: int, client: Address, server: Address) -> None:
+    def __init__(
+        self,
+        connection: int,
+        client: Address,
+        server: Address,
+        *,
+        budget: DecodeBudget | None = None,
+    ) -> None:
         self.connection = connection
+        self._budget = budget
         self.client = client
         self.server = server
         self.protocol = ""
@@ -88,7 +96,7 @@ class ConnectionDissector:
         if self.protocol == TLS:
             return TLSStream()
         if self.protocol == MQTT:
-            return MQTTStream(self._session)
+            return MQTTStream(self._session, self._budget)
         return _DataStream()
 
     def _item(self, chunk: Chunk, part: Decoded) -> WireItem:

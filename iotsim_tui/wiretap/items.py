@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from iotsim_tui.wiretap.store import Direction
@@ -52,6 +54,30 @@ class WireItem:
     def exposed(self) -> bool:
         """True when the item carries a secret readable by anyone on the path."""
         return any(f.exposed for f in self.fields)
+
+
+class DecodeBudget:
+    """How many packets a second the dissectors may decode, all connections together.
+
+    Forwarding and dissecting share one event loop: past this rate packets are framed and
+    counted but not decoded, so a flood cannot stall the relay (or the app around it).
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._tokens = rate
+        self._last = clock()
+
+    def take(self) -> bool:
+        """True when one more packet may be decoded now."""
+        now = self._clock()
+        self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 def decoded(protocol: str, summary: str, data: bytes | bytearray, *fields: Field) -> Decoded:

@@ -28,7 +28,7 @@ from iotsim_tui.protocol.packets import (
     Unsubscribe,
 )
 from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
-from iotsim_tui.wiretap.items import Decoded, Field, decoded, preview
+from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, decoded, preview
 
 MAX_DISSECTED = 1024 * 1024
 """Packets up to this size are decoded whole; larger ones are described from their start."""
@@ -51,8 +51,11 @@ class MQTTSession:
 class MQTTStream:
     """One direction of an MQTT connection: feed it bytes, get one item per packet."""
 
-    def __init__(self, session: MQTTSession) -> None:
+    def __init__(self, session: MQTTSession, budget: DecodeBudget | None = None) -> None:
         self._session = session
+        self._budget = budget
+        self._unread = 0
+        self._unread_bytes = 0
         self._buffer = bytearray()
         self._skip = 0
         self._reader: PacketReader | None = None
@@ -87,7 +90,13 @@ class MQTTStream:
                     continue
                 if len(view) - pos < size:
                     break
-                items.append(self._decode(bytes(view[pos : pos + size])))
+                if self._budget is None or self._budget.take():
+                    if self._unread:
+                        items.append(self._not_decoded())
+                    items.append(self._decode(bytes(view[pos : pos + size])))
+                else:
+                    self._unread += 1
+                    self._unread_bytes += size
                 pos += size
         finally:
             view.release()
@@ -119,6 +128,13 @@ class MQTTStream:
         if isinstance(packet, Connect):
             self._session.version = packet.protocol_level
         return describe(packet, packet_bytes, self._session.version or MQTTVersion.V311)
+
+    def _not_decoded(self) -> Decoded:
+        rate = self._budget.rate if self._budget is not None else 0
+        summary = f"… {self._unread} packets, {self._unread_bytes} bytes, not decoded"
+        note = Field("Why", f"more than {rate:,.0f} packets a second: counted, not decoded")
+        self._unread = self._unread_bytes = 0
+        return Decoded("MQTT", summary, (note,), b"", 0)
 
     def _malformed(self, packet_bytes: bytes, exc: MalformedPacket) -> Decoded:
         self.broken = True

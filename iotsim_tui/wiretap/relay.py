@@ -24,7 +24,7 @@ from types import TracebackType
 
 from iotsim_tui.errors import CaptureError
 from iotsim_tui.wiretap.dissect import ConnectionDissector
-from iotsim_tui.wiretap.items import WireItem
+from iotsim_tui.wiretap.items import DecodeBudget, WireItem
 from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
 from iotsim_tui.wiretap.store import (
     Address,
@@ -112,6 +112,7 @@ class Eavesdrop:
         """The TLS key log file the devices write, if any (the view says so in a banner)."""
         self.connect_timeout = connect_timeout
         self.store = CaptureStore(limits)
+        self.budget = DecodeBudget(self.store.limits.decode_rate)
         self._recent: deque[WireItem] = deque(maxlen=self.store.limits.items)
         self._feeds: list[ItemFeed] = []
         self._links: set[_Link] = set()
@@ -385,7 +386,7 @@ class _DeviceSide(_Side):
         server = _server_address(transport, self.tap.target)
         now = time.time()
         link.record = self.tap.store.open(client, server, now)
-        link.dissector = ConnectionDissector(link.record.id, client, server)
+        link.dissector = ConnectionDissector(link.record.id, client, server, budget=self.tap.budget)
         self.tap.publish(link.dissector.opened(now))
         link.device.resume_reading()
 

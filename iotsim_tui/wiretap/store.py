@@ -85,6 +85,8 @@ class Limits:
     """Dissected items kept for the pane and for late subscribers."""
     subscriber_queue: int = 10_000
     """Items waiting for one subscriber; beyond it the oldest are dropped and counted."""
+    decode_rate: float = 5_000.0
+    """MQTT packets decoded per second, all connections together; more are only counted."""
 
 
 @dataclass(frozen=True, slots=True)

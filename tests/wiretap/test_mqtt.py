@@ -12,6 +12,7 @@ from iotsim_tui.protocol.packets import Connect, PingReq, Publish
 from iotsim_tui.protocol.reasons import MQTTVersion
 from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem
 from iotsim_tui.wiretap.dissect import ConnectionDissector
+from iotsim_tui.wiretap.items import DecodeBudget
 from iotsim_tui.wiretap.mqtt import MAX_DISSECTED
 from iotsim_tui.wiretap.store import Chunk
 from tests.support.mosquitto import RunningMosquitto
@@ -126,3 +127,17 @@ def test_a_binary_payload_is_previewed_in_hex() -> None:
     publish = encode(Publish(topic="raw", payload=b"\xff\x00\x10"), MQTTVersion.V5)
     (item,) = feed_all(dissector, Direction.TO_DEVICE, publish)
     assert item.summary == "PUBLISH raw: ff 00 10"
+
+
+def test_past_the_decode_budget_packets_are_counted_then_reported() -> None:
+    now = [0.0]
+    budget = DecodeBudget(10, clock=lambda: now[0])
+    dissector = ConnectionDissector(1, ("127.0.0.1", 5000), BROKER, budget=budget)
+    connect = encode(Connect(client_id="TS1"), MQTTVersion.V311)
+    publish = encode(Publish(topic="lab/flood", payload=b"x"), MQTTVersion.V311)
+    flood = feed_all(dissector, Direction.TO_BROKER, connect + publish * 100)
+    assert len(flood) == 10  # the CONNECT and 9 PUBLISH, then the budget is spent
+    now[0] = 1.0
+    (note, after) = feed_all(dissector, Direction.TO_BROKER, publish)
+    assert note.summary == f"… 91 packets, {91 * len(publish)} bytes, not decoded"
+    assert after.summary == "PUBLISH lab/flood: x"
