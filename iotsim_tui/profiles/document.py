@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from iotsim_tui.profiles.checks import is_scalar
 from iotsim_tui.profiles.layout import Inline
 from iotsim_tui.profiles.model import (
     Command,
@@ -25,6 +26,9 @@ from iotsim_tui.profiles.model import (
     Will,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 
 def network_document(network: Network) -> dict[str, Any]:
     """The tables of the profile of `network`."""
@@ -36,10 +40,10 @@ def network_document(network: Network) -> dict[str, Any]:
     return document
 
 
-def _changed(item: object, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def _changed(item: DataclassInstance, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The fields of a dataclass that differ from their defaults (enums as their values)."""
     table: dict[str, Any] = {}
-    for field in fields(item):  # type: ignore[arg-type]
+    for field in fields(item):
         if field.name in skip:
             continue
         value = getattr(item, field.name)
@@ -114,7 +118,7 @@ def _fields_table(payload: PayloadFields) -> dict[str, Any]:
 
 
 def _generator_table(spec: ValueSpec) -> object:
-    if spec.kind is GeneratorKind.CONSTANT and spec.value is not None:
+    if spec.kind is GeneratorKind.CONSTANT and _is_plain(spec.value):
         # A plain value in a fields table means a constant.
         return list(spec.value) if isinstance(spec.value, tuple) else spec.value
     table = Inline(kind=spec.kind.value)
@@ -123,6 +127,13 @@ def _generator_table(spec: ValueSpec) -> object:
         if field.name != "kind" and value is not None and value != ():
             table[field.name] = list(value) if isinstance(value, tuple) else value
     return table
+
+
+def _is_plain(value: object) -> bool:
+    """True for what a fields table reads back as a constant (not a table: nested fields)."""
+    if isinstance(value, list | tuple):
+        return all(is_scalar(item) for item in value)
+    return is_scalar(value)
 
 
 def _command_table(item: Command) -> dict[str, Any]:

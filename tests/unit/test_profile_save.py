@@ -281,6 +281,17 @@ def test_check_network_names_keys_without_a_file() -> None:
     assert problems[2].problem == "must be 0, 1 or 2"
 
 
+def test_a_constant_table_is_refused_rather_than_read_back_as_fields(tmp_path: Path) -> None:
+    odd = ValueSpec(GeneratorKind.CONSTANT, value={"a": 1})
+    device = Device(name="A", id="A1", telemetry=(Telemetry("t", fields={"x": odd}),))
+    with pytest.raises(ProfileError) as caught:
+        save_network(replace(LAB, devices=(device,)), tmp_path / "odd.toml")
+    assert caught.value.message.endswith(
+        "devices[0].telemetry[0].fields.x.value = { a = 1 }: "
+        "must be a string, a number, true/false, or an array of them"
+    )
+
+
 def test_a_value_toml_cannot_hold_is_a_profile_error() -> None:
     device = Device(name="A", id="A1", state={"when": None})
     with pytest.raises(ProfileError, match="cannot be written as TOML"):
