@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from iotsim_tui.errors import CaptureError
+from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.wiretap.dissect import ConnectionDissector
 from iotsim_tui.wiretap.items import DecodeBudget, WireItem
 from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
@@ -119,6 +120,12 @@ class Eavesdrop:
         self._connecting: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._endpoint: Address | None = None
+
+    @classmethod
+    def for_broker(cls, broker: BrokerSettings, *, limits: Limits | None = None) -> Eavesdrop:
+        """A relay in front of a network's broker, knowing its TLS key log (for the banner)."""
+        key_log = broker.tls.key_log if broker.tls.enabled else None
+        return cls((broker.host, broker.effective_port), limits=limits, key_log=key_log)
 
     async def __aenter__(self) -> Eavesdrop:
         await self.start()

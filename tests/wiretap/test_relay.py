@@ -8,10 +8,11 @@ import random
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
+from iotsim_tui.profiles.model import BrokerSettings, TLSSettings
 from iotsim_tui.wiretap import Direction, Eavesdrop, Limits
 from iotsim_tui.wiretap.store import Chunk, End, EndKind
 from tests.support.ports import free_port
@@ -259,3 +260,12 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> No
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+def test_a_relay_for_a_network_broker_knows_its_port_and_key_log() -> None:
+    tls = TLSSettings(enabled=True, key_log="captures/keys.log")
+    assert Eavesdrop.for_broker(BrokerSettings(host="localhost")).target == ("localhost", 1883)
+    secure = Eavesdrop.for_broker(BrokerSettings(tls=tls))
+    assert (secure.target, secure.key_log) == (("127.0.0.1", 8883), "captures/keys.log")
+    plain = Eavesdrop.for_broker(BrokerSettings(tls=replace(tls, enabled=False)))
+    assert plain.key_log is None  # no TLS, no keys to log
