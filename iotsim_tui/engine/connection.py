@@ -201,6 +201,8 @@ def attach_hooks(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
         hooks.on_ack(mid)
 
     def on_disconnect(c: PahoClient, userdata: Any, *rest: Any) -> None:
+        if client._connected.cancelled():
+            return  # the attempt was abandoned; aiomqtt's handler would raise CancelledError
         aiomqtt_on_disconnect(c, userdata, *rest)
         # aiomqtt waits for a CONNACK until its timeout even when paho has already lost the
         # socket (a TLS 1.3 alert arrives after the handshake): fail the attempt now.
@@ -217,3 +219,4 @@ def _fail_connect(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
         error = LostBeforeConnack("the broker closed the connection before accepting it")
         error.__context__ = hooks.socket_error
         connected.set_exception(error)
+        connected.exception()  # the attempt may already be over: no "never retrieved" warning

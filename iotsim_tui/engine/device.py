@@ -148,6 +148,7 @@ class DeviceRunner:
         """The client of the current attempt, from its creation until it is closed."""
         self._task: asyncio.Task[None] | None = None
         self._dropping = False
+        self._stopping = False
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -168,12 +169,14 @@ class DeviceRunner:
         self.failed = False
         self.generation += 1
         self._dropping = False
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.client_id)
 
     def cancel(self) -> asyncio.Task[None] | None:
         """Begin stopping: disconnect cleanly; returns the task to wait for."""
         task = self._task
         self.generation += 1
+        self._stopping = True
         if task is not None and not task.done():
             task.cancel()
         return task
@@ -254,6 +257,11 @@ class DeviceRunner:
             except asyncio.CancelledError:
                 paho_of(client).disconnect()  # do not leave a half-open connection behind
                 raise
+        if self._stopping:
+            # asyncio.wait_for (Python 3.11) can swallow a cancellation that arrives as the
+            # CONNACK does: the device was told to stop, so it stops.
+            await client.__aexit__(None, None, None)
+            raise asyncio.CancelledError
         try:
             self._client = client
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
@@ -262,7 +270,7 @@ class DeviceRunner:
                 self._on_message(message)
             return Failure(_LOST, fatal=False), True
         except aiomqtt.MqttError as error:
-            if self._dropping:
+            if self._dropping or self._stopping:  # our own doing, not a failure
                 return Failure("dropped", fatal=True), True
             why = lost_connection(error.__cause__ or error)
             self._report(why)

@@ -241,6 +241,13 @@ def _select(
     device_ids: Collection[str] | None,
     shard: tuple[int, int] | None,
 ) -> list[Device]:
+    # Shards are taken by position in the whole network, so that every process or host
+    # agrees on who runs which device whatever else it was asked.
+    if device_ids is not None:
+        known = {device.id for device in devices}
+        missing = [device_id for device_id in device_ids if device_id not in known]
+        if missing:
+            raise KeyError(f"no device {', '.join(missing)} in this network")
     if shard is not None:
         index, count = shard
         if count < 1 or not 0 <= index < count:
@@ -248,10 +255,6 @@ def _select(
         devices = devices[index::count]
     if device_ids is None:
         return list(devices)
-    known = {device.id for device in devices}
-    missing = [device_id for device_id in device_ids if device_id not in known]
-    if missing:
-        raise KeyError(f"no device {', '.join(missing)} in this network")
     wanted = set(device_ids)
     return [device for device in devices if device.id in wanted]
 

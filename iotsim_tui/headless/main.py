@@ -1,0 +1,166 @@
+"""The headless run: broker and relay when asked, the devices here or in workers, the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from iotsim_tui.engine import Simulation, Summary
+from iotsim_tui.errors import UsageError
+from iotsim_tui.headless.options import RunOptions
+from iotsim_tui.headless.output import Display, event_record
+from iotsim_tui.profiles.load import load_network
+from iotsim_tui.profiles.model import Network
+
+REFRESH = 0.25
+"""Seconds between updates of the live summary."""
+CERTS_DIR = Path("certs")
+
+Report = Callable[[Summary], None]
+Emit = Callable[[list[dict[str, Any]]], None]
+
+
+def run_headless(options: RunOptions) -> int:
+    """Run a network as the options say; 0 when every device ran without an error, else 1."""
+    network = options.apply(load_network(options.profile))
+    try:
+        return asyncio.run(_main(options, network))
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+async def _main(options: RunOptions, network: Network) -> int:
+    began = time.monotonic()
+    display = Display(json_lines=options.json)
+    stop = _stop_on_signals()
+    async with AsyncExitStack() as stack:
+        await _start_broker_if_needed(stack, network, options)
+        endpoint = None
+        tap = None
+        if options.eavesdrop:
+            from iotsim_tui.wiretap.relay import Eavesdrop
+
+            target = (network.broker.host, network.broker.effective_port)
+            tap = await stack.enter_async_context(
+                Eavesdrop(target=target, key_log=network.broker.tls.key_log)
+            )
+            endpoint = tap.endpoint
+        with display:
+            if options.workers > 1:
+                from iotsim_tui.headless.workers import run_workers
+
+                summary = await run_workers(options, endpoint, display, stop)
+            else:
+                summary = await run_simulation(
+                    network,
+                    options,
+                    endpoint=endpoint,
+                    shard=options.shard,
+                    report=lambda s: display.update(s, time.monotonic() - began),
+                    emit=display.events if options.json else None,
+                    stop=stop,
+                )
+        if tap is not None and options.pcap is not None:
+            written = tap.write_pcap(options.pcap)
+            print(f"capture written to {options.pcap}: {written}")
+    display.finish(summary, network.name, time.monotonic() - began)
+    return 0 if summary.ok else 1
+
+
+async def run_simulation(
+    network: Network,
+    options: RunOptions,
+    *,
+    endpoint: tuple[str, int] | None,
+    shard: tuple[int, int] | None,
+    report: Report,
+    emit: Emit | None,
+    stop: asyncio.Event,
+) -> Summary:
+    """Run this process's devices until the duration ends or `stop` is set; the last summary."""
+    try:
+        simulation = Simulation(
+            network,
+            endpoint=endpoint,
+            device_ids=options.devices,
+            shard=shard,
+            record_events=emit is not None,
+        )
+    except KeyError as error:
+        raise UsageError(f"--device: {error.args[0]}") from None
+    forward = None
+    async with simulation:
+        if emit is not None:
+            forward = asyncio.create_task(_forward(simulation, emit))
+        await simulation.start()
+        deadline = None if options.duration is None else time.monotonic() + options.duration
+        while not stop.is_set():
+            wait = REFRESH if deadline is None else min(REFRESH, deadline - time.monotonic())
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(wait, 0))
+            report(simulation.summary())
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        running = simulation.summary()
+        await simulation.stop()
+        # Counts of messages after the stop, statuses as they were while running.
+        summary = replace(
+            simulation.summary(),
+            connected=running.connected,
+            connecting=running.connecting,
+            reconnecting=running.reconnecting,
+            stopped=running.stopped,
+            errors=running.errors,
+            rate_in=running.rate_in,
+            rate_out=running.rate_out,
+        )
+    if forward is not None:
+        await forward  # the stream ends once the simulation is left
+    report(summary)
+    return summary
+
+
+async def _forward(simulation: Simulation, emit: Emit) -> None:
+    async for batch in simulation.events():
+        emit([event_record(event) for event in batch])
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _start_broker_if_needed(
+    stack: AsyncExitStack, network: Network, options: RunOptions
+) -> None:
+    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker, uses_bundled_broker
+
+    broker = network.broker
+    if not options.start_broker or not uses_bundled_broker(network):
+        return
+    if await asyncio.to_thread(_listening, broker.host, broker.effective_port):
+        return  # a broker already serves this address (the app's, or one started by hand)
+    launch = BrokerLaunch.from_network(network, CERTS_DIR)
+    await stack.enter_async_context(BundledBroker(launch))
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,186 @@
+"""What a headless run shows: a progress bar and a live summary line, JSON lines, a summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from iotsim_tui.engine import (
+    DeviceError,
+    Event,
+    LogLine,
+    MessageIn,
+    MessageOut,
+    StatusChanged,
+    Summary,
+)
+
+PLAIN_EVERY = 5.0
+"""Seconds between summary lines when the output is not a terminal."""
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """One event as a JSON-ready dict (payloads as text, or hex when they are not UTF-8)."""
+    base: dict[str, Any] = {"device": event.device_id, "at": round(event.at, 6)}
+    if isinstance(event, StatusChanged):
+        return {"type": "status", **base, "status": event.status.value, "detail": event.detail}
+    if isinstance(event, LogLine):
+        return {"type": "log", **base, "text": event.text}
+    if isinstance(event, DeviceError):
+        return {"type": "error", **base, "message": event.message}
+    record = {
+        "type": "message_in" if isinstance(event, MessageIn) else "message_out",
+        **base,
+        "topic": event.topic,
+        "qos": event.qos,
+        "retain": event.retain,
+        "size": event.size,
+        **_payload(event.payload, event.size),
+    }
+    if isinstance(event, MessageIn):
+        record["unsolicited"] = event.unsolicited
+    elif isinstance(event, MessageOut):
+        record["kind"] = event.kind.value
+    return record
+
+
+def _payload(payload: bytes, size: int) -> dict[str, Any]:
+    shown: dict[str, Any]
+    try:
+        shown = {"payload": payload.decode("utf-8")}
+    except UnicodeDecodeError:
+        shown = {"payload_hex": payload.hex()}
+    if size > len(payload):
+        shown["truncated"] = True
+    return shown
+
+
+def summary_record(summary: Summary, network: str) -> dict[str, Any]:
+    """The final summary as a JSON-ready dict."""
+    ledger = summary.ledger
+    return {
+        "type": "summary",
+        "network": network,
+        "devices": summary.devices,
+        "connected": summary.connected,
+        "errors": summary.errors,
+        "failed": summary.failed,
+        "messages_out": summary.messages_out,
+        "messages_in": summary.messages_in,
+        "ledger": {
+            "accepted": ledger.accepted,
+            "acknowledged": ledger.acknowledged,
+            "queued": ledger.queued,
+            "dropped": ledger.dropped,
+            "drop_reasons": dict(ledger.drop_reasons),
+        },
+        "events_dropped": summary.events_dropped,
+        "error_samples": list(summary.error_samples),
+        "ok": summary.ok,
+    }
+
+
+def summary_line(summary: Summary) -> str:
+    """One line: connected, errors, messages out and in per second."""
+    line = (
+        f"connected {summary.connected}/{summary.devices}  errors {summary.errors}  "
+        f"out {summary.rate_out:,.1f}/s ({summary.messages_out:,})  "
+        f"in {summary.rate_in:,.1f}/s ({summary.messages_in:,})"
+    )
+    if summary.reconnecting:
+        line += f"  reconnecting {summary.reconnecting}"
+    return line
+
+
+def final_report(summary: Summary, network: str, seconds: float) -> list[str]:
+    """The lines of the final summary."""
+    ledger = summary.ledger
+    lines = [
+        f"{network}: {summary.devices:,} devices ran for {seconds:.1f} s; "
+        f"{summary.connected:,} were connected when it stopped, {summary.failed:,} reported errors",
+        f"messages: {summary.messages_out:,} published, {summary.messages_in:,} received",
+        f"ledger: {ledger.accepted:,} accepted = {ledger.acknowledged:,} acknowledged + "
+        f"{ledger.queued:,} queued + {ledger.dropped:,} dropped",
+    ]
+    for reason, count in sorted(ledger.drop_reasons.items()):
+        lines.append(f"  dropped {count:,}: {reason}")
+    lines += [f"error: {sample}" for sample in summary.error_samples]
+    lines.append("result: ok" if summary.ok else "result: errors (exit code 1)")
+    return lines
+
+
+class Display:
+    """The live part: a progress bar while devices connect, then the summary line."""
+
+    def __init__(self, *, json_lines: bool, stream: TextIO | None = None) -> None:
+        self._json = json_lines
+        self._out = stream or sys.stdout
+        # With --json, stdout carries only JSON lines: the progress goes to stderr.
+        self._console = Console(stderr=json_lines, file=None if stream is None else stream)
+        self._live = self._console.is_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._last_plain = 0.0
+
+    def __enter__(self) -> Display:
+        if self._live:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[line]}"),
+                TimeElapsedColumn(),
+                console=self._console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("connecting", total=None, line="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, summary: Summary, elapsed: float) -> None:
+        """Show the current state."""
+        settled = summary.connected + summary.errors
+        if self._progress is not None and self._task is not None:
+            label = "connecting" if settled < summary.devices else "running"
+            self._progress.update(
+                self._task,
+                description=label,
+                total=summary.devices,
+                completed=summary.connected,
+                line=summary_line(summary),
+            )
+        elif not self._json and elapsed - self._last_plain >= PLAIN_EVERY:
+            self._last_plain = elapsed
+            print(f"[{elapsed:6.1f} s] {summary_line(summary)}", file=self._out, flush=True)
+
+    def events(self, records: list[dict[str, Any]]) -> None:
+        """Print events as JSON lines."""
+        self._out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self._out.flush()
+
+    def finish(self, summary: Summary, network: str, seconds: float) -> None:
+        """Print the final summary (as a JSON line too, with --json)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._json:
+            self.events([summary_record(summary, network)])
+            stream: TextIO = sys.stderr
+        else:
+            stream = self._out
+        for line in final_report(summary, network, seconds):
+            print(line, file=stream)

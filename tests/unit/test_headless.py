@@ -1,0 +1,203 @@
+"""`iotsim-tui run` as users run it: a subprocess against mosquitto on a free port."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from iotsim_tui.errors import UsageError
+from iotsim_tui.headless.options import RunOptions, parse_shard
+from tests.support.mosquitto import RunningMosquitto
+from tests.support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 90
+
+SMALL = """
+[network]
+name = "SMALL"
+
+[network.broker]
+host = "127.0.0.1"
+port = {port}
+bundled = false
+username = "ward"
+password = "hunter2-secret"
+
+[network.ramp]
+rate = 1000.0
+in_flight = 100
+
+[[templates]]
+name = "Sensor {{n}}"
+id = "S{{n}}"
+count = {count}
+
+[[templates.telemetry]]
+topic = "small/{{id}}/t"
+interval = 0.2
+
+[templates.telemetry.fields]
+n = {{ kind = "counter" }}
+"""
+
+
+def iotsim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the command line to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "iotsim_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def small_profile(tmp_path: Path, port: int, count: int = 3) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL.format(port=port, count=count))
+    return path
+
+
+@pytest.mark.slow
+def test_fleet_1000_runs_against_mosquitto(mosquitto: RunningMosquitto) -> None:
+    done = iotsim(
+        "run", "profiles/fleet_1000.toml", "--port", str(mosquitto.port), "--duration", "4"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = done.stdout.splitlines()
+    head = next(line for line in report if line.startswith("FLEET_1000: 1,000 devices ran for"))
+    connected = int(head.split("; ")[1].split(" were connected")[0].replace(",", ""))
+    assert connected > 500  # the profile's ramp is 500 a second, on a shared machine
+    assert head.endswith(", 0 reported errors")
+    assert "result: ok" in report
+
+
+def test_json_lines_carry_the_events_and_never_the_password(
+    mosquitto: RunningMosquitto, tmp_path: Path
+) -> None:
+    profile = small_profile(tmp_path, mosquitto.port)
+    done = iotsim("run", str(profile), "--duration", "1.5", "--json", "--device", "S2")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {r["device"] for r in records if "device" in r} == {"S2"}
+    statuses = [r["status"] for r in records if r["type"] == "status"]
+    assert statuses[:2] == ["connecting", "connected"]
+    assert statuses[-1] == "stopped"
+    sent = [r for r in records if r["type"] == "message_out"]
+    assert sent[0]["topic"] == "small/S2/t"
+    assert json.loads(sent[0]["payload"]) == {"n": 0}
+    summary = records[-1]
+    assert summary["type"] == "summary"
+    assert (summary["devices"], summary["ok"]) == (1, True)
+    assert summary["ledger"]["accepted"] == summary["messages_out"] == len(sent)
+    assert "hunter2-secret" not in done.stdout + done.stderr
+
+
+def test_devices_that_cannot_connect_make_the_exit_code_1(tmp_path: Path) -> None:
+    profile = small_profile(tmp_path, free_port())
+    done = iotsim("run", str(profile), "--duration", "1")
+    assert done.returncode == 1
+    assert "error: S1: connection refused by 127.0.0.1:" in done.stdout
+    assert "result: errors (exit code 1)" in done.stdout
+
+
+def test_unknown_device_and_bad_options_are_usage_errors(tmp_path: Path) -> None:
+    profile = small_profile(tmp_path, free_port())
+    done = iotsim("run", str(profile), "--device", "S9", "--duration", "1")
+    assert done.returncode == 2
+    assert "usage error: --device: no device S9 in this network" in done.stderr
+    done = iotsim("run", str(profile), "--pcap", "x.pcap")
+    assert done.returncode == 2
+    assert "--pcap needs --eavesdrop" in done.stderr
+    done = iotsim("run", str(profile), "--shard", "3/2")
+    assert done.returncode == 2
+    assert "I must be between 1 and N" in done.stderr
+
+
+@pytest.mark.slow
+def test_workers_share_the_devices_and_merge_their_summaries(
+    mosquitto: RunningMosquitto, tmp_path: Path
+) -> None:
+    profile = small_profile(tmp_path, mosquitto.port, count=10)
+    done = iotsim("run", str(profile), "--duration", "2", "--workers", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    connected = {r["device"] for r in records if r.get("status") == "connected"}
+    assert connected == {f"S{n}" for n in range(1, 11)}
+    summary = records[-1]
+    assert (summary["type"], summary["devices"], summary["connected"]) == ("summary", 10, 10)
+    assert summary["ledger"]["accepted"] == summary["messages_out"] > 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly(mosquitto: RunningMosquitto, tmp_path: Path) -> None:
+    profile = small_profile(tmp_path, mosquitto.port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iotsim_tui", "run", str(profile), "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + TIMEOUT
+        for line in process.stdout:
+            if json.loads(line).get("type") == "message_out" or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, errors
+    summary = json.loads(rest.splitlines()[-1])
+    assert (summary["type"], summary["devices"], summary["failed"]) == ("summary", 3, 0)
+    assert "Traceback" not in errors
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_eavesdrop_writes_a_pcap_that_tshark_reads(
+    mosquitto: RunningMosquitto, tmp_path: Path
+) -> None:
+    profile = small_profile(tmp_path, mosquitto.port, count=1)
+    capture = tmp_path / "run.pcap"
+    done = iotsim("run", str(profile), "--duration", "1", "--eavesdrop", "--pcap", str(capture))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"capture written to {capture}" in done.stdout
+    shown = subprocess.run(
+        ["tshark", "-r", str(capture), "-d", f"tcp.port=={mosquitto.port},mqtt", "-Y", "mqtt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    ).stdout
+    assert "Connect Command" in shown
+    assert "Publish Message [small/S1/t]" in shown
+
+
+def test_shards_and_workers_split_the_devices_exactly() -> None:
+    assert parse_shard("2/4") == (1, 4)
+    for text in ("0/4", "5/4", "x", "1-4"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_shard(text)
+    options = RunOptions(profile=Path("p.toml"), workers=3, shard=(1, 2))
+    slices = [options.worker_shard(w) for w in range(3)]
+    devices = list(range(30))
+    taken = sorted(d for index, count in slices for d in devices[index::count])  # type: ignore[misc]
+    assert taken == devices[1::2]
+    with pytest.raises(UsageError, match="--workers 0"):
+        RunOptions(profile=Path("p.toml"), workers=0).check()
