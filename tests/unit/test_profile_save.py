@@ -210,6 +210,23 @@ def test_a_failed_rename_leaves_the_original_and_no_temporary_file(
     assert [p.name for p in tmp_path.iterdir()] == ["lab.toml"]
 
 
+def test_a_failed_write_removes_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "lab.toml"
+    save_network(LAB, path)
+    original = path.read_bytes()
+
+    def fail(descriptor: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(ProfileError, match="cannot be written: Input/output error"):
+        save_network(replace(LAB, description="never written"), path)
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["lab.toml"]
+
+
 def test_a_broken_file_is_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "lab.toml"
     broken = '[network]\nname = "LAB"\n[[devices]]\nname = "A"\nid = "A1"\n'
