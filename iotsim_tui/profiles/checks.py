@@ -243,7 +243,7 @@ class Checker:
         unfilled text is returned (the engine fills it in per device).
         """
         value = self.text(tbl, where, "topic", "", required=True)
-        if "topic" not in tbl or not isinstance(value, str):
+        if not isinstance(tbl.get("topic"), str):
             return value
         filled = self.fill_placeholders(value, (*where, "topic"), fill)
         if filled is None:

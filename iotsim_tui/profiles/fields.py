@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 from iotsim_tui.profiles.checks import (
     REQUIRED,
@@ -175,7 +175,7 @@ class _Spec:
         if nonzero and value == 0:
             self._bad(key, "must not be 0")
             return None
-        return value  # type: ignore[no-any-return]
+        return cast(float, value)
 
     def ranged(self, kind: GeneratorKind) -> ValueSpec:
         low = self.number("min", integer=kind is GeneratorKind.INT)
@@ -214,7 +214,7 @@ class _Spec:
         if not is_number(value) or not 0 <= value <= 1:
             self._bad("probability", "must be a number from 0 to 1")
             return None
-        return value  # type: ignore[no-any-return]
+        return float(value)
 
     def one_of(self, key: str, allowed: tuple[str, ...]) -> str | None:
         value = self.table.get(key)
@@ -223,7 +223,7 @@ class _Spec:
         if value not in allowed:
             self._bad(key, f"must be {quoted_list(allowed)}")
             return None
-        return value  # type: ignore[no-any-return]
+        return str(value)
 
     def state_name(self, state: Collection[str]) -> str | None:
         value = self.table.get("name")

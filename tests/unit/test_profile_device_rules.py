@@ -50,6 +50,7 @@ DEVICE_CASES = [
     (6, 'subscribe = [{ topic = "a+/b" }]', "devices[0].subscribe[0].topic = \"a+/b\": '+' must be a whole level, as in 'a/+/c'"),
     (6, 'subscribe = [{ topic = "" }]', 'devices[0].subscribe[0].topic = "": a topic filter must not be empty'),
     (6, "subscribe = [{ qos = 1 }]", "devices[0].subscribe[0].topic: is required"),
+    (6, "subscribe = [{ topic = 5 }]", "devices[0].subscribe[0].topic = 5: must be a string"),
     (6, 'subscribe = [{ topic = "a", qos = 1.0 }]', "devices[0].subscribe[0].qos = 1.0: must be 0, 1 or 2"),
     (6, 'subscribe = [{ topic = "a", qos = true }]', "devices[0].subscribe[0].qos = true: must be 0, 1 or 2"),
     (6, 'subscribe = [{ topic = "a", qos = -1 }]', "devices[0].subscribe[0].qos = -1: must be 0, 1 or 2"),
