@@ -217,6 +217,7 @@ def synthetic(n: int) -> WireItem:
     )
 
 
+@pytest.mark.slow
 async def test_the_list_is_bounded_and_follows_the_newest_packets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
