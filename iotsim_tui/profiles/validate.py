@@ -138,11 +138,12 @@ def _tls(checker: Checker, raw: object, where: KeyPath) -> TLSSettings:
     default = TLSSettings()
     cert = checker.optional_text(table, where, "cert")
     key = checker.optional_text(table, where, "key")
-    if cert is not None and key is None:
+    # Presence, not validity: a cert of the wrong type is reported once, by its own check.
+    if "cert" in table and "key" not in table:
         checker.report(
             (*where, "cert"), "needs key, the private key of the client certificate", cert
         )
-    if key is not None and cert is None:
+    if "key" in table and "cert" not in table:
         checker.report((*where, "key"), "needs cert, the client certificate of this key", key)
     min_version = default.min_version
     if "min_version" in table:

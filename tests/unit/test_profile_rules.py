@@ -288,3 +288,8 @@ def test_a_key_given_twice_is_a_toml_error() -> None:
         ProfileError, match=r"^profiles/lab.toml:3: not valid TOML: cannot overwrite"
     ):
         parse_network(HEAD + 'name = "AGAIN"\n', FILE)
+
+
+def test_a_bad_certificate_path_is_reported_once() -> None:
+    text = HEAD + '\n[network.broker.tls]\ncert = 5\nkey = "certs/client.key"\n'
+    assert problems(text) == [f"{FILE}:5: network.broker.tls.cert = 5: must be a string"]
