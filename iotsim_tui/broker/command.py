@@ -1,0 +1,124 @@
+"""`iotsim-tui broker`: run the bundled broker, or `iotsim-tui broker passwd FILE USER`.
+
+When every listener is up the broker writes one line per listener to stderr,
+`ready: plain 127.0.0.1:1883` / `ready: tls 127.0.0.1:8883`, which the app waits for.
+SIGINT and SIGTERM stop it cleanly with exit code 0; a port in use exits with 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from iotsim_tui.broker.config import LOG_LEVELS, BrokerConfig, build_config, load_config_file
+from iotsim_tui.errors import BrokerError, UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The broker's options; `passwd FILE USER` manages the password file instead."""
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML file with a [broker] table"
+    )
+    parser.add_argument("--bind", metavar="HOST", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="plain MQTT port (default 1883; 0 picks one)")
+    parser.add_argument("--no-plain", action="store_true", help="no plain listener, TLS only")
+    parser.add_argument("--tls-port", type=int, help="TLS listener port (needs --certs)")
+    parser.add_argument("--certs", type=Path, metavar="DIR", help="folder with ca.crt, server.*")
+    parser.add_argument(
+        "--require-client-cert",
+        action="store_true",
+        default=None,
+        help="TLS clients must present a certificate signed by ca.crt",
+    )
+    parser.add_argument("--password-file", type=Path, metavar="F", help="users and scrypt hashes")
+    parser.add_argument(
+        "--no-anonymous",
+        dest="allow_anonymous",
+        action="store_false",
+        default=None,
+        help="refuse clients that give no user name",
+    )
+    parser.add_argument("--max-packet-size", type=int, metavar="N", help="largest packet accepted")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
+    parser.add_argument(
+        "action", nargs="*", metavar="passwd FILE USER", help="add a user or change a password"
+    )
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="passwd: read the password from stdin"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the broker until a signal, or run `passwd`; return the exit code."""
+    if args.action:
+        return _passwd(args)
+    config = _config(args)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    return asyncio.run(_serve(config))
+
+
+def _config(args: argparse.Namespace) -> BrokerConfig:
+    settings: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    overrides: dict[str, Any] = {
+        "bind": args.bind,
+        "port": args.port,
+        "tls_port": args.tls_port,
+        "certs": args.certs,
+        "require_client_cert": args.require_client_cert,
+        "password_file": args.password_file,
+        "allow_anonymous": args.allow_anonymous,
+        "max_packet_size": args.max_packet_size,
+        "log_level": args.log_level,
+    }
+    if args.no_plain:
+        settings["port"] = None
+        overrides["port"] = None
+    return build_config(settings, overrides)
+
+
+async def _serve(config: BrokerConfig) -> int:
+    from iotsim_tui.broker.server import Broker
+
+    broker = Broker(config)
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    for name, port in broker.ports.items():
+        print(f"ready: {name} {config.bind}:{port}", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        logging.getLogger("iotsim_tui.broker").info("shutting down")
+        await broker.stop()
+    return 0
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    if len(args.action) != 3 or args.action[0] != "passwd":
+        raise UsageError("usage: iotsim-tui broker passwd FILE USER [--password-stdin]")
+    from iotsim_tui.broker.auth import add_user
+
+    path, user = Path(args.action[1]), args.action[2]
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise UsageError("no terminal to ask for the password: use --password-stdin")
+        password = getpass.getpass(f"password for {user}: ")
+        if getpass.getpass("again: ") != password:
+            raise BrokerError("the two passwords differ; nothing was changed")
+    new = add_user(path, user, password)
+    print(f"{'added' if new else 'changed the password of'} {user} in {path}", file=sys.stderr)
+    return 0

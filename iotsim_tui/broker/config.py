@@ -1,0 +1,153 @@
+"""The bundled broker's settings: defaults, a TOML config file, and the command line on top.
+
+A config file holds the same settings as the command line, under a `[broker]` table:
+
+    [broker]
+    bind = "127.0.0.1"
+    port = 1883            # false: no plain listener
+    tls_port = 8883
+    certs = "certs"
+    require_client_cert = true
+    password_file = "broker.passwd"
+    allow_anonymous = false
+    max_packet_size = 1048576
+    log_level = "info"
+
+Options given on the command line win over the file; unknown keys are an error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from iotsim_tui.errors import BrokerError
+
+DEFAULT_PLAIN_PORT = 1883
+DEFAULT_TLS_PORT = 8883
+MAX_PACKET_LIMIT = 268_435_455  # the largest Remaining Length MQTT can express, plus headers
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Everything the broker needs to start; ports of 0 pick a free port."""
+
+    bind: str = "127.0.0.1"
+    port: int | None = DEFAULT_PLAIN_PORT
+    """The plain TCP listener; None for none."""
+    tls_port: int | None = None
+    """The TLS listener; needs `certs`."""
+    certs: Path | None = None
+    """A folder with ca.crt, server.crt and server.key."""
+    require_client_cert: bool = False
+    password_file: Path | None = None
+    allow_anonymous: bool = True
+    max_packet_size: int = 1_048_576
+    """The largest packet a client may send us, header included (also before CONNECT)."""
+    log_level: str = "info"
+    max_queued_messages: int = 1000
+    """QoS 1/2 messages kept per session while its client is offline or slow."""
+    receive_maximum: int = 100
+    """QoS 1/2 PUBLISH packets a client may have unacknowledged towards us."""
+    max_inflight: int = 100
+    """QoS 1/2 PUBLISH packets we send a client before waiting for acknowledgements."""
+    topic_alias_maximum: int = 10
+    max_keepalive: int = 65_535
+    max_session_expiry: int = 86_400
+    """Upper bound on a session's expiry interval, in seconds."""
+    write_buffer_limit: int = 256 * 1024
+    """Bytes waiting for a slow client past which QoS 0 messages to it are dropped."""
+    write_buffer_disconnect: int = 4 * 1024 * 1024
+    """Bytes waiting for a client past which it is disconnected."""
+    max_retained: int = 100_000
+    clients_feed_interval: float = 0.3
+    """Seconds between two publishes of the broker console feed ($SYS/iotsim/clients)."""
+    clients_feed_limit: int = 2000
+    sys_interval: float = 10.0
+    """Seconds between two publishes of the $SYS/broker/... statistics."""
+
+    def __post_init__(self) -> None:
+        if self.port is None and self.tls_port is None:
+            raise BrokerError("the broker needs at least one listener: a plain port or a TLS port")
+        if self.tls_port is not None and self.certs is None:
+            raise BrokerError("a TLS listener needs a certificates folder (--certs DIR)")
+        for name in ("port", "tls_port"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 65_535:
+                raise BrokerError(f"{name} {value} is not a TCP port (0-65535)")
+        if not 64 <= self.max_packet_size <= MAX_PACKET_LIMIT:
+            raise BrokerError(
+                f"max_packet_size {self.max_packet_size} must be between 64 and {MAX_PACKET_LIMIT}"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise BrokerError(f"log level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if not 1 <= self.receive_maximum <= 65_535 or not 1 <= self.max_inflight <= 65_535:
+            raise BrokerError("receive_maximum and max_inflight must be between 1 and 65535")
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "bind": (str,),
+    "port": (int, bool),
+    "tls_port": (int, bool),
+    "certs": (str,),
+    "require_client_cert": (bool,),
+    "password_file": (str,),
+    "allow_anonymous": (bool,),
+    "max_packet_size": (int,),
+    "log_level": (str,),
+    "max_queued_messages": (int,),
+    "receive_maximum": (int,),
+    "max_inflight": (int,),
+    "topic_alias_maximum": (int,),
+    "max_keepalive": (int,),
+    "max_session_expiry": (int,),
+    "write_buffer_limit": (int,),
+    "write_buffer_disconnect": (int,),
+    "max_retained": (int,),
+}
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read the `[broker]` table of a TOML file as BrokerConfig keyword arguments.
+
+    Raises `BrokerError` naming the file and key when something is wrong.
+    """
+    try:
+        with path.open("rb") as stream:
+            document = tomllib.load(stream)
+    except OSError as error:
+        raise BrokerError(f"cannot read broker config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BrokerError(f"{path}: not valid TOML: {error}") from None
+    table = document.get("broker", document)
+    if not isinstance(table, dict):
+        raise BrokerError(f"{path}: [broker] must be a table")
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            known = ", ".join(sorted(_TYPES))
+            raise BrokerError(f"{path}: broker.{key}: unknown setting (known: {known})")
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise BrokerError(f"{path}: broker.{key} = {value!r}: wrong type")
+        if key in ("port", "tls_port") and isinstance(value, bool):
+            if value:
+                raise BrokerError(f"{path}: broker.{key} = true: give a port number or false")
+            value = None
+        if key in ("certs", "password_file"):
+            value = (path.parent / value) if not Path(value).is_absolute() else Path(value)
+        settings[key] = value
+    return settings
+
+
+def build_config(file_settings: dict[str, Any], overrides: dict[str, Any]) -> BrokerConfig:
+    """Merge defaults, then the config file, then command-line `overrides` (None = not given)."""
+    names = {field.name for field in fields(BrokerConfig)}
+    merged = {**file_settings, **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = set(merged) - names
+    if unknown:
+        raise BrokerError(f"unknown broker settings: {', '.join(sorted(unknown))}")
+    return replace(BrokerConfig(), **merged) if merged else BrokerConfig()

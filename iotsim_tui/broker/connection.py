@@ -1,0 +1,529 @@
+"""One client connection: framing, the MQTT state machine, flow control and writes.
+
+An `asyncio.Protocol` rather than streams: bytes are framed as they arrive, a packet is only
+kept once its fixed header says it fits, and replies to one read are written together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from iotsim_tui.broker.sessions import Delivery, Session
+from iotsim_tui.broker.wire import (
+    PAYLOAD_FORMAT_INVALID,
+    Message,
+    WireError,
+    decode_publish,
+    read_remaining_length,
+)
+from iotsim_tui.protocol.codec import PacketReader, encode
+from iotsim_tui.protocol.errors import MalformedPacket, UnsupportedProtocolVersion
+from iotsim_tui.protocol.packets import (
+    Auth,
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PingReq,
+    PubAck,
+    PubComp,
+    PubRec,
+    PubRel,
+    Subscribe,
+    Unsubscribe,
+)
+from iotsim_tui.protocol.properties import Properties
+from iotsim_tui.protocol.reasons import ReasonCode
+
+if TYPE_CHECKING:
+    from iotsim_tui.broker.server import Broker, Listener
+
+log = logging.getLogger("iotsim_tui.broker")
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds a new connection may take to send CONNECT."""
+_UNSUPPORTED_VERSION_CONNACK = b"\x20\x02\x00\x01"
+_PINGRESP = b"\xd0\x00"
+
+
+class Connection(asyncio.Protocol):
+    """The broker's side of one network connection."""
+
+    def __init__(self, broker: Broker, listener: Listener) -> None:
+        self.broker = broker
+        self.listener = listener
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.address = "?"
+        self.buffer = bytearray()
+        self.reader: PacketReader | None = None
+        self.version = 0
+        """The protocol level from CONNECT; 0 until CONNECT has been accepted."""
+        self.client_id = ""
+        self.username: str | None = None
+        self.session: Session | None = None
+        self.connected_since = 0.0
+        self.tls: dict[str, str] | None = None
+        self.keepalive = 0
+        self.last_seen = self.loop.time()
+        self.will: Message | None = None
+        self.will_delay = 0
+        self.send_will = True
+        """False once a DISCONNECT with reason 0x00 arrives."""
+        self.closing = False
+        self.close_reason = "connection lost"
+        self.problem_information = True
+        self.receive_quota = broker.config.receive_maximum
+        self.send_quota = broker.config.max_inflight
+        self.client_max_packet = 0
+        """The client's Maximum Packet Size; 0 for no limit."""
+        self.client_alias_max = 0
+        self.aliases_in: dict[int, str] = {}
+        self.aliases_out: dict[str, int] = {}
+        self.dropped = 0
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._held = False
+        """True while CONNECT waits for its password check: later packets wait too."""
+        self._needed = 0
+        """Bytes the buffered partial packet needs before it is worth parsing again."""
+
+    # -- asyncio callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            host, port = peer[0], peer[1]
+            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            cipher = ssl_object.cipher()
+            self.tls = {
+                "version": ssl_object.version() or "",
+                "cipher": cipher[0] if cipher else "",
+            }
+        high = self.broker.config.write_buffer_limit
+        transport.set_write_buffer_limits(high=high, low=high // 4)
+        self._timer = self.loop.call_later(CONNECT_TIMEOUT, self._connect_timeout)
+        self.broker.connection_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.buffer.clear()
+        self._out.clear()
+        if exc is not None and not self.closing:
+            self.close_reason = f"connection lost: {exc}"
+        self.closing = True
+        self.broker.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.session is not None and not self.closing:
+            self.pump()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.last_seen = self.loop.time()
+        if self._held:
+            self.buffer += data
+            return
+        if self.buffer:
+            self.buffer += data
+            if len(self.buffer) < self._needed:
+                return  # the packet being read is not all there yet; parse it once it is
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        self._needed = 0
+        position = 0
+        end = len(data)
+        limit = self.broker.config.max_packet_size
+        try:
+            while position < end and not self.closing and not self._held:
+                first = data[position]
+                if not self.version and first >> 4 != 1:
+                    self.close(None, "the first packet was not CONNECT")
+                    return
+                header = read_remaining_length(data, position + 1)
+                if header is None:
+                    break
+                length, used = header
+                total = 1 + used + length
+                if total > limit:
+                    self._too_large(total)
+                    return
+                if end - position < total:
+                    self._needed = total
+                    break
+                start = position + 1 + used
+                position += total
+                if first >> 4 == 3 and self.version:
+                    self.on_publish(first & 0x0F, data[start:position])
+                else:
+                    self.on_packet(first, data[start - 1 - used : position])
+        except WireError as error:
+            self.protocol_violation(error.reason_code, str(error))
+            return
+        if position < end and not self.closing:
+            self.buffer += data[position:]
+
+    # -- incoming packets -------------------------------------------------------------------
+
+    def on_packet(self, first: int, raw: bytes) -> None:
+        """Decode a packet other than PUBLISH with the codec and act on it."""
+        packet_type = first >> 4
+        if packet_type == 0:
+            self.protocol_violation(ReasonCode.MALFORMED_PACKET, "packet type 0 is reserved")
+            return
+        if self.version and packet_type in (1, 2, 9, 11, 13):
+            what = "a second CONNECT" if packet_type == 1 else "a server-only packet"
+            self.protocol_violation(ReasonCode.PROTOCOL_ERROR, f"the client sent {what}")
+            return
+        if self.reader is None:
+            self.reader = PacketReader(max_packet_size=self.broker.config.max_packet_size)
+        try:
+            packets = self.reader.feed(raw)
+        except UnsupportedProtocolVersion as error:
+            self.write(_UNSUPPORTED_VERSION_CONNACK)
+            self.close(None, f"refused: {error}")
+            return
+        except MalformedPacket as error:
+            if not self.version:
+                self._refuse_connect(error)
+            else:
+                self.protocol_violation(error.reason_code, str(error))
+            return
+        for packet in packets:
+            self.dispatch(packet)
+
+    def dispatch(self, packet: Packet) -> None:
+        """Act on one decoded packet."""
+        if isinstance(packet, Connect):
+            self.broker.connect(self, packet)
+        elif isinstance(packet, PingReq):
+            self.write(_PINGRESP)
+        elif isinstance(packet, PubAck):
+            self._acknowledged(packet.packet_id, 1)
+        elif isinstance(packet, PubRec):
+            self._received(packet)
+        elif isinstance(packet, PubComp):
+            self._acknowledged(packet.packet_id, 2)
+        elif isinstance(packet, PubRel):
+            self._released(packet.packet_id)
+        elif isinstance(packet, Subscribe):
+            self.broker.subscribe(self, packet)
+        elif isinstance(packet, Unsubscribe):
+            self.broker.unsubscribe(self, packet)
+        elif isinstance(packet, Disconnect):
+            self._client_disconnect(packet)
+        elif isinstance(packet, Auth):
+            self.protocol_violation(
+                ReasonCode.PROTOCOL_ERROR, "AUTH without an authentication method in CONNECT"
+            )
+
+    def on_publish(self, flags: int, body: bytes) -> None:
+        """Check and route a PUBLISH from the client, and acknowledge it."""
+        incoming = decode_publish(flags, body, self.version)
+        self.broker.stats.messages_received += 1
+        topic = incoming.topic
+        if incoming.topic_alias:
+            if incoming.topic_alias > self.broker.config.topic_alias_maximum:
+                raise WireError(ReasonCode.TOPIC_ALIAS_INVALID, "Topic Alias over our maximum")
+            if topic:
+                self.aliases_in[incoming.topic_alias] = topic
+            else:
+                known = self.aliases_in.get(incoming.topic_alias)
+                if known is None:
+                    raise WireError(ReasonCode.PROTOCOL_ERROR, "Topic Alias not set before use")
+                topic = known
+        qos = incoming.qos
+        packet_id = incoming.packet_id
+        session = self.session
+        assert session is not None
+        if qos == 2 and packet_id in session.awaiting_release:
+            self.write(encode(PubRec(packet_id), self.version))  # a resend: route it once only
+            return
+        if qos == 2 and len(session.awaiting_release) >= self.receive_quota:
+            raise WireError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "Receive Maximum exceeded")
+        reason = ReasonCode.SUCCESS
+        if topic.startswith("$SYS"):
+            reason = ReasonCode.NOT_AUTHORIZED  # only the broker writes its statistics
+        elif incoming.utf8_payload and not _is_utf8(incoming.payload):
+            if not qos:
+                raise WireError(PAYLOAD_FORMAT_INVALID, "payload is not UTF-8 as announced")
+            reason = ReasonCode.PAYLOAD_FORMAT_INVALID
+        if reason == ReasonCode.SUCCESS:
+            expiry = incoming.message_expiry
+            message = Message(
+                topic,
+                incoming.payload,
+                qos,
+                incoming.retain,
+                incoming.properties,
+                None if expiry is None else self.loop.time() + expiry,
+                self.client_id,
+            )
+            matched = self.broker.publish(message)
+            if not matched and self.version == 5:
+                reason = ReasonCode.NO_MATCHING_SUBSCRIBERS
+        if qos == 1:
+            self.write(encode(PubAck(packet_id, reason), self.version))
+        elif qos == 2:
+            if not reason.is_error:
+                session.awaiting_release.add(packet_id)
+            self.write(encode(PubRec(packet_id, reason), self.version))
+
+    def _acknowledged(self, packet_id: int, qos: int) -> None:
+        session = self.session
+        assert session is not None
+        delivery = session.inflight.get(packet_id)
+        # An unsolicited or mismatched acknowledgement is ignored (nothing to complete).
+        if delivery is None or delivery.qos != qos or (qos == 2 and not delivery.released):
+            return
+        del session.inflight[packet_id]
+        self.pump()
+
+    def _received(self, packet: PubRec) -> None:
+        session = self.session
+        assert session is not None
+        delivery = session.inflight.get(packet.packet_id)
+        if delivery is None or delivery.qos != 2:
+            if self.version == 5:
+                reason = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+                self.write(encode(PubRel(packet.packet_id, reason), self.version))
+            return
+        if packet.reason_code.is_error:
+            del session.inflight[packet.packet_id]  # the receiver refused it: the exchange ends
+            self.pump()
+            return
+        delivery.released = True
+        self.write(encode(PubRel(packet.packet_id), self.version))
+
+    def _released(self, packet_id: int) -> None:
+        session = self.session
+        assert session is not None
+        reason = ReasonCode.SUCCESS
+        if packet_id in session.awaiting_release:
+            session.awaiting_release.discard(packet_id)
+        elif self.version == 5:
+            reason = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+        self.write(encode(PubComp(packet_id, reason), self.version))
+
+    def _client_disconnect(self, packet: Disconnect) -> None:
+        expiry = packet.properties.session_expiry_interval
+        session = self.session
+        if expiry is not None and session is not None:
+            if session.expiry_interval == 0 and expiry != 0:
+                self.protocol_violation(
+                    ReasonCode.PROTOCOL_ERROR,
+                    "DISCONNECT set a Session Expiry Interval after CONNECT set none",
+                )
+                return
+            session.expiry_interval = min(expiry, self.broker.config.max_session_expiry)
+        self.send_will = packet.reason_code == ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+        reason = f"client sent DISCONNECT (reason 0x{packet.reason_code:02X})"
+        self.close(None, reason if packet.reason_code else "client sent DISCONNECT")
+
+    # -- outgoing messages ------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Send a message to this client now, or queue it when flow control says wait."""
+        session = self.session
+        assert session is not None
+        if delivery.qos == 0:
+            if (
+                self._paused
+                and self.transport is not None
+                and (
+                    self.transport.get_write_buffer_size() >= self.broker.config.write_buffer_limit
+                )
+            ):
+                self.dropped += 1
+                self.broker.stats.dropped += 1
+                return
+            self._send(delivery, 0)
+            return
+        if session.queue or len(session.inflight) >= self.send_quota or self._paused:
+            if not session.enqueue(delivery):
+                self.broker.queue_overflow(session)
+            return
+        packet_id = session.next_packet_id()
+        session.inflight[packet_id] = delivery
+        self._send(delivery, packet_id)
+
+    def pump(self) -> None:
+        """Send queued messages while the flow-control window and the socket allow."""
+        session = self.session
+        if session is None or self.closing:
+            return
+        now = self.loop.time()
+        queue = session.queue
+        while queue and len(session.inflight) < self.send_quota and not self._paused:
+            delivery = queue.popleft()
+            if delivery.message.expired(now):
+                continue
+            packet_id = session.next_packet_id()
+            session.inflight[packet_id] = delivery
+            self._send(delivery, packet_id)
+
+    def resend_inflight(self) -> None:
+        """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
+        session = self.session
+        assert session is not None
+        for packet_id, delivery in list(session.inflight.items()):
+            if delivery.released:
+                self.write(encode(PubRel(packet_id), self.version))
+            else:
+                self._send(delivery, packet_id, dup=True)
+
+    def _send(self, delivery: Delivery, packet_id: int, *, dup: bool = False) -> None:
+        message = delivery.message
+        alias = 0
+        send_topic = True
+        if self.client_alias_max:
+            alias = self.aliases_out.get(message.topic, 0)
+            if alias:
+                send_topic = False
+            elif len(self.aliases_out) < self.client_alias_max:
+                alias = self.aliases_out[message.topic] = len(self.aliases_out) + 1
+        data = message.encode(
+            self.version,
+            delivery.qos,
+            delivery.retain,
+            packet_id,
+            dup,
+            now=self.loop.time(),
+            subscription_ids=delivery.subscription_ids if self.version == 5 else (),
+            alias=alias,
+            send_topic=send_topic,
+        )
+        if self.client_max_packet and len(data) > self.client_max_packet:
+            # MQTT 5.0 s3.1.2.11.4: discard as if delivered; never send an oversized packet.
+            self.dropped += 1
+            self.broker.stats.dropped += 1
+            if packet_id and self.session is not None:
+                self.session.inflight.pop(packet_id, None)
+            if alias and send_topic:
+                del self.aliases_out[message.topic]
+            return
+        self.broker.stats.messages_sent += 1
+        self.write(data)
+
+    # -- writing and closing ----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes to send; everything queued during one loop iteration goes out together."""
+        if self.closing:
+            return
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Hand the queued bytes to the transport in one write."""
+        self._flush_scheduled = False
+        if not self._out or self.transport is None or self.transport.is_closing():
+            self._out.clear()
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self.transport.write(data)
+        if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
+            self.close_reason = "too slow to read what it subscribed to"
+            self.closing = True
+            self.transport.abort()
+
+    def close(self, reason_code: int | None, why: str) -> None:
+        """End the connection, first sending DISCONNECT with `reason_code` to an MQTT 5 client."""
+        if self.closing:
+            return
+        if reason_code is not None and self.version == 5:
+            self._out.append(encode(Disconnect(ReasonCode(reason_code)), 5))
+        self.flush()
+        self.close_reason = why
+        self.closing = True
+        self.buffer.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def hold(self) -> None:
+        """Stop reading until `release` (CONNECT is being checked off the event loop)."""
+        self._held = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def release(self) -> None:
+        """Read again, starting with whatever arrived behind CONNECT."""
+        self._held = False
+        if self.closing or self.transport is None:
+            return
+        self.transport.resume_reading()
+        if self.buffer:
+            self._needed = 0
+            self.data_received(b"")
+
+    def protocol_violation(self, reason_code: int, why: str) -> None:
+        """React to a broken rule: DISCONNECT with the reason (5.0) or just close (3.1.1)."""
+        self.close(reason_code, f"protocol error: {why}")
+
+    def refuse(self, reason: ReasonCode, why: str, properties: Properties | None = None) -> None:
+        """Answer CONNECT with a failure CONNACK in the client's protocol version, then close."""
+        self.write(encode(ConnAck(False, reason, properties or Properties()), self.version))
+        self.version = 0  # no DISCONNECT after a refused CONNECT
+        self.close(None, f"refused: {why}")
+
+    def _refuse_connect(self, error: MalformedPacket) -> None:
+        if error.version == 5:
+            self.write(encode(ConnAck(False, error.reason_code), 5))
+        elif error.connack_return_code is not None and error.version is not None:
+            self.write(encode(ConnAck(False, error.connack_return_code), error.version))
+        self.close(None, f"refused CONNECT: {error}")
+
+    def _too_large(self, size: int) -> None:
+        why = (
+            f"a packet of {size} bytes is over the maximum of {self.broker.config.max_packet_size}"
+        )
+        if not self.version:
+            self.close(None, f"refused: {why}")
+        else:
+            self.close(ReasonCode.PACKET_TOO_LARGE, why)
+
+    def _connect_timeout(self) -> None:
+        if not self.version:
+            self.close(None, f"no CONNECT within {CONNECT_TIMEOUT:g} s")
+
+    def start_keepalive(self, keepalive: int) -> None:
+        """Close the connection when the client stays silent for 1.5x its keepalive."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.keepalive = keepalive
+        if keepalive:
+            self._timer = self.loop.call_later(keepalive * 1.5, self._check_keepalive)
+
+    def _check_keepalive(self) -> None:
+        limit = self.keepalive * 1.5
+        silent = self.loop.time() - self.last_seen
+        if silent >= limit:
+            self.close(ReasonCode.KEEP_ALIVE_TIMEOUT, f"silent for {silent:.1f} s (keepalive)")
+        else:
+            self._timer = self.loop.call_later(limit - silent, self._check_keepalive)
+
+
+def _is_utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -1,0 +1,525 @@
+"""The broker: listeners, sessions, routing of messages to subscribers, wills and retained messages.
+
+    broker = Broker(BrokerConfig(port=0))
+    await broker.start()          # broker.ports == {"plain": 53211}
+    ...
+    await broker.stop()
+
+Everything runs on one event loop; nothing here blocks it except what is bounded by
+configuration (queues, retained messages, write buffers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+from uuid import uuid4
+
+from iotsim_tui.broker.config import BrokerConfig
+from iotsim_tui.broker.connection import Connection
+from iotsim_tui.broker.retained import RetainedStore
+from iotsim_tui.broker.sessions import Delivery, Session
+from iotsim_tui.broker.stats import BrokerStats, SysFeed
+from iotsim_tui.broker.subscriptions import Subscription, SubscriptionTree
+from iotsim_tui.broker.wire import Message, read_remaining_length
+from iotsim_tui.errors import BrokerError
+from iotsim_tui.protocol.codec import encode
+from iotsim_tui.protocol.packets import (
+    ConnAck,
+    Connect,
+    RetainHandling,
+    SubAck,
+    Subscribe,
+    UnsubAck,
+    Unsubscribe,
+)
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
+from iotsim_tui.protocol.reasons import ReasonCode
+from iotsim_tui.protocol.topics import SHARE_PREFIX, TopicError, validate_topic_filter
+
+if TYPE_CHECKING:
+    from iotsim_tui.broker.auth import PasswordFile
+
+log = logging.getLogger("iotsim_tui.broker")
+
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+
+
+class PortInUse(BrokerError):
+    """A listener's port is taken by another program."""
+
+    exit_code = 3
+
+
+@dataclass(eq=False)
+class Listener:
+    """One listening socket: plain TCP or TLS."""
+
+    name: str
+    """'plain' or 'tls'."""
+    port: int
+    context: ssl.SSLContext | None = None
+    server: asyncio.Server | None = field(default=None, repr=False)
+
+
+class Broker:
+    """An MQTT 3.1.1 and 5.0 broker on the running event loop."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.sessions: dict[str, Session] = {}
+        self.connections: set[Connection] = set()
+        self.subscriptions = SubscriptionTree()
+        self.retained = RetainedStore(config.max_retained)
+        self.stats = BrokerStats()
+        self.listeners: list[Listener] = []
+        self.feed = SysFeed(self)
+        self.passwords: PasswordFile | None = None
+        self._auth_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The port each listener is bound to, by listener name ('plain', 'tls')."""
+        return {listener.name: listener.port for listener in self.listeners}
+
+    async def start(self) -> None:
+        """Load certificates and passwords, then open every listener.
+
+        Raises:
+            PortInUse: a port is taken.
+            BrokerError: certificates or the password file are unusable.
+        """
+        config = self.config
+        if config.password_file is not None:
+            from iotsim_tui.broker.auth import PasswordFile
+
+            self.passwords = PasswordFile.load(config.password_file)
+        wanted: list[Listener] = []
+        if config.port is not None:
+            wanted.append(Listener("plain", config.port))
+        if config.tls_port is not None:
+            from iotsim_tui.broker.tls import server_context
+
+            assert config.certs is not None
+            context = server_context(config.certs, require_client_cert=config.require_client_cert)
+            wanted.append(Listener("tls", config.tls_port, context))
+        loop = asyncio.get_running_loop()
+        try:
+            for listener in wanted:
+                listener.server = await self._listen(loop, listener)
+                self.listeners.append(listener)
+        except BaseException:
+            await self._close_listeners()
+            raise
+        self.stats.started = time.time()
+        self.feed.start()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, listener: Listener) -> asyncio.Server:
+        host = self.config.bind
+        try:
+            server = await loop.create_server(
+                lambda: Connection(self, listener),
+                host,
+                listener.port,
+                ssl=listener.context,
+                ssl_handshake_timeout=10.0 if listener.context else None,
+                backlog=1024,
+            )
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {listener.port} on {host} is already in use") from None
+            raise BrokerError(
+                f"cannot listen on {host}:{listener.port}: {error.strerror}"
+            ) from None
+        listener.port = server.sockets[0].getsockname()[1]
+        return server
+
+    async def _close_listeners(self) -> None:
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+        self.listeners = [] if not self.listeners else self.listeners
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection and end every session.
+
+        The broker keeps nothing on disk, so stopping ends all sessions. Connections are closed
+        without a DISCONNECT from the client, so by the spec (MQTT 5.0 s3.1.2.5) their wills are
+        published, to the clients still connected at that moment, before anyone is disconnected.
+        """
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+        self.feed.stop()
+        for task in list(self._auth_tasks):
+            task.cancel()
+        connections = [c for c in self.connections if c.session is not None]
+        for connection in connections:
+            if connection.will is not None and connection.send_will:
+                self._publish_will(connection.will)
+                connection.will = None
+        for connection in list(self.connections):
+            connection.close(ReasonCode.SERVER_SHUTTING_DOWN, "broker shutting down")
+        for session in list(self.sessions.values()):
+            session.cancel_timers()
+            if session.pending_will is not None:
+                self._publish_will(session.pending_will)
+                session.pending_will = None
+        self.sessions.clear()
+        for listener in self.listeners:
+            if listener.server is not None:
+                await listener.server.wait_closed()
+        self.listeners.clear()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def connection_opened(self, connection: Connection) -> None:
+        """A socket was accepted (TLS: after its handshake)."""
+        self.connections.add(connection)
+        log.debug("accepted %s on %s", connection.address, connection.listener.name)
+
+    def connection_closed(self, connection: Connection) -> None:
+        """The socket of `connection` is gone: log it and let go of its session."""
+        self.connections.discard(connection)
+        if connection.session is not None:
+            self._detach(connection)
+            log.info(
+                "disconnect %s (%s): %s",
+                connection.client_id,
+                connection.address,
+                connection.close_reason,
+            )
+            self.stats.connected -= 1
+            self.feed.changed()
+        else:
+            log.debug("closed %s: %s", connection.address, connection.close_reason)
+
+    def connect(self, connection: Connection, packet: Connect) -> None:
+        """Check a CONNECT; check the password off the loop when there is one; then accept."""
+        version = int(packet.protocol_level)
+        connection.version = version
+        properties = packet.properties
+        if version == 5 and properties.authentication_method is not None:
+            connection.refuse(ReasonCode.BAD_AUTHENTICATION_METHOD, "no extended authentication")
+            return
+        if not packet.client_id and version != 5 and not packet.clean_start:
+            connection.refuse(
+                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID, "empty client id with a persistent session"
+            )
+            return
+        if packet.username is None and not self.config.allow_anonymous:
+            connection.refuse(ReasonCode.NOT_AUTHORIZED, "anonymous clients are not allowed")
+            return
+        if packet.username is not None and self.passwords is not None:
+            connection.hold()
+            task = asyncio.create_task(self._check_password(connection, packet))
+            self._auth_tasks.add(task)
+            task.add_done_callback(self._auth_tasks.discard)
+            return
+        if packet.username is not None and not self.config.allow_anonymous:
+            connection.refuse(ReasonCode.BAD_USER_NAME_OR_PASSWORD, "no password file to check")
+            return
+        self._accept(connection, packet)
+
+    async def _check_password(self, connection: Connection, packet: Connect) -> None:
+        assert self.passwords is not None
+        assert packet.username is not None
+        good = await asyncio.to_thread(
+            self.passwords.verify, packet.username, packet.password or b""
+        )
+        if connection.closing:
+            return
+        if not good:
+            connection.refuse(
+                ReasonCode.BAD_USER_NAME_OR_PASSWORD, f"wrong password for user {packet.username!r}"
+            )
+            return
+        self._accept(connection, packet)
+        connection.release()
+
+    def _accept(self, connection: Connection, packet: Connect) -> None:
+        config = self.config
+        version = connection.version
+        properties = packet.properties
+        client_id = packet.client_id
+        assigned = None
+        if not client_id:
+            client_id = f"auto-{uuid4().hex}"
+            assigned = client_id if version == 5 else None
+        if packet.will is not None:
+            will = packet.will
+            connection.will = _message(
+                will.topic, will.payload, will.qos, will.retain, will.properties, client_id
+            )
+            connection.will_delay = will.properties.will_delay_interval or 0
+        # Session expiry: 3.1.1 persistent sessions last as long as the longest we allow.
+        if version == 5:
+            requested = properties.session_expiry_interval or 0
+        else:
+            requested = 0 if packet.clean_start else SESSION_NEVER_EXPIRES
+        expiry = min(requested, config.max_session_expiry)
+        old = self.sessions.get(client_id)
+        if old is not None and old.connection is not None:
+            previous = old.connection
+            previous.close(ReasonCode.SESSION_TAKEN_OVER, "taken over by a new connection")
+            self._detach(previous, keep_session=not packet.clean_start)
+            log.info("disconnect %s (%s): taken over", client_id, previous.address)
+            self.stats.connected -= 1
+            old = self.sessions.get(client_id)
+        present = old is not None and not packet.clean_start
+        if old is not None and not present:
+            self._end_session(old)
+        session = (
+            old if present and old is not None else Session(client_id, config.max_queued_messages)
+        )
+        session.cancel_timers()
+        session.pending_will = None  # back before its will delay: the will is not sent
+        session.expiry_interval = expiry
+        session.connection = connection
+        self.sessions[client_id] = session
+        connection.session = session
+        connection.client_id = client_id
+        connection.username = packet.username
+        connection.connected_since = time.time()
+        keepalive = packet.keepalive
+        server_keepalive = None
+        if version == 5:
+            connection.problem_information = properties.request_problem_information != 0
+            if properties.receive_maximum is not None:
+                connection.send_quota = min(properties.receive_maximum, config.max_inflight)
+            connection.client_max_packet = properties.maximum_packet_size or 0
+            connection.client_alias_max = properties.topic_alias_maximum or 0
+            if keepalive > config.max_keepalive:
+                keepalive = server_keepalive = config.max_keepalive
+        ack_properties = NO_PROPERTIES
+        if version == 5:
+            ack_properties = Properties(
+                session_expiry_interval=expiry if expiry != requested else None,
+                receive_maximum=config.receive_maximum,
+                topic_alias_maximum=config.topic_alias_maximum,
+                maximum_packet_size=config.max_packet_size,
+                assigned_client_identifier=assigned,
+                server_keep_alive=server_keepalive,
+            )
+        connection.write(encode(ConnAck(present, ReasonCode.SUCCESS, ack_properties), version))
+        connection.start_keepalive(keepalive)
+        self.stats.connected += 1
+        tls = connection.tls
+        log.info(
+            "connect %s from %s on %s port %d (MQTT %s%s%s)",
+            client_id,
+            connection.address,
+            connection.listener.name,
+            connection.listener.port,
+            "5" if version == 5 else "3.1.1" if version == 4 else "3.1",
+            f", {tls['version']}" if tls else "",
+            f", user {packet.username!r}" if packet.username is not None else "",
+        )
+        self.feed.changed()
+        if present:
+            connection.resend_inflight()
+            connection.pump()
+
+    def _detach(self, connection: Connection, *, keep_session: bool = True) -> None:
+        """Part a closing connection from its session: will, session expiry."""
+        session = connection.session
+        if session is None:
+            return
+        connection.session = None
+        session.connection = None
+        will = connection.will if connection.send_will else None
+        connection.will = None
+        if session.expiry_interval == 0 or not keep_session:
+            if will is not None:
+                self._publish_will(will)
+            self._end_session(session)
+            return
+        loop = asyncio.get_running_loop()
+        if will is not None:
+            if connection.will_delay == 0:
+                self._publish_will(will)
+            else:
+                session.pending_will = will
+                delay = min(connection.will_delay, session.expiry_interval)
+                session.will_timer = loop.call_later(delay, self._delayed_will, session)
+        session.expiry_timer = loop.call_later(
+            session.expiry_interval, self._expire_session, session
+        )
+
+    def _delayed_will(self, session: Session) -> None:
+        session.will_timer = None
+        if session.pending_will is not None:
+            self._publish_will(session.pending_will)
+            session.pending_will = None
+
+    def _expire_session(self, session: Session) -> None:
+        if self.sessions.get(session.client_id) is session and session.connection is None:
+            log.debug("session %s expired", session.client_id)
+            self._end_session(session)
+
+    def _end_session(self, session: Session) -> None:
+        session.cancel_timers()
+        if session.pending_will is not None:
+            self._publish_will(session.pending_will)
+            session.pending_will = None
+        self.subscriptions.remove_all(session.client_id, list(session.subscriptions))
+        session.subscriptions.clear()
+        session.queue.clear()
+        session.inflight.clear()
+        if self.sessions.get(session.client_id) is session:
+            del self.sessions[session.client_id]
+        self.feed.changed()
+
+    def _publish_will(self, will: Message) -> None:
+        if will.expires_at is not None:  # here: the will's expiry interval, started now
+            will = replace(will, expires_at=time.monotonic() + will.expires_at, _encoded={})
+        self.publish(will)
+
+    def queue_overflow(self, session: Session) -> None:
+        """A session's queue was full: count it, and say so in the log now and then."""
+        self.stats.dropped += 1
+        if session.dropped == 1 or session.dropped % 1000 == 0:
+            log.warning(
+                "queue of %s is full (%d messages): %d message(s) dropped so far",
+                session.client_id,
+                session.queue_limit,
+                session.dropped,
+            )
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def publish(self, message: Message) -> bool:
+        """Route `message` to every matching subscription; False when nobody subscribed."""
+        if message.retain:
+            self.retained.store(message)
+        matches = self.subscriptions.match(message.topic)
+        if not matches:
+            return False
+        if len(matches) == 1:
+            sub = matches[0]
+            if sub.no_local and sub.client_id == message.sender:
+                return True
+            ids: tuple[int, ...] = (sub.identifier,) if sub.identifier else ()
+            self._deliver(sub.client_id, message, sub.qos, sub.retain_as_published, ids)
+            return True
+        # One copy per client: the highest granted QoS, every subscription identifier.
+        targets: dict[str, tuple[int, bool, tuple[int, ...]]] = {}
+        for sub in matches:
+            if sub.no_local and sub.client_id == message.sender:
+                continue
+            ids = (sub.identifier,) if sub.identifier else ()
+            known = targets.get(sub.client_id)
+            if known is not None:
+                qos, rap, known_ids = known
+                ids = known_ids + ids
+                sub_qos = max(qos, sub.qos)
+                targets[sub.client_id] = (sub_qos, rap or sub.retain_as_published, ids)
+            else:
+                targets[sub.client_id] = (sub.qos, sub.retain_as_published, ids)
+        for client_id, (qos, rap, all_ids) in targets.items():
+            self._deliver(client_id, message, qos, rap, all_ids)
+        return True
+
+    def _deliver(
+        self, client_id: str, message: Message, qos: int, rap: bool, ids: tuple[int, ...]
+    ) -> None:
+        session = self.sessions.get(client_id)
+        if session is None:
+            return
+        qos = min(qos, message.qos)
+        delivery = Delivery(message, qos, message.retain and rap, ids)
+        connection = session.connection
+        if connection is not None:
+            connection.deliver(delivery)
+        elif qos and not session.enqueue(delivery):
+            self.queue_overflow(session)
+
+    def subscribe(self, connection: Connection, packet: Subscribe) -> None:
+        """Add subscriptions, answer SUBACK, then send the retained messages they ask for."""
+        session = connection.session
+        assert session is not None
+        version = connection.version
+        identifiers = packet.properties.subscription_identifiers
+        identifier = identifiers[0] if identifiers else None
+        codes: list[ReasonCode] = []
+        retained: list[Delivery] = []
+        for request in packet.subscriptions:
+            topic_filter = request.topic_filter
+            try:
+                validate_topic_filter(topic_filter)
+            except TopicError:
+                codes.append(
+                    ReasonCode.TOPIC_FILTER_INVALID
+                    if version == 5
+                    else ReasonCode.UNSPECIFIED_ERROR
+                )
+                continue
+            shared = topic_filter.startswith(SHARE_PREFIX)
+            if shared and request.no_local:
+                connection.protocol_violation(
+                    ReasonCode.PROTOCOL_ERROR, "No Local on a shared subscription"
+                )
+                return
+            existed = topic_filter in session.subscriptions
+            subscription = Subscription(
+                session.client_id,
+                topic_filter,
+                request.qos,
+                request.no_local,
+                request.retain_as_published,
+                int(request.retain_handling),
+                identifier,
+            )
+            self.subscriptions.add(subscription)
+            session.subscriptions[topic_filter] = subscription
+            codes.append(ReasonCode(request.qos))
+            handling = request.retain_handling
+            if shared or handling == RetainHandling.DO_NOT_SEND:
+                continue
+            if handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and existed:
+                continue
+            ids = (identifier,) if identifier else ()
+            for message in self.retained.matching(topic_filter):
+                retained.append(Delivery(message, min(message.qos, request.qos), True, ids))
+        connection.write(encode(SubAck(packet.packet_id, tuple(codes)), version))
+        for delivery in retained:
+            connection.deliver(delivery)
+        self.feed.changed()
+
+    def unsubscribe(self, connection: Connection, packet: Unsubscribe) -> None:
+        """Drop subscriptions and answer UNSUBACK."""
+        session = connection.session
+        assert session is not None
+        codes: list[ReasonCode] = []
+        for topic_filter in packet.topic_filters:
+            if session.subscriptions.pop(topic_filter, None) is not None:
+                self.subscriptions.remove(session.client_id, topic_filter)
+                codes.append(ReasonCode.SUCCESS)
+            else:
+                codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
+        connection.write(encode(UnsubAck(packet.packet_id, tuple(codes)), connection.version))
+        self.feed.changed()
+
+
+def _message(
+    topic: str, payload: bytes, qos: int, retain: bool, properties: Properties, sender: str | None
+) -> Message:
+    """A will as a message, keeping the properties a PUBLISH may forward.
+
+    Its Message Expiry Interval is kept, in seconds, in `expires_at` until it is published
+    (see `Broker._publish_will`), when the countdown starts.
+    """
+    if properties.is_empty():
+        return Message(topic, payload, qos, retain, b"", None, sender)
+    expiry = properties.message_expiry_interval
+    forwarded = replace(properties, will_delay_interval=None, message_expiry_interval=None)
+    raw = encode_properties(forwarded)
+    header = read_remaining_length(raw, 0)
+    assert header is not None
+    seconds = None if expiry is None else float(expiry)
+    return Message(topic, payload, qos, retain, raw[header[1] :], seconds, sender)

@@ -1,0 +1,78 @@
+"""Sessions: what the broker remembers about a client id between and during its connections.
+
+A session holds the client's subscriptions, the QoS 1/2 messages in flight to it (redelivered
+with DUP when it comes back), the messages queued for it (bounded), and the packet ids of QoS 2
+messages it sent us that still await PUBREL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from iotsim_tui.broker.subscriptions import Subscription
+from iotsim_tui.broker.wire import Message
+
+if TYPE_CHECKING:
+    from iotsim_tui.broker.connection import Connection
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One message on its way to one session, with the options of the subscription(s)."""
+
+    message: Message
+    qos: int
+    retain: bool
+    subscription_ids: tuple[int, ...] = ()
+    released: bool = False
+    """QoS 2 only: PUBREC arrived and PUBREL was sent; PUBCOMP is awaited."""
+
+
+class Session:
+    """The state of one client id (MQTT 5.0 s4.1)."""
+
+    def __init__(self, client_id: str, queue_limit: int) -> None:
+        self.client_id = client_id
+        self.subscriptions: dict[str, Subscription] = {}
+        self.inflight: dict[int, Delivery] = {}
+        self.queue: deque[Delivery] = deque()
+        self.queue_limit = queue_limit
+        self.awaiting_release: set[int] = set()
+        self.expiry_interval = 0
+        """Seconds the session outlives its connection; 0xFFFFFFFF never ends."""
+        self.connection: Connection | None = None
+        self.expiry_timer: asyncio.TimerHandle | None = None
+        self.will_timer: asyncio.TimerHandle | None = None
+        self.pending_will: Message | None = None
+        """A delayed will waiting for its delay or for the session's end."""
+        self.dropped = 0
+        """Messages not queued because the queue was full."""
+        self._next_id = 0
+
+    def next_packet_id(self) -> int:
+        """A packet identifier not in use by any message in flight to this client."""
+        if len(self.inflight) >= 65_535:
+            raise RuntimeError("all 65,535 packet identifiers are in flight")
+        while True:
+            self._next_id = self._next_id % 65_535 + 1
+            if self._next_id not in self.inflight:
+                return self._next_id
+
+    def enqueue(self, delivery: Delivery) -> bool:
+        """Queue a QoS 1/2 delivery for later; False (and counted) when the queue is full."""
+        if len(self.queue) >= self.queue_limit:
+            self.dropped += 1
+            return False
+        self.queue.append(delivery)
+        return True
+
+    def cancel_timers(self) -> None:
+        """Stop the expiry and delayed-will timers (the client came back, or the broker stops)."""
+        for timer in (self.expiry_timer, self.will_timer):
+            if timer is not None:
+                timer.cancel()
+        self.expiry_timer = None
+        self.will_timer = None

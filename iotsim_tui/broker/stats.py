@@ -1,0 +1,130 @@
+"""Counters, the `$SYS/broker/...` statistics and the broker console feed `$SYS/iotsim/clients`.
+
+The console feed is one retained JSON document (schema in docs/broker.md). It is rebuilt when
+clients connect, disconnect or change subscriptions, but at most once per
+`clients_feed_interval`, so a thousand connects cost a handful of publishes, not a thousand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from iotsim_tui import __version__
+from iotsim_tui.broker.wire import Message
+
+if TYPE_CHECKING:
+    from iotsim_tui.broker.server import Broker
+
+CLIENTS_TOPIC = "$SYS/iotsim/clients"
+
+
+@dataclass(slots=True)
+class BrokerStats:
+    """Running totals since the broker started."""
+
+    started: float = 0.0
+    connected: int = 0
+    messages_received: int = 0
+    messages_sent: int = 0
+    dropped: int = 0
+    """Messages not delivered: full queues, slow readers, over a client's maximum packet size."""
+
+
+class SysFeed:
+    """Publishes the statistics and the client list as retained `$SYS` messages."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._clients_timer: asyncio.TimerHandle | None = None
+        self._stats_timer: asyncio.TimerHandle | None = None
+        self._last_clients = 0.0
+        self.clients_publishes = 0
+
+    def start(self) -> None:
+        """Publish both feeds now, then keep them up to date."""
+        self._publish_stats()
+        self._publish_clients()
+
+    def stop(self) -> None:
+        """Stop publishing."""
+        for timer in (self._clients_timer, self._stats_timer):
+            if timer is not None:
+                timer.cancel()
+        self._clients_timer = self._stats_timer = None
+
+    def changed(self) -> None:
+        """The client list changed: publish it soon, coalescing changes that come close."""
+        if self._clients_timer is not None or not self.broker.listeners:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_clients + self.broker.config.clients_feed_interval - loop.time()
+        self._clients_timer = loop.call_later(max(wait, 0.0), self._publish_clients)
+
+    def _publish_clients(self) -> None:
+        self._clients_timer = None
+        self._last_clients = asyncio.get_running_loop().time()
+        payload = json.dumps(self.clients_document(), separators=(",", ":")).encode()
+        self.clients_publishes += 1
+        self.broker.publish(Message(CLIENTS_TOPIC, payload, 0, True))
+
+    def clients_document(self) -> dict[str, Any]:
+        """The broker console's view: connected clients sorted by id, and totals."""
+        broker = self.broker
+        connections = sorted(
+            (c for c in broker.connections if c.session is not None), key=lambda c: c.client_id
+        )
+        limit = broker.config.clients_feed_limit
+        clients = []
+        for connection in connections[:limit]:
+            session = connection.session
+            assert session is not None
+            clients.append(
+                {
+                    "id": connection.client_id,
+                    "address": connection.address,
+                    "protocol": "5" if connection.version == 5 else "3.1.1",
+                    "listener": {"port": connection.listener.port, "tls": connection.tls},
+                    "username": connection.username,
+                    "connected_since": round(connection.connected_since, 3),
+                    "subscriptions": [
+                        {"filter": sub.topic_filter, "qos": sub.qos}
+                        for sub in session.subscriptions.values()
+                    ],
+                }
+            )
+        stats = broker.stats
+        document: dict[str, Any] = {
+            "clients": clients,
+            "totals": {
+                "connected": len(connections),
+                "subscriptions": broker.subscriptions.count,
+                "messages_received": stats.messages_received,
+                "messages_sent": stats.messages_sent,
+            },
+            "updated": round(time.time(), 3),
+        }
+        if len(connections) > limit:
+            document["truncated"] = True
+        return document
+
+    def _publish_stats(self) -> None:
+        broker = self.broker
+        stats = broker.stats
+        values = {
+            "version": f"iotsim-tui {__version__}",
+            "uptime": f"{int(time.time() - stats.started)} seconds",
+            "clients/connected": str(stats.connected),
+            "messages/received": str(stats.messages_received),
+            "messages/sent": str(stats.messages_sent),
+            "messages/dropped": str(stats.dropped),
+            "subscriptions/count": str(broker.subscriptions.count),
+            "retained messages/count": str(len(broker.retained)),
+        }
+        for name, value in values.items():
+            broker.publish(Message(f"$SYS/broker/{name}", value.encode(), 0, True))
+        loop = asyncio.get_running_loop()
+        self._stats_timer = loop.call_later(broker.config.sys_interval, self._publish_stats)
