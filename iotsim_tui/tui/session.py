@@ -28,11 +28,14 @@ from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
+from iotsim_tui.wiretap import Eavesdrop
 
 LOG_KEPT = 500
 """Events kept per device, so that switching devices shows recent history."""
 TOPICS_KEPT = 500
 """Topics remembered for the publish prompt's completion."""
+EAVESDROP_MAX_DEVICES = 500
+"""Larger networks connect straight to the broker: a relay would double their sockets."""
 
 
 @dataclass
@@ -64,6 +67,8 @@ class OpenNetwork:
         """The profile the simulation was built from (None: no simulation)."""
         self.records: dict[str, DeviceRecord] = {}
         self.topics_seen: set[str] = set()
+        self.tap: Eavesdrop | None = None
+        """The eavesdrop relay the devices connect through, while the network runs."""
         self._sync_records()
 
     @property
@@ -152,16 +157,39 @@ class OpenNetwork:
                     StatusChanged(record.device.id, DeviceStatus.STOPPED, "", time.time())
                 )
 
+    async def ensure_tap(self) -> Eavesdrop | None:
+        """The network's eavesdrop relay, started once and aimed at its broker as it is now.
+
+        One relay for the network's whole life, so one capture holds a plain run and, after
+        TLS is switched on and the network restarted, the TLS run. None for large networks.
+        """
+        if len(self.records) > EAVESDROP_MAX_DEVICES:
+            return None
+        broker = self.network.broker
+        target = (broker.host, broker.effective_port)
+        if self.tap is None:
+            tap = Eavesdrop(target, key_log=broker.tls.key_log)
+            await tap.start()
+            self.tap = tap
+        else:
+            self.tap.target = target
+            self.tap.key_log = broker.tls.key_log
+        return self.tap
+
     async def run(
         self, device_ids: Iterable[str] | None, on_batch: Callable[[list[Event]], None]
     ) -> None:
         """Build the simulation, start devices, and feed its events to `on_batch`.
 
-        Runs until cancelled (the network is closed or rebuilt); leaving stops every device.
+        Devices connect through the eavesdrop relay (see `ensure_tap`) unless the network is
+        large. Runs until cancelled (the network is stopped or rebuilt); leaving stops every
+        device.
         """
         network = self.network
+        tap = await self.ensure_tap()
         try:
-            async with Simulation(network) as simulation:
+            endpoint = tap.endpoint if tap is not None else None
+            async with Simulation(network, endpoint=endpoint) as simulation:
                 self.simulation = simulation
                 self.running = network
                 await simulation.start(device_ids)
@@ -171,6 +199,12 @@ class OpenNetwork:
             self.simulation = None
             self.running = None
             self.all_stopped()
+
+    async def close(self) -> None:
+        """Stop the eavesdrop relay."""
+        if self.tap is not None:
+            await self.tap.close()
+            self.tap = None
 
     def _seen(self, topic: str) -> None:
         if len(self.topics_seen) < TOPICS_KEPT:
@@ -289,7 +323,9 @@ class Session:
         )
 
     async def close(self) -> None:
-        """Stop every bundled broker the app started."""
+        """Stop every eavesdrop relay and bundled broker the app started."""
+        for opened in self.networks:
+            await opened.close()
         brokers = list(self.brokers.values())
         self.brokers.clear()
         for broker in brokers:

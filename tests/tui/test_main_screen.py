@@ -11,6 +11,7 @@ from textual.widgets import RichLog
 
 from iotsim_tui.engine.events import (
     DeviceStatus,
+    Event,
     LogLine,
     MessageIn,
     MessageKind,
@@ -53,19 +54,20 @@ async def test_moving_in_the_tree_shows_that_devices_log(tmp_path: Path) -> None
         assert isinstance(screen, MainScreen)
         opened = app.session.networks[0]
         await wait_for(pilot, lambda: screen.device_id == "TS1", "TS1 selected first")
-        batch = [
+        batch: list[Event] = [
             StatusChanged("TS1", DeviceStatus.CONNECTED, "", 1.0),
             MessageIn("TS1", "High_Tempe", 1, False, b"for TS1", 7, False, 2.0),
             LogLine("HS1", "only in HS1's log", 3.0),
         ]
         screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
         await wait_for(pilot, lambda: "for TS1" in _log_text(screen), "TS1's message")
+        tree = screen.query_one(NetworkTree)
         assert "only in HS1's log" not in _log_text(screen)
         await wait_for(
             pilot,
-            lambda: str(
-                screen.query_one(NetworkTree).node_of(Place(opened.key, "TS1")).label
-            ).startswith("● TS1"),
+            lambda: str(getattr(tree.node_of(Place(opened.key, "TS1")), "label", "")).startswith(
+                "● TS1"
+            ),
             "TS1 marked connected in the tree",
         )
         await pilot.press("down")
@@ -80,7 +82,7 @@ async def test_the_log_filter_keeps_matching_lines(tmp_path: Path) -> None:
         screen = app.screen
         assert isinstance(screen, MainScreen)
         opened = app.session.networks[0]
-        batch = [
+        batch: list[Event] = [
             MessageIn("TS1", "High_Tempe", 1, False, b"Alert", 5, False, 1.0),
             MessageOut(
                 "TS1", "finance/TS1/temperature", 0, False, b"{}", 2, MessageKind.TELEMETRY, 2.0

@@ -6,6 +6,7 @@ test's own folder; the profile is saved and opened again at the end.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from iotsim_tui.tui.app import IotsimApp, make_app
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
@@ -148,6 +150,18 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
             "the first alert in TS1's log",
         )
         await pilot.press("escape")
+        # ... and the eavesdrop view shows the topic and the text in clear.
+        await pilot.press("w")
+        assert isinstance(app.screen, EavesdropScreen)
+        assert app.screen.tap is nde.tap is not None
+        tap = nde.tap
+        await wait_for(
+            pilot,
+            lambda: any(b"Alert for High Temperature" in item.data for item in tap.items()),
+            "the alert in clear on the wire",
+        )
+        assert any("High_Tempe" in item.summary for item in tap.items())
+        await pilot.press("escape")
 
         # 7. certificates, TLS on another port, restart, the second alert.
         await pilot.press("c")
@@ -163,6 +177,7 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
         assert nde.stale
         await pilot.press("S")
         await wait_for(pilot, lambda: nde.simulation is None, "the network stopped")
+        restarted = time.time()
         await pilot.press("S")
         await wait_for(
             pilot,
@@ -184,6 +199,13 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
             "the second alert in TS1's log",
         )
         await pilot.press("escape")
+        # ... and on the wire, in the same capture, there are only TLS records since.
+        assert nde.tap is tap
+        since_tls = [item for item in tap.items() if item.at >= restarted]
+        assert since_tls
+        assert {item.protocol for item in since_tls} <= {"TLS", "TCP"}, since_tls[:3]
+        assert not any(b"second alert" in item.data for item in tap.items())
+        assert any(b"Alert for High Temperature" in item.data for item in tap.items())
 
         # 8. save as a TOML file under profiles/.
         await pilot.press("ctrl+s")

@@ -18,6 +18,8 @@ class ConfirmScreen(ModalScreen[bool]):
     The safe answer (`no`) has the focus, so a stray Enter never deletes anything.
     """
 
+    AUTO_FOCUS = "#no"
+
     DEFAULT_CSS = """
     ConfirmScreen {
         align: center middle;
@@ -66,10 +68,6 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button(self.yes, variant="warning", id="yes", compact=True)
                 yield Button(self.no, variant="primary", id="no", compact=True)
-
-    def on_mount(self) -> None:
-        """Focus the safe answer."""
-        self.query_one("#no", Button).focus()
 
     def action_answer(self, answer: bool) -> None:
         """Close with `answer`."""

@@ -25,6 +25,8 @@ class DeviceScreen(FormDialog[Device]):
     commands as they are.
     """
 
+    AUTO_FOCUS = "#name"
+
     submit_label = "Save device"
 
     def __init__(self, network: Network, device: Device | None) -> None:
@@ -80,7 +82,6 @@ class DeviceScreen(FormDialog[Device]):
     def on_mount(self) -> None:
         """Check name and id as they are typed."""
         self.live_checks.update(name=_checks.check_required("a name"), id=self._check_id)
-        self.query_one("#name").focus()
 
     def _check_id(self, text: str) -> str | None:
         problem = _checks.check_device_id(text)

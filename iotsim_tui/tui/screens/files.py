@@ -98,6 +98,8 @@ def _tree_root(start: Path) -> Path:
 class PickFileScreen(FormDialog[Path]):
     """Choose an existing file: type its path or pick it in the tree."""
 
+    AUTO_FOCUS = "#path"
+
     DEFAULT_CSS = """
     PickFileScreen #tree {
         height: 12;
@@ -142,10 +144,6 @@ class PickFileScreen(FormDialog[Path]):
         )
         yield FileTree(_tree_root(self.start), suffixes=self.suffixes, id="tree")
 
-    def on_mount(self) -> None:
-        """Start in the path field."""
-        self.query_one("#path", Input).focus()
-
     def build(self, errors: dict[str, str]) -> Path | None:
         """The chosen path, if it is a file that fits."""
         text = self.query_one("#path", Input).value.strip()
@@ -186,6 +184,8 @@ class OpenProfileScreen(PickFileScreen):
 class SaveAsScreen(FormDialog[Path]):
     """Choose where to save a profile; asks before replacing an existing file."""
 
+    AUTO_FOCUS = "#path"
+
     DEFAULT_CSS = """
     SaveAsScreen #tree {
         height: 10;
@@ -217,10 +217,6 @@ class SaveAsScreen(FormDialog[Path]):
             ),
         )
         yield FileTree(_tree_root(self.default), suffixes=PROFILE_SUFFIXES, id="tree")
-
-    def on_mount(self) -> None:
-        """Start in the path field."""
-        self.query_one("#path", Input).focus()
 
     def build(self, errors: dict[str, str]) -> Path | None:
         """The target path, if its folder exists and it is not a folder itself."""

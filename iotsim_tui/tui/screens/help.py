@@ -25,6 +25,8 @@ def matching(bindings: Sequence[KeyHelp], search: str) -> list[KeyHelp]:
 class HelpScreen(ModalScreen[None]):
     """A table of the app's keys; typing filters it, Escape closes it."""
 
+    AUTO_FOCUS = "#search"
+
     DEFAULT_CSS = """
     HelpScreen {
         align: center middle;
@@ -75,7 +77,6 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("What it does", key="what")
         table.add_column("Where", key="where")
         self._show(self.key_help)
-        self.query_one("#search", Input).focus()
 
     def _show(self, rows: list[KeyHelp]) -> None:
         table = self.query_one("#keys", DataTable)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textual.binding import Binding
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Device, Network, Telemetry
@@ -17,22 +15,14 @@ from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen
+from iotsim_tui.tui.screens.help import HelpScreen
 from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
 from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
+from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
-
-
-def _dialog(module: str, name: str) -> Callable[..., ModalScreen[Any]] | None:
-    """A dialog class looked up by name, or None when this build has none."""
-    try:
-        found: Callable[..., ModalScreen[Any]] = getattr(
-            importlib.import_module(f"iotsim_tui.tui.screens.{module}"), name
-        )
-    except (ImportError, AttributeError):
-        return None
-    return found
 
 
 def key_table(screen: Screen[Any]) -> list[tuple[str, str, str]]:
@@ -266,8 +256,7 @@ class EditingActions(Screen[None]):
 
     def action_telemetry(self) -> None:
         found = self._need_device()
-        screen = _dialog("device_form", "TelemetryScreen")
-        if found is None or screen is None:
+        if found is None:
             return
         opened, device = found
         current = device.telemetry[0] if device.telemetry else None
@@ -279,7 +268,7 @@ class EditingActions(Screen[None]):
             network = editing.put_device(opened.network, changed, replacing=device.id)
             self._changed_network(opened, network, f"{device.id} publishes {telemetry.topic}")
 
-        self.app.push_screen(screen(device, current), chosen)
+        self.app.push_screen(TelemetryScreen(device, current), chosen)
 
     # -- other screens -----------------------------------------------------------------
 
@@ -293,18 +282,17 @@ class EditingActions(Screen[None]):
 
     def action_eavesdrop(self) -> None:
         opened = self._need_network()
-        screen = _dialog_from("iotsim_tui.tui.widgets.eavesdrop", "EavesdropScreen")
         if opened is None:
             return
-        if screen is None:
-            self.notify("Eavesdrop is not available in this build.", severity="warning")
-            return
-        self.app.push_screen(screen(opened.network))
+
+        async def show() -> None:
+            tap = await opened.ensure_tap()
+            await self.app.push_screen(EavesdropScreen(opened.network, tap))
+
+        self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
 
     def action_help(self) -> None:
-        screen = _dialog("help", "HelpScreen")
-        if screen is not None:
-            self.app.push_screen(screen(key_table(self)))
+        self.app.push_screen(HelpScreen(key_table(self)))
 
     def action_quit(self) -> None:
         unsaved = self.session.dirty
@@ -320,11 +308,3 @@ class EditingActions(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(f"Quit without saving {names}?", yes="Quit without saving"), confirmed
         )
-
-
-def _dialog_from(module: str, name: str) -> Callable[..., Screen[Any]] | None:
-    try:
-        found: Callable[..., Screen[Any]] = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-    return found

@@ -66,6 +66,8 @@ def _optional(text: str) -> str | None:
 class NewNetworkScreen(FormDialog[Network]):
     """Name and describe a new network; dismisses with a `Network` on the bundled broker."""
 
+    AUTO_FOCUS = "#name"
+
     heading = "New network"
     intro = "A network is a set of devices and the broker they talk to; it is saved as one file."
     submit_label = "Create"
@@ -83,7 +85,6 @@ class NewNetworkScreen(FormDialog[Network]):
     def on_mount(self) -> None:
         """Check the name as it is typed."""
         self.live_checks["name"] = _checks.check_network_name
-        self.query_one("#name", Input).focus()
 
     def build(self, errors: dict[str, str]) -> Network | None:
         """The new, empty network."""
@@ -95,6 +96,8 @@ class NewNetworkScreen(FormDialog[Network]):
 
 class NetworkSettingsScreen(FormDialog[Network]):
     """Edit how a network's devices reach their broker; dismisses with the changed `Network`."""
+
+    AUTO_FOCUS = "#host"
 
     DEFAULT_CSS = """
     NetworkSettingsScreen #verify-warning {
@@ -218,7 +221,6 @@ class NetworkSettingsScreen(FormDialog[Network]):
             keepalive=_checks.int_in("the keepalive", 0, 65535),
         )
         self._show_verify_warning()
-        self.query_one("#host", Input).focus()
 
     def build(self, errors: dict[str, str]) -> Network | None:
         """The network with the new broker settings."""

@@ -32,6 +32,8 @@ class SubscribeRequest:
 class SubscribeScreen(FormDialog[SubscribeRequest]):
     """Subscribe `device` to a topic filter; dismisses with a `SubscribeRequest`."""
 
+    AUTO_FOCUS = "#topic"
+
     submit_label = "Subscribe"
 
     def __init__(self, device: Device) -> None:
@@ -67,7 +69,6 @@ class SubscribeScreen(FormDialog[SubscribeRequest]):
     def on_mount(self) -> None:
         """Check the filter as it is typed."""
         self.live_checks["topic"] = self._check_topic
-        self.query_one("#topic", Input).focus()
 
     def _check_topic(self, text: str) -> str | None:
         filled = text.replace("{id}", self.device.id).replace("{name}", self.device.name)

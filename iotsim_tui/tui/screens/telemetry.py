@@ -69,6 +69,8 @@ def nest(rows: list[tuple[str, ValueSpec]]) -> tuple[dict[str, Any], dict[int, s
 class TelemetryScreen(FormDialog[Telemetry]):
     """Add (`telemetry` None) or edit one telemetry of `device`; dismisses with a `Telemetry`."""
 
+    AUTO_FOCUS = "#topic"
+
     DEFAULT_CSS = """
     TelemetryScreen #rows, TelemetryScreen .value, TelemetryScreen .value-row {
         height: auto;
@@ -201,7 +203,6 @@ class TelemetryScreen(FormDialog[Telemetry]):
     def on_mount(self) -> None:
         """Check topic and interval as they are typed."""
         self.live_checks.update(topic=self._check_topic, interval=_checks.check_interval)
-        self.query_one("#topic", Input).focus()
 
     def _check_topic(self, text: str) -> str | None:
         return _checks.check_topic_name(
