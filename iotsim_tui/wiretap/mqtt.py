@@ -234,8 +234,13 @@ def _connect(packet: Connect, packet_bytes: bytes) -> Decoded:
         fields.append(Field("User name", packet.username, exposed=True))
         summary += f", user {packet.username}"
     if packet.password is not None:
-        fields.append(Field("Password", _text(packet.password), exposed=True))
+        # A sniffer reads the password; this screen says so without showing it, and
+        # masks its bytes in the hex view too (it is the last field of a CONNECT).
+        size = len(packet.password)
+        fields.append(Field("Password", f"{size} bytes in clear (hidden here)", exposed=True))
         summary += ", password in clear"
+        if size:
+            packet_bytes = packet_bytes[:-size] + b"*" * size
     if packet.will is not None:
         fields.append(Field("Will topic", packet.will.topic))
         fields.append(Field("Will payload", preview(packet.will.payload)))

@@ -53,7 +53,12 @@ async def test_the_lab_session_in_clear_shows_every_packet(mosquitto: RunningMos
     connect = next(i for i in items if i.summary.startswith("CONNECT"))
     assert connect.exposed
     exposed = {f.name: f.value for f in connect.fields if f.exposed}
-    assert exposed == {"User name": USERNAME, "Password": PASSWORD}
+    assert exposed == {
+        "User name": USERNAME,
+        "Password": f"{len(PASSWORD)} bytes in clear (hidden here)",
+    }
+    assert PASSWORD.encode() not in connect.data
+    assert connect.data.endswith(b"*" * len(PASSWORD))
     assert field(connect, "Protocol") == "MQTT 3.1.1"
     publish = next(
         i for i in items if i.direction is Direction.TO_DEVICE and "PUBLISH" in i.summary
