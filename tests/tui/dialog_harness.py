@@ -59,6 +59,14 @@ async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
     await pilot.pause()
 
 
+async def paste(pilot: Pilot[None], text: str) -> None:
+    """Paste `text` into the focused input, as a terminal does (one event for the text)."""
+    focused = pilot.app.screen.focused
+    assert isinstance(focused, Input), f"the focus is on {focused!r}, not on a text field"
+    focused.post_message(events.Paste(text))
+    await pilot.pause()
+
+
 async def toggle(pilot: Pilot[None], selector: str) -> None:
     """Focus a toggle or switch and press space on it."""
     pilot.app.screen.query_one(selector).focus()

@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 
+from iotsim_tui.profiles.checks import Checker
+from iotsim_tui.profiles.fields import parse_generator
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
@@ -17,11 +19,12 @@ from iotsim_tui.profiles.model import (
     ValueSpec,
 )
 from iotsim_tui.tui.screens._checks import profile_problems
+from iotsim_tui.tui.screens._generators import params_text, parse_params
 from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS
 from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
-from tests.tui.dialog_harness import error_under, open_dialog, type_into
+from tests.tui.dialog_harness import error_under, open_dialog, paste, type_into
 
 SENSOR = Device("Temperature_Sensor", "TS1", "Server room")
 LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
@@ -29,7 +32,10 @@ LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
 
 async def test_add_device_returns_what_was_typed() -> None:
     async with open_dialog(DeviceScreen(Network("NDE_FINANCE_NETWORK"), None)) as (app, pilot):
-        await pilot.press(*"Temperature_Sensor", "tab", *"TS1", "tab", *"Server room", "enter")
+        await paste(pilot, "Temperature_Sensor")
+        await pilot.press("tab", *"TS1", "tab")
+        await paste(pilot, "Server room")
+        await pilot.press("enter")
         await pilot.pause()
     assert app.results == [SENSOR]
 
@@ -103,7 +109,9 @@ async def test_subscribe_on_start_at_qos_1() -> None:
 async def test_subscribe_now_at_qos_2() -> None:
     async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
         app.screen.query_one("#on").focus()
-        await pilot.press("enter", "down", "enter", "tab", *"alerts/+/{id}", "tab")
+        await pilot.press("enter", "down", "enter", "tab")
+        await paste(pilot, "alerts/+/{id}")
+        await pilot.press("tab")
         await pilot.press("enter", "down", "enter")
         await pilot.pause()
         await pilot.click("#submit")
@@ -138,16 +146,42 @@ async def test_an_empty_topic_filter_is_refused() -> None:
         assert error_under(app, "topic") == "a topic filter must not be empty"
 
 
-async def test_telemetry_of_every_built_in_kind_opens_and_saves_unchanged() -> None:
-    first, *others = [kind.telemetry()[0] for kind in DEVICE_KINDS]
+SPECS = [
+    ValueSpec(GeneratorKind.CONSTANT, value="C"),
+    ValueSpec(GeneratorKind.CONSTANT, value=("a b", 1, True)),
+    ValueSpec(GeneratorKind.INT, min=-5, max=5),
+    ValueSpec(GeneratorKind.FLOAT, min=0.5, max=1.5, round=2),
+    ValueSpec(GeneratorKind.WALK, min=15, max=35, step=0.5, start=22, round=1),
+    ValueSpec(GeneratorKind.SEQUENCE, values=(1, 2, 3)),
+    ValueSpec(GeneratorKind.CYCLE, values=("low", "true", "two words")),
+    ValueSpec(GeneratorKind.CHOICE, values=(True, False)),
+    ValueSpec(GeneratorKind.BOOL, probability=0.25),
+    ValueSpec(GeneratorKind.TIMESTAMP, format="epoch_ms"),
+    ValueSpec(GeneratorKind.COUNTER, start=10, step=-1),
+    ValueSpec(GeneratorKind.FIELD, name="description"),
+    ValueSpec(GeneratorKind.STATE, name="setpoint"),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.kind.value)
+def test_generator_parameters_read_back_as_written(spec: ValueSpec) -> None:
+    table, problem = parse_params(spec.kind, params_text(spec))
+    assert problem is None
+    checker = Checker("telemetry")
+    assert parse_generator(checker, {"kind": spec.kind.value, **table}, (), ["setpoint"]) == spec
+    assert checker.problems == []
+
+
+async def test_telemetry_with_nested_values_opens_and_saves_unchanged() -> None:
+    first, second = DEVICE_KINDS[0].telemetry()[0], DEVICE_KINDS[-1].telemetry()[0]
+    assert any(not isinstance(value, ValueSpec) for value in second.fields.values())
     async with open_dialog(TelemetryScreen(SENSOR, first)) as (app, pilot):
         await pilot.press("enter")
-        for telemetry in others:
-            await app.push_screen(TelemetryScreen(SENSOR, telemetry), app.results.append)
-            await pilot.pause()
-            await pilot.press("enter")
+        await app.push_screen(TelemetryScreen(SENSOR, second), app.results.append)
         await pilot.pause()
-    assert app.results == [first, *others]
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [first, second]
 
 
 async def test_new_telemetry_with_a_typed_value_generator() -> None:
@@ -156,7 +190,10 @@ async def test_new_telemetry_with_a_typed_value_generator() -> None:
         await type_into(pilot, "#interval", "2.5")
         await pilot.click("#add-value")
         await pilot.pause()
-        await pilot.press(*"temperature", "tab", "tab", *"min=15 max=35 step=0.5", "enter")
+        await paste(pilot, "temperature")
+        await pilot.press("tab", "tab")
+        await paste(pilot, "min=15 max=35 step=0.5")
+        await pilot.press("enter")
         await pilot.pause()
     assert app.results == [
         Telemetry(
@@ -186,7 +223,10 @@ async def test_generator_parameters_are_checked_by_the_profile_rules() -> None:
     async with open_dialog(TelemetryScreen(SENSOR, None)) as (app, pilot):
         await pilot.click("#add-value")
         await pilot.pause()
-        await pilot.press(*"temperature", "tab", "tab", *"min=40 max=30", "enter")
+        await paste(pilot, "temperature")
+        await pilot.press("tab", "tab")
+        await paste(pilot, "min=40 max=30")
+        await pilot.press("enter")
         await pilot.pause()
         assert error_under(app, "params-1") == "min = 40: must not be more than max (30)"
         await type_into(pilot, "#params-1", "min 40")
