@@ -124,26 +124,28 @@ class SubscriptionTree:
         """
         found: list[Subscription] = []
         levels = topic.split("/")
-        self._walk(self._root, levels, 0, found, topic.startswith("$"))
+        depth = len(levels)
+        dollar = topic.startswith("$")
+        # Iterative: a topic may have 65,535 levels, far past Python's recursion limit.
+        stack = [(self._root, 0)]
+        while stack:
+            node, index = stack.pop()
+            children = node.children
+            wildcards_here = not (dollar and index == 0)
+            # `#` also matches the parent level ("a/#" matches "a").
+            hash_node = children.get("#")
+            if hash_node is not None and wildcards_here:
+                _collect(hash_node, found)
+            if index == depth:
+                _collect(node, found)
+                continue
+            exact = children.get(levels[index])
+            if exact is not None:
+                stack.append((exact, index + 1))
+            plus = children.get("+")
+            if plus is not None and wildcards_here:
+                stack.append((plus, index + 1))
         return found
-
-    def _walk(
-        self, node: _Node, levels: list[str], index: int, found: list[Subscription], dollar: bool
-    ) -> None:
-        children = node.children
-        # `#` also matches the parent level ("a/#" matches "a"); never at a $-topic's first level.
-        hash_node = children.get("#")
-        if hash_node is not None and not (dollar and index == 0):
-            _collect(hash_node, found)
-        if index == len(levels):
-            _collect(node, found)
-            return
-        exact = children.get(levels[index])
-        if exact is not None:
-            self._walk(exact, levels, index + 1, found, dollar)
-        plus = children.get("+")
-        if plus is not None and not (dollar and index == 0):
-            self._walk(plus, levels, index + 1, found, dollar)
 
     def remove_all(self, client_id: str, filters: list[str]) -> None:
         """Remove all of `filters` for `client_id` (a session's subscriptions, when it ends)."""
