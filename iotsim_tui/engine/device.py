@@ -127,10 +127,10 @@ class DeviceRunner:
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
         self.messages_out = 0
-        self._accepted = 0
-        self._acknowledged = 0
-        self._dropped = 0
-        self._drop_reasons: dict[str, int] = {}
+        self.accepted = 0
+        self.acknowledged = 0
+        self.dropped = 0
+        self.drop_reasons: dict[str, int] = {}
         self._outbox: deque[_Pending] = deque()
         self._unacked: dict[int, _Pending] = {}
         self._subscriptions: dict[str, _Subscription] = {}
@@ -442,7 +442,7 @@ class DeviceRunner:
         self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
-        self._accepted += 1
+        self.accepted += 1
         message = _Pending(topic, payload, qos, retain, kind)
         if self._client is not None and self._send(message):
             return
@@ -461,7 +461,7 @@ class DeviceRunner:
         if info.rc != MQTT_ERR_SUCCESS:
             return False
         if message.qos == 0:
-            self._acknowledged += 1
+            self.acknowledged += 1
         else:
             self._unacked[info.mid] = message
         self.messages_out += 1
@@ -481,11 +481,11 @@ class DeviceRunner:
 
     def _on_ack(self, mid: int) -> None:
         if self._unacked.pop(mid, None) is not None:
-            self._acknowledged += 1
+            self.acknowledged += 1
 
     def _drop(self, reason: str) -> None:
-        self._dropped += 1
-        self._drop_reasons[reason] = self._drop_reasons.get(reason, 0) + 1
+        self.dropped += 1
+        self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
 
     def _flush_outbox(self) -> None:
         while self._outbox and self._client is not None:
@@ -503,14 +503,19 @@ class DeviceRunner:
     # -- views -----------------------------------------------------------------------------
 
     @property
+    def queued(self) -> int:
+        """Messages waiting in the outbox or for their acknowledgement."""
+        return len(self._outbox) + len(self._unacked)
+
+    @property
     def ledger(self) -> Ledger:
         """The device's message ledger now."""
         return Ledger(
-            accepted=self._accepted,
-            acknowledged=self._acknowledged,
-            queued=len(self._outbox) + len(self._unacked),
-            dropped=self._dropped,
-            drop_reasons=dict(self._drop_reasons),
+            accepted=self.accepted,
+            acknowledged=self.acknowledged,
+            queued=self.queued,
+            dropped=self.dropped,
+            drop_reasons=dict(self.drop_reasons),
         )
 
     def view(self) -> DeviceView:

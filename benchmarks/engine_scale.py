@@ -1,0 +1,381 @@
+"""Device engine at scale, side by side with a bare aiomqtt loop, against mosquitto.
+
+    python benchmarks/engine_scale.py [--quick] [--no-write]
+
+1. Connect: seconds until N clients are connected, and peak RSS per client, for 1,000 and
+   10,000 plain and 3,000 TLS clients: the engine (`Simulation`, no telemetry) and a bare
+   aiomqtt loop (`asyncio.gather` of `Client.__aenter__`: the floor of what the library can do).
+   Also the seconds each takes to disconnect them all.
+2. Publish: every device publishing a small JSON payload once a second. One process with 5,000
+   devices, engine and bare loop (messages per CPU-second of the process), and the engine with
+   10,000 devices over `--workers 2` (`iotsim-tui run`); the broker's own count of PUBLISH
+   packets received (`$SYS`, every second) gives the rate.
+
+Each case runs in a fresh child process, bounded in time. Targets (issue 6): 10,000 plain
+devices connected in at most 1.3x the bare loop's time and at most 25 KB RSS each; 3,000 TLS
+devices in at most 1.3x the bare loop's time; 10,000 msg/s sustained with `--workers 2` (at
+least 98% counted by the broker); in one process at least the bare loop's rate per CPU-second.
+The results replace the `engine_scale` section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _common
+import aiomqtt
+import psutil
+from _common import HOST
+
+CASE_TIMEOUT = 300.0
+"""Seconds any one case may take before it is abandoned."""
+WARMUP = 4.0
+WINDOW = 12.0
+RECEIVED = "$SYS/broker/publish/messages/received"
+
+
+# -- children: one case each ------------------------------------------------------------------
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _network(spec: dict[str, Any], *, telemetry: bool) -> Any:
+    from iotsim_tui.profiles.model import (
+        BrokerSettings,
+        DeviceTemplate,
+        GeneratorKind,
+        Network,
+        Ramp,
+        Telemetry,
+        TLSSettings,
+        ValueSpec,
+    )
+
+    tls = TLSSettings(enabled=True, ca=spec["ca"]) if spec.get("ca") else TLSSettings()
+    fields = {
+        "temperature": ValueSpec(GeneratorKind.WALK, min=15, max=35, step=0.5, round=1),
+        "seq": ValueSpec(GeneratorKind.COUNTER),
+    }
+    template = DeviceTemplate(
+        name="Sensor {n}",
+        id="S{n}",
+        count=spec["n"],
+        telemetry=(Telemetry("bench/{id}/t", interval=1.0, fields=fields),) if telemetry else (),
+    )
+    return Network(
+        name="BENCH",
+        broker=BrokerSettings(port=spec["port"], bundled=False, tls=tls, client_id_prefix="e-"),
+        ramp=Ramp(rate=1_000_000.0, in_flight=1000),
+        templates=(template,),
+    )
+
+
+async def _bare_clients(spec: dict[str, Any]) -> list[aiomqtt.Client]:
+    context = ssl.create_default_context(cafile=spec["ca"]) if spec.get("ca") else None
+    return [
+        aiomqtt.Client(HOST, spec["port"], identifier=f"b-S{i}", tls_context=context)
+        for i in range(1, spec["n"] + 1)
+    ]
+
+
+async def connect_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """Connect N clients; seconds to connect and to disconnect, peak RSS per client."""
+    from iotsim_tui.engine import Simulation
+
+    baseline = _peak_rss()
+    if spec["mode"] == "bare":
+        began = time.monotonic()
+        clients = await _bare_clients(spec)
+        await asyncio.gather(*(client.__aenter__() for client in clients))
+        connected = time.monotonic() - began
+        peak = _peak_rss()
+        began = time.monotonic()
+        await asyncio.gather(*(client.__aexit__(None, None, None) for client in clients))
+        stopped = time.monotonic() - began
+    else:
+        simulation = Simulation(_network(spec, telemetry=False), record_events=False)
+        began = time.monotonic()
+        await simulation.start()
+        while simulation.summary().connected < spec["n"]:
+            if simulation.summary().errors:
+                raise SystemExit(f"errors: {simulation.summary().error_samples}")
+            await asyncio.sleep(0.05)
+        connected = time.monotonic() - began
+        peak = _peak_rss()
+        began = time.monotonic()
+        await simulation.stop()
+        stopped = time.monotonic() - began
+    return {
+        "connect_s": connected,
+        "stop_s": stopped,
+        "kb_each": (peak - baseline) / spec["n"] / 1024,
+    }
+
+
+async def publish_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every device publishes once a second; messages and CPU over a window after a warm-up."""
+    from iotsim_tui.engine import Simulation
+
+    n = spec["n"]
+    if spec["mode"] == "bare":
+        clients = await _bare_clients(spec)
+        await asyncio.gather(*(client.__aenter__() for client in clients))
+        sent = [0]
+
+        async def device(index: int, client: aiomqtt.Client) -> None:
+            temperature, topic = 25.0, f"bench/S{index}/t"
+            await asyncio.sleep(random.random())
+            for seq in range(1_000_000):
+                temperature = min(35.0, max(15.0, temperature + random.uniform(-0.5, 0.5)))
+                payload = json.dumps({"temperature": round(temperature, 1), "seq": seq})
+                await client.publish(topic, payload.encode())
+                sent[0] += 1
+                await asyncio.sleep(1.0 + random.uniform(-0.02, 0.02))
+
+        tasks = [asyncio.create_task(device(i, c)) for i, c in enumerate(clients, 1)]
+
+        def count() -> int:
+            return sent[0]
+    else:
+        simulation = Simulation(_network(spec, telemetry=True), record_events=False)
+        await simulation.start()
+        while simulation.summary().connected < n:  # noqa: ASYNC110 (a benchmark's probe)
+            await asyncio.sleep(0.05)
+
+        def count() -> int:
+            return simulation.summary().messages_out
+
+    await asyncio.sleep(WARMUP)
+    start_wall, start_count, start_cpu = time.time(), count(), _cpu()
+    await asyncio.sleep(WINDOW)
+    end_wall, end_count, end_cpu = time.time(), count(), _cpu()
+    if spec["mode"] == "bare":
+        for task in tasks:
+            task.cancel()
+    else:
+        await simulation.stop()
+    return {
+        "window": [start_wall, end_wall],
+        "sent_per_s": (end_count - start_count) / (end_wall - start_wall),
+        "cpu_share": (end_cpu - start_cpu) / (end_wall - start_wall),
+    }
+
+
+def child(spec: dict[str, Any]) -> None:
+    """Run one case in this process and print its result as JSON."""
+    _common.raise_fd_limit()
+    case: Callable[[dict[str, Any]], Any] = (
+        connect_case if spec["case"] == "connect" else publish_case
+    )
+    print(json.dumps(asyncio.run(case(spec))), flush=True)
+
+
+# -- parent ---------------------------------------------------------------------------------
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One case in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=CASE_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"case {spec} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+class BrokerCounter:
+    """Samples mosquitto's count of PUBLISH packets received, once a second ($SYS)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> BrokerCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    async def _run(self) -> None:
+        try:
+            async with aiomqtt.Client(HOST, self.port, identifier="bench-counter") as client:
+                await client.subscribe(RECEIVED)
+                async for message in client.messages:
+                    self.samples.append((time.time(), int(bytes(message.payload).decode())))  # type: ignore[arg-type]
+                    if self._stop.is_set():
+                        return
+        except aiomqtt.MqttError:
+            return  # the broker stopped first
+
+    def rate(self, start: float, end: float) -> float:
+        """PUBLISH packets per second the broker received between two wall-clock times."""
+        inside = [(t, c) for t, c in self.samples if start <= t <= end]
+        if len(inside) < 2:
+            return float("nan")
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return (c1 - c0) / (t1 - t0)
+
+
+def workers_case(port: int, n: int, workdir: Path, workers: int = 2) -> dict[str, Any]:
+    """`iotsim-tui run --workers N` with N devices publishing every second; rate over a window."""
+    profile = workdir / "bench_fleet.toml"
+    profile.write_text(
+        f'[network]\nname = "BENCH_FLEET"\n\n[network.broker]\nhost = "{HOST}"\nport = {port}\n'
+        'bundled = false\nclient_id_prefix = "w-"\n\n[network.ramp]\nrate = 5000.0\n'
+        f'in_flight = 500\n\n[[templates]]\nname = "Sensor {{n}}"\nid = "S{{n}}"\ncount = {n}\n\n'
+        '[[templates.telemetry]]\ntopic = "bench/{id}/t"\ninterval = 1\n\n'
+        "[templates.telemetry.fields]\n"
+        'temperature = { kind = "walk", min = 15.0, max = 35.0, step = 0.5, round = 1 }\n'
+        'seq = { kind = "counter" }\n'
+    )
+    duration = 12.0 + WARMUP + WINDOW
+    began = time.time()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "iotsim_tui",
+            "run",
+            str(profile),
+            "--workers",
+            str(workers),
+            "--duration",
+            str(duration),
+        ],
+        cwd=_common.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    window = (began + 12.0 + WARMUP, began + 12.0 + WARMUP + WINDOW)
+    time.sleep(window[0] - time.time())
+    tree = psutil.Process(process.pid)
+    cpu_start = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
+    time.sleep(max(0.0, window[1] - time.time()))
+    cpu_end = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
+    out, err = process.communicate(timeout=CASE_TIMEOUT)
+    if process.returncode != 0:
+        raise SystemExit(
+            f"iotsim-tui run failed ({process.returncode}):\n{out[-1500:]}{err[-1500:]}"
+        )
+    return {"window": list(window), "cpu_share": (cpu_end - cpu_start) / WINDOW, "report": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the devices")
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/performance.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return
+    scale = 10 if args.quick else 1
+    _common.raise_fd_limit()
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
+        workdir = Path(tmp)
+        from iotsim_tui.certs import init_certs
+
+        certs = workdir / "certs"
+        init_certs(certs)
+        settings = ["sys_interval 1", "max_queued_messages 1000"]
+        with _common.run_mosquitto(workdir, certs=certs, settings=settings) as broker:
+            assert broker.tls_port is not None
+            connects = []
+            for label, n, port, ca in [
+                ("plain", 1000 // scale, broker.port, None),
+                ("plain", 10000 // scale, broker.port, None),
+                ("TLS", 3000 // scale, broker.tls_port, str(certs / "ca.crt")),
+            ]:
+                spec = {"case": "connect", "n": n, "port": port, "ca": ca}
+                bare = run_child({**spec, "mode": "bare"})
+                engine = run_child({**spec, "mode": "engine"})
+                connects.append((label, n, bare, engine))
+                print(f"connect {n} {label}: bare {bare}, engine {engine}", flush=True)
+            publishes = []
+            with BrokerCounter(broker.port) as counter:
+                n = 5000 // scale
+                for mode in ("bare", "engine"):
+                    result = run_child(
+                        {"case": "publish", "n": n, "port": broker.port, "mode": mode}
+                    )
+                    result["broker"] = counter.rate(*result["window"])
+                    publishes.append((mode, n, result))
+                    print(f"publish {n} {mode}: {result}", flush=True)
+                n = 10000 // scale
+                result = workers_case(broker.port, n, workdir)
+                result["broker"] = counter.rate(*result["window"])
+                print(f"workers 2, {n}: {result['broker']:.0f}/s, cpu {result['cpu_share']:.2f}")
+                publishes.append(("engine, --workers 2", n, result))
+    rows = _table(connects, publishes)
+    text = "\n".join(rows)
+    print(text)
+    if not args.no_write:
+        _common.write_section("engine_scale", text)
+
+
+def _table(connects: list[Any], publishes: list[Any]) -> list[str]:
+    rows = [
+        "## Device engine at scale (`benchmarks/engine_scale.py`)",
+        "",
+        f"{_common.machine()}; {_common.today()}; mosquitto 2 on loopback, one run per figure "
+        "(each case in a fresh process).",
+        "",
+        "| clients | bare aiomqtt: connect s | engine: connect s | ratio (target <= 1.3) "
+        "| bare KB each | engine KB each (target <= 25) | bare stop s | engine stop s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, n, bare, engine in connects:
+        rows.append(
+            f"| {n:,} {label} | {bare['connect_s']:.2f} | {engine['connect_s']:.2f} | "
+            f"{engine['connect_s'] / bare['connect_s']:.2f} | {bare['kb_each']:.1f} | "
+            f"{engine['kb_each']:.1f} | {bare['stop_s']:.2f} | {engine['stop_s']:.2f} |"
+        )
+    rows += [
+        "",
+        "| every device publishes once a second | devices | client msg/s | broker msg/s "
+        "| CPU (cores) | msg per CPU-second |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode, n, result in publishes:
+        sent = result.get("sent_per_s", result["broker"])
+        per_cpu = sent / result["cpu_share"] if result["cpu_share"] else float("nan")
+        rows.append(
+            f"| {mode} | {n:,} | {sent:,.0f} | {result['broker']:,.0f} | "
+            f"{result['cpu_share']:.2f} | {per_cpu:,.0f} |"
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    main()
