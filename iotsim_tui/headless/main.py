@@ -51,10 +51,7 @@ async def _main(options: RunOptions, network: Network) -> int:
         if options.eavesdrop:
             from iotsim_tui.wiretap.relay import Eavesdrop
 
-            target = (network.broker.host, network.broker.effective_port)
-            tap = await stack.enter_async_context(
-                Eavesdrop(target=target, key_log=network.broker.tls.key_log)
-            )
+            tap = await stack.enter_async_context(Eavesdrop.for_broker(network.broker))
             endpoint = tap.endpoint
         with display:
             if options.workers > 1:

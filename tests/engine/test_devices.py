@@ -10,6 +10,7 @@ from iotsim_tui.profiles.model import (
     Command,
     Device,
     GeneratorKind,
+    MQTTVersion,
     Response,
     Subscription,
     Telemetry,
@@ -181,3 +182,30 @@ async def test_the_will_is_published_when_a_device_drops_abruptly(broker_port: i
         await wait_until(lambda: simulation.summary().connected == 1, "a third connection")
     assert len(seen.on(f"{base}/will")) == 1
     assert json.dumps  # keep the import honest for future payload checks
+
+
+async def test_a_resumed_session_is_not_subscribed_again_and_strays_are_flagged(
+    broker_port: int,
+) -> None:
+    base = unique()
+    device = Device(name="Keeper", id=unique("K"), subscribe=(Subscription(f"{base}/x", qos=1),))
+    persistent = network(
+        broker_port, device, protocol=MQTTVersion.V5, clean_start=False, session_expiry=300
+    )
+    async with Simulation(persistent) as simulation:
+        log = EventLog(simulation)
+        await simulation.start()
+        await wait_until(lambda: simulation.summary().connected == 1, "the first session")
+        await simulation.stop()
+        async with observer(broker_port) as seen:
+            await seen.client.publish(f"{base}/x", b"while away", qos=1)
+        # Forgotten while offline: the broker's session still holds the subscription.
+        await simulation.unsubscribe(device.id, f"{base}/x")
+        await simulation.start()
+        await wait_until(lambda: log.of(MessageIn), "the message kept by the session")
+        assert simulation.device(device.id).status_detail.endswith("session resumed")
+    await log.finish()
+    message = log.of(MessageIn)[0]
+    assert (message.payload, message.unsolicited) == (b"while away", True)
+    subscribed = [e for e in log.of(LogLine) if e.text.startswith("subscribed to")]
+    assert len(subscribed) == 1  # only in the first session

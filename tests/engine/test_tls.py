@@ -122,6 +122,42 @@ async def test_a_missing_client_certificate_is_reported_at_once(
 
 
 @needs_mosquitto
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", "connected to 127.0.0.1:"),
+        ("wrong.example", "hostname mismatch: certificate is for localhost, "),
+    ],
+)
+async def test_an_endpoint_override_still_checks_the_profile_host(
+    tmp_path: Path, host: str, expected: str
+) -> None:
+    certs = make_cert_dir(tmp_path)
+    with run_mosquitto(tmp_path, certs=certs) as broker:
+        assert broker.tls_port is not None
+        # The profile names `host`; devices connect to 127.0.0.1 (as through the relay).
+        simulation = Simulation(
+            network(
+                8883,
+                Device(name="D", id="device-1"),
+                host=host,
+                tls=TLSSettings(enabled=True, ca=str(certs / "ca.crt")),
+            ),
+            endpoint=("127.0.0.1", broker.tls_port),
+        )
+        async with simulation:
+            await simulation.start()
+            await wait_until(
+                lambda: (
+                    simulation.device("device-1").status
+                    in (DeviceStatus.CONNECTED, DeviceStatus.ERROR)
+                ),
+                "the connection attempt",
+            )
+            assert simulation.device("device-1").status_detail.startswith(expected)
+
+
+@needs_mosquitto
 async def test_a_client_certificate_from_another_ca_is_rejected(tmp_path: Path) -> None:
     certs = make_cert_dir(tmp_path)
     foreign = foreign_client_cert(tmp_path)
