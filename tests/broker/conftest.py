@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -40,3 +41,11 @@ async def broker(start_broker: StartBroker) -> Broker:
 def port(broker: Broker) -> int:
     """The plain port of `broker`."""
     return broker.ports["plain"]
+
+
+async def wait_until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Wait for the broker to reach a state (not an assertion on timing: bounded polling)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
