@@ -236,3 +236,19 @@ def test_sync_helper_serves_plain_and_tls(tmp_path: Path) -> None:
             with socket.create_connection((broker.host, port), timeout=10):
                 pass
     assert broker.process.returncode is not None
+
+
+@pytest.mark.slow
+async def test_giving_up_while_it_starts_leaves_no_broker_behind(tmp_path: Path) -> None:
+    skip_without_broker()
+    broker = BundledBroker(BrokerLaunch(plain_port=0), ready_timeout=30)
+    starting = asyncio.create_task(broker.start())
+    async with asyncio.timeout(20):
+        # The pid appears between two awaits inside start(); nothing signals it.
+        while broker.pid is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert not broker.running
+    assert broker.returncode is not None
