@@ -17,6 +17,7 @@ from iotsim_tui.profiles.model import (
     TLSSettings,
 )
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.files import PickFileScreen
 from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
 from tests.tui.dialog_harness import (
     DialogApp,
@@ -277,3 +278,42 @@ def test_settings_dialog_picture(snap_compare: Callable[..., bool]) -> None:
     )
     app = DialogApp(NetworkSettingsScreen(replace(LAB, broker=broker)))
     assert snap_compare(app, terminal_size=(100, 42), run_before=_still)
+
+
+async def test_browse_puts_the_chosen_file_in_its_field(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "lab-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=certs)) as (app, pilot):
+        await pilot.click("#browse-ca")
+        await pilot.pause()
+        assert isinstance(app.screen, PickFileScreen)
+        await pilot.press("escape")  # a cancelled pick leaves the field alone
+        await pilot.pause()
+        assert app.screen.query_one("#ca", Input).value == ""
+        await pilot.click("#browse-ca")
+        await pilot.pause()
+        await type_into(pilot, "#path", str(certs / "lab-ca.pem"))
+        await pilot.press("enter")
+        await pilot.pause()
+        ca = app.screen.query_one("#ca", Input)
+        assert ca.value == str(certs / "lab-ca.pem")
+        assert app.screen.focused is ca
+
+
+async def test_a_certificate_folder_that_cannot_be_made_is_said_in_plain_words(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=blocker / "certs")) as (
+        app,
+        pilot,
+    ):
+        await pilot.click("#generate")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(app.screen.query_one("#generate-status", Static).content)
+        assert status.startswith("✖ ")
+        assert "a-file" in status
+        assert app.screen.query_one("#ca", Input).value == ""

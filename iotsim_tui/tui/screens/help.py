@@ -70,13 +70,22 @@ class HelpScreen(ModalScreen[None]):
             yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
             yield Static("", id="count")
 
-    def on_mount(self) -> None:
-        """Fill the table and put the cursor in the search field."""
+    def on_resize(self) -> None:
+        """Fit the columns to the new width, once the table has its size."""
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
         table = self.query_one("#keys", DataTable)
-        table.add_column("Key", key="key")
-        table.add_column("What it does", key="what")
-        table.add_column("Where", key="where")
-        self._show(self.key_help)
+        rows = self.key_help or [("", "", "")]
+        key_width = min(max(len(row[0]) for row in rows), 16)
+        where_width = min(max(len(row[2]) for row in rows), 14)
+        # Each column has one cell of padding on either side; the rest goes to "What it does".
+        what_width = max(table.scrollable_content_region.width - key_width - where_width - 7, 20)
+        table.clear(columns=True)
+        table.add_column("Key", key="key", width=key_width)
+        table.add_column("What it does", key="what", width=what_width)
+        table.add_column("Where", key="where", width=where_width)
+        self._show(matching(self.key_help, self.query_one("#search", Input).value))
 
     def _show(self, rows: list[KeyHelp]) -> None:
         table = self.query_one("#keys", DataTable)

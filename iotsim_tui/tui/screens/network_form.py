@@ -31,6 +31,7 @@ from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import (
     CERTIFICATE_SUFFIXES,
     KEY_SUFFIXES,
+    PathSuggester,
     PickFileScreen,
     shown_path,
 )
@@ -186,17 +187,35 @@ class NetworkSettingsScreen(FormDialog[Network]):
         yield field("", Toggle("Use TLS", tls.enabled, id="tls"))
         yield field(
             "CA certificate",
-            Input(_text(tls.ca), placeholder="system CAs", id="ca", compact=True),
+            Input(
+                _text(tls.ca),
+                placeholder="system CAs",
+                id="ca",
+                suggester=PathSuggester(CERTIFICATE_SUFFIXES),
+                compact=True,
+            ),
             Button("Browse", id="browse-ca", compact=True),
         )
         yield field(
             "Client certificate",
-            Input(_text(tls.cert), placeholder="none", id="cert", compact=True),
+            Input(
+                _text(tls.cert),
+                placeholder="none",
+                id="cert",
+                suggester=PathSuggester(CERTIFICATE_SUFFIXES),
+                compact=True,
+            ),
             Button("Browse", id="browse-cert", compact=True),
         )
         yield field(
             "Client key",
-            Input(_text(tls.key), placeholder="none", id="key", compact=True),
+            Input(
+                _text(tls.key),
+                placeholder="none",
+                id="key",
+                suggester=PathSuggester(KEY_SUFFIXES),
+                compact=True,
+            ),
             Button("Browse", id="browse-key", compact=True),
         )
         yield field(
