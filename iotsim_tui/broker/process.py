@@ -1,6 +1,7 @@
 """Run the bundled broker as its own process, for the app and the headless runner.
 
-`BundledBroker` starts `python -m iotsim_tui broker ...`, waits until each listener reports
+`BundledBroker` starts `iotsim-tui broker ...` in a child process (which Linux ends if this
+process dies without stopping it), waits until each listener reports
 `ready:` on stderr, keeps the broker's recent log lines in a bounded ring, and stops it with
 SIGTERM (SIGKILL if it does not go). The caller talks to the broker over MQTT only.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import ipaddress
 import os
+import signal
 import socket
 import sys
 from collections import deque
@@ -26,6 +29,7 @@ from iotsim_tui.profiles.model import Network
 EXIT_PORT_IN_USE = 3
 """The broker's exit code when a listener's port is taken."""
 MAX_LINE = 2_000
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,8 @@ class BundledBroker:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "iotsim_tui",
+            __name__,
+            str(os.getpid()),
             *arguments,
             # A pipe that closes when this process dies, for a broker that watches its stdin.
             stdin=asyncio.subprocess.PIPE,
@@ -360,3 +365,31 @@ def _port_in(line: str, default: int) -> int:
         if after.isdigit():
             return int(after)
     return default
+
+
+def _end_with_parent(parent: int) -> None:
+    """Ask Linux to SIGTERM this process when `parent` dies (elsewhere: do nothing).
+
+    The broker lives in its own session, so Ctrl-C is the app's alone; that also means nothing
+    else would stop it if the app were killed or its terminal closed, and a broker left
+    behind would hold the port and make the next start fail.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (AttributeError, OSError):
+        return
+    if os.getppid() != parent:
+        sys.exit(1)  # the parent died before the request took effect: nobody wants a broker
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m iotsim_tui.broker.process PARENT_PID broker ...`: the supervised broker."""
+    _end_with_parent(int(argv[0]))
+    from iotsim_tui.cli import main
+
+    return main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

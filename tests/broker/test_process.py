@@ -6,6 +6,8 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -252,3 +254,41 @@ async def test_giving_up_while_it_starts_leaves_no_broker_behind(tmp_path: Path)
         await starting
     assert not broker.running
     assert broker.returncode is not None
+
+
+_PARENT = """
+import asyncio, sys
+from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+
+async def main() -> None:
+    broker = BundledBroker(BrokerLaunch(plain_port=0), ready_timeout=30)
+    await broker.start()
+    print(broker.pid, broker.log, flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_the_broker_ends_when_the_app_is_killed(tmp_path: Path) -> None:
+    skip_without_broker()
+    app = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    broker_pid = 0
+    try:
+        assert app.stdout is not None
+        first = app.stdout.readline()
+        broker_pid = int(first.split()[0])
+        assert "Warning" not in first
+        assert psutil.pid_exists(broker_pid)
+        app.kill()  # no chance to stop its broker
+        app.wait(timeout=20)
+        psutil.wait_procs([psutil.Process(broker_pid)], timeout=20)
+        assert not psutil.pid_exists(broker_pid)
+    finally:
+        app.kill()
+        app.wait(timeout=20)
+        if broker_pid and psutil.pid_exists(broker_pid):
+            os.kill(broker_pid, signal.SIGKILL)  # the broker this test's app started
