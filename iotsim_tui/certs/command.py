@@ -56,8 +56,15 @@ def run(args: argparse.Namespace) -> int:
         files = init_certs(directory, hosts=args.host, days=args.days, force=args.force)
         print(f"wrote {files.ca_cert}, {files.ca_key} (the CA: keep ca.key private)")
         print(f"wrote {files.server_cert}, {files.server_key} (the broker's certificate)")
-        print(_render(describe(directory)[:2]))
+        infos = describe(directory)
+        print(_render(infos[:2]))
         print(f"devices and clients trust the broker with: --cafile {files.ca_cert}")
+        stale = [info.path.stem for info in infos[2:] if info.issuer != infos[0].subject]
+        if stale:
+            print(
+                f"the new CA did not sign the client certificates of {', '.join(stale)}: "
+                "reissue each with `iotsim-tui certs client ID --force`"
+            )
     elif args.action == "client":
         client = issue_client(directory, args.client_id, days=args.days, force=args.force)
         print(f"wrote {client.cert}, {client.key}")

@@ -39,7 +39,10 @@ def test_existing_files_are_an_error_with_a_way_out(
     err = capsys.readouterr().err
     assert err.startswith("iotsim-tui: certificate error: ")
     assert "ca.crt already exists: pass --force" in err
+    assert main(["certs", "client", "TS1", "--dir", str(tmp_path)]) == 0
+    capsys.readouterr()
     assert main(["certs", "init", "--dir", str(tmp_path), "--force"]) == 0
+    assert "did not sign the client certificates of TS1: reissue" in capsys.readouterr().out
 
 
 def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
