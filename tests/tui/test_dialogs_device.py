@@ -24,7 +24,7 @@ from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS
 from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
-from tests.tui.dialog_harness import error_under, open_dialog, paste, type_into
+from tests.tui.dialog_harness import error_under, open_dialog, paste, screen_text, type_into
 
 SENSOR = Device("Temperature_Sensor", "TS1", "Server room")
 LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
@@ -270,3 +270,20 @@ async def test_telemetry_topic_interval_and_template_are_checked() -> None:
             template="hello from {id}",
         )
     ]
+
+
+async def test_messages_with_brackets_are_shown_as_written() -> None:
+    telemetry = Telemetry("t", fields={"level": ValueSpec(GeneratorKind.CYCLE, values=(1, 2))})
+    async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
+        await type_into(pilot, "#params-1", "values=[1, 2")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "params-1") == (
+            "write parameters as key=value, e.g. values=low,mid,high, round and round"
+        )
+        await type_into(pilot, "#params-1", "values=[]")
+        await pilot.press("enter")
+        await pilot.pause()
+        expected = "values = []: must be a non-empty array of strings, numbers or true/false"
+        assert error_under(app, "params-1") == expected
+        assert expected in screen_text(app)

@@ -85,6 +85,10 @@ async def test_open_explains_a_wrong_path_and_stays_open(folder: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert error_under(app, "path") == "profiles/lab is a folder: pick a file in it"
+        await type_into(pilot, "#path", "[b]lab.toml")  # shown as typed, not as markup
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "there is no file [b]lab.toml" in screen_text(app)
         assert app.results == []
         await pilot.press("escape")
         await pilot.pause()

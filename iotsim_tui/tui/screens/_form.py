@@ -52,10 +52,10 @@ def field(
     """
     children: list[Widget] = [
         Horizontal(Label(label, classes="field-label"), control, *extras, classes="field-row"),
-        Static("", id=f"{control.id}-error", classes="field-error"),
+        Static("", id=f"{control.id}-error", classes="field-error", markup=False),
     ]
     if hint:
-        children.append(Static(hint, id=f"{control.id}-hint", classes="field-hint"))
+        children.append(Static(hint, id=f"{control.id}-hint", classes="field-hint", markup=False))
     return Vertical(*children, classes=f"field {classes}".strip())
 
 
@@ -165,7 +165,7 @@ class FormDialog(ModalScreen[ResultT | None]):
                 if self.intro:
                     yield Static(self.intro, classes="intro")
                 yield from self.compose_fields()
-                yield Static("", id="form-error", classes="field-error")
+                yield Static("", id="form-error", classes="field-error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button(self.submit_label, variant="primary", id="submit", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)

@@ -140,7 +140,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         """Broker, sign-in and TLS fields."""
         broker = self.network.broker
         tls = broker.tls
-        yield Static(f"Broker of {self.network.name}", classes="section")
+        yield Static(f"Broker of {self.network.name}", classes="section", markup=False)
         yield field("Host", Input(broker.host, id="host", compact=True))
         yield field(
             "Port",
@@ -230,7 +230,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
             Button("Generate certificates", id="generate", compact=True),
             hint=f"CA, broker and device certificates in {self.certs_dir}/",
         )
-        yield Static("", id="generate-status")
+        yield Static("", id="generate-status", markup=False)
 
     def on_mount(self) -> None:
         """Check values as they are typed; show the warning if verification is already off."""

@@ -194,8 +194,10 @@ class TelemetryScreen(FormDialog[Telemetry]):
                 ),
                 classes="value-row",
             ),
-            Static("", id=f"params-{number}-error", classes="field-error value-error"),
-            Static("", id=f"name-{number}-error", classes="field-error value-error"),
+            Static(
+                "", id=f"params-{number}-error", classes="field-error value-error", markup=False
+            ),
+            Static("", id=f"name-{number}-error", classes="field-error value-error", markup=False),
             classes="value",
             id=f"value-{number}",
         )
