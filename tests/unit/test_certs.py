@@ -95,8 +95,9 @@ def test_extensions_are_what_a_strict_verifier_expects(tmp_path: Path) -> None:
     assert ca_usage.value.key_cert_sign
     assert ca_usage.value.crl_sign
     assert not ca_usage.value.digital_signature
-    assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey)
-    assert ca.public_key().curve.name == "secp256r1"
+    public_key = ca.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    assert public_key.curve.name == "secp256r1"
     ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
 
     for leaf, usage in (
