@@ -154,10 +154,13 @@ class Connection(asyncio.Protocol):
                 if not self.version and first >> 4 != 1:
                     self.close(None, "the first packet was not CONNECT")
                     return
-                header = read_remaining_length(data, position + 1)
-                if header is None:
-                    break
-                length, used = header
+                if position + 1 < end and data[position + 1] < 0x80:
+                    length, used = data[position + 1], 1  # most packets: one length byte
+                else:
+                    header = read_remaining_length(data, position + 1)
+                    if header is None:
+                        break
+                    length, used = header
                 total = 1 + used + length
                 if total > limit:
                     self._too_large(total)
@@ -165,12 +168,12 @@ class Connection(asyncio.Protocol):
                 if end - position < total:
                     self._needed = total
                     break
-                start = position + 1 + used
+                begin = position
                 position += total
                 if first >> 4 == 3 and self.version:
-                    self.on_publish(first & 0x0F, data[start:position])
+                    self.on_publish(first, data, begin, begin + 1 + used, position)
                 else:
-                    self.on_packet(first, data[start - 1 - used : position])
+                    self.on_packet(first, data[begin:position])
         except WireError as error:
             self.protocol_violation(error.reason_code, str(error))
             return
@@ -231,38 +234,32 @@ class Connection(asyncio.Protocol):
                 ReasonCode.PROTOCOL_ERROR, "AUTH without an authentication method in CONNECT"
             )
 
-    def on_publish(self, flags: int, body: bytes) -> None:
-        """Check and route a PUBLISH from the client, and acknowledge it."""
-        incoming = decode_publish(flags, body, self.version)
-        self.broker.stats.messages_received += 1
+    def on_publish(self, first: int, data: bytes, begin: int, start: int, end: int) -> None:
+        """Check, route and acknowledge the PUBLISH at `data[begin:end]` (body from `start`)."""
+        incoming = decode_publish(first & 0x0F, data, start, end, self.version)
+        broker = self.broker
+        broker.stats.messages_received += 1
         topic = incoming.topic
         if incoming.topic_alias:
-            if incoming.topic_alias > self.broker.config.topic_alias_maximum:
-                raise WireError(ReasonCode.TOPIC_ALIAS_INVALID, "Topic Alias over our maximum")
-            if topic:
-                self.aliases_in[incoming.topic_alias] = topic
-            else:
-                known = self.aliases_in.get(incoming.topic_alias)
-                if known is None:
-                    raise WireError(ReasonCode.PROTOCOL_ERROR, "Topic Alias not set before use")
-                topic = known
+            topic = self._resolve_alias(incoming.topic_alias, topic)
         qos = incoming.qos
         packet_id = incoming.packet_id
         session = self.session
         assert session is not None
-        if qos == 2 and packet_id in session.awaiting_release:
-            self.write(encode(PubRec(packet_id), self.version))  # a resend: route it once only
-            return
-        if qos == 2 and len(session.awaiting_release) >= self.receive_quota:
-            raise WireError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "Receive Maximum exceeded")
-        reason = ReasonCode.SUCCESS
+        if qos == 2:
+            if packet_id in session.awaiting_release:
+                self.write(encode(PubRec(packet_id), self.version))  # a resend: route it once
+                return
+            if len(session.awaiting_release) >= self.receive_quota:
+                raise WireError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "Receive Maximum exceeded")
+        reason = 0
         if topic.startswith("$SYS"):
             reason = ReasonCode.NOT_AUTHORIZED  # only the broker writes its statistics
         elif incoming.utf8_payload and not _is_utf8(incoming.payload):
             if not qos:
                 raise WireError(PAYLOAD_FORMAT_INVALID, "payload is not UTF-8 as announced")
             reason = ReasonCode.PAYLOAD_FORMAT_INVALID
-        if reason == ReasonCode.SUCCESS:
+        if not reason:
             expiry = incoming.message_expiry
             message = Message(
                 topic,
@@ -273,15 +270,30 @@ class Connection(asyncio.Protocol):
                 None if expiry is None else self.loop.time() + expiry,
                 self.client_id,
             )
-            matched = self.broker.publish(message)
-            if not matched and self.version == 5:
+            if first == 0x30 and not incoming.topic_alias and expiry is None:
+                message.reuse_packet(self.version, data[begin:end])
+            if not broker.publish(message) and self.version == 5:
                 reason = ReasonCode.NO_MATCHING_SUBSCRIBERS
         if qos == 1:
-            self.write(encode(PubAck(packet_id, reason), self.version))
+            if reason:
+                self.write(encode(PubAck(packet_id, ReasonCode(reason)), self.version))
+            else:
+                self.write(b"\x40\x02" + packet_id.to_bytes(2, "big"))
         elif qos == 2:
-            if not reason.is_error:
+            if reason < 0x80:
                 session.awaiting_release.add(packet_id)
-            self.write(encode(PubRec(packet_id, reason), self.version))
+            self.write(encode(PubRec(packet_id, ReasonCode(reason)), self.version))
+
+    def _resolve_alias(self, alias: int, topic: str) -> str:
+        if alias > self.broker.config.topic_alias_maximum:
+            raise WireError(ReasonCode.TOPIC_ALIAS_INVALID, "Topic Alias over our maximum")
+        if topic:
+            self.aliases_in[alias] = topic
+            return topic
+        known = self.aliases_in.get(alias)
+        if known is None:
+            raise WireError(ReasonCode.PROTOCOL_ERROR, "Topic Alias not set before use")
+        return known
 
     def _acknowledged(self, packet_id: int, qos: int) -> None:
         session = self.session
@@ -341,13 +353,7 @@ class Connection(asyncio.Protocol):
         session = self.session
         assert session is not None
         if delivery.qos == 0:
-            if (
-                self._paused
-                and self.transport is not None
-                and (
-                    self.transport.get_write_buffer_size() >= self.broker.config.write_buffer_limit
-                )
-            ):
+            if self._paused and self._over_limit():
                 self.dropped += 1
                 self.broker.stats.dropped += 1
                 return
@@ -360,6 +366,28 @@ class Connection(asyncio.Protocol):
         packet_id = session.next_packet_id()
         session.inflight[packet_id] = delivery
         self._send(delivery, packet_id)
+
+    def send_qos0(self, message: Message, retain: bool) -> None:
+        """Send a QoS 0 message that needs no per-client properties (the fast path)."""
+        if self.client_alias_max or (self.version == 5 and message.expires_at is not None):
+            self.deliver(Delivery(message, 0, retain))
+            return
+        if self._paused and self._over_limit():
+            self.dropped += 1
+            self.broker.stats.dropped += 1
+            return
+        data = message.qos0_packet(self.version, retain)
+        if self.client_max_packet and len(data) > self.client_max_packet:
+            self.dropped += 1
+            self.broker.stats.dropped += 1
+            return
+        self.broker.stats.messages_sent += 1
+        self.write(data)
+
+    def _over_limit(self) -> bool:
+        transport = self.transport
+        limit = self.broker.config.write_buffer_limit
+        return transport is not None and transport.get_write_buffer_size() >= limit
 
     def pump(self) -> None:
         """Send queued messages while the flow-control window and the socket allow."""

@@ -175,6 +175,13 @@ class Broker:
             if listener.server is not None:
                 await listener.server.wait_closed()
         self.listeners.clear()
+        stats = self.stats
+        log.info(
+            "stopped: %d messages received, %d sent, %d dropped",
+            stats.messages_received,
+            stats.messages_sent,
+            stats.dropped,
+        )
 
     # -- connections --------------------------------------------------------------------------
 
@@ -377,7 +384,9 @@ class Broker:
 
     def _publish_will(self, will: Message) -> None:
         if will.expires_at is not None:  # here: the will's expiry interval, started now
-            will = replace(will, expires_at=time.monotonic() + will.expires_at, _encoded={})
+            will = replace(
+                will, expires_at=time.monotonic() + will.expires_at, _parts=None, _qos0=None
+            )
         self.publish(will)
 
     def queue_overflow(self, session: Session) -> None:
@@ -404,6 +413,12 @@ class Broker:
             sub = matches[0]
             if sub.no_local and sub.client_id == message.sender:
                 return True
+            if not sub.identifier and not (sub.qos and message.qos):
+                session = self.sessions.get(sub.client_id)
+                connection = session.connection if session is not None else None
+                if connection is not None:  # the common case, kept lean: QoS 0 to one client
+                    connection.send_qos0(message, message.retain and sub.retain_as_published)
+                    return True
             ids: tuple[int, ...] = (sub.identifier,) if sub.identifier else ()
             self._deliver(sub.client_id, message, sub.qos, sub.retain_as_published, ids)
             return True

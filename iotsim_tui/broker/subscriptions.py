@@ -33,6 +33,9 @@ class Subscription:
         return None
 
 
+_CACHE_LIMIT = 4096
+
+
 class _Node:
     __slots__ = ("children", "shared", "subscribers")
 
@@ -71,6 +74,9 @@ class SubscriptionTree:
     def __init__(self) -> None:
         self._root = _Node()
         self.count = 0
+        # Matches by topic, while no subscription changes: most traffic repeats few topics.
+        # Results that went through a share group are not kept (each message picks anew).
+        self._cache: dict[str, list[Subscription]] = {}
 
     def add(self, subscription: Subscription) -> bool:
         """Store `subscription`, replacing the client's one to the same filter; True when new."""
@@ -87,6 +93,7 @@ class SubscriptionTree:
             table = node.shared.setdefault(group, _SharedGroup()).members
         new = subscription.client_id not in table
         table[subscription.client_id] = subscription
+        self._cache.clear()
         self.count += new
         return new
 
@@ -109,6 +116,7 @@ class SubscriptionTree:
                 del node.shared[group]
         if not removed:
             return False
+        self._cache.clear()
         self.count -= 1
         for parent, level in zip(reversed(path[:-1]), reversed(levels), strict=True):
             if not parent.children[level].empty():
@@ -122,7 +130,11 @@ class SubscriptionTree:
         Ordinary subscriptions all match; of each matching share group one member is picked,
         in turn. A client may appear more than once (overlapping filters).
         """
+        cached = self._cache.get(topic)
+        if cached is not None:
+            return cached
         found: list[Subscription] = []
+        shared = False
         levels = topic.split("/")
         depth = len(levels)
         dollar = topic.startswith("$")
@@ -135,9 +147,9 @@ class SubscriptionTree:
             # `#` also matches the parent level ("a/#" matches "a").
             hash_node = children.get("#")
             if hash_node is not None and wildcards_here:
-                _collect(hash_node, found)
+                shared |= _collect(hash_node, found)
             if index == depth:
-                _collect(node, found)
+                shared |= _collect(node, found)
                 continue
             exact = children.get(levels[index])
             if exact is not None:
@@ -145,6 +157,10 @@ class SubscriptionTree:
             plus = children.get("+")
             if plus is not None and wildcards_here:
                 stack.append((plus, index + 1))
+        if not shared:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[topic] = found
         return found
 
     def remove_all(self, client_id: str, filters: list[str]) -> None:
@@ -153,8 +169,10 @@ class SubscriptionTree:
             self.remove(client_id, topic_filter)
 
 
-def _collect(node: _Node, found: list[Subscription]) -> None:
+def _collect(node: _Node, found: list[Subscription]) -> bool:
+    """Add the node's subscribers, one per share group; True when there were share groups."""
     if node.subscribers:
         found.extend(node.subscribers.values())
     for group in node.shared.values():
         found.append(group.pick())
+    return bool(node.shared)

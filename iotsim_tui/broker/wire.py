@@ -70,14 +70,13 @@ def encode_remaining_length(value: int) -> bytes:
             return bytes(out)
 
 
-def _decode_utf8(raw: bytes | memoryview, what: str) -> str:
+def _decode_utf8(raw: bytes, what: str) -> str:
+    if b"\x00" in raw:
+        raise WireError(MALFORMED, f"{what} contains the null character U+0000")
     try:
-        text = bytes(raw).decode("utf-8")  # strict: rejects encoded surrogates too
+        return raw.decode("utf-8")  # strict: rejects encoded surrogates too
     except UnicodeDecodeError:
         raise WireError(MALFORMED, f"{what} is not well-formed UTF-8") from None
-    if "\x00" in text:
-        raise WireError(MALFORMED, f"{what} contains the null character U+0000")
-    return text
 
 
 @dataclass(slots=True, eq=False)
@@ -94,7 +93,10 @@ class Message:
     """Monotonic time after which the message is no longer delivered (message expiry)."""
     sender: str | None = None
     """The client id that published it (for no-local); None for the broker's own."""
-    _encoded: dict[tuple[int, bool], tuple[bytes, bytes]] = field(default_factory=dict, repr=False)
+    _parts: dict[int, tuple[bytes, bytes]] | None = field(default=None, repr=False)
+    """Encoded (topic, properties + payload) by `version << 1 | retain`, built on first use."""
+    _qos0: dict[int, bytes] | None = field(default=None, repr=False)
+    """Whole QoS 0 packets by `version << 1 | retain`: the same bytes for every subscriber."""
 
     def expired(self, now: float) -> bool:
         """True when its message expiry interval has passed."""
@@ -118,9 +120,11 @@ class Message:
         The common case (no per-subscriber properties) is built once per (version, retain)
         pair and reused; only the packet identifier is spliced in for QoS 1 and 2.
         """
-        key = (version, retain)
+        key = version << 1 | retain
         simple = not subscription_ids and not alias and (version != 5 or self.expires_at is None)
-        cached = self._encoded.get(key) if simple else None
+        if simple and not qos:
+            return self.qos0_packet(version, retain)
+        cached = self._parts.get(key) if simple and self._parts is not None else None
         if cached is None:
             topic = self.topic.encode() if send_topic else b""
             head = len(topic).to_bytes(2, "big") + topic
@@ -130,7 +134,9 @@ class Message:
                 tail = encode_remaining_length(len(props)) + props + self.payload
             cached = (head, tail)
             if simple:
-                self._encoded[key] = cached
+                if self._parts is None:
+                    self._parts = {}
+                self._parts[key] = cached
         head, tail = cached
         length = len(head) + len(tail) + (2 if qos else 0)
         first = 0x30 | (dup << 3) | (qos << 1) | retain
@@ -145,6 +151,31 @@ class Message:
                 )
             )
         return b"".join((bytes((first,)), encode_remaining_length(length), head, tail))
+
+    def reuse_packet(self, version: int, packet: bytes) -> None:
+        """Keep the QoS 0, non-retained PUBLISH it arrived in: it is what subscribers of the
+        same protocol version get, byte for byte (no alias or expiry to rewrite)."""
+        self._qos0 = {version << 1: packet}
+
+    def qos0_packet(self, version: int, retain: bool) -> bytes:
+        """This message as a QoS 0 PUBLISH without per-subscriber properties, built once."""
+        key = version << 1 | retain
+        packets = self._qos0
+        if packets is None:
+            packets = self._qos0 = {}
+        else:
+            packet = packets.get(key)
+            if packet is not None:
+                return packet
+        topic = self.topic.encode()
+        body = len(topic).to_bytes(2, "big") + topic
+        if version == 5:
+            props = self._properties_for(0.0, (), 0)
+            body += encode_remaining_length(len(props)) + props
+        body += self.payload
+        packet = bytes((0x30 | retain,)) + encode_remaining_length(len(body)) + body
+        packets[key] = packet
+        return packet
 
     def _properties_for(self, now: float, subscription_ids: tuple[int, ...], alias: int) -> bytes:
         parts = [self.properties]
@@ -177,33 +208,31 @@ class IncomingPublish:
     """Payload Format Indicator 1: the payload must be UTF-8."""
 
 
-def decode_publish(flags: int, body: bytes, version: int) -> IncomingPublish:
-    """Parse the variable header and payload of a PUBLISH whose fixed-header flags are `flags`.
+def decode_publish(flags: int, data: bytes, start: int, end: int, version: int) -> IncomingPublish:
+    """Parse the PUBLISH body at `data[start:end]`, whose fixed-header flags are `flags`.
 
     Raises `WireError` with the MQTT 5 reason code for whatever is wrong.
     """
     qos = (flags >> 1) & 0x03
-    dup = bool(flags & 0x08)
     if qos == 3:
         raise WireError(MALFORMED, "PUBLISH with QoS 3")
-    if qos == 0 and dup:
+    dup = flags & 0x08 != 0
+    if dup and not qos:
         raise WireError(MALFORMED, "PUBLISH with QoS 0 must not have the DUP flag")
-    size = len(body)
-    if size < 2:
+    if end - start < 2:
         raise WireError(MALFORMED, "PUBLISH too short for its topic length")
-    topic_end = 2 + ((body[0] << 8) | body[1])
-    if topic_end > size:
+    position = start + 2 + ((data[start] << 8) | data[start + 1])
+    if position > end:
         raise WireError(MALFORMED, "PUBLISH topic runs past the end of the packet")
-    topic = _decode_utf8(body[2:topic_end], "the PUBLISH topic") if topic_end > 2 else ""
+    topic = _decode_utf8(data[start + 2 : position], "the PUBLISH topic")
     if "+" in topic or "#" in topic:
         raise WireError(TOPIC_NAME_INVALID, f"PUBLISH topic {topic!r} contains a wildcard")
-    position = topic_end
     packet_id = 0
     if qos:
-        if position + 2 > size:
+        if position + 2 > end:
             raise WireError(MALFORMED, "PUBLISH too short for its packet identifier")
-        packet_id = (body[position] << 8) | body[position + 1]
-        if packet_id == 0:
+        packet_id = (data[position] << 8) | data[position + 1]
+        if not packet_id:
             raise WireError(PROTOCOL_ERROR, "PUBLISH with QoS > 0 and packet identifier 0")
         position += 2
     properties = b""
@@ -211,24 +240,24 @@ def decode_publish(flags: int, body: bytes, version: int) -> IncomingPublish:
     alias = 0
     utf8_payload = False
     if version == 5:
-        decoded = read_remaining_length(body, position)
+        decoded = read_remaining_length(data, position)
         if decoded is None:
             raise WireError(MALFORMED, "PUBLISH properties length runs past the packet")
         length, used = decoded
-        start = position + used
-        position = start + length
-        if position > size:
+        first = position + used
+        position = first + length
+        if position > end:
             raise WireError(MALFORMED, "PUBLISH properties run past the end of the packet")
-        properties, expiry, alias, utf8_payload = _publish_properties(body, start, position)
+        if length:
+            properties, expiry, alias, utf8_payload = _publish_properties(data, first, position)
     if not topic:
         if version != 5:
             raise WireError(MALFORMED, "PUBLISH with an empty topic")
         if not alias:
             raise WireError(PROTOCOL_ERROR, "PUBLISH with an empty topic and no topic alias")
-    payload = body[position:]
     return IncomingPublish(
-        topic, payload, qos, bool(flags & 1), dup, packet_id, properties, expiry, alias,
-        utf8_payload,
+        topic, data[position:end], qos, flags & 1 != 0, dup, packet_id, properties, expiry,
+        alias, utf8_payload,
     )  # fmt: skip
 
 
