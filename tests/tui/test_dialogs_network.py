@@ -69,7 +69,7 @@ async def test_switching_tls_flips_the_automatic_port() -> None:
         await toggle(pilot, "#tls")
         assert port.value == "1883"
         await toggle(pilot, "#tls")
-        await pilot.click("#submit")
+        await pilot.press("enter")  # on a toggle, Enter submits as in a text field
         await pilot.pause()
     (network,) = app.results
     assert network.broker.tls.enabled is True

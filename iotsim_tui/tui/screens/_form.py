@@ -23,8 +23,15 @@ from iotsim_tui.tui.screens._checks import Check
 ResultT = TypeVar("ResultT")
 
 
-class Toggle(Checkbox):
-    """An on/off field whose state reads without colour: `[✓]` or `[ ]`."""
+class Toggle(Checkbox, inherit_bindings=False):
+    """An on/off field whose state reads without colour: `[✓]` or `[ ]`.
+
+    Space toggles it; Enter is left to the dialog, where it submits like in a text field.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_button", "Toggle", show=False),
+    ]
 
     BUTTON_LEFT = "["
     BUTTON_RIGHT = "]"
@@ -143,6 +150,7 @@ class FormDialog(ModalScreen[ResultT | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without changes"),
+        Binding("enter", "submit", "OK", id="dialog.submit", tooltip="Check and save", show=False),
     ]
 
     heading: str = "Dialog"
