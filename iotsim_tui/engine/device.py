@@ -15,9 +15,7 @@ import random
 import socket
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
@@ -38,8 +36,9 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.engine.failures import Failure, LostBeforeConnack, describe, lost_connection
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
+from iotsim_tui.engine.outbox import Outbox, Pending
 from iotsim_tui.engine.ramp import ConnectionRamp
-from iotsim_tui.engine.views import DeviceView, Ledger, SubscriptionView
+from iotsim_tui.engine.views import DeviceView, SubscriptionView
 from iotsim_tui.profiles.model import (
     BrokerSettings,
     Command,
@@ -47,10 +46,13 @@ from iotsim_tui.profiles.model import (
     SubscribeOn,
     TelemetryAction,
 )
-from iotsim_tui.protocol.topics import SHARE_PREFIX, SharedFilter, topic_matches
+from iotsim_tui.protocol.topics import (
+    SHARE_PREFIX,
+    SharedFilter,
+    is_valid_topic_name,
+    topic_matches,
+)
 
-OUTBOX_LIMIT = 1000
-"""QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 30.0
 
@@ -59,15 +61,6 @@ def backoff(attempt: int) -> float:
     """Seconds to wait before attempt `attempt` (2, 3, ...): doubling, capped, with jitter."""
     ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, attempt - 2))
     return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
-
-
-@dataclass(slots=True)
-class _Pending:
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    kind: MessageKind
 
 
 class _Subscription:
@@ -127,12 +120,7 @@ class DeviceRunner:
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
         self.messages_out = 0
-        self.accepted = 0
-        self.acknowledged = 0
-        self.dropped = 0
-        self.drop_reasons: dict[str, int] = {}
-        self._outbox: deque[_Pending] = deque()
-        self._unacked: dict[int, _Pending] = {}
+        self.outbox = Outbox()
         self._subscriptions: dict[str, _Subscription] = {}
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
@@ -227,13 +215,16 @@ class DeviceRunner:
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             self._set_status(DeviceStatus.STOPPED, "stopped")
+        except Exception as error:  # a bug: show it on the device rather than lose the task
+            self._report(f"unexpected failure: {error!r}")
+            self._set_status(DeviceStatus.ERROR, f"unexpected failure: {error!r}")
         finally:
-            self._requeue_unacked()
+            self.outbox.requeue_unacked()
 
     async def _connect_and_serve(self) -> tuple[Failure, bool]:
         context = self._context
         host, port = context.endpoint
-        hooks = ConnectHooks(self._on_ack)
+        hooks = ConnectHooks(self.outbox.ack, self._on_message)
         client = make_client(
             context.broker,
             self.client_id,
@@ -266,23 +257,22 @@ class DeviceRunner:
             self._client = client
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
             await self._after_connect(client, hooks.session_present)
-            async for message in client.messages:
-                self._on_message(message)
-            return Failure(_LOST, fatal=False), True
-        except aiomqtt.MqttError as error:
-            if self._dropping or self._stopping:  # our own doing, not a failure
-                return Failure("dropped", fatal=True), True
-            why = lost_connection(error.__cause__ or error)
-            self._report(why)
-            return Failure(why, fatal=False), True
+            reason = await hooks.lost  # messages arrive meanwhile through `_on_message`
+        except aiomqtt.MqttError:  # a SUBSCRIBE that failed as the connection did
+            reason = await hooks.lost
         finally:
             self._client = None
-            self._requeue_unacked()
+            self.outbox.requeue_unacked()
             try:
                 if not self._dropping:
                     await client.__aexit__(None, None, None)
             finally:
                 self._socket_owner = None
+        if self._dropping or self._stopping:  # our own doing, not a failure
+            return Failure("dropped", fatal=True), True
+        why = lost_connection(reason)
+        self._report(why)
+        return Failure(why, fatal=False), True
 
     def _connected_detail(self, client: aiomqtt.Client, hooks: ConnectHooks) -> str:
         host, port = self._context.endpoint
@@ -358,10 +348,7 @@ class DeviceRunner:
 
     # -- incoming --------------------------------------------------------------------------
 
-    def _on_message(self, message: aiomqtt.Message) -> None:
-        topic = message.topic.value
-        raw = message.payload
-        payload = raw if isinstance(raw, bytes) else str(raw if raw is not None else "").encode()
+    def _on_message(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         preview = payload[:PAYLOAD_PREVIEW_BYTES]
         self.messages_in += 1
         matched = False
@@ -374,8 +361,8 @@ class DeviceRunner:
             MessageIn(
                 self.device.id,
                 topic,
-                message.qos,
-                message.retain,
+                qos,
+                retain,
                 preview,
                 len(payload),
                 not matched,
@@ -414,6 +401,9 @@ class DeviceRunner:
                 )
 
             reply_topic = fill(response.topic)
+            if not is_valid_topic_name(reply_topic):
+                self._report(f"command on {topic}: cannot respond on {reply_topic!r}")
+                return
             self.publish(
                 reply_topic,
                 fill(response.payload).encode(),
@@ -442,28 +432,19 @@ class DeviceRunner:
         self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
-        self.accepted += 1
-        message = _Pending(topic, payload, qos, retain, kind)
-        if self._client is not None and self._send(message):
-            return
-        if qos == 0:
-            self._drop("not connected (QoS 0 is not queued)")
-        elif len(self._outbox) >= OUTBOX_LIMIT:
-            self._drop("outbox full")
-        else:
-            self._outbox.append(message)
+        self.outbox.accepted += 1
+        message = Pending(topic, payload, qos, retain, kind)
+        if self._client is None or not self._send(message):
+            self.outbox.keep(message)
 
-    def _send(self, message: _Pending) -> bool:
+    def _send(self, message: Pending) -> bool:
         assert self._client is not None
         info = paho_of(self._client).publish(
             message.topic, message.payload, message.qos, message.retain
         )
         if info.rc != MQTT_ERR_SUCCESS:
             return False
-        if message.qos == 0:
-            self.acknowledged += 1
-        else:
-            self._unacked[info.mid] = message
+        self.outbox.sent(message, info.mid)
         self.messages_out += 1
         self._context.emit(
             MessageOut(
@@ -479,44 +460,14 @@ class DeviceRunner:
         )
         return True
 
-    def _on_ack(self, mid: int) -> None:
-        if self._unacked.pop(mid, None) is not None:
-            self.acknowledged += 1
-
-    def _drop(self, reason: str) -> None:
-        self.dropped += 1
-        self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
-
     def _flush_outbox(self) -> None:
-        while self._outbox and self._client is not None:
-            if not self._send(self._outbox[0]):
+        waiting = self.outbox.waiting
+        while waiting and self._client is not None:
+            if not self._send(waiting[0]):
                 return
-            self._outbox.popleft()
-
-    def _requeue_unacked(self) -> None:
-        # Unacknowledged QoS 1/2 messages go first in the outbox and are sent again after the
-        # reconnect (at least once: the broker may already have some of them).
-        if self._unacked:
-            self._outbox.extendleft(reversed(list(self._unacked.values())))
-            self._unacked.clear()
+            waiting.popleft()
 
     # -- views -----------------------------------------------------------------------------
-
-    @property
-    def queued(self) -> int:
-        """Messages waiting in the outbox or for their acknowledgement."""
-        return len(self._outbox) + len(self._unacked)
-
-    @property
-    def ledger(self) -> Ledger:
-        """The device's message ledger now."""
-        return Ledger(
-            accepted=self.accepted,
-            acknowledged=self.acknowledged,
-            queued=self.queued,
-            dropped=self.dropped,
-            drop_reasons=dict(self.drop_reasons),
-        )
 
     def view(self) -> DeviceView:
         """A snapshot of this device."""
@@ -536,16 +487,13 @@ class DeviceRunner:
                 )
                 for s in self._subscriptions.values()
             ),
-            ledger=self.ledger,
+            ledger=self.outbox.ledger(),
             telemetry_running=self.telemetry_running,
             messages_in=self.messages_in,
             messages_out=self.messages_out,
             state=dict(self.state),
             last_error=self.last_error,
         )
-
-
-_LOST = "the connection was lost"
 
 
 async def _name_the_certificate(failure: Failure, context: NetworkContext) -> Failure:

@@ -12,7 +12,6 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -123,10 +122,10 @@ DISCONNECT_REASONS: dict[int, str] = {
 }
 
 
-def lost_connection(error: BaseException | None) -> str:
-    """Why an established connection ended, in plain words."""
-    if isinstance(error, aiomqtt.MqttCodeError) and isinstance(error.rc, ReasonCode):
-        words = DISCONNECT_REASONS.get(error.rc.value)
+def lost_connection(reason: int | ReasonCode | None) -> str:
+    """Why an established connection ended, from paho's reason code, in plain words."""
+    if isinstance(reason, ReasonCode):
+        words = DISCONNECT_REASONS.get(reason.value)
         if words is not None:
             return f"the broker disconnected the device: {words}"
     return "the connection was lost"

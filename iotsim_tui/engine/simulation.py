@@ -190,12 +190,13 @@ class Simulation:
             failed += runner.failed
             messages_in += runner.messages_in
             messages_out += runner.messages_out
-            accepted += runner.accepted
-            acknowledged += runner.acknowledged
-            queued += runner.queued
-            if runner.dropped:
-                dropped += runner.dropped
-                for reason, count in runner.drop_reasons.items():
+            outbox = runner.outbox
+            accepted += outbox.accepted
+            acknowledged += outbox.acknowledged
+            queued += outbox.queued
+            if outbox.dropped:
+                dropped += outbox.dropped
+                for reason, count in outbox.drop_reasons.items():
                     reasons[reason] = reasons.get(reason, 0) + count
             if runner.last_error and len(samples) < MAX_ERROR_SAMPLES:
                 sample = f"{runner.device.id}: {runner.last_error}"

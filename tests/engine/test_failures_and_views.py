@@ -63,11 +63,13 @@ def test_connack_reason_codes_for_both_versions() -> None:
 
 
 def test_disconnect_reasons() -> None:
-    taken = aiomqtt.MqttCodeError(ReasonCode(PacketTypes.DISCONNECT, identifier=142), "x")
+    taken = ReasonCode(PacketTypes.DISCONNECT, identifier=142)
     assert lost_connection(taken) == (
         "the broker disconnected the device: another client took over the session (same client id)"
     )
-    assert lost_connection(OSError("reset")) == "the connection was lost"
+    assert lost_connection(ReasonCode(PacketTypes.DISCONNECT, identifier=128)) == (
+        "the connection was lost"
+    )
 
 
 def test_summaries_merge_and_ledgers_balance() -> None:

@@ -264,3 +264,19 @@ async def test_credentials(
     assert not any("s3cret-pass" in text or "wrong" in text for text in shown)
     if expected != "connected to":
         assert [e.message for e in log.of(DeviceError)] == [expected]
+
+
+@needs_mosquitto
+async def test_verification_turned_off_by_the_profile_connects_to_an_unknown_ca(
+    tmp_path: Path,
+) -> None:
+    certs = make_cert_dir(tmp_path)
+    wrong_host_server_cert(certs)
+    other = make_cert_dir(tmp_path, name="other") / "ca.crt"
+    with run_mosquitto(tmp_path, certs=certs) as broker:
+        assert broker.tls_port is not None
+        detail, _, simulation = await _outcome(
+            broker.tls_port, TLSSettings(enabled=True, ca=str(other), verify_certificate=False)
+        )
+        async with simulation:
+            assert detail.startswith("connected to")

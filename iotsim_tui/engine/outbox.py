@@ -1,0 +1,103 @@
+"""A device's outgoing messages: its ledger, its bounded outbox, and those awaiting an ack.
+
+`accepted == acknowledged + queued + dropped` at every moment: each message a device is asked
+to publish is either confirmed (a PUBACK/PUBCOMP for QoS 1/2, handed to the socket for QoS 0),
+waiting (in the outbox while offline, or for its acknowledgement), or dropped with a reason.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from iotsim_tui.engine.events import MessageKind
+from iotsim_tui.engine.views import Ledger
+
+OUTBOX_LIMIT = 1000
+"""QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """A message to publish."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    kind: MessageKind
+
+
+class Outbox:
+    """The counts and queues behind one device's ledger."""
+
+    __slots__ = (
+        "accepted",
+        "acknowledged",
+        "drop_reasons",
+        "dropped",
+        "limit",
+        "unacked",
+        "waiting",
+    )
+
+    def __init__(self, limit: int = OUTBOX_LIMIT) -> None:
+        self.limit = limit
+        self.accepted = 0
+        self.acknowledged = 0
+        self.dropped = 0
+        self.drop_reasons: dict[str, int] = {}
+        self.waiting: deque[Pending] = deque()
+        """Not sent yet: published while offline, or sent once and not acknowledged."""
+        self.unacked: dict[int, Pending] = {}
+        """Sent, awaiting the broker's acknowledgement, by packet id."""
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the outbox or for their acknowledgement."""
+        return len(self.waiting) + len(self.unacked)
+
+    def drop(self, reason: str) -> None:
+        """Count one accepted message as dropped."""
+        self.dropped += 1
+        self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
+
+    def keep(self, message: Pending) -> None:
+        """Keep a QoS 1/2 message for later, or drop it when the outbox is full."""
+        if message.qos == 0:
+            self.drop("not connected (QoS 0 is not queued)")
+        elif len(self.waiting) >= self.limit:
+            self.drop("outbox full")
+        else:
+            self.waiting.append(message)
+
+    def sent(self, message: Pending, mid: int) -> None:
+        """A message went to the socket; QoS 0 is done, QoS 1/2 waits for its ack."""
+        if message.qos == 0:
+            self.acknowledged += 1
+        else:
+            self.unacked[mid] = message
+
+    def ack(self, mid: int) -> None:
+        """The broker acknowledged packet `mid`."""
+        if self.unacked.pop(mid, None) is not None:
+            self.acknowledged += 1
+
+    def requeue_unacked(self) -> None:
+        """The connection ended: unacknowledged messages go first in the outbox.
+
+        They are sent again after the reconnect (at least once: the broker may have some).
+        """
+        if self.unacked:
+            self.waiting.extendleft(reversed(list(self.unacked.values())))
+            self.unacked.clear()
+
+    def ledger(self) -> Ledger:
+        """The ledger now."""
+        return Ledger(
+            accepted=self.accepted,
+            acknowledged=self.acknowledged,
+            queued=self.queued,
+            dropped=self.dropped,
+            drop_reasons=dict(self.drop_reasons),
+        )
