@@ -183,6 +183,11 @@ class Broker:
             stats.dropped,
         )
 
+    def subscriptions_of(self, client_id: str) -> list[str]:
+        """The filters a client's session subscribes to; empty when it has no session."""
+        session = self.sessions.get(client_id)
+        return list(session.subscriptions) if session is not None else []
+
     # -- connections --------------------------------------------------------------------------
 
     def connection_opened(self, connection: Connection) -> None:
