@@ -208,6 +208,8 @@ class Broker:
             )
             self.stats.connected -= 1
             self.feed.changed()
+        elif connection.close_reason.startswith("refused"):
+            log.info("%s from %s", connection.close_reason, connection.address)
         else:
             log.debug("closed %s: %s", connection.address, connection.close_reason)
 
