@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from iotsim_tui.errors import UsageError
 from iotsim_tui.headless.options import RunOptions, parse_shard
+from tests.support.bundled import skip_without_broker
 from tests.support.mosquitto import RunningMosquitto
 from tests.support.ports import free_port
 
@@ -201,3 +203,20 @@ def test_shards_and_workers_split_the_devices_exactly() -> None:
     assert taken == devices[1::2]
     with pytest.raises(UsageError, match="--workers 0"):
         RunOptions(profile=Path("p.toml"), workers=0).check()
+
+
+@pytest.mark.slow
+def test_the_bundled_broker_is_started_when_the_profile_asks_and_nothing_listens() -> None:
+    skip_without_broker()
+    port = free_port()
+    done = iotsim("run", "profiles/health_care.toml", "--port", str(port), "--duration", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "HEALTH_CARE: " in done.stdout
+    assert "0 reported errors" in done.stdout
+    with socket.socket() as probe:  # and stopped afterwards
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    done = iotsim(
+        "run", "profiles/health_care.toml", "--port", str(port), "--duration", "1", "--no-broker"
+    )
+    assert done.returncode == 1
+    assert "connection refused" in done.stdout
