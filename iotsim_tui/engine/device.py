@@ -285,10 +285,13 @@ class DeviceRunner:
         return detail
 
     async def _after_connect(self, client: aiomqtt.Client, session_present: bool) -> None:
-        if self._subscriptions and not session_present:
-            for sub in self._subscriptions.values():
+        subs = list(self._subscriptions.values())
+        if not session_present:  # a new session: the broker knows none of them
+            for sub in subs:
                 sub.since = None
-            await self._subscribe_all(client, list(self._subscriptions.values()))
+        todo = [sub for sub in subs if sub.since is None]  # resumed: only those added since
+        if todo:
+            await self._subscribe_all(client, todo)
         self._flush_outbox()
         if self.telemetry_running and self.builders:
             self.generation += 1

@@ -195,17 +195,25 @@ async def test_a_resumed_session_is_not_subscribed_again_and_strays_are_flagged(
     async with Simulation(persistent) as simulation:
         log = EventLog(simulation)
         await simulation.start()
-        await wait_until(lambda: simulation.summary().connected == 1, "the first session")
+        await wait_until(
+            lambda: simulation.device(device.id).subscriptions[0].since is not None,
+            "the first session's subscription",
+        )
         await simulation.stop()
         async with observer(broker_port) as seen:
             await seen.client.publish(f"{base}/x", b"while away", qos=1)
         # Forgotten while offline: the broker's session still holds the subscription.
         await simulation.unsubscribe(device.id, f"{base}/x")
+        await simulation.subscribe(device.id, f"{base}/y", qos=1)  # new: sent on resuming
         await simulation.start()
         await wait_until(lambda: log.of(MessageIn), "the message kept by the session")
+        await wait_until(
+            lambda: simulation.device(device.id).subscriptions[0].since is not None,
+            "the new subscription",
+        )
         assert simulation.device(device.id).status_detail.endswith("session resumed")
     await log.finish()
     message = log.of(MessageIn)[0]
     assert (message.payload, message.unsolicited) == (b"while away", True)
-    subscribed = [e for e in log.of(LogLine) if e.text.startswith("subscribed to")]
-    assert len(subscribed) == 1  # only in the first session
+    subscribed = [e.text for e in log.of(LogLine) if e.text.startswith("subscribed to")]
+    assert subscribed == [f"subscribed to {base}/x (QoS 1)", f"subscribed to {base}/y (QoS 1)"]
