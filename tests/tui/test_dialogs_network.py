@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -16,6 +17,7 @@ from iotsim_tui.profiles.model import (
     Network,
     TLSSettings,
 )
+from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import PickFileScreen
 from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
@@ -317,3 +319,46 @@ async def test_a_certificate_folder_that_cannot_be_made_is_said_in_plain_words(
         assert status.startswith("✖ ")
         assert "a-file" in status
         assert app.screen.query_one("#ca", Input).value == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("NDE_FINANCE_NETWORK", None),
+        ("lab-2.v1", None),
+        ("", "a network needs a name"),
+        ("   ", "a network needs a name"),
+        ("finance floor", "file name"),
+        ("../escape", "file name"),
+        (".hidden", "file name"),
+        ("x" * 65, "file name"),
+    ],
+)
+def test_network_names_must_name_a_file(name: str, problem: str | None) -> None:
+    found = _checks.check_network_name(name)
+    assert found == problem if problem is None else problem in (found or "")
+
+
+@pytest.mark.parametrize(
+    ("check", "text", "problem"),
+    [
+        (_checks.check_port, "", None),
+        (_checks.check_port, "65535", None),
+        (_checks.check_port, "0", "the port must be from 1 to 65535"),
+        (_checks.check_port, "80a", "the port must be a whole number from 1 to 65535"),
+        (_checks.check_interval, "0.5", None),
+        (_checks.check_interval, "nan", "the interval must be more than 0 seconds"),
+        (_checks.check_interval, "1e999", "the interval must be more than 0 seconds"),
+        (_checks.check_interval, "soon", "the interval is a number of seconds, e.g. 5 or 0.5"),
+        (_checks.check_host, "broker.example", None),
+        (_checks.check_host, "my broker", "a host is a name or an address, with no spaces or '/'"),
+        (_checks.check_device_id, "TS 1", None),  # the loader takes spaces; so does the form
+        (
+            _checks.check_device_id,
+            "TS#1",
+            "an id must not contain '+', '#' or control characters (ids go into topics)",
+        ),
+    ],
+)
+def test_field_checks(check: Callable[[str], str | None], text: str, problem: str | None) -> None:
+    assert check(text) == problem
