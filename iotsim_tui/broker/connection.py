@@ -84,6 +84,8 @@ class Connection(asyncio.Protocol):
         self.aliases_out: dict[str, int] = {}
         self.dropped = 0
         self._out: list[bytes] = []
+        self._out_size = 0
+        """Bytes in `_out`, not yet handed to the transport."""
         self._flush_scheduled = False
         self._paused = False
         self._timer: asyncio.TimerHandle | None = None
@@ -353,7 +355,7 @@ class Connection(asyncio.Protocol):
         session = self.session
         assert session is not None
         if delivery.qos == 0:
-            if self._paused and self._over_limit():
+            if self._over_limit():
                 self.dropped += 1
                 self.broker.stats.dropped += 1
                 return
@@ -372,7 +374,7 @@ class Connection(asyncio.Protocol):
         if self.client_alias_max or (self.version == 5 and message.expires_at is not None):
             self.deliver(Delivery(message, 0, retain))
             return
-        if self._paused and self._over_limit():
+        if self._over_limit():
             self.dropped += 1
             self.broker.stats.dropped += 1
             return
@@ -385,9 +387,11 @@ class Connection(asyncio.Protocol):
         self.write(data)
 
     def _over_limit(self) -> bool:
-        transport = self.transport
-        limit = self.broker.config.write_buffer_limit
-        return transport is not None and transport.get_write_buffer_size() >= limit
+        """True when more than `write_buffer_limit` bytes wait for this client."""
+        waiting = self._out_size
+        if self._paused and self.transport is not None:
+            waiting += self.transport.get_write_buffer_size()
+        return waiting >= self.broker.config.write_buffer_limit
 
     def pump(self) -> None:
         """Send queued messages while the flow-control window and the socket allow."""
@@ -454,6 +458,7 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         self._out.append(data)
+        self._out_size += len(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self.flush)
@@ -463,9 +468,11 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         if not self._out or self.transport is None or self.transport.is_closing():
             self._out.clear()
+            self._out_size = 0
             return
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
+        self._out_size = 0
         self.transport.write(data)
         if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
             self.close_reason = "too slow to read what it subscribed to"

@@ -216,3 +216,47 @@ async def test_unsubscribe_stops_delivery(port: int) -> None:
     assert unsuback.reason_codes == (ReasonCode.SUCCESS, ReasonCode.NO_SUBSCRIPTION_EXISTED)
     await client.publish("u/1", b"x")
     assert await client.silent(0.3)
+
+
+async def test_broker_stop_publishes_wills_then_says_shutting_down(
+    start_broker: StartBroker,
+) -> None:
+    broker = await start_broker()
+    port = broker.ports["plain"]
+    watcher, _ = await RawClient.connected(port, "watch-stop")
+    await watcher.subscribe("wills/#", 0)
+    await RawClient.connected(port, "d", will=Will("wills/d", b"broker went away"))
+    await broker.stop()
+    assert (await watcher.expect(Publish)).payload == b"broker went away"
+    assert (await watcher.expect_disconnect()).reason_code == ReasonCode.SERVER_SHUTTING_DOWN
+
+
+@pytest.mark.slow
+async def test_a_subscriber_that_never_reads_costs_bounded_memory(
+    start_broker: StartBroker,
+) -> None:
+    limit = 64 * 1024
+    broker = await start_broker(write_buffer_limit=limit, write_buffer_disconnect=16 * limit)
+    port = broker.ports["plain"]
+    stuck, _ = await RawClient.connected(port, "stuck", version=4)
+    await stuck.subscribe("flood", 0)
+    stuck.writer.transport.pause_reading()  # takes nothing off the socket from now on
+    healthy, _ = await RawClient.connected(port, "healthy", version=4)
+    await healthy.subscribe("flood/other", 0)
+    publisher, _ = await RawClient.connected(port, "flooder", version=4)
+    payload = b"x" * 1000
+    for _ in range(20):  # 20 MB offered in bounded batches, far more than the socket buffers
+        await publisher.send(b"".join(_publish_qos0("flood", payload) for _ in range(1000)))
+    await wait_until(lambda: broker.stats.messages_received >= 20_000, "the flood to arrive")
+    assert broker.stats.dropped > 0
+    connection = next(c for c in broker.connections if c.client_id == "stuck")
+    assert connection.transport is not None
+    assert connection.transport.get_write_buffer_size() < 2 * limit
+    await publisher.publish("flood/other", b"fine")
+    assert (await healthy.expect(Publish)).payload == b"fine"
+
+
+def _publish_qos0(topic: str, payload: bytes) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic.encode() + payload
+    length = len(body)
+    return bytes((0x30, length & 0x7F | 0x80, length >> 7)) + body
