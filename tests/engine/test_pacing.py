@@ -1,0 +1,101 @@
+"""The connection ramp, the telemetry scheduler and the event bus, without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from iotsim_tui.engine import bus as bus_module
+from iotsim_tui.engine.bus import EventBus
+from iotsim_tui.engine.events import DeviceStatus, MessageKind, MessageOut, StatusChanged
+from iotsim_tui.engine.ramp import ConnectionRamp
+from iotsim_tui.engine.scheduler import TelemetryScheduler
+from tests.engine.helpers import wait_until
+
+
+async def test_the_ramp_paces_attempts_and_bounds_those_in_flight() -> None:
+    ramp = ConnectionRamp(rate=100.0, in_flight=3)
+    inside = peak = 0
+
+    async def attempt() -> None:
+        nonlocal inside, peak
+        async with ramp.slot():
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.06)  # longer than the pace: without a bound, 6 at once
+            inside -= 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(attempt() for _ in range(20)))
+    assert time.monotonic() - began >= 19 / 100  # 20 attempts at 100 a second
+    assert peak == 3
+    with pytest.raises(ValueError, match="positive rate"):
+        ConnectionRamp(rate=0, in_flight=1)
+
+
+class FakeDevice:
+    """A device as the scheduler sees it, counting its publishes."""
+
+    def __init__(self, intervals: list[float]) -> None:
+        self.generation = 1
+        self.telemetry_running = True
+        self.connected = True
+        self._intervals = intervals
+        self.published: list[tuple[int, float]] = []
+
+    def intervals(self) -> list[float]:
+        return self._intervals
+
+    def publish_telemetry(self, index: int) -> None:
+        self.published.append((index, time.monotonic()))
+
+
+async def test_one_scheduler_fires_every_telemetry_at_its_interval_with_jitter() -> None:
+    scheduler = TelemetryScheduler()
+    devices = [FakeDevice([0.05, 0.1]) for _ in range(50)]
+    began = time.monotonic()
+    for device in devices:
+        scheduler.add(device)
+
+    def fast(device: FakeDevice) -> int:
+        return sum(1 for index, _ in device.published if index == 0)
+
+    await wait_until(lambda: all(fast(d) >= 6 for d in devices), "six publishes each")
+    most = (time.monotonic() - began) / 0.05 + 2  # never more than the intervals allow
+    assert all(fast(d) <= most for d in devices)
+    assert all(len(d.published) - fast(d) <= fast(d) / 2 + 2 for d in devices)  # 0.1 s: half
+    firsts = sorted(d.published[0][1] for d in devices)
+    assert firsts[-1] - firsts[0] > 0.02  # spread over the first interval, not all at once
+
+    stopped, restarted = devices[0], devices[1]
+    stopped.telemetry_running = False
+    restarted.generation += 1  # its old entries are forgotten; new ones replace them
+    scheduler.add(restarted)
+    before, again = len(stopped.published), fast(restarted)
+    began = time.monotonic()
+    await wait_until(lambda: fast(restarted) >= again + 6, "publishes after the restart")
+    assert fast(restarted) - again <= (time.monotonic() - began) / 0.05 + 2  # not doubled
+    assert len(stopped.published) == before
+    scheduler.clear()
+    assert len(scheduler) == 0
+
+
+async def test_the_bus_batches_and_bounds_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bus_module, "CAPACITY", 10)
+    bus = EventBus()
+    for n in range(25):
+        bus.emit(MessageOut("D", "t", 0, False, b"x", 1, MessageKind.TELEMETRY, float(n)))
+    bus.emit(StatusChanged("D", DeviceStatus.STOPPED, "stopped", 99.0))
+    bus.close()
+    batches = [batch async for batch in bus.batches()]
+    events = [event for batch in batches for event in batch]
+    assert len(events) == 11  # ten messages, then the status change despite the bound
+    assert isinstance(events[-1], StatusChanged)
+    assert bus.dropped == 15
+
+    quiet = EventBus(enabled=False)
+    quiet.emit(StatusChanged("D", DeviceStatus.STOPPED, "stopped", 1.0))
+    quiet.close()
+    assert [batch async for batch in quiet.batches()] == []
