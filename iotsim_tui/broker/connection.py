@@ -71,7 +71,7 @@ class Connection(asyncio.Protocol):
         self.will: Message | None = None
         self.will_delay = 0
         self.send_will = True
-        """False once a DISCONNECT with reason 0x00 arrives."""
+        """False once a DISCONNECT with reason 0x00 (every 3.1.1 DISCONNECT) arrives."""
         self.closing = False
         self.close_reason = "connection lost"
         self.problem_information = True
@@ -344,7 +344,9 @@ class Connection(asyncio.Protocol):
                 )
                 return
             session.expiry_interval = min(expiry, self.broker.config.max_session_expiry)
-        self.send_will = packet.reason_code == ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+        # Only a normal disconnection (0x00) discards the will (MQTT 5.0 s3.1.2.5); 0x04 asks for
+        # it, and so does any error reason a client gives.
+        self.send_will = packet.reason_code != ReasonCode.NORMAL_DISCONNECTION
         reason = f"client sent DISCONNECT (reason 0x{packet.reason_code:02X})"
         self.close(None, reason if packet.reason_code else "client sent DISCONNECT")
 

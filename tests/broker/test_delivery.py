@@ -137,11 +137,16 @@ async def test_will_on_abrupt_close_not_after_disconnect(port: int, version: int
     assert await watcher.silent(0.5)
 
 
-async def test_disconnect_with_will_message_sends_the_will(port: int) -> None:
+@pytest.mark.parametrize(
+    "reason", [ReasonCode.DISCONNECT_WITH_WILL_MESSAGE, ReasonCode.UNSPECIFIED_ERROR]
+)
+async def test_disconnect_with_a_reason_other_than_normal_sends_the_will(
+    port: int, reason: ReasonCode
+) -> None:
     watcher, _ = await RawClient.connected(port, "w")
     await watcher.subscribe("wills/c", 0)
     leaving, _ = await RawClient.connected(port, "c", will=Will("wills/c", b"c asked"))
-    await leaving.send_packet(Disconnect(ReasonCode.DISCONNECT_WITH_WILL_MESSAGE))
+    await leaving.send_packet(Disconnect(reason))
     assert (await watcher.expect(Publish)).payload == b"c asked"
 
 
