@@ -207,7 +207,7 @@ async def test_generate_certificates_writes_them_and_fills_the_paths(tmp_path: P
     certs = tmp_path / "certs"
     dialog = NetworkSettingsScreen(LAB, certs_dir=certs)
     async with open_dialog(dialog) as (app, pilot):
-        await pilot.click("#generate")
+        await pilot.press("ctrl+g")
         await app.workers.wait_for_complete()
         await pilot.pause()
         for key in ("ca.key", "server.key", "clients/iotsim-device.key"):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from iotsim_tui.errors import CertificateError
@@ -126,6 +128,16 @@ class NetworkSettingsScreen(FormDialog[Network]):
     }
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+g",
+            "generate",
+            "Generate certificates",
+            id="settings.generate",
+            tooltip=f"Make (or reuse) a CA, broker and device certificate ({DEVICE_CLIENT_ID})",
+        ),
+    ]
+
     heading = "Network settings"
     submit_label = "Save settings"
 
@@ -228,7 +240,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         yield field(
             "",
             Button("Generate certificates", id="generate", compact=True),
-            hint=f"CA, broker and device certificates in {self.certs_dir}/",
+            hint=f"ctrl+g · CA, broker and device certificates in {shown_path(self.certs_dir)}/",
         )
         yield Static("", id="generate-status", markup=False)
 
@@ -340,6 +352,10 @@ class NetworkSettingsScreen(FormDialog[Network]):
     @on(Button.Pressed, "#generate")
     def _generate_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        self.action_generate()
+
+    def action_generate(self) -> None:
+        """Make certificates, or ask first when the folder already has some."""
         if not certificates_exist(self.certs_dir):
             self._generate(renew=False)
             return
