@@ -1,4 +1,4 @@
-"""One client connection: framing, the MQTT state machine, flow control and writes.
+"""One client connection: framing and the MQTT state machine (what it sends: `outbox.py`).
 
 An `asyncio.Protocol` rather than streams: bytes are framed as they arrive, a packet is only
 kept once its fixed header says it fits, and replies to one read are written together.
@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from iotsim_tui.broker.sessions import Delivery, Session
+from iotsim_tui.broker.outbox import Outbox
 from iotsim_tui.broker.wire import (
     PAYLOAD_FORMAT_INVALID,
     Message,
@@ -48,22 +48,17 @@ _UNSUPPORTED_VERSION_CONNACK = b"\x20\x02\x00\x01"
 _PINGRESP = b"\xd0\x00"
 
 
-class Connection(asyncio.Protocol):
-    """The broker's side of one network connection."""
+class Connection(Outbox):
+    """The broker's side of one network connection: reading, and the MQTT state machine."""
 
     def __init__(self, broker: Broker, listener: Listener) -> None:
-        self.broker = broker
+        super().__init__(broker)
         self.listener = listener
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
         self.address = "?"
         self.buffer = bytearray()
         self.reader: PacketReader | None = None
-        self.version = 0
-        """The protocol level from CONNECT; 0 until CONNECT has been accepted."""
         self.client_id = ""
         self.username: str | None = None
-        self.session: Session | None = None
         self.connected_since = 0.0
         self.tls: dict[str, str] | None = None
         self.keepalive = 0
@@ -72,22 +67,9 @@ class Connection(asyncio.Protocol):
         self.will_delay = 0
         self.send_will = True
         """False once a DISCONNECT with reason 0x00 (every 3.1.1 DISCONNECT) arrives."""
-        self.closing = False
-        self.close_reason = "connection lost"
         self.problem_information = True
         self.receive_quota = broker.config.receive_maximum
-        self.send_quota = broker.config.max_inflight
-        self.client_max_packet = 0
-        """The client's Maximum Packet Size; 0 for no limit."""
-        self.client_alias_max = 0
         self.aliases_in: dict[int, str] = {}
-        self.aliases_out: dict[str, int] = {}
-        self.dropped = 0
-        self._out: list[bytes] = []
-        self._out_size = 0
-        """Bytes in `_out`, not yet handed to the transport."""
-        self._flush_scheduled = False
-        self._paused = False
         self._timer: asyncio.TimerHandle | None = None
         self._held = False
         """True while CONNECT waits for its password check: later packets wait too."""
@@ -124,14 +106,6 @@ class Connection(asyncio.Protocol):
             self.close_reason = f"connection lost: {exc}"
         self.closing = True
         self.broker.connection_closed(self)
-
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
-        if self.session is not None and not self.closing:
-            self.pump()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -350,149 +324,10 @@ class Connection(asyncio.Protocol):
         reason = f"client sent DISCONNECT (reason 0x{packet.reason_code:02X})"
         self.close(None, reason if packet.reason_code else "client sent DISCONNECT")
 
-    # -- outgoing messages ------------------------------------------------------------------
-
-    def deliver(self, delivery: Delivery) -> None:
-        """Send a message to this client now, or queue it when flow control says wait."""
-        session = self.session
-        assert session is not None
-        if delivery.qos == 0:
-            if self._over_limit():
-                self.dropped += 1
-                self.broker.stats.dropped += 1
-                return
-            self._send(delivery, 0)
-            return
-        if session.queue or len(session.inflight) >= self.send_quota or self._paused:
-            if not session.enqueue(delivery):
-                self.broker.queue_overflow(session)
-            return
-        packet_id = session.next_packet_id()
-        session.inflight[packet_id] = delivery
-        self._send(delivery, packet_id)
-
-    def send_qos0(self, message: Message, retain: bool) -> None:
-        """Send a QoS 0 message that needs no per-client properties (the fast path)."""
-        if self.client_alias_max or (self.version == 5 and message.expires_at is not None):
-            self.deliver(Delivery(message, 0, retain))
-            return
-        if self._over_limit():
-            self.dropped += 1
-            self.broker.stats.dropped += 1
-            return
-        data = message.qos0_packet(self.version, retain)
-        if self.client_max_packet and len(data) > self.client_max_packet:
-            self.dropped += 1
-            self.broker.stats.dropped += 1
-            return
-        self.broker.stats.messages_sent += 1
-        self.write(data)
-
-    def _over_limit(self) -> bool:
-        """True when more than `write_buffer_limit` bytes wait for this client."""
-        waiting = self._out_size
-        if self._paused and self.transport is not None:
-            waiting += self.transport.get_write_buffer_size()
-        return waiting >= self.broker.config.write_buffer_limit
-
-    def pump(self) -> None:
-        """Send queued messages while the flow-control window and the socket allow."""
-        session = self.session
-        if session is None or self.closing:
-            return
-        now = self.loop.time()
-        queue = session.queue
-        while queue and len(session.inflight) < self.send_quota and not self._paused:
-            delivery = queue.popleft()
-            if delivery.message.expired(now):
-                continue
-            packet_id = session.next_packet_id()
-            session.inflight[packet_id] = delivery
-            self._send(delivery, packet_id)
-
-    def resend_inflight(self) -> None:
-        """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
-        session = self.session
-        assert session is not None
-        for packet_id, delivery in list(session.inflight.items()):
-            if delivery.released:
-                self.write(encode(PubRel(packet_id), self.version))
-            else:
-                self._send(delivery, packet_id, dup=True)
-
-    def _send(self, delivery: Delivery, packet_id: int, *, dup: bool = False) -> None:
-        message = delivery.message
-        alias = 0
-        send_topic = True
-        if self.client_alias_max:
-            alias = self.aliases_out.get(message.topic, 0)
-            if alias:
-                send_topic = False
-            elif len(self.aliases_out) < self.client_alias_max:
-                alias = self.aliases_out[message.topic] = len(self.aliases_out) + 1
-        data = message.encode(
-            self.version,
-            delivery.qos,
-            delivery.retain,
-            packet_id,
-            dup,
-            now=self.loop.time(),
-            subscription_ids=delivery.subscription_ids if self.version == 5 else (),
-            alias=alias,
-            send_topic=send_topic,
-        )
-        if self.client_max_packet and len(data) > self.client_max_packet:
-            # MQTT 5.0 s3.1.2.11.4: discard as if delivered; never send an oversized packet.
-            self.dropped += 1
-            self.broker.stats.dropped += 1
-            if packet_id and self.session is not None:
-                self.session.inflight.pop(packet_id, None)
-            if alias and send_topic:
-                del self.aliases_out[message.topic]
-            return
-        self.broker.stats.messages_sent += 1
-        self.write(data)
-
-    # -- writing and closing ----------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """Queue bytes to send; everything queued during one loop iteration goes out together."""
-        if self.closing:
-            return
-        self._out.append(data)
-        self._out_size += len(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Hand the queued bytes to the transport in one write."""
-        self._flush_scheduled = False
-        if not self._out or self.transport is None or self.transport.is_closing():
-            self._out.clear()
-            self._out_size = 0
-            return
-        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        self._out.clear()
-        self._out_size = 0
-        self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
-            self.close_reason = "too slow to read what it subscribed to"
-            self.closing = True
-            self.transport.abort()
-
     def close(self, reason_code: int | None, why: str) -> None:
-        """End the connection, first sending DISCONNECT with `reason_code` to an MQTT 5 client."""
-        if self.closing:
-            return
-        if reason_code is not None and self.version == 5:
-            self._out.append(encode(Disconnect(ReasonCode(reason_code)), 5))
-        self.flush()
-        self.close_reason = why
-        self.closing = True
+        """End the connection (DISCONNECT first in 5.0) and forget any partial packet."""
         self.buffer.clear()
-        if self.transport is not None:
-            self.transport.close()
+        super().close(reason_code, why)
 
     def hold(self) -> None:
         """Stop reading until `release` (CONNECT is being checked off the event loop)."""
@@ -509,10 +344,6 @@ class Connection(asyncio.Protocol):
         if self.buffer:
             self._needed = 0
             self.data_received(b"")
-
-    def protocol_violation(self, reason_code: int, why: str) -> None:
-        """React to a broken rule: DISCONNECT with the reason (5.0) or just close (3.1.1)."""
-        self.close(reason_code, f"protocol error: {why}")
 
     def refuse(self, reason: ReasonCode, why: str, properties: Properties | None = None) -> None:
         """Answer CONNECT with a failure CONNACK in the client's protocol version, then close."""

@@ -22,25 +22,20 @@ from uuid import uuid4
 
 from iotsim_tui.broker.config import BrokerConfig
 from iotsim_tui.broker.connection import Connection
-from iotsim_tui.broker.retained import RetainedStore
-from iotsim_tui.broker.sessions import Delivery, Session
+from iotsim_tui.broker.routing import Router
+from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
-from iotsim_tui.broker.subscriptions import Subscription, SubscriptionTree
 from iotsim_tui.broker.wire import Message, read_remaining_length
 from iotsim_tui.errors import BrokerError
 from iotsim_tui.protocol.codec import encode
 from iotsim_tui.protocol.packets import (
     ConnAck,
     Connect,
-    RetainHandling,
-    SubAck,
     Subscribe,
-    UnsubAck,
     Unsubscribe,
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import ReasonCode
-from iotsim_tui.protocol.topics import SHARE_PREFIX, TopicError, validate_topic_filter
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.auth import PasswordFile
@@ -74,9 +69,10 @@ class Broker:
         self.config = config
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
-        self.subscriptions = SubscriptionTree()
-        self.retained = RetainedStore(config.max_retained)
         self.stats = BrokerStats()
+        self.router = Router(self.sessions, self.stats, config.max_retained)
+        self.subscriptions = self.router.subscriptions
+        self.retained = self.router.retained
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
         self.passwords: PasswordFile | None = None
@@ -396,135 +392,24 @@ class Broker:
             )
         self.publish(will)
 
-    def queue_overflow(self, session: Session) -> None:
-        """A session's queue was full: count it, and say so in the log now and then."""
-        self.stats.dropped += 1
-        if session.dropped == 1 or session.dropped % 1000 == 0:
-            log.warning(
-                "queue of %s is full (%d messages): %d message(s) dropped so far",
-                session.client_id,
-                session.queue_limit,
-                session.dropped,
-            )
-
     # -- messages -----------------------------------------------------------------------------
 
     def publish(self, message: Message) -> bool:
         """Route `message` to every matching subscription; False when nobody subscribed."""
-        if message.retain:
-            self.retained.store(message)
-        matches = self.subscriptions.match(message.topic)
-        if not matches:
-            return False
-        if len(matches) == 1:
-            sub = matches[0]
-            if sub.no_local and sub.client_id == message.sender:
-                return True
-            if not sub.identifier and not (sub.qos and message.qos):
-                session = self.sessions.get(sub.client_id)
-                connection = session.connection if session is not None else None
-                if connection is not None:  # the common case, kept lean: QoS 0 to one client
-                    connection.send_qos0(message, message.retain and sub.retain_as_published)
-                    return True
-            ids: tuple[int, ...] = (sub.identifier,) if sub.identifier else ()
-            self._deliver(sub.client_id, message, sub.qos, sub.retain_as_published, ids)
-            return True
-        # One copy per client: the highest granted QoS, every subscription identifier.
-        targets: dict[str, tuple[int, bool, tuple[int, ...]]] = {}
-        for sub in matches:
-            if sub.no_local and sub.client_id == message.sender:
-                continue
-            ids = (sub.identifier,) if sub.identifier else ()
-            known = targets.get(sub.client_id)
-            if known is not None:
-                qos, rap, known_ids = known
-                ids = known_ids + ids
-                sub_qos = max(qos, sub.qos)
-                targets[sub.client_id] = (sub_qos, rap or sub.retain_as_published, ids)
-            else:
-                targets[sub.client_id] = (sub.qos, sub.retain_as_published, ids)
-        for client_id, (qos, rap, all_ids) in targets.items():
-            self._deliver(client_id, message, qos, rap, all_ids)
-        return True
+        return self.router.publish(message)
 
-    def _deliver(
-        self, client_id: str, message: Message, qos: int, rap: bool, ids: tuple[int, ...]
-    ) -> None:
-        session = self.sessions.get(client_id)
-        if session is None:
-            return
-        qos = min(qos, message.qos)
-        delivery = Delivery(message, qos, message.retain and rap, ids)
-        connection = session.connection
-        if connection is not None:
-            connection.deliver(delivery)
-        elif qos and not session.enqueue(delivery):
-            self.queue_overflow(session)
+    def queue_overflow(self, session: Session) -> None:
+        """A session's queue was full: count it, and say so in the log now and then."""
+        self.router.queue_overflow(session)
 
     def subscribe(self, connection: Connection, packet: Subscribe) -> None:
-        """Add subscriptions, answer SUBACK, then send the retained messages they ask for."""
-        session = connection.session
-        assert session is not None
-        version = connection.version
-        identifiers = packet.properties.subscription_identifiers
-        identifier = identifiers[0] if identifiers else None
-        codes: list[ReasonCode] = []
-        retained: list[Delivery] = []
-        for request in packet.subscriptions:
-            topic_filter = request.topic_filter
-            try:
-                validate_topic_filter(topic_filter)
-            except TopicError:
-                codes.append(
-                    ReasonCode.TOPIC_FILTER_INVALID
-                    if version == 5
-                    else ReasonCode.UNSPECIFIED_ERROR
-                )
-                continue
-            shared = topic_filter.startswith(SHARE_PREFIX)
-            if shared and request.no_local:
-                connection.protocol_violation(
-                    ReasonCode.PROTOCOL_ERROR, "No Local on a shared subscription"
-                )
-                return
-            existed = topic_filter in session.subscriptions
-            subscription = Subscription(
-                session.client_id,
-                topic_filter,
-                request.qos,
-                request.no_local,
-                request.retain_as_published,
-                int(request.retain_handling),
-                identifier,
-            )
-            self.subscriptions.add(subscription)
-            session.subscriptions[topic_filter] = subscription
-            codes.append(ReasonCode(request.qos))
-            handling = request.retain_handling
-            if shared or handling == RetainHandling.DO_NOT_SEND:
-                continue
-            if handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and existed:
-                continue
-            ids = (identifier,) if identifier else ()
-            for message in self.retained.matching(topic_filter):
-                retained.append(Delivery(message, min(message.qos, request.qos), True, ids))
-        connection.write(encode(SubAck(packet.packet_id, tuple(codes)), version))
-        for delivery in retained:
-            connection.deliver(delivery)
+        """Add subscriptions, answer SUBACK, send the retained messages they ask for."""
+        self.router.subscribe(connection, packet)
         self.feed.changed()
 
     def unsubscribe(self, connection: Connection, packet: Unsubscribe) -> None:
         """Drop subscriptions and answer UNSUBACK."""
-        session = connection.session
-        assert session is not None
-        codes: list[ReasonCode] = []
-        for topic_filter in packet.topic_filters:
-            if session.subscriptions.pop(topic_filter, None) is not None:
-                self.subscriptions.remove(session.client_id, topic_filter)
-                codes.append(ReasonCode.SUCCESS)
-            else:
-                codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
-        connection.write(encode(UnsubAck(packet.packet_id, tuple(codes)), connection.version))
+        self.router.unsubscribe(connection, packet)
         self.feed.changed()
 
 

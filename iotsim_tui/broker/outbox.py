@@ -1,0 +1,200 @@
+"""What the broker sends one client: batched writes, flow control, and bounds for slow readers.
+
+Everything written during one turn of the event loop goes out in one `transport.write`. QoS 1
+and 2 messages respect the client's Receive Maximum and wait in the session's bounded queue;
+QoS 0 messages to a client that does not keep up are dropped (and counted) past
+`write_buffer_limit`, and a client whose backlog passes `write_buffer_disconnect` is cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from iotsim_tui.broker.sessions import Delivery, Session
+from iotsim_tui.broker.wire import Message
+from iotsim_tui.protocol.codec import encode
+from iotsim_tui.protocol.packets import Disconnect, PubRel
+from iotsim_tui.protocol.reasons import ReasonCode
+
+if TYPE_CHECKING:
+    from iotsim_tui.broker.server import Broker
+
+
+class Outbox(asyncio.Protocol):
+    """The sending half of a client connection; `Connection` adds the reading half."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.version = 0
+        """The protocol level from CONNECT; 0 until CONNECT has been accepted."""
+        self.session: Session | None = None
+        self.closing = False
+        self.close_reason = "connection lost"
+        self.send_quota = broker.config.max_inflight
+        """QoS 1/2 messages in flight to the client at most: its Receive Maximum, or ours."""
+        self.client_max_packet = 0
+        """The client's Maximum Packet Size; 0 for no limit."""
+        self.client_alias_max = 0
+        self.aliases_out: dict[str, int] = {}
+        self.dropped = 0
+        self._out: list[bytes] = []
+        self._out_size = 0
+        """Bytes in `_out`, not yet handed to the transport."""
+        self._flush_scheduled = False
+        self._paused = False
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.session is not None and not self.closing:
+            self.pump()
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Send a message to this client now, or queue it when flow control says wait."""
+        session = self.session
+        assert session is not None
+        if delivery.qos == 0:
+            if self._over_limit():
+                self.dropped += 1
+                self.broker.stats.dropped += 1
+                return
+            self._send(delivery, 0)
+            return
+        if session.queue or len(session.inflight) >= self.send_quota or self._paused:
+            if not session.enqueue(delivery):
+                self.broker.queue_overflow(session)
+            return
+        packet_id = session.next_packet_id()
+        session.inflight[packet_id] = delivery
+        self._send(delivery, packet_id)
+
+    def send_qos0(self, message: Message, retain: bool) -> None:
+        """Send a QoS 0 message that needs no per-client properties (the fast path)."""
+        if self.client_alias_max or (self.version == 5 and message.expires_at is not None):
+            self.deliver(Delivery(message, 0, retain))
+            return
+        if self._over_limit():
+            self.dropped += 1
+            self.broker.stats.dropped += 1
+            return
+        data = message.qos0_packet(self.version, retain)
+        if self.client_max_packet and len(data) > self.client_max_packet:
+            self.dropped += 1
+            self.broker.stats.dropped += 1
+            return
+        self.broker.stats.messages_sent += 1
+        self.write(data)
+
+    def _over_limit(self) -> bool:
+        """True when more than `write_buffer_limit` bytes wait for this client."""
+        waiting = self._out_size
+        if self._paused and self.transport is not None:
+            waiting += self.transport.get_write_buffer_size()
+        return waiting >= self.broker.config.write_buffer_limit
+
+    def pump(self) -> None:
+        """Send queued messages while the flow-control window and the socket allow."""
+        session = self.session
+        if session is None or self.closing:
+            return
+        now = self.loop.time()
+        queue = session.queue
+        while queue and len(session.inflight) < self.send_quota and not self._paused:
+            delivery = queue.popleft()
+            if delivery.message.expired(now):
+                continue
+            packet_id = session.next_packet_id()
+            session.inflight[packet_id] = delivery
+            self._send(delivery, packet_id)
+
+    def resend_inflight(self) -> None:
+        """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
+        session = self.session
+        assert session is not None
+        for packet_id, delivery in list(session.inflight.items()):
+            if delivery.released:
+                self.write(encode(PubRel(packet_id), self.version))
+            else:
+                self._send(delivery, packet_id, dup=True)
+
+    def _send(self, delivery: Delivery, packet_id: int, *, dup: bool = False) -> None:
+        message = delivery.message
+        alias = 0
+        send_topic = True
+        if self.client_alias_max:
+            alias = self.aliases_out.get(message.topic, 0)
+            if alias:
+                send_topic = False
+            elif len(self.aliases_out) < self.client_alias_max:
+                alias = self.aliases_out[message.topic] = len(self.aliases_out) + 1
+        data = message.encode(
+            self.version,
+            delivery.qos,
+            delivery.retain,
+            packet_id,
+            dup,
+            now=self.loop.time(),
+            subscription_ids=delivery.subscription_ids if self.version == 5 else (),
+            alias=alias,
+            send_topic=send_topic,
+        )
+        if self.client_max_packet and len(data) > self.client_max_packet:
+            # MQTT 5.0 s3.1.2.11.4: discard as if delivered; never send an oversized packet.
+            self.dropped += 1
+            self.broker.stats.dropped += 1
+            if packet_id and self.session is not None:
+                self.session.inflight.pop(packet_id, None)
+            if alias and send_topic:
+                del self.aliases_out[message.topic]
+            return
+        self.broker.stats.messages_sent += 1
+        self.write(data)
+
+    # -- writing and closing ----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes to send; everything queued during one loop iteration goes out together."""
+        if self.closing:
+            return
+        self._out.append(data)
+        self._out_size += len(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Hand the queued bytes to the transport in one write."""
+        self._flush_scheduled = False
+        if not self._out or self.transport is None or self.transport.is_closing():
+            self._out.clear()
+            self._out_size = 0
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_size = 0
+        self.transport.write(data)
+        if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
+            self.close_reason = "too slow to read what it subscribed to"
+            self.closing = True
+            self.transport.abort()
+
+    def close(self, reason_code: int | None, why: str) -> None:
+        """End the connection, first sending DISCONNECT with `reason_code` to an MQTT 5 client."""
+        if self.closing:
+            return
+        if reason_code is not None and self.version == 5:
+            self._out.append(encode(Disconnect(ReasonCode(reason_code)), 5))
+        self.flush()
+        self.close_reason = why
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def protocol_violation(self, reason_code: int, why: str) -> None:
+        """React to a broken rule: DISCONNECT with the reason (5.0) or just close (3.1.1)."""
+        self.close(reason_code, f"protocol error: {why}")
