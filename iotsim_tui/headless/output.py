@@ -13,7 +13,6 @@ from rich.progress import (
     Progress,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
 )
 
 from iotsim_tui.engine import (
@@ -140,7 +139,6 @@ class Display:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[line]}"),
-                TimeElapsedColumn(),
                 console=self._console,
             )
             self._progress.start()
@@ -161,7 +159,7 @@ class Display:
                 description=label,
                 total=summary.devices,
                 completed=summary.connected,
-                line=summary_line(summary),
+                line=f"{summary_line(summary)}  {elapsed:.0f} s",
             )
         elif not self._json and elapsed - self._last_plain >= PLAIN_EVERY:
             self._last_plain = elapsed
