@@ -151,6 +151,7 @@ async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
         assert app.results == []
         assert error_under(app, "host") == "the broker host is required, e.g. 127.0.0.1"
         assert error_under(app, "port") == "the port must be from 1 to 65535"
+        assert error_under(app, "key") == "a client certificate needs its key"
         assert app.screen.focused is app.screen.query_one("#host")
         await type_into(pilot, "#host", "127.0.0.1")
         await type_into(pilot, "#port", "1884")
@@ -158,6 +159,7 @@ async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
         await pilot.pause()
         assert error_under(app, "key") == "a client certificate needs its key"
         assert error_under(app, "host") == ""
+        assert error_under(app, "port") == ""
         assert app.results == []
         await pilot.press("escape")
         await pilot.pause()

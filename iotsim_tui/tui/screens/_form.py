@@ -185,7 +185,8 @@ class FormDialog(ModalScreen[ResultT | None]):
     def build(self, errors: dict[str, str]) -> ResultT | None:
         """Return the result, adding `control id -> message` to `errors` for what is invalid.
 
-        Messages about the whole form go under the id `form`.
+        `errors` already holds the failed `live_checks`: do not parse those fields. Messages
+        about the whole form go under the id `form`.
         """
         raise NotImplementedError
 
@@ -200,7 +201,8 @@ class FormDialog(ModalScreen[ResultT | None]):
             message = check(self.query_one(f"#{input_id}", Input).value)
             if message:
                 errors[input_id] = message
-        result = None if errors else self.build(errors)
+        # `build` runs even when a field failed its check, so every problem shows at once.
+        result = self.build(errors)
         self.show_errors(errors)
         if errors:
             for control_id in errors:

@@ -281,10 +281,12 @@ class NetworkSettingsScreen(FormDialog[Network]):
         broker: BrokerSettings = replace(
             self.network.broker,
             host=self._value("host").strip(),
-            port=int(port_text) if self.port_by_hand and port_text else None,
+            port=int(port_text)
+            if self.port_by_hand and port_text and "port" not in errors
+            else None,
             bundled=self._checked("bundled"),
             protocol=protocol,
-            keepalive=int(self._value("keepalive")),
+            keepalive=60 if "keepalive" in errors else int(self._value("keepalive")),
             client_id_prefix=self._value("prefix").strip(),
             username=username,
             password=password,

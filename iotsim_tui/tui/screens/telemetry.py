@@ -275,7 +275,9 @@ class TelemetryScreen(FormDialog[Telemetry]):
             errors["template"] = "a text payload needs a template, e.g. temp={temperature}"
         telemetry = Telemetry(
             topic=self.query_one("#topic", Input).value.strip(),
-            interval=float(self.query_one("#interval", Input).value),
+            interval=1.0
+            if "interval" in errors
+            else float(self.query_one("#interval", Input).value),
             qos=qos,
             retain=self.query_one("#retain", Toggle).value,
             format=payload,
