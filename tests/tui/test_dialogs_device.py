@@ -188,7 +188,7 @@ async def test_new_telemetry_with_a_typed_value_generator() -> None:
     async with open_dialog(TelemetryScreen(SENSOR, None)) as (app, pilot):
         await type_into(pilot, "#topic", "sensors/{id}/temperature")
         await type_into(pilot, "#interval", "2.5")
-        await pilot.click("#add-value")
+        await pilot.press("ctrl+n")
         await pilot.pause()
         await paste(pilot, "temperature")
         await pilot.press("tab", "tab")

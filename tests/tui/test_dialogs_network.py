@@ -284,6 +284,12 @@ def test_settings_dialog_picture(snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(app, terminal_size=(100, 42), run_before=_still)
 
 
+def test_settings_dialog_picture_at_80_by_24(snap_compare: Callable[..., bool]) -> None:
+    """On the smallest terminal the fields scroll and the buttons stay in view."""
+    app = DialogApp(NetworkSettingsScreen(LAB))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_still)
+
+
 async def test_browse_puts_the_chosen_file_in_its_field(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
     certs.mkdir()

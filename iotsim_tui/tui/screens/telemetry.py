@@ -8,10 +8,11 @@ parameters are checked by the profile loader's own generator rules.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Select, Static
 
@@ -100,6 +101,16 @@ class TelemetryScreen(FormDialog[Telemetry]):
     }
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+n",
+            "add_value",
+            "Add a value",
+            id="telemetry.add_value",
+            tooltip="Add a value row",
+        ),
+    ]
+
     submit_label = "Save telemetry"
 
     def __init__(self, device: Device, telemetry: Telemetry | None) -> None:
@@ -157,7 +168,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
         with Vertical(id="rows"):
             for name, spec in flatten(telemetry.fields):
                 yield self._row(name, spec.kind, params_text(spec))
-        yield Button("+ Add a value", id="add-value", compact=True)
+        yield Button("+ Add a value (ctrl+n)", id="add-value", compact=True)
 
     def _row(self, name: str, kind: GeneratorKind, params: str) -> Vertical:
         self._rows += 1
@@ -212,8 +223,12 @@ class TelemetryScreen(FormDialog[Telemetry]):
         )
 
     @on(Button.Pressed, "#add-value")
-    async def _add_value(self, event: Button.Pressed) -> None:
+    async def _add_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        await self.action_add_value()
+
+    async def action_add_value(self) -> None:
+        """Add an empty value row and put the cursor in its name."""
         row = self._row("", GeneratorKind.WALK, "")
         await self.query_one("#rows").mount(row)
         row.query_one(Input).focus()
