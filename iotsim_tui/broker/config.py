@@ -74,6 +74,13 @@ class BrokerConfig:
             raise BrokerError("the broker needs at least one listener: a plain port or a TLS port")
         if self.tls_port is not None and self.certs is None:
             raise BrokerError("a TLS listener needs a certificates folder (--certs DIR)")
+        if self.require_client_cert and self.tls_port is None:
+            raise BrokerError("requiring client certificates needs a TLS listener (--tls-port)")
+        if not self.allow_anonymous and self.password_file is None:
+            raise BrokerError(
+                "refusing anonymous clients needs a password file (--password-file), "
+                "or no client could ever connect"
+            )
         for name in ("port", "tls_port"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 65_535:

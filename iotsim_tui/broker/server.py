@@ -231,9 +231,6 @@ class Broker:
             self._auth_tasks.add(task)
             task.add_done_callback(self._auth_tasks.discard)
             return
-        if packet.username is not None and not self.config.allow_anonymous:
-            connection.refuse(ReasonCode.BAD_USER_NAME_OR_PASSWORD, "no password file to check")
-            return
         self._accept(connection, packet)
 
     async def _check_password(self, connection: Connection, packet: Connect) -> None:
