@@ -12,7 +12,6 @@ from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Input, Static
 
 _SVG_TEXT = re.compile(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>')
@@ -79,11 +78,6 @@ def error_under(app: App[Any], control_id: str) -> str:
     """The error shown under a field, or "" when none is visible."""
     line = app.screen.query_one(f"#{control_id}-error", Static)
     return str(line.content) if "-shown" in line.classes else ""
-
-
-def is_shown(widget: Widget) -> bool:
-    """True when the widget takes part in the layout (display is not none)."""
-    return widget.display
 
 
 def screen_text(app: App[Any]) -> str:
