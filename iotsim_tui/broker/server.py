@@ -12,6 +12,7 @@ configuration (queues, retained messages, write buffers).
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto as sslproto
 import errno
 import logging
 import ssl
@@ -43,6 +44,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("iotsim_tui.broker")
 
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+TLS_HANDSHAKE_TIMEOUT = 10
+
+
+class _TLSProtocol(sslproto.SSLProtocol):
+    """asyncio's TLS layer, logging the handshakes it refuses."""
+
+    def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None:
+            transport = self._transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            address = f"{peer[0]}:{peer[1]}" if peer else "?"
+            reason = getattr(handshake_exc, "reason", None) or handshake_exc
+            log.info("refused TLS handshake from %s: %s", address, reason)
+        super()._on_handshake_complete(handshake_exc)
 
 
 class PortInUse(BrokerError):
@@ -119,12 +134,7 @@ class Broker:
         host = self.config.bind
         try:
             server = await loop.create_server(
-                lambda: Connection(self, listener),
-                host,
-                listener.port,
-                ssl=listener.context,
-                ssl_handshake_timeout=10.0 if listener.context else None,
-                backlog=1024,
+                lambda: self._protocol(loop, listener), host, listener.port, backlog=1024
             )
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
@@ -134,6 +144,23 @@ class Broker:
             ) from None
         listener.port = server.sockets[0].getsockname()[1]
         return server
+
+    def _protocol(
+        self, loop: asyncio.AbstractEventLoop, listener: Listener
+    ) -> asyncio.BaseProtocol:
+        connection = Connection(self, listener)
+        if listener.context is None:
+            return connection
+        # What `create_server(ssl=...)` builds, made here so that a failed handshake (no
+        # client certificate, a foreign CA) gets its log line like any refused connection.
+        return _TLSProtocol(
+            loop,
+            connection,
+            listener.context,
+            None,  # type: ignore[arg-type]  # no waiter: asyncio accepts None; typeshed says not
+            server_side=True,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+        )
 
     async def _close_listeners(self) -> None:
         for listener in self.listeners:

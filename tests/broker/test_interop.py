@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import signal
 from collections.abc import AsyncIterator
@@ -155,7 +156,10 @@ async def test_mosquitto_clients_over_tls(
 
 
 @needs_mosquitto_clients
-async def test_client_certificate_required(start_broker: StartBroker, certs: Path) -> None:
+async def test_client_certificate_required(
+    start_broker: StartBroker, certs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="iotsim_tui.broker")
     broker = await _tls_broker(start_broker, certs, require=True)
     common = ["-h", "localhost", "-p", str(broker.ports["tls"]), "--cafile", str(certs / "ca.crt")]
     message = ["-t", "t", "-m", "x"]
@@ -172,6 +176,8 @@ async def test_client_certificate_required(start_broker: StartBroker, certs: Pat
     )
     assert code != 0, "a client with a certificate from another CA was let in"
     assert broker.stats.connected == 0
+    refusals = [r for r in caplog.messages if r.startswith("refused TLS handshake from 127.0.0.1:")]
+    assert len(refusals) == 2
 
 
 async def test_tls_listener_in_the_clients_feed(start_broker: StartBroker, certs: Path) -> None:
