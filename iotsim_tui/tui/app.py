@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -60,6 +63,12 @@ class IotsimApp(App[int]):
 
     def on_mount(self) -> None:
         self._start_logging()
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) ends the app the orderly way, so
+        # the bundled brokers it started are stopped too.
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(number, self.exit, 128 + number)
         self.push_screen(MainScreen(self.session, clock=self.clock))
         for problem in self.problems:
             self.notify(problem.message, title=problem.title, severity="error", timeout=20)
@@ -130,5 +139,8 @@ def make_app(
 def run_app(profiles: list[Path], *, start_broker: bool = True) -> int:
     """Open the app on `profiles`; returns the exit code."""
     app = make_app(profiles, start_broker=start_broker)
-    code = app.run()
+    try:
+        code = app.run()
+    finally:
+        app.session.kill_brokers()  # only if the app ended without stopping them
     return code or 0

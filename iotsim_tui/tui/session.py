@@ -7,14 +7,17 @@ rebuilt on the next start after its profile was edited, so edits apply on restar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
-from iotsim_tui.engine import Simulation
 from iotsim_tui.engine.events import (
     DeviceError,
     DeviceStatus,
@@ -28,7 +31,12 @@ from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
-from iotsim_tui.wiretap import Eavesdrop
+
+if TYPE_CHECKING:
+    # Imported where used, so that the first frame is not kept waiting for them.
+    from iotsim_tui.broker.process import BundledBroker
+    from iotsim_tui.engine import Simulation
+    from iotsim_tui.wiretap import Eavesdrop
 
 LOG_KEPT = 500
 """Events kept per device, so that switching devices shows recent history."""
@@ -51,7 +59,7 @@ class DeviceRecord:
 
     def line(self) -> DeviceLine:
         """What the tree shows of it."""
-        return DeviceLine(self.device.id, self.device.name, self.status, self.received, self.sent)
+        return DeviceLine(self.device.id, self.device.name, self.status)
 
 
 class OpenNetwork:
@@ -119,7 +127,7 @@ class OpenNetwork:
         return [SubscriptionRow(s.topic, s.qos, None, 0, None) for s in record.device.subscribe]
 
     def take(self, batch: Iterable[Event]) -> set[str]:
-        """Fold a batch of engine events in; returns the ids of devices whose line changed."""
+        """Fold a batch of engine events in; returns the ids of devices whose status changed."""
         changed: set[str] = set()
         for event in batch:
             record = self.records.get(event.device_id)
@@ -129,6 +137,7 @@ class OpenNetwork:
             if isinstance(event, StatusChanged):
                 record.status = event.status
                 record.detail = event.detail
+                changed.add(event.device_id)
             elif isinstance(event, MessageIn):
                 record.received += 1
                 self._seen(event.topic)
@@ -137,9 +146,6 @@ class OpenNetwork:
                 self._seen(event.topic)
             elif isinstance(event, DeviceError):
                 record.detail = event.message
-            else:
-                continue
-            changed.add(event.device_id)
         return changed
 
     def note(self, device_id: str, event: Event) -> None:
@@ -168,6 +174,8 @@ class OpenNetwork:
         broker = self.network.broker
         target = (broker.host, broker.effective_port)
         if self.tap is None:
+            from iotsim_tui.wiretap import Eavesdrop
+
             tap = Eavesdrop(target, key_log=broker.tls.key_log)
             await tap.start()
             self.tap = tap
@@ -185,6 +193,8 @@ class OpenNetwork:
         large. Runs until cancelled (the network is stopped or rebuilt); leaving stops every
         device.
         """
+        from iotsim_tui.engine import Simulation
+
         network = self.network
         tap = await self.ensure_tap()
         try:
@@ -229,6 +239,8 @@ class Session:
         self.brokers: dict[tuple[str, int], BundledBroker] = {}
         self.broker_notes: dict[tuple[str, int], str] = {}
         self._count = 0
+        self._broker_lock = asyncio.Lock()
+        """One broker start at a time: the app's start-up and a key press may race."""
 
     @property
     def dirty(self) -> list[OpenNetwork]:
@@ -295,10 +307,16 @@ class Session:
         """
         if not self.uses_bundled(network):
             return None
+        async with self._broker_lock:
+            return await self._ensure_broker(network)
+
+    async def _ensure_broker(self, network: Network) -> BundledBroker:
         where = (network.broker.host, network.broker.effective_port)
         running = self.brokers.get(where)
         if running is not None and running.running:
             return running
+        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+
         broker = BundledBroker(BrokerLaunch.from_network(network, self.certs_dir))
         self.broker_notes.pop(where, None)
         try:
@@ -321,6 +339,17 @@ class Session:
             f"{code}). Devices will keep trying to reconnect; stop and start the network (S, S) "
             "to start the broker again."
         )
+
+    def kill_brokers(self) -> None:
+        """Terminate, by their process ids, bundled brokers that are still running.
+
+        The last resort when the app ends without `close()` (its loop is gone).
+        """
+        for broker in self.brokers.values():
+            if broker.running and broker.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(broker.pid, signal.SIGTERM)
+        self.brokers.clear()
 
     async def close(self) -> None:
         """Stop every eavesdrop relay and bundled broker the app started."""

@@ -113,7 +113,7 @@ def test_a_user_starts_the_network_and_commands_a_device(
     assert "○ TS1 Temperature" in screen, screen
 
     terminal.keys("S")
-    terminal.wait_for(lambda s: "● TS1" in s and "1/1" in s, "TS1 connected")
+    terminal.wait_for(lambda s: "● TS1" in s and "1/1 up" in s, "TS1 connected")
 
     terminal.keys("b")
     screen = terminal.wait_for(

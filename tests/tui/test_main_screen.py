@@ -187,7 +187,9 @@ async def test_publish_prompt_publishes_as_the_selected_device(tmp_path: Path) -
         await wait_for(pilot, lambda: screen.device_id == "TS1", "TS1 selected")
         await pilot.press("s")
         await wait_for(
-            pilot, lambda: opened.records["TS1"].status is DeviceStatus.CONNECTED, "TS1 up"
+            pilot,
+            lambda: opened.records["TS1"].status is DeviceStatus.CONNECTED,
+            "TS1 up",
         )
         assert opened.records["HS1"].status is DeviceStatus.STOPPED
         await pilot.press("p")

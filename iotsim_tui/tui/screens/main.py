@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -30,6 +31,8 @@ from iotsim_tui.tui.widgets.network_header import NetworkHeader
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place, network_label
 from iotsim_tui.tui.widgets.publish import PublishPrompt
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
+
+log = logging.getLogger("iotsim_tui.tui")
 
 REFRESH_SECONDS = 0.1
 """Tables and the tree redraw at most this often, however fast events arrive."""
@@ -113,6 +116,7 @@ class MainScreen(EditingActions):
             try:
                 broker = await self.session.ensure_broker(opened.network)
             except IotsimError as error:
+                log.warning("bundled broker of %s: %s", opened.network.name, error.message)
                 self.notify(
                     f"{error.message}. Stop whatever uses the port, or pick another port "
                     "in the network settings (c).",
@@ -205,8 +209,10 @@ class MainScreen(EditingActions):
         opened = self.network
         if self._tables_due:
             rows = []
-            if opened is not None and self.device_id is not None:
+            if opened is not None and self.device_id in opened.records:
                 rows = opened.subscription_rows(self.device_id)
+                record = opened.records[self.device_id]
+                self.query_one(DeviceLog).set_counts(record.received, record.sent)
             self.query_one(SubscriptionsTable).show(rows, self.clock())
         self._tables_due = False
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 from textual.screen import Screen
@@ -12,17 +12,12 @@ from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Device, Network, Telemetry
 from iotsim_tui.tui import editing
 from iotsim_tui.tui.messages import NetworksChanged
-from iotsim_tui.tui.screens.confirm import ConfirmScreen
-from iotsim_tui.tui.screens.device_form import DeviceScreen
-from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen
-from iotsim_tui.tui.screens.help import HelpScreen
-from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
-from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
-from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
-from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
+
+if TYPE_CHECKING:
+    from iotsim_tui.tui.screens.subscribe import SubscribeRequest
 
 
 def key_table(screen: Screen[Any]) -> list[tuple[str, str, str]]:
@@ -100,6 +95,8 @@ class EditingActions(Screen[None]):
     # -- networks ----------------------------------------------------------------------
 
     def action_new_network(self) -> None:
+        from iotsim_tui.tui.screens.network_form import NewNetworkScreen
+
         def created(network: Network | None) -> None:
             if network is not None:
                 opened = self.session.add(network, dirty=True)
@@ -110,6 +107,8 @@ class EditingActions(Screen[None]):
         self.app.push_screen(NewNetworkScreen(), created)
 
     def action_settings(self) -> None:
+        from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
+
         opened = self._need_network()
         if opened is None:
             return
@@ -123,6 +122,8 @@ class EditingActions(Screen[None]):
         )
 
     def action_open(self) -> None:
+        from iotsim_tui.tui.screens.files import OpenProfileScreen
+
         def chosen(path: Path | None) -> None:
             if path is None:
                 return
@@ -147,6 +148,8 @@ class EditingActions(Screen[None]):
         self._save(opened, None)
 
     def action_save_as(self) -> None:
+        from iotsim_tui.tui.screens.files import SaveAsScreen
+
         opened = self._need_network()
         if opened is None:
             return
@@ -170,6 +173,8 @@ class EditingActions(Screen[None]):
     # -- devices -----------------------------------------------------------------------
 
     def action_add_device(self) -> None:
+        from iotsim_tui.tui.screens.device_form import DeviceScreen
+
         opened = self._need_network()
         if opened is None:
             return
@@ -188,6 +193,8 @@ class EditingActions(Screen[None]):
         self.app.push_screen(DeviceScreen(opened.network, None), added)
 
     def action_edit_device(self) -> None:
+        from iotsim_tui.tui.screens.device_form import DeviceScreen
+
         found = self._need_device()
         if found is None:
             return
@@ -207,6 +214,8 @@ class EditingActions(Screen[None]):
         self.app.push_screen(DeviceScreen(opened.network, old), edited)
 
     def action_delete_device(self) -> None:
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
         found = self._need_device()
         if found is None:
             return
@@ -226,6 +235,8 @@ class EditingActions(Screen[None]):
         )
 
     def action_subscribe(self) -> None:
+        from iotsim_tui.tui.screens.subscribe import SubscribeScreen
+
         found = self._need_device()
         if found is None:
             return
@@ -255,6 +266,8 @@ class EditingActions(Screen[None]):
         self.app.push_screen(SubscribeScreen(device), chosen)
 
     def action_telemetry(self) -> None:
+        from iotsim_tui.tui.screens.telemetry import TelemetryScreen
+
         found = self._need_device()
         if found is None:
             return
@@ -281,6 +294,8 @@ class EditingActions(Screen[None]):
         self.app.push_screen(BrokerConsoleScreen(opened))
 
     def action_eavesdrop(self) -> None:
+        from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
+
         opened = self._need_network()
         if opened is None:
             return
@@ -292,9 +307,13 @@ class EditingActions(Screen[None]):
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
 
     def action_help(self) -> None:
+        from iotsim_tui.tui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen(key_table(self)))
 
     def action_quit(self) -> None:
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
         unsaved = self.session.dirty
         if not unsaved:
             self.app.exit(0)

@@ -169,7 +169,10 @@ class NetworkSettingsScreen(FormDialog[Network]):
                 compact=True,
             ),
         )
-        yield field("Keepalive (s)", Input(str(broker.keepalive), id="keepalive", compact=True))
+        yield field(
+            "Keepalive (s)",
+            Input(str(broker.keepalive), id="keepalive", type="integer", compact=True),
+        )
         yield field(
             "Client id prefix",
             Input(broker.client_id_prefix, placeholder="none", id="prefix", compact=True),

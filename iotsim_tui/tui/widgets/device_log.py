@@ -18,6 +18,8 @@ from iotsim_tui.engine.events import StatusChanged as DeviceStatusChanged
 from iotsim_tui.tui.widgets.marks import STATUS_MARKS, clock, payload_preview
 
 MAX_LINES = 2000
+SHOWN_AGAIN = 200
+"""Kept events redrawn when another device is selected or the filter changes."""
 JSON_COLOURS = JSONHighlighter()
 
 
@@ -98,6 +100,7 @@ class DeviceLog(Vertical):
         super().__init__(id=id)
         self._events: Iterable[Event] = ()
         self._title = ""
+        self._counts = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-title")
@@ -115,6 +118,7 @@ class DeviceLog(Vertical):
     def show(self, title: str, events: Iterable[Event]) -> None:
         """Show another device's log from its kept events."""
         self._title = title
+        self._counts = ""
         self._events = events
         self._render_title()
         self._rewrite()
@@ -131,14 +135,25 @@ class DeviceLog(Vertical):
         lines = self.query_one(RichLog)
         lines.clear()
         needle = self.needle
-        for event in list(self._events)[-MAX_LINES:]:
+        for event in list(self._events)[-SHOWN_AGAIN:]:
             if matches(event, needle):
                 lines.write(log_line(event), scroll_end=self.follow)
+
+    def set_counts(self, received: int, sent: int) -> None:
+        """Show how many messages the device received and sent."""
+        counts = f"↓{received} ↑{sent}"
+        if counts != self._counts:
+            self._counts = counts
+            self._render_title()
 
     def _render_title(self) -> None:
         follow = "following" if self.follow else "held (F to follow)"
         self.query_one("#log-title", Static).update(
-            Text.assemble((self._title or "no device selected", "bold"), f"  · {follow}")
+            Text.assemble(
+                (self._title or "no device selected", "bold"),
+                (f"  {self._counts}" if self._counts else "", "dim"),
+                f"  · {follow}",
+            )
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:

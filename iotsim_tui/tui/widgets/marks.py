@@ -24,7 +24,7 @@ HEX_BYTES = 32
 
 
 def status_text(status: DeviceStatus) -> Text:
-    """ "● connected" with the status colour."""
+    """The status as "● connected", in the status colour."""
     mark, style = STATUS_MARKS[status]
     return Text(f"{mark} {status.value}", style=style)
 

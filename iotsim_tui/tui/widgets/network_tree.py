@@ -29,27 +29,27 @@ class DeviceLine:
     id: str
     name: str
     status: DeviceStatus
-    received: int
-    sent: int
 
 
 def device_label(line: DeviceLine) -> Text:
-    """ "● TS1 Temperature_Sensor  ↓3 ↑0"."""
+    """The tree line of a device, e.g. "● TS1 Temperature_Sensor".
+
+    Message counts are shown in the device log's title instead: they change too often.
+    """
     mark, style = STATUS_MARKS[line.status]
     return Text.assemble(
         (f"{mark} ", style),
         (line.id, "bold"),
         f" {line.name}" if line.name != line.id else "",
-        (f"  ↓{line.received} ↑{line.sent}", "dim"),
     )
 
 
 def network_label(name: str, connected: int, total: int, *, dirty: bool) -> Text:
-    """ "NDE_FINANCE_NETWORK* 1/3 connected"."""
+    """The tree line of a network, e.g. "NDE_FINANCE_NETWORK* 1/3 up" (connected/all)."""
     return Text.assemble(
         (name, "bold"),
         ("*" if dirty else "", "bold yellow"),
-        (f"  {connected}/{total} connected", "dim"),
+        (f"  {connected}/{total} up", "dim"),
     )
 
 

@@ -1,0 +1,315 @@
+"""Keypress-to-screen latency of the app, idle and with 1,000 devices publishing every second.
+
+    python benchmarks/tui_latency.py [--quick] [--no-write]
+
+The app runs as users run it: `iotsim-tui PROFILE` in a real terminal (a private tmux server,
+120 x 40), with its bundled broker on a free port. A keypress is `tmux send-keys Down` in the
+network tree; it has reached the screen when `tmux capture-pane` shows the next device's name
+in the device log's title. Each sample is the time from sending the key to that screen, polled
+every ~2 ms (the poll itself costs ~2-4 ms: the figures include it). Cases:
+
+0. reference: a minimal Textual app (a tree of as many devices and a title line that shows
+   the highlighted one), driven the same way;
+1. idle: a network of 1,000 devices, none started;
+2. under load: the same 1,000 devices started, each publishing a small JSON once a second to
+   the bundled broker, a command topic subscribed each; samples start once all are connected.
+
+Also start-up to the first frame: from starting the process to the network's name on screen,
+against a minimal Textual app (one Static) started the same way in the same run.
+Targets (issue 4): p95 <= 100 ms under load; start-up < 1 s. Results replace the `tui_latency`
+section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import _common
+from _common import ROOT
+
+from iotsim_tui.profiles.load import load_network
+from iotsim_tui.profiles.model import BrokerSettings, Telemetry
+from iotsim_tui.profiles.save import save_network
+
+SIZE = ("120", "40")
+READY_TIMEOUT = 60.0
+SAMPLE_TIMEOUT = 5.0
+"""A keypress not on screen after this long counts as this long (and is reported)."""
+MINIMAL_APP = """
+import sys
+from textual.app import App
+from textual.widgets import Static, Tree
+class Minimal(App):
+    def compose(self):
+        yield Static(" TS1 · first", id="title")
+        tree = Tree("devices")
+        tree.show_root = False
+        for n in range(1, int(sys.argv[1]) + 1):
+            tree.root.add_leaf(f"TS{n}", data=f"TS{n}")
+        yield tree
+        yield Static("MINIMAL_READY")
+    def on_mount(self):
+        self.query_one(Tree).focus()
+    def on_tree_node_highlighted(self, event):
+        self.query_one("#title", Static).update(f" {event.node.data} · selected")
+Minimal().run()
+"""
+
+
+class Terminal:
+    """A private tmux server with one 120 x 40 window running one command."""
+
+    def __init__(self, workdir: Path, name: str) -> None:
+        self.socket = workdir / f"{name}.sock"
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return result.stdout
+
+    def start(self, command: str) -> float:
+        """Start `command`; returns time.perf_counter() just before."""
+        self.tmux("new-session", "-d", "-s", "app", "-x", SIZE[0], "-y", SIZE[1], "sleep 3600")
+        self.tmux("set", "-s", "escape-time", "0")
+        started = time.perf_counter()
+        self.tmux("respawn-pane", "-k", "-t", "app", command)
+        return started
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "app")
+
+    def wait(self, seen: Callable[[str], bool], limit: float) -> float | None:
+        """perf_counter() when the screen first satisfies `seen`, or None after `limit` s."""
+        deadline = time.perf_counter() + limit
+        while time.perf_counter() < deadline:
+            if seen(self.screen()):
+                return time.perf_counter()
+            time.sleep(0.002)
+        return None
+
+    def close(self) -> None:
+        subprocess.run(
+            ["tmux", "-S", str(self.socket), "kill-server"], capture_output=True, check=False
+        )
+
+
+def _command(workdir: Path, program: list[str]) -> str:
+    args = " ".join(program)
+    return f"cd {workdir} && env -u COLUMNS -u LINES XDG_STATE_HOME={workdir / 'state'} {args}"
+
+
+def _profile(workdir: Path, devices: int) -> Path:
+    fleet = load_network(ROOT / "profiles" / "fleet_1000.toml")
+    template = fleet.templates[0]
+    telemetry = tuple(replace(t, interval=1.0) for t in template.telemetry) or (
+        Telemetry("fleet/{id}/temperature", interval=1.0),
+    )
+    network = replace(
+        fleet,
+        name="FLEET_BENCH",
+        broker=replace(fleet.broker, port=_common.free_port())
+        if fleet.broker
+        else BrokerSettings(),
+        templates=(replace(template, count=devices, telemetry=telemetry),),
+    )
+    path = workdir / "fleet_bench.toml"
+    save_network(network, path)
+    return path
+
+
+def _title_shows(device_id: str) -> Callable[[str], bool]:
+    needle = f" {device_id} · "
+    return lambda screen: any(needle in line for line in screen.splitlines()[:4])
+
+
+def _samples(term: Terminal, ids: list[str], count: int) -> tuple[list[float], int]:
+    """Latencies in ms of `count` Down/Up presses between two devices; and how many timed out."""
+    latencies: list[float] = []
+    missed = 0
+    at = 0
+    for number in range(count):
+        key, at = ("Down", 1) if at == 0 else ("Up", 0)
+        sent = time.perf_counter()
+        term.tmux("send-keys", "-t", "app", key)
+        shown = term.wait(_title_shows(ids[at]), SAMPLE_TIMEOUT)
+        if shown is None:
+            missed += 1
+            shown = sent + SAMPLE_TIMEOUT
+        latencies.append((shown - sent) * 1000)
+        time.sleep(0.15 + 0.05 * (number % 3))  # keys a person types, not a flood
+    return latencies, missed
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _startup(workdir: Path, program: list[str], ready: str, runs: int) -> list[float]:
+    times = []
+    for run in range(runs):
+        term = Terminal(workdir, f"start-{ready[:4]}-{run}")
+        try:
+            started = term.start(_command(workdir, program))
+            shown = term.wait(lambda screen: ready in screen, READY_TIMEOUT)
+            if shown is None:
+                raise SystemExit(f"{ready} never appeared:\n{term.screen()}")
+            times.append(shown - started)
+        finally:
+            term.close()
+    return times
+
+
+def measure(quick: bool) -> dict[str, object]:
+    """Run every case; returns the figures."""
+    if shutil.which("tmux") is None:
+        raise SystemExit("tmux is not installed")
+    _common.raise_fd_limit()
+    devices = 200 if quick else 1000
+    count = 20 if quick else 60
+    app = [str(Path(sys.executable).with_name("iotsim-tui"))]
+    with tempfile.TemporaryDirectory(prefix="tui-latency-") as folder:
+        workdir = Path(folder)
+        (workdir / "minimal.py").write_text(MINIMAL_APP)
+        profile = _profile(workdir, devices)
+        runs = 2 if quick else 5
+        ours = _startup(workdir, [*app, "--no-broker", str(profile)], "FLEET_BENCH", runs)
+        minimal_app = [sys.executable, "minimal.py", str(devices)]
+        minimal = _startup(workdir, minimal_app, "MINIMAL_READY", runs)
+
+        term = Terminal(workdir, "minimal")
+        try:
+            term.start(_command(workdir, minimal_app))
+            if term.wait(lambda s: "MINIMAL_READY" in s, READY_TIMEOUT) is None:
+                raise SystemExit(f"the minimal app did not start:\n{term.screen()}")
+            term.tmux("send-keys", "-t", "app", "Down", "Up")
+            time.sleep(0.5)
+            reference, reference_missed = _samples(term, ["TS1", "TS2"], count)
+        finally:
+            term.close()
+
+        term = Terminal(workdir, "latency")
+        try:
+            term.start(_command(workdir, [*app, str(profile)]))
+            if term.wait(lambda s: "bundled broker running" in s, READY_TIMEOUT) is None:
+                log = workdir / "state" / "iotsim-tui" / "iotsim-tui.log"
+                problem = log.read_text() if log.exists() else ""
+                raise SystemExit(f"the app did not start its broker:\n{problem}{term.screen()}")
+            ids = ["TS1", "TS2"]
+            if term.wait(_title_shows(ids[0]), READY_TIMEOUT) is None:
+                raise SystemExit(f"TS1 not selected:\n{term.screen()}")
+            idle, idle_missed = _samples(term, ids, count)
+            term.tmux("send-keys", "-t", "app", "S")
+            up = f"{devices}/{devices}"
+            connected = term.wait(lambda s: up in s, READY_TIMEOUT)
+            if connected is None:
+                raise SystemExit(f"not every device connected:\n{term.screen()}")
+            time.sleep(3.0)  # every device has published by now
+            loaded, loaded_missed = _samples(term, ids, count)
+            term.tmux("send-keys", "-t", "app", "S")
+            time.sleep(2.0)
+            term.tmux("send-keys", "-t", "app", "q")  # the app stops its broker
+            term.wait(lambda s: "FLEET_BENCH" not in s, READY_TIMEOUT)
+        finally:
+            term.close()
+    return {
+        "devices": devices,
+        "count": count,
+        "reference": reference,
+        "reference_missed": reference_missed,
+        "idle": idle,
+        "idle_missed": idle_missed,
+        "loaded": loaded,
+        "loaded_missed": loaded_missed,
+        "startup": ours,
+        "startup_minimal": minimal,
+    }
+
+
+def report(figures: dict[str, object]) -> str:
+    """The markdown section for docs/performance.md."""
+    idle = figures["idle"]
+    loaded = figures["loaded"]
+    startup = figures["startup"]
+    minimal = figures["startup_minimal"]
+    assert isinstance(idle, list)
+    assert isinstance(loaded, list)
+    assert isinstance(startup, list)
+    assert isinstance(minimal, list)
+    p95_loaded = _percentile(loaded, 0.95)
+    start = statistics.median(startup)
+    start_minimal = statistics.median(minimal)
+    reference = figures["reference"]
+    assert isinstance(reference, list)
+    rows = [
+        ("minimal Textual app: a tree and a title (reference)", reference, 0),
+        ("iotsim-tui idle", idle, figures["idle_missed"]),
+        (
+            f"iotsim-tui, {figures['devices']:,} devices publishing 1/s",
+            loaded,
+            figures["loaded_missed"],
+        ),
+    ]
+    lines = [
+        "## Keypress latency of the app (`benchmarks/tui_latency.py`)",
+        "",
+        f"Run {_common.today()} on {_common.machine()}. The app in a real terminal (tmux, "
+        "120 x 40) with its bundled broker; a sample is `send-keys Down`/`Up` in the network "
+        "tree until `capture-pane` shows the other device in the log's title (polled every "
+        f"~2 ms; each poll costs ~2-4 ms, included). {figures['count']} samples per case.",
+        "",
+        "| case | p50 ms | p95 ms | max ms | not shown in 5 s | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, values, missed in rows:
+        target = ""
+        if values is loaded:
+            target = "p95 <= 100 ms " + ("met" if p95_loaded <= 100 else "NOT met")
+        lines.append(
+            f"| {name} | {statistics.median(values):.0f} | {_percentile(values, 0.95):.0f} | "
+            f"{max(values):.0f} | {missed} | {target} |"
+        )
+    ratio = statistics.median(loaded) / statistics.median(reference)
+    idle_ratio = statistics.median(idle) / statistics.median(reference)
+    lines += [
+        "",
+        f"Medians against the reference: idle {idle_ratio:.1f}x, under load {ratio:.1f}x.",
+        "",
+        "| start-up to first frame | median s | ratio | target |",
+        "|---|---:|---:|---|",
+        f"| iotsim-tui, {figures['devices']:,}-device profile, no broker | {start:.2f} | "
+        f"{start / start_minimal:.1f}x | < 1 s {'met' if start < 1 else 'NOT met'} |",
+        f"| minimal Textual app, same tree (reference) | {start_minimal:.2f} | 1.0x | |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Measure, print, and write the docs section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 devices, fewer samples")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/performance.md")
+    args = parser.parse_args()
+    figures = measure(args.quick)
+    text = report(figures)
+    print(text)
+    if not (args.quick or args.no_write):
+        _common.write_section("tui_latency", text)
+
+
+if __name__ == "__main__":
+    main()
