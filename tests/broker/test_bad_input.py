@@ -14,7 +14,7 @@ import time
 import pytest
 
 from iotsim_tui.broker.server import Broker
-from iotsim_tui.protocol.packets import Disconnect, PingResp, Publish, SubAck
+from iotsim_tui.protocol.packets import Disconnect, PingResp, PubAck, Publish, SubAck
 from iotsim_tui.protocol.properties import Properties
 from iotsim_tui.protocol.reasons import ReasonCode
 from tests.broker.conftest import StartBroker
@@ -168,6 +168,44 @@ async def test_bad_packet_after_connect(
     await client.send(data)
     assert await client.expect_closed() == expected
     await _assert_bystander_unharmed(port, bystander)
+
+
+def _v5_publish(properties: bytes, payload: bytes = b"x", flags: int = 0x00) -> bytes:
+    packet_id = b"\x00\x01" if flags & 0x06 else b""
+    body = Bytes.string(b"t") + packet_id + bytes((len(properties),)) + properties + payload
+    return Bytes.packet(0x30 | flags, body)
+
+
+V5_PROPERTY_CASES = [
+    ("property twice", _v5_publish(b"\x01\x00\x01\x00"), disconnect(0x82)),
+    ("property that PUBLISH cannot carry", _v5_publish(b"\x11\x00\x00\x00\x01"), disconnect(0x81)),
+    ("subscription identifier from a client", _v5_publish(b"\x0b\x01"), disconnect(0x82)),
+    ("topic alias 0", _v5_publish(b"\x23\x00\x00"), disconnect(0x94)),
+    ("payload format 2", _v5_publish(b"\x01\x02"), disconnect(0x82)),
+    ("response topic with a wildcard", _v5_publish(b"\x08\x00\x01#"), disconnect(0x82)),
+    ("properties longer than the packet", _v5_publish(b"\x26\x00\x09k"), disconnect(0x81)),
+    ("QoS 0 payload not UTF-8 as announced", _v5_publish(b"\x01\x01", b"\xff"), disconnect(0x99)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), [c[1:] for c in V5_PROPERTY_CASES], ids=[c[0] for c in V5_PROPERTY_CASES]
+)
+async def test_bad_publish_properties(
+    port: int, bystander: RawClient, data: bytes, expected: bytes
+) -> None:
+    client, _ = await RawClient.connected(port, "props")
+    await client.send(data)
+    assert await client.expect_closed() == expected
+    await _assert_bystander_unharmed(port, bystander)
+
+
+async def test_qos1_payload_not_utf8_as_announced_is_refused_in_puback(port: int) -> None:
+    client, _ = await RawClient.connected(port, "pfi")
+    await client.send(_v5_publish(b"\x01\x01", b"\xff", flags=0x02))
+    assert (await client.expect(PubAck)).reason_code == ReasonCode.PAYLOAD_FORMAT_INVALID
+    await client.send(b"\xc0\x00")
+    assert isinstance(await client.next_packet(), PingResp)
 
 
 async def test_puback_of_three_bytes_is_malformed_in_3_1_1(port: int) -> None:
