@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,8 +12,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.engine.events import DeviceStatus, StatusChanged
+from iotsim_tui.engine.simulation import Simulation
 from iotsim_tui.profiles.model import (
     BrokerSettings,
+    Device,
     MQTTVersion,
     Network,
     TLSSettings,
@@ -21,6 +26,8 @@ from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import PickFileScreen
 from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from tests.support.bundled import skip_without_broker
+from tests.support.ports import free_port
 from tests.tui.dialog_harness import (
     DialogApp,
     error_under,
@@ -370,3 +377,38 @@ def test_network_names_must_name_a_file(name: str, problem: str | None) -> None:
 )
 def test_field_checks(check: Callable[[str], str | None], text: str, problem: str | None) -> None:
     assert check(text) == problem
+
+
+@pytest.mark.slow
+async def test_generated_certificates_let_a_device_in_over_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the dialog makes and fills in works: the bundled broker, with client
+    certificates required, accepts the device over TLS."""
+    skip_without_broker()
+    monkeypatch.chdir(tmp_path)
+    network = replace(
+        LAB, broker=BrokerSettings(port=free_port()), devices=(Device("Sensor", "TS1"),)
+    )
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        await pilot.press("ctrl+g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await toggle(pilot, "#tls")
+        await pilot.press("enter")
+        await pilot.pause()
+    (secured,) = app.results
+    assert secured.broker.tls.ca == "certs/ca.crt"
+    launch = BrokerLaunch.from_network(secured, Path("certs"))
+    assert launch.require_client_cert
+    statuses: list[StatusChanged] = []
+    async with BundledBroker(launch, ready_timeout=30), Simulation(secured) as simulation:
+        await simulation.start()
+        async with asyncio.timeout(30):
+            async for batch in simulation.events():
+                statuses += [event for event in batch if isinstance(event, StatusChanged)]
+                if any(s.status is not DeviceStatus.CONNECTING for s in statuses):
+                    break
+    final = statuses[-1]
+    assert final.status is DeviceStatus.CONNECTED, final.detail
+    assert "TLS" in final.detail
