@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from textual.widgets import RichLog
+from textual.widgets import Input, RichLog
 
 from iotsim_tui.engine.events import (
     DeviceStatus,
@@ -207,3 +207,14 @@ async def test_publish_prompt_publishes_as_the_selected_device(tmp_path: Path) -
             pilot, lambda: opened.records["TS1"].status is DeviceStatus.STOPPED, "TS1 stopped"
         )
         await asyncio.sleep(0)
+
+
+async def test_the_publish_prompt_completes_known_topics(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p")
+        await pilot.press(*"High")
+        topic = app.screen.query_one("#publish-topic", Input)
+        await wait_for(pilot, lambda: topic._suggestion == "High_Tempe", "the suggestion")
+        await pilot.press("right")
+        assert topic.value == "High_Tempe"

@@ -100,6 +100,7 @@ class MainScreen(EditingActions):
         self.query_one(NetworkTree).border_title = "Networks"
         self.query_one(DeviceLog).border_title = "Device log"
         self.query_one(SubscriptionsTable).border_title = "Subscriptions"
+        self.query_one(PublishPrompt).topics = self._known_topics
         self.rebuild()
         if self.session.networks:
             first = self.session.networks[0]
@@ -143,6 +144,10 @@ class MainScreen(EditingActions):
         """The selected device's id, if a device is selected."""
         return self.place.device if self.place is not None else None
 
+    def _known_topics(self) -> set[str]:
+        opened = self.network
+        return opened.known_topics() if opened is not None else set()
+
     def show_place(self, place: Place) -> None:
         """Select a network or device, moving the tree's cursor to it."""
         self._select(place)
@@ -167,7 +172,6 @@ class MainScreen(EditingActions):
         else:
             record = opened.records[place.device]
             log.show(f"{record.device.id} · {record.device.name}", record.log)
-            self.query_one(PublishPrompt).set_topics(opened.known_topics())
         self._tables_due = True
         self._refresh_header()
 

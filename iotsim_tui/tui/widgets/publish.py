@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
@@ -55,10 +55,15 @@ class PublishPrompt(Horizontal):
         yield Checkbox("retain", id="publish-retain", compact=True)
         yield Button("Publish", id="publish-send", compact=True)
 
-    def set_topics(self, topics: Iterable[str]) -> None:
-        """Topics offered as completions (known subscriptions, telemetry, seen topics)."""
-        known = sorted(set(topics))
-        self.query_one("#publish-topic", Input).suggester = SuggestFromList(known)
+    topics: Callable[[], Iterable[str]] = staticmethod(lambda: ())
+    """Where the completions come from (known subscriptions, telemetry, seen topics); asked
+    each time the topic box gets the focus, not on every change of device."""
+
+    @on(events.DescendantFocus)
+    def _offer_topics(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "publish-topic":
+            known = sorted(set(self.topics()))
+            self.query_one("#publish-topic", Input).suggester = SuggestFromList(known)
 
     def focus_topic(self) -> None:
         """Put the cursor in the topic box."""
