@@ -148,6 +148,14 @@ class Connection(Outbox):
                 position += total
                 if first >> 4 == 3 and self.version:
                     self.on_publish(first, data, begin, begin + 1 + used, position)
+                elif first == 0x40 and length == 2 and self.version:
+                    # A plain PUBACK, as common as QoS 1 messages: read here, not by the codec
+                    # (packet id 0, a protocol error, still goes to the codec).
+                    packet_id = (data[begin + 2] << 8) | data[begin + 3]
+                    if packet_id:
+                        self._acknowledged(packet_id, 1)
+                    else:
+                        self.on_packet(first, data[begin:position])
                 else:
                     self.on_packet(first, data[begin:position])
         except WireError as error:
