@@ -95,3 +95,21 @@ async def test_sys_statistics(port: int) -> None:
     assert seen["$SYS/broker/version"].startswith("iotsim-tui ")
     assert seen["$SYS/broker/uptime"].endswith(" seconds")
     assert {"$SYS/broker/messages/received", "$SYS/broker/messages/sent"} <= set(seen)
+
+
+async def test_the_broker_console_reads_the_feed(port: int) -> None:
+    from iotsim_tui.engine.console import parse_clients_feed
+
+    console, _ = await RawClient.connected(port, "console")
+    await console.subscribe(CLIENTS_TOPIC, 0)
+    device, _ = await RawClient.connected(port, "TS1", version=4)
+    await device.subscribe("High_Tempe", 1)
+    while True:
+        message = await console.expect(Publish)
+        feed = parse_clients_feed(message.payload)
+        ts1 = [client for client in feed.clients if client.id == "TS1"]
+        if ts1 and ts1[0].subscriptions:
+            break
+    assert (ts1[0].protocol, ts1[0].port, ts1[0].tls_version) == ("3.1.1", port, None)
+    assert [(s.filter, s.qos) for s in ts1[0].subscriptions] == [("High_Tempe", 1)]
+    assert feed.connected == 2
