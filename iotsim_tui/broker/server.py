@@ -91,6 +91,7 @@ class Broker:
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
         self.passwords: PasswordFile | None = None
+        self.stopping = False
         self._auth_tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -175,6 +176,7 @@ class Broker:
         without a DISCONNECT from the client, so by the spec (MQTT 5.0 s3.1.2.5) their wills are
         published, to the clients still connected at that moment, before anyone is disconnected.
         """
+        self.stopping = True
         for listener in self.listeners:
             if listener.server is not None:
                 listener.server.close()
@@ -222,7 +224,11 @@ class Broker:
         """The socket of `connection` is gone: log it and let go of its session."""
         self.connections.discard(connection)
         if connection.session is not None:
-            self._detach(connection)
+            if self.stopping:  # its will is out already and every session ends: nothing to keep
+                connection.session.connection = None
+                connection.session = None
+            else:
+                self._detach(connection)
             log.info(
                 "disconnect %s (%s): %s",
                 connection.client_id,

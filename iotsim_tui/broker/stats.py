@@ -58,7 +58,7 @@ class SysFeed:
 
     def changed(self) -> None:
         """The client list changed: publish it soon, coalescing changes that come close."""
-        if self._clients_timer is not None or not self.broker.listeners:
+        if self._clients_timer is not None or self.broker.stopping or not self.broker.listeners:
             return
         loop = asyncio.get_running_loop()
         wait = self._last_clients + self.broker.config.clients_feed_interval - loop.time()
