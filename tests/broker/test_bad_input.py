@@ -259,6 +259,7 @@ async def test_unsolicited_puback_is_ignored(port: int) -> None:
     assert isinstance(await client.next_packet(), PingResp)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", [4, 5])
 async def test_silence_past_one_and_a_half_keepalives_closes(port: int, version: int) -> None:
     client, _ = await RawClient.connected(port, "quiet", version=version, keepalive=1)
@@ -268,6 +269,7 @@ async def test_silence_past_one_and_a_half_keepalives_closes(port: int, version:
     assert data == (disconnect(ReasonCode.KEEP_ALIVE_TIMEOUT) if version == 5 else CLOSE)
 
 
+@pytest.mark.slow
 async def test_pings_keep_a_connection_open(port: int) -> None:
     client, _ = await RawClient.connected(port, "pinger", keepalive=1)
     for _ in range(3):
