@@ -236,10 +236,15 @@ class BrokerConsole:
         Ends with ConnectionFailed when the broker goes away.
         """
         messages = self._client.messages
-        said_unavailable = False
+        # The feed is retained, so a broker that has one sends it at once; after that it
+        # changes only when clients come, go or subscribe, and silence is not a lost feed.
+        feed_seen = said_unavailable = False
         while True:
             try:
-                message = await asyncio.wait_for(anext(messages), self.feed_timeout)
+                if feed_seen:
+                    message = await anext(messages)
+                else:
+                    message = await asyncio.wait_for(anext(messages), self.feed_timeout)
             except TimeoutError:
                 if not said_unavailable:
                     said_unavailable = True
@@ -254,9 +259,12 @@ class BrokerConsole:
                 continue
             payload = message.payload if isinstance(message.payload, bytes) else b""
             try:
-                yield parse_clients_feed(payload)
+                update = parse_clients_feed(payload)
             except ValueError as error:
                 yield FeedUnavailable(str(error))
+                continue
+            feed_seen = True
+            yield update
 
     async def send(self, topic: str, message: str, *, qos: int = 1, retain: bool = False) -> None:
         """Publish a command; returns once the broker has it (for QoS 1 and 2)."""

@@ -118,6 +118,26 @@ async def test_the_bundled_broker_lists_a_subscribed_client(tmp_path: Path) -> N
     assert console.client_id in listed
 
 
+async def test_a_quiet_feed_is_not_a_lost_feed(tmp_path: Path) -> None:
+    """After the first feed, seconds without a change must not read as "no feed"."""
+    with run_bundled_broker(tmp_path) as broker:
+        assert broker.port is not None
+        async with BrokerConsole(_settings(broker.port), feed_timeout=0.5) as console:
+            updates = console.updates()
+            async with asyncio.timeout(20):  # until the feed shows the console's own subscription
+                async for update in updates:
+                    assert isinstance(update, ClientsFeed), update
+                    listed = {c.id: c for c in update.clients}
+                    if console.client_id in listed and listed[console.client_id].subscriptions:
+                        break
+            quiet = asyncio.ensure_future(anext(updates))
+            await asyncio.sleep(2.0)  # four feed timeouts with nobody coming or going
+            assert not quiet.done(), quiet.result()
+            async with aiomqtt.Client(broker.host, broker.port, identifier="TS9"):
+                update = await asyncio.wait_for(quiet, 20)
+            assert isinstance(update, ClientsFeed), update
+
+
 async def test_bad_commands_are_refused_before_sending(mosquitto: RunningMosquitto) -> None:
     async with BrokerConsole(_settings(mosquitto.port)) as console:
         with pytest.raises(UsageError, match=r"cannot send to 'High_Tempe/\#'"):
