@@ -40,7 +40,8 @@ class WireError(Exception):
 def read_remaining_length(buffer: bytes | bytearray, start: int) -> tuple[int, int] | None:
     """Decode the Remaining Length at `buffer[start:]`: (value, bytes used), or None if cut short.
 
-    Raises `WireError` for a fifth length byte (the encoding allows four).
+    Raises `WireError` for a fifth length byte (the encoding allows four) and for a longer
+    encoding than the value needs (MQTT 5.0 s1.5.5).
     """
     value = 0
     shift = 0
@@ -50,6 +51,8 @@ def read_remaining_length(buffer: bytes | bytearray, start: int) -> tuple[int, i
         byte = buffer[start + used - 1]
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if not byte and used > 1:
+                raise WireError(MALFORMED, "a variable byte integer not in its shortest form")
             return value, used
         shift += 7
     raise WireError(MALFORMED, "the Remaining Length takes more than four bytes")

@@ -126,6 +126,7 @@ def _after(v5: bool) -> list[tuple[str, bytes, bytes]]:
         ("PINGRESP from a client", b"\xd0\x00", bad(0x82)),
         ("packet type 0", b"\x00\x00", bad(0x81)),
         ("5-byte remaining length", b"\x30\xff\xff\xff\xff\x01", bad(0x81)),
+        ("remaining length not in its shortest form", b"\xc0\x80\x00", bad(0x81)),
     ]  # fmt: skip
 
 
