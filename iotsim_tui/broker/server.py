@@ -239,8 +239,11 @@ class Broker:
             self.feed.changed()
         elif connection.close_reason.startswith("refused"):
             log.info("%s from %s", connection.close_reason, connection.address)
+        elif connection.close_reason.startswith("connection lost"):
+            # Port probes (a supervisor waiting for the port) connect and leave: not news.
+            log.debug("closed %s before CONNECT: %s", connection.address, connection.close_reason)
         else:
-            log.debug("closed %s: %s", connection.address, connection.close_reason)
+            log.info("closed %s before CONNECT: %s", connection.address, connection.close_reason)
 
     def connect(self, connection: Connection, packet: Connect) -> None:
         """Check a CONNECT; check the password off the loop when there is one; then accept."""

@@ -9,6 +9,7 @@ bystander, connected all along, still gets its messages.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from iotsim_tui.broker.server import Broker
 from iotsim_tui.protocol.packets import Disconnect, PingResp, PubAck, Publish, SubAck
 from iotsim_tui.protocol.properties import Properties
 from iotsim_tui.protocol.reasons import ReasonCode
-from tests.broker.conftest import StartBroker
+from tests.broker.conftest import StartBroker, wait_until
 from tests.broker.raw import Bytes, RawClient
 
 CLOSE = b""
@@ -303,3 +304,15 @@ async def test_second_connect_is_refused_even_with_the_same_fields(port: int) ->
     await client.send(Bytes.connect(level=5, client_id=b"twice"))
     packet = await client.expect(Disconnect)
     assert packet.reason_code == ReasonCode.PROTOCOL_ERROR
+
+
+async def test_bad_input_before_connect_is_logged_in_one_line(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="iotsim_tui.broker")
+    client = await RawClient.open(port)
+    await client.send(b"GET / HTTP/1.1\r\n\r\n")
+    assert await client.expect_closed() == CLOSE
+    address = client.writer.get_extra_info("sockname")
+    expected = f"closed {address[0]}:{address[1]} before CONNECT: the first packet was not CONNECT"
+    await wait_until(lambda: expected in caplog.messages, "the log line")
