@@ -146,6 +146,23 @@ async def test_a_port_in_use_is_said_in_plain_words(tmp_path: Path) -> None:
             assert app.session.broker_state(network) == "bundled broker failed"
 
 
+async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:
+    network = Network("QUIET", broker=BrokerSettings(port=free_port()), devices=NETWORK.devices)
+    app = app_on(tmp_path, network)
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = app.session.networks[0]
+        await pilot.press("S")
+        await wait_for(
+            pilot,
+            lambda: all(r.status is DeviceStatus.CONNECTED for r in opened.records.values()),
+            "every device connected",
+        )
+        await pilot.press("S")
+        await wait_for(pilot, lambda: opened.simulation is None, "the network stopped")
+        await pilot.pause(0.5)
+        assert _messages(app) == []
+
+
 async def test_a_crashed_worker_is_logged_and_the_app_goes_on(tmp_path: Path) -> None:
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:

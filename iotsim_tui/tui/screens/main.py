@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Tree
-from textual.worker import Worker
+from textual.worker import Worker, WorkerCancelled
 
 from iotsim_tui.engine.events import DeviceError, Event, LogLine
 from iotsim_tui.errors import IotsimError
@@ -292,8 +293,7 @@ class MainScreen(EditingActions):
         self._refresh_header()
         run = self._runs.get(opened.key)
         if run is not None and opened.stale and not opened.active:
-            run.cancel()
-            await run.wait()
+            await _cancel(run)
             run = None
         if run is None or opened.simulation is None:
             self._runs[opened.key] = self.run_worker(
@@ -332,8 +332,7 @@ class MainScreen(EditingActions):
         if device_ids is None:
             run = self._runs.pop(opened.key, None)
             if run is not None:
-                run.cancel()
-                await run.wait()
+                await _cancel(run)
             return
         if opened.simulation is not None:
             await opened.simulation.stop(device_ids)
@@ -399,3 +398,10 @@ class MainScreen(EditingActions):
         line = LogLine(device_id, text, self.clock())
         opened.note(device_id, line)
         self.post_message(NetworkEventsArrived(opened.key, [line], set()))
+
+
+async def _cancel(run: Worker[None]) -> None:
+    """Cancel a network's run and wait until its devices are stopped."""
+    run.cancel()
+    with contextlib.suppress(WorkerCancelled):  # what wait() says of a cancelled worker
+        await run.wait()
