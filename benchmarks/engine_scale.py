@@ -40,6 +40,7 @@ import aiomqtt
 import psutil
 from _common import HOST
 
+RAMP_IN_FLIGHT = 1000
 CASE_TIMEOUT = 300.0
 """Seconds any one case may take before it is abandoned."""
 WARMUP = 4.0
@@ -85,7 +86,7 @@ def _network(spec: dict[str, Any], *, telemetry: bool) -> Any:
     return Network(
         name="BENCH",
         broker=BrokerSettings(port=spec["port"], bundled=False, tls=tls, client_id_prefix="e-"),
-        ramp=Ramp(rate=1_000_000.0, in_flight=1000),
+        ramp=Ramp(rate=1_000_000.0, in_flight=RAMP_IN_FLIGHT),
         templates=(template,),
     )
 

@@ -1,7 +1,8 @@
 """One simulated device: an MQTT client that reconnects, reacts to commands and keeps a ledger.
 
-The device's life cycle is one task: connect (through the network's ramp), subscribe, read
-messages until the connection ends, then wait with exponential backoff and try again. Telemetry
+The device's life cycle is one task: connect (through the network's ramp), subscribe, then
+wait for the connection to end (messages arrive meanwhile through paho's callback), then wait
+with exponential backoff and try again. Telemetry
 is not a task per device: the network's scheduler calls `publish_telemetry` when it is due.
 Publishing never waits: QoS 0 goes straight to the socket, QoS 1/2 are tracked by packet id
 until the broker acknowledges them, and wait in a bounded outbox while the device is offline.
@@ -36,7 +37,7 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.engine.failures import Failure, LostBeforeConnack, describe, lost_connection
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
-from iotsim_tui.engine.outbox import Outbox, Pending
+from iotsim_tui.engine.outbox import Outbox, Pending, Totals
 from iotsim_tui.engine.ramp import ConnectionRamp
 from iotsim_tui.engine.views import DeviceView, SubscriptionView
 from iotsim_tui.profiles.model import (
@@ -92,6 +93,7 @@ class NetworkContext:
         ramp: ConnectionRamp,
         emit: Callable[[Event], None],
         schedule: Callable[[DeviceRunner], None],
+        totals: Totals,
     ) -> None:
         self.broker = broker
         self.endpoint = endpoint
@@ -99,6 +101,7 @@ class NetworkContext:
         self.ramp = ramp
         self.emit = emit
         self.schedule = schedule
+        self.totals = totals
 
 
 class DeviceRunner:
@@ -109,7 +112,9 @@ class DeviceRunner:
         self.client_id = context.broker.client_id_prefix + device.id
         self._context = context
         self.state: dict[str, Any] = dict(device.state)
+        self._totals = context.totals
         self.status = DeviceStatus.STOPPED
+        context.totals.statuses[DeviceStatus.STOPPED] += 1
         self.detail = "not started"
         self.last_error: str | None = None
         self.failed = False
@@ -120,7 +125,7 @@ class DeviceRunner:
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
         self.messages_out = 0
-        self.outbox = Outbox()
+        self.outbox = Outbox(context.totals)
         self._subscriptions: dict[str, _Subscription] = {}
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
@@ -154,7 +159,9 @@ class DeviceRunner:
         """Start connecting (a no-op when already running)."""
         if self.running:
             return
-        self.failed = False
+        if self.failed:
+            self.failed = False
+            self._totals.failed -= 1
         self.generation += 1
         self._dropping = False
         self._stopping = False
@@ -314,11 +321,17 @@ class DeviceRunner:
             self._log(f"subscribed to {sub.topic_filter} (QoS {value})")
 
     def _set_status(self, status: DeviceStatus, detail: str) -> None:
+        statuses = self._totals.statuses
+        statuses[self.status] -= 1
+        statuses[status] += 1
         self.status, self.detail = status, detail
         self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
 
     def _report(self, message: str) -> None:
-        self.failed = True
+        if not self.failed:
+            self.failed = True
+            self._totals.failed += 1
+            self._totals.sample(self.device.id, message)
         if message != self.last_error:  # one event per distinct failure, not per attempt
             self._context.emit(DeviceError(self.device.id, message, time.time()))
         self.last_error = message
@@ -354,6 +367,7 @@ class DeviceRunner:
     def _on_message(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         preview = payload[:PAYLOAD_PREVIEW_BYTES]
         self.messages_in += 1
+        self._totals.messages_in += 1
         matched = False
         for sub in self._subscriptions.values():
             if topic_matches(sub.match_filter, topic):
@@ -435,7 +449,7 @@ class DeviceRunner:
         self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
-        self.outbox.accepted += 1
+        self.outbox.accept()
         message = Pending(topic, payload, qos, retain, kind)
         if self._client is None or not self._send(message):
             self.outbox.keep(message)
@@ -449,6 +463,7 @@ class DeviceRunner:
             return False
         self.outbox.sent(message, info.mid)
         self.messages_out += 1
+        self._totals.messages_out += 1
         self._context.emit(
             MessageOut(
                 self.device.id,

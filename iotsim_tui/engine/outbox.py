@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from iotsim_tui.engine.events import MessageKind
-from iotsim_tui.engine.views import Ledger
+from iotsim_tui.engine.events import DeviceStatus, MessageKind
+from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, Ledger
 
 OUTBOX_LIMIT = 1000
 """QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
@@ -28,6 +28,51 @@ class Pending:
     kind: MessageKind
 
 
+class Totals:
+    """Counts for a whole simulation, kept up to date as they change.
+
+    A summary is asked for several times a second; adding up ten thousand devices each time
+    would cost more than running them.
+    """
+
+    __slots__ = (
+        "accepted",
+        "acknowledged",
+        "drop_reasons",
+        "dropped",
+        "error_samples",
+        "failed",
+        "messages_in",
+        "messages_out",
+        "statuses",
+    )
+
+    def __init__(self) -> None:
+        self.statuses = dict.fromkeys(DeviceStatus, 0)
+        self.failed = 0
+        self.messages_in = 0
+        self.messages_out = 0
+        self.accepted = 0
+        self.acknowledged = 0
+        self.dropped = 0
+        self.drop_reasons: dict[str, int] = {}
+        self.error_samples: list[str] = []
+
+    def sample(self, device_id: str, message: str) -> None:
+        """Keep a few distinct error messages for the final report."""
+        if len(self.error_samples) < MAX_ERROR_SAMPLES and not any(
+            sample.endswith(f": {message}") for sample in self.error_samples
+        ):
+            self.error_samples.append(f"{device_id}: {message}")
+
+    def ledger(self) -> Ledger:
+        """The simulation's ledger; what is neither acknowledged nor dropped is queued."""
+        queued = self.accepted - self.acknowledged - self.dropped
+        return Ledger(
+            self.accepted, self.acknowledged, queued, self.dropped, dict(self.drop_reasons)
+        )
+
+
 class Outbox:
     """The counts and queues behind one device's ledger."""
 
@@ -37,11 +82,13 @@ class Outbox:
         "drop_reasons",
         "dropped",
         "limit",
+        "totals",
         "unacked",
         "waiting",
     )
 
-    def __init__(self, limit: int = OUTBOX_LIMIT) -> None:
+    def __init__(self, totals: Totals, limit: int = OUTBOX_LIMIT) -> None:
+        self.totals = totals
         self.limit = limit
         self.accepted = 0
         self.acknowledged = 0
@@ -57,10 +104,18 @@ class Outbox:
         """Messages waiting in the outbox or for their acknowledgement."""
         return len(self.waiting) + len(self.unacked)
 
+    def accept(self) -> None:
+        """Count one message the device was asked to publish."""
+        self.accepted += 1
+        self.totals.accepted += 1
+
     def drop(self, reason: str) -> None:
         """Count one accepted message as dropped."""
         self.dropped += 1
         self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
+        totals = self.totals
+        totals.dropped += 1
+        totals.drop_reasons[reason] = totals.drop_reasons.get(reason, 0) + 1
 
     def keep(self, message: Pending) -> None:
         """Keep a QoS 1/2 message for later, or drop it when the outbox is full."""
@@ -75,6 +130,7 @@ class Outbox:
         """A message went to the socket; QoS 0 is done, QoS 1/2 waits for its ack."""
         if message.qos == 0:
             self.acknowledged += 1
+            self.totals.acknowledged += 1
         else:
             self.unacked[mid] = message
 
@@ -82,6 +138,7 @@ class Outbox:
         """The broker acknowledged packet `mid`."""
         if self.unacked.pop(mid, None) is not None:
             self.acknowledged += 1
+            self.totals.acknowledged += 1
 
     def requeue_unacked(self) -> None:
         """The connection ended: unacknowledged messages go first in the outbox.

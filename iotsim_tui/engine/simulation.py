@@ -21,9 +21,10 @@ from iotsim_tui.engine.bus import EventBus
 from iotsim_tui.engine.connection import tls_context
 from iotsim_tui.engine.device import DeviceRunner, NetworkContext
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageKind
+from iotsim_tui.engine.outbox import Totals
 from iotsim_tui.engine.ramp import ConnectionRamp
 from iotsim_tui.engine.scheduler import TelemetryScheduler
-from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, DeviceView, Ledger, Summary
+from iotsim_tui.engine.views import DeviceView, Summary
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
@@ -66,6 +67,7 @@ class Simulation:
         self._network = network
         broker = network.broker
         self._bus = EventBus(enabled=record_events)
+        self._totals = Totals()
         self._scheduler = TelemetryScheduler()
         self._context = NetworkContext(
             broker,
@@ -74,6 +76,7 @@ class Simulation:
             ConnectionRamp(network.ramp.rate, network.ramp.in_flight),
             self._bus.emit,
             self._scheduler.add,
+            self._totals,
         )
         self._runners: dict[str, DeviceRunner] = {
             device.id: DeviceRunner(device, self._context)
@@ -180,45 +183,24 @@ class Simulation:
 
     def summary(self) -> Summary:
         """Counts for the whole simulation now."""
-        counts = dict.fromkeys(DeviceStatus, 0)
-        failed = messages_in = messages_out = 0
-        accepted = acknowledged = queued = dropped = 0
-        reasons: dict[str, int] = {}
-        samples: list[str] = []
-        for runner in self._runners.values():  # plain sums: this runs several times a second
-            counts[runner.status] += 1
-            failed += runner.failed
-            messages_in += runner.messages_in
-            messages_out += runner.messages_out
-            outbox = runner.outbox
-            accepted += outbox.accepted
-            acknowledged += outbox.acknowledged
-            queued += outbox.queued
-            if outbox.dropped:
-                dropped += outbox.dropped
-                for reason, count in outbox.drop_reasons.items():
-                    reasons[reason] = reasons.get(reason, 0) + count
-            if runner.last_error and len(samples) < MAX_ERROR_SAMPLES:
-                sample = f"{runner.device.id}: {runner.last_error}"
-                if not any(s.endswith(runner.last_error) for s in samples):
-                    samples.append(sample)
-        ledger = Ledger(accepted, acknowledged, queued, dropped, reasons)
-        rate_in, rate_out = self._rates(messages_in, messages_out)
+        totals = self._totals
+        rate_in, rate_out = self._rates(totals.messages_in, totals.messages_out)
+        statuses = totals.statuses
         return Summary(
             devices=len(self._runners),
-            connected=counts[DeviceStatus.CONNECTED],
-            connecting=counts[DeviceStatus.CONNECTING],
-            reconnecting=counts[DeviceStatus.RECONNECTING],
-            stopped=counts[DeviceStatus.STOPPED],
-            errors=counts[DeviceStatus.ERROR],
-            failed=failed,
-            messages_in=messages_in,
-            messages_out=messages_out,
+            connected=statuses[DeviceStatus.CONNECTED],
+            connecting=statuses[DeviceStatus.CONNECTING],
+            reconnecting=statuses[DeviceStatus.RECONNECTING],
+            stopped=statuses[DeviceStatus.STOPPED],
+            errors=statuses[DeviceStatus.ERROR],
+            failed=totals.failed,
+            messages_in=totals.messages_in,
+            messages_out=totals.messages_out,
             rate_in=rate_in,
             rate_out=rate_out,
-            ledger=ledger,
+            ledger=totals.ledger(),
             events_dropped=self._bus.dropped,
-            error_samples=tuple(samples),
+            error_samples=tuple(totals.error_samples),
         )
 
     def _rates(self, messages_in: int, messages_out: int) -> tuple[float, float]:

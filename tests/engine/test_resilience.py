@@ -60,6 +60,9 @@ async def test_reconnect_after_the_broker_restarts_loses_no_qos1_message(tmp_pat
             await wait_until(lambda: simulation.device("S1").ledger.queued == 0, "the outbox")
             view = simulation.device("S1")
             assert view.subscriptions[0].since is not None  # subscribed again: a new session
+            summary = simulation.summary()
+            assert summary.ledger == view.ledger  # the running totals agree with the device
+            assert (summary.messages_out, summary.failed) == (view.messages_out, 1)
     await log.finish()
     ledger = view.ledger
     assert ledger.balanced
