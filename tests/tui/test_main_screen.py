@@ -163,6 +163,22 @@ async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:
         assert _messages(app) == []
 
 
+async def test_escape_leaves_the_publish_prompt_so_keys_are_commands_again(
+    tmp_path: Path,
+) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p", *"alerts", "tab", *"hot")
+        payload = app.screen.query_one("#publish-payload", Input)
+        assert payload.value == "hot"
+        await pilot.press("escape")
+        assert isinstance(app.focused, NetworkTree)
+        await pilot.press("f")  # the log's filter key, not text for the prompt
+        assert payload.value == "hot"
+        await pilot.press("escape")
+        assert isinstance(app.focused, NetworkTree)
+
+
 async def test_a_crashed_worker_is_logged_and_the_app_goes_on(tmp_path: Path) -> None:
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:

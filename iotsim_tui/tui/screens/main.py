@@ -64,6 +64,9 @@ class MainScreen(EditingActions):
         _key("ctrl+s", "save", "Save", "Save the network to its profile file"),
         _key("W", "save_as", "Save as", "Save the network to another file", show=False),
         _key("question_mark", "help", "Help", "Every key, and where it works"),
+        _key(
+            "escape", "leave_input", "Back", "Leave the text box for the network tree", show=False
+        ),
         _key("q", "quit", "Quit", "Quit (asks when something is unsaved)"),
     ]
 
@@ -357,6 +360,10 @@ class MainScreen(EditingActions):
 
     def action_focus_publish(self) -> None:
         self.query_one(PublishPrompt).focus_topic()
+
+    def action_leave_input(self) -> None:
+        """Escape from the publish prompt or the log filter, so keys are commands again."""
+        self.query_one(NetworkTree).focus()
 
     @on(PublishPrompt.Submitted)
     def _publish_submitted(self, message: PublishPrompt.Submitted) -> None:
