@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 from iotsim_tui.engine.events import DeviceStatus, StatusChanged
 from iotsim_tui.engine.simulation import Simulation
+from iotsim_tui.errors import BrokerError
 from iotsim_tui.profiles.model import (
     BrokerSettings,
     Device,
@@ -399,16 +400,37 @@ async def test_generated_certificates_let_a_device_in_over_tls(
         await pilot.pause()
     (secured,) = app.results
     assert secured.broker.tls.ca == "certs/ca.crt"
-    launch = BrokerLaunch.from_network(secured, Path("certs"))
-    assert launch.require_client_cert
+    assert secured.broker.tls.enabled
+    broker, secured = await _start_bundled(secured)
     statuses: list[StatusChanged] = []
-    async with BundledBroker(launch, ready_timeout=30), Simulation(secured) as simulation:
-        await simulation.start()
-        async with asyncio.timeout(30):
-            async for batch in simulation.events():
-                statuses += [event for event in batch if isinstance(event, StatusChanged)]
-                if any(s.status is not DeviceStatus.CONNECTING for s in statuses):
-                    break
+    try:
+        async with Simulation(secured) as simulation:
+            await simulation.start()
+            async with asyncio.timeout(30):
+                async for batch in simulation.events():
+                    statuses += [event for event in batch if isinstance(event, StatusChanged)]
+                    if any(s.status is not DeviceStatus.CONNECTING for s in statuses):
+                        break
+    finally:
+        await broker.stop()
     final = statuses[-1]
     assert final.status is DeviceStatus.CONNECTED, final.detail
     assert "TLS" in final.detail
+
+
+async def _start_bundled(network: Network) -> tuple[BundledBroker, Network]:
+    """The bundled broker for `network`, on a port free right now (other tests on this
+    machine open connections all the time, so a port picked earlier may be taken)."""
+    for _attempt in range(5):
+        network = replace(network, broker=replace(network.broker, port=free_port()))
+        launch = BrokerLaunch.from_network(network, Path("certs"))
+        assert launch.require_client_cert
+        broker = BundledBroker(launch, ready_timeout=30)
+        try:
+            await broker.start()
+        except BrokerError as error:
+            if "already in use" not in error.message:
+                raise
+            continue
+        return broker, network
+    pytest.fail("no free port for the bundled broker after 5 tries")
