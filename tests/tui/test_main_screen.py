@@ -142,7 +142,7 @@ async def test_a_port_in_use_is_said_in_plain_words(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: _messages(app), "a notification")
             (message,) = _messages(app)
             assert f"port {port} on 127.0.0.1 is already in use" in message
-            assert "network settings (c)" in message
+            assert message.count("network settings") == 1, message
             assert app.session.broker_state(network) == "bundled broker failed"
 
 

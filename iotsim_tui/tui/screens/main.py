@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Tree
 from textual.worker import Worker, WorkerCancelled
 
-from iotsim_tui.engine.events import DeviceError, Event, LogLine
+from iotsim_tui.engine.events import DeviceError, DeviceStatus, Event, LogLine
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 from iotsim_tui.tui.failures import worker_failed
@@ -205,7 +205,7 @@ class MainScreen(EditingActions):
             if opened is None:
                 continue
             lines = opened.lines() if len(device_ids) > 50 else None
-            connected = sum(1 for r in opened.records.values() if r.status.value == "connected")
+            connected = sum(r.status is DeviceStatus.CONNECTED for r in opened.records.values())
             label = network_label(
                 opened.network.name, connected, len(opened.records), dirty=opened.dirty
             )
@@ -215,6 +215,8 @@ class MainScreen(EditingActions):
             self._tables_due = True
         self._changed.clear()
         opened = self.network
+        if opened is not None:
+            opened.watch(self.device_id)
         if self._tables_due:
             rows = []
             if opened is not None and self.device_id in opened.records:
@@ -263,7 +265,7 @@ class MainScreen(EditingActions):
         if device_id is None:
             self.action_toggle_network()
             return
-        if opened.records[device_id].status.value == "stopped":
+        if opened.records[device_id].status is DeviceStatus.STOPPED:
             self.start(opened, [device_id])
         else:
             self.stop(opened, [device_id])
@@ -285,7 +287,7 @@ class MainScreen(EditingActions):
         except IotsimError as error:
             self._refresh_header()
             self.notify(
-                f"{error.message}. Free the port, or change it in the network settings (c).",
+                f"{error.message}.",
                 title=error.title,
                 severity="error",
                 timeout=15,
@@ -298,7 +300,7 @@ class MainScreen(EditingActions):
         if run is not None and opened.stale and not opened.active:
             await _cancel(run)
             run = None
-        if run is None or opened.simulation is None:
+        if run is None or opened.engine is None:
             self._runs[opened.key] = self.run_worker(
                 self._run(opened, device_ids),
                 name=f"network {opened.network.name}",
@@ -313,7 +315,7 @@ class MainScreen(EditingActions):
                 title="Changes apply on restart",
             )
         try:
-            await opened.simulation.start(device_ids)
+            await opened.start(device_ids)
         except KeyError as error:
             self.notify(
                 f"{error.args[0]} is new: stop and start the network (S, S) to start it.",
@@ -337,8 +339,8 @@ class MainScreen(EditingActions):
             if run is not None:
                 await _cancel(run)
             return
-        if opened.simulation is not None:
-            await opened.simulation.stop(device_ids)
+        if opened.engine is not None:
+            await opened.stop(device_ids)
 
     def _watch_broker(self, opened: OpenNetwork, broker: object) -> None:
         where = (opened.network.broker.host, opened.network.broker.effective_port)
@@ -376,7 +378,7 @@ class MainScreen(EditingActions):
         except TopicError as error:
             self.notify(f"Cannot publish to {message.topic!r}: {error}", severity="error")
             return
-        if opened.simulation is None:
+        if opened.engine is None:
             self.notify(f"Start {device_id} first (s), then publish.", severity="warning")
             return
         self.publish(opened, device_id, message)
@@ -386,14 +388,11 @@ class MainScreen(EditingActions):
         self, opened: OpenNetwork, device_id: str, message: PublishPrompt.Submitted
     ) -> None:
         """Publish by hand as a device; a failure becomes a device-log line."""
-        simulation = opened.simulation
-        if simulation is None:
-            return
         try:
-            await simulation.publish(
+            await opened.publish(
                 device_id, message.topic, message.payload, qos=message.qos, retain=message.retain
             )
-        except (IotsimError, KeyError, ValueError) as error:
+        except (IotsimError, KeyError, ValueError, RuntimeError) as error:
             line = DeviceError(
                 device_id, f"publish to {message.topic} failed: {error}", self.clock()
             )
