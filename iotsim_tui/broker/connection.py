@@ -67,7 +67,6 @@ class Connection(Outbox):
         self.will_delay = 0
         self.send_will = True
         """False once a DISCONNECT with reason 0x00 (every 3.1.1 DISCONNECT) arrives."""
-        self.problem_information = True
         self.receive_quota = broker.config.receive_maximum
         self.aliases_in: dict[int, str] = {}
         self._timer: asyncio.TimerHandle | None = None

@@ -9,6 +9,7 @@ QoS 0 messages to a client that does not keep up are dropped (and counted) past
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from iotsim_tui.broker.sessions import Delivery, Session
@@ -19,6 +20,8 @@ from iotsim_tui.protocol.reasons import ReasonCode
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.server import Broker
+
+log = logging.getLogger("iotsim_tui.broker")
 
 
 class Outbox(asyncio.Protocol):
@@ -60,8 +63,7 @@ class Outbox(asyncio.Protocol):
         assert session is not None
         if delivery.qos == 0:
             if self._over_limit():
-                self.dropped += 1
-                self.broker.stats.dropped += 1
+                self._drop("it reads too slowly")
                 return
             self._send(delivery, 0)
             return
@@ -79,16 +81,22 @@ class Outbox(asyncio.Protocol):
             self.deliver(Delivery(message, 0, retain))
             return
         if self._over_limit():
-            self.dropped += 1
-            self.broker.stats.dropped += 1
+            self._drop("it reads too slowly")
             return
         data = message.qos0_packet(self.version, retain)
         if self.client_max_packet and len(data) > self.client_max_packet:
-            self.dropped += 1
-            self.broker.stats.dropped += 1
+            self._drop("over its maximum packet size")
             return
         self.broker.stats.messages_sent += 1
         self.write(data)
+
+    def _drop(self, why: str) -> None:
+        """Count a message not delivered to this client; log the first and every 10,000th."""
+        self.dropped += 1
+        self.broker.stats.dropped += 1
+        if self.dropped == 1 or self.dropped % 10_000 == 0:
+            name = self.session.client_id if self.session is not None else "?"
+            log.warning("dropping messages to %s (%s): %d so far", name, why, self.dropped)
 
     def _over_limit(self) -> bool:
         """True when more than `write_buffer_limit` bytes wait for this client."""
@@ -145,8 +153,7 @@ class Outbox(asyncio.Protocol):
         )
         if self.client_max_packet and len(data) > self.client_max_packet:
             # MQTT 5.0 s3.1.2.11.4: discard as if delivered; never send an oversized packet.
-            self.dropped += 1
-            self.broker.stats.dropped += 1
+            self._drop("over its maximum packet size")
             if packet_id and self.session is not None:
                 self.session.inflight.pop(packet_id, None)
             if alias and send_topic:

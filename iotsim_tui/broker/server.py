@@ -229,11 +229,15 @@ class Broker:
                 connection.session = None
             else:
                 self._detach(connection)
+            dropped = (
+                f"; {connection.dropped} message(s) to it dropped" if connection.dropped else ""
+            )
             log.info(
-                "disconnect %s (%s): %s",
+                "disconnect %s (%s): %s%s",
                 connection.client_id,
                 connection.address,
                 connection.close_reason,
+                dropped,
             )
             self.stats.connected -= 1
             self.feed.changed()
@@ -332,7 +336,6 @@ class Broker:
         keepalive = packet.keepalive
         server_keepalive = None
         if version == 5:
-            connection.problem_information = properties.request_problem_information != 0
             if properties.receive_maximum is not None:
                 connection.send_quota = min(properties.receive_maximum, config.max_inflight)
             connection.client_max_packet = properties.maximum_packet_size or 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from iotsim_tui.broker.server import Broker
@@ -238,8 +240,9 @@ async def test_broker_stop_publishes_wills_then_says_shutting_down(
 
 @pytest.mark.slow
 async def test_a_subscriber_that_never_reads_costs_bounded_memory(
-    start_broker: StartBroker,
+    start_broker: StartBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="iotsim_tui.broker")
     limit = 64 * 1024
     broker = await start_broker(write_buffer_limit=limit, write_buffer_disconnect=16 * limit)
     port = broker.ports["plain"]
@@ -254,6 +257,9 @@ async def test_a_subscriber_that_never_reads_costs_bounded_memory(
         await publisher.send(b"".join(_publish_qos0("flood", payload) for _ in range(1000)))
     await wait_until(lambda: broker.stats.messages_received >= 20_000, "the flood to arrive")
     assert broker.stats.dropped > 0
+    assert any(
+        m.startswith("dropping messages to stuck (it reads too slowly)") for m in caplog.messages
+    )
     connection = next(c for c in broker.connections if c.client_id == "stuck")
     assert connection.transport is not None
     assert connection.transport.get_write_buffer_size() < 2 * limit
