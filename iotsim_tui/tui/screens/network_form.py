@@ -270,26 +270,27 @@ class NetworkSettingsScreen(FormDialog[Network]):
             errors["key"] = "a client certificate needs its key"
         if key and not cert:
             errors["cert"] = "a client key needs its certificate"
+        old = self.network.broker
         port_text = self._value("port").strip()
-        tls = TLSSettings(
+        port = None  # follows TLS
+        if self.port_by_hand and port_text and "port" not in errors:
+            port = int(port_text)
+        tls: TLSSettings = replace(
+            old.tls,
             enabled=self._checked("tls"),
             ca=_optional(self._value("ca")),
             cert=cert,
             key=key,
             verify_certificate=self._checked("verify-cert"),
             verify_hostname=self._checked("verify-host"),
-            min_version=self.network.broker.tls.min_version,
-            key_log=self.network.broker.tls.key_log,
         )
         broker: BrokerSettings = replace(
-            self.network.broker,
+            old,
             host=self._value("host").strip(),
-            port=int(port_text)
-            if self.port_by_hand and port_text and "port" not in errors
-            else None,
+            port=port,
             bundled=self._checked("bundled"),
             protocol=protocol,
-            keepalive=60 if "keepalive" in errors else int(self._value("keepalive")),
+            keepalive=old.keepalive if "keepalive" in errors else int(self._value("keepalive")),
             client_id_prefix=self._value("prefix").strip(),
             username=username,
             password=password,
