@@ -123,8 +123,7 @@ class MainScreen(EditingActions):
             except IotsimError as error:
                 log.warning("bundled broker of %s: %s", opened.network.name, error.message)
                 self.notify(
-                    f"{error.message}. Stop whatever uses the port, or pick another port "
-                    "in the network settings (c).",
+                    f"{error.message}.",
                     title=error.title,
                     severity="error",
                     timeout=20,
