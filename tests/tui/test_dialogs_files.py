@@ -1,15 +1,22 @@
-"""Open, save as, file pickers, the confirmation and the key help, driven by keys."""
+"""Open, save as, file pickers, the confirmation, the key help, and Escape everywhere."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.screen import Screen
 from textual.widgets import DataTable, DirectoryTree, Input
 
+from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen, complete_path
 from iotsim_tui.tui.screens.help import HelpScreen, matching
+from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from iotsim_tui.tui.screens.subscribe import SubscribeScreen
+from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from tests.tui.dialog_harness import error_under, open_dialog, screen_text, type_into
 
 KEYS = [
@@ -162,3 +169,33 @@ async def test_help_lists_the_keys_and_filters_as_you_type() -> None:
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]
+
+
+async def test_escape_closes_every_dialog_with_no_result(folder: Path) -> None:
+    device = Device("Temperature_Sensor", "TS1")
+    network = Network("LAB", devices=(device,))
+    dialogs: list[Screen[Any]] = [
+        NewNetworkScreen(),
+        NetworkSettingsScreen(network, certs_dir=folder / "certs"),
+        DeviceScreen(network, None),
+        DeviceScreen(network, device),
+        SubscribeScreen(device),
+        TelemetryScreen(device, None),
+        OpenProfileScreen(),
+        SaveAsScreen(Path("profiles/lab.toml")),
+        HelpScreen(KEYS),
+    ]
+    first, *others = dialogs
+    async with open_dialog(first) as (app, pilot):
+        await pilot.press("x", "escape")  # typing first: Escape still cancels
+        for dialog in others:
+            await app.push_screen(dialog, app.results.append)
+            await pilot.pause()
+            assert app.screen is dialog
+            await pilot.press("x", "escape")
+        await pilot.pause()
+        await app.push_screen(ConfirmScreen("Quit?"), app.results.append)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None] * len(dialogs) + [False]
+    assert not (folder / "certs").exists()
