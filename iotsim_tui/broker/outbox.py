@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("iotsim_tui.broker")
 
+_FLUSH_AT = 64 * 1024
+"""Bytes gathered for one client after which they are written without waiting for the turn."""
+
 
 class Outbox(asyncio.Protocol):
     """The sending half of a client connection; `Connection` adds the reading half."""
@@ -170,7 +173,9 @@ class Outbox(asyncio.Protocol):
             return
         self._out.append(data)
         self._out_size += len(data)
-        if not self._flush_scheduled:
+        if self._out_size >= _FLUSH_AT:
+            self.flush()  # a burst: hand it to the socket now rather than hold it all
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self.flush)
 
