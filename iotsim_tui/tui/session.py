@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from iotsim_tui.engine.events import (
     MessageOut,
     StatusChanged,
 )
-from iotsim_tui.errors import BrokerError, ProfileError
+from iotsim_tui.errors import BrokerError, ConnectionFailed, ProfileError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
@@ -35,7 +35,7 @@ from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
 if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
     from iotsim_tui.broker.process import BundledBroker
-    from iotsim_tui.engine import Simulation
+    from iotsim_tui.tui.engine_thread import EngineThread
     from iotsim_tui.wiretap import Eavesdrop
 
 LOG_KEPT = 500
@@ -70,7 +70,8 @@ class OpenNetwork:
         self.network = network
         self.path = path
         self.dirty = dirty
-        self.simulation: Simulation | None = None
+        self.engine: EngineThread | None = None
+        """The simulation, running in a thread of its own (None: not running)."""
         self.running: Network | None = None
         """The profile the simulation was built from (None: no simulation)."""
         self.records: dict[str, DeviceRecord] = {}
@@ -111,20 +112,21 @@ class OpenNetwork:
 
     def subscription_rows(self, device_id: str) -> list[SubscriptionRow]:
         """The subscriptions table of one device: live when it runs, else from the profile."""
-        if self.simulation is not None:
-            try:
-                view = self.simulation.device(device_id)
-            except KeyError:
-                view = None
-            if view is not None and view.subscriptions:
-                return [
-                    SubscriptionRow(s.topic_filter, s.qos, s.since, s.count, s.last_payload)
-                    for s in view.subscriptions
-                ]
+        view = self.engine.view if self.engine is not None else None
+        if view is not None and view.id == device_id and view.subscriptions:
+            return [
+                SubscriptionRow(s.topic_filter, s.qos, s.since, s.count, s.last_payload)
+                for s in view.subscriptions
+            ]
         record = self.records.get(device_id)
         if record is None:
             return []
         return [SubscriptionRow(s.topic, s.qos, None, 0, None) for s in record.device.subscribe]
+
+    def watch(self, device_id: str | None) -> None:
+        """Ask the running simulation for this device's live view (the selected device)."""
+        if self.engine is not None:
+            self.engine.watched = device_id
 
     def take(self, batch: Iterable[Event]) -> set[str]:
         """Fold a batch of engine events in; returns the ids of devices whose status changed."""
@@ -185,30 +187,53 @@ class OpenNetwork:
         return self.tap
 
     async def run(
-        self, device_ids: Iterable[str] | None, on_batch: Callable[[list[Event]], None]
+        self, device_ids: Collection[str] | None, on_batch: Callable[[list[Event]], None]
     ) -> None:
-        """Build the simulation, start devices, and feed its events to `on_batch`.
+        """Run the simulation, start devices, and feed its events to `on_batch`.
 
         Devices connect through the eavesdrop relay (see `ensure_tap`) unless the network is
         large. Runs until cancelled (the network is stopped or rebuilt); leaving stops every
         device.
         """
-        from iotsim_tui.engine import Simulation
+        from iotsim_tui.tui.engine_thread import EngineThread
 
         network = self.network
         tap = await self.ensure_tap()
+        self.engine = EngineThread(network, tap.endpoint if tap is not None else None)
+        self.running = network
         try:
-            endpoint = tap.endpoint if tap is not None else None
-            async with Simulation(network, endpoint=endpoint) as simulation:
-                self.simulation = simulation
-                self.running = network
-                await simulation.start(device_ids)
-                async for batch in simulation.events():
-                    on_batch(batch)
+            await self.engine.run(device_ids, on_batch)
         finally:
-            self.simulation = None
+            self.engine = None
             self.running = None
             self.all_stopped()
+
+    async def start(self, device_ids: Collection[str] | None) -> None:
+        """Start devices of the running simulation (None: all)."""
+        await self._engine().call(lambda simulation: simulation.start(device_ids))
+
+    async def stop(self, device_ids: Collection[str]) -> None:
+        """Stop devices of the running simulation."""
+        await self._engine().call(lambda simulation: simulation.stop(device_ids))
+
+    async def publish(
+        self, device_id: str, topic: str, payload: str, *, qos: int, retain: bool
+    ) -> None:
+        """Publish by hand as a device of the running simulation."""
+        await self._engine().call(
+            lambda simulation: simulation.publish(device_id, topic, payload, qos=qos, retain=retain)
+        )
+
+    async def subscribe(self, device_id: str, topic_filter: str, *, qos: int) -> None:
+        """Subscribe a running device to a topic filter now."""
+        await self._engine().call(
+            lambda simulation: simulation.subscribe(device_id, topic_filter, qos=qos)
+        )
+
+    def _engine(self) -> EngineThread:
+        if self.engine is None:
+            raise ConnectionFailed(f"{self.network.name} is not running: start it first (S)")
+        return self.engine
 
     async def close(self) -> None:
         """Stop the eavesdrop relay."""

@@ -158,7 +158,7 @@ async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:
             "every device connected",
         )
         await pilot.press("S")
-        await wait_for(pilot, lambda: opened.simulation is None, "the network stopped")
+        await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
         await pilot.pause(0.5)
         assert _messages(app) == []
 

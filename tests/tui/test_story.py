@@ -176,7 +176,7 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
         await wait_for(pilot, lambda: nde.network.broker.tls.enabled, "TLS switched on")
         assert nde.stale
         await pilot.press("S")
-        await wait_for(pilot, lambda: nde.simulation is None, "the network stopped")
+        await wait_for(pilot, lambda: nde.engine is None, "the network stopped")
         restarted = time.time()
         await pilot.press("S")
         await wait_for(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from textual.binding import Binding
 from textual.screen import Screen
 
+from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Device, Network, Telemetry
 from iotsim_tui.tui import editing
@@ -54,7 +55,7 @@ class EditingActions(Screen[None]):
 
     def _changed_network(self, opened: OpenNetwork, network: Network, what: str) -> None:
         opened.apply(network)
-        if opened.simulation is not None:
+        if opened.engine is not None:
             self.notify(
                 f"{what}. {network.name} is running: the change applies when you stop and start "
                 "it (S, S).",
@@ -250,14 +251,13 @@ class EditingActions(Screen[None]):
             network = editing.put_device(opened.network, changed, replacing=device.id)
             opened.apply(network)
             self.post_message(NetworksChanged())
-            simulation = opened.simulation
             record = opened.records.get(device.id)
-            if simulation is None or record is None or record.status.value == "stopped":
+            if opened.engine is None or record is None or record.status is DeviceStatus.STOPPED:
                 self.notify(f"{device.id} will subscribe to {subscription.topic} when it starts.")
                 return
             self.notify(f"{device.id} subscribes to {subscription.topic} now.")
             self.run_worker(
-                simulation.subscribe(device.id, subscription.topic, qos=subscription.qos),
+                opened.subscribe(device.id, subscription.topic, qos=subscription.qos),
                 name=f"subscribe {device.id}",
                 group="control",
                 exit_on_error=False,
