@@ -202,6 +202,7 @@ def measure(quick: bool) -> dict[str, object]:
         finally:
             term.close()
 
+        profile = _profile(workdir, devices)  # a port picked now, not before the start-ups
         term = Terminal(workdir, "latency")
         try:
             term.start(_command(workdir, [*app, str(profile)]))

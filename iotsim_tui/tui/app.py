@@ -91,16 +91,16 @@ class IotsimApp(App[int]):
         worker_failed(self, event, self.log_file)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The palette offers every key of the screen too, by its description."""
+        """The palette offers every key of the screen too, by what it does."""
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.show:
-                action = binding.action
+            if isinstance(binding, Binding):
+                key = {"question_mark": "?", "slash": "/"}.get(binding.key, binding.key)
 
-                async def run(action: str = action) -> None:
+                async def run(action: str = binding.action) -> None:
                     await screen.run_action(action)
 
-                yield SystemCommand(f"{binding.description} ({binding.key})", binding.tooltip, run)
+                yield SystemCommand(f"{binding.description} ({key})", binding.tooltip, run)
 
     async def action_quit(self) -> None:
         """Quit, asking first when a network has unsaved changes."""

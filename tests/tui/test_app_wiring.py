@@ -42,8 +42,13 @@ async def test_the_command_palette_offers_the_keys(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert "Start/stop (s)" in titles
-        assert "Console (b)" in titles
+        assert {"Start/stop (s)", "New (n)", "Help (?)", "Save as (W)"} <= set(titles)
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "Console (b)")
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, BrokerConsoleScreen), "the broker console"
+        )
 
 
 async def test_against_an_external_broker_the_console_says_no_feed_and_still_sends(
