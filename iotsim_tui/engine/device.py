@@ -246,7 +246,11 @@ class DeviceRunner:
                 await client.__aenter__()
             except (aiomqtt.MqttError, OSError, LostBeforeConnack) as error:
                 failure = describe(
-                    error, host=host, port=port, client_certificate=bool(context.broker.tls.cert)
+                    error,
+                    host=host,
+                    port=port,
+                    tls=context.tls is not None,
+                    client_certificate=bool(context.broker.tls.cert),
                 )
                 if failure.hostname_mismatch:
                     failure = await _name_the_certificate(failure, context)

@@ -80,7 +80,12 @@ def connack_failure(code: int | ReasonCode) -> Failure:
 
 
 def describe(
-    error: BaseException, *, host: str, port: int, client_certificate: bool = False
+    error: BaseException,
+    *,
+    host: str,
+    port: int,
+    tls: bool = False,
+    client_certificate: bool = False,
 ) -> Failure:
     """What went wrong when connecting to `host:port`, in plain words."""
     if isinstance(error, MqttConnectError) and error.rc is not None:
@@ -91,6 +96,14 @@ def describe(
     if isinstance(cause, ssl.SSLError):
         return _ssl_failure(cause, client_certificate=client_certificate)
     if isinstance(cause, LostBeforeConnack):
+        if tls and not client_certificate:
+            # Some TLS 1.3 servers close without the certificate_required alert: the likely
+            # reason is still worth naming, as a question.
+            return Failure(
+                f"the broker at {host}:{port} closed the connection before accepting it: "
+                "does it require a client certificate?",
+                fatal=False,
+            )
         return Failure(
             f"the broker at {host}:{port} closed the connection before accepting it", False
         )

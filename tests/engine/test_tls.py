@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from iotsim_tui.certs import issue_client
 from iotsim_tui.engine import DeviceError, DeviceStatus, Simulation
 from iotsim_tui.errors import TLSFailure
 from iotsim_tui.profiles.model import Device, MQTTVersion, TLSSettings
@@ -280,3 +281,38 @@ async def test_verification_turned_off_by_the_profile_connects_to_an_unknown_ca(
         )
         async with simulation:
             assert detail.startswith("connected to")
+
+
+@pytest.mark.parametrize("with_certificate", [True, False])
+async def test_the_bundled_broker_over_tls_with_required_client_certificates(
+    tmp_path: Path, with_certificate: bool
+) -> None:
+    with run_bundled_broker(tmp_path, plain=False, tls=True, require_client_cert=True) as broker:
+        assert broker.tls_port is not None
+        assert broker.certs is not None
+        client = client_pair(make_client_cert(broker.certs))
+        tls = TLSSettings(
+            enabled=True,
+            ca=str(broker.certs / "ca.crt"),
+            cert=str(client.cert) if with_certificate else None,
+            key=str(client.key) if with_certificate else None,
+        )
+        detail, took, simulation = await _outcome(broker.tls_port, tls)
+        detail = simulation.device("device-1").last_error or detail
+        async with simulation:
+            if with_certificate:
+                assert detail.startswith(f"connected to 127.0.0.1:{broker.tls_port} over TLSv1.")
+            else:
+                # The bundled broker closes without the TLS alert: the engine names the
+                # likely cause, and keeps trying as it would after any early close.
+                assert detail.endswith("does it require a client certificate?") or (
+                    detail == "the broker requires a client certificate"
+                ), detail
+                assert took < QUICK
+
+
+def make_client_cert(certs: Path) -> Path:
+    """The broker's certificate folder, with the client certificate tests use."""
+    if not client_pair(certs).cert.exists():
+        issue_client(certs, "device-1")
+    return certs
