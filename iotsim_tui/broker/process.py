@@ -147,6 +147,8 @@ class BundledBroker:
     """The bundled broker as a child process: start, watch, stop.
 
     Use `async with BundledBroker(launch) as broker:` or call `start()` and `stop()`.
+    Start it from an event loop whose thread lives as long as the broker should: on Linux
+    the broker is ended when the thread that started it ends (normally the main thread).
     """
 
     def __init__(
