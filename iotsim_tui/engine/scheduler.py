@@ -13,8 +13,8 @@ import heapq
 import random
 from typing import Protocol
 
-BATCH = 2000
-"""Publishes per turn of the event loop before letting other work run."""
+BATCH = 500
+"""Publishes per turn of the event loop before letting other work run (a few milliseconds)."""
 JITTER = 0.02
 """Each interval is stretched or shrunk by up to this fraction."""
 
