@@ -8,6 +8,7 @@ from typing import Any
 
 from iotsim_tui.broker.server import Broker
 from iotsim_tui.broker.stats import CLIENTS_TOPIC
+from iotsim_tui.engine.console import parse_clients_feed
 from iotsim_tui.protocol.packets import Publish
 from tests.broker.conftest import StartBroker, wait_until
 from tests.broker.raw import RawClient
@@ -98,8 +99,6 @@ async def test_sys_statistics(port: int) -> None:
 
 
 async def test_the_broker_console_reads_the_feed(port: int) -> None:
-    from iotsim_tui.engine.console import parse_clients_feed
-
     console, _ = await RawClient.connected(port, "console")
     await console.subscribe(CLIENTS_TOPIC, 0)
     device, _ = await RawClient.connected(port, "TS1", version=4)
