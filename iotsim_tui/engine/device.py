@@ -210,6 +210,9 @@ class DeviceRunner:
                 if self._dropping:
                     self._set_status(DeviceStatus.STOPPED, "dropped without DISCONNECT")
                     return
+                if self._stopping:  # the stop cut the connection before cancelling the task
+                    self._set_status(DeviceStatus.STOPPED, "stopped")
+                    return
                 if failure.fatal:
                     self._set_status(DeviceStatus.ERROR, failure.message)
                     return
