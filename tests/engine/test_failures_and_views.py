@@ -6,12 +6,18 @@ import socket
 import ssl
 
 import aiomqtt
+import pytest
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from iotsim_tui.engine import Ledger, Summary
+from iotsim_tui.engine import Ledger, Simulation, Summary
 from iotsim_tui.engine.failures import LostBeforeConnack, describe, lost_connection
+from iotsim_tui.engine.outbox import OUTBOX_LIMIT
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.profiles.model import Device
+from tests.engine.helpers import network
+from tests.support.ports import free_port
 
 
 def wrapped(cause: BaseException) -> aiomqtt.MqttError:
@@ -99,3 +105,19 @@ def test_summaries_merge_and_ledgers_balance() -> None:
     assert total.error_samples == ("A: x", "B: y")
     assert first.ok
     assert not total.ok
+
+
+async def test_an_offline_device_keeps_qos1_in_a_bounded_outbox_and_drops_qos0() -> None:
+    simulation = Simulation(network(free_port(), Device(name="Offline", id="O1")))
+    for n in range(OUTBOX_LIMIT + 5):
+        await simulation.publish("O1", "t/q1", f"m{n}", qos=1)
+    await simulation.publish("O1", "t/q0", "lost", qos=0)
+    ledger = simulation.device("O1").ledger
+    assert (ledger.accepted, ledger.queued, ledger.dropped) == (OUTBOX_LIMIT + 6, OUTBOX_LIMIT, 6)
+    assert ledger.drop_reasons == {"outbox full": 5, "not connected (QoS 0 is not queued)": 1}
+    assert ledger.balanced
+    assert simulation.summary().ledger == ledger
+    with pytest.raises(IotsimError, match="wildcards"):
+        await simulation.publish("O1", "t/#", "x")
+    with pytest.raises(KeyError, match="no device 'X9'"):
+        await simulation.publish("X9", "t", "x")
