@@ -142,6 +142,8 @@ class DeviceRunner:
         self._task: asyncio.Task[None] | None = None
         self._dropping = False
         self._stopping = False
+        self._serving = False
+        """True while the task waits for the connection to end (nothing else in flight)."""
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -172,7 +174,13 @@ class DeviceRunner:
         task = self._task
         self.generation += 1
         self._stopping = True
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return task
+        if self._serving and self._client is not None:
+            # Send DISCONNECT now: the task sees the connection end and stops by itself,
+            # without a cancellation and a wait per device (a thousand stop in a moment).
+            paho_of(self._client).disconnect()
+        else:
             task.cancel()
         return task
 
@@ -271,10 +279,14 @@ class DeviceRunner:
             self._client = client
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
             await self._after_connect(client, hooks.session_present)
+            self._serving = True
+            if self._stopping:  # told to stop while subscribing
+                paho_of(client).disconnect()
             reason = await hooks.lost  # messages arrive meanwhile through `_on_message`
         except aiomqtt.MqttError:  # a SUBSCRIBE that failed as the connection did
             reason = await hooks.lost
         finally:
+            self._serving = False
             self._client = None
             self.outbox.requeue_unacked()
             try:
