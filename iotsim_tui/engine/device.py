@@ -97,6 +97,11 @@ class NetworkContext:
     ) -> None:
         self.broker = broker
         self.endpoint = endpoint
+        self.broker_address = (broker.host, broker.effective_port)
+        """What the user set and what the log names, even when `endpoint` is a relay."""
+        self.where = "{}:{}".format(*self.broker_address) + (
+            "" if endpoint == self.broker_address else " through the eavesdrop relay"
+        )
         self.tls = tls
         self.ramp = ramp
         self.emit = emit
@@ -206,12 +211,11 @@ class DeviceRunner:
 
     async def _run(self) -> None:
         attempt = 1
-        host, port = self._context.endpoint
         try:
             while True:
                 self._set_status(
                     DeviceStatus.CONNECTING if attempt == 1 else DeviceStatus.RECONNECTING,
-                    f"connecting to {host}:{port}"
+                    f"connecting to {self._context.where}"
                     + (f", attempt {attempt}" if attempt > 1 else ""),
                 )
                 failure, was_connected = await self._connect_and_serve()
@@ -241,7 +245,7 @@ class DeviceRunner:
 
     async def _connect_and_serve(self) -> tuple[Failure, bool]:
         context = self._context
-        host, port = context.endpoint
+        host, port = context.broker_address
         hooks = ConnectHooks(self.outbox.ack, self._on_message)
         client = make_client(
             context.broker,
@@ -301,8 +305,7 @@ class DeviceRunner:
         return Failure(why, fatal=False), True
 
     def _connected_detail(self, client: aiomqtt.Client, hooks: ConnectHooks) -> str:
-        host, port = self._context.endpoint
-        detail = f"connected to {host}:{port}"
+        detail = f"connected to {self._context.where}"
         sock = paho_of(client).socket()
         if isinstance(sock, ssl.SSLSocket):
             detail += f" over {sock.version()}"
