@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -90,8 +91,21 @@ def tls_context(tls: TLSSettings, host: str) -> ssl.SSLContext:
     if not tls.verify_certificate:
         context.verify_mode = ssl.CERT_NONE
     if tls.key_log:
+        _create_private(tls.key_log)
         context.keylog_filename = tls.key_log
     return context
+
+
+def _create_private(path: str) -> None:
+    """Make the key log file 0600 before OpenSSL appends to it: it decrypts every session."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(descriptor, 0o600)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise TLSFailure(f"cannot write the TLS key log {path}: {_why(error)}") from None
 
 
 def _why(error: BaseException) -> str:

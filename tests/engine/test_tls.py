@@ -71,6 +71,7 @@ async def test_tls_connection_with_a_client_certificate(tmp_path: Path) -> None:
                 await simulation.publish("device-1", f"{base}/hello", "over TLS", qos=1)
                 await wait_until(lambda: seen.on(f"{base}/hello"), "the message over TLS")
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keys.read_text()  # Wireshark can decrypt
+    assert keys.stat().st_mode & 0o777 == 0o600  # and so can anyone who reads it
 
 
 @needs_mosquitto
