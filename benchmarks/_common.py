@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +39,28 @@ def free_port(host: str = HOST) -> int:
         return port
 
 
-def wait_for_port(port: int, host: str = HOST, timeout: float = 20.0) -> None:
-    """Return once host:port accepts TCP connections, or raise TimeoutError."""
+def wait_for_port(
+    port: int,
+    host: str = HOST,
+    timeout: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Return once host:port accepts TCP connections; raise when `process` exits or time runs out.
+
+    The error includes the end of `log`, the starting process's output.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
+            exited = process is not None and process.poll() is not None
+            if exited or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:] if log is not None else ""
+                why = f"exited ({process.returncode})" if exited and process else "timed out"
+                raise RuntimeError(f"nothing listens on {host}:{port}: {why}\n{tail}") from None
             time.sleep(0.02)
 
 
@@ -150,6 +162,38 @@ def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
+StartCommand = Callable[[int, "int | None"], list[str]]
+
+
+def _start(name: str, workdir: Path, command: StartCommand, *, tls: bool) -> BrokerProcess:
+    """Start a broker on free ports; pick new ones if another program took them first."""
+    for attempt in range(1, 4):
+        port = free_port()
+        tls_port = free_port() if tls else None
+        log_path = workdir / f"{name}-{port}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command(port, tls_port),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
+            )
+        try:
+            for listener in (port, tls_port):
+                if listener is not None:
+                    wait_for_port(listener, process=process, log=log_path)
+        except RuntimeError:
+            stop(process)
+            # Free ports are picked before the broker binds them; on a busy machine another
+            # program sometimes wins the race. Anything else is a real failure.
+            if attempt == 3 or "in use" not in log_path.read_text(errors="replace"):
+                raise
+            continue
+        return BrokerProcess(name, port, tls_port, process)
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def run_mosquitto(
     workdir: Path, *, certs: Path | None = None, settings: Iterable[str] = ()
@@ -158,31 +202,28 @@ def run_mosquitto(
     binary = mosquitto_binary()
     if binary is None:
         raise SystemExit("mosquitto is not installed (apt-get install mosquitto)")
-    port = free_port()
-    # As root mosquitto would drop to the "mosquitto" user, who cannot read a 0700 cert folder.
-    lines = [f"user {getpass.getuser()}", "per_listener_settings false", "allow_anonymous true"]
-    lines += settings
-    lines.append(f"listener {port} {HOST}")
-    tls_port = None
-    if certs is not None:
-        tls_port = free_port()
-        lines += [
-            f"listener {tls_port} {HOST}",
-            f"cafile {certs / 'ca.crt'}",
-            f"certfile {certs / 'server.crt'}",
-            f"keyfile {certs / 'server.key'}",
-        ]
-    config = workdir / f"mosquitto-{port}.conf"
-    config.write_text("\n".join(lines) + "\n")
-    with (workdir / f"mosquitto-{port}.log").open("wb") as log:
-        process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
+    settings = list(settings)
+
+    def command(port: int, tls_port: int | None) -> list[str]:
+        # As root mosquitto would drop to the "mosquitto" user, who cannot read a 0700 folder.
+        lines = [f"user {getpass.getuser()}", "per_listener_settings false"]
+        lines += ["allow_anonymous true", *settings, f"listener {port} {HOST}"]
+        if certs is not None:
+            lines += [
+                f"listener {tls_port} {HOST}",
+                f"cafile {certs / 'ca.crt'}",
+                f"certfile {certs / 'server.crt'}",
+                f"keyfile {certs / 'server.key'}",
+            ]
+        config = workdir / f"mosquitto-{port}.conf"
+        config.write_text("\n".join(lines) + "\n")
+        return [binary, "-c", str(config)]
+
+    broker = _start("mosquitto", workdir, command, tls=certs is not None)
     try:
-        wait_for_port(port)
-        if tls_port is not None:
-            wait_for_port(tls_port)
-        yield BrokerProcess("mosquitto", port, tls_port, process)
+        yield broker
     finally:
-        stop(process)
+        stop(broker.process)
 
 
 @contextmanager
@@ -190,26 +231,17 @@ def run_bundled(
     workdir: Path, *, certs: Path | None = None, settings: Iterable[str] = ()
 ) -> Iterator[BrokerProcess]:
     """The bundled broker (`iotsim-tui broker`) on free ports, with `settings` as TOML lines."""
-    port = free_port()
-    config = workdir / f"bundled-{port}.toml"
+    config = workdir / "bundled.toml"
     config.write_text("[broker]\n" + "\n".join(settings) + "\n")
-    args = ["--config", str(config), "--port", str(port), "--log-level", "warning"]
-    tls_port = None
-    if certs is not None:
-        tls_port = free_port()
-        args += ["--tls-port", str(tls_port), "--certs", str(certs)]
-    with (workdir / f"bundled-{port}.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "iotsim_tui", "broker", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=ROOT,
-        )
+
+    def command(port: int, tls_port: int | None) -> list[str]:
+        args = ["--config", str(config), "--port", str(port), "--log-level", "warning"]
+        if certs is not None:
+            args += ["--tls-port", str(tls_port), "--certs", str(certs)]
+        return [sys.executable, "-m", "iotsim_tui", "broker", *args]
+
+    broker = _start("iotsim-tui", workdir, command, tls=certs is not None)
     try:
-        wait_for_port(port)
-        if tls_port is not None:
-            wait_for_port(tls_port)
-        yield BrokerProcess("iotsim-tui", port, tls_port, process)
+        yield broker
     finally:
-        stop(process)
+        stop(broker.process)

@@ -118,7 +118,7 @@ def subscriber(
     publishers_done: Event,
     expected: Synchronized[int],
     deadline: float,
-    results: mp.Queue[tuple[int, float]],
+    results: mp.Queue[tuple[int, float, float]],
 ) -> None:
     """Count every PUBLISH on bench/#, acknowledging QoS 1; report (count, last arrival)."""
     sock = socket.create_connection((HOST, port))
@@ -173,7 +173,7 @@ def subscriber(
             done_at = done_at or now
             if count >= expected.value or now - max(last, done_at) > IDLE_END:
                 break
-    results.put((count, last))
+    results.put((count, last, time.process_time()))
     sock.close()
 
 
@@ -231,6 +231,8 @@ class Throughput:
     received: int
     seconds: float
     broker_cpu: float
+    subscriber_cpu: float
+    """CPU seconds the subscriber used; near `seconds`, it and not the broker set the pace."""
 
     @property
     def rate(self) -> float:
@@ -245,7 +247,7 @@ def throughput(
     context = mp.get_context("fork")
     ready_sub, done, go = context.Event(), context.Event(), context.Event()
     expected = context.Value("q", 1 << 62)
-    results: mp.Queue[tuple[int, float]] = context.Queue()
+    results: mp.Queue[tuple[int, float, float]] = context.Queue()
     ready_pub: mp.Queue[int] = context.Queue()
     sent: mp.Queue[int] = context.Queue()
     deadline = time.monotonic() + limit + 30
@@ -283,13 +285,13 @@ def throughput(
     total = sum(sent.get(timeout=limit + 60) for _ in workers)
     expected.value = total
     done.set()
-    received, last = results.get(timeout=limit + 60)
+    received, last, subscriber_cpu = results.get(timeout=limit + 60)
     cpu = _common.cpu_seconds(broker.pid) - cpu_before
     for process in [*workers, sub]:
         process.join(10)
         if process.is_alive():
             process.kill()
-    return Throughput(total, received, max(last - started, 1e-9), cpu)
+    return Throughput(total, received, max(last - started, 1e-9), cpu, subscriber_cpu)
 
 
 # ---------------------------------------------------------------- memory per connection
@@ -371,7 +373,8 @@ def main() -> int:
                     print(
                         f"[{repeat + 1}/{args.repeats}] {name:<10} QoS {qos}: "
                         f"{result.rate:9.0f} msg/s  ({result.received}/{result.sent} in "
-                        f"{result.seconds:.2f} s, broker CPU {result.broker_cpu:.2f} s)",
+                        f"{result.seconds:.2f} s, CPU: broker {result.broker_cpu:.2f} s, "
+                        f"subscriber {result.subscriber_cpu:.2f} s)",
                         flush=True,
                     )
                 for kind, count, tls in (
@@ -415,6 +418,10 @@ def _report(
     def kb(name: str, kind: str) -> float:
         return _common.median(memory[(name, kind)]) / 1024
 
+    def busy(name: str, qos: int) -> str:
+        runs = rates[(name, qos)]
+        return f"{_common.median(r.subscriber_cpu / r.seconds for r in runs):.0%}"
+
     def paired(qos: int) -> float:
         # Each repeat runs both brokers back to back: the ratio within a pair is steadier
         # on a shared machine than the ratio of two medians.
@@ -452,9 +459,13 @@ def _report(
             f"{delivered('mosquitto', qos)} | | |"
         )
         lines.append(
+            f"| QoS {qos} subscriber CPU / run time | {busy('iotsim-tui', qos)} | "
+            f"{busy('mosquitto', qos)} | | < 100%: not the bottleneck |"
+        )
+        lines.append(
             f"| QoS {qos} broker CPU s per 1,000 msgs | {cpu_per_k('iotsim-tui', qos):.3f} | "
             f"{cpu_per_k('mosquitto', qos):.3f} | "
-            f"{cpu_per_k('iotsim-tui', qos) / max(cpu_per_k('mosquitto', qos), 1e-9):.1f}x | |"
+            f"{_ratio(cpu_per_k('iotsim-tui', qos), cpu_per_k('mosquitto', qos))} | |"
         )
     for kind, count, limit in (
         ("plain", args.connections, 40),
@@ -464,9 +475,13 @@ def _report(
         verdict = "met" if ours <= limit else "MISSED"
         lines.append(
             f"| KB per idle {kind} connection ({count}) | {ours:.1f} | {theirs:.1f} | "
-            f"{ours / theirs:.1f}x | <= {limit} KB {verdict} |"
+            f"{_ratio(ours, theirs)} | <= {limit} KB {verdict} |"
         )
     return "\n".join(lines)
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.1f}x" if theirs > 0 else "-"
 
 
 def _mosquitto_version() -> str:
