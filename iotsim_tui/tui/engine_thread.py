@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+JOIN_SECONDS = 10.0
+"""How long the app waits for the engine's thread to end once its simulation is done."""
 VIEW_SECONDS = 0.2
 """How often the watched device's view (subscriptions, counts) is sent to the app."""
 
@@ -92,22 +94,31 @@ class EngineThread:
                 await asyncio.shield(finished)
             finally:
                 self._loop.call_soon_threadsafe(self._loop.stop)
+                await asyncio.to_thread(self._thread.join, JOIN_SECONDS)
+                if not self._thread.is_alive():
+                    self._loop.close()
         # The simulation ended by itself: say why (a failure is an exception here).
         await finished
 
     async def _forward(
         self, simulation: Simulation, deliver: Callable[[list[Event] | None], None]
     ) -> None:
-        shown = 0.0
-        async for batch in simulation.events():
-            deliver(batch)
-            now = self._loop.time()
-            if self.watched is not None and now - shown >= VIEW_SECONDS:
-                shown = now
-                try:
-                    self.view = simulation.device(self.watched)
-                except KeyError:
-                    self.view = None
+        views = asyncio.create_task(self._follow_watched(simulation))
+        try:
+            async for batch in simulation.events():
+                deliver(batch)
+        finally:
+            views.cancel()
+
+    async def _follow_watched(self, simulation: Simulation) -> None:
+        """Keep `view` up to date, also when no events arrive (a SUBACK makes none)."""
+        while True:
+            watched = self.watched
+            try:
+                self.view = simulation.device(watched) if watched is not None else None
+            except KeyError:
+                self.view = None
+            await asyncio.sleep(VIEW_SECONDS)
 
     def _cancel(self) -> None:
         if self._task is not None:

@@ -124,12 +124,14 @@ def test_a_user_starts_the_network_and_commands_a_device(
     assert "127.0.0.1:" in ts1
     assert "plain" in ts1
 
-    terminal.keys("m", "High_Tempe", "Enter", "Alert for High Temperature", "Enter")
-    terminal.wait_for(lambda s: "Command sent" in s, "the notification")
+    terminal.keys("m", "High_Tempe", "Enter")
+    time.sleep(0.5)  # a person looks up before typing on: Enter moves to the message box
+    terminal.keys("Alert for High Temperature", "Enter")
+    console = terminal.wait_for(lambda s: "Command sent" in s, "the notification")
     terminal.keys("Escape")
     terminal.wait_for(
         lambda s: "← High_Tempe" in s and "Alert for High Temperature" in s,
-        "the command in TS1's log",
+        f"the command in TS1's log, sent from this console:\n{console}\n",
     )
 
     terminal.keys("q")
