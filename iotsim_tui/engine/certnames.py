@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+from iotsim_tui.engine.failures import Failure
 
 TIMEOUT = 3.0
 
@@ -39,3 +42,13 @@ def certificate_names(endpoint: tuple[str, int], server_name: str) -> list[str]:
     names: list[str] = san.get_values_for_type(x509.DNSName)
     names += [str(address) for address in san.get_values_for_type(x509.IPAddress)]
     return names
+
+
+async def name_the_certificate(failure: Failure, endpoint: tuple[str, int], host: str) -> Failure:
+    """`failure` (a hostname mismatch) restated with the names the certificate is for."""
+    names = await asyncio.get_running_loop().run_in_executor(
+        None, certificate_names, endpoint, host
+    )
+    if not names:
+        return failure
+    return Failure(f"hostname mismatch: certificate is for {', '.join(names)}, not {host}", True)

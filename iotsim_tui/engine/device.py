@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -24,11 +22,11 @@ from paho.mqtt.client import MQTT_ERR_SUCCESS
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotsim_tui.engine.connection import ConnectHooks, make_client, paho_of
+from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.events import (
     PAYLOAD_PREVIEW_BYTES,
     DeviceError,
     DeviceStatus,
-    Event,
     LogLine,
     MessageIn,
     MessageKind,
@@ -37,11 +35,10 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.engine.failures import Failure, LostBeforeConnack, describe, lost_connection
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
-from iotsim_tui.engine.outbox import Outbox, Pending, Totals
-from iotsim_tui.engine.ramp import ConnectionRamp
+from iotsim_tui.engine.outbox import Outbox, Pending
+from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.views import DeviceView, SubscriptionView
 from iotsim_tui.profiles.model import (
-    BrokerSettings,
     Command,
     Device,
     SubscribeOn,
@@ -53,15 +50,6 @@ from iotsim_tui.protocol.topics import (
     is_valid_topic_name,
     topic_matches,
 )
-
-BACKOFF_FIRST = 1.0
-BACKOFF_CAP = 30.0
-
-
-def backoff(attempt: int) -> float:
-    """Seconds to wait before attempt `attempt` (2, 3, ...): doubling, capped, with jitter."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, attempt - 2))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
 
 
 class _Subscription:
@@ -80,33 +68,6 @@ class _Subscription:
             if topic_filter.startswith(SHARE_PREFIX)
             else topic_filter
         )
-
-
-class NetworkContext:
-    """What every device of one simulation shares."""
-
-    def __init__(
-        self,
-        broker: BrokerSettings,
-        endpoint: tuple[str, int],
-        tls: ssl.SSLContext | None,
-        ramp: ConnectionRamp,
-        emit: Callable[[Event], None],
-        schedule: Callable[[DeviceRunner], None],
-        totals: Totals,
-    ) -> None:
-        self.broker = broker
-        self.endpoint = endpoint
-        self.broker_address = (broker.host, broker.effective_port)
-        """What the user set and what the log names, even when `endpoint` is a relay."""
-        self.where = "{}:{}".format(*self.broker_address) + (
-            "" if endpoint == self.broker_address else " through the eavesdrop relay"
-        )
-        self.tls = tls
-        self.ramp = ramp
-        self.emit = emit
-        self.schedule = schedule
-        self.totals = totals
 
 
 class DeviceRunner:
@@ -268,7 +229,12 @@ class DeviceRunner:
                     client_certificate=bool(context.broker.tls.cert),
                 )
                 if failure.hostname_mismatch:
-                    failure = await _name_the_certificate(failure, context)
+                    # cryptography loads only when a certificate has to be read
+                    from iotsim_tui.engine.certnames import name_the_certificate
+
+                    failure = await name_the_certificate(
+                        failure, context.endpoint, context.broker.host
+                    )
                 self._report(failure.message)
                 return failure, False
             except asyncio.CancelledError:
@@ -534,15 +500,3 @@ class DeviceRunner:
             state=dict(self.state),
             last_error=self.last_error,
         )
-
-
-async def _name_the_certificate(failure: Failure, context: NetworkContext) -> Failure:
-    from iotsim_tui.engine.certnames import certificate_names
-
-    host = context.broker.host
-    names = await asyncio.get_running_loop().run_in_executor(
-        None, certificate_names, context.endpoint, host
-    )
-    if not names:
-        return failure
-    return Failure(f"hostname mismatch: certificate is for {', '.join(names)}, not {host}", True)

@@ -9,6 +9,7 @@ the middle of its deque, which made ten thousand waiting devices quadratic.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,3 +60,13 @@ class ConnectionRamp:
                 turn.set_result(None)  # the slot goes straight to the next in line
                 return
         self._free += 1
+
+
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 30.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before attempt `attempt` (2, 3, ...): doubling, capped, with jitter."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, attempt - 2))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)

@@ -19,7 +19,8 @@ from typing import Self
 
 from iotsim_tui.engine.bus import EventBus
 from iotsim_tui.engine.connection import tls_context
-from iotsim_tui.engine.device import DeviceRunner, NetworkContext
+from iotsim_tui.engine.context import NetworkContext
+from iotsim_tui.engine.device import DeviceRunner
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageKind
 from iotsim_tui.engine.outbox import Totals
 from iotsim_tui.engine.ramp import ConnectionRamp
