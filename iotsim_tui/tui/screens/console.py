@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -25,6 +26,7 @@ from iotsim_tui.engine.console import (
 )
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
 from iotsim_tui.tui.widgets.network_header import link_text
@@ -43,6 +45,8 @@ class BrokerConsoleScreen(Screen[None]):
         Binding(
             "m", "focus_command", "Command", id="console.command", tooltip="Type a command to send"
         ),
+        # A priority binding runs before the keys typed after Enter reach the topic box.
+        Binding("enter", "topic_entered", show=False, priority=True),
     ]
 
     DEFAULT_CSS = """
@@ -158,11 +162,13 @@ class BrokerConsoleScreen(Screen[None]):
         self.dismiss()
 
     def action_focus_command(self) -> None:
-        self.query_one("#command-topic", Input).focus()
+        focus_now(self.query_one("#command-topic", Input))
 
-    @on(Input.Submitted, "#command-topic")
-    def _topic_entered(self) -> None:
-        self.query_one("#command-message", Input).focus()
+    def action_topic_entered(self) -> None:
+        """Enter in the topic box moves on to the message box; elsewhere Enter is as usual."""
+        if self.focused is not self.query_one("#command-topic", Input):
+            raise SkipAction
+        focus_now(self.query_one("#command-message", Input))
 
     @on(Input.Submitted, "#command-message")
     @on(Button.Pressed, "#command-send")

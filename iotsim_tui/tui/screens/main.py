@@ -19,6 +19,7 @@ from iotsim_tui.engine.events import DeviceError, DeviceStatus, Event, LogLine
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.messages import (
     BrokerExited,
     NetworkEventsArrived,
@@ -364,7 +365,7 @@ class MainScreen(EditingActions):
 
     def action_leave_input(self) -> None:
         """Escape from the publish prompt or the log filter, so keys are commands again."""
-        self.query_one(NetworkTree).focus()
+        focus_now(self.query_one(NetworkTree))
 
     @on(PublishPrompt.Submitted)
     def _publish_submitted(self, message: PublishPrompt.Submitted) -> None:

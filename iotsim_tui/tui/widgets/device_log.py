@@ -15,6 +15,7 @@ from textual.widgets import Input, RichLog, Static
 
 from iotsim_tui.engine.events import DeviceError, Event, LogLine, MessageIn, MessageOut
 from iotsim_tui.engine.events import StatusChanged as DeviceStatusChanged
+from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.widgets.marks import STATUS_MARKS, clock, payload_preview
 
 MAX_LINES = 2000
@@ -179,4 +180,4 @@ class DeviceLog(Vertical):
         self.follow = not self.follow
 
     def action_focus_filter(self) -> None:
-        self.query_one("#log-filter", Input).focus()
+        focus_now(self.query_one("#log-filter", Input))

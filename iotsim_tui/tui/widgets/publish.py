@@ -11,6 +11,8 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Select
 
+from iotsim_tui.tui.focus import focus_now
+
 
 class PublishPrompt(Horizontal):
     """One line to publish a message as the selected device."""
@@ -67,12 +69,12 @@ class PublishPrompt(Horizontal):
 
     def focus_topic(self) -> None:
         """Put the cursor in the topic box."""
-        self.query_one("#publish-topic", Input).focus()
+        focus_now(self.query_one("#publish-topic", Input))
 
     @on(Input.Submitted, "#publish-topic")
     def _topic_entered(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one("#publish-payload", Input).focus()
+        focus_now(self.query_one("#publish-payload", Input))
 
     @on(Input.Submitted, "#publish-payload")
     @on(Button.Pressed, "#publish-send")
