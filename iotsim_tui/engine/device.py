@@ -2,8 +2,8 @@
 
 The device's life cycle is one task: connect (through the network's ramp), subscribe, then
 wait for the connection to end (messages arrive meanwhile through paho's callback), then wait
-with exponential backoff and try again. Telemetry
-is not a task per device: the network's scheduler calls `publish_telemetry` when it is due.
+with exponential backoff and try again. Telemetry is not a task per device: the network's
+scheduler calls `publish_telemetry` when it is due.
 Publishing never waits: QoS 0 goes straight to the socket, QoS 1/2 are tracked by packet id
 until the broker acknowledges them, and wait in a bounded outbox while the device is offline.
 """
