@@ -37,6 +37,7 @@ from iotsim_tui.engine.failures import Failure, LostBeforeConnack, describe, los
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
 from iotsim_tui.engine.outbox import Outbox, Pending
 from iotsim_tui.engine.ramp import backoff
+from iotsim_tui.engine.subscribed import Subscribed
 from iotsim_tui.engine.views import DeviceView, SubscriptionView
 from iotsim_tui.profiles.model import (
     Command,
@@ -45,29 +46,9 @@ from iotsim_tui.profiles.model import (
     TelemetryAction,
 )
 from iotsim_tui.protocol.topics import (
-    SHARE_PREFIX,
-    SharedFilter,
     is_valid_topic_name,
     topic_matches,
 )
-
-
-class _Subscription:
-    __slots__ = ("count", "granted", "last_payload", "match_filter", "qos", "since", "topic_filter")
-
-    def __init__(self, topic_filter: str, qos: int) -> None:
-        self.topic_filter = topic_filter
-        self.qos = qos
-        self.granted: int | None = None
-        self.since: float | None = None
-        self.count = 0
-        self.last_payload: bytes | None = None
-        # A shared subscription delivers topics that match the filter after the group.
-        self.match_filter = (
-            SharedFilter.parse(topic_filter).topic_filter
-            if topic_filter.startswith(SHARE_PREFIX)
-            else topic_filter
-        )
 
 
 class DeviceRunner:
@@ -92,7 +73,7 @@ class DeviceRunner:
         self.messages_in = 0
         self.messages_out = 0
         self.outbox = Outbox(context.totals)
-        self._subscriptions: dict[str, _Subscription] = {}
+        self._subscriptions: dict[str, Subscribed] = {}
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
                 self._want(device_topic(sub.topic, device), sub.qos)
@@ -292,7 +273,7 @@ class DeviceRunner:
             self.generation += 1
             self._context.schedule(self)
 
-    async def _subscribe_all(self, client: aiomqtt.Client, subs: list[_Subscription]) -> None:
+    async def _subscribe_all(self, client: aiomqtt.Client, subs: list[Subscribed]) -> None:
         try:
             granted = await client.subscribe([(s.topic_filter, s.qos) for s in subs])
         except aiomqtt.MqttError as error:
@@ -329,10 +310,10 @@ class DeviceRunner:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    def _want(self, topic_filter: str, qos: int) -> _Subscription:
+    def _want(self, topic_filter: str, qos: int) -> Subscribed:
         sub = self._subscriptions.get(topic_filter)
         if sub is None:
-            sub = self._subscriptions[topic_filter] = _Subscription(topic_filter, qos)
+            sub = self._subscriptions[topic_filter] = Subscribed(topic_filter, qos)
         sub.qos = qos
         return sub
 
