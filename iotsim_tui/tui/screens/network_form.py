@@ -10,6 +10,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from iotsim_tui.errors import CertificateError
@@ -60,6 +61,20 @@ _PORT_BY_HAND = "set by hand: it stays when TLS is switched (clear it to follow 
 
 def _text(value: str | None) -> str:
     return value or ""
+
+
+def _path_field(
+    label: str, value: str | None, placeholder: str, name: str, suffixes: tuple[str, ...]
+) -> Vertical:
+    """A file path to type (completed as you type) or to pick with its Browse button."""
+    path = Input(
+        _text(value),
+        placeholder=placeholder,
+        id=name,
+        suggester=PathSuggester(suffixes),
+        compact=True,
+    )
+    return field(label, path, Button("Browse", id=f"browse-{name}", compact=True))
 
 
 def _optional(text: str) -> str | None:
@@ -200,39 +215,9 @@ class NetworkSettingsScreen(FormDialog[Network]):
         )
         yield Static("TLS", classes="section")
         yield field("", Toggle("Use TLS", tls.enabled, id="tls"))
-        yield field(
-            "CA certificate",
-            Input(
-                _text(tls.ca),
-                placeholder="system CAs",
-                id="ca",
-                suggester=PathSuggester(CERTIFICATE_SUFFIXES),
-                compact=True,
-            ),
-            Button("Browse", id="browse-ca", compact=True),
-        )
-        yield field(
-            "Client certificate",
-            Input(
-                _text(tls.cert),
-                placeholder="none",
-                id="cert",
-                suggester=PathSuggester(CERTIFICATE_SUFFIXES),
-                compact=True,
-            ),
-            Button("Browse", id="browse-cert", compact=True),
-        )
-        yield field(
-            "Client key",
-            Input(
-                _text(tls.key),
-                placeholder="none",
-                id="key",
-                suggester=PathSuggester(KEY_SUFFIXES),
-                compact=True,
-            ),
-            Button("Browse", id="browse-key", compact=True),
-        )
+        yield _path_field("CA certificate", tls.ca, "system CAs", "ca", CERTIFICATE_SUFFIXES)
+        yield _path_field("Client certificate", tls.cert, "none", "cert", CERTIFICATE_SUFFIXES)
+        yield _path_field("Client key", tls.key, "none", "key", KEY_SUFFIXES)
         yield field(
             "", Toggle("Verify the broker's certificate", tls.verify_certificate, id="verify-cert")
         )
