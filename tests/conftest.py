@@ -10,6 +10,15 @@ import pytest
 from tests.support.mosquitto import RunningMosquitto, mosquitto_path, run_mosquitto
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The app's log goes to a folder of the test run's own, never to the user's log file."""
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(state))
+        yield state
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[RunningMosquitto]:
     """A plain mosquitto broker on a free port; the test is skipped when it is not installed."""
