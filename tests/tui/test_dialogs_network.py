@@ -136,6 +136,22 @@ async def test_settings_are_returned_as_typed() -> None:
     )
 
 
+async def test_settings_rename_and_redescribe_the_network() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await type_into(pilot, "#name", "finance/floor")
+        assert "file name" in error_under(app, "name")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == []
+        await type_into(pilot, "#name", "NDE_FINANCE_2")
+        await type_into(pilot, "#description", "Second floor")
+        await pilot.press("enter")
+        await pilot.pause()
+    (network,) = app.results
+    assert (network.name, network.description) == ("NDE_FINANCE_2", "Second floor")
+    assert network.broker == LAB.broker
+
+
 async def test_the_password_is_never_on_screen() -> None:
     network = Network("n", broker=BrokerSettings(username="bob", password="fromprofile1"))
     async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
@@ -227,7 +243,13 @@ async def test_generate_certificates_writes_them_and_fills_the_paths(tmp_path: P
         assert "Made new certificates" in str(
             app.screen.query_one("#generate-status", Static).content
         )
+        assert "turn TLS on to use them" in str(
+            app.screen.query_one("#generate-status", Static).content
+        )
         await toggle(pilot, "#tls")
+        status = str(app.screen.query_one("#generate-status", Static).content)
+        assert "TLS is on: save the settings to use them" in status
+        assert "turn TLS on" not in status
         await pilot.click("#submit")
         await pilot.pause()
     (network,) = app.results
@@ -238,6 +260,24 @@ async def test_generate_certificates_writes_them_and_fills_the_paths(tmp_path: P
         key=str(certs / "clients" / "iotsim-device.key"),
     )
     assert network.broker.effective_port == 8883
+
+
+async def test_generating_with_tls_already_on_does_not_ask_to_turn_it_on(
+    tmp_path: Path,
+) -> None:
+    network = replace(LAB, broker=BrokerSettings(tls=TLSSettings(enabled=True)))
+    async with open_dialog(NetworkSettingsScreen(network, certs_dir=tmp_path / "c")) as (
+        app,
+        pilot,
+    ):
+        await pilot.press("ctrl+g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(app.screen.query_one("#generate-status", Static).content)
+    assert status.startswith("✓ Made new certificates"), status
+    assert status.endswith(
+        "TLS is on: save the settings to use them (restart the network if it runs)."
+    )
 
 
 async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(

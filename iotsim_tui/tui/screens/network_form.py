@@ -162,12 +162,24 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.certs_dir = certs_dir
         self.port_by_hand = network.broker.port is not None
         """True once the port was typed: switching TLS then leaves it alone."""
+        self.certificates: ProvidedCertificates | None = None
+        """The certificates "Generate certificates" made or reused, once it ran."""
 
     def compose_fields(self) -> ComposeResult:
         """Broker, sign-in and TLS fields."""
         broker = self.network.broker
         tls = broker.tls
-        yield Static(f"Broker of {self.network.name}", classes="section", markup=False)
+        yield Static("Network", classes="section")
+        yield field(
+            "Name",
+            Input(self.network.name, id="name", compact=True),
+            hint="save as (W) suggests a file named after it",
+        )
+        yield field(
+            "Description",
+            Input(self.network.description, placeholder="optional", id="description", compact=True),
+        )
+        yield Static("Broker", classes="section")
         yield field("Host", Input(broker.host, id="host", compact=True))
         yield field(
             "Port",
@@ -235,6 +247,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
     def on_mount(self) -> None:
         """Check values as they are typed; show the warning if verification is already off."""
         self.live_checks.update(
+            name=_checks.check_network_name,
             host=_checks.check_host,
             port=_checks.check_port,
             keepalive=_checks.int_in("the keepalive", 0, 65535),
@@ -281,13 +294,20 @@ class NetworkSettingsScreen(FormDialog[Network]):
             password=password,
             tls=tls,
         )
-        network = replace(self.network, broker=broker)
+        network = replace(
+            self.network,
+            name=self._value("name").strip(),
+            description=self._value("description").strip(),
+            broker=broker,
+        )
         for problem in _checks.profile_problems(network):
             key = problem.key.removeprefix("network.broker.")
             if "prefix" in problem.problem:  # prefix + device id too long for a client id
                 target = "prefix"
             elif problem.key.startswith("network.broker"):
                 target = _FIELD_OF_KEY.get(key, "form")
+            elif problem.key in ("network.name", "network.description"):
+                target = problem.key.removeprefix("network.")
             else:
                 continue  # problems elsewhere in the network are not this dialog's
             message = problem.problem if target != "form" else _checks.problem_text(problem)
@@ -312,6 +332,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
     def _tls_switched(self, event: Checkbox.Changed) -> None:
         if not self.port_by_hand:
             self.query_one("#port", Input).value = str(TLS_PORT if event.value else PLAIN_PORT)
+        self._show_certificates_status()
 
     @on(Checkbox.Changed, "#verify-cert, #verify-host")
     def _verify_switched(self) -> None:
@@ -381,8 +402,20 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.query_one("#ca", Input).value = shown_path(made.ca)
         self.query_one("#cert", Input).value = shown_path(made.client_cert)
         self.query_one("#key", Input).value = shown_path(made.client_key)
+        self.certificates = made
+        self._show_certificates_status()
+
+    def _show_certificates_status(self) -> None:
+        made = self.certificates
+        if made is None:
+            return
         what = "Made new" if made.created else "Using the existing"
+        then = (
+            "TLS is on: save the settings to use them (restart the network if it runs)"
+            if self._checked("tls")
+            else "turn TLS on to use them"
+        )
         self.query_one("#generate-status", Static).update(
             f"✓ {what} certificates in {shown_path(self.certs_dir)}/ "
-            f"(client certificate for {DEVICE_CLIENT_ID}); turn TLS on to use them."
+            f"(client certificate for {DEVICE_CLIENT_ID}); {then}."
         )
