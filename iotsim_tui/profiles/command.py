@@ -32,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
         noun = "device" if count == 1 else "devices"
         print(f"ok  {path}: {network.name}, {count} {noun}", flush=True)
     if failed:
-        total = len(args.profiles)
-        print(f"{failed} of {total} profiles not valid", file=sys.stderr)
+        print(_not_valid(failed, len(args.profiles)), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _not_valid(failed: int, total: int) -> str:
+    """The closing line, e.g. "1 of 3 profiles is not valid"."""
+    if total == 1:
+        return "the profile is not valid"
+    return f"{failed} of {total} profiles {'is' if failed == 1 else 'are'} not valid"

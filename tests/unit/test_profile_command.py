@@ -41,7 +41,7 @@ def test_a_broken_copy_fails_with_file_key_and_line_and_is_left_unchanged(
         f"{copy}:{line_qos}: devices[0].subscribe[0].qos = 3: must be 0, 1 or 2\n"
         f"{copy}:{line_interval}: devices[0].telemetry[0].interval = 0: "
         "must be a number greater than 0 (seconds)\n"
-        "1 of 2 profiles not valid\n"
+        "1 of 2 profiles is not valid\n"
     )
     assert copy.read_text() == text
 
@@ -51,7 +51,7 @@ def test_a_missing_file_is_a_clear_error(
 ) -> None:
     missing = tmp_path / "missing.toml"
     assert main(["validate", str(missing)]) == 1
-    assert capsys.readouterr().err == f"{missing}: no such file\n1 of 1 profiles not valid\n"
+    assert capsys.readouterr().err == f"{missing}: no such file\nthe profile is not valid\n"
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_unreadable_profiles(
     path = tmp_path / "bad.toml"
     path.write_bytes(content)
     assert main(["validate", str(path)]) == 1
-    assert capsys.readouterr().err == f"{path}{problem}\n1 of 1 profiles not valid\n"
+    assert capsys.readouterr().err == f"{path}{problem}\nthe profile is not valid\n"
 
 
 def test_a_folder_is_not_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,3 +87,11 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["validate", "--help"])
     assert caught.value.code == 0
     assert "usage: iotsim-tui validate" in capsys.readouterr().out
+
+
+def test_the_closing_line_counts_in_plain_grammar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = [tmp_path / "a.toml", tmp_path / "b.toml"]
+    assert main(["validate", *map(str, missing)]) == 1
+    assert capsys.readouterr().err.endswith("\n2 of 2 profiles are not valid\n")
