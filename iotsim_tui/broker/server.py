@@ -12,7 +12,6 @@ configuration (queues, retained messages, write buffers).
 from __future__ import annotations
 
 import asyncio
-import asyncio.sslproto as sslproto
 import errno
 import logging
 import ssl
@@ -26,6 +25,7 @@ from iotsim_tui.broker.connection import Connection
 from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
+from iotsim_tui.broker.tls import TLSProtocol
 from iotsim_tui.broker.wire import Message, read_remaining_length
 from iotsim_tui.errors import BrokerError
 from iotsim_tui.protocol.codec import encode
@@ -45,19 +45,6 @@ log = logging.getLogger("iotsim_tui.broker")
 
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 TLS_HANDSHAKE_TIMEOUT = 10
-
-
-class _TLSProtocol(sslproto.SSLProtocol):
-    """asyncio's TLS layer, logging the handshakes it refuses."""
-
-    def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
-        if handshake_exc is not None:
-            transport = self._transport
-            peer = transport.get_extra_info("peername") if transport is not None else None
-            address = f"{peer[0]}:{peer[1]}" if peer else "?"
-            reason = getattr(handshake_exc, "reason", None) or handshake_exc
-            log.info("refused TLS handshake from %s: %s", address, reason)
-        super()._on_handshake_complete(handshake_exc)
 
 
 class PortInUse(BrokerError):
@@ -153,8 +140,8 @@ class Broker:
         if listener.context is None:
             return connection
         # What `create_server(ssl=...)` builds, made here so that a failed handshake (no
-        # client certificate, a foreign CA) gets its log line like any refused connection.
-        return _TLSProtocol(
+        # client certificate, a foreign CA) is logged and its alert reaches the client.
+        return TLSProtocol(
             loop,
             connection,
             listener.context,

@@ -6,15 +6,22 @@ requires them.
 
 Building the context also shrinks asyncio's per-connection TLS read buffer for the whole
 process (see `limit_asyncio_tls_buffer`): only the broker process builds one.
+
+`TLSProtocol` is the listener's TLS layer: asyncio's own, except that a refused handshake is
+logged and its TLS alert reaches the client, so that a device can say why it was refused.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
 from asyncio import sslproto
 from pathlib import Path
 
 from iotsim_tui.errors import CertificateError
+
+log = logging.getLogger("iotsim_tui.broker")
 
 SERVER_CERT = "server.crt"
 SERVER_KEY = "server.key"
@@ -96,3 +103,65 @@ def describe_session(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str:
     cipher = ssl_object.cipher()
     version = ssl_object.version() or "TLS"
     return f"{version} {cipher[0]}" if cipher else version
+
+
+class TLSProtocol(sslproto.SSLProtocol):
+    """asyncio's TLS layer, logging the handshakes it refuses and telling the client why.
+
+    On a failed handshake OpenSSL has written its alert (certificate_required, unknown_ca,
+    handshake_failure, ...) into the outgoing buffer, but asyncio aborts the socket without
+    sending it: the client then sees a bare reset and can only guess the cause.
+    """
+
+    def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None:
+            transport = self._transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            address = f"{peer[0]}:{peer[1]}" if peer else "?"
+            log.info("refused TLS handshake from %s: %s", address, _refusal(handshake_exc))
+            self._send_alert()
+        super()._on_handshake_complete(handshake_exc)
+
+    def _send_alert(self) -> None:
+        """Send what OpenSSL wrote after the failure (its alert), then close the socket."""
+        transport = self._transport
+        outgoing = getattr(self, "_outgoing", None)  # asyncio's private BIO towards the peer
+        if not isinstance(outgoing, ssl.MemoryBIO) or not isinstance(
+            transport, asyncio.WriteTransport
+        ):
+            return
+        alert = outgoing.read()
+        if not alert or transport.is_closing():
+            return
+        try:
+            transport.write(alert)
+        except (OSError, RuntimeError) as error:  # the peer is gone already: nothing to tell
+            log.debug("TLS alert not sent: %s", error)
+            return
+        # The alert (a few bytes) goes straight into the socket's empty send buffer, so
+        # close() ends the transport at once, and asyncio's abort that follows finds it
+        # closed already: one bad handshake touches no other connection.
+        transport.close()
+
+
+def _refusal(error: BaseException | type[BaseException]) -> str:
+    """Why a TLS handshake failed, for the broker's log."""
+    if isinstance(error, type):  # asyncio passes the class when the peer hangs up mid-way
+        error = error()
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"client certificate verify failed: {error.verify_message or error.reason}"
+    if isinstance(error, ssl.SSLError):
+        reason = str(error.reason or error)
+        return _HANDSHAKE_REASONS.get(reason, reason)
+    if isinstance(error, ConnectionError):
+        return "the client closed the connection"
+    return str(error) or type(error).__name__
+
+
+_HANDSHAKE_REASONS = {
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate",
+    "NO_SHARED_CIPHER": "no cipher in common with the client",
+    "UNSUPPORTED_PROTOCOL": "no TLS version in common with the client",
+    "WRONG_VERSION_NUMBER": "the client does not speak TLS",
+    "HTTP_REQUEST": "the client sent HTTP, not TLS",
+}
