@@ -12,7 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer, Tree
+from textual.widgets import Tree
 from textual.worker import Worker, WorkerCancelled
 
 from iotsim_tui.engine.events import DeviceError, DeviceStatus, Event, LogLine
@@ -29,7 +29,8 @@ from iotsim_tui.tui.messages import (
 from iotsim_tui.tui.screens.main_actions import EditingActions
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
-from iotsim_tui.tui.widgets.network_header import NetworkHeader
+from iotsim_tui.tui.widgets.keys_footer import KeysFooter
+from iotsim_tui.tui.widgets.network_header import HeaderState, NetworkHeader
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place, network_label
 from iotsim_tui.tui.widgets.publish import PublishPrompt
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
@@ -38,6 +39,19 @@ log = logging.getLogger("iotsim_tui.tui")
 
 REFRESH_SECONDS = 0.1
 """Tables and the tree redraw at most this often, however fast events arrive."""
+HEADER_SECONDS = 0.5
+"""How often the header looks again at what runs (the TLS version arrives with the view)."""
+WIDE_COLUMNS = 140
+"""From this width on, the subscriptions have a column of their own on the right."""
+
+
+def negotiated_tls(opened: OpenNetwork) -> str | None:
+    """The TLS version ("TLSv1.3") the selected device of a running network connected with."""
+    engine = opened.engine
+    view = engine.view if engine is not None else None
+    # getattr: views from engines that do not report the TLS version yet have no such field.
+    version = getattr(view, "tls_version", None)
+    return version if isinstance(version, str) else None
 
 
 def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -> Binding:
@@ -47,36 +61,55 @@ def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -
 class MainScreen(EditingActions):
     """Everything about the open networks on one screen, driven from the keyboard."""
 
+    # In the order the footer offers them when the terminal is narrow: most useful first.
     BINDINGS: ClassVar[list[BindingType]] = [
-        _key("s", "toggle_device", "Start/stop", "Start or stop the selected device"),
-        _key("S", "toggle_network", "Network", "Start or stop every device of the network"),
-        _key("n", "new_network", "New", "Create a new network", show=False),
-        _key("a", "add_device", "Add", "Add a device to the network"),
-        _key("e", "edit_device", "Edit", "Edit the selected device", show=False),
-        _key("d", "delete_device", "Delete", "Delete the selected device", show=False),
-        _key("u", "subscribe", "Subscribe", "Subscribe the device to a command topic"),
-        _key("t", "telemetry", "Telemetry", "Add telemetry the device publishes", show=False),
-        _key("p", "focus_publish", "Publish", "Publish a message as the selected device"),
-        _key("slash", "focus_publish", "Publish", "Publish a message", show=False),
-        _key("b", "broker_console", "Console", "Open the broker console"),
-        _key("w", "eavesdrop", "Eavesdrop", "See what travels on the wire"),
-        _key("c", "settings", "Settings", "Broker, TLS and certificates of the network"),
-        _key("o", "open", "Open", "Open a network profile", show=False),
-        _key("ctrl+s", "save", "Save", "Save the network to its profile file"),
-        _key("W", "save_as", "Save as", "Save the network to another file", show=False),
-        _key("question_mark", "help", "Help", "Every key, and where it works"),
-        _key(
-            "escape", "leave_input", "Back", "Leave the text box for the network tree", show=False
-        ),
+        _key("s", "toggle_device", "Start/stop device", "Start or stop the selected device"),
+        _key("S", "toggle_network", "Start/stop network", "Start or stop every device"),
+        _key("b", "broker_console", "Broker console", "Connected clients; send a command"),
+        _key("w", "eavesdrop", "Eavesdrop", "See what travels on the wire, plain or TLS"),
+        _key("c", "settings", "Network settings", "Broker, TLS and certificates of the network"),
+        _key("a", "add_device", "Add device", "Add a device to the network"),
+        _key("u", "subscribe", "Subscribe device", "Subscribe the device to a command topic"),
+        _key("p", "focus_publish", "Publish as device", "Publish a message as the device"),
+        _key("slash", "focus_publish", "Publish as device", "Publish a message", show=False),
+        _key("ctrl+s", "save", "Save network", "Save the network to its profile file"),
+        _key("n", "new_network", "New network", "Create a new network", show=False),
+        _key("e", "edit_device", "Edit device", "Edit the selected device", show=False),
+        _key("d", "delete_device", "Delete device", "Delete the selected device", show=False),
+        _key("t", "telemetry", "Device telemetry", "What the device publishes", show=False),
+        _key("o", "open", "Open profile", "Open a network profile", show=False),
+        _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
+        _key("escape", "leave_input", "Leave text box", "Back to the network tree", show=False),
+        _key("question_mark", "help", "Help: every key", "Every key, and where it works"),
         _key("q", "quit", "Quit", "Quit (asks when something is unsaved)"),
     ]
+    FOOTER_LABELS: ClassVar[dict[str, str]] = {
+        "main.toggle_device": "Start/stop",
+        "main.toggle_network": "Network",
+        "main.broker_console": "Console",
+        "main.settings": "Settings",
+        "main.add_device": "Add",
+        "main.subscribe": "Subscribe",
+        "main.focus_publish": "Publish",
+        "main.save": "Save",
+        "main.help": "Help",
+    }
+    """Short footer words for the bindings above (the palette shows the whole description)."""
+
+    # Not a ClassVar: Textual declares it as `ClassVar[...] | None`, which mypy reads as a field.
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
+        (0, "-stacked"),
+        (WIDE_COLUMNS, "-wide"),
+    ]
+    """Below WIDE_COLUMNS the subscriptions sit under the device log, which gets the width."""
 
     DEFAULT_CSS = """
-    MainScreen #panes { height: 1fr; }
-    MainScreen NetworkTree { width: 28%; min-width: 20; max-width: 36; border: round $primary 50%; }
-    MainScreen DeviceLog { width: 1fr; min-width: 30; border: round $primary 50%; }
-    MainScreen SubscriptionsTable { width: 36%; max-width: 50; border: round $primary 50%; }
+    MainScreen #panes { height: 1fr; layout: grid; }
+    MainScreen #panes > * { border: round $primary 50%; width: 1fr; height: 1fr; }
     MainScreen #panes > *:focus-within { border: round $accent; }
+    MainScreen.-wide #panes { grid-size: 3 1; grid-columns: 24% 1fr 34%; }
+    MainScreen.-stacked #panes { grid-size: 2 2; grid-columns: 30% 1fr; grid-rows: 1fr 8; }
+    MainScreen.-stacked NetworkTree { row-span: 2; }
     """
 
     def __init__(self, session: Session, *, clock: Callable[[], float] = time.time) -> None:
@@ -87,6 +120,8 @@ class MainScreen(EditingActions):
         self._changed: dict[str, set[str]] = {}
         self._tables_due = True
         self._runs: dict[str, Worker[None]] = {}
+        self._tls_seen: dict[str, str] = {}
+        """Network key -> the TLS version its devices negotiated, while it runs."""
 
     def compose(self) -> ComposeResult:
         yield NetworkHeader(id="header")
@@ -95,7 +130,7 @@ class MainScreen(EditingActions):
             yield DeviceLog(id="log")
             yield SubscriptionsTable(id="subscriptions")
         yield PublishPrompt(id="publish")
-        yield Footer()
+        yield KeysFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed is logged and shown; the app goes on."""
@@ -113,6 +148,7 @@ class MainScreen(EditingActions):
             self.show_place(Place(first.key, device))
         self.query_one(NetworkTree).focus()
         self.set_interval(REFRESH_SECONDS, self._refresh_due)
+        self.set_interval(HEADER_SECONDS, self._refresh_header)
         self.start_brokers()
 
     @work(group="brokers", exit_on_error=False)
@@ -191,11 +227,21 @@ class MainScreen(EditingActions):
 
     def _refresh_header(self) -> None:
         opened = self.network
-        self.query_one(NetworkHeader).show(
-            opened.network if opened else None,
-            dirty=bool(opened and opened.dirty),
-            broker_state=self.session.broker_state(opened.network) if opened else "",
-        )
+        state = None
+        if opened is not None:
+            shown = opened.running or opened.network
+            if opened.running is None:
+                self._tls_seen.pop(opened.key, None)
+            elif version := negotiated_tls(opened):
+                self._tls_seen[opened.key] = version
+            state = HeaderState(
+                shown,
+                dirty=opened.dirty,
+                broker_state=self.session.broker_state(shown),
+                tls_version=self._tls_seen.get(opened.key),
+                stale=opened.stale,
+            )
+        self.query_one(NetworkHeader).show(state)
         self.sub_title = " ".join(f"{n.network.name}*" for n in self.session.dirty)
 
     def _refresh_due(self) -> None:
@@ -240,6 +286,14 @@ class MainScreen(EditingActions):
     def on_network_stopped(self, message: NetworkStopped) -> None:
         opened = self.session.find(message.key)
         self._runs.pop(message.key, None)
+        if message.reason is not None:
+            log.warning("network %s: %s", message.key, message.reason.message)
+            self.notify(
+                f"{message.reason.message}.",
+                title=message.reason.title,
+                severity="error",
+                timeout=15,
+            )
         if opened is not None:
             self._changed[message.key] = set(opened.records)
             if self.place is not None and self.place.network == message.key:
@@ -326,10 +380,13 @@ class MainScreen(EditingActions):
         def on_batch(batch: list[Event]) -> None:
             self.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
 
+        reason = None
         try:
             await opened.run(device_ids, on_batch)
+        except IotsimError as error:
+            reason = error
         finally:
-            self.post_message(NetworkStopped(opened.key))
+            self.post_message(NetworkStopped(opened.key, reason))
 
     @work(group="control", exit_on_error=False)
     async def stop(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
@@ -10,11 +13,18 @@ from textual.widgets import Static
 from iotsim_tui.profiles.model import Network
 
 
-def link_text(network: Network) -> Text:
-    """A padlock and the TLS version offered, or an open lock and "plain"."""
+def tls_words(version: str) -> str:
+    """A TLS version as people say it: "TLSv1.3" -> "TLS 1.3"."""
+    return version.replace("TLSv", "TLS ", 1) if version.startswith("TLSv") else version
+
+
+def link_text(network: Network, negotiated: str | None = None) -> Text:
+    """A padlock and the TLS version in use (else the minimum offered), or "plain"."""
     tls = network.broker.tls
     if not tls.enabled:
         return Text("🔓 plain", style="yellow")
+    if negotiated:
+        return Text(f"🔒 {tls_words(negotiated)}", style="green")
     return Text(f"🔒 TLS {tls.min_version}+", style="green")
 
 
@@ -39,6 +49,57 @@ def verification_warning(network: Network) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderState:
+    """What the header shows of the selected network."""
+
+    network: Network
+    """The settings that run (the profile's own while the network is stopped)."""
+    dirty: bool = False
+    broker_state: str = ""
+    """The bundled broker's state in a few words ("bundled broker running")."""
+    tls_version: str | None = None
+    """The TLS version a device of the network negotiated ("TLSv1.3"), if one is connected."""
+    stale: bool = False
+    """The network runs with older settings than the profile's: restart to apply."""
+
+
+def header_line(state: HeaderState, width: int) -> Text:
+    """The header's line, in the longest wording that fits `width` columns."""
+    broker = state.network.broker
+    where = f"{broker.host}:{broker.effective_port}"
+    link = link_text(state.network, state.tls_version)
+    restart = ("  │  ", ("restart to apply", "bold yellow")) if state.stale else ()
+    full = Text.assemble(
+        (state.network.name, "bold"),
+        (" ● unsaved" if state.dirty else "", "bold yellow"),
+        "  │  broker ",
+        (where, "bold"),
+        f" MQTT {broker.protocol.value}  │  ",
+        link,
+        "  │  ",
+        state.broker_state,
+        *restart,
+    )
+    if full.cell_len <= width:
+        return full
+    short_restart = (" │ ", ("restart to apply", "bold yellow")) if state.stale else ()
+    tail = Text.assemble(
+        " │ ",
+        (where, "bold"),
+        " │ ",
+        link,
+        " │ ",
+        state.broker_state.replace("bundled broker", "broker"),
+        *short_restart,
+    )
+    name = Text.assemble((state.network.name, "bold"), ("*" if state.dirty else "", "bold yellow"))
+    room = width - tail.cell_len
+    if name.cell_len > room:
+        name.truncate(max(room, 4), overflow="ellipsis")
+    return Text.assemble(name, tail)
+
+
 class NetworkHeader(Vertical):
     """Two lines: what the selected network talks to, and a warning when TLS checks are off."""
 
@@ -49,30 +110,38 @@ class NetworkHeader(Vertical):
     NetworkHeader > #header-warning.shown { display: block; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state: HeaderState | None = None
+        self._shown: tuple[str, int] | None = None
+
     def compose(self) -> ComposeResult:
         yield Static("", id="header-line")
         yield Static("", id="header-warning")
 
-    def show(self, network: Network | None, *, dirty: bool, broker_state: str) -> None:
-        """Show `network`; `broker_state` is the bundled broker's, in a few words."""
+    def show(self, state: HeaderState | None) -> None:
+        """Show a network's state (None: no network is open)."""
+        self.state = state
+        self._render_state()
+
+    def _render_state(self) -> None:
+        width = self.content_region.width or self.app.size.width - 2
+        state = self.state
         line = self.query_one("#header-line", Static)
         warning = self.query_one("#header-warning", Static)
-        if network is None:
-            line.update(Text("no network open: n for a new one, o to open a profile"))
-            warning.set_class(False, "shown")
-            return
-        broker = network.broker
-        text = Text.assemble(
-            (network.name, "bold"),
-            (" ● unsaved" if dirty else "", "bold yellow"),
-            "  │  broker ",
-            (f"{broker.host}:{broker.effective_port}", "bold"),
-            f" MQTT {broker.protocol.value}  │  ",
-            link_text(network),
-            "  │  ",
-            broker_state,
-        )
-        line.update(text)
-        message = verification_warning(network)
-        warning.update(message)
-        warning.set_class(bool(message), "shown")
+        if state is None:
+            text = Text("no network open: n for a new one, o to open a profile")
+            message = ""
+        else:
+            text = header_line(state, width)
+            message = verification_warning(state.network)
+        # The header is refreshed often; redraw only when what it says changes.
+        if self._shown != (text.markup + message, width):
+            self._shown = (text.markup + message, width)
+            line.update(text)
+            warning.update(message)
+            warning.set_class(bool(message), "shown")
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """Choose the wording again for the new width."""
+        self._render_state()

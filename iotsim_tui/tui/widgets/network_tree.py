@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -57,7 +58,7 @@ class NetworkTree(Tree[Place]):
     """Networks at the top level, devices under them; labels change in place."""
 
     DEFAULT_CSS = """
-    NetworkTree { width: 100%; height: 1fr; }
+    NetworkTree { width: 100%; height: 1fr; overflow-x: hidden; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -66,6 +67,17 @@ class NetworkTree(Tree[Place]):
         self.guide_depth = 2
         self._places: dict[Place, TreeNode[Place]] = {}
         self._labels: dict[Place, str] = {}
+
+    def render_label(self, node: TreeNode[Place], base_style: Style, style: Style) -> Text:
+        """The label, cut with an ellipsis where the pane ends (the log's title has it whole)."""
+        label = super().render_label(node, base_style, style)
+        level, parent = 0, node.parent
+        while parent is not None and parent is not self.root:
+            level, parent = level + 1, parent.parent
+        room = self.scrollable_content_region.width - self.guide_depth * level
+        if room > 0 and label.cell_len > room:
+            label.truncate(room, overflow="ellipsis")
+        return label
 
     def node_of(self, place: Place) -> TreeNode[Place] | None:
         """The node showing `place`, if any."""

@@ -1,0 +1,137 @@
+"""A footer that fits the terminal: the most useful keys first, and always help and quit."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+PINNED = frozenset({"help", "quit"})
+"""Actions the footer shows however narrow the terminal is: with them, a user finds the rest."""
+PALETTE_CELLS = 13
+"""What the command palette's key takes at the right end ("▏^p palette" and its padding)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FooterItem:
+    """One key as the footer shows it."""
+
+    key: str
+    display: str
+    """The key as printed: "s", "^s", "?"."""
+    label: str
+    action: str
+    enabled: bool = True
+    tooltip: str = ""
+
+    @property
+    def cells(self) -> int:
+        """Columns it takes in the compact footer: key, space, label, space."""
+        return cell_len(self.display) + 1 + cell_len(self.label) + 1
+
+
+def fit(
+    items: Sequence[FooterItem], width: int, pinned: Collection[str] = PINNED
+) -> list[FooterItem]:
+    """The items that fit in `width` columns, in their order.
+
+    Pinned actions are always kept (at the end, where users look for them); the others are
+    taken in order while they fit, so the first ones are the most useful.
+    """
+    kept = [item for item in items if item.action in pinned]
+    room = width - sum(item.cells for item in kept)
+    chosen: list[FooterItem] = []
+    for item in items:
+        if item.action in pinned:
+            continue
+        if item.cells <= room:
+            chosen.append(item)
+            room -= item.cells
+    return chosen + kept
+
+
+def short_label(binding: Binding, labels: Mapping[str, str]) -> str:
+    """The footer's word for a binding: its entry in `labels` (by id), else its description."""
+    return labels.get(binding.id or "", binding.description)
+
+
+class KeysFooter(Footer):
+    """Textual's footer, cut to the keys that fit the width instead of running off the edge.
+
+    A screen or widget may give short footer words for its bindings in `FOOTER_LABELS`
+    (binding id -> word), so that descriptions can be whole phrases in the command palette.
+    """
+
+    DEFAULT_CSS = """
+    KeysFooter { padding-left: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, compact=True)
+        self._width = 0
+
+    def items(self) -> list[FooterItem]:
+        """Every shown key where the focus is, the focused widget's first, one per action."""
+        items: list[FooterItem] = []
+        actions: set[str] = set()
+        palette = self.app.COMMAND_PALETTE_BINDING
+        for key, (node, binding, enabled, tooltip) in self.screen.active_bindings.items():
+            if not binding.show or binding.action in actions or key == palette:
+                continue
+            actions.add(binding.action)
+            labels: Mapping[str, str] = getattr(node, "FOOTER_LABELS", {})
+            items.append(
+                FooterItem(
+                    binding.key,
+                    self.app.get_key_display(binding),
+                    short_label(binding, labels),
+                    binding.action,
+                    enabled,
+                    tooltip or binding.description,
+                )
+            )
+        return items
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self._width = self.size.width or self.app.size.width
+        width = self._width - 1  # the padding on the left
+        items = self.items()
+        shown = fit(items, width)
+        palette_fits = (
+            len(shown) == len(items) and sum(i.cells for i in shown) + PALETTE_CELLS <= width
+        )
+        for item in shown:
+            yield FooterKey(
+                item.key,
+                item.display,
+                item.label,
+                item.action,
+                disabled=not item.enabled,
+                tooltip=item.tooltip,
+            ).data_bind(compact=Footer.compact)
+        if palette_fits and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+            if active is not None:
+                binding = active.binding
+                yield FooterKey(
+                    binding.key,
+                    self.app.get_key_display(binding),
+                    binding.description,
+                    binding.action,
+                    classes="-command-palette",
+                    disabled=not active.enabled,
+                    tooltip=binding.tooltip or binding.description,
+                )
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Choose the keys again when the width changes."""
+        if event.size.width != self._width and self._bindings_ready:
+            self.call_after_refresh(self.recompose)
