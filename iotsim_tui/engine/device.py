@@ -33,7 +33,13 @@ from iotsim_tui.engine.events import (
     MessageOut,
     StatusChanged,
 )
-from iotsim_tui.engine.failures import Failure, LostBeforeConnack, describe, lost_connection
+from iotsim_tui.engine.failures import (
+    Failure,
+    LostBeforeConnack,
+    QuickLosses,
+    describe,
+    lost_connection,
+)
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
 from iotsim_tui.engine.outbox import Outbox, Pending
 from iotsim_tui.engine.ramp import backoff
@@ -91,6 +97,7 @@ class DeviceRunner:
         self._stopping = False
         self._serving = False
         """True while the task waits for the connection to end (nothing else in flight)."""
+        self._quick_losses = QuickLosses()
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -226,6 +233,7 @@ class DeviceRunner:
             # CONNACK does: the device was told to stop, so it stops.
             await client.__aexit__(None, None, None)
             raise asyncio.CancelledError
+        connected_at = time.monotonic()
         try:
             self._client = client
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
@@ -247,7 +255,7 @@ class DeviceRunner:
                 self._socket_owner = None
         if self._dropping or self._stopping:  # our own doing, not a failure
             return Failure("dropped", fatal=True), True
-        why = lost_connection(reason)
+        why = self._quick_losses.why(lost_connection(reason), time.monotonic() - connected_at)
         self._report(why)
         return Failure(why, fatal=False), True
 

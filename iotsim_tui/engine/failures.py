@@ -144,6 +144,33 @@ def lost_connection(reason: int | ReasonCode | None) -> str:
     return "the connection was lost"
 
 
+QUICK_LOSS_SECONDS = 5.0
+"""A connection the broker closes this soon after accepting it counts as a quick loss."""
+QUICK_LOSSES_IN_A_ROW = 3
+"""Quick losses one after the other that point at a client id used twice."""
+TAKEN_OVER = (
+    "the broker keeps closing the connection soon after accepting it: probably another "
+    "client with the same client id is connecting to this broker"
+)
+
+
+class QuickLosses:
+    """Notices a device whose connections the broker keeps closing soon after accepting them.
+
+    Two clients with one client id take the session from each other (MQTT 3.1.1 gives no
+    reason): each is closed as the other reconnects, so each connection lasts only the
+    other's reconnect delay. A connection that lasts starts the count again.
+    """
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+
+    def why(self, lost: str, connected_for: float) -> str:
+        """`lost` (why the connection ended), or `TAKEN_OVER` after several quick losses."""
+        self.in_a_row = self.in_a_row + 1 if connected_for < QUICK_LOSS_SECONDS else 0
+        return TAKEN_OVER if self.in_a_row >= QUICK_LOSSES_IN_A_ROW else lost
+
+
 def _verify_failure(error: ssl.SSLCertVerificationError, host: str) -> Failure:
     why = str(error.verify_message or error.reason or error).strip()
     if error.verify_code == _X509_V_ERR_HOSTNAME_MISMATCH or "mismatch" in why.lower():
