@@ -3,6 +3,8 @@
 The console feed is one retained JSON document (schema in docs/broker.md). It is rebuilt when
 clients connect, disconnect or change subscriptions, but at most once per
 `clients_feed_interval`, so a thousand connects cost a handful of publishes, not a thousand.
+The client and subscription counts under `$SYS/broker/` follow the same changes; the other
+statistics are refreshed every `sys_interval`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SysFeed:
         self._stats_timer: asyncio.TimerHandle | None = None
         self._last_clients = 0.0
         self.clients_publishes = 0
+        self._published: dict[str, str] = {}
 
     def start(self) -> None:
         """Publish both feeds now, then keep them up to date."""
@@ -70,6 +73,7 @@ class SysFeed:
         payload = json.dumps(self.clients_document(), separators=(",", ":")).encode()
         self.clients_publishes += 1
         self.broker.publish(Message(CLIENTS_TOPIC, payload, 0, True))
+        self._publish_sys(self._client_counts())
 
     def clients_document(self) -> dict[str, Any]:
         """The broker console's view: connected clients sorted by id, and totals."""
@@ -111,20 +115,33 @@ class SysFeed:
             document["truncated"] = True
         return document
 
+    def _client_counts(self) -> dict[str, str]:
+        return {
+            "clients/connected": str(self.broker.stats.connected),
+            "subscriptions/count": str(self.broker.subscriptions.count),
+        }
+
     def _publish_stats(self) -> None:
         broker = self.broker
         stats = broker.stats
-        values = {
-            "version": f"iotsim-tui {__version__}",
-            "uptime": f"{int(time.time() - stats.started)} seconds",
-            "clients/connected": str(stats.connected),
-            "messages/received": str(stats.messages_received),
-            "messages/sent": str(stats.messages_sent),
-            "messages/dropped": str(stats.dropped),
-            "subscriptions/count": str(broker.subscriptions.count),
-            "retained messages/count": str(len(broker.retained)),
-        }
-        for name, value in values.items():
-            broker.publish(Message(f"$SYS/broker/{name}", value.encode(), 0, True))
+        self._publish_sys(
+            {
+                "version": f"iotsim-tui {__version__}",
+                "uptime": f"{int(time.time() - stats.started)} seconds",
+                **self._client_counts(),
+                "messages/received": str(stats.messages_received),
+                "messages/sent": str(stats.messages_sent),
+                "messages/dropped": str(stats.dropped),
+                "retained messages/count": str(len(broker.retained)),
+            },
+            always=True,
+        )
         loop = asyncio.get_running_loop()
         self._stats_timer = loop.call_later(broker.config.sys_interval, self._publish_stats)
+
+    def _publish_sys(self, values: dict[str, str], *, always: bool = False) -> None:
+        """Publish `$SYS/broker/<name>` values, retained; unless `always`, only changed ones."""
+        for name, value in values.items():
+            if always or self._published.get(name) != value:
+                self._published[name] = value
+                self.broker.publish(Message(f"$SYS/broker/{name}", value.encode(), 0, True))

@@ -85,17 +85,38 @@ async def test_clients_feed_is_coalesced_and_capped(start_broker: StartBroker) -
         await client.close()
 
 
-async def test_sys_statistics(port: int) -> None:
-    client, _ = await RawClient.connected(port, "stats", version=4)
-    await client.subscribe("$SYS/broker/#", 0)
-    seen = {}
-    while not await client.silent(0.3):
+async def _sys_until(client: RawClient, topic: str, value: str) -> dict[str, str]:
+    """The `$SYS` values seen until `topic` reads `value` (bounded: 50 messages)."""
+    seen: dict[str, str] = {}
+    for _ in range(50):
         message = await client.expect(Publish)
         seen[message.topic] = message.payload.decode()
-    assert seen["$SYS/broker/clients/connected"] == "0"  # published at start, retained
+        if seen.get(topic) == value:
+            return seen
+    raise AssertionError(f"{topic} never read {value!r}; last {seen.get(topic)!r}")
+
+
+async def test_sys_statistics(start_broker: StartBroker) -> None:
+    # A refresh interval longer than the test: the counts must follow the clients by themselves.
+    broker = await start_broker(sys_interval=3600)
+    port = broker.ports["plain"]
+    client, _ = await RawClient.connected(port, "stats", version=4)
+    await client.subscribe("$SYS/broker/#", 0)
+    seen = await _sys_until(client, "$SYS/broker/clients/connected", "1")
     assert seen["$SYS/broker/version"].startswith("iotsim-tui ")
     assert seen["$SYS/broker/uptime"].endswith(" seconds")
     assert {"$SYS/broker/messages/received", "$SYS/broker/messages/sent"} <= set(seen)
+    await _sys_until(client, "$SYS/broker/subscriptions/count", "1")
+
+    other, _ = await RawClient.connected(port, "other", version=4)
+    await _sys_until(client, "$SYS/broker/clients/connected", "2")
+    await other.close()
+    await _sys_until(client, "$SYS/broker/clients/connected", "1")
+
+    late, _ = await RawClient.connected(port, "late", version=4)  # reads the retained count
+    await late.subscribe("$SYS/broker/clients/connected", 0)
+    assert (await late.expect(Publish)).payload in (b"1", b"2")
+    await _sys_until(late, "$SYS/broker/clients/connected", "2")
 
 
 async def test_the_broker_console_reads_the_feed(port: int) -> None:
