@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
-from iotsim_tui import __version__
+import iotsim_tui
 from iotsim_tui.errors import IotsimError
 
 DEFAULT_PROFILE = Path("profiles/health_care.toml")
@@ -58,8 +58,27 @@ def _app_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the bundled broker, even when a profile asks for it",
     )
-    parser.add_argument("--version", action="version", version=f"iotsim-tui {__version__}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version of iotsim-tui and exit"
+    )
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when it is asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"iotsim-tui {iotsim_tui.__version__}")
+        parser.exit()
 
 
 def _subcommand_parser(name: str) -> tuple[argparse.ArgumentParser, Subcommand]:

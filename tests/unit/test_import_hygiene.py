@@ -1,12 +1,17 @@
-"""The core runs without a screen: nothing outside iotsim_tui/tui imports textual."""
+"""The core runs without a screen (nothing outside iotsim_tui/tui imports textual), and the
+app's first frame waits for no module it needs only later."""
 
 from __future__ import annotations
 
 import pkgutil
 import subprocess
 import sys
+from importlib import metadata
+
+import pytest
 
 import iotsim_tui
+from iotsim_tui.cli import main
 
 
 def _core_modules() -> list[str]:
@@ -47,3 +52,73 @@ def test_engine_never_imports_the_broker() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+def _loaded_after(statement: str, banned: tuple[str, ...]) -> list[str]:
+    """Modules under `banned` that `statement`, run in a fresh interpreter, loads."""
+    script = (
+        "import sys\n"
+        f"{statement}\n"
+        f"banned = {banned!r}\n"
+        "print(','.join(sorted(m for m in sys.modules\n"
+        "                      if any(m == b or m.startswith(b + '.') for b in banned))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
+# What the app needs only once a network runs, a broker starts or a file is saved: none of it
+# may hold up the first frame.
+NOT_BEFORE_FIRST_FRAME = (
+    "aiomqtt",
+    "paho",
+    "cryptography",
+    "tomli_w",
+    "importlib.metadata",
+    "iotsim_tui.broker",
+    "iotsim_tui.wiretap",
+    "iotsim_tui.certs",
+    "iotsim_tui.engine.simulation",
+    "iotsim_tui.tui.engine_thread",
+)
+
+
+def test_the_app_module_loads_no_mqtt_client_broker_or_relay() -> None:
+    assert _loaded_after("import iotsim_tui.tui.app", NOT_BEFORE_FIRST_FRAME) == []
+
+
+def test_the_command_line_loads_nothing_heavy_to_parse_arguments() -> None:
+    statement = "from iotsim_tui.cli import _app_parser; _app_parser().parse_args([])"
+    assert _loaded_after(statement, (*NOT_BEFORE_FIRST_FRAME, "textual")) == []
+
+
+def test_engine_events_load_without_the_mqtt_client() -> None:
+    assert _loaded_after("import iotsim_tui.engine.events", ("aiomqtt", "paho")) == []
+
+
+def test_engine_names_still_import_from_the_package() -> None:
+    statement = (
+        "from iotsim_tui.engine import DeviceStatus, Simulation, Summary\n"
+        "import iotsim_tui.engine as engine\n"
+        "assert engine.Simulation is Simulation and 'Simulation' in dir(engine)\n"
+        "assert Simulation.__module__ == 'iotsim_tui.engine.simulation'\n"
+        "for name in engine.__all__:\n"
+        "    getattr(engine, name)\n"
+        "try:\n"
+        "    engine.NoSuchName\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('an unknown name did not raise AttributeError')"
+    )
+    assert "aiomqtt" in _loaded_after(statement, ("aiomqtt",))
+
+
+def test_version_is_read_when_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ended:
+        main(["--version"])
+    assert ended.value.code == 0
+    assert capsys.readouterr().out == f"iotsim-tui {metadata.version('iotsim-tui')}\n"
+    assert iotsim_tui.__version__ == metadata.version("iotsim-tui")
