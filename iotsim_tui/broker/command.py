@@ -21,14 +21,18 @@ from iotsim_tui.errors import BrokerError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The broker's options; `passwd FILE USER` manages the password file instead."""
+    """The broker's options, and the `passwd` command that manages a password file instead."""
+    parser.usage = "%(prog)s [options]\n       %(prog)s passwd FILE USER [--password-stdin]"
+    parser.epilog = "iotsim-tui broker passwd --help: how to add users to a password file"
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with a [broker] table"
     )
     parser.add_argument("--bind", metavar="HOST", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="plain MQTT port (default 1883; 0 picks one)")
     parser.add_argument("--no-plain", action="store_true", help="no plain listener, TLS only")
-    parser.add_argument("--tls-port", type=int, help="TLS listener port (needs --certs)")
+    parser.add_argument(
+        "--tls-port", type=int, metavar="PORT", help="TLS listener port (needs --certs)"
+    )
     parser.add_argument("--certs", type=Path, metavar="DIR", help="folder with ca.crt, server.*")
     parser.add_argument(
         "--require-client-cert",
@@ -36,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="TLS clients must present a certificate signed by ca.crt",
     )
-    parser.add_argument("--password-file", type=Path, metavar="F", help="users and scrypt hashes")
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="users and scrypt hashes, as written by `passwd`",
+    )
     parser.add_argument(
         "--no-anonymous",
         dest="allow_anonymous",
@@ -46,17 +55,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-packet-size", type=int, metavar="N", help="largest packet accepted")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
-    parser.add_argument(
-        "action", nargs="*", metavar="passwd FILE USER", help="add a user or change a password"
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    passwd = commands.add_parser(
+        "passwd",
+        prog=f"{parser.prog} passwd",
+        help="add a user to a password file, or change a user's password",
+        description="Add a user to the broker's password file (created 0600 when missing), or "
+        "change their password. Asks twice on the terminal, without echo.",
     )
-    parser.add_argument(
-        "--password-stdin", action="store_true", help="passwd: read the password from stdin"
+    passwd.add_argument("password_file", type=Path, metavar="FILE", help="the password file")
+    passwd.add_argument("user", metavar="USER", help="the user name")
+    passwd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin instead",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the broker until a signal, or run `passwd`; return the exit code."""
-    if args.action:
+    if args.command == "passwd":
         return _passwd(args)
     config = _config(args)
     logging.basicConfig(
@@ -106,11 +124,10 @@ async def _serve(config: BrokerConfig) -> int:
 
 
 def _passwd(args: argparse.Namespace) -> int:
-    if len(args.action) != 3 or args.action[0] != "passwd":
-        raise UsageError("usage: iotsim-tui broker passwd FILE USER [--password-stdin]")
     from iotsim_tui.broker.auth import add_user
 
-    path, user = Path(args.action[1]), args.action[2]
+    path: Path = args.password_file
+    user: str = args.user
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from iotsim_tui.broker.auth import PasswordFile
+from iotsim_tui.cli import main
 from iotsim_tui.protocol.reasons import ReasonCode
 from tests.broker.raw import TIMEOUT, RawClient
 from tests.support.certs import make_cert_dir
@@ -158,3 +159,42 @@ async def test_passwd_then_login(tmp_path: Path) -> None:
         log = await broker.rest_of_stderr()
     assert "correct horse" not in log
     assert "wrong" not in log.replace("wrong password", "")
+
+
+def test_help_shows_passwd_as_a_command_not_a_positional(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["broker", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(
+        "usage: iotsim-tui broker [options]\n"
+        "       iotsim-tui broker passwd FILE USER [--password-stdin]\n"
+    )
+    assert "positional arguments" not in text
+    assert "[passwd FILE USER ...]" not in text
+    assert re.search(r"^ {4}passwd +add a user to a password file", text, re.MULTILINE)
+    assert "--password-stdin" not in text.split("\n\n", 1)[1]  # a passwd option only
+
+    with pytest.raises(SystemExit):
+        main(["broker", "passwd", "--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: iotsim-tui broker passwd [-h] [--password-stdin] FILE USER\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["passwd"], "iotsim-tui broker passwd: error: the following arguments are required"),
+        (["passwd", "f", "u", "extra"], "unrecognized arguments: extra"),
+        (["bogus"], "invalid choice: 'bogus' (choose from 'passwd')"),
+    ],
+)
+def test_a_wrong_passwd_command_line_is_named(
+    capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["broker", *argv])
+    assert done.value.code == 2
+    assert complaint in capsys.readouterr().err
