@@ -42,9 +42,14 @@ async def test_the_command_palette_offers_the_keys(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {"Start/stop (s)", "New (n)", "Help (?)", "Save as (W)"} <= set(titles)
+        assert {
+            "Start/stop device (s)",
+            "New network (n)",
+            "Help: every key (?)",
+            "Save network as (W)",
+        } <= set(titles)
         await pilot.press("ctrl+p")
-        await type_text(pilot, "Console (b)")
+        await type_text(pilot, "Broker console (b)")
         await pilot.press("enter")
         await wait_for(
             pilot, lambda: isinstance(app.screen, BrokerConsoleScreen), "the broker console"

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 from textual.worker import Worker
 
 from iotsim_tui.engine.console import (
@@ -25,10 +25,12 @@ from iotsim_tui.engine.console import (
     ConsoleUpdate,
 )
 from iotsim_tui.errors import IotsimError
+from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
+from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 from iotsim_tui.tui.widgets.network_header import link_text
 
 RETRY_SECONDS = 2.0
@@ -38,20 +40,48 @@ class BrokerConsoleScreen(Screen[None]):
     """Connected clients from the broker's feed, and a line to send a command."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Back", id="console.close", tooltip="Back to the main screen"),
         Binding(
-            "b", "close", "Back", show=False, id="console.back", tooltip="Back to the main screen"
+            "escape",
+            "close",
+            "Back to the main screen",
+            id="console.close",
+            tooltip="Close the broker console",
         ),
         Binding(
-            "m", "focus_command", "Command", id="console.command", tooltip="Type a command to send"
+            "b",
+            "close",
+            "Back to the main screen",
+            show=False,
+            id="console.back",
+            tooltip="Close the broker console",
+        ),
+        Binding(
+            "m",
+            "focus_command",
+            "Send a command",
+            id="console.command",
+            tooltip="Type a command topic and message; Enter sends",
         ),
         # A priority binding runs before the keys typed after Enter reach the topic box.
-        Binding("enter", "topic_entered", show=False, priority=True),
+        Binding(
+            "enter",
+            "topic_entered",
+            "Command topic done",
+            show=False,
+            priority=True,
+            id="console.topic_entered",
+            tooltip="From the command topic on to the message",
+        ),
     ]
+    FOOTER_LABELS: ClassVar[dict[str, str]] = {
+        "console.close": "Back",
+        "console.command": "Command",
+    }
+    """Short footer words for the bindings above."""
 
     DEFAULT_CSS = """
     BrokerConsoleScreen #console-title { height: 1; padding: 0 1; background: $panel; }
-    BrokerConsoleScreen #console-note { height: 1; padding: 0 1; color: $text-muted; }
+    BrokerConsoleScreen #console-note { height: auto; padding: 0 1; color: $text-muted; }
     BrokerConsoleScreen ClientsTable { border: round $primary 50%; }
     BrokerConsoleScreen #command { height: auto; padding: 0 1; }
     BrokerConsoleScreen #command-topic { width: 2fr; }
@@ -77,12 +107,23 @@ class BrokerConsoleScreen(Screen[None]):
         self.console: BrokerConsole | None = None
         self.last_update: ConsoleUpdate | None = None
 
+    @property
+    def network(self) -> Network:
+        """The settings the network runs with (its profile's while it is stopped).
+
+        After an edit the network keeps its old broker until restarted: that is the broker
+        its devices are on, so that is the one the console talks to.
+        """
+        return self.opened.running or self.opened.network
+
     def compose(self) -> ComposeResult:
-        broker = self.opened.network.broker
+        network = self.network
+        broker = network.broker
         title = Static(id="console-title")
         title.update(
-            f"Broker console · {self.opened.network.name} · {broker.host}:"
-            f"{broker.effective_port} · " + link_text(self.opened.network).plain
+            f"Broker console · {network.name} · {broker.host}:{broker.effective_port} · "
+            + link_text(network).plain
+            + (" · settings edited: restart to apply" if self.opened.stale else "")
         )
         yield title
         yield Static("connecting…", id="console-note")
@@ -103,7 +144,7 @@ class BrokerConsoleScreen(Screen[None]):
                 compact=True,
             )
             yield Button("Send", id="command-send", compact=True)
-        yield Footer()
+        yield KeysFooter()
 
     def _command_topics(self) -> set[str]:
         return {s.topic for record in self.opened.records.values() for s in record.device.subscribe}
@@ -129,7 +170,7 @@ class BrokerConsoleScreen(Screen[None]):
         while True:
             try:
                 async with BrokerConsole(
-                    self.opened.network.broker, feed_timeout=self.feed_timeout
+                    self.network.broker, feed_timeout=self.feed_timeout
                 ) as console:
                     self.console = console
                     table.own_id = console.client_id

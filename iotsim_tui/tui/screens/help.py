@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from textual import on
@@ -14,6 +15,30 @@ from textual.widgets import DataTable, Input, Static
 
 KeyHelp = tuple[str, str, str]
 """(key, what it does, where it applies), e.g. ("s", "Start or stop the device", "Devices")."""
+
+KEY_NAMES = {"question_mark": "?", "slash": "/"}
+WHERE_WIDTH = 27
+"""The widest the "Where" column gets; the rest of the width is for what a key does."""
+
+
+def typed_as_text(key: str) -> bool:
+    """True for keys a text box takes as a character (they act only outside text boxes)."""
+    return len(KEY_NAMES.get(key, key)) == 1
+
+
+def key_help(place: str, bindings: Iterable[BindingType]) -> list[KeyHelp]:
+    """Rows for the bindings that work in `place`.
+
+    Keys that are characters say "(not typing)": in a text box they are typed as text.
+    """
+    rows: list[KeyHelp] = []
+    for binding in bindings:
+        if not isinstance(binding, Binding):
+            continue
+        where = f"{place} (not typing)" if typed_as_text(binding.key) else place
+        key = KEY_NAMES.get(binding.key, binding.key)
+        rows.append((key, binding.tooltip or binding.description, where))
+    return rows
 
 
 def matching(bindings: Sequence[KeyHelp], search: str) -> list[KeyHelp]:
@@ -78,7 +103,7 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one("#keys", DataTable)
         rows = self.key_help or [("", "", "")]
         key_width = min(max(len(row[0]) for row in rows), 16)
-        where_width = min(max(len(row[2]) for row in rows), 14)
+        where_width = min(max(len(row[2]) for row in rows), WHERE_WIDTH)
         # Each column has one cell of padding on either side; the rest goes to "What it does".
         what_width = max(table.scrollable_content_region.width - key_width - where_width - 7, 20)
         table.clear(columns=True)
@@ -90,9 +115,17 @@ class HelpScreen(ModalScreen[None]):
     def _show(self, rows: list[KeyHelp]) -> None:
         table = self.query_one("#keys", DataTable)
         table.clear()
-        for key, what, where in rows:
-            table.add_row(key, what, where)
+        widths = [column.width for column in table.ordered_columns]
+        for row in rows:
+            # Long texts wrap inside their cell instead of being cut at a narrow terminal.
+            cells = [
+                textwrap.wrap(text, width) or [""] for text, width in zip(row, widths, strict=False)
+            ]
+            height = max(len(lines) for lines in cells)
+            table.add_row(*("\n".join(lines) for lines in cells), height=height)
         count = f"{len(rows)} of {len(self.key_help)} keys" if rows else "no key matches"
+        if any(where.endswith("(not typing)") for _, _, where in rows):
+            count += " · not typing: in a text box these keys are text (Esc leaves the box)"
         self.query_one("#count", Static).update(count)
 
     @on(Input.Changed, "#search")

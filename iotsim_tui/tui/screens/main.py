@@ -65,9 +65,9 @@ class MainScreen(EditingActions):
     BINDINGS: ClassVar[list[BindingType]] = [
         _key("s", "toggle_device", "Start/stop device", "Start or stop the selected device"),
         _key("S", "toggle_network", "Start/stop network", "Start or stop every device"),
-        _key("b", "broker_console", "Broker console", "Connected clients; send a command"),
-        _key("w", "eavesdrop", "Eavesdrop", "See what travels on the wire, plain or TLS"),
-        _key("c", "settings", "Network settings", "Broker, TLS and certificates of the network"),
+        _key("b", "broker_console", "Broker console", "Broker console: clients, send commands"),
+        _key("w", "eavesdrop", "Eavesdrop", "Eavesdrop: what travels on the wire"),
+        _key("c", "settings", "Network settings", "Network settings: broker, TLS, certificates"),
         _key("a", "add_device", "Add device", "Add a device to the network"),
         _key("u", "subscribe", "Subscribe device", "Subscribe the device to a command topic"),
         _key("p", "focus_publish", "Publish as device", "Publish a message as the device"),
@@ -76,10 +76,12 @@ class MainScreen(EditingActions):
         _key("n", "new_network", "New network", "Create a new network", show=False),
         _key("e", "edit_device", "Edit device", "Edit the selected device", show=False),
         _key("d", "delete_device", "Delete device", "Delete the selected device", show=False),
-        _key("t", "telemetry", "Device telemetry", "What the device publishes", show=False),
+        _key("t", "telemetry", "Device telemetry", "Telemetry the device publishes", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
-        _key("escape", "leave_input", "Leave text box", "Back to the network tree", show=False),
+        _key(
+            "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
+        ),
         _key("question_mark", "help", "Help: every key", "Every key, and where it works"),
         _key("q", "quit", "Quit", "Quit (asks when something is unsaved)"),
     ]
@@ -414,6 +416,23 @@ class MainScreen(EditingActions):
                 self.post_message(BrokerExited(where[0], where[1], code))
 
         self.run_worker(watch(), name=name, group="brokers", exit_on_error=False)
+
+    # -- help ------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """Every key, what it does, and where it works."""
+        from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+        from iotsim_tui.tui.screens.help import HelpScreen, key_help
+
+        rows = [
+            *key_help("main screen", self.BINDINGS),
+            *key_help("device log", DeviceLog.BINDINGS),
+            *key_help("broker console", BrokerConsoleScreen.BINDINGS),
+            ("ctrl+q", "Quit, from any screen", "everywhere"),
+            ("tab / shift+tab", "Move between panes and fields", "everywhere"),
+            ("ctrl+p", "Command palette: every action by name", "everywhere"),
+        ]
+        self.app.push_screen(HelpScreen(rows))
 
     # -- publishing --------------------------------------------------------------------
 

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
-from iotsim_tui.engine.console import ClientsFeed, FeedUnavailable
+from iotsim_tui.engine.console import ClientsFeed, ConnectedClient, FeedUnavailable
 from iotsim_tui.tui.widgets.marks import since
 
 WAITING = "waiting for the broker's clients feed…"
+OWN_ROW = "▸ this console"
+"""How the console's own MQTT client is listed (it is connected too, reading the feed)."""
 
-
-COLUMNS = (
-    ("client id", 24),
-    ("address", 21),
-    ("link", 8),
-    ("MQTT", 5),
-    ("since", 6),
-    ("subscriptions", 40),
+PADDING = 2
+"""Cells of padding the table puts around each column."""
+COLUMNS: tuple[tuple[str, int, int], ...] = (
+    # (label, width, narrowest terminal that shows it): the rest goes to "subscriptions".
+    ("client id", 16, 0),
+    ("address", 15, 0),
+    ("link", 7, 0),
+    ("since", 5, 0),
+    ("user", 10, 100),
+    ("MQTT", 5, 100),
 )
+SUBSCRIPTIONS_MIN = 16
 
 
-class ClientsTable(DataTable[str]):
-    """Connected clients: id, address, link (TLS version or plain), protocol, since, topics."""
+def fitted_columns(width: int) -> list[tuple[str, int]]:
+    """The columns shown in a table `width` columns wide, subscriptions taking what is left."""
+    columns = [(label, cells) for label, cells, narrowest in COLUMNS if width >= narrowest]
+    used = sum(cells + PADDING for _, cells in columns) + PADDING
+    return [*columns, ("subscriptions", max(width - used, SUBSCRIPTIONS_MIN))]
+
+
+def feed_note(update: ClientsFeed) -> str:
+    """The line above the table: clients, subscriptions, and what the message counts are."""
+    more = " (list cut short by the broker)" if update.truncated else ""
+    return (
+        f"{update.connected} clients · {update.subscriptions} subscriptions{more} · "
+        f"since the broker started: {update.messages_received} messages published to it, "
+        f"{update.messages_sent} delivered by it"
+    )
+
+
+class ClientsTable(DataTable[str | Text]):
+    """Connected clients: id, address, link (TLS version or plain), since, user, topics."""
 
     DEFAULT_CSS = """
     ClientsTable { height: 1fr; }
@@ -29,32 +53,54 @@ class ClientsTable(DataTable[str]):
 
     def __init__(self, *, own_id: str = "", id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        for label, width in COLUMNS:
-            self.add_column(label, width=width)
         self.own_id = own_id
         self.note = WAITING
         """A line about the feed itself, shown above the table."""
+        self._update: ClientsFeed | None = None
+        self._now = 0.0
+        self._columns: list[tuple[str, int]] = []
+        self._labels: list[str] = []
+        self._set_columns(fitted_columns(100))
+
+    def _set_columns(self, columns: list[tuple[str, int]]) -> None:
+        self._columns = columns
+        self._labels = [label for label, _ in columns]
+        self.clear(columns=True)
+        for label, cells in columns:
+            self.add_column(label, width=cells, key=label)
 
     def show(self, update: ClientsFeed | FeedUnavailable, now: float) -> None:
         """Show one update of the feed (or that there is none)."""
         self.clear()
         if isinstance(update, FeedUnavailable):
+            self._update = None
             self.note = f"clients feed not available: {update.reason}"
             return
-        for client in update.clients:
-            name = f"{client.id} (this console)" if client.id == self.own_id else client.id
-            topics = ", ".join(f"{s.filter} q{s.qos}" for s in client.subscriptions) or "—"
-            self.add_row(
-                name,
-                client.address,
-                client.link,
-                client.protocol,
-                since(client.connected_since, now),
-                topics,
-                key=client.id,
-            )
-        more = " (list cut short by the broker)" if update.truncated else ""
-        self.note = (
-            f"{update.connected} connected · {update.subscriptions} subscriptions · "
-            f"{update.messages_received} received · {update.messages_sent} sent{more}"
-        )
+        self._update, self._now = update, now
+        # The console's own client last: the devices are what the user came to see.
+        ordered = sorted(update.clients, key=lambda client: client.id == self.own_id)
+        for client in ordered:
+            cells = self._cells(client, now)
+            self.add_row(*(cells[label] for label in self._labels), key=client.id)
+        self.note = feed_note(update)
+
+    def _cells(self, client: ConnectedClient, now: float) -> dict[str, str | Text]:
+        own = client.id == self.own_id
+        topics = ", ".join(f"{s.filter} q{s.qos}" for s in client.subscriptions) or "—"
+        return {
+            "client id": Text(OWN_ROW, style="italic") if own else Text(client.id),
+            "address": client.address,
+            "link": client.link,
+            "since": since(client.connected_since, now),
+            "user": client.username or "—",
+            "MQTT": client.protocol,
+            "subscriptions": topics,
+        }
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the columns to the new width."""
+        columns = fitted_columns(event.size.width - 2)  # room for a vertical scrollbar
+        if columns != self._columns:
+            self._set_columns(columns)
+            if self._update is not None:
+                self.show(self._update, self._now)

@@ -50,7 +50,8 @@ def log_line(event: Event) -> Text:
         case DeviceStatusChanged():
             mark, style = STATUS_MARKS[event.status]
             line.append(f"{mark} {event.status.value}", style=style)
-            if event.detail:
+            # The engine's detail often just repeats the status ("stopped"): say it once.
+            if event.detail and event.detail != event.status.value:
                 line.append(f"  {event.detail}", style="dim")
         case DeviceError():
             line.append(f"✖ {event.message}", style="bold red")
@@ -74,28 +75,44 @@ class DeviceLog(Vertical):
     DeviceLog > #log-title { height: 1; padding: 0 1; background: $boost; }
     DeviceLog > Horizontal { height: auto; }
     DeviceLog #log-filter { width: 1fr; }
-    DeviceLog RichLog { height: 1fr; }
+    DeviceLog RichLog { height: 1fr; scrollbar-size-horizontal: 0; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "F",
             "toggle_follow",
-            "Follow",
+            "Follow or hold the log",
             id="log.follow",
             tooltip="Follow the newest lines, or hold the view still",
         ),
         Binding(
             "f",
             "focus_filter",
-            "Filter",
+            "Filter the log",
             id="log.filter",
             tooltip="Show only lines that contain some text",
         ),
+        Binding(
+            "v",
+            "toggle_wrap",
+            "Wrap or cut long lines",
+            id="log.wrap",
+            tooltip="Wrap long lines, or cut them at the edge (← → scroll sideways)",
+        ),
     ]
+
+    FOOTER_LABELS: ClassVar[dict[str, str]] = {
+        "log.follow": "Follow",
+        "log.filter": "Filter",
+        "log.wrap": "Wrap",
+    }
+    """Short footer words for the bindings above."""
 
     follow: reactive[bool] = reactive(True)
     """Scroll to each new line as it arrives."""
+    wrap: reactive[bool] = reactive(False)
+    """Wrap long lines; by default each message takes one line, cut at the pane's edge."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -109,7 +126,7 @@ class DeviceLog(Vertical):
             yield Input(
                 placeholder="filter the log (topic, payload, text)", id="log-filter", compact=True
             )
-        yield RichLog(max_lines=MAX_LINES, wrap=True, min_width=20, id="log-lines")
+        yield RichLog(max_lines=MAX_LINES, wrap=False, min_width=20, id="log-lines")
 
     @property
     def needle(self) -> str:
@@ -149,6 +166,8 @@ class DeviceLog(Vertical):
 
     def _render_title(self) -> None:
         follow = "following" if self.follow else "held (F to follow)"
+        if self.wrap:
+            follow += " · wrapped"
         self.query_one("#log-title", Static).update(
             Text.assemble(
                 (self._title or "no device selected", "bold"),
@@ -175,6 +194,16 @@ class DeviceLog(Vertical):
         if follow:
             lines.scroll_end(animate=False)
         self._render_title()
+
+    def watch_wrap(self, wrap: bool) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one(RichLog).wrap = wrap
+        self._rewrite()
+        self._render_title()
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow

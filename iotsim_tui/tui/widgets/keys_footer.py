@@ -14,7 +14,7 @@ from textual.widgets._footer import FooterKey
 
 PINNED = frozenset({"help", "quit"})
 """Actions the footer shows however narrow the terminal is: with them, a user finds the rest."""
-PALETTE_CELLS = 13
+PALETTE_CELLS = 12
 """What the command palette's key takes at the right end ("▏^p palette" and its padding)."""
 
 

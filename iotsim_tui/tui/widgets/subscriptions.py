@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from textual import events
 from textual.widgets import DataTable
 
 from iotsim_tui.tui.widgets.marks import one_line, since
@@ -22,11 +23,20 @@ class SubscriptionRow:
     last_payload: bytes | None
 
 
-COLUMNS = (("topic filter", 15), ("QoS", 3), ("since", 6), ("count", 5), ("last payload", 11))
+FIXED_COLUMNS = (("QoS", 3), ("since", 5), ("count", 5))
+PADDING = 2
+"""Cells of padding the table puts around each column."""
+
+
+def flexible_widths(width: int) -> tuple[int, int]:
+    """Widths of the topic filter and last payload columns in a table `width` columns wide."""
+    rest = width - PADDING * 5 - sum(w for _, w in FIXED_COLUMNS)
+    topic = max(rest * 11 // 20, 12)
+    return topic, max(rest - topic, 8)
 
 
 class SubscriptionsTable(DataTable[str]):
-    """A read-only table that redraws only when its rows change."""
+    """A read-only table that redraws only when its rows change, fitted to its width."""
 
     DEFAULT_CSS = """
     SubscriptionsTable { height: 1fr; }
@@ -34,20 +44,33 @@ class SubscriptionsTable(DataTable[str]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        # Fixed widths: the table redraws often and must not jump about as values change.
-        for label, width in COLUMNS:
-            self.add_column(label, width=width)
+        self._rows: tuple[SubscriptionRow, ...] = ()
+        self._now = 0.0
+        self._widths = (0, 0)
         self._shown: tuple[tuple[str, ...], ...] = ()
+        self._set_columns(flexible_widths(60))
+
+    def _set_columns(self, widths: tuple[int, int]) -> None:
+        # Fixed widths: the table redraws often and must not jump about as values change.
+        self._widths = widths
+        self.clear(columns=True)
+        self.add_column("topic filter", width=widths[0])
+        for label, width in FIXED_COLUMNS:
+            self.add_column(label, width=width)
+        self.add_column("last payload", width=widths[1])
+        self._shown = ()
 
     def show(self, rows: Sequence[SubscriptionRow], now: float) -> None:
         """Replace the rows, unless nothing a user would see has changed."""
+        self._rows, self._now = tuple(rows), now
+        payload_width = self._widths[1]
         cells = tuple(
             (
                 row.filter,
                 str(row.qos),
                 since(row.since, now) if row.since is not None else "—",
                 str(row.count),
-                one_line(row.last_payload, 11),
+                one_line(row.last_payload, payload_width),
             )
             for row in rows
         )
@@ -57,3 +80,10 @@ class SubscriptionsTable(DataTable[str]):
         self.clear()
         for number, row_cells in enumerate(cells):
             self.add_row(*row_cells, key=str(number))
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Give the new width to the topic filter and last payload columns."""
+        widths = flexible_widths(event.size.width - 2)  # room for a vertical scrollbar
+        if widths != self._widths:
+            self._set_columns(widths)
+            self.show(self._rows, self._now)
