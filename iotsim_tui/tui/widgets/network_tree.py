@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
@@ -78,6 +79,13 @@ class NetworkTree(Tree[Place]):
         if room > 0 and label.cell_len > room:
             label.truncate(room, overflow="ellipsis")
         return label
+
+    def get_label_width(self, node: TreeNode[Place]) -> int:
+        """The label's width, measured without rendering it: the tree measures every node
+        each time it changes, and rendering a thousand labels would hold up the screen."""
+        label = node.label
+        width = label.cell_len if isinstance(label, Text) else cell_len(label)
+        return width + (cell_len(self.ICON_NODE) if node.allow_expand else 0)
 
     def node_of(self, place: Place) -> TreeNode[Place] | None:
         """The node showing `place`, if any."""
