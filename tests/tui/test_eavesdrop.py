@@ -28,7 +28,7 @@ from iotsim_tui.tui.widgets.eavesdrop import (
     EavesdropScreen,
     default_capture_path,
 )
-from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem
+from iotsim_tui.wiretap import Direction, Eavesdrop, Field, WireItem
 from tests.support.certs import make_cert_dir
 from tests.support.mosquitto import mosquitto_path, run_mosquitto
 from tests.tui.pilot import wait_for
@@ -213,8 +213,26 @@ def test_the_default_capture_path_is_safe_for_a_file_name() -> None:
 
 def synthetic(n: int) -> WireItem:
     return WireItem(
-        1, 1_700_000_000.0 + n, Direction.TO_BROKER, "Data", f"Data, {n} bytes", (), b"x", 1
+        1,
+        1_700_000_000.0 + n,
+        Direction.TO_BROKER,
+        "Data",
+        f"Data, {n} bytes",
+        (Field("Packet", f"number {n}"),),
+        b"x",
+        1,
     )
+
+
+def detail_of(pane: EavesdropPane) -> str:
+    return str(pane.query_one("#eavesdrop-detail", Static).content)
+
+
+async def feed(pilot: Pilot[int], pane: EavesdropPane, numbers: range) -> None:
+    """Add packets in batches of ten, letting the screen catch up after each."""
+    for start in range(numbers.start, numbers.stop, 10):
+        pane.add([synthetic(n) for n in range(start, min(start + 10, numbers.stop))])
+        await pilot.pause()
 
 
 @pytest.mark.slow
@@ -227,15 +245,58 @@ async def test_the_list_is_bounded_and_follows_the_newest_packets(
         async with app.run_test(size=(100, 30)) as pilot:
             pane = app.query_one(EavesdropPane)
             table: DataTable[object] = pane.query_one(DataTable)
-            for start in range(0, 120, 10):
-                pane.add([synthetic(n) for n in range(start, start + 10)])
-                await pilot.pause()
+            await feed(pilot, pane, range(120))
             assert table.row_count == 50
             assert pane.items[0].summary == "Data, 70 bytes"
             assert table.max_scroll_y > 0
             assert table.scroll_y == table.max_scroll_y
+            assert table.cursor_row == 49
+            assert "number 119" in detail_of(pane)  # the detail follows the newest row
             table.scroll_home(animate=False)
             await pilot.pause()
             pane.add([synthetic(999)])
             await pilot.pause()
             assert table.scroll_y == 0  # the user scrolled up: the view stays put
+            assert pane.highlighted == synthetic(119)
+            assert "number 119" in detail_of(pane)
+
+
+async def test_the_detail_follows_the_highlighted_row_and_the_user_keeps_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(eavesdrop_widget, "MAX_ROWS", 60)
+    async with Eavesdrop(target=("127.0.0.1", 9)) as tap:
+        app = PaneApp(tap)
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(EavesdropPane)
+            table: DataTable[object] = pane.query_one(DataTable)
+            await feed(pilot, pane, range(40))
+            assert pane.following
+            assert pane.highlighted == synthetic(39)
+            assert "number 39" in detail_of(pane)
+
+            await pilot.press("up", "up", "up")  # the user looks at an older packet
+            await wait_for(pilot, lambda: "number 36" in detail_of(pane), "packet 36's detail")
+            assert not pane.following
+            position = table.scroll_y
+            await feed(pilot, pane, range(40, 80))  # 20 of the oldest rows are dropped
+            assert pane.highlighted == synthetic(36)
+            assert "number 36" in detail_of(pane)
+            assert table.scroll_y == max(position - 20, 0)  # same packets in view
+            await pilot.press("down")
+            await wait_for(pilot, lambda: "number 37" in detail_of(pane), "packet 37's detail")
+
+            await pilot.press("f")  # follow again
+            await wait_for(pilot, lambda: "number 79" in detail_of(pane), "the newest detail")
+            assert pane.following
+            await feed(pilot, pane, range(80, 100))
+            assert pane.highlighted == synthetic(99)
+            assert "number 99" in detail_of(pane)
+            await wait_for(
+                pilot, lambda: table.scroll_y == table.max_scroll_y, "the newest row in view"
+            )
+
+            await pilot.press("up", "down")  # back onto the newest row by hand: following
+            await wait_for(pilot, lambda: pane.following, "following again")
+            await feed(pilot, pane, range(100, 110))
+            assert pane.highlighted == synthetic(109)

@@ -1,9 +1,10 @@
 """The eavesdrop pane: what a sniffer on the wire sees of a network's devices.
 
-A packet list (time, direction, protocol, summary), the detail of the selected packet
+A packet list (time, direction, protocol, summary), the detail of the highlighted packet
 (fields, then hex and text), and a banner that says whether credentials and payloads are
-visible or the traffic is encrypted. The pane reads a running `Eavesdrop` relay; `p` writes
-what it captured to a pcap file for Wireshark.
+visible or the traffic is encrypted. Like a sniffer, the list follows the newest packet until
+the user moves the cursor or scrolls up; `f` follows again. The pane reads a running
+`Eavesdrop` relay; `p` writes what it captured to a pcap file for Wireshark.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
@@ -132,6 +134,13 @@ class EavesdropPane(Vertical):
             id="eavesdrop.pcap",
             tooltip="Write what was captured to a pcap file for Wireshark",
         ),
+        Binding(
+            "f",
+            "follow",
+            "Follow newest",
+            id="eavesdrop.follow",
+            tooltip="Highlight the newest packet and keep following new ones",
+        ),
     ]
 
     def __init__(self, tap: Eavesdrop, *, network: str = "network", id: str | None = None) -> None:
@@ -142,6 +151,10 @@ class EavesdropPane(Vertical):
         self._numbers = 0
         self._latest: WireItem | None = None
         """The newest MQTT or TLS packet: the banner tells what its connection gives away."""
+        self.following = True
+        """The newest packet is highlighted as it arrives; off once the user looks elsewhere."""
+        self._shown: str | None = None
+        """The key of the packet in the detail view."""
 
     def compose(self) -> ComposeResult:
         yield Static(WAITING_BANNER, id="eavesdrop-banner", classes="banner")
@@ -162,6 +175,7 @@ class EavesdropPane(Vertical):
             yield Static("Select a packet to see its fields and bytes.", id="eavesdrop-detail")
 
     def on_mount(self) -> None:
+        self.watch(self.query_one(DataTable), "scroll_y", self._scrolled, init=False)
         self._follow()
 
     @property
@@ -174,6 +188,11 @@ class EavesdropPane(Vertical):
         """The banner's text."""
         return str(self.query_one("#eavesdrop-banner", Static).content)
 
+    @property
+    def highlighted(self) -> WireItem | None:
+        """The packet under the cursor, whose detail is shown."""
+        return self._items.get(self._cursor_key() or "")
+
     @work(exclusive=True, group="eavesdrop-feed")
     async def _follow(self) -> None:
         feed = self.tap.subscribe()
@@ -184,9 +203,13 @@ class EavesdropPane(Vertical):
             self.tap.unsubscribe(feed)
 
     def add(self, items: list[WireItem]) -> None:
-        """List new packets (dropping the oldest past MAX_ROWS) and update the banner."""
+        """List new packets (dropping the oldest past MAX_ROWS) and update the banner.
+
+        While following, the newest packet is highlighted and shown; otherwise the cursor
+        stays on the packet the user chose and the view on the packets they were reading.
+        """
         table: DataTable[Text] = self.query_one(DataTable)
-        following = table.scroll_y >= table.max_scroll_y
+        watched = self._cursor_key()
         for item in items[-MAX_ROWS:]:
             self._numbers += 1
             key = str(self._numbers)
@@ -194,14 +217,49 @@ class EavesdropPane(Vertical):
             table.add_row(*packet_row(self._numbers, item), key=key)
             if item.protocol in ("MQTT", "TLS"):
                 self._latest = item
+        dropped = 0
         while len(self._items) > MAX_ROWS:
             oldest = next(iter(self._items))
             del self._items[oldest]
             table.remove_row(oldest)
-        if following:
-            # Like a sniffer: keep the newest packets in view unless the user scrolled up.
-            table.scroll_end(animate=False, x_axis=False)
+            dropped += 1
+        if self.following:
+            table.move_cursor(row=table.row_count - 1, animate=False)
+        elif dropped and watched in self._items:
+            # The rows above went: keep the cursor on the user's packet and the same packets
+            # in view. (Setting the cursor the usual way would scroll it into view.)
+            table.set_reactive(
+                DataTable.cursor_coordinate, Coordinate(table.get_row_index(watched), 0)
+            )
+            table.scroll_to(y=max(table.scroll_y - dropped, 0), animate=False)
+            table.refresh()
+        self._show_detail()
         self._show_banner()
+
+    def action_follow(self) -> None:
+        """Highlight the newest packet and follow new ones again."""
+        self.following = True
+        table: DataTable[Text] = self.query_one(DataTable)
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1, animate=False)
+        self._show_detail()
+
+    def _cursor_key(self) -> str | None:
+        table: DataTable[Text] = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(row_key.value)
+
+    def _newest_key(self) -> str | None:
+        return next(reversed(self._items), None)
+
+    def _show_detail(self) -> None:
+        key = self._cursor_key()
+        item = self._items.get(key or "")
+        if item is not None and key != self._shown:
+            self._shown = key
+            self.query_one("#eavesdrop-detail", Static).update(packet_detail(item))
 
     def _show_banner(self) -> None:
         latest = self._latest
@@ -218,10 +276,18 @@ class EavesdropPane(Vertical):
             banner.set_classes("banner encrypted")
 
     @on(DataTable.RowHighlighted)
-    def _selected(self, event: DataTable.RowHighlighted) -> None:
-        item = self._items.get(str(event.row_key.value))
-        if item is not None:
-            self.query_one("#eavesdrop-detail", Static).update(packet_detail(item))
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = str(event.row_key.value)
+        if key != self._cursor_key():
+            return  # the cursor has moved on since (new packets while following)
+        # Moving onto the newest packet follows again; anywhere else stops following.
+        self.following = key == self._newest_key()
+        self._show_detail()
+
+    def _scrolled(self, before: float, after: float) -> None:
+        table: DataTable[Text] = self.query_one(DataTable)
+        if after < before and after < table.max_scroll_y:
+            self.following = False  # the user scrolled up to read older packets
 
     def action_write_pcap(self) -> None:
         def chosen(path: Path | None) -> None:
