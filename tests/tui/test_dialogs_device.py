@@ -22,7 +22,7 @@ from iotsim_tui.tui.screens._checks import profile_problems
 from iotsim_tui.tui.screens._generators import params_text, parse_params
 from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS
-from iotsim_tui.tui.screens.subscribe import SubscribeRequest, SubscribeScreen
+from iotsim_tui.tui.screens.subscribe import SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from tests.tui.dialog_harness import error_under, open_dialog, paste, screen_text, type_into
 
@@ -99,25 +99,23 @@ def test_every_built_in_kind_makes_a_valid_profile() -> None:
     assert profile_problems(Network("kinds", devices=devices)) == []
 
 
-async def test_subscribe_on_start_at_qos_1() -> None:
+async def test_subscribe_at_qos_1_is_saved_for_every_start() -> None:
     async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
+        assert "Saved in the profile: TS1 subscribes every time it connects" in screen_text(app)
         await pilot.press(*"High_Tempe", "enter")
         await pilot.pause()
-    assert app.results == [SubscribeRequest(Subscription("High_Tempe", 1), now=False)]
+    assert app.results == [Subscription("High_Tempe", 1, on=SubscribeOn.START)]
 
 
-async def test_subscribe_now_at_qos_2() -> None:
+async def test_subscribe_at_qos_2_to_a_filter_with_the_device_id() -> None:
     async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
-        app.screen.query_one("#on").focus()
-        await pilot.press("enter", "down", "enter", "tab")
         await paste(pilot, "alerts/+/{id}")
         await pilot.press("tab")
         await pilot.press("enter", "down", "enter")
         await pilot.pause()
         await pilot.click("#submit")
         await pilot.pause()
-    subscription = Subscription("alerts/+/{id}", qos=2, on=SubscribeOn.MANUAL)
-    assert app.results == [SubscribeRequest(subscription, now=True)]
+    assert app.results == [Subscription("alerts/+/{id}", qos=2)]
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,7 @@ class FormDialog(ModalScreen[ResultT | None]):
 
     heading: str = "Dialog"
     """The dialog's title, shown on its frame."""
-    intro: ClassVar[str] = ""
+    intro: str = ""
     """A line under the title that says what the dialog does."""
     submit_label: ClassVar[str] = "OK"
 
@@ -171,7 +171,7 @@ class FormDialog(ModalScreen[ResultT | None]):
             dialog.border_subtitle = "Enter: OK · Esc: cancel"
             with VerticalScroll(id="body"):
                 if self.intro:
-                    yield Static(self.intro, classes="intro")
+                    yield Static(self.intro, classes="intro", markup=False)
                 yield from self.compose_fields()
                 yield Static("", id="form-error", classes="field-error", markup=False)
             with Horizontal(id="buttons"):

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.binding import Binding
 from textual.screen import Screen
 
 from iotsim_tui.engine.events import DeviceStatus
+from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
-from iotsim_tui.profiles.model import Device, Network, Telemetry
+from iotsim_tui.profiles.model import Device, Network, Subscription, Telemetry
 from iotsim_tui.tui import editing
 from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
-
-if TYPE_CHECKING:
-    from iotsim_tui.tui.screens.subscribe import SubscribeRequest
 
 
 def key_table(screen: Screen[Any]) -> list[tuple[str, str, str]]:
@@ -83,6 +81,21 @@ class EditingActions(Screen[None]):
         except IotsimError as error:
             self.notify(error.message, title=error.title, severity="warning")
             return None
+
+    def refuse_client_id_clash(self, opened: OpenNetwork, device_ids: list[str] | None) -> bool:
+        """True, said in a notification, when a device to start (None: all) would use a
+        client id that a running network already uses on the same broker."""
+        from iotsim_tui.tui.client_ids import clash_message, clashes
+
+        found = clashes(opened, device_ids, self.session.networks)
+        if found:
+            self.notify(
+                clash_message(opened, found, self.session.networks),
+                title="Client id already in use",
+                severity="error",
+                timeout=20,
+            )
+        return bool(found)
 
     def _select_after(self, place: Place) -> None:
         def move() -> None:
@@ -243,27 +256,36 @@ class EditingActions(Screen[None]):
             return
         opened, device = found
 
-        def chosen(request: SubscribeRequest | None) -> None:
-            if request is None:
-                return
-            subscription = request.subscription
-            changed = editing.add_subscription(device, subscription)
-            network = editing.put_device(opened.network, changed, replacing=device.id)
-            opened.apply(network)
-            self.post_message(NetworksChanged())
-            record = opened.records.get(device.id)
-            if opened.engine is None or record is None or record.status is DeviceStatus.STOPPED:
-                self.notify(f"{device.id} will subscribe to {subscription.topic} when it starts.")
-                return
-            self.notify(f"{device.id} subscribes to {subscription.topic} now.")
-            self.run_worker(
-                opened.subscribe(device.id, subscription.topic, qos=subscription.qos),
-                name=f"subscribe {device.id}",
-                group="control",
-                exit_on_error=False,
-            )
+        def chosen(subscription: Subscription | None) -> None:
+            if subscription is not None:
+                self._subscribe(opened, device, subscription)
 
         self.app.push_screen(SubscribeScreen(device), chosen)
+
+    def _subscribe(self, opened: OpenNetwork, device: Device, subscription: Subscription) -> None:
+        """Save the subscription in the profile, and subscribe the device now if it runs."""
+        changed = editing.add_subscription(device, subscription)
+        opened.apply(editing.put_device(opened.network, changed, replacing=device.id))
+        self.post_message(NetworksChanged())
+        record = opened.records.get(device.id)
+        if opened.engine is None or record is None or record.status is DeviceStatus.STOPPED:
+            self.notify(
+                f"{device.id} will subscribe to {subscription.topic} when it starts "
+                "(saved in the profile).",
+                title="Subscription added",
+            )
+            return
+        topic_filter = device_topic(subscription.topic, device)
+        self.notify(
+            f"{device.id} subscribes to {topic_filter} now, and on every start.",
+            title="Subscription added",
+        )
+        self.run_worker(
+            opened.subscribe(device.id, topic_filter, qos=subscription.qos),
+            name=f"subscribe {device.id}",
+            group="control",
+            exit_on_error=False,
+        )
 
     def action_telemetry(self) -> None:
         from iotsim_tui.tui.screens.telemetry import TelemetryScreen
