@@ -101,8 +101,8 @@ class KeysFooter(Footer):
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
-        self._width = self.size.width or self.app.size.width
-        width = self._width - 1  # the padding on the left
+        # The footer's own width (inside its padding), or the app's before the first layout.
+        self._width = width = self.size.width or self.app.size.width - 1
         items = self.items()
         shown = fit(items, width)
         palette_fits = (

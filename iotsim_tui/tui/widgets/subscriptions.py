@@ -31,7 +31,7 @@ PADDING = 2
 def flexible_widths(width: int) -> tuple[int, int]:
     """Widths of the topic filter and last payload columns in a table `width` columns wide."""
     rest = width - PADDING * 5 - sum(w for _, w in FIXED_COLUMNS)
-    topic = max(rest * 11 // 20, 12)
+    topic = max(rest * 3 // 5, 12)
     return topic, max(rest - topic, 8)
 
 
