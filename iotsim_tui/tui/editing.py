@@ -41,9 +41,16 @@ def add_subscription(device: Device, subscription: Subscription) -> Device:
     return replace(device, subscribe=(*kept, subscription))
 
 
-def put_telemetry(device: Device, telemetry: Telemetry, *, replacing: Telemetry | None) -> Device:
-    """The device with `telemetry` added, or in the place of `replacing`."""
-    if replacing is None or replacing not in device.telemetry:
-        return replace(device, telemetry=(*device.telemetry, telemetry))
-    items = tuple(telemetry if t == replacing else t for t in device.telemetry)
-    return replace(device, telemetry=items)
+def put_telemetry(device: Device, telemetry: Telemetry, *, replacing: int | None) -> Device:
+    """The device with `telemetry` added, or in the place of its telemetry number `replacing`."""
+    items = list(device.telemetry)
+    if replacing is None or not 0 <= replacing < len(items):
+        items.append(telemetry)
+    else:
+        items[replacing] = telemetry
+    return replace(device, telemetry=tuple(items))
+
+
+def remove_telemetry(device: Device, index: int) -> Device:
+    """The device without its telemetry number `index`."""
+    return replace(device, telemetry=tuple(t for i, t in enumerate(device.telemetry) if i != index))

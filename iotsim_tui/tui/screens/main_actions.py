@@ -288,22 +288,61 @@ class EditingActions(Screen[None]):
         )
 
     def action_telemetry(self) -> None:
-        from iotsim_tui.tui.screens.telemetry import TelemetryScreen
+        from iotsim_tui.tui.screens.telemetry_list import TelemetryChoice, TelemetryListScreen
 
         found = self._need_device()
         if found is None:
             return
         opened, device = found
-        current = device.telemetry[0] if device.telemetry else None
+        if not device.telemetry:
+            self._edit_telemetry(opened, device, None)
+            return
 
-        def chosen(telemetry: Telemetry | None) -> None:
-            if telemetry is None:
+        def chosen(choice: TelemetryChoice | None) -> None:
+            if choice is None:
                 return
-            changed = editing.put_telemetry(device, telemetry, replacing=current)
-            network = editing.put_device(opened.network, changed, replacing=device.id)
-            self._changed_network(opened, network, f"{device.id} publishes {telemetry.topic}")
+            if choice.action == "delete" and choice.index is not None:
+                self._delete_telemetry(opened, device, choice.index)
+            else:
+                self._edit_telemetry(opened, device, choice.index)
 
-        self.app.push_screen(TelemetryScreen(device, current), chosen)
+        self.app.push_screen(TelemetryListScreen(device), chosen)
+
+    def _edit_telemetry(self, opened: OpenNetwork, device: Device, index: int | None) -> None:
+        """Add a telemetry topic (`index` None) or edit the device's telemetry number `index`."""
+        from iotsim_tui.tui.screens.telemetry import TelemetryScreen
+
+        current = device.telemetry[index] if index is not None else None
+
+        def edited(telemetry: Telemetry | None) -> None:
+            if telemetry is None or telemetry == current:
+                return
+            changed = editing.put_telemetry(device, telemetry, replacing=index)
+            network = editing.put_device(opened.network, changed, replacing=device.id)
+            what = (
+                f"{device.id} now publishes {telemetry.topic}"
+                if current is None
+                else f"Telemetry {telemetry.topic} of {device.id} changed"
+            )
+            self._changed_network(opened, network, what)
+
+        self.app.push_screen(TelemetryScreen(device, current), edited)
+
+    def _delete_telemetry(self, opened: OpenNetwork, device: Device, index: int) -> None:
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
+        topic = device.telemetry[index].topic
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                changed = editing.remove_telemetry(device, index)
+                network = editing.put_device(opened.network, changed, replacing=device.id)
+                self._changed_network(opened, network, f"{device.id} no longer publishes {topic}")
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the telemetry {topic} of {device.id}?", yes="Delete"),
+            confirmed,
+        )
 
     # -- other screens -----------------------------------------------------------------
 

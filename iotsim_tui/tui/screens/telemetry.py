@@ -117,7 +117,11 @@ class TelemetryScreen(FormDialog[Telemetry]):
         super().__init__()
         self.device = device
         self.telemetry = telemetry
-        self.heading = f"{'Edit' if telemetry else 'Add'} telemetry of {device.id}"
+        self.heading = (
+            f"Edit telemetry {telemetry.topic} of {device.id}"
+            if telemetry
+            else f"Add a telemetry topic to {device.id}"
+        )
         self._rows = 0
 
     def compose_fields(self) -> ComposeResult:

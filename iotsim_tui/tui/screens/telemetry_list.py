@@ -1,0 +1,138 @@
+"""The telemetry a device publishes, one line per topic: pick one to edit, add one, delete one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from iotsim_tui.profiles.model import Device, Telemetry, TelemetryFormat
+from iotsim_tui.tui.screens.telemetry import flatten
+
+ADD = "add"
+"""The id of the last line, "Add a telemetry topic"."""
+
+
+@dataclass(frozen=True)
+class TelemetryChoice:
+    """What the user chose: edit or delete telemetry number `index`, or add one."""
+
+    action: Literal["add", "edit", "delete"]
+    index: int | None = None
+
+
+def describe(telemetry: Telemetry) -> str:
+    """One line about a telemetry: topic, interval, QoS, retain and what it carries."""
+    count = len(flatten(telemetry.fields))
+    values = f"{count} value" if count == 1 else f"{count} values"
+    if telemetry.format is TelemetryFormat.TEXT:
+        values = f"text of {values}"
+    retain = ", retained" if telemetry.retain else ""
+    return (
+        f"{telemetry.topic}  every {telemetry.interval:g} s, QoS {telemetry.qos}{retain}, {values}"
+    )
+
+
+class TelemetryListScreen(ModalScreen[TelemetryChoice | None]):
+    """The telemetry topics of `device`; dismisses with a `TelemetryChoice` (None: closed)."""
+
+    AUTO_FOCUS = "#telemetry"
+
+    DEFAULT_CSS = """
+    TelemetryListScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    TelemetryListScreen > #dialog {
+        width: 86;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        border-title-style: bold;
+        border-title-color: $text;
+        background: $surface;
+        padding: 0 1;
+    }
+    TelemetryListScreen #intro {
+        color: $text-muted;
+        margin-bottom: 1;
+    }
+    TelemetryListScreen OptionList {
+        height: auto;
+        max-height: 16;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="telemetry_list.close", tooltip="Close"),
+        Binding("a,n", "add", "Add", id="telemetry_list.add", tooltip="Add a telemetry topic"),
+        Binding(
+            "d,delete",
+            "delete",
+            "Delete",
+            id="telemetry_list.delete",
+            tooltip="Delete the highlighted telemetry (asks first)",
+        ),
+    ]
+
+    def __init__(self, device: Device) -> None:
+        super().__init__()
+        self.device = device
+
+    def compose(self) -> ComposeResult:
+        """The topics, and a last line to add one."""
+        count = len(self.device.telemetry)
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = f"Telemetry of {self.device.id}"
+            dialog.border_subtitle = "Enter: edit · a: add · d: delete · Esc: close"
+            topics = "1 topic" if count == 1 else f"{count} topics"
+            yield Static(
+                f"{self.device.id} publishes {topics}. Choose one to edit, or add one.",
+                id="intro",
+                markup=False,
+            )
+            options = [
+                Option(describe(telemetry), id=str(index))
+                for index, telemetry in enumerate(self.device.telemetry)
+            ]
+            options.append(Option("+ Add a telemetry topic", id=ADD))
+            yield OptionList(*options, id="telemetry")
+
+    def _highlighted(self) -> int | None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is None:
+            return None
+        option_id = option_list.get_option_at_index(option_list.highlighted).id
+        return None if option_id in (None, ADD) else int(option_id)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id == ADD:
+            self.dismiss(TelemetryChoice("add"))
+        else:
+            self.dismiss(TelemetryChoice("edit", int(event.option.id or 0)))
+
+    def action_add(self) -> None:
+        """Close, asking for a new telemetry topic."""
+        self.dismiss(TelemetryChoice("add"))
+
+    def action_delete(self) -> None:
+        """Close, asking to delete the highlighted telemetry (the caller confirms)."""
+        index = self._highlighted()
+        if index is None:
+            self.notify("Highlight the telemetry to delete first.", severity="warning")
+            return
+        self.dismiss(TelemetryChoice("delete", index))
+
+    def action_close(self) -> None:
+        """Close without a choice."""
+        self.dismiss(None)
