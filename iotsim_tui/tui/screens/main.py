@@ -41,6 +41,7 @@ REFRESH_SECONDS = 0.1
 """Tables and the tree redraw at most this often, however fast events arrive."""
 HEADER_SECONDS = 0.5
 """How often the header looks again at what runs (the TLS version arrives with the view)."""
+SHORT_ROWS = 20
 WIDE_COLUMNS = 140
 """From this width on, the subscriptions have a column of their own on the right."""
 
@@ -104,14 +105,20 @@ class MainScreen(EditingActions):
         (WIDE_COLUMNS, "-wide"),
     ]
     """Below WIDE_COLUMNS the subscriptions sit under the device log, which gets the width."""
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_ROWS, "-tall")]  # noqa: RUF012
+    """In fewer than SHORT_ROWS rows, stacked subscriptions would leave the log no room."""
 
     DEFAULT_CSS = """
     MainScreen #panes { height: 1fr; layout: grid; }
     MainScreen #panes > * { border: round $primary 50%; width: 1fr; height: 1fr; }
-    MainScreen #panes > *:focus-within { border: round $accent; }
+    MainScreen #panes > NetworkTree:focus-within, MainScreen #panes > DeviceLog:focus-within,
+    MainScreen #panes > SubscriptionsTable:focus-within { border: round $accent; }
     MainScreen.-wide #panes { grid-size: 3 1; grid-columns: 24% 1fr 34%; }
     MainScreen.-stacked #panes { grid-size: 2 2; grid-columns: 30% 1fr; grid-rows: 1fr 8; }
     MainScreen.-stacked NetworkTree { row-span: 2; }
+    MainScreen.-stacked.-short #panes { grid-size: 2 1; grid-rows: 1fr; }
+    MainScreen.-stacked.-short NetworkTree { row-span: 1; }
+    MainScreen.-stacked.-short SubscriptionsTable { display: none; }
     """
 
     def __init__(self, session: Session, *, clock: Callable[[], float] = time.time) -> None:
@@ -151,7 +158,7 @@ class MainScreen(EditingActions):
         self.query_one(NetworkTree).focus()
         self.set_interval(REFRESH_SECONDS, self._refresh_due)
         self.set_interval(HEADER_SECONDS, self._refresh_header)
-        self.start_brokers()
+        self.call_after_refresh(self.start_brokers)  # after the first frame
 
     @work(group="brokers", exit_on_error=False)
     async def start_brokers(self) -> None:

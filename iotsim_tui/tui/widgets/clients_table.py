@@ -34,11 +34,16 @@ def fitted_columns(width: int) -> list[tuple[str, int]]:
     return [*columns, ("subscriptions", max(width - used, SUBSCRIPTIONS_MIN))]
 
 
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
 def feed_note(update: ClientsFeed) -> str:
     """The line above the table: clients, subscriptions, and what the message counts are."""
     more = " (list cut short by the broker)" if update.truncated else ""
     return (
-        f"{update.connected} clients · {update.subscriptions} subscriptions{more} · "
+        f"{_count(update.connected, 'client')} · "
+        f"{_count(update.subscriptions, 'subscription')}{more} · "
         f"since the broker started: {update.messages_received} messages published to it, "
         f"{update.messages_sent} delivered by it"
     )

@@ -76,8 +76,15 @@ class NetworkTree(Tree[Place]):
         while parent is not None and parent is not self.root:
             level, parent = level + 1, parent.parent
         room = self.scrollable_content_region.width - self.guide_depth * level
-        if room > 0 and label.cell_len > room:
-            label.truncate(room, overflow="ellipsis")
+        if room <= 0 or label.cell_len <= room:
+            return label
+        # A network keeps its "1/2 up" count; its name gives way.
+        count_at = label.plain.rfind("  ") if level == 0 else -1
+        if count_at > 0 and label.cell_len - count_at < room - 4:
+            name, count = label[:count_at], label[count_at:]
+            name.truncate(room - count.cell_len, overflow="ellipsis")
+            return Text.assemble(name, count)
+        label.truncate(room, overflow="ellipsis")
         return label
 
     def get_label_width(self, node: TreeNode[Place]) -> int:
