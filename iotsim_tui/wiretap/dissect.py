@@ -9,7 +9,7 @@ dissector never raises on what a peer sends.
 
 from __future__ import annotations
 
-from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, WireItem, decoded
+from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, WireItem, count, decoded
 from iotsim_tui.wiretap.mqtt import MQTTSession, MQTTStream, looks_like_mqtt
 from iotsim_tui.wiretap.store import Address, Chunk, Direction, End, EndKind
 from iotsim_tui.wiretap.tls import TLSStream, looks_like_tls
@@ -26,7 +26,7 @@ class _DataStream:
     broken = True
 
     def feed(self, data: bytes) -> list[Decoded]:
-        return [decoded(DATA, f"Data, {len(data)} bytes", data)] if data else []
+        return [decoded(DATA, f"Data, {count(len(data), 'byte')}", data)] if data else []
 
     def take_rest(self) -> bytes:
         return b""
@@ -79,7 +79,9 @@ class ConnectionDissector:
             note = Field("Note", f"the bytes stopped looking like {self.protocol}")
             if rest:
                 found.append(
-                    decoded(DATA, f"Data, {len(rest)} bytes (not {self.protocol})", rest, note)
+                    decoded(
+                        DATA, f"Data, {count(len(rest), 'byte')} (not {self.protocol})", rest, note
+                    )
                 )
         return [self._item(chunk, d) for d in found]
 

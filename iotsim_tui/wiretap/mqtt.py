@@ -28,12 +28,12 @@ from iotsim_tui.protocol.packets import (
     Unsubscribe,
 )
 from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
-from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, decoded, preview
+from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, count, decoded, preview
 
 MAX_DISSECTED = 1024 * 1024
 """Packets up to this size are decoded whole; larger ones are described from their start."""
 VERSION_NAMES = {MQTTVersion.V31: "3.1", MQTTVersion.V311: "3.1.1", MQTTVersion.V5: "5.0"}
-EXPOSED = "exposed: anyone on the path reads it"
+EXPOSED = "exposed: anyone on the path reads them"
 
 
 def looks_like_mqtt(data: bytes) -> bool:
@@ -131,7 +131,8 @@ class MQTTStream:
 
     def _not_decoded(self) -> Decoded:
         rate = self._budget.rate if self._budget is not None else 0
-        summary = f"… {self._unread} packets, {self._unread_bytes} bytes, not decoded"
+        unread = f"{count(self._unread, 'packet')}, {count(self._unread_bytes, 'byte')}"
+        summary = f"… {unread}, not decoded"
         note = Field("Why", f"more than {rate:,.0f} packets a second: counted, not decoded")
         self._unread = self._unread_bytes = 0
         return Decoded("MQTT", summary, (note,), b"", 0)
@@ -145,13 +146,13 @@ class MQTTStream:
     def _oversized(self, head: bytes, size: int) -> Decoded:
         kind = head[0] >> 4
         name = _TYPE_NAMES.get(kind, f"type {kind}")
-        fields = [Field("Size", f"{size} bytes (too large to decode here)")]
-        summary = f"{name}, {size} bytes"
+        fields = [Field("Size", f"{count(size, 'byte')} (too large to decode here)")]
+        summary = f"{name}, {count(size, 'byte')}"
         if kind == PacketType.PUBLISH:
             topic = _topic_from_head(head)
             if topic is not None:
                 fields.insert(0, Field("Topic", topic))
-                summary = f"PUBLISH {topic} ({size} bytes)"
+                summary = f"PUBLISH {topic} ({count(size, 'byte')})"
         return Decoded("MQTT", summary, tuple(fields), head, size)
 
 
@@ -237,7 +238,9 @@ def _connect(packet: Connect, packet_bytes: bytes) -> Decoded:
         # A sniffer reads the password; this screen says so without showing it, and
         # masks its bytes in the hex view too (it is the last field of a CONNECT).
         size = len(packet.password)
-        fields.append(Field("Password", f"{size} bytes in clear (hidden here)", exposed=True))
+        fields.append(
+            Field("Password", f"{count(size, 'byte')} in clear (hidden here)", exposed=True)
+        )
         summary += ", password in clear"
         if size:
             packet_bytes = packet_bytes[:-size] + b"*" * size
@@ -261,7 +264,7 @@ def _publish(packet: Publish, packet_bytes: bytes) -> Decoded:
     if packet.dup:
         fields.append(Field("Duplicate", "yes"))
     shown = preview(packet.payload, 400)
-    fields.append(Field("Payload", f"{len(packet.payload)} bytes: {shown}"))
+    fields.append(Field("Payload", f"{count(len(packet.payload), 'byte')}: {shown}"))
     summary = f"PUBLISH {topic}: {shown if len(shown) <= 80 else shown[:79] + '…'}"
     return decoded("MQTT", summary, packet_bytes, *fields)
 

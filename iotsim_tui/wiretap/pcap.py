@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotsim_tui.errors import CaptureError
+from iotsim_tui.wiretap.items import count
 from iotsim_tui.wiretap.store import Address, Chunk, ConnectionRecord, Direction, End, EndKind
 
 MAGIC = 0xA1B2C3D4
@@ -48,6 +49,13 @@ class PcapSummary:
     connections: int
     truncated: int
     """Connections whose capture stops early because they hit the relay's memory limits."""
+
+    def __str__(self) -> str:
+        """'11 packets of 1 connection', and how many were cut short when some were."""
+        text = f"{count(self.packets, 'packet')} of {count(self.connections, 'connection')}"
+        if self.truncated:
+            text += f" ({self.truncated} cut short by the relay's memory limits)"
+        return text
 
 
 def write_pcap(path: Path, records: Iterable[ConnectionRecord]) -> PcapSummary:

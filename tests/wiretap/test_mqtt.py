@@ -146,3 +146,30 @@ def test_past_the_decode_budget_packets_are_counted_then_reported() -> None:
     (note, after) = feed_all(dissector, Direction.TO_BROKER, publish)
     assert note.summary == f"… 91 packets, {91 * len(publish)} bytes, not decoded"
     assert after.summary == "PUBLISH lab/flood: x"
+
+
+def test_counts_of_one_are_singular() -> None:
+    dissector = ConnectionDissector(1, ("127.0.0.1", 5000), BROKER)
+    connect = Connect(client_id="TS1", username="u", password=b"p")
+    (login,) = feed_all(dissector, Direction.TO_BROKER, encode(connect, MQTTVersion.V311))
+    assert field(login, "Password") == "1 byte in clear (hidden here)"
+    assert field(login, "Warning") == "credentials exposed: anyone on the path reads them"
+    publish = encode(Publish(topic="t", payload=b"x"), MQTTVersion.V311)
+    (item,) = feed_all(dissector, Direction.TO_DEVICE, publish)
+    assert field(item, "Payload") == "1 byte: x"
+    stranger = ConnectionDissector(2, ("127.0.0.1", 5001), BROKER)
+    (garbage,) = feed_all(stranger, Direction.TO_BROKER, b"?")
+    assert garbage.summary == "Data, 1 byte"
+
+
+def test_one_packet_past_the_budget_is_singular() -> None:
+    now = [0.0]
+    dissector = ConnectionDissector(
+        1, ("127.0.0.1", 5000), BROKER, budget=DecodeBudget(1, clock=lambda: now[0])
+    )
+    connect = encode(Connect(client_id="TS1"), MQTTVersion.V311)
+    publish = encode(Publish(topic="lab/flood", payload=b"x"), MQTTVersion.V311)
+    feed_all(dissector, Direction.TO_BROKER, connect + publish)
+    now[0] = 1.0
+    (note, _) = feed_all(dissector, Direction.TO_BROKER, publish)
+    assert note.summary == f"… 1 packet, {len(publish)} bytes, not decoded"

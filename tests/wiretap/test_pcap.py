@@ -11,7 +11,7 @@ import pytest
 
 from iotsim_tui.errors import CaptureError
 from iotsim_tui.wiretap import Eavesdrop
-from iotsim_tui.wiretap.pcap import write_pcap
+from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
 from iotsim_tui.wiretap.store import CaptureStore, Chunk, Direction, End, EndKind
 from tests.support.certs import client_context
 from tests.support.mosquitto import RunningMosquitto
@@ -63,6 +63,15 @@ def test_the_file_is_libpcap_with_ethernet_frames(tmp_path: Path) -> None:
     # SYN, SYN-ACK, ACK, 3 segments of at most 1460 bytes, the broker's ACK, RST.
     assert summary.packets == 8
     assert summary.connections == 1
+    assert str(summary) == "8 packets of 1 connection"
+
+
+def test_the_summary_reads_as_a_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "x.pcap"
+    assert str(PcapSummary(path, 1, 1, 0)) == "1 packet of 1 connection"
+    assert str(PcapSummary(path, 0, 0, 0)) == "0 packets of 0 connections"
+    many = PcapSummary(path, 25, 3, 2)
+    assert str(many) == "25 packets of 3 connections (2 cut short by the relay's memory limits)"
 
 
 def test_an_unwritable_path_is_a_capture_error(tmp_path: Path) -> None:
@@ -86,6 +95,12 @@ async def test_plain_capture_shows_the_publish_to_tshark(
     rows = mqtt_rows(pcap, mosquitto.port, *decode)
     # Once from the device to the broker, once back to the subscribed device.
     assert [(topic, as_text(message)) for topic, message in rows] == [(TOPIC, ALERT)] * 2
+    # The command docs/eavesdrop.md gives for the message as text (mqtt.msg is bytes: hex).
+    as_shown = tshark(
+        pcap, *decode, "-o", "mqtt.show_msg_as_text:TRUE", "-Y", "mqtt.msgtype == 3",
+        "-T", "fields", "-e", "mqtt.topic", "-e", "mqtt.msg_text",
+    )  # fmt: skip
+    assert as_shown.splitlines() == [f"{TOPIC}\t{ALERT}"] * 2
     ports = tshark(pcap, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", *PORTS)
     assert ports.split() == [str(connection.client[1]), str(mosquitto.port)]
     assert expert_warnings(pcap, *decode) == []

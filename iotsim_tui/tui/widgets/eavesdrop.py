@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
-from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem, hexdump
+from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem, count, hexdump
 
 MAX_ROWS = 5000
 """Packets listed at most; the oldest rows go first."""
@@ -33,7 +33,7 @@ DETAIL_BYTES = 1024
 """Bytes of a packet shown in the hex view."""
 CAPTURES = Path("captures")
 
-PLAIN_BANNER = "⚠ credentials and payloads visible: MQTT in clear, anyone on the path reads it"
+PLAIN_BANNER = "⚠ credentials and payloads visible: MQTT in clear, anyone on the path reads them"
 TLS_BANNER = "🔒 encrypted: TLS, a sniffer sees the handshake and record sizes only"
 WAITING_BANNER = "… waiting for traffic: start the network's devices"
 
@@ -76,7 +76,8 @@ def packet_detail(item: WireItem) -> Text:
         text.append("\n")
         text.append("\n".join(hexdump(shown)), style="dim")
         if len(shown) < item.size:
-            text.append(f"\n… {item.size - len(shown)} more bytes not shown", style="dim")
+            more = count(item.size - len(shown), "more byte")
+            text.append(f"\n… {more} not shown", style="dim")
     return text
 
 
@@ -304,10 +305,8 @@ class EavesdropPane(Vertical):
         except IotsimError as exc:
             self.notify(exc.message, title=exc.title, severity="error")
             return
-        note = f" ({summary.truncated} cut short by memory limits)" if summary.truncated else ""
         self.notify(
-            f"{summary.packets} packets of {summary.connections} connections written to "
-            f"{summary.path}{note}. Open it in Wireshark.",
+            f"{summary} written to {summary.path}. Open it in Wireshark.",
             title="Capture written",
         )
 
