@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from iotsim_tui.engine.events import Event
+from iotsim_tui.errors import IotsimError
 
 
 class NetworkEventsArrived(Message):
@@ -21,9 +22,11 @@ class NetworkEventsArrived(Message):
 class NetworkStopped(Message):
     """A network's simulation ended (stopped, rebuilt, or failed)."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, reason: IotsimError | None = None) -> None:
         super().__init__()
         self.key = key
+        self.reason = reason
+        """Why it ended by itself (a failure, or its process died); None when it was stopped."""
 
 
 class BrokerExited(Message):

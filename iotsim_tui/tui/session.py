@@ -35,7 +35,7 @@ from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
 if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
     from iotsim_tui.broker.process import BundledBroker
-    from iotsim_tui.tui.engine_thread import EngineThread
+    from iotsim_tui.tui.engine_process import EngineProcess
     from iotsim_tui.wiretap import Eavesdrop
 
 LOG_KEPT = 500
@@ -70,8 +70,8 @@ class OpenNetwork:
         self.network = network
         self.path = path
         self.dirty = dirty
-        self.engine: EngineThread | None = None
-        """The simulation, running in a thread of its own (None: not running)."""
+        self.engine: EngineProcess | None = None
+        """The simulation, running in a process of its own (None: not running)."""
         self.running: Network | None = None
         """The profile the simulation was built from (None: no simulation)."""
         self.records: dict[str, DeviceRecord] = {}
@@ -126,7 +126,7 @@ class OpenNetwork:
     def watch(self, device_id: str | None) -> None:
         """Ask the running simulation for this device's live view (the selected device)."""
         if self.engine is not None:
-            self.engine.watched = device_id
+            self.engine.watch(device_id)
 
     def take(self, batch: Iterable[Event]) -> set[str]:
         """Fold a batch of engine events in; returns the ids of devices whose status changed."""
@@ -195,11 +195,11 @@ class OpenNetwork:
         large. Runs until cancelled (the network is stopped or rebuilt); leaving stops every
         device.
         """
-        from iotsim_tui.tui.engine_thread import EngineThread
+        from iotsim_tui.tui.engine_process import EngineProcess
 
         network = self.network
         tap = await self.ensure_tap()
-        self.engine = EngineThread(network, tap.endpoint if tap is not None else None)
+        self.engine = EngineProcess(network, tap.endpoint if tap is not None else None)
         self.running = network
         try:
             await self.engine.run(device_ids, on_batch)
@@ -210,27 +210,32 @@ class OpenNetwork:
 
     async def start(self, device_ids: Collection[str] | None) -> None:
         """Start devices of the running simulation (None: all)."""
-        await self._engine().call(lambda simulation: simulation.start(device_ids))
+        from iotsim_tui.tui.engine_process import Start
+
+        ids = tuple(device_ids) if device_ids is not None else None
+        await self._engine().call(Start(ids))
 
     async def stop(self, device_ids: Collection[str]) -> None:
         """Stop devices of the running simulation."""
-        await self._engine().call(lambda simulation: simulation.stop(device_ids))
+        from iotsim_tui.tui.engine_process import Stop
+
+        await self._engine().call(Stop(tuple(device_ids)))
 
     async def publish(
         self, device_id: str, topic: str, payload: str, *, qos: int, retain: bool
     ) -> None:
         """Publish by hand as a device of the running simulation."""
-        await self._engine().call(
-            lambda simulation: simulation.publish(device_id, topic, payload, qos=qos, retain=retain)
-        )
+        from iotsim_tui.tui.engine_process import Publish
+
+        await self._engine().call(Publish(device_id, topic, payload, qos, retain))
 
     async def subscribe(self, device_id: str, topic_filter: str, *, qos: int) -> None:
         """Subscribe a running device to a topic filter now."""
-        await self._engine().call(
-            lambda simulation: simulation.subscribe(device_id, topic_filter, qos=qos)
-        )
+        from iotsim_tui.tui.engine_process import Subscribe
 
-    def _engine(self) -> EngineThread:
+        await self._engine().call(Subscribe(device_id, topic_filter, qos))
+
+    def _engine(self) -> EngineProcess:
         if self.engine is None:
             raise ConnectionFailed(f"{self.network.name} is not running: start it first (S)")
         return self.engine

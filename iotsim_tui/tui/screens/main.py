@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Tree
-from textual.worker import Worker, WorkerCancelled
+from textual.worker import Worker, WorkerCancelled, get_current_worker
 
 from iotsim_tui.engine.events import DeviceError, DeviceStatus, Event, LogLine
 from iotsim_tui.errors import IotsimError
@@ -294,7 +294,6 @@ class MainScreen(EditingActions):
 
     def on_network_stopped(self, message: NetworkStopped) -> None:
         opened = self.session.find(message.key)
-        self._runs.pop(message.key, None)
         if message.reason is not None:
             log.warning("network %s: %s", message.key, message.reason.message)
             self.notify(
@@ -395,6 +394,9 @@ class MainScreen(EditingActions):
         except IotsimError as error:
             reason = error
         finally:
+            # Only this run: a restart may have registered the next one already.
+            if self._runs.get(opened.key) is get_current_worker():
+                del self._runs[opened.key]
             self.post_message(NetworkStopped(opened.key, reason))
 
     @work(group="control", exit_on_error=False)

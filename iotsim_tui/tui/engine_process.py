@@ -1,0 +1,391 @@
+"""A network's simulation in a child process, so its work never holds up the screen.
+
+A thousand devices keep an event loop busy; in the app's own process they would compete with
+the screen for the GIL, and a keypress would wait behind their MQTT work. Here the simulation
+runs in a process of its own, forked from a server that has the engine imported already, so
+a start costs a fork rather than a new interpreter. The app sends it named requests (start,
+stop, publish, subscribe, watch) over one pipe; event batches, the watched device's view and
+the replies come back over another, which the app's loop reads when it is readable.
+
+Leaving (`EngineProcess.run` cancelled) asks the child to stop every device in an orderly
+way and exit; the app waits a bounded time, then ends it by its pid. A child whose app is
+gone sees its pipe end and leaves too. A child that dies on its own is reported in words.
+
+Nothing here imports textual: the fork server preloads this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, TypeAlias
+
+from iotsim_tui.engine.events import Event
+from iotsim_tui.errors import ConnectionFailed, IotsimError
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
+    from multiprocessing.process import BaseProcess
+
+    from iotsim_tui.engine import DeviceView
+    from iotsim_tui.profiles.model import Network
+
+LEAVE_SECONDS = 10.0
+"""How long the app waits for the child to stop its devices and say so (they get 5 s)."""
+EXIT_SECONDS = 3.0
+"""How long the app waits for the child to exit, after it said it is done or was told to."""
+VIEW_SECONDS = 0.2
+"""How often the watched device's view (subscriptions, counts) is sent when it changed."""
+PRELOADED = ("__main__", "iotsim_tui.engine", "iotsim_tui.tui.engine_child")
+"""What the fork server imports once, so that each network's start is only a fork (the main
+module too: a child would import it again otherwise)."""
+
+
+# -- what the app asks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start devices (None: all)."""
+
+    device_ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Stop devices: they disconnect cleanly."""
+
+    device_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Publish by hand as a device."""
+
+    device_id: str
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Subscribe a device to a topic filter now."""
+
+    device_id: str
+    topic_filter: str
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Send this device's view from now on (None: no device)."""
+
+    device_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Stop every device and exit."""
+
+
+Call: TypeAlias = Start | Stop | Publish | Subscribe
+"""A request the app waits for the answer to."""
+
+
+# -- what the child says -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An exception raised in the child, carried as words: not every error pickles."""
+
+    module: str
+    name: str
+    message: str
+    title: str | None
+    details: str
+    """The child's traceback for a bug; empty for an expected failure."""
+
+    @classmethod
+    def of(cls, error: BaseException) -> Failure:
+        """Describe `error` so that `rebuild` can raise its like in the app."""
+        kind = type(error)
+        if isinstance(error, IotsimError):
+            return cls(kind.__module__, kind.__name__, error.message, error.title, "")
+        words = error.args[0] if len(error.args) == 1 else str(error)
+        details = "" if isinstance(error, KeyError | ValueError) else traceback.format_exc()
+        return cls(kind.__module__, kind.__name__, str(words), None, details)
+
+    def rebuild(self) -> Exception:
+        """An exception of the same class when it is an IotsimError or a built-in one."""
+        kind = getattr(sys.modules.get(self.module), self.name, None)
+        if isinstance(kind, type) and issubclass(kind, IotsimError):
+            error = kind.__new__(kind)
+            IotsimError.__init__(error, self.message, title=self.title)
+            return error
+        if isinstance(kind, type) and issubclass(kind, Exception) and self.module == "builtins":
+            with contextlib.suppress(Exception):
+                return kind(self.message)
+        return RuntimeError(f"{self.name}: {self.message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to call `number`: None when it succeeded."""
+
+    number: int
+    failure: Failure | None
+
+
+@dataclass(frozen=True, slots=True)
+class Viewed:
+    """The watched device's latest view."""
+
+    view: DeviceView | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The simulation is over; every device was stopped. `failure` says why it ended early."""
+
+    failure: Failure | None
+
+
+# -- the app's side ------------------------------------------------------------------------
+
+
+class EngineProcess:
+    """One network's simulation in a child process; use from the app's event loop."""
+
+    def __init__(self, network: Network, endpoint: tuple[str, int] | None) -> None:
+        self.network = network
+        self.endpoint = endpoint
+        self.view: DeviceView | None = None
+        """The watched device's latest view, as the child last sent it."""
+        self._watched: str | None = None
+        self._process: BaseProcess | None = None
+        self._pid: int | None = None
+        self._exit_code: int | None = None
+        self._requests: Connection | None = None
+        self._replies: Connection | None = None
+        self._ended: asyncio.Future[Ended | None] | None = None
+        """Done once the child said it ended (an `Ended`), or its pipe ended (None)."""
+        self._calls: dict[int, asyncio.Future[Failure | None]] = {}
+        self._numbers = itertools.count(1)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, once started."""
+        return self._pid
+
+    @property
+    def watched(self) -> str | None:
+        """The device whose view the app wants (the selected one)."""
+        return self._watched
+
+    def watch(self, device_id: str | None) -> None:
+        """Ask for this device's view from now on; cheap when it is already watched."""
+        if device_id == self._watched:
+            return
+        self._watched = device_id
+        if self.view is not None and self.view.id != device_id:
+            self.view = None
+        if self._requests is not None and self._process is not None:
+            self._send(0, Watch(device_id))
+
+    async def run(
+        self, device_ids: Collection[str] | None, on_batch: Callable[[list[Event]], None]
+    ) -> None:
+        """Start the child, start devices, and feed its batches to `on_batch` until cancelled.
+
+        On cancellation every device is stopped the orderly way before this returns.
+
+        Raises:
+            IotsimError: the simulation failed (certificates, profile), or its process
+                ended on its own (the message says how).
+        """
+        loop = asyncio.get_running_loop()
+        context = _context()
+        self._ended = loop.create_future()
+        child_requests, self._requests = context.Pipe(duplex=False)
+        self._replies, child_replies = context.Pipe(duplex=False)
+        ids = tuple(device_ids) if device_ids is not None else None
+        from iotsim_tui.tui.engine_child import serve
+
+        process = context.Process(
+            target=serve,
+            args=(self.network, self.endpoint, ids, self._watched, child_requests, child_replies),
+            name=f"iotsim-network {self.network.name}",
+            daemon=True,
+        )
+        self._process = process
+        # The first start also starts the fork server (about a second): not on the app's loop.
+        started = asyncio.ensure_future(
+            asyncio.to_thread(_start, process, child_requests, child_replies)
+        )
+        try:
+            await asyncio.shield(started)
+            self._pid = process.pid
+            loop.add_reader(self._replies.fileno(), self._readable, on_batch)
+            ended = await asyncio.shield(self._ended)
+        finally:
+            if not started.done():
+                await asyncio.wait([started])
+            await self._close(loop)
+        if ended is None:
+            raise IotsimError(
+                f"The simulation of {self.network.name} stopped unexpectedly "
+                f"({_how_it_ended(self._exit_code)}). Its devices are stopped; start the "
+                "network again (S)",
+                title="Network stopped",
+            )
+        if ended.failure is not None:
+            raise ended.failure.rebuild()
+
+    async def call(self, request: Call) -> None:
+        """Send `request` to the child and wait for its answer; raises what it raised."""
+        if self._ended is None or self._ended.done() or self._requests is None:
+            raise ConnectionFailed(f"{self.network.name} is not running: start it first (S)")
+        number = next(self._numbers)
+        answer = asyncio.get_running_loop().create_future()
+        self._calls[number] = answer
+        self._send(number, request)
+        failure = await answer
+        if failure is not None:
+            raise failure.rebuild()
+
+    def _send(self, number: int, request: Call | Watch | Leave) -> None:
+        assert self._requests is not None
+        try:
+            self._requests.send((number, request))
+        except (OSError, ValueError):
+            self._answer_all(f"{self.network.name} stopped")
+
+    def _readable(self, on_batch: Callable[[list[Event]], None]) -> None:
+        assert self._replies is not None
+        assert self._ended is not None
+        try:
+            said = self._replies.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(self._replies.fileno())
+            if not self._ended.done():
+                self._ended.set_result(None)
+            self._answer_all(f"{self.network.name} stopped")
+            return
+        if isinstance(said, list):
+            on_batch(said)
+        elif isinstance(said, Viewed):
+            if said.view is None or said.view.id == self._watched:
+                self.view = said.view
+        elif isinstance(said, Reply):
+            answer = self._calls.pop(said.number, None)
+            if answer is not None and not answer.done():
+                answer.set_result(said.failure)
+        elif isinstance(said, Ended) and not self._ended.done():
+            self._ended.set_result(said)
+
+    def _answer_all(self, why: str) -> None:
+        calls, self._calls = self._calls, {}
+        for answer in calls.values():
+            if not answer.done():
+                answer.set_exception(ConnectionFailed(why))
+
+    async def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let the child stop its devices and exit, then make sure it is gone."""
+        process, ended = self._process, self._ended
+        assert process is not None
+        assert ended is not None
+        if self._pid is not None:
+            if not ended.done():
+                self._send(0, Leave())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(ended), LEAVE_SECONDS)
+            self._exit_code = await _end(process)
+            with contextlib.suppress(ValueError):  # it would not die even killed: keep its fds
+                process.close()
+        if self._replies is not None:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(self._replies.fileno())
+            self._replies.close()
+        if self._requests is not None:
+            self._requests.close()
+        self._requests = None
+        if not ended.done():
+            ended.set_result(None)
+        self._answer_all(f"{self.network.name} stopped")
+
+
+def _start(process: BaseProcess, *child_ends: Connection) -> None:
+    """Start `process`, then close the pipe ends it took, so its death is their end here."""
+    try:
+        process.start()
+    finally:
+        for end in child_ends:
+            end.close()
+
+
+async def _end(process: BaseProcess) -> int | None:
+    """Wait a bounded time for `process` to exit, then terminate it, then kill it, by pid.
+
+    Returns its exit code (None if even SIGKILL did not end it in time).
+    """
+    await asyncio.to_thread(process.join, EXIT_SECONDS)
+    if process.exitcode is None:
+        process.terminate()
+        await asyncio.to_thread(process.join, EXIT_SECONDS)
+    if process.exitcode is None:
+        process.kill()
+        await asyncio.to_thread(process.join, EXIT_SECONDS)
+    return process.exitcode
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _context() -> ForkServerContext | SpawnContext:
+    """A fork server with the engine imported; spawn where there is no fork server.
+
+    Never a plain fork: the app has threads, and a forked copy of a locked lock stays locked.
+    """
+    _start_resource_tracker()
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOADED))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with /dev/null for its error output.
+
+    It hands `sys.stderr.fileno()` to its process, and while Textual runs that is its print
+    capture, whose -1 makes every process start fail ("bad value(s) in fds_to_keep"). Called
+    on the app's thread, so nothing of the app prints in between.
+    """
+    from multiprocessing import resource_tracker
+
+    shown = sys.stderr
+    with open(os.devnull, "w") as quiet:
+        sys.stderr = quiet
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = shown
