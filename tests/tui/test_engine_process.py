@@ -262,3 +262,19 @@ def test_failures_cross_the_pipe_as_their_own_class_and_words() -> None:
         failure = Failure.of(error)
     assert "raise Odd" in failure.details
     assert str(failure.rebuild()) == "Odd: a bug"
+
+
+def test_what_the_fork_server_preloads_never_imports_textual() -> None:
+    from iotsim_tui.tui.engine_process import PRELOADED
+
+    modules = [name for name in PRELOADED if name != "__main__"]
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"
