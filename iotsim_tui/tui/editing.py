@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from iotsim_tui.errors import ProfileError
-from iotsim_tui.profiles.model import Device, Network, Subscription, Telemetry
+from iotsim_tui.profiles.expand import expand
+from iotsim_tui.profiles.model import Device, DeviceTemplate, Network, Subscription, Telemetry
 
 
 def put_device(network: Network, device: Device, *, replacing: str | None = None) -> Network:
@@ -25,14 +26,104 @@ def remove_device(network: Network, device_id: str) -> Network:
 
 
 def own_device(network: Network, device_id: str) -> Device:
-    """The listed device `device_id`; a device made by a template cannot be edited alone."""
+    """The listed device `device_id` (not one made by a template)."""
     for device in network.devices:
         if device.id == device_id:
             return device
-    raise ProfileError(
-        f"{device_id} is made by a device template; edit the template in the profile file",
-        title="Cannot edit here",
+    raise ProfileError(f"{network.name} has no device {device_id}", title="No such device")
+
+
+@dataclass(frozen=True)
+class MadeByTemplate:
+    """A device made by a `[[templates]]` entry: which one, and the device's number `{n}`."""
+
+    index: int
+    """The template's place in `Network.templates`."""
+    template: DeviceTemplate
+    number: int
+
+    @property
+    def ids(self) -> str:
+        """The ids the template makes, e.g. "TS1 to TS1000"."""
+        first = self.template.id.replace("{n}", str(self.template.first))
+        if self.template.count == 1:
+            return first
+        last = self.template.id.replace("{n}", str(self.template.first + self.template.count - 1))
+        return f"{first} to {last}"
+
+
+def made_by_template(network: Network, device_id: str) -> MadeByTemplate | None:
+    """The template that makes `device_id`, or None for a listed device."""
+    if any(device.id == device_id for device in network.devices):
+        return None
+    for index, template in enumerate(network.templates):
+        for number in range(template.first, template.first + template.count):
+            if template.id.replace("{n}", str(number)) == device_id:
+                return MadeByTemplate(index, template, number)
+    return None
+
+
+def template_as_device(template: DeviceTemplate) -> Device:
+    """A template seen as one device, `{n}` left in, for the device dialogs to edit."""
+    return Device(
+        name=template.name,
+        id=template.id,
+        description=template.description,
+        subscribe=template.subscribe,
+        telemetry=template.telemetry,
+        commands=template.commands,
+        state=template.state,
+        will=template.will,
     )
+
+
+def put_template(network: Network, index: int, template: DeviceTemplate) -> Network:
+    """The network with `template` in the place of its template number `index`."""
+    templates = list(network.templates)
+    templates[index] = template
+    return replace(network, templates=tuple(templates))
+
+
+def put_template_device(network: Network, index: int, device: Device) -> Network:
+    """The network with its template number `index` made like `device` (from the dialogs)."""
+    template = replace(
+        network.templates[index],
+        name=device.name,
+        id=device.id,
+        description=device.description,
+        subscribe=device.subscribe,
+        telemetry=device.telemetry,
+        commands=device.commands,
+        state=device.state,
+        will=device.will,
+    )
+    return put_template(network, index, template)
+
+
+def remove_template(network: Network, index: int) -> Network:
+    """The network without its template number `index` (and every device it makes)."""
+    return replace(
+        network, templates=tuple(t for i, t in enumerate(network.templates) if i != index)
+    )
+
+
+def split_off(network: Network, made: MadeByTemplate, *, keep: bool) -> tuple[Network, Device]:
+    """Take device number `made.number` out of its template; returns the network and the device.
+
+    The template becomes the ones before and after it (the other devices stay exactly as
+    they were); with `keep` the device is listed on its own, so it can be edited alone.
+    """
+    template, number = made.template, made.number
+    device = expand(replace(template, first=number, count=1))[0]
+    parts = []
+    if number > template.first:
+        parts.append(replace(template, count=number - template.first))
+    last = template.first + template.count - 1
+    if number < last:
+        parts.append(replace(template, first=number + 1, count=last - number))
+    templates = (*network.templates[: made.index], *parts, *network.templates[made.index + 1 :])
+    devices = (*network.devices, device) if keep else network.devices
+    return replace(network, devices=devices, templates=templates), device
 
 
 def add_subscription(device: Device, subscription: Subscription) -> Device:

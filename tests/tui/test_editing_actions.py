@@ -6,12 +6,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
 
 from iotsim_tui.engine.events import DeviceStatus, LogLine
+from iotsim_tui.profiles.expand import devices_of
+from iotsim_tui.profiles.load import load_network
 from iotsim_tui.profiles.model import (
     BrokerSettings,
     Device,
+    DeviceTemplate,
     GeneratorKind,
     Network,
     Subscription,
@@ -19,15 +23,18 @@ from iotsim_tui.profiles.model import (
     ValueSpec,
 )
 from iotsim_tui.tui.app import IotsimApp
-from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
+from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.screens.subscribe import SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from iotsim_tui.tui.screens.telemetry_list import TelemetryListScreen
+from iotsim_tui.tui.screens.template_form import TemplateScreen
 from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.network_tree import Place
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
-from tests.tui.dialog_harness import paste, screen_text, type_into
+from tests.tui.dialog_harness import error_under, paste, screen_text, type_into
 from tests.tui.pilot import app_on, wait_for
 
 
@@ -160,3 +167,123 @@ async def test_t_on_a_device_without_telemetry_opens_the_form_to_add_one(tmp_pat
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, TelemetryScreen), "the form")
         assert "Add a telemetry topic to SC1" in screen_text(app)
+
+
+FLEET = Network(
+    "FLEET",
+    devices=(Device("Gateway", "GW1"),),
+    templates=(
+        DeviceTemplate(
+            "Temperature Sensor {n}",
+            "TS{n}",
+            count=5,
+            telemetry=(Telemetry("fleet/{id}/temperature", interval=5.0),),
+        ),
+    ),
+)
+
+
+async def _select(app: IotsimApp, pilot: Pilot[int], device_id: str) -> OpenNetwork:
+    opened = app.session.networks[0]
+    _main(app).show_place(Place(opened.key, device_id))
+    await wait_for(pilot, lambda: _main(app).device_id == device_id, f"{device_id} selected")
+    return opened
+
+
+async def _choose(app: IotsimApp, pilot: Pilot[int], key: str, answer: str) -> str:
+    """Press `key` on the main screen, read the question, pick `answer` by its button."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), "the question")
+    question = str(app.screen.query_one("#question", Static).content)
+    await pilot.click(f"#choice-{answer}")
+    await pilot.pause()
+    return question
+
+
+async def test_editing_a_template_changes_every_device_it_makes(tmp_path: Path) -> None:
+    app = app_on(tmp_path, FLEET, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = await _select(app, pilot, "TS3")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), "the question")
+        question = str(app.screen.query_one("#question", Static).content)
+        assert question.startswith(
+            "TS3 is one of 5 devices made from the template TS{n} (TS1 to TS5). Change the "
+            "template, and with it every device it makes, or TS3 alone?"
+        ), question
+        await pilot.press("enter")  # the usual answer, first: the template
+        await wait_for(pilot, lambda: isinstance(app.screen, TemplateScreen), "the form")
+        assert "This template makes 5 devices (TS1 to TS5). Every one of them changes" in (
+            screen_text(app)
+        )
+        await type_into(pilot, "#id", "Sensor")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert error_under(app, "id") == "must contain {n} when count is more than 1"
+        await type_into(pilot, "#id", "TH{n}")
+        await type_into(pilot, "#count", "8")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the form closed")
+        assert opened.network.templates == (replace(FLEET.templates[0], id="TH{n}", count=8),)
+        assert list(opened.records) == ["GW1", *(f"TH{n}" for n in range(1, 9))]
+        assert "Template TH{n} changed: 8 devices made from it" in _messages(app)
+
+
+async def test_one_device_of_a_template_becomes_a_device_of_its_own(tmp_path: Path) -> None:
+    app = app_on(tmp_path, FLEET, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = await _select(app, pilot, "TS3")
+        await _choose(app, pilot, "e", "alone")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), "the device form")
+        await type_into(pilot, "#description", "By the door")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the form closed")
+        network = opened.network
+        template = FLEET.templates[0]
+        assert network.templates == (
+            replace(template, count=2),
+            replace(template, first=4, count=2),
+        )
+        alone = network.devices[-1]
+        assert (alone.id, alone.name, alone.description) == (
+            "TS3",
+            "Temperature Sensor 3",
+            "By the door",
+        )
+        assert alone.telemetry == (Telemetry("fleet/{id}/temperature", interval=5.0),)
+        assert sorted(opened.records) == sorted(["GW1", *(f"TS{n}" for n in range(1, 6))])
+        # The others are unchanged, and the split profile opens again as it was saved.
+        assert [d for d in devices_of(network) if d.id != "TS3"] == [
+            d for d in devices_of(FLEET) if d.id != "TS3"
+        ]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not opened.dirty, "saved")
+        assert opened.path is not None
+        assert load_network(opened.path) == network
+
+
+async def test_telemetry_of_a_template_and_deleting_its_devices(tmp_path: Path) -> None:
+    app = app_on(tmp_path, FLEET, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = await _select(app, pilot, "TS2")
+        await _choose(app, pilot, "t", "template")
+        await wait_for(pilot, lambda: isinstance(app.screen, TelemetryListScreen), "the list")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TelemetryScreen), "the form")
+        await type_into(pilot, "#interval", "60")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the form closed")
+        assert opened.network.templates[0].telemetry[0].interval == 60.0
+        assert {
+            r.device.telemetry[0].interval for r in opened.records.values() if r.device.telemetry
+        } == {60.0}
+
+        await _select(app, pilot, "TS5")
+        question = await _choose(app, pilot, "d", "one")
+        assert "Delete it alone, or the template with every device it makes?" in question
+        await wait_for(pilot, lambda: "TS5" not in opened.records, "TS5 deleted")
+        assert opened.network.templates[0].count == 4
+        await _select(app, pilot, "TS1")
+        await _choose(app, pilot, "d", "all")
+        await wait_for(pilot, lambda: list(opened.records) == ["GW1"], "the template deleted")
+        assert opened.network.templates == ()

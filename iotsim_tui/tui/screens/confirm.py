@@ -1,7 +1,8 @@
-"""A yes/no question: delete a device, quit with unsaved changes, regenerate certificates."""
+"""Questions: yes or no (delete a device, quit unsaved, ...), or one of a few answers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual import on
@@ -81,3 +82,69 @@ class ConfirmScreen(ModalScreen[bool]):
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(event.button.id == "yes")
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Ask `question` with a few answers; dismisses with the chosen key, None for Escape.
+
+    Args:
+        question: What to decide, in full sentences.
+        choices: (key, label) of each answer, the usual one first (it has the focus).
+    """
+
+    AUTO_FOCUS = "#choices Button"
+
+    DEFAULT_CSS = """
+    ChoiceScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    ChoiceScreen > #dialog {
+        width: 72;
+        max-width: 100%;
+        height: auto;
+        border: round $primary;
+        background: $surface;
+        padding: 1 2 0 2;
+    }
+    ChoiceScreen #choices {
+        height: auto;
+        margin-top: 1;
+    }
+    ChoiceScreen #choices Button {
+        width: 1fr;
+        margin-bottom: 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="choice.cancel", tooltip="Choose nothing"),
+        Binding("down", "app.focus_next", "Next", show=False),
+        Binding("up", "app.focus_previous", "Previous", show=False),
+    ]
+
+    def __init__(self, question: str, choices: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        """The question and one button per answer, then Cancel."""
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = "Please choose"
+            dialog.border_subtitle = "↑↓: move · Enter: choose · Esc: cancel"
+            yield Static(self.question, id="question", markup=False)
+            with Vertical(id="choices"):
+                for key, label in self.choices:
+                    yield Button(label, id=f"choice-{key}", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def action_cancel(self) -> None:
+        """Close with no choice."""
+        self.dismiss(None)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        button_id = event.button.id or ""
+        self.dismiss(button_id.removeprefix("choice-") if button_id != "cancel" else None)
