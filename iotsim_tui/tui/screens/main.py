@@ -77,7 +77,13 @@ class MainScreen(EditingActions):
         _key("n", "new_network", "New network", "Create a new network", show=False),
         _key("e", "edit_device", "Edit device", "Edit the selected device", show=False),
         _key("d", "delete_device", "Delete device", "Delete the selected device", show=False),
-        _key("t", "telemetry", "Device telemetry", "Telemetry the device publishes", show=False),
+        _key(
+            "t",
+            "telemetry",
+            "Device telemetry",
+            "Add, edit or delete the telemetry topics the device publishes",
+            show=False,
+        ),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
@@ -344,6 +350,8 @@ class MainScreen(EditingActions):
     @work(group="control", exit_on_error=False)
     async def start(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
         """Start devices (None: all), starting the bundled broker and simulation as needed."""
+        if self.refuse_client_id_clash(opened, device_ids):
+            return
         try:
             broker = await self.session.ensure_broker(opened.network)
         except IotsimError as error:
