@@ -255,7 +255,7 @@ class DeviceActions(Screen[None]):
             if subscription is not None:
                 self._subscribe(target, subscription)
 
-        self.app.push_screen(SubscribeScreen(target.device), chosen)
+        self.app.push_screen(SubscribeScreen(target.device, subject=target.name), chosen)
 
     def _subscribe(self, target: Target, subscription: Subscription) -> None:
         """Save the subscription in the profile, and subscribe the running devices now."""
@@ -317,7 +317,7 @@ class DeviceActions(Screen[None]):
             else:
                 self._edit_telemetry(target, choice.index)
 
-        self.app.push_screen(TelemetryListScreen(target.device), chosen)
+        self.app.push_screen(TelemetryListScreen(target.device, subject=target.name), chosen)
 
     def _edit_telemetry(self, target: Target, index: int | None) -> None:
         """Add a telemetry topic (`index` None) or edit the telemetry number `index`."""
@@ -337,7 +337,7 @@ class DeviceActions(Screen[None]):
             )
             self._changed_network(target.opened, network, what)
 
-        self.app.push_screen(TelemetryScreen(device, current), edited)
+        self.app.push_screen(TelemetryScreen(device, current, subject=target.name), edited)
 
     def _delete_telemetry(self, target: Target, index: int) -> None:
         from iotsim_tui.tui.screens.confirm import ConfirmScreen

@@ -31,12 +31,13 @@ class SubscribeScreen(FormDialog[Subscription]):
 
     submit_label = "Subscribe"
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: Device, *, subject: str | None = None) -> None:
         super().__init__()
         self.device = device
-        self.heading = f"Subscribe {device.id} to a command topic"
+        subject = subject or device.id
+        self.heading = f"Subscribe {subject} to a command topic"
         self.intro = (
-            f"Saved in the profile: {device.id} subscribes every time it connects, and at "
+            f"Saved in the profile: {subject} subscribes every time it connects, and at "
             "once if it is running."
         )
 

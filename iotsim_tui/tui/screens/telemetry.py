@@ -113,14 +113,16 @@ class TelemetryScreen(FormDialog[Telemetry]):
 
     submit_label = "Save telemetry"
 
-    def __init__(self, device: Device, telemetry: Telemetry | None) -> None:
+    def __init__(
+        self, device: Device, telemetry: Telemetry | None, *, subject: str | None = None
+    ) -> None:
         super().__init__()
         self.device = device
         self.telemetry = telemetry
         self.heading = (
-            f"Edit telemetry {telemetry.topic} of {device.id}"
+            f"Edit telemetry {telemetry.topic} of {subject or device.id}"
             if telemetry
-            else f"Add a telemetry topic to {device.id}"
+            else f"Add a telemetry topic to {subject or device.id}"
         )
         self._rows = 0
 

@@ -40,6 +40,10 @@ def describe(telemetry: Telemetry) -> str:
     )
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 class TelemetryListScreen(ModalScreen[TelemetryChoice | None]):
     """The telemetry topics of `device`; dismisses with a `TelemetryChoice` (None: closed)."""
 
@@ -83,19 +87,21 @@ class TelemetryListScreen(ModalScreen[TelemetryChoice | None]):
         ),
     ]
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: Device, *, subject: str | None = None) -> None:
         super().__init__()
         self.device = device
+        self.subject = subject or device.id
+        """How the dialog names what it edits: the device's id, or "the template ..."."""
 
     def compose(self) -> ComposeResult:
         """The topics, and a last line to add one."""
         count = len(self.device.telemetry)
         with Vertical(id="dialog") as dialog:
-            dialog.border_title = f"Telemetry of {self.device.id}"
+            dialog.border_title = f"Telemetry of {self.subject}"
             dialog.border_subtitle = "Enter: edit · a: add · d: delete · Esc: close"
             topics = "1 topic" if count == 1 else f"{count} topics"
             yield Static(
-                f"{self.device.id} publishes {topics}. Choose one to edit, or add one.",
+                f"{_capital(self.subject)} publishes {topics}. Choose one to edit, or add one.",
                 id="intro",
                 markup=False,
             )
