@@ -68,6 +68,12 @@ async def _main(app: IotsimApp, pilot: Pilot[int]) -> MainScreen:
     return screen
 
 
+async def _footer(app: IotsimApp, pilot: Pilot[int]) -> str:
+    """The footer's line, once it shows its keys (it lays them out after the first frame)."""
+    await wait_for(pilot, lambda: "? Help" in screen_text(app).splitlines()[-1], "the footer")
+    return screen_text(app).splitlines()[-1]
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 40)])
 async def test_every_pane_fits_the_terminal(tmp_path: Path, size: tuple[int, int]) -> None:
     app = app_on(tmp_path, NETWORK, start_broker=False)
@@ -96,11 +102,10 @@ async def test_at_80_columns_header_footer_and_tree_say_what_matters(tmp_path: P
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await _main(app, pilot)
-        await pilot.pause()
+        footer = await _footer(app, pilot)
         lines = screen_text(app).splitlines()
         assert "broker off (--no-broker)" in lines[0]
         assert "127.0.0.1:11883" in lines[0]
-        footer = lines[-1]
         for key in ("s Start/stop", "S Network", "b Console", "w Eavesdrop", "? Help", "q Quit"):
             assert key in footer, footer
         # A name too long for the tree ends in an ellipsis, not in the middle of a word.
@@ -111,8 +116,7 @@ async def test_at_120_columns_the_footer_has_every_shown_key(tmp_path: Path) -> 
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await _main(app, pilot)
-        await pilot.pause()
-        footer = screen_text(app).splitlines()[-1]
+        footer = await _footer(app, pilot)
         for key in ("u Subscribe", "p Publish", "^s Save", "? Help", "q Quit"):
             assert key in footer, footer
 
@@ -121,8 +125,7 @@ async def test_the_footer_chooses_again_when_the_terminal_narrows(tmp_path: Path
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await _main(app, pilot)
-        await pilot.pause()
-        assert "^s Save" in screen_text(app).splitlines()[-1]
+        assert "^s Save" in await _footer(app, pilot)
         await pilot.resize_terminal(80, 24)
         await wait_for(
             pilot,
@@ -212,13 +215,21 @@ async def test_a_telemetry_message_takes_one_line_at_80_columns_and_v_wraps_it(
         log = screen.query_one(DeviceLog)
         lines = log.query_one(RichLog)
         await wait_for(pilot, lambda: len(lines.lines) == 3, "three lines for three messages")
-        assert "finance/TS1/temperature" in screen_text(app)
+        text = screen_text(app)
+        assert 'finance/TS1/temperature  q0  {"temper' in text, text
         lines.focus()
         await pilot.press("v")
         await wait_for(pilot, lambda: len(lines.lines) > 3, "wrapped lines")
         assert log.wrap
         await pilot.press("v")
         await wait_for(pilot, lambda: len(lines.lines) == 3, "one line each again")
+
+
+def test_only_messages_other_than_telemetry_name_their_kind() -> None:
+    (telemetry,) = _telemetry(1)
+    assert "telemetry" not in log_line(telemetry).plain
+    response = replace(telemetry, kind=MessageKind.RESPONSE)
+    assert "q0 response  {" in log_line(response).plain
 
 
 def test_a_stop_is_said_once_in_the_device_log() -> None:

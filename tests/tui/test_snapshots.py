@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from iotsim_tui.engine.console import ClientsFeed, ClientSubscription, ConnectedClient
 from iotsim_tui.engine.events import (
@@ -40,6 +40,8 @@ from iotsim_tui.tui.widgets.clients_table import ClientsTable
 
 NOW = 1_764_000_100.0
 SIZE = (120, 32)
+SMALL = (80, 24)
+"""The smallest terminal the app is laid out for."""
 
 SnapCompare = Callable[..., bool]
 
@@ -111,7 +113,10 @@ async def _still(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-def test_main_screen_with_a_running_device(snap_compare: SnapCompare, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x32", "80x24"])
+def test_main_screen_with_a_running_device(
+    snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = _app(tmp_path, _network())
 
     async def feed(pilot: Pilot[Any]) -> None:
@@ -121,7 +126,12 @@ def test_main_screen_with_a_running_device(snap_compare: SnapCompare, tmp_path: 
         await pilot.pause(0.3)
         await _still(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=feed)
+    assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+def test_help_at_80_by_24(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    app = _app(tmp_path, _network())
+    assert snap_compare(app, terminal_size=SMALL, press=["question_mark"], run_before=_still)
 
 
 def test_main_screen_warns_when_tls_verification_is_off(
@@ -131,7 +141,10 @@ def test_main_screen_warns_when_tls_verification_is_off(
     assert snap_compare(app, terminal_size=SIZE, run_before=_still)
 
 
-def test_broker_console_lists_clients(snap_compare: SnapCompare, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x32", "80x24"])
+def test_broker_console_lists_clients(
+    snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = _app(tmp_path, _network())
     feed = ClientsFeed(
         clients=(
@@ -147,10 +160,21 @@ def test_broker_console_lists_clients(snap_compare: SnapCompare, tmp_path: Path)
                 (ClientSubscription("High_Tempe", 1),),
             ),
             ConnectedClient(
-                "HS1", "127.0.0.1:54322", "5", 18883, "TLSv1.3", "TLS_AES_256", None, NOW - 4, ()
+                "HS1", "127.0.0.1:54322", "5", 18883, "TLSv1.3", "TLS_AES_256", "lab", NOW - 4, ()
+            ),
+            ConnectedClient(
+                "iotsim-console-4242",
+                "127.0.0.1:54323",
+                "3.1.1",
+                11883,
+                None,
+                None,
+                None,
+                NOW - 1,
+                (ClientSubscription("$SYS/iotsim/clients", 0),),
             ),
         ),
-        connected=2,
+        connected=3,
         subscriptions=1,
         messages_received=3,
         messages_sent=2,
@@ -163,8 +187,10 @@ def test_broker_console_lists_clients(snap_compare: SnapCompare, tmp_path: Path)
         await app.push_screen(screen)
         await pilot.pause()
         table = screen.query_one(ClientsTable)
+        table.own_id = "iotsim-console-4242"
         table.show(feed, NOW)
+        screen.query_one("#console-note", Static).update(table.note)
         screen.last_update = feed
         await _still(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=console)
+    assert snap_compare(app, terminal_size=size, run_before=console)

@@ -13,7 +13,14 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 
-from iotsim_tui.engine.events import DeviceError, Event, LogLine, MessageIn, MessageOut
+from iotsim_tui.engine.events import (
+    DeviceError,
+    Event,
+    LogLine,
+    MessageIn,
+    MessageKind,
+    MessageOut,
+)
 from iotsim_tui.engine.events import StatusChanged as DeviceStatusChanged
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.widgets.marks import STATUS_MARKS, clock, payload_preview
@@ -39,7 +46,9 @@ def log_line(event: Event) -> Text:
                 line.append(" retained", style="yellow")
             if isinstance(event, MessageIn) and event.unsolicited:
                 line.append(" unsolicited", style="yellow")
-            if isinstance(event, MessageOut):
+            # Telemetry is what devices send most: only other kinds (a response to a
+            # command, a message published by hand) are named, leaving room for the payload.
+            if isinstance(event, MessageOut) and event.kind is not MessageKind.TELEMETRY:
                 line.append(f" {event.kind.value}", style="dim")
             preview = payload_preview(event.payload, event.size)
             line.append("  ")
