@@ -15,7 +15,7 @@ import aiomqtt
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from iotsim_tui.engine import Simulation
 from iotsim_tui.engine.views import SubscriptionView
@@ -28,6 +28,7 @@ from iotsim_tui.tui.widgets.eavesdrop import (
     EavesdropScreen,
     default_capture_path,
 )
+from iotsim_tui.tui.widgets.packet_list import PacketList
 from iotsim_tui.wiretap import Direction, Eavesdrop, Field, WireItem
 from tests.support.certs import make_cert_dir
 from tests.support.mosquitto import mosquitto_path, run_mosquitto
@@ -114,16 +115,18 @@ async def run_story(broker: Broker, tap: Eavesdrop, *, tls: bool) -> str:
 
 
 async def shown_text(pilot: Pilot[int], pane: EavesdropPane, message: str) -> str:
-    """The pane's banner, its rows, and the detail of the row that carries `message`."""
-    table: DataTable[object] = pane.query_one(DataTable)
-    rows = [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
-    table.focus()
-    for index, row in enumerate(rows):
-        if message in row:
-            table.move_cursor(row=index)
+    """The pane's banner, its lines, and the detail of the line that carries `message`."""
+    packets = pane.packets
+    first = packets.oldest or 0
+    numbers = range(first, first + packets.row_count)
+    lines = [packets.text(number) for number in numbers]
+    packets.focus()
+    for number, line in zip(numbers, lines, strict=True):
+        if message in line:
+            pane.highlight(number)
     await pilot.pause()
     detail = str(pane.query_one("#eavesdrop-detail", Static).content)
-    return "\n".join([pane.banner, *rows, detail])
+    return "\n".join([pane.banner, *lines, detail])
 
 
 @pytest.mark.slow
@@ -235,41 +238,51 @@ async def feed(pilot: Pilot[int], pane: EavesdropPane, numbers: range) -> None:
         await pilot.pause()
 
 
-@pytest.mark.slow
-async def test_the_list_is_bounded_and_follows_the_newest_packets(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(eavesdrop_widget, "MAX_ROWS", 50)
+def on_screen(app: App[int]) -> str:
+    """The column titles and the packet lines the list draws right now."""
+    packets = app.query_one(PacketList)
+    titles = str(app.query_one("#eavesdrop-columns", Static).content)
+    drawn = [packets.render_line(y).text for y in range(packets.content_region.height)]
+    return "\n".join([titles, *drawn])
+
+
+async def test_the_list_is_bounded_and_follows_the_newest_packets() -> None:
     async with Eavesdrop(target=("127.0.0.1", 9)) as tap:
         app = PaneApp(tap)
         async with app.run_test(size=(100, 30)) as pilot:
             pane = app.query_one(EavesdropPane)
-            table: DataTable[object] = pane.query_one(DataTable)
+            packets = pane.packets
+            packets.max_rows = 50
             await feed(pilot, pane, range(120))
-            assert table.row_count == 50
+            assert packets.row_count == 50
             assert pane.items[0].summary == "Data, 70 bytes"
-            assert table.max_scroll_y > 0
-            assert table.scroll_y == table.max_scroll_y
-            assert table.cursor_row == 49
+            assert packets.max_scroll_y > 0
+            assert packets.scroll_y == packets.max_scroll_y
+            assert packets.cursor == packets.newest == 120  # running numbers start at 1
             assert "number 119" in detail_of(pane)  # the detail follows the newest row
-            table.scroll_home(animate=False)
+            screen = on_screen(app)
+            assert "No.    Time         Dir     Protocol Summary" in screen
+            assert "Data, 119 bytes" in screen
+            assert "Data, 60 bytes" not in screen
+
+            packets.scroll_home(animate=False, immediate=True)  # the mouse wheel, say
             await pilot.pause()
+            assert not pane.following
             pane.add([synthetic(999)])
             await pilot.pause()
-            assert table.scroll_y == 0  # the user scrolled up: the view stays put
+            assert packets.scroll_y == 0  # the user scrolled up: the view stays put
             assert pane.highlighted == synthetic(119)
             assert "number 119" in detail_of(pane)
+            assert "Data, 71 bytes" in on_screen(app)
 
 
-async def test_the_detail_follows_the_highlighted_row_and_the_user_keeps_theirs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(eavesdrop_widget, "MAX_ROWS", 60)
+async def test_the_detail_follows_the_highlighted_row_and_the_user_keeps_theirs() -> None:
     async with Eavesdrop(target=("127.0.0.1", 9)) as tap:
         app = PaneApp(tap)
         async with app.run_test(size=(100, 30)) as pilot:
             pane = app.query_one(EavesdropPane)
-            table: DataTable[object] = pane.query_one(DataTable)
+            packets = pane.packets
+            packets.max_rows = 60
             await feed(pilot, pane, range(40))
             assert pane.following
             assert pane.highlighted == synthetic(39)
@@ -278,11 +291,12 @@ async def test_the_detail_follows_the_highlighted_row_and_the_user_keeps_theirs(
             await pilot.press("up", "up", "up")  # the user looks at an older packet
             await wait_for(pilot, lambda: "number 36" in detail_of(pane), "packet 36's detail")
             assert not pane.following
-            position = table.scroll_y
+            position = packets.scroll_y
             await feed(pilot, pane, range(40, 80))  # 20 of the oldest rows are dropped
             assert pane.highlighted == synthetic(36)
             assert "number 36" in detail_of(pane)
-            assert table.scroll_y == max(position - 20, 0)  # same packets in view
+            assert packets.scroll_y == max(position - 20, 0)  # same packets in view
+            assert "Data, 36 bytes" in on_screen(app)
             await pilot.press("down")
             await wait_for(pilot, lambda: "number 37" in detail_of(pane), "packet 37's detail")
 
@@ -292,11 +306,35 @@ async def test_the_detail_follows_the_highlighted_row_and_the_user_keeps_theirs(
             await feed(pilot, pane, range(80, 100))
             assert pane.highlighted == synthetic(99)
             assert "number 99" in detail_of(pane)
-            await wait_for(
-                pilot, lambda: table.scroll_y == table.max_scroll_y, "the newest row in view"
-            )
+            assert packets.scroll_y == packets.max_scroll_y
 
             await pilot.press("up", "down")  # back onto the newest row by hand: following
             await wait_for(pilot, lambda: pane.following, "following again")
             await feed(pilot, pane, range(100, 110))
             assert pane.highlighted == synthetic(109)
+
+            await pilot.press("home")
+            await wait_for(pilot, lambda: "number 50" in detail_of(pane), "the oldest packet")
+            assert packets.scroll_y == 0
+            region = packets.content_region
+            await pilot.click(PacketList, offset=(5, 3))  # the fourth line of the list
+            await wait_for(pilot, lambda: "number 53" in detail_of(pane), "the clicked packet")
+            assert region.height > 4
+
+
+async def test_past_the_limit_each_new_packet_pushes_out_the_oldest() -> None:
+    async with Eavesdrop(target=("127.0.0.1", 9)) as tap:
+        app = PaneApp(tap)
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(EavesdropPane)
+            full = eavesdrop_widget.MAX_ROWS
+            pane.add([synthetic(n) for n in range(full)])
+            for start in range(full, full + 2000, 100):
+                pane.add([synthetic(n) for n in range(start, start + 100)])
+            await pilot.pause()
+            packets = pane.packets
+            assert packets.row_count == full
+            assert (packets.oldest, packets.newest) == (2001, full + 2000)
+            assert pane.items[0] == synthetic(2000)
+            assert pane.highlighted == synthetic(full + 1999)
+            assert f"Data, {full + 1999} bytes" in on_screen(app)

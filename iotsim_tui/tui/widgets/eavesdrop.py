@@ -19,13 +19,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
-from iotsim_tui.wiretap import Direction, Eavesdrop, WireItem, count, hexdump
+from iotsim_tui.tui.widgets.packet_list import PacketList, header_line
+from iotsim_tui.wiretap import Eavesdrop, WireItem, count, hexdump
 
 MAX_ROWS = 5000
 """Packets listed at most; the oldest rows go first."""
@@ -45,26 +45,11 @@ def default_capture_path(network: str, now: float | None = None) -> Path:
     return CAPTURES / f"{safe}-{stamp}.pcap"
 
 
-def packet_row(number: int, item: WireItem) -> tuple[Text, ...]:
-    """One line of the packet list."""
-    clock = time.strftime("%H:%M:%S", time.localtime(item.at)) + f".{int(item.at % 1 * 1000):03d}"
-    arrow_style = "bold magenta" if item.direction is Direction.TO_BROKER else "bold cyan"
-    style = {"MQTT": "bold yellow", "TLS": "bold green", "TCP": "dim"}.get(item.protocol, "red")
-    summary = Text(item.summary, style="bold red" if item.exposed else "")
-    return (
-        Text(str(number), style="dim"),
-        Text(clock, style="dim"),
-        Text(f"#{item.connection} {item.direction.arrow}", style=arrow_style),
-        Text(item.protocol, style=style),
-        summary,
-    )
-
-
 def packet_detail(item: WireItem) -> Text:
     """The detail view of one packet: where it went, its fields, then its bytes."""
     text = Text()
     text.append(f"{item.protocol} · connection #{item.connection} · {item.direction.label}", "bold")
-    text.append(f" · {item.size} bytes\n", style="dim")
+    text.append(f" · {count(item.size, 'byte')}\n", style="dim")
     for found in item.fields:
         text.append(f"{found.name}: ", style="bold")
         text.append(found.value, style="bold red" if found.exposed else "")
@@ -123,7 +108,8 @@ class EavesdropPane(Vertical):
     EavesdropPane > #eavesdrop-banner.plain { background: $error 40%; }
     EavesdropPane > #eavesdrop-banner.encrypted { background: $success 30%; }
     EavesdropPane > #eavesdrop-keylog { background: $warning 30%; }
-    EavesdropPane > DataTable { height: 2fr; }
+    EavesdropPane > #eavesdrop-columns { height: 1; background: $panel; text-style: bold; }
+    EavesdropPane > PacketList { height: 2fr; }
     EavesdropPane > VerticalScroll { height: 1fr; border-top: solid $primary 50%; padding: 0 1; }
     """
 
@@ -148,14 +134,12 @@ class EavesdropPane(Vertical):
         super().__init__(id=id)
         self.tap = tap
         self.network = network
-        self._items: dict[str, WireItem] = {}
-        self._numbers = 0
         self._latest: WireItem | None = None
         """The newest MQTT or TLS packet: the banner tells what its connection gives away."""
         self.following = True
         """The newest packet is highlighted as it arrives; off once the user looks elsewhere."""
-        self._shown: str | None = None
-        """The key of the packet in the detail view."""
+        self._shown: int | None = None
+        """The running number of the packet in the detail view."""
 
     def compose(self) -> ComposeResult:
         yield Static(WAITING_BANNER, id="eavesdrop-banner", classes="banner")
@@ -165,24 +149,26 @@ class EavesdropPane(Vertical):
                 id="eavesdrop-keylog",
                 classes="banner",
             )
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
-        table.add_column("No.", key="number", width=6)
-        table.add_column("Time", key="time", width=12)
-        table.add_column("Dir", key="direction", width=7)
-        table.add_column("Protocol", key="protocol", width=8)
-        table.add_column("Summary", key="summary")
-        yield table
+        yield Static(header_line(), id="eavesdrop-columns")
+        yield PacketList(max_rows=MAX_ROWS)
         with VerticalScroll():
             yield Static("Select a packet to see its fields and bytes.", id="eavesdrop-detail")
 
     def on_mount(self) -> None:
-        self.watch(self.query_one(DataTable), "scroll_y", self._scrolled, init=False)
+        self.watch(self.packets, "scroll_y", self._scrolled, init=False)
         self._follow()
+
+    @property
+    def packets(self) -> PacketList:
+        """The packet list."""
+        return self.query_one(PacketList)
 
     @property
     def items(self) -> list[WireItem]:
         """The packets listed right now, oldest first."""
-        return list(self._items.values())
+        packets = self.packets
+        first = packets.oldest or 0
+        return [item for n in range(packets.row_count) if (item := packets.item(first + n))]
 
     @property
     def banner(self) -> str:
@@ -192,7 +178,8 @@ class EavesdropPane(Vertical):
     @property
     def highlighted(self) -> WireItem | None:
         """The packet under the cursor, whose detail is shown."""
-        return self._items.get(self._cursor_key() or "")
+        packets = self.packets
+        return packets.item(packets.cursor)
 
     @work(exclusive=True, group="eavesdrop-feed")
     async def _follow(self) -> None:
@@ -209,57 +196,43 @@ class EavesdropPane(Vertical):
         While following, the newest packet is highlighted and shown; otherwise the cursor
         stays on the packet the user chose and the view on the packets they were reading.
         """
-        table: DataTable[Text] = self.query_one(DataTable)
-        watched = self._cursor_key()
-        for item in items[-MAX_ROWS:]:
-            self._numbers += 1
-            key = str(self._numbers)
-            self._items[key] = item
-            table.add_row(*packet_row(self._numbers, item), key=key)
+        packets = self.packets
+        view = packets.scroll_y
+        dropped = packets.append(items[-packets.max_rows :])
+        for item in items:
             if item.protocol in ("MQTT", "TLS"):
                 self._latest = item
-        dropped = 0
-        while len(self._items) > MAX_ROWS:
-            oldest = next(iter(self._items))
-            del self._items[oldest]
-            table.remove_row(oldest)
-            dropped += 1
-        if self.following:
-            table.move_cursor(row=table.row_count - 1, animate=False)
-        elif dropped and watched in self._items:
-            # The rows above went: keep the cursor on the user's packet and the same packets
-            # in view. (Setting the cursor the usual way would scroll it into view.)
-            table.set_reactive(
-                DataTable.cursor_coordinate, Coordinate(table.get_row_index(watched), 0)
-            )
-            table.scroll_to(y=max(table.scroll_y - dropped, 0), animate=False)
-            table.refresh()
+        newest = packets.newest
+        if self.following and newest is not None:
+            packets.move_cursor(newest, scroll=False)
+            packets.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif dropped:  # the rows above went: keep the same packets in view
+            packets.scroll_to(y=max(view - dropped, 0), animate=False, immediate=True)
         self._show_detail()
         self._show_banner()
 
-    def action_follow(self) -> None:
-        """Highlight the newest packet and follow new ones again."""
-        self.following = True
-        table: DataTable[Text] = self.query_one(DataTable)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1, animate=False)
+    def highlight(self, number: int) -> None:
+        """Highlight a packet by its running number and show its detail.
+
+        Highlighting the newest packet follows new ones; any other stops following.
+        """
+        packets = self.packets
+        packets.move_cursor(number)
+        self.following = packets.cursor == packets.newest
         self._show_detail()
 
-    def _cursor_key(self) -> str | None:
-        table: DataTable[Text] = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return str(row_key.value)
-
-    def _newest_key(self) -> str | None:
-        return next(reversed(self._items), None)
+    def action_follow(self) -> None:
+        """Highlight the newest packet and follow new ones again."""
+        newest = self.packets.newest
+        self.following = True
+        if newest is not None:
+            self.highlight(newest)
 
     def _show_detail(self) -> None:
-        key = self._cursor_key()
-        item = self._items.get(key or "")
-        if item is not None and key != self._shown:
-            self._shown = key
+        packets = self.packets
+        item = packets.item(packets.cursor)
+        if item is not None and packets.cursor != self._shown:
+            self._shown = packets.cursor
             self.query_one("#eavesdrop-detail", Static).update(packet_detail(item))
 
     def _show_banner(self) -> None:
@@ -276,18 +249,12 @@ class EavesdropPane(Vertical):
             banner.update(f"{TLS_BANNER} (port {port})")
             banner.set_classes("banner encrypted")
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = str(event.row_key.value)
-        if key != self._cursor_key():
-            return  # the cursor has moved on since (new packets while following)
-        # Moving onto the newest packet follows again; anywhere else stops following.
-        self.following = key == self._newest_key()
-        self._show_detail()
+    @on(PacketList.Highlighted)
+    def _highlighted(self, event: PacketList.Highlighted) -> None:
+        self.highlight(event.number)
 
     def _scrolled(self, before: float, after: float) -> None:
-        table: DataTable[Text] = self.query_one(DataTable)
-        if after < before and after < table.max_scroll_y:
+        if after < before and after < self.packets.max_scroll_y:
             self.following = False  # the user scrolled up to read older packets
 
     def action_write_pcap(self) -> None:
