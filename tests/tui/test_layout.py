@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from textual.binding import Binding
@@ -201,6 +202,53 @@ async def test_while_edited_settings_wait_for_a_restart_the_header_shows_what_ru
             pilot, lambda: "12999" in screen_text(app).splitlines()[0], "the edited port"
         )
         assert "restart to apply" not in screen_text(app).splitlines()[0]
+
+
+class _RunningEngine:
+    """What the header reads of a running simulation: the selected device's latest view.
+
+    The engine's view gains `tls_version` as it learns the TLS version of a connection; this
+    stands in for a simulation whose device negotiated `version`.
+    """
+
+    def __init__(self, version: str) -> None:
+        self.view = SimpleNamespace(id="TS1", subscriptions=(), tls_version=version)
+        self.watched: str | None = None
+
+    def watch(self, device_id: str | None) -> None:
+        """The app asks for the selected device's view."""
+        self.watched = device_id
+
+
+async def test_the_header_shows_the_tls_version_a_running_device_negotiated(
+    tmp_path: Path,
+) -> None:
+    tls = replace(NETWORK, broker=BrokerSettings(port=18883, tls=TLSSettings(enabled=True)))
+    app = app_on(tmp_path, tls, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _main(app, pilot)
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: "🔒 TLS 1.2+" in screen_text(app), "the minimum TLS")
+        opened.running = opened.network
+        opened.engine = _RunningEngine("TLSv1.3")  # type: ignore[assignment]
+        await wait_for(pilot, lambda: "🔒 TLS 1.3" in screen_text(app), "the negotiated TLS")
+        opened.engine = None
+        opened.running = None
+        await wait_for(pilot, lambda: "🔒 TLS 1.2+" in screen_text(app), "the minimum again")
+
+
+async def test_while_typing_the_footer_offers_the_way_out(tmp_path: Path) -> None:
+    app = app_on(tmp_path, NETWORK, start_broker=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _main(app, pilot)
+        await _footer(app, pilot)
+        await pilot.press("p")
+        await wait_for(
+            pilot, lambda: "esc Leave box" in screen_text(app).splitlines()[-1], "esc in the footer"
+        )
+        await pilot.press("escape")
+        footer = await _footer(app, pilot)
+        assert "Leave box" not in footer
 
 
 async def test_a_telemetry_message_takes_one_line_at_80_columns_and_v_wraps_it(

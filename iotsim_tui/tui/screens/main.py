@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerCancelled, get_current_worker
 
 from iotsim_tui.engine.events import DeviceError, DeviceStatus, Event, LogLine
 from iotsim_tui.errors import IotsimError
+from iotsim_tui.profiles.model import Network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
@@ -102,8 +103,11 @@ class MainScreen(EditingActions):
         "main.focus_publish": "Publish",
         "main.save": "Save",
         "main.help": "Help",
+        "main.leave_input": "Leave box",
     }
     """Short footer words for the bindings above (the palette shows the whole description)."""
+    FOOTER_TYPING: ClassVar[frozenset[str]] = frozenset({"main.leave_input"})
+    """Shown in the footer while a text box has the focus (the letter keys are text there)."""
 
     # Not a ClassVar: Textual declares it as `ClassVar[...] | None`, which mypy reads as a field.
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
@@ -135,8 +139,8 @@ class MainScreen(EditingActions):
         self._changed: dict[str, set[str]] = {}
         self._tables_due = True
         self._runs: dict[str, Worker[None]] = {}
-        self._tls_seen: dict[str, str] = {}
-        """Network key -> the TLS version its devices negotiated, while it runs."""
+        self._tls_seen: dict[str, tuple[Network, str]] = {}
+        """Network key -> (the run's settings, the TLS version a device of it negotiated)."""
 
     def compose(self) -> ComposeResult:
         yield NetworkHeader(id="header")
@@ -244,16 +248,19 @@ class MainScreen(EditingActions):
         opened = self.network
         state = None
         if opened is not None:
-            shown = opened.running or opened.network
-            if opened.running is None:
+            running = opened.running
+            seen = self._tls_seen.get(opened.key)
+            if seen is None or seen[0] is not running:  # a new run, or none
+                seen = None
                 self._tls_seen.pop(opened.key, None)
-            elif version := negotiated_tls(opened):
-                self._tls_seen[opened.key] = version
+            if running is not None and (version := negotiated_tls(opened)):
+                seen = self._tls_seen[opened.key] = (running, version)
+            shown = running or opened.network
             state = HeaderState(
                 shown,
                 dirty=opened.dirty,
                 broker_state=self.session.broker_state(shown),
-                tls_version=self._tls_seen.get(opened.key),
+                tls_version=seen[1] if seen is not None else None,
                 stale=opened.stale,
             )
         self.query_one(NetworkHeader).show(state)

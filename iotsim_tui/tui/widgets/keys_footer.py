@@ -9,7 +9,7 @@ from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 
 PINNED = frozenset({"help", "quit"})
@@ -65,7 +65,8 @@ class KeysFooter(Footer):
     """Textual's footer, cut to the keys that fit the width instead of running off the edge.
 
     A screen or widget may give short footer words for its bindings in `FOOTER_LABELS`
-    (binding id -> word), so that descriptions can be whole phrases in the command palette.
+    (binding id -> word), so that descriptions can be whole phrases in the command palette,
+    and name in `FOOTER_TYPING` hidden bindings to show while a text box has the focus.
     """
 
     DEFAULT_CSS = """
@@ -81,8 +82,10 @@ class KeysFooter(Footer):
         items: list[FooterItem] = []
         actions: set[str] = set()
         palette = self.app.COMMAND_PALETTE_BINDING
+        typing = isinstance(self.screen.focused, Input)
         for key, (node, binding, enabled, tooltip) in self.screen.active_bindings.items():
-            if not binding.show or binding.action in actions or key == palette:
+            shown = binding.show or (typing and binding.id in getattr(node, "FOOTER_TYPING", ()))
+            if not shown or binding.action in actions or key == palette:
                 continue
             actions.add(binding.action)
             labels: Mapping[str, str] = getattr(node, "FOOTER_LABELS", {})
