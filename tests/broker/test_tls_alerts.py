@@ -174,3 +174,14 @@ async def test_the_engine_says_a_client_certificate_is_required_at_once(
         )
         assert took < QUICK
         assert simulation.device("device-1").status is DeviceStatus.ERROR  # no retry can help
+
+
+async def test_plain_mqtt_on_the_tls_port_is_refused_and_logged(
+    tls_broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="iotsim_tui.broker")
+    plain = await RawClient.open(tls_broker.ports["tls"], version=4)
+    await plain.send_packet(Connect("device-1", MQTTVersion.V311))
+    assert await plain.expect_closed() == b""  # no TLS: nothing to say in TLS
+    assert "refused TLS handshake from 127.0.0.1:" in caplog.text
+    assert "the client does not speak TLS" in caplog.text
