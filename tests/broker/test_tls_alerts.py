@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import ssl
 import time
 from pathlib import Path
@@ -185,3 +186,28 @@ async def test_plain_mqtt_on_the_tls_port_is_refused_and_logged(
     assert await plain.expect_closed() == b""  # no TLS: nothing to say in TLS
     assert "refused TLS handshake from 127.0.0.1:" in caplog.text
     assert "the client does not speak TLS" in caplog.text
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+@pytest.mark.parametrize(
+    ("flag", "alert"),
+    [("-tls1_3", "alert certificate required"), ("-tls1_2", "alert handshake failure")],
+)
+async def test_openssl_s_client_reads_the_alert(
+    tls_broker: Broker, certs: Path, flag: str, alert: str
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "openssl", "s_client", "-connect", f"127.0.0.1:{tls_broker.ports['tls']}", flag,
+        "-CAfile", str(certs / "ca.crt"), "-ign_eof",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(20):
+            output, _ = await process.communicate(b"\x10\x00")
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert alert in output.decode(errors="replace")
