@@ -92,6 +92,9 @@ class ClientsTable(DataTable[str | Text]):
     def _cells(self, client: ConnectedClient, now: float) -> dict[str, str | Text]:
         own = client.id == self.own_id
         topics = ", ".join(f"{s.filter} q{s.qos}" for s in client.subscriptions) or "—"
+        room = self._columns[-1][1]
+        if len(topics) > room:  # say that more follows
+            topics = topics[: room - 1] + "…"
         return {
             "client id": Text(OWN_ROW, style="italic") if own else Text(client.id),
             "address": client.address,

@@ -35,6 +35,10 @@ def flexible_widths(width: int) -> tuple[int, int]:
     return topic, max(rest - topic, 8)
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class SubscriptionsTable(DataTable[str]):
     """A read-only table that redraws only when its rows change, fitted to its width."""
 
@@ -63,10 +67,10 @@ class SubscriptionsTable(DataTable[str]):
     def show(self, rows: Sequence[SubscriptionRow], now: float) -> None:
         """Replace the rows, unless nothing a user would see has changed."""
         self._rows, self._now = tuple(rows), now
-        payload_width = self._widths[1]
+        topic_width, payload_width = self._widths
         cells = tuple(
             (
-                row.filter,
+                _cut(row.filter, topic_width),
                 str(row.qos),
                 since(row.since, now) if row.since is not None else "—",
                 str(row.count),
