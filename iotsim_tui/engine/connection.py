@@ -13,16 +13,18 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeAlias, cast
 
 import aiomqtt
-from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, MQTTMessage
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, MQTTMessage, WebsocketConnectionError
 from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from iotsim_tui.engine.driver import SocketDriver
 from iotsim_tui.engine.failures import LostBeforeConnack
 from iotsim_tui.errors import TLSFailure
 from iotsim_tui.profiles.model import BrokerSettings, MQTTVersion, TLSSettings, Will
@@ -31,6 +33,9 @@ CONNECT_TIMEOUT = 10.0
 """Seconds to wait for the broker's CONNACK (and SUBACK) before giving up."""
 INCOMING_QUEUE = 1000
 """Messages a device holds before reading them; more are dropped by the client."""
+
+Address: TypeAlias = tuple[int, Any]
+"""An address family and a socket address, as `getaddrinfo` gives them."""
 
 
 class PinnedNameContext(ssl.SSLContext):
@@ -168,8 +173,12 @@ def make_client(
     context: ssl.SSLContext | None,
     will: Will | None,
     hooks: ConnectHooks,
+    driver: SocketDriver,
 ) -> aiomqtt.Client:
-    """A new, unconnected aiomqtt client for one connection attempt of a device."""
+    """A new, unconnected aiomqtt client for one connection attempt of a device.
+
+    Its sockets are run by `driver`; connect it with `connect`, not `__aenter__`.
+    """
     v5 = broker.protocol is MQTTVersion.V5
     properties = None
     if v5 and broker.session_expiry > 0:
@@ -197,7 +206,86 @@ def make_client(
         logger=_SocketErrorLog(hooks) if context is not None else QUIET,
     )
     attach_hooks(client, hooks)
+    driver.attach(paho_of(client), partial(_io_failed, client))
     return client
+
+
+def _io_failed(client: aiomqtt.Client, error: BaseException) -> None:
+    ended: asyncio.Future[None] = client._disconnected
+    if not ended.done():
+        ended.set_exception(error)
+
+
+async def resolve(host: str, port: int) -> list[Address]:
+    """The addresses to try for `host:port`, once for all devices (`socket.gaierror` if none)."""
+    loop = asyncio.get_running_loop()
+    found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [(family, address) for family, _, _, _, address in found]
+
+
+async def connect(client: aiomqtt.Client, addresses: Sequence[Address]) -> None:
+    """Connect as `client.__aenter__()` does, with the TCP connection made on the event loop.
+
+    aiomqtt runs paho's blocking `connect()` in the default thread pool, a handful of threads
+    that ten thousand devices queue for (and fight the event loop for the GIL). Here only a
+    TLS handshake still runs in a thread; the socket is connected without blocking and paho
+    is handed it ready-made.
+
+    Raises:
+        aiomqtt.MqttError: as `__aenter__` does, with the cause in `__context__`.
+    """
+    loop = asyncio.get_running_loop()
+    paho = paho_of(client)
+    try:
+        sock = await _open_socket(addresses)
+    except OSError as error:
+        raise aiomqtt.MqttError(str(error)) from None
+    paho._create_socket_connection = lambda: sock  # type: ignore[method-assign]
+    await client._lock.acquire()
+    try:
+        if paho._ssl_context is not None:
+            await loop.run_in_executor(None, client._client_connect)  # the TLS handshake blocks
+        else:
+            client._client_connect()
+    except (OSError, WebsocketConnectionError) as error:
+        client._lock.release()
+        sock.close()
+        raise aiomqtt.MqttError(str(error)) from None
+    except BaseException:
+        client._lock.release()
+        sock.close()
+        raise
+    try:
+        await client._wait_for(client._connected, timeout=None)
+    except aiomqtt.MqttError:
+        client._lock.release()
+        client._connected = asyncio.Future()
+        raise
+    if client._disconnected.done():
+        client._disconnected = asyncio.Future()
+
+
+async def _open_socket(addresses: Sequence[Address]) -> socket.socket:
+    if not addresses:
+        raise socket.gaierror("no address")
+    loop = asyncio.get_running_loop()
+    error: OSError | None = None
+    for family, address in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await loop.sock_connect(sock, address)
+        except OSError as failure:  # TimeoutError included: try the next address
+            sock.close()
+            error = failure
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    assert error is not None
+    raise error
 
 
 def _will(will: Will | None, *, v5: bool) -> aiomqtt.Will | None:

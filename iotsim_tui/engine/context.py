@@ -1,11 +1,12 @@
-"""What every device of one simulation shares: broker settings, TLS, ramp, event sink."""
+"""What every device of one simulation shares: broker settings, TLS, ramp, sockets, events."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from iotsim_tui.engine.driver import SocketDriver
 from iotsim_tui.engine.events import Event
 from iotsim_tui.engine.outbox import Totals
 from iotsim_tui.engine.ramp import ConnectionRamp
@@ -27,6 +28,8 @@ class NetworkContext:
         emit: Callable[[Event], None],
         schedule: Callable[[DeviceRunner], None],
         totals: Totals,
+        *,
+        recording: bool = True,
     ) -> None:
         self.broker = broker
         self.endpoint = endpoint
@@ -40,3 +43,10 @@ class NetworkContext:
         self.emit = emit
         self.schedule = schedule
         self.totals = totals
+        self.recording = recording
+        """False when nobody reads the events: devices then skip building message events."""
+        self.driver = SocketDriver(broker.keepalive)
+        self.addresses: list[tuple[int, Any]] = []
+        """The broker's (or relay's) addresses, resolved once per start for every device."""
+        self.resolve_error: OSError | None = None
+        """Why the last resolution found no address (each device reports it)."""

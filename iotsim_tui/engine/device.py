@@ -21,7 +21,7 @@ import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 from paho.mqtt.reasoncodes import ReasonCode
 
-from iotsim_tui.engine.connection import ConnectHooks, make_client, paho_of
+from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.events import (
     PAYLOAD_PREVIEW_BYTES,
@@ -203,11 +203,14 @@ class DeviceRunner:
             context=context.tls,
             will=self.device.will,
             hooks=hooks,
+            driver=context.driver,
         )
         self._socket_owner = client
         async with context.ramp.slot():
             try:
-                await client.__aenter__()
+                if context.resolve_error is not None:
+                    raise context.resolve_error.with_traceback(None)
+                await connect(client, context.addresses)
             except (aiomqtt.MqttError, OSError, LostBeforeConnack) as error:
                 failure = describe(
                     error,

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Self
 
 from iotsim_tui.engine.bus import EventBus
-from iotsim_tui.engine.connection import tls_context
+from iotsim_tui.engine.connection import resolve, tls_context
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.device import DeviceRunner
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageKind
@@ -78,6 +78,7 @@ class Simulation:
             self._bus.emit,
             self._scheduler.add,
             self._totals,
+            recording=record_events,
         )
         self._runners: dict[str, DeviceRunner] = {
             device.id: DeviceRunner(device, self._context)
@@ -97,6 +98,7 @@ class Simulation:
         """Stop every device and end the event stream."""
         await self.stop()
         self._scheduler.clear()
+        self._context.driver.close()
         self._bus.close()
 
     @property
@@ -121,10 +123,15 @@ class Simulation:
         Raises:
             TLSFailure: the network's CA, client certificate or key cannot be loaded.
         """
-        if self._network.broker.tls.enabled and self._context.tls is None:
-            self._context.tls = await asyncio.get_running_loop().run_in_executor(
+        context = self._context
+        if self._network.broker.tls.enabled and context.tls is None:
+            context.tls = await asyncio.get_running_loop().run_in_executor(
                 None, tls_context, self._network.broker.tls, self._network.broker.host
             )
+        try:
+            context.addresses, context.resolve_error = await resolve(*context.endpoint), None
+        except OSError as error:  # every device reports it, as it would have found it
+            context.addresses, context.resolve_error = [], error
         for runner in self._chosen(device_ids):
             runner.start()
 
