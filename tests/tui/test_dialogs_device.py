@@ -285,3 +285,15 @@ async def test_messages_with_brackets_are_shown_as_written() -> None:
         expected = "values = []: must be a non-empty array of strings, numbers or true/false"
         assert error_under(app, "params-1") == expected
         assert expected in screen_text(app)
+
+
+@pytest.mark.parametrize(("template", "accepted"), [(True, True), (False, False)])
+async def test_n_stands_for_the_number_only_in_a_template(template: bool, accepted: bool) -> None:
+    pattern = Device("Sensor {n}", "TS{n}")
+    async with open_dialog(SubscribeScreen(pattern, template=template)) as (app, pilot):
+        await paste(pilot, "fleet/{id}/n{n}")
+        await pilot.press("enter")
+        await pilot.pause()
+        if not accepted:
+            assert "unknown placeholder {n}" in error_under(app, "topic")
+    assert app.results == ([Subscription("fleet/{id}/n{n}")] if accepted else [])

@@ -88,12 +88,13 @@ async def test_a_subscription_is_saved_and_made_at_once_when_the_device_runs(
         await pilot.press("tab", "enter", "down", "enter")
         await pilot.pause()
         await pilot.click("#submit")
+        said = "TS1 subscribes to wards/Sensor/+ now, and on every start."
+        await wait_for(pilot, lambda: said in _messages(app), "the notification")
         await wait_for(
             pilot,
             lambda: "subscribed to wards/Sensor/+ (QoS 2)" in _log_lines(opened, "TS1"),
             "the subscription made at once",
         )
-        assert "TS1 subscribes to wards/Sensor/+ now, and on every start." in _messages(app)
         assert opened.network.devices[0].subscribe == (
             Subscription("alerts/{id}", 1),
             Subscription("wards/{name}/+", 2),
@@ -288,3 +289,40 @@ async def test_telemetry_of_a_template_and_deleting_its_devices(tmp_path: Path) 
         await _choose(app, pilot, "d", "all")
         await wait_for(pilot, lambda: list(opened.records) == ["GW1"], "the template deleted")
         assert opened.network.templates == ()
+
+
+@pytest.mark.slow
+async def test_subscribing_a_template_subscribes_each_running_device_it_makes(
+    tmp_path: Path,
+) -> None:
+    skip_without_broker()
+    template = DeviceTemplate("Sensor {n}", "TS{n}", count=3)
+    network = Network("SUBT", broker=BrokerSettings(port=free_port()), templates=(template,))
+    app = app_on(tmp_path, network)
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = await _select(app, pilot, "TS2")
+        await pilot.press("S")
+        await wait_for(
+            pilot,
+            lambda: all(r.status is DeviceStatus.CONNECTED for r in opened.records.values()),
+            "every device connected",
+        )
+        await _choose(app, pilot, "u", "template")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubscribeScreen), "the dialog")
+        await paste(pilot, "fleet/{id}/n{n}")
+        await pilot.press("enter")
+        said = (
+            "3 devices of the template TS{n} (3 devices) subscribe to fleet/{id}/n{n} now, "
+            "and on every start."
+        )
+        await wait_for(pilot, lambda: said in _messages(app), "the notification")
+        for n in (1, 2, 3):
+            line = f"subscribed to fleet/TS{n}/n{n} (QoS 1)"
+            await wait_for(
+                pilot,
+                lambda n=n, line=line: line in _log_lines(opened, f"TS{n}"),  # type: ignore[misc]
+                f"TS{n} subscribed",
+            )
+        assert opened.network.templates[0].subscribe == (Subscription("fleet/{id}/n{n}"),)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: opened.engine is None, "the network stopped")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.load import parse_network
-from iotsim_tui.profiles.model import Network
+from iotsim_tui.profiles.model import Device, DeviceTemplate, Network
 from iotsim_tui.profiles.save import dumps_network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
 
@@ -139,6 +139,31 @@ def profile_problems(network: Network, under: str | None = None) -> list[Profile
     except ProfileError as error:
         return [ProfileProblem("profile", under or "network", error.message)]
     return []
+
+
+def device_problems(device: Device, under: str, *, template: bool) -> list[ProfileProblem]:
+    """`profile_problems` of a network of `device` alone, under the key `devices[0]` + `under`.
+
+    With `template`, `device` is a device template's pattern (`{n}` may stand in its topics),
+    checked as a template; its problems are still keyed `devices[0]...`.
+    """
+    if not template:
+        return profile_problems(Network("check", devices=(device,)), f"devices[0]{under}")
+    pattern = DeviceTemplate(
+        name=device.name,
+        id=device.id,
+        count=1,
+        description=device.description,
+        subscribe=device.subscribe,
+        telemetry=device.telemetry,
+        commands=device.commands,
+        state=device.state,
+        will=device.will,
+    )
+    problems = profile_problems(Network("check", templates=(pattern,)), f"templates[0]{under}")
+    for problem in problems:
+        problem.key = "devices[0]" + problem.key.removeprefix("templates[0]")
+    return problems
 
 
 def problem_text(problem: ProfileProblem, *, key: str | None = None) -> str:

@@ -255,7 +255,9 @@ class DeviceActions(Screen[None]):
             if subscription is not None:
                 self._subscribe(target, subscription)
 
-        self.app.push_screen(SubscribeScreen(target.device, subject=target.name), chosen)
+        template = target.template is not None
+        dialog = SubscribeScreen(target.device, subject=target.name, template=template)
+        self.app.push_screen(dialog, chosen)
 
     def _subscribe(self, target: Target, subscription: Subscription) -> None:
         """Save the subscription in the profile, and subscribe the running devices now."""
@@ -275,19 +277,21 @@ class DeviceActions(Screen[None]):
             and device.id in opened.records
             and opened.records[device.id].status is not DeviceStatus.STOPPED
         ]
-        if not running:
-            who = target.name[0].upper() + target.name[1:]
-            self.notify(
-                f"{who} will subscribe to {subscription.topic} when it starts "
-                "(saved in the profile).",
-                title="Subscription added",
-            )
-            return
+        topic = subscription.topic
         if target.template is None:
-            what = f"{target.name} subscribes to {device_topic(subscription.topic, changed)}"
+            if not running:
+                what = f"{target.name} will subscribe to {topic} when it starts"
+            else:
+                what = f"{target.name} subscribes to {device_topic(topic, changed)} now"
+        elif not running:
+            what = f"The devices of {target.name} will subscribe to {topic} when they start"
         else:
-            what = f"{_devices(len(running))} of {target.name} subscribe to {subscription.topic}"
-        self.notify(f"{what} now, and on every start.", title="Subscription added")
+            verb = "subscribes" if len(running) == 1 else "subscribe"
+            what = f"{_devices(len(running))} of {target.name} {verb} to {topic} now"
+        later = " (saved in the profile)." if not running else ", and on every start."
+        self.notify(what + later, title="Subscription added")
+        if not running:
+            return
 
         async def subscribe_all() -> None:
             # {n} is already filled in by the template; {id} and {name} are each device's.
@@ -337,7 +341,9 @@ class DeviceActions(Screen[None]):
             )
             self._changed_network(target.opened, network, what)
 
-        self.app.push_screen(TelemetryScreen(device, current, subject=target.name), edited)
+        template = target.template is not None
+        dialog = TelemetryScreen(device, current, subject=target.name, template=template)
+        self.app.push_screen(dialog, edited)
 
     def _delete_telemetry(self, target: Target, index: int) -> None:
         from iotsim_tui.tui.screens.confirm import ConfirmScreen

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Select
 
 from iotsim_tui.engine.generators import device_topic
-from iotsim_tui.profiles.model import Device, Network, Subscription
+from iotsim_tui.profiles.model import Device, Subscription
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, field
 
@@ -31,9 +31,13 @@ class SubscribeScreen(FormDialog[Subscription]):
 
     submit_label = "Subscribe"
 
-    def __init__(self, device: Device, *, subject: str | None = None) -> None:
+    def __init__(
+        self, device: Device, *, subject: str | None = None, template: bool = False
+    ) -> None:
         super().__init__()
         self.device = device
+        self.template = template
+        """True when `device` is a device template's pattern: `{n}` may stand in the topic."""
         subject = subject or device.id
         self.heading = f"Subscribe {subject} to a command topic"
         self.intro = (
@@ -71,7 +75,6 @@ class SubscribeScreen(FormDialog[Subscription]):
         device = replace(
             self.device, subscribe=(subscription,), telemetry=(), commands=(), will=None
         )
-        network = Network("check", devices=(device,))
-        for problem in _checks.profile_problems(network, "devices[0].subscribe"):
+        for problem in _checks.device_problems(device, ".subscribe", template=self.template):
             errors.setdefault("topic", problem.problem)
         return subscription

@@ -21,7 +21,6 @@ from iotsim_tui.profiles.fields import parse_generator
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
-    Network,
     PayloadFields,
     Telemetry,
     TelemetryFormat,
@@ -114,10 +113,17 @@ class TelemetryScreen(FormDialog[Telemetry]):
     submit_label = "Save telemetry"
 
     def __init__(
-        self, device: Device, telemetry: Telemetry | None, *, subject: str | None = None
+        self,
+        device: Device,
+        telemetry: Telemetry | None,
+        *,
+        subject: str | None = None,
+        template: bool = False,
     ) -> None:
         super().__init__()
         self.device = device
+        self.template = template
+        """True when `device` is a device template's pattern: `{n}` may stand in the topic."""
         self.telemetry = telemetry
         self.heading = (
             f"Edit telemetry {telemetry.topic} of {subject or device.id}"
@@ -309,7 +315,8 @@ class TelemetryScreen(FormDialog[Telemetry]):
             return None
         device = replace(self.device, subscribe=(), telemetry=(telemetry,), commands=(), will=None)
         where = "devices[0].telemetry[0]"
-        for problem in _checks.profile_problems(Network("check", devices=(device,)), where):
+        checked = _checks.device_problems(device, ".telemetry[0]", template=self.template)
+        for problem in checked:
             key = problem.key.removeprefix(f"{where}.")
             target = _FIELD_OF_KEY.get(key, "form")
             if key == "format":
