@@ -88,5 +88,5 @@ def clash_message(
         f"{network_label(starting, networks)} was not started: {ids_are} already in use on "
         f"{where} by {running}, which is running. Two clients with one client id take the "
         f"session from each other again and again. Stop {'it' if len(ids) == 1 else 'them'} "
-        f"in {running} first, or give one of the networks a client id prefix (c: settings)."
+        f"in {running} first, or give one of the networks another client id prefix (c: settings)."
     )

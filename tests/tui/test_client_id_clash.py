@@ -60,7 +60,9 @@ async def test_a_client_id_running_in_another_network_is_refused_on_start(
             "WARD (ward_b.toml) was not started: client id TS1 is already in use on "
             f"127.0.0.1:{ward.broker.port} by WARD (ward_a.toml), which is running."
         ), message
-        assert "client id prefix" in message
+        assert message.endswith(
+            "or give one of the networks another client id prefix (c: settings)."
+        )
         await pilot.pause(0.3)
         assert second.engine is None
         assert all(r.status is DeviceStatus.STOPPED for r in second.records.values())
