@@ -27,6 +27,21 @@ def _devices(count: int) -> str:
     return "1 device" if count == 1 else f"{count} devices"
 
 
+def _made_from(device_id: str, made: editing.MadeByTemplate) -> str:
+    """E.g. "TS4 is one of 1000 devices made from the template TS{n} (TS1 to TS1000)"."""
+    template = made.template
+    if template.count == 1:
+        return f"{device_id} is made from the template {template.id}"
+    return (
+        f"{device_id} is one of {template.count} devices made from the template {template.id} "
+        f"({made.ids})"
+    )
+
+
+def _all_of(count: int) -> str:
+    return "its device" if count == 1 else f"all {count} devices"
+
+
 @dataclass(frozen=True)
 class Target:
     """What a device dialog edits: a listed device, or a template seen as one device."""
@@ -126,14 +141,14 @@ class DeviceActions(Screen[None]):
                 base, device = editing.split_off(network, made, keep=True)
                 then(Target(opened, device, base))
 
+        others = "; the others stay as they are" if count > 1 else ""
         question = (
-            f"{device_id} is one of {_devices(count)} made from the template {made.template.id} "
-            f"({made.ids}). Change the template, and with it every device it makes, or "
-            f"{device_id} alone? {device_id} alone leaves the template and is listed as a "
-            "device of its own; the others stay as they are."
+            f"{_made_from(device_id, made)}. Change the template, and with it every device it "
+            f"makes, or {device_id} alone? {device_id} alone leaves the template and is listed "
+            f"as a device of its own{others}."
         )
         choices = [
-            ("template", f"The template: all {_devices(count)}"),
+            ("template", f"The template: {_all_of(count)}"),
             ("alone", f"{device_id} alone, as a device of its own"),
         ]
         self.app.push_screen(ChoiceScreen(question, choices), chosen)
@@ -237,11 +252,12 @@ class DeviceActions(Screen[None]):
                 self._select_after(Place(opened.key))
 
         others = count - 1
-        choices = [("one", f"{device_id} only (the other {_devices(others)} stay)")]
-        choices.append(("all", f"The template and all {_devices(count)}"))
+        stay = "the other device stays" if others == 1 else f"the other {others} devices stay"
+        choices = [("one", f"{device_id} only ({stay})")]
+        choices.append(("all", f"The template and {_all_of(count)}"))
         question = (
-            f"{device_id} is one of {_devices(count)} made from the template {made.template.id} "
-            f"({made.ids}). Delete it alone, or the template with every device it makes?"
+            f"{_made_from(device_id, made)}. Delete it alone, or the template with every "
+            "device it makes?"
         )
         self.app.push_screen(ChoiceScreen(question, choices if others else choices[1:]), chosen)
 
