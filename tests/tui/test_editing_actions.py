@@ -236,6 +236,9 @@ async def test_one_device_of_a_template_becomes_a_device_of_its_own(tmp_path: Pa
         opened = await _select(app, pilot, "TS3")
         await _choose(app, pilot, "e", "alone")
         await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), "the device form")
+        assert "TS3 leaves the template TS{n} and is listed as a device of its own" in (
+            screen_text(app)
+        )
         await type_into(pilot, "#description", "By the door")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the form closed")

@@ -52,6 +52,8 @@ class Target:
     """The network the edit applies to (with the device already split off its template)."""
     template: int | None = None
     """The template's place in the network when the template is edited."""
+    leaving: str | None = None
+    """The template (its id pattern) the device leaves to be edited alone."""
 
     def put(self, device: Device) -> Network:
         """The network with the edited device (or template) in place."""
@@ -139,7 +141,7 @@ class DeviceActions(Screen[None]):
                 then(Target(opened, device, network, made.index))
             elif answer == "alone":
                 base, device = editing.split_off(network, made, keep=True)
-                then(Target(opened, device, base))
+                then(Target(opened, device, base, leaving=made.template.id))
 
         others = "; the others stay as they are" if count > 1 else ""
         question = (
@@ -209,7 +211,13 @@ class DeviceActions(Screen[None]):
             self._changed_network(opened, network, f"{device.id} changed")
             self._select_after(Place(opened.key, device.id))
 
-        self.app.push_screen(DeviceScreen(target.base, old), edited)
+        intro = ""
+        if target.leaving is not None:
+            intro = (
+                f"{old.id} leaves the template {target.leaving} and is listed as a device of "
+                "its own once you save."
+            )
+        self.app.push_screen(DeviceScreen(target.base, old, intro=intro), edited)
 
     def action_delete_device(self) -> None:
         from iotsim_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen

@@ -29,10 +29,11 @@ class DeviceScreen(FormDialog[Device]):
 
     submit_label = "Save device"
 
-    def __init__(self, network: Network, device: Device | None) -> None:
+    def __init__(self, network: Network, device: Device | None, *, intro: str = "") -> None:
         super().__init__()
         self.network = network
         self.device = device
+        self.intro = intro
         self.heading = f"Edit device {device.id}" if device else f"Add a device to {network.name}"
         self.kind: DeviceKind | None = None
         others = devices_of(network)
