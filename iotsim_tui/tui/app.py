@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -12,15 +13,35 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.worker import Worker
+from textual.worker import Worker, get_current_worker
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.focus import TypeAhead
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import Session
+
+LOADED_AFTER_FIRST_FRAME = (
+    "iotsim_tui.tui.screens.network_form",
+    "iotsim_tui.tui.screens.device_form",
+    "iotsim_tui.tui.screens.subscribe",
+    "iotsim_tui.tui.screens.telemetry_list",
+    "iotsim_tui.tui.screens.telemetry",
+    "iotsim_tui.tui.screens.template_form",
+    "iotsim_tui.tui.screens.confirm",
+    "iotsim_tui.tui.screens.help",
+    "iotsim_tui.tui.screens.files",
+    "iotsim_tui.tui.screens.console",
+    "iotsim_tui.profiles.save",
+    "iotsim_tui.tui.engine_process",
+    "iotsim_tui.tui.widgets.eavesdrop",
+)
+"""Modules the first frame does without, loaded in the background once it is drawn, dialogs
+first, so that a key opens its dialog without waiting for an import."""
 
 
 def default_log_file() -> Path:
@@ -60,6 +81,14 @@ class IotsimApp(App[int]):
         self.clock = clock
         self.log_file = log_file or default_log_file()
         self._log_handler: logging.Handler | None = None
+        self._type_ahead = TypeAhead(self, super().on_event)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal go through `TypeAhead`, one at a time; the rest as usual."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self._type_ahead.arrived(event)
+        else:
+            await super().on_event(event)
 
     def on_mount(self) -> None:
         self._start_logging()
@@ -72,6 +101,19 @@ class IotsimApp(App[int]):
         self.push_screen(MainScreen(self.session, clock=self.clock))
         for problem in self.problems:
             self.notify(problem.message, title=problem.title, severity="error", timeout=20)
+        self.call_after_refresh(self._load_the_rest)
+
+    def _load_the_rest(self) -> None:
+        # A thread: an import cannot be cut into steps, and the app's loop keeps handling
+        # keys meanwhile (a module the loop needs first waits for the thread's import).
+        self.run_worker(self._import_later_modules, thread=True, group="load", exit_on_error=False)
+
+    def _import_later_modules(self) -> None:
+        worker = get_current_worker()
+        for name in LOADED_AFTER_FIRST_FRAME:
+            if worker.is_cancelled:
+                return
+            importlib.import_module(name)
 
     def _start_logging(self) -> None:
         try:
