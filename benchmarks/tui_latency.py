@@ -15,7 +15,8 @@ every ~2 ms (the poll itself costs ~2-4 ms: the figures include it). Cases:
    the bundled broker, a command topic subscribed each; samples start once all are connected.
 
 Also start-up to the first frame: from starting the process to the network's name on screen,
-against a minimal Textual app (one Static) started the same way in the same run.
+against a minimal Textual app (one Static) started the same way in the same run; and the time
+from a key to its dialog on screen (c settings, a add device, u subscribe), idle.
 Targets (issue 4): p95 <= 100 ms under load; start-up < 1 s. Results replace the `tui_latency`
 section of docs/performance.md.
 """
@@ -210,7 +211,55 @@ def measure_startup(workdir: Path, devices: int, runs: int) -> dict[str, object]
         ours += _startup(workdir, [*app, "--no-broker", str(profile)], "FLEET_BENCH", 1)
         minimal_app = [sys.executable, "minimal.py", str(devices)]
         minimal += _startup(workdir, minimal_app, "MINIMAL_READY", 1)
-    return {"startup": ours, "startup_minimal": minimal}
+    dialogs = measure_dialogs(workdir, 3 if runs < 5 else 6)
+    return {"startup": ours, "startup_minimal": minimal, "dialogs": dialogs}
+
+
+DIALOGS = (
+    ("c", "network settings", "Network settings"),
+    ("a", "add a device", "Add a device to"),
+    ("u", "subscribe", "to a command topic"),
+)
+"""Keys that open a dialog, what it is, and words of its title."""
+
+
+def measure_dialogs(workdir: Path, rounds: int) -> dict[str, list[float]]:
+    """Key to dialog on screen (ms), idle, on the bundled HEALTH_CARE network: `rounds`
+    opens of each dialog in turn, the first of each straight after the first frame."""
+    app = str(Path(sys.executable).with_name("iotsim-tui"))
+    profile = ROOT / "profiles" / "health_care.toml"
+    times: dict[str, list[float]] = {name: [] for _, name, _ in DIALOGS}
+    term = Terminal(workdir, "dialogs")
+    try:
+        term.start(_command(workdir, [app, "--no-broker", str(profile)]))
+        if term.wait(lambda s: " · " in "".join(s.splitlines()[:4]), READY_TIMEOUT) is None:
+            raise SystemExit(f"no device selected:\n{term.screen()}")
+        for _ in range(rounds):
+            for key, name, title in DIALOGS:
+                sent = time.perf_counter()
+                term.tmux("send-keys", "-t", "app", key)
+                shown = term.wait(lambda s, title=title: title in s, SAMPLE_TIMEOUT)
+                times[name].append(((shown or sent + SAMPLE_TIMEOUT) - sent) * 1000)
+                term.tmux("send-keys", "-t", "app", "Escape")
+                if term.wait(lambda s, title=title: title not in s, SAMPLE_TIMEOUT) is None:
+                    raise SystemExit(f"the {name} dialog did not close:\n{term.screen()}")
+                time.sleep(0.2)
+    finally:
+        term.close()
+    return times
+
+
+def dialogs_report(times: dict[str, list[float]]) -> str:
+    """The dialog table: first open, then the median and max of the later ones."""
+    lines = [
+        "| key to dialog on screen, idle | first open ms | later opens p50 ms | max ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, name, _ in DIALOGS:
+        values = times[name]
+        later = statistics.median(values[1:]) if len(values) > 1 else float("nan")
+        lines.append(f"| {key}: {name} | {values[0]:.0f} | {later:.0f} | {max(values):.0f} |")
+    return "\n".join(lines)
 
 
 def startup_report(figures: dict[str, object]) -> str:
@@ -221,6 +270,8 @@ def startup_report(figures: dict[str, object]) -> str:
     assert isinstance(minimal, list)
     start = statistics.median(startup)
     start_minimal = statistics.median(minimal)
+    dialogs = figures["dialogs"]
+    assert isinstance(dialogs, dict)
     return "\n".join(
         [
             f"| start-up to first frame ({len(startup)} runs each) | median s | min-max s "
@@ -231,6 +282,8 @@ def startup_report(figures: dict[str, object]) -> str:
             f"< 1 s {'met' if start < 1 else 'NOT met'} |",
             f"| minimal Textual app, same tree (reference) | {start_minimal:.2f} | "
             f"{min(minimal):.2f}-{max(minimal):.2f} | 1.0x | |",
+            "",
+            dialogs_report(dialogs),
         ]
     )
 
