@@ -47,6 +47,21 @@ def matching(bindings: Sequence[KeyHelp], search: str) -> list[KeyHelp]:
     return [row for row in bindings if all(w in " ".join(row).casefold() for w in words)]
 
 
+def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
+    """The rows of the `?` screen: the main screen's keys, the device log's, the console's."""
+    from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+    from iotsim_tui.tui.widgets.device_log import DeviceLog
+
+    return [
+        *key_help("main screen", main_screen),
+        *key_help("device log", DeviceLog.BINDINGS),
+        *key_help("broker console", BrokerConsoleScreen.BINDINGS),
+        ("ctrl+q", "Quit, from any screen", "everywhere"),
+        ("tab / shift+tab", "Move between panes and fields", "everywhere"),
+        ("ctrl+p", "Command palette: every action by name", "everywhere"),
+    ]
+
+
 class HelpScreen(ModalScreen[None]):
     """A table of the app's keys; typing filters it, Escape closes it."""
 

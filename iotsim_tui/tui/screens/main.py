@@ -445,18 +445,9 @@ class MainScreen(EditingActions):
 
     def action_help(self) -> None:
         """Every key, what it does, and where it works."""
-        from iotsim_tui.tui.screens.console import BrokerConsoleScreen
-        from iotsim_tui.tui.screens.help import HelpScreen, key_help
+        from iotsim_tui.tui.screens.help import HelpScreen, every_key
 
-        rows = [
-            *key_help("main screen", self.BINDINGS),
-            *key_help("device log", DeviceLog.BINDINGS),
-            *key_help("broker console", BrokerConsoleScreen.BINDINGS),
-            ("ctrl+q", "Quit, from any screen", "everywhere"),
-            ("tab / shift+tab", "Move between panes and fields", "everywhere"),
-            ("ctrl+p", "Command palette: every action by name", "everywhere"),
-        ]
-        self.app.push_screen(HelpScreen(rows))
+        self.app.push_screen(HelpScreen(every_key(self.BINDINGS)))
 
     # -- publishing --------------------------------------------------------------------
 
