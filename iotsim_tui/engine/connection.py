@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeAlias, cast
@@ -308,6 +309,7 @@ def attach_hooks(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
     """Wrap paho's callbacks so `hooks` sees CONNACK flags, acknowledgements and early drops."""
     paho = paho_of(client)
     loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
     aiomqtt_on_connect = cast(Callable[..., None], paho.on_connect)
     aiomqtt_on_disconnect = cast(Callable[..., None], paho.on_disconnect)
     aiomqtt_on_publish = cast(Callable[..., None], paho.on_publish)
@@ -324,7 +326,10 @@ def attach_hooks(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
         if client._connected.cancelled():
             return  # the attempt was abandoned; aiomqtt's handler would raise CancelledError
         aiomqtt_on_disconnect(c, userdata, flags, reason, *rest)
-        loop.call_soon_threadsafe(_disconnected, client, hooks, reason)
+        if threading.get_ident() == loop_thread:
+            loop.call_soon(_disconnected, client, hooks, reason)  # no wake-up write per device
+        else:
+            loop.call_soon_threadsafe(_disconnected, client, hooks, reason)
 
     def on_message(c: PahoClient, userdata: Any, message: MQTTMessage) -> None:
         topic = message._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8

@@ -23,6 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of
 from iotsim_tui.engine.context import NetworkContext
+from iotsim_tui.engine.driver import send_qos0
 from iotsim_tui.engine.events import (
     PAYLOAD_PREVIEW_BYTES,
     DeviceError,
@@ -48,6 +49,7 @@ from iotsim_tui.engine.views import DeviceView, SubscriptionView
 from iotsim_tui.profiles.model import (
     Command,
     Device,
+    MQTTVersion,
     SubscribeOn,
     TelemetryAction,
 )
@@ -63,6 +65,7 @@ class DeviceRunner:
     def __init__(self, device: Device, context: NetworkContext) -> None:
         self.device = device
         self.client_id = context.broker.client_id_prefix + device.id
+        self._level = 5 if context.broker.protocol is MQTTVersion.V5 else 4
         self._context = context
         self.state: dict[str, Any] = dict(device.state)
         self._totals = context.totals
@@ -305,7 +308,8 @@ class DeviceRunner:
         statuses[self.status] -= 1
         statuses[status] += 1
         self.status, self.detail = status, detail
-        self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
+        if self._context.recording:
+            self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
 
     def _report(self, message: str) -> None:
         if not self.failed:
@@ -317,7 +321,8 @@ class DeviceRunner:
         self.last_error = message
 
     def _log(self, text: str) -> None:
-        self._context.emit(LogLine(self.device.id, text, time.time()))
+        if self._context.recording:
+            self._context.emit(LogLine(self.device.id, text, time.time()))
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -354,18 +359,19 @@ class DeviceRunner:
                 matched = True
                 sub.count += 1
                 sub.last_payload = preview
-        self._context.emit(
-            MessageIn(
-                self.device.id,
-                topic,
-                qos,
-                retain,
-                preview,
-                len(payload),
-                not matched,
-                time.time(),
+        if self._context.recording:
+            self._context.emit(
+                MessageIn(
+                    self.device.id,
+                    topic,
+                    qos,
+                    retain,
+                    preview,
+                    len(payload),
+                    not matched,
+                    time.time(),
+                )
             )
-        )
         for topic_filter, command in self._commands:
             if topic_matches(topic_filter, topic):
                 self._run_command(command, topic, payload)
@@ -436,14 +442,20 @@ class DeviceRunner:
 
     def _send(self, message: Pending) -> bool:
         assert self._client is not None
-        info = paho_of(self._client).publish(
-            message.topic, message.payload, message.qos, message.retain
-        )
-        if info.rc != MQTT_ERR_SUCCESS:
-            return False
-        self.outbox.sent(message, info.mid)
+        paho = paho_of(self._client)
+        if message.qos == 0:
+            if not send_qos0(paho, message.topic, message.payload, message.retain, self._level):
+                return False
+            self.outbox.sent(message, 0)
+        else:
+            info = paho.publish(message.topic, message.payload, message.qos, message.retain)
+            if info.rc != MQTT_ERR_SUCCESS:
+                return False
+            self.outbox.sent(message, info.mid)
         self.messages_out += 1
         self._totals.messages_out += 1
+        if not self._context.recording:  # nobody reads events: the counters are the summary
+            return True
         self._context.emit(
             MessageOut(
                 self.device.id,

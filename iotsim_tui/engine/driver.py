@@ -7,6 +7,10 @@ devices that was most of the engine's work. The driver takes over those socket c
 paho for the engine's clients: one reader per socket; packets written straight to the socket
 once per turn of the loop (a writer is registered only when the socket is full); and one timer
 that walks the connections for keepalive, each one every few seconds rather than every second.
+
+QoS 0 publishes skip paho's per-message bookkeeping (a message info with its lock, and a
+reason code and properties for an `on_publish` nobody needs at QoS 0): `send_qos0` writes the
+encoded PUBLISH to the socket at once, or queues it behind paho's packets to keep their order.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from paho.mqtt.client import MQTT_ERR_SUCCESS
+from paho.mqtt.client import MQTT_ERR_SUCCESS, PUBLISH
 from paho.mqtt.client import Client as PahoClient
+
+from iotsim_tui.protocol.encoding import encode_publish
+from iotsim_tui.protocol.packets import Publish
+from iotsim_tui.protocol.reasons import MQTTVersion
 
 TICK = 1.0
 """Seconds between turns of the keepalive timer (each turn visits one bucket of connections)."""
@@ -213,3 +221,38 @@ class SocketDriver:
                 self._unregister(link)
         if self._open > 0:
             self._timer = self._loop.call_later(TICK, self._tick)
+
+
+def send_qos0(paho: PahoClient, topic: str, payload: bytes, retain: bool, version: int) -> bool:
+    """Publish at QoS 0 on a connected client; False when it is not connected.
+
+    `version` is the protocol level (4 for 3.1.1, 5). The packet goes straight to the socket
+    when paho has nothing waiting to be written; otherwise, or for what the socket did not
+    take, it joins paho's queue (paho's writer sends the rest in order).
+    """
+    sock = paho._sock
+    if sock is None or not paho.is_connected():
+        return False
+    packet = encode_publish(Publish(topic, payload, retain=retain), MQTTVersion(version))
+    sent = 0
+    if not paho._out_packet:
+        try:
+            sent = sock.send(packet)
+        except (BlockingIOError, InterruptedError):
+            sent = 0  # an SSL socket that wants to write: nothing went out
+        except OSError:
+            return False  # paho's own publish meets the same error and ends the connection
+    if sent < len(packet):
+        paho._out_packet.append(
+            {
+                "command": PUBLISH,
+                "mid": 0,
+                "qos": 0,
+                "pos": sent,
+                "to_process": len(packet) - sent,
+                "packet": packet,
+                "info": None,
+            }
+        )
+        paho._call_socket_register_write()
+    return True
