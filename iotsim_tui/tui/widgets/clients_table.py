@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import events
 from textual.widgets import DataTable
@@ -41,11 +43,13 @@ def _count(number: int, thing: str) -> str:
 def feed_note(update: ClientsFeed) -> str:
     """The line above the table: clients, subscriptions, and what the message counts are."""
     more = " (list cut short by the broker)" if update.truncated else ""
+    # The broker sends the feed when clients come, go or subscribe: counts are of that moment.
+    when = time.localtime(update.updated)
     return (
         f"{_count(update.connected, 'client')} · "
         f"{_count(update.subscriptions, 'subscription')}{more} · "
         f"since the broker started: {update.messages_received} messages published to it, "
-        f"{update.messages_sent} delivered by it"
+        f"{update.messages_sent} delivered by it, as of {time.strftime('%H:%M:%S', when)}"
     )
 
 
