@@ -96,6 +96,8 @@ class DeviceRunner:
         self._socket_owner: aiomqtt.Client | None = None
         """The client of the current attempt, from its creation until it is closed."""
         self._task: asyncio.Task[None] | None = None
+        self.tls_version: str | None = None
+        """Negotiated on the current connection (None when plain or not connected)."""
         self._dropping = False
         self._stopping = False
         self._serving = False
@@ -253,6 +255,7 @@ class DeviceRunner:
         finally:
             self._serving = False
             self._client = None
+            self.tls_version = None
             self.outbox.requeue_unacked()
             try:
                 if not self._dropping:
@@ -269,7 +272,8 @@ class DeviceRunner:
         detail = f"connected to {self._context.where}"
         sock = paho_of(client).socket()
         if isinstance(sock, ssl.SSLSocket):
-            detail += f" over {sock.version()}"
+            self.tls_version = sock.version()
+            detail += f" over {self.tls_version}"
         if hooks.session_present:
             detail += ", session resumed"
         return detail
@@ -503,4 +507,5 @@ class DeviceRunner:
             messages_out=self.messages_out,
             state=dict(self.state),
             last_error=self.last_error,
+            tls_version=self.tls_version,
         )

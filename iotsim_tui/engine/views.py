@@ -78,6 +78,9 @@ class DeviceView:
     state: Mapping[str, object]
     """The device's state values (setpoint, power, ...) as commands left them."""
     last_error: str | None
+    tls_version: str | None = None
+    """The TLS version negotiated on the current connection ("TLSv1.3"); None when plain or
+    not connected."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,26 @@ async def test_server_certificate_failures_are_reported_at_once(
 
 
 @needs_mosquitto
+async def test_the_view_shows_the_negotiated_tls_version(tmp_path: Path) -> None:
+    # The profile asks for TLS 1.2 at least; mosquitto offers 1.3: the view shows what was agreed.
+    certs = make_cert_dir(tmp_path)
+    with run_mosquitto(tmp_path, certs=certs) as broker:
+        assert broker.tls_port is not None
+        detail, _, simulation = await _outcome(
+            broker.tls_port, TLSSettings(enabled=True, ca=str(certs / "ca.crt"), min_version="1.2")
+        )
+        async with simulation:
+            assert detail.endswith("over TLSv1.3")
+            assert simulation.device("device-1").tls_version == "TLSv1.3"
+            await simulation.stop()
+            assert simulation.device("device-1").tls_version is None
+        _, _, plain = await _outcome(broker.port, TLSSettings())
+        async with plain:
+            assert plain.device("device-1").status is DeviceStatus.CONNECTED
+            assert plain.device("device-1").tls_version is None
+
+
+@needs_mosquitto
 @pytest.mark.parametrize("version", ["tlsv1.2", "tlsv1.3"])
 async def test_a_missing_client_certificate_is_reported_at_once(
     tmp_path: Path, version: str
