@@ -26,7 +26,7 @@ class NetworkContext:
         tls: ssl.SSLContext | None,
         ramp: ConnectionRamp,
         emit: Callable[[Event], None],
-        schedule: Callable[[DeviceRunner], None],
+        schedule: Callable[[DeviceRunner, float | None], None],
         totals: Totals,
         *,
         recording: bool = True,

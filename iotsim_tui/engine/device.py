@@ -45,18 +45,9 @@ from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
 from iotsim_tui.engine.outbox import Outbox, Pending
 from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.subscribed import Subscribed
-from iotsim_tui.engine.views import DeviceView, SubscriptionView
-from iotsim_tui.profiles.model import (
-    Command,
-    Device,
-    MQTTVersion,
-    SubscribeOn,
-    TelemetryAction,
-)
-from iotsim_tui.protocol.topics import (
-    is_valid_topic_name,
-    topic_matches,
-)
+from iotsim_tui.engine.views import DeviceView
+from iotsim_tui.profiles.model import Command, Device, MQTTVersion, SubscribeOn, TelemetryAction
+from iotsim_tui.protocol.topics import is_valid_topic_name, topic_matches
 
 
 class DeviceRunner:
@@ -98,6 +89,8 @@ class DeviceRunner:
         self._task: asyncio.Task[None] | None = None
         self.tls_version: str | None = None
         """Negotiated on the current connection (None when plain or not connected)."""
+        self._started_at: float | None = None
+        """`loop.time()` of the last start, until the first connection after it."""
         self._dropping = False
         self._stopping = False
         self._serving = False
@@ -126,7 +119,9 @@ class DeviceRunner:
         self.generation += 1
         self._dropping = False
         self._stopping = False
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.client_id)
+        loop = asyncio.get_running_loop()
+        self._started_at = loop.time()
+        self._task = loop.create_task(self._run(), name=self.client_id)
 
     def cancel(self) -> asyncio.Task[None] | None:
         """Begin stopping: disconnect cleanly; returns the task to wait for."""
@@ -289,7 +284,9 @@ class DeviceRunner:
         self._flush_outbox()
         if self.telemetry_running and self.builders:
             self.generation += 1
-            self._context.schedule(self)
+            # The first connection after a start keeps the first interval counted from the start.
+            self._context.schedule(self, self._started_at)
+            self._started_at = None
 
     async def _subscribe_all(self, client: aiomqtt.Client, subs: list[Subscribed]) -> None:
         try:
@@ -395,17 +392,14 @@ class DeviceRunner:
             self.telemetry_running = True
             self.generation += 1
             if self.connected and self.builders:
-                self._context.schedule(self)
+                self._context.schedule(self, None)
             done.append("telemetry started")
         if command.response is not None:
             response = command.response
 
             def fill(template: str) -> str:
-                return (
-                    device_topic(template, self.device)
-                    .replace("{topic}", topic)
-                    .replace("{payload}", text)
-                )
+                filled = device_topic(template, self.device).replace("{topic}", topic)
+                return filled.replace("{payload}", text)
 
             reply_topic = fill(response.topic)
             if not is_valid_topic_name(reply_topic):
@@ -491,16 +485,7 @@ class DeviceRunner:
             client_id=self.client_id,
             status=self.status,
             status_detail=self.detail,
-            subscriptions=tuple(
-                SubscriptionView(
-                    s.topic_filter,
-                    s.granted if s.granted is not None else s.qos,
-                    s.since,
-                    s.count,
-                    s.last_payload,
-                )
-                for s in self._subscriptions.values()
-            ),
+            subscriptions=tuple(s.view() for s in self._subscriptions.values()),
             ledger=self.outbox.ledger(),
             telemetry_running=self.telemetry_running,
             messages_in=self.messages_in,

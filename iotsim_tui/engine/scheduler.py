@@ -2,7 +2,8 @@
 
 A heap of next-due times rather than a sleeping task per device: ten thousand devices that
 publish every second cost one timer and ten thousand heap operations a second. Each telemetry
-starts at a random point of its first interval and keeps a little jitter afterwards, so a
+starts at a random point of its first interval (counted from the device's start, so a slow
+connection does not push it past the interval) and keeps a little jitter afterwards, so a
 thousand devices do not fire in the same millisecond.
 """
 
@@ -46,12 +47,18 @@ class TelemetryScheduler:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def add(self, device: Publisher) -> None:
-        """Schedule every telemetry of `device` for its current generation."""
+    def add(self, device: Publisher, since: float | None = None) -> None:
+        """Schedule every telemetry of `device` for its current generation.
+
+        Each first publish falls at a random point of the interval that begins at `since`
+        (a `loop.time()`; None: now), or at once when that point has passed while the device
+        was connecting: a run as long as the interval sees every device publish.
+        """
         loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
+        start = now if since is None else since
         for index, interval in enumerate(device.intervals()):
-            self._push(now + random.random() * interval, index, device)  # noqa: S311
+            self._push(max(now, start + random.random() * interval), index, device)  # noqa: S311
         self._arm()
 
     def clear(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from iotsim_tui.engine.views import SubscriptionView
 from iotsim_tui.protocol.topics import SHARE_PREFIX, SharedFilter
 
 
@@ -23,3 +24,8 @@ class Subscribed:
             if topic_filter.startswith(SHARE_PREFIX)
             else topic_filter
         )
+
+    def view(self) -> SubscriptionView:
+        """A snapshot (the QoS asked for until the broker grants one)."""
+        qos = self.granted if self.granted is not None else self.qos
+        return SubscriptionView(self.topic_filter, qos, self.since, self.count, self.last_payload)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from iotsim_tui.engine import DeviceStatus, LogLine, MessageIn, Simulation
 from iotsim_tui.profiles.model import (
@@ -11,6 +16,7 @@ from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
     MQTTVersion,
+    Ramp,
     Response,
     Subscription,
     Telemetry,
@@ -20,6 +26,7 @@ from iotsim_tui.profiles.model import (
     Will,
 )
 from tests.engine.helpers import EventLog, network, observer, unique, wait_until
+from tests.support.mosquitto import mosquitto_path, run_mosquitto
 
 
 async def test_command_response_and_state_change_reported_in_telemetry(broker_port: int) -> None:
@@ -217,3 +224,29 @@ async def test_a_resumed_session_is_not_subscribed_again_and_strays_are_flagged(
     assert (message.payload, message.unsolicited) == (b"while away", True)
     subscribed = [e.text for e in log.of(LogLine) if e.text.startswith("subscribed to")]
     assert subscribed == [f"subscribed to {base}/x (QoS 1)", f"subscribed to {base}/y (QoS 1)"]
+
+
+@pytest.mark.slow
+async def test_a_run_as_long_as_the_interval_sees_every_device_publish(tmp_path: Path) -> None:
+    # The ramp makes the last devices connect about a second after the start: their first
+    # telemetry must still fall within the first interval counted from the start.
+    if mosquitto_path() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    base = unique()
+    telemetry = Telemetry(
+        f"{base}/{{id}}", interval=2.0, fields={"n": ValueSpec(GeneratorKind.COUNTER)}
+    )
+    devices = [Device(name=f"D{i}", id=f"d{i}", telemetry=(telemetry,)) for i in range(20)]
+    with run_mosquitto(tmp_path) as broker:
+        paced = replace(network(broker.port, *devices), ramp=Ramp(rate=20.0, in_flight=5))
+        async with Simulation(paced) as simulation:
+            await simulation.start()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + telemetry.interval
+            await wait_until(
+                lambda: simulation.summary().connected == 20, "every device to connect"
+            )
+            assert loop.time() < deadline, "the machine is too slow for this test's timing"
+            await asyncio.sleep(deadline - loop.time())  # the run's duration, as `--duration 2`
+            silent = [d.id for d in simulation.devices() if d.messages_out == 0]
+            assert not silent, f"no telemetry within the first interval from {silent}"

@@ -99,3 +99,23 @@ async def test_the_bus_batches_and_bounds_events(monkeypatch: pytest.MonkeyPatch
     quiet.emit(StatusChanged("D", DeviceStatus.STOPPED, "stopped", 1.0))
     quiet.close()
     assert [batch async for batch in quiet.batches()] == []
+
+
+async def test_a_device_that_connected_late_still_publishes_within_its_first_interval() -> None:
+    # Started 1.5 s ago, interval 1 s: its first publish is due at once, not in up to 1 s.
+    scheduler = TelemetryScheduler()
+    loop = asyncio.get_running_loop()
+    late = FakeDevice([1.0])
+    began = time.monotonic()
+    scheduler.add(late, loop.time() - 1.5)
+    await wait_until(lambda: bool(late.published), "the late device's first publish")
+    assert late.published[0][1] - began < 0.5
+    # Started just now: somewhere in its first interval, and never before the start.
+    fresh = [FakeDevice([0.3]) for _ in range(40)]
+    started = loop.time()
+    for device in fresh:
+        scheduler.add(device, started)
+    await wait_until(lambda: all(d.published for d in fresh), "every first publish", within=5.0)
+    firsts = [device.published[0][1] - began for device in fresh]
+    assert max(firsts) - min(firsts) > 0.05  # spread out, not all at once
+    scheduler.clear()
