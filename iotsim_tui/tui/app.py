@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,6 +43,12 @@ LOADED_AFTER_FIRST_FRAME = (
 )
 """Modules the first frame does without, loaded in the background once it is drawn, dialogs
 first, so that a key opens its dialog without waiting for an import."""
+
+
+EXIT_GRACE_SECONDS = 5.0
+"""How long the app may take to end after SIGHUP or SIGTERM before it is ended at once."""
+
+log = logging.getLogger("iotsim_tui.tui")
 
 
 def default_log_file() -> Path:
@@ -97,11 +104,24 @@ class IotsimApp(App[int]):
         loop = asyncio.get_running_loop()
         for number in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(number, self.exit, 128 + number)
+                loop.add_signal_handler(number, self._end_on_signal, 128 + number)
         self.push_screen(MainScreen(self.session, clock=self.clock))
         for problem in self.problems:
             self.notify(problem.message, title=problem.title, severity="error", timeout=20)
         self.call_after_refresh(self._load_the_rest)
+
+    def _end_on_signal(self, code: int) -> None:
+        """End the orderly way, and for sure: with its terminal gone, Textual can block for
+        good writing to it while it shuts down, and the app would linger."""
+        self.exit(code)
+        watchdog = threading.Timer(EXIT_GRACE_SECONDS, self._end_now, args=(code,))
+        watchdog.daemon = True
+        watchdog.start()
+
+    def _end_now(self, code: int) -> None:
+        log.warning("the app did not end %.0f s after a signal: ending it now", EXIT_GRACE_SECONDS)
+        self.session.kill_brokers()
+        os._exit(code)
 
     def _load_the_rest(self) -> None:
         # A thread: an import cannot be cut into steps, and the app's loop keeps handling
