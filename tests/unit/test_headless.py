@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import json
 import os
 import re
@@ -16,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from iotsim_tui.engine import Summary
 from iotsim_tui.errors import UsageError
 from iotsim_tui.headless.options import RunOptions, parse_shard
+from iotsim_tui.headless.output import Display
+from iotsim_tui.headless.workers import run_workers
 from tests.support.bundled import skip_without_broker
 from tests.support.mosquitto import RunningMosquitto
 from tests.support.ports import free_port
@@ -221,3 +226,38 @@ def test_the_bundled_broker_is_started_when_the_profile_asks_and_nothing_listens
     )
     assert done.returncode == 1
     assert "connection refused" in done.stdout
+
+
+class RecordingDisplay(Display):
+    """The live display, keeping every summary it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__(json_lines=False, stream=io.StringIO())
+        self.shown: list[Summary] = []
+
+    def update(self, summary: Summary, elapsed: float) -> None:
+        self.shown.append(summary)
+
+
+@pytest.mark.slow
+async def test_the_workers_live_line_ends_with_the_final_counts(
+    mosquitto: RunningMosquitto, tmp_path: Path
+) -> None:
+    # Stopped as Ctrl-C stops it: the workers publish until they are told, after the last
+    # live sample they sent.
+    profile = small_profile(tmp_path, mosquitto.port, count=6)
+    options = RunOptions(profile=profile, workers=2)
+    display = RecordingDisplay()
+    stop = asyncio.Event()
+
+    def stop_once_publishing() -> None:
+        if display.shown and display.shown[-1].messages_out > 20:
+            stop.set()
+        else:
+            asyncio.get_running_loop().call_later(0.1, stop_once_publishing)
+
+    stop_once_publishing()
+    summary = await run_workers(options, None, display, stop)
+    assert summary.messages_out > 20
+    last = display.shown[-1]
+    assert (last.devices, last.messages_out) == (6, summary.messages_out)
