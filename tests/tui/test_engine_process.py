@@ -189,6 +189,25 @@ async def test_a_crashed_child_is_said_in_words_and_the_app_goes_on(tmp_path: Pa
         await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
 
 
+async def test_quitting_while_a_network_runs_ends_its_child(tmp_path: Path) -> None:
+    skip_without_broker()
+    app = app_on(tmp_path, _network(free_port()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: app.session.brokers, "the bundled broker")
+        await pilot.press("S")
+        await wait_for(pilot, lambda: _all(opened, DeviceStatus.CONNECTED), "devices up")
+        assert opened.engine is not None
+        pid = opened.engine.pid
+        assert pid is not None
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to end")
+    deadline = time.monotonic() + WAIT
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"child {pid} outlived the app"
+        await asyncio.sleep(0.05)
+
+
 ORPHAN = """
 import asyncio, sys
 from iotsim_tui.engine.events import DeviceStatus, StatusChanged
@@ -278,3 +297,32 @@ def test_what_the_fork_server_preloads_never_imports_textual() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_events_cross_the_pipe_unchanged_when_pickled_by_constructor() -> None:
+    import copyreg
+    import pickle
+
+    from iotsim_tui.engine.events import (
+        DeviceError,
+        LogLine,
+        MessageKind,
+        MessageOut,
+        StatusChanged,
+    )
+    from iotsim_tui.tui.engine_child import _pickle_events_by_constructor
+
+    events = [
+        StatusChanged("TS1", DeviceStatus.CONNECTED, "session new", 1.0),
+        LogLine("TS1", "subscribed", 2.0),
+        MessageIn("TS1", "High_Tempe", 1, True, b"\x00\xff", 2, False, 3.0),
+        MessageOut("TS1", "t/TS1", 0, False, b"{}", 2, MessageKind.TELEMETRY, 4.0),
+        DeviceError("TS1", "not authorized", 5.0),
+    ]
+    _pickle_events_by_constructor()
+    try:
+        assert pickle.loads(pickle.dumps(events, protocol=5)) == events  # noqa: S301 (our own bytes)
+        assert all(type(event) in copyreg.dispatch_table for event in events)
+    finally:
+        for event in events:
+            copyreg.dispatch_table.pop(type(event), None)
