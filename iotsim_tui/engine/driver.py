@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from paho.mqtt.client import MQTT_ERR_SUCCESS, PUBLISH
+from paho.mqtt.client import MQTT_ERR_SUCCESS, PUBLISH, MQTTMessageInfo
 from paho.mqtt.client import Client as PahoClient
 
 from iotsim_tui.protocol.encoding import encode_publish
@@ -251,7 +251,7 @@ def send_qos0(paho: PahoClient, topic: str, payload: bytes, retain: bool, versio
                 "pos": sent,
                 "to_process": len(packet) - sent,
                 "packet": packet,
-                "info": None,
+                "info": MQTTMessageInfo(0),  # paho marks it published once written
             }
         )
         paho._call_socket_register_write()
