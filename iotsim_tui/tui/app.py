@@ -43,6 +43,8 @@ LOADED_AFTER_FIRST_FRAME = (
 )
 """Modules the first frame does without, loaded in the background once it is drawn, dialogs
 first, so that a key opens its dialog without waiting for an import."""
+QUIET_SECONDS = 1.0
+"""How long after a key the background loading waits before it goes on."""
 
 
 EXIT_GRACE_SECONDS = 5.0
@@ -89,10 +91,12 @@ class IotsimApp(App[int]):
         self.log_file = log_file or default_log_file()
         self._log_handler: logging.Handler | None = None
         self._type_ahead = TypeAhead(self, super().on_event)
+        self._last_key = time.monotonic()
 
     async def on_event(self, event: events.Event) -> None:
         """Keys from the terminal go through `TypeAhead`, one at a time; the rest as usual."""
         if isinstance(event, events.Key) and not event.is_forwarded:
+            self._last_key = time.monotonic()
             await self._type_ahead.arrived(event)
         else:
             await super().on_event(event)
@@ -131,9 +135,22 @@ class IotsimApp(App[int]):
     def _import_later_modules(self) -> None:
         worker = get_current_worker()
         for name in LOADED_AFTER_FIRST_FRAME:
+            # The thread takes turns with the loop on the interpreter lock: it waits while
+            # the user is busy, so that a dialog being built is not slowed down by it.
+            while not (worker.is_cancelled or self._quiet()):
+                time.sleep(0.05)
             if worker.is_cancelled:
                 return
             importlib.import_module(name)
+
+    def _quiet(self) -> bool:
+        """No key for a while, and no screen half built."""
+        if time.monotonic() - self._last_key < QUIET_SECONDS:
+            return False
+        try:
+            return self.screen.is_mounted
+        except Exception:  # no screen: the app is ending
+            return True
 
     def _start_logging(self) -> None:
         try:
