@@ -28,6 +28,7 @@ import json
 import os
 import random
 import resource
+import signal
 import ssl
 import subprocess
 import sys
@@ -48,6 +49,7 @@ CASE_TIMEOUT = 300.0
 WARMUP = 4.0
 WINDOW = 12.0
 RECEIVED = "$SYS/broker/publish/messages/received"
+CONNECTED = "$SYS/broker/clients/connected"
 
 
 # -- children: one case each ------------------------------------------------------------------
@@ -210,11 +212,12 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class BrokerCounter:
-    """Samples mosquitto's count of PUBLISH packets received, once a second ($SYS)."""
+    """Samples mosquitto's count of PUBLISH packets received and of clients connected ($SYS)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.samples: list[tuple[float, int]] = []
+        self.connected = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -229,9 +232,13 @@ class BrokerCounter:
     async def _run(self) -> None:
         try:
             async with aiomqtt.Client(HOST, self.port, identifier="bench-counter") as client:
-                await client.subscribe(RECEIVED)
+                await client.subscribe([(RECEIVED, 0), (CONNECTED, 0)])
                 async for message in client.messages:
-                    self.samples.append((time.time(), int(bytes(message.payload).decode())))  # type: ignore[arg-type]
+                    value = int(bytes(message.payload).decode())  # type: ignore[arg-type]
+                    if message.topic.matches(CONNECTED):
+                        self.connected = value
+                    else:
+                        self.samples.append((time.time(), value))
                     if self._stop.is_set():
                         return
         except aiomqtt.MqttError:
@@ -246,7 +253,9 @@ class BrokerCounter:
         return (c1 - c0) / (t1 - t0)
 
 
-def workers_case(port: int, n: int, workdir: Path, workers: int = 2) -> dict[str, Any]:
+def workers_case(
+    port: int, n: int, workdir: Path, counter: BrokerCounter, workers: int = 2
+) -> dict[str, Any]:
     """`iotsim-tui run --workers N` with N devices publishing every second; rate over a window."""
     profile = workdir / "bench_fleet.toml"
     profile.write_text(
@@ -258,31 +267,30 @@ def workers_case(port: int, n: int, workdir: Path, workers: int = 2) -> dict[str
         'temperature = { kind = "walk", min = 15.0, max = 35.0, step = 0.5, round = 1 }\n'
         'seq = { kind = "counter" }\n'
     )
-    duration = 12.0 + WARMUP + WINDOW
-    began = time.time()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "iotsim_tui",
-            "run",
-            str(profile),
-            "--workers",
-            str(workers),
-            "--duration",
-            str(duration),
-        ],
+        [sys.executable, "-m", "iotsim_tui", "run", str(profile), "--workers", str(workers)],
         cwd=_common.ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    window = (began + 12.0 + WARMUP, began + 12.0 + WARMUP + WINDOW)
-    time.sleep(window[0] - time.time())
-    tree = psutil.Process(process.pid)
-    cpu_start = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
-    time.sleep(max(0.0, window[1] - time.time()))
-    cpu_end = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
+    try:
+        # The window opens once the broker counts every device connected, after a warm-up.
+        deadline = time.monotonic() + CASE_TIMEOUT
+        while counter.connected < n + 1 and process.poll() is None:  # the counter is one
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {counter.connected} of {n} devices connected in time")
+            time.sleep(0.2)
+        time.sleep(WARMUP)
+        tree = psutil.Process(process.pid)
+        start = time.time()
+        cpu_start = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
+        time.sleep(WINDOW)
+        cpu_end = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
+        window = (start, time.time())
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # Ctrl-C: the run stops cleanly and sums up
     out, err = process.communicate(timeout=CASE_TIMEOUT)
     if process.returncode != 0:
         raise SystemExit(
@@ -338,7 +346,7 @@ def main() -> None:
                     publishes.append((mode, n, result))
                     print(f"publish {n} {mode}: {result}", flush=True)
                 n = 10000 // scale
-                result = workers_case(broker.port, n, workdir)
+                result = workers_case(broker.port, n, workdir, counter)
                 result["broker"] = counter.rate(*result["window"])
                 print(f"workers 2, {n}: {result['broker']:.0f}/s, cpu {result['cpu_share']:.2f}")
                 publishes.append(("engine, --workers 2", n, result))
