@@ -58,6 +58,11 @@ def serve(
 ) -> None:
     """The child process: run the simulation until the app says leave or is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the app's to handle
+    with contextlib.suppress(OSError):
+        # A session of its own, like the bundled broker's: where Linux shares the CPU between
+        # sessions (autogroup), the simulation's work then no longer comes out of the app's
+        # share, and a keypress waits less behind it.
+        os.setsid()
     if os.isatty(2):
         # The terminal's screen is the app's: a stray warning here would scribble on it.
         with open(os.devnull, "wb") as devnull:
