@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-)
+from typing import TYPE_CHECKING, Any, TextIO
 
 from iotsim_tui.engine import (
     DeviceError,
@@ -24,6 +15,9 @@ from iotsim_tui.engine import (
     StatusChanged,
     Summary,
 )
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 PLAIN_EVERY = 5.0
 """Seconds between summary lines when the output is not a terminal."""
@@ -126,6 +120,10 @@ class Display:
         self._json = json_lines
         self._out = stream or sys.stdout
         # With --json, stdout carries only JSON lines: the progress goes to stderr.
+        # rich loads here, in the process that shows the run: worker processes, which only
+        # turn events into records, start faster without it.
+        from rich.console import Console
+
         self._console = Console(stderr=json_lines, file=None if stream is None else stream)
         self._live = self._console.is_terminal
         self._progress: Progress | None = None
@@ -134,6 +132,8 @@ class Display:
 
     def __enter__(self) -> Display:
         if self._live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -16,12 +16,14 @@ import sys
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iotsim_tui.engine import Summary
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.headless.options import RunOptions
-from iotsim_tui.headless.output import Display
+
+if TYPE_CHECKING:
+    from iotsim_tui.headless.output import Display
 
 FINISH_TIMEOUT = 15.0
 """Seconds the parent waits for workers to report their final summary after a stop."""
