@@ -73,13 +73,18 @@ Minimal().run()
 
 NOTE = (
     "The simulation runs in a child process of its own (`tui/engine_process.py`, forked from a "
-    "server that has the engine imported), so the app's thread no longer waits for the GIL "
-    "behind a thousand devices' MQTT work; it receives their event batches over a pipe. Before, "
-    "with the simulation on a thread of the app's process, on a quiet machine (load 1.2): "
-    "p50 130 ms, p95 314 ms under load, 2.6x the reference's median; with the simulation on "
-    "the app's own loop, p50 3,300 ms. The app's own CPU under load is in the table above: what "
-    "is left of the latency is the machine (two cores shared by the broker, the simulation, "
-    "tmux and whatever else runs), which the reference suffers alike."
+    "server that has the engine imported, in a session of its own); the app receives its event "
+    "batches over a pipe, so its thread no longer waits for the GIL behind a thousand devices' "
+    "MQTT work. In a Pilot run under the same load the app's loop answered a 10 ms timer late "
+    "by p50 2 ms, p95 26 ms, against 14 ms and 112 ms with the simulation on a thread of the "
+    "app. Paired runs of the loaded case on 2026-11-25, the two designs alternating on this "
+    "machine at load ~13 (60 samples each): child process p50 287 ms, p95 954 ms; thread p50 "
+    "645 ms, p95 1,802 ms. (The child's own session matters: without it, where Linux shares "
+    "the CPU between sessions, the simulation's work came out of the app's share and the child "
+    "process measured p50 1,019 ms against the thread's 500 ms.) Before, on a quiet machine "
+    "(load 1.2), the thread design measured p50 130 ms, p95 314 ms under load. What is left is "
+    "the machine: two cores shared by the broker, the simulation, tmux and other programs; "
+    "the app's own CPU is in the line above."
 )
 
 PROCESS_ROLES = ("app", "simulation (child process)", "bundled broker")
