@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
     from iotsim_tui.engine import DeviceView
     from iotsim_tui.profiles.model import Network
+
+log = logging.getLogger("iotsim_tui.tui")
 
 LEAVE_SECONDS = 10.0
 """How long the app waits for the child to stop its devices and say so (they get 5 s)."""
@@ -137,7 +140,9 @@ class Failure:
         if isinstance(kind, type) and issubclass(kind, Exception) and self.module == "builtins":
             with contextlib.suppress(Exception):
                 return kind(self.message)
-        return RuntimeError(f"{self.name}: {self.message}")
+        # A bug in the child: its traceback goes to the app's log, the words to the screen.
+        log.error("in the simulation's process: %s: %s\n%s", self.name, self.message, self.details)
+        return RuntimeError(f"{self.name} in the simulation's process: {self.message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,7 +254,9 @@ def test_the_child_ends_when_the_app_dies(tmp_path: Path, mosquitto: RunningMosq
         time.sleep(0.05)
 
 
-def test_failures_cross_the_pipe_as_their_own_class_and_words() -> None:
+def test_failures_cross_the_pipe_as_their_own_class_and_words(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     problem = ProfileProblem("lab.toml", "devices.id", "is used twice", line=7)
     rebuilt = Failure.of(problem).rebuild()
     assert type(rebuilt) is ProfileProblem
@@ -280,7 +282,8 @@ def test_failures_cross_the_pipe_as_their_own_class_and_words() -> None:
     except Odd as error:
         failure = Failure.of(error)
     assert "raise Odd" in failure.details
-    assert str(failure.rebuild()) == "Odd: a bug"
+    assert str(failure.rebuild()) == "Odd in the simulation's process: a bug"
+    assert "raise Odd" in caplog.text  # the child's traceback, in the app's log
 
 
 def test_what_the_fork_server_preloads_never_imports_textual() -> None:
