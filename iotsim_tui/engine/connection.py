@@ -266,6 +266,25 @@ async def connect(client: aiomqtt.Client, addresses: Sequence[Address]) -> None:
         client._disconnected = asyncio.Future()
 
 
+PROBE_TIMEOUT = 5.0
+"""Seconds a direct probe of the broker may take."""
+
+
+async def probe(host: str, port: int) -> OSError | None:
+    """Why a plain TCP connection to `host:port` fails now, or None when it opens.
+
+    A device behind the eavesdrop relay only sees the relay close its connection; a direct
+    probe finds the real cause (refused, timed out, name not found) to tell the user.
+    """
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            sock = await _open_socket(await resolve(host, port))
+    except OSError as error:  # TimeoutError and socket.gaierror included
+        return error
+    sock.close()
+    return None
+
+
 async def _open_socket(addresses: Sequence[Address]) -> socket.socket:
     if not addresses:
         raise socket.gaierror("no address")

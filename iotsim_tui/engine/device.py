@@ -21,7 +21,7 @@ import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 from paho.mqtt.reasoncodes import ReasonCode
 
-from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of
+from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of, probe
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.driver import send_qos0
 from iotsim_tui.engine.events import (
@@ -38,6 +38,7 @@ from iotsim_tui.engine.failures import (
     Failure,
     LostBeforeConnack,
     QuickLosses,
+    closed_before_answer,
     describe,
     lost_connection,
 )
@@ -219,6 +220,11 @@ class DeviceRunner:
                     tls=context.tls is not None,
                     client_certificate=bool(context.broker.tls.cert),
                 )
+                if context.endpoint != context.broker_address and closed_before_answer(error):
+                    # The relay closed the connection: was it because the broker is unreachable?
+                    unreachable = await probe(host, port)
+                    if unreachable is not None:
+                        failure = describe(unreachable, host=host, port=port)
                 if failure.hostname_mismatch:
                     # cryptography loads only when a certificate has to be read
                     from iotsim_tui.engine.certnames import name_the_certificate

@@ -110,7 +110,7 @@ def describe(
     if isinstance(cause, socket.gaierror):
         return Failure(f"name not found: {host}", fatal=True)
     if isinstance(cause, ConnectionRefusedError):
-        return Failure(f"connection refused by {host}:{port}", fatal=False)
+        return Failure(f"connection refused by {host}:{port}: is the broker running?", fatal=False)
     if isinstance(cause, TimeoutError) or "timed out" in str(cause).lower():
         return Failure(f"timed out connecting to {host}:{port}", fatal=False)
     if isinstance(cause, ConnectionError | EOFError):
@@ -118,6 +118,22 @@ def describe(
     if isinstance(cause, OSError) and cause.strerror:
         return Failure(f"{cause.strerror.lower()} ({host}:{port})", fatal=False)
     return Failure(f"could not connect to {host}:{port}: {_text(cause)}", fatal=False)
+
+
+def closed_before_answer(error: BaseException) -> bool:
+    """True when the connection ended before the broker answered, with no reason given.
+
+    Through the eavesdrop relay this is also what a broker that is down looks like: the
+    relay accepts the device's connection, fails to reach the broker, and closes it.
+    """
+    if isinstance(error, MqttConnectError) and error.rc is not None:
+        return False
+    cause = _root_cause(error)
+    if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return True
+    if isinstance(cause, ssl.SSLError):
+        return cause.reason == "UNEXPECTED_EOF_WHILE_READING"
+    return isinstance(cause, LostBeforeConnack | ConnectionError | EOFError)
 
 
 # MQTT 5 DISCONNECT reason codes a broker sends, in plain words.

@@ -34,7 +34,7 @@ def wrapped(cause: BaseException) -> aiomqtt.MqttError:
 def test_socket_failures() -> None:
     where = {"host": "broker.lan", "port": 1883}
     assert describe(wrapped(ConnectionRefusedError(111, "x")), **where).message == (
-        "connection refused by broker.lan:1883"
+        "connection refused by broker.lan:1883: is the broker running?"
     )
     gai = describe(wrapped(socket.gaierror(-2, "Name or service not known")), **where)
     assert (gai.message, gai.fatal) == ("name not found: broker.lan", True)

@@ -116,7 +116,11 @@ def test_devices_that_cannot_connect_make_the_exit_code_1(tmp_path: Path) -> Non
     profile = small_profile(tmp_path, free_port())
     done = iotsim("run", str(profile), "--duration", "1")
     assert done.returncode == 1
-    assert re.search(r"^error: S[123]: connection refused by 127\.0\.0\.1:\d+$", done.stdout, re.M)
+    assert re.search(
+        r"^error: S[123]: connection refused by 127\.0\.0\.1:\d+: is the broker running\?$",
+        done.stdout,
+        re.M,
+    )
     assert "result: errors (exit code 1)" in done.stdout
 
 
