@@ -1,37 +1,16 @@
-"""The main screen's actions that open dialogs: networks, files, help, quit (devices: see
+"""The main screen's actions that open dialogs: networks, files, quit (devices: see
 `device_actions`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from textual.binding import Binding
-from textual.screen import Screen
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.device_actions import DeviceActions
 from iotsim_tui.tui.session import OpenNetwork
-from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.network_tree import Place
-
-
-def key_table(screen: Screen[Any]) -> list[tuple[str, str, str]]:
-    """(key, what it does, where) for every binding of the screen and its panes."""
-    rows: list[tuple[str, str, str]] = []
-    for where, bindings in (
-        ("everywhere", screen.BINDINGS),
-        ("device log", DeviceLog.BINDINGS),
-    ):
-        for binding in bindings:
-            if isinstance(binding, Binding):
-                key = {"question_mark": "?", "slash": "/"}.get(binding.key, binding.key)
-                rows.append((key, binding.tooltip or binding.description, where))
-    rows.append(("tab / shift+tab", "Move between panes", "everywhere"))
-    rows.append(("ctrl+p", "Command palette: every action by name", "everywhere"))
-    return rows
 
 
 class EditingActions(DeviceActions):
@@ -149,14 +128,11 @@ class EditingActions(DeviceActions):
 
         async def show() -> None:
             tap = await opened.ensure_tap()
-            await self.app.push_screen(EavesdropScreen(opened.network, tap))
+            await self.app.push_screen(
+                EavesdropScreen(opened.network, tap, devices=len(opened.records))
+            )
 
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
-
-    def action_help(self) -> None:
-        from iotsim_tui.tui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen(key_table(self)))
 
     def action_quit(self) -> None:
         from iotsim_tui.tui.screens.confirm import ConfirmScreen

@@ -20,10 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
+from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
+from iotsim_tui.tui.session import EAVESDROP_MAX_DEVICES
+from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 from iotsim_tui.tui.widgets.packet_list import PacketList, header_line
 from iotsim_tui.wiretap import Eavesdrop, WireItem, count, hexdump
 
@@ -283,33 +286,51 @@ class EavesdropScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="eavesdrop.close", tooltip="Back to the main screen"),
+        *HELP_AND_QUIT,
     ]
+    FOOTER_LABELS: ClassVar[dict[str, str]] = HELP_AND_QUIT_LABELS
+    """Short footer words for the bindings above."""
 
     DEFAULT_CSS = """
     EavesdropScreen #eavesdrop-title { height: 1; padding: 0 1; background: $panel; }
     EavesdropScreen #eavesdrop-off { padding: 1 2; }
     """
 
-    def __init__(self, network: Network, tap: Eavesdrop | None = None) -> None:
+    def __init__(
+        self, network: Network, tap: Eavesdrop | None = None, *, devices: int | None = None
+    ) -> None:
         super().__init__()
         self.network = network
         self.tap = tap
+        self.devices = devices
+        """How many devices the network has, said when eavesdropping is off for it."""
 
     def compose(self) -> ComposeResult:
         broker = self.network.broker
         where = f"{broker.host}:{broker.effective_port}"
         yield Static(f"Eavesdrop · {self.network.name} · broker {where}", id="eavesdrop-title")
         if self.tap is None:
-            yield Static(
-                "Eavesdropping is off for this network. Devices must connect through the "
-                "eavesdrop relay for it to see their traffic: start the network with "
-                "eavesdropping on (or run it headless with `iotsim-tui run PROFILE "
-                "--eavesdrop --pcap FILE`).",
-                id="eavesdrop-off",
-            )
+            yield Static(off_text(self.devices), id="eavesdrop-off")
         else:
             yield EavesdropPane(self.tap, network=self.network.name)
-        yield Footer()
+        yield KeysFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_help(self) -> None:
+        show_help(self.app)
+
+    def action_quit(self) -> None:
+        quit_app(self.app)
+
+
+def off_text(devices: int | None) -> str:
+    """Why the eavesdrop view has nothing to show, and how to capture such a network anyway."""
+    this_one = f" (this one has {devices})" if devices is not None else ""
+    return (
+        f"Eavesdropping is off for networks of more than {EAVESDROP_MAX_DEVICES} devices"
+        f"{this_one}: in the app their devices connect straight to the broker, since a relay "
+        "would double their connections. To capture such a network, run it headless: "
+        "`iotsim-tui run PROFILE --eavesdrop --pcap FILE`."
+    )
