@@ -188,7 +188,7 @@ class DeviceRunner:
         except asyncio.CancelledError:
             self._set_status(DeviceStatus.STOPPED, "stopped")
         except Exception as error:  # a bug: show it on the device rather than lose the task
-            self._report(f"unexpected failure: {error!r}")
+            self._report(f"unexpected failure: {error!r}", event=False)
             self._set_status(DeviceStatus.ERROR, f"unexpected failure: {error!r}")
         finally:
             self.outbox.requeue_unacked()
@@ -219,6 +219,7 @@ class DeviceRunner:
                     port=port,
                     tls=context.tls is not None,
                     client_certificate=bool(context.broker.tls.cert),
+                    ca=context.broker.tls.ca,
                 )
                 if context.endpoint != context.broker_address and closed_before_answer(error):
                     # The relay closed the connection: was it because the broker is unreachable?
@@ -232,7 +233,8 @@ class DeviceRunner:
                     failure = await name_the_certificate(
                         failure, context.endpoint, context.broker.host
                     )
-                self._report(failure.message)
+                # A failure that ends the device is told once, by its status (error).
+                self._report(failure.message, event=not failure.fatal)
                 return failure, False
             except asyncio.CancelledError:
                 paho_of(client).disconnect()  # do not leave a half-open connection behind
@@ -318,12 +320,12 @@ class DeviceRunner:
         if self._context.recording:
             self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
 
-    def _report(self, message: str) -> None:
+    def _report(self, message: str, *, event: bool = True) -> None:
         if not self.failed:
             self.failed = True
             self._totals.failed += 1
             self._totals.sample(self.device.id, message)
-        if message != self.last_error:  # one event per distinct failure, not per attempt
+        if event and message != self.last_error:  # one per distinct failure, not per attempt
             self._context.emit(DeviceError(self.device.id, message, time.time()))
         self.last_error = message
 

@@ -84,7 +84,11 @@ class MessageOut:
 
 @dataclass(frozen=True, slots=True)
 class DeviceError:
-    """Something failed for a device; `message` is in plain words (never a bare MqttError)."""
+    """Something failed for a device; `message` is in plain words (never a bare MqttError).
+
+    A failure that ends the device (bad password, rejected certificate) comes only as its
+    `StatusChanged` to error, whose detail says why: one line in the device's log.
+    """
 
     device_id: str
     message: str

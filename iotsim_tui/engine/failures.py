@@ -86,13 +86,17 @@ def describe(
     port: int,
     tls: bool = False,
     client_certificate: bool = False,
+    ca: str | None = None,
 ) -> Failure:
-    """What went wrong when connecting to `host:port`, in plain words."""
+    """What went wrong when connecting to `host:port`, in plain words.
+
+    `ca` is the CA file the broker's certificate is checked against (None: the system's).
+    """
     if isinstance(error, MqttConnectError) and error.rc is not None:
         return connack_failure(error.rc)
     cause = _root_cause(error)
     if isinstance(cause, ssl.SSLCertVerificationError):
-        return _verify_failure(cause, host)
+        return _verify_failure(cause, host, ca)
     if isinstance(cause, ssl.SSLError):
         return _ssl_failure(cause, client_certificate=client_certificate)
     if isinstance(cause, LostBeforeConnack):
@@ -187,13 +191,30 @@ class QuickLosses:
         return TAKEN_OVER if self.in_a_row >= QUICK_LOSSES_IN_A_ROW else lost
 
 
-def _verify_failure(error: ssl.SSLCertVerificationError, host: str) -> Failure:
+def _verify_failure(error: ssl.SSLCertVerificationError, host: str, ca: str | None) -> Failure:
     why = str(error.verify_message or error.reason or error).strip()
     if error.verify_code == _X509_V_ERR_HOSTNAME_MISMATCH or "mismatch" in why.lower():
         return Failure(
             f"hostname mismatch: the certificate is not for {host}", True, hostname_mismatch=True
         )
-    return Failure(f"certificate verify failed: {why}", fatal=True)
+    # The user's words first, OpenSSL's after them (what to search for when they do not help).
+    lead = _VERIFY_WORDS.get(error.verify_code or 0, "the broker's certificate was rejected")
+    signer = ca if ca else "a CA this system trusts"
+    return Failure(f"{lead.format(ca=signer)} (certificate verify failed: {why})", fatal=True)
+
+
+# OpenSSL X509_V_ERR codes a device meets, in the user's words.
+_VERIFY_WORDS: dict[int, str] = {
+    2: "the broker's certificate is not signed by {ca}",  # unable to get issuer certificate
+    9: "the broker's certificate is not valid yet",
+    10: "the broker's certificate has expired",
+    18: "the broker's certificate is self-signed, not signed by {ca}",
+    19: "the broker's certificate is not signed by {ca}",  # self-signed CA in its chain
+    20: "the broker's certificate is not signed by {ca}",  # unable to get local issuer
+    21: "the broker's certificate is not signed by {ca}",  # unable to verify the first one
+    23: "the broker's certificate has been revoked",
+    26: "the broker's certificate is not meant for a server",
+}
 
 
 def _ssl_failure(error: ssl.SSLError, *, client_certificate: bool) -> Failure:

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from iotsim_tui.engine import DeviceError, DeviceStatus, Simulation
+from iotsim_tui.engine import DeviceStatus, Simulation
 from iotsim_tui.profiles.model import Device
 from iotsim_tui.wiretap.relay import Eavesdrop
-from tests.engine.helpers import EventLog, network, wait_until
+from tests.engine.helpers import network, wait_until
 from tests.support.ports import free_port
 
 
 async def _first_error(host: str, port: int) -> tuple[str, str]:
-    """Run one device through a relay to `host:port`; its first error and status detail."""
+    """Run one device through a relay to `host:port`; its error and status detail."""
     net = network(port, Device(name="D", id="D1"))
     net = replace(net, broker=replace(net.broker, host=host))
     async with Eavesdrop.for_broker(net.broker) as tap:
         simulation = Simulation(net, endpoint=tap.endpoint)
         async with simulation:
-            log = EventLog(simulation)
             await simulation.start()
-            await wait_until(lambda: bool(log.of(DeviceError)), "the device's error")
             await wait_until(
                 lambda: (
                     simulation.device("D1").status
@@ -32,10 +30,10 @@ async def _first_error(host: str, port: int) -> tuple[str, str]:
                 ),
                 "the device to give up or wait",
             )
-            detail = simulation.device("D1").status_detail
+            view = simulation.device("D1")
             await simulation.stop()
-        await log.finish()
-    return log.of(DeviceError)[0].message, detail
+    assert view.last_error is not None
+    return view.last_error, view.status_detail
 
 
 async def test_a_broker_that_is_down_is_reported_as_refused_through_the_relay() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from iotsim_tui.certs import issue_client
-from iotsim_tui.engine import DeviceError, DeviceStatus, Simulation
+from iotsim_tui.engine import DeviceError, DeviceStatus, Simulation, StatusChanged
 from iotsim_tui.errors import TLSFailure
 from iotsim_tui.profiles.model import Device, MQTTVersion, TLSSettings
 from tests.engine.helpers import EventLog, network, observer, unique, wait_until
@@ -78,9 +78,17 @@ async def test_tls_connection_with_a_client_certificate(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("unknown CA", "certificate verify failed: self-signed certificate in certificate chain"),
+        (
+            "unknown CA",
+            "the broker's certificate is not signed by {ca} (certificate verify failed: "
+            "self-signed certificate in certificate chain)",
+        ),
         ("wrong host", "hostname mismatch: certificate is for wrong.example, 192.0.2.1, not "),
-        ("expired", "certificate verify failed: certificate has expired"),
+        (
+            "expired",
+            "the broker's certificate has expired "
+            "(certificate verify failed: certificate has expired)",
+        ),
     ],
 )
 async def test_server_certificate_failures_are_reported_at_once(
@@ -96,13 +104,35 @@ async def test_server_certificate_failures_are_reported_at_once(
         expired_server_cert(certs)
     with run_mosquitto(tmp_path, certs=certs) as broker:
         assert broker.tls_port is not None
-        detail, took, simulation = await _outcome(
-            broker.tls_port, TLSSettings(enabled=True, ca=str(trusted))
+        simulation = Simulation(
+            network(
+                broker.tls_port,
+                Device(name="D", id="device-1"),
+                tls=TLSSettings(enabled=True, ca=str(trusted)),
+            )
         )
+        log = EventLog(simulation)
+        began = time.monotonic()
         async with simulation:
-            assert detail.startswith(expected)
-            assert simulation.device("device-1").status is DeviceStatus.ERROR
+            await simulation.start()
+            await wait_until(
+                lambda: simulation.device("device-1").status is DeviceStatus.ERROR, "the error"
+            )
+            took = time.monotonic() - began
+            detail = simulation.device("device-1").status_detail
+            assert detail.startswith(expected.format(ca=trusted))
             assert took < QUICK
+        await log.finish()
+        # Said once in the device's log: by the status that ends the device.
+        told = [
+            e
+            for e in log.events
+            if isinstance(e, DeviceError | StatusChanged)
+            and detail in (e.message if isinstance(e, DeviceError) else e.detail)
+        ]
+        assert [(type(e), getattr(e, "status", None)) for e in told] == [
+            (StatusChanged, DeviceStatus.ERROR)
+        ]
 
 
 @needs_mosquitto
@@ -286,7 +316,10 @@ async def test_credentials(
     assert shown
     assert not any("s3cret-pass" in text or "wrong" in text for text in shown)
     if expected != "connected to":
-        assert [e.message for e in log.of(DeviceError)] == [expected]
+        # Said once, by the status that ends the device: no separate error line.
+        assert log.of(DeviceError) == []
+        ended = [e.detail for e in log.of(StatusChanged) if e.status is DeviceStatus.ERROR]
+        assert ended == [expected]
 
 
 @needs_mosquitto
@@ -325,11 +358,8 @@ async def test_the_bundled_broker_over_tls_with_required_client_certificates(
             if with_certificate:
                 assert detail.startswith(f"connected to 127.0.0.1:{broker.tls_port} over TLSv1.")
             else:
-                # The bundled broker closes without the TLS alert: the engine names the
-                # likely cause, and keeps trying as it would after any early close.
-                assert detail.endswith("does it require a client certificate?") or (
-                    detail == "the broker requires a client certificate"
-                ), detail
+                # The bundled broker sends the certificate_required alert, as mosquitto does.
+                assert detail == "the broker requires a client certificate"
                 assert took < QUICK
 
 
