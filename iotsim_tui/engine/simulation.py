@@ -114,6 +114,15 @@ class Simulation:
         """A snapshot of one device; `KeyError` when the simulation has no such device."""
         return self._runner(device_id).view()
 
+    def add(self, devices: Iterable[Device]) -> None:
+        """Take devices added to the network since the simulation was built, to start them.
+
+        They connect to the simulation's broker with its settings; ids it already has are left.
+        """
+        for device in devices:
+            if device.id not in self._runners:
+                self._runners[device.id] = DeviceRunner(device, self._context)
+
     async def start(self, device_ids: Iterable[str] | None = None) -> None:
         """Start devices (None: all), connecting them through the network's ramp.
 

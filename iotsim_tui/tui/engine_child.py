@@ -235,6 +235,7 @@ class _Answering:
         simulation = self.simulation
         try:
             if isinstance(request, Start):
+                simulation.add(request.added)
                 await simulation.start(request.device_ids)
             elif isinstance(request, Stop):
                 await simulation.stop(request.device_ids)

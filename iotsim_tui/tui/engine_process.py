@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from iotsim_tui.engine import DeviceView
-    from iotsim_tui.profiles.model import Network
+    from iotsim_tui.profiles.model import Device, Network
 
 log = logging.getLogger("iotsim_tui.tui")
 
@@ -58,9 +58,10 @@ module too: a child would import it again otherwise)."""
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Start devices (None: all)."""
+    """Start devices (None: all), first taking those added to the network since it started."""
 
     device_ids: tuple[str, ...] | None
+    added: tuple[Device, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

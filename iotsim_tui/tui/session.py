@@ -213,7 +213,14 @@ class OpenNetwork:
         from iotsim_tui.tui.engine_process import Start
 
         ids = tuple(device_ids) if device_ids is not None else None
-        await self._engine().call(Start(ids))
+        await self._engine().call(Start(ids, self._added()))
+
+    def _added(self) -> tuple[Device, ...]:
+        """Devices added to the profile since the simulation was built from it."""
+        if self.running is None:
+            return ()
+        running = {device.id for device in devices_of(self.running)}
+        return tuple(r.device for r in self.records.values() if r.device.id not in running)
 
     async def stop(self, device_ids: Collection[str]) -> None:
         """Stop devices of the running simulation."""

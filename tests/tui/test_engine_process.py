@@ -329,3 +329,37 @@ def test_events_cross_the_pipe_unchanged_when_pickled_by_constructor() -> None:
     finally:
         for event in events:
             copyreg.dispatch_table.pop(type(event), None)
+
+
+async def test_a_device_added_while_the_network_runs_starts_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    skip_without_broker()
+    port = free_port()
+    network = _network(port)
+    app = app_on(tmp_path, network)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: app.session.brokers, "the bundled broker")
+        await pilot.press("S")
+        await wait_for(pilot, lambda: _all(opened, DeviceStatus.CONNECTED), "devices up")
+        engine = opened.engine
+        opened.apply(
+            Network(
+                network.name,
+                broker=network.broker,
+                devices=(*network.devices, Device("Extra", "EX1")),
+            )
+        )
+        screen.start(opened, ["EX1"])
+        await wait_for(
+            pilot,
+            lambda: opened.records["EX1"].status is DeviceStatus.CONNECTED,
+            "EX1 connected",
+        )
+        assert opened.engine is engine, "the running simulation took the device"
+        assert not any("no device" in message for message in _messages(app))
+        await pilot.press("S")
+        await wait_for(pilot, lambda: _all(opened, DeviceStatus.STOPPED), "devices stopped")

@@ -395,7 +395,7 @@ class MainScreen(EditingActions):
             await opened.start(device_ids)
         except KeyError as error:
             self.notify(
-                f"{error.args[0]} is new: stop and start the network (S, S) to start it.",
+                f"{error.args[0]}: stop and start the network (S, S) to start it.",
                 severity="warning",
             )
 
