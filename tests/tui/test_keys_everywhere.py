@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
-from textual.widgets import Input, Static
+from textual.widgets import Input, RichLog, Static
 from textual.widgets._footer import FooterKey
 
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network
@@ -15,6 +15,7 @@ from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.help import HelpScreen, every_key
 from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from tests.support.ports import free_port
 from tests.tui.pilot import app_on, wait_for
@@ -101,3 +102,33 @@ async def test_q_in_the_console_command_box_is_typed(tmp_path: Path) -> None:
         await pilot.press("m", *"q?")
         assert app.screen.query_one("#command-topic", Input).value == "q?"
         assert app.is_running
+
+
+async def test_tab_from_the_tree_reaches_the_log_and_a_filter_shows_in_its_title(
+    tmp_path: Path,
+) -> None:
+    app = app_on(tmp_path, network(), start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        log = app.screen.query_one(DeviceLog)
+        await pilot.press("tab")
+        assert app.focused is log.query_one(RichLog)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: log.wrap, "the log to wrap")
+        assert log.needle == ""
+        assert "filter:" not in title_of(log)
+        await pilot.press("f", *"vv", "escape")
+        await wait_for(pilot, lambda: "filter: vv" in title_of(log), "the filter in the title")
+        assert "wrapped" in title_of(log)
+
+
+def title_of(log: DeviceLog) -> str:
+    return str(log.query_one("#log-title", Static).content)
+
+
+async def test_a_click_still_focuses_the_filter(tmp_path: Path) -> None:
+    app = app_on(tmp_path, network(), start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.click("#log-filter")
+        await wait_for(pilot, lambda: app.focused is app.screen.query_one("#log-filter"), "focus")
+        await pilot.press(*"ab")
+        assert app.screen.query_one("#log-filter", Input).value == "ab"

@@ -76,6 +76,26 @@ def matches(event: Event, needle: str) -> bool:
     return needle.casefold() in log_line(event).plain.casefold()
 
 
+class FilterBox(Input):
+    """The log's filter box: Tab passes it by (to the log's lines, where f, F and v work).
+
+    It takes the focus when asked for (`f`) or clicked, and keeps it until it loses it.
+    """
+
+    armed = False
+    """True from `f` or a click until the box loses the focus."""
+
+    def allow_focus(self) -> bool:
+        return self.armed or self.has_focus
+
+    def on_mouse_down(self) -> None:
+        self.armed = True
+        self.focus()
+
+    def on_blur(self) -> None:
+        self.armed = False
+
+
 class DeviceLog(Vertical):
     """A bounded, filterable log of one device, following the tail unless told not to."""
 
@@ -132,7 +152,7 @@ class DeviceLog(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="log-title")
         with Horizontal():
-            yield Input(
+            yield FilterBox(
                 placeholder="filter the log (topic, payload, text)", id="log-filter", compact=True
             )
         yield RichLog(max_lines=MAX_LINES, wrap=False, min_width=20, id="log-lines")
@@ -177,6 +197,8 @@ class DeviceLog(Vertical):
         follow = "following" if self.follow else "held (F to follow)"
         if self.wrap:
             follow += " · wrapped"
+        if self.needle:
+            follow += f" · filter: {self.needle}"
         self.query_one("#log-title", Static).update(
             Text.assemble(
                 (self._title or "no device selected", "bold"),
@@ -189,6 +211,7 @@ class DeviceLog(Vertical):
         if event.input.id == "log-filter":
             event.stop()
             self._rewrite()
+            self._render_title()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "log-filter":
@@ -218,4 +241,6 @@ class DeviceLog(Vertical):
         self.follow = not self.follow
 
     def action_focus_filter(self) -> None:
-        focus_now(self.query_one("#log-filter", Input))
+        box = self.query_one(FilterBox)
+        box.armed = True
+        focus_now(box)
