@@ -14,7 +14,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,8 +82,15 @@ class OpenNetwork:
 
     @property
     def stale(self) -> bool:
-        """True when the profile changed since the simulation was built: restart to apply."""
-        return self.running is not None and self.running != self.network
+        """True when the profile changed since the simulation was built: restart to apply.
+
+        Devices added since do not count: they start in the running simulation.
+        """
+        if self.running is None or self.running == self.network:
+            return False
+        running = {device.id for device in self.running.devices}
+        kept = tuple(d for d in self.network.devices if d.id in running)
+        return replace(self.network, devices=kept) != self.running
 
     @property
     def active(self) -> bool:

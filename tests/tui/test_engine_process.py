@@ -353,6 +353,7 @@ async def test_a_device_added_while_the_network_runs_starts_without_a_restart(
                 devices=(*network.devices, Device("Extra", "EX1")),
             )
         )
+        assert not opened.stale, "an added device needs no restart"
         screen.start(opened, ["EX1"])
         await wait_for(
             pilot,
