@@ -168,6 +168,14 @@ def tls_context(tls: TLSSettings, *, base: Path | None = None) -> ssl.SSLContext
     return context
 
 
+class CredentialsRefused(ConnectionFailed):
+    """The broker turned the console away for its user name or password: trying again is no use."""
+
+
+REFUSED_CODES = frozenset({4, 5, 134, 135})
+"""CONNACK codes for a bad user name or password, or not authorized (MQTT 3.1.1, then 5)."""
+
+
 class BrokerConsole:
     """An MQTT client of its own that reads the clients feed and sends commands.
 
@@ -211,6 +219,12 @@ class BrokerConsole:
             await self._client.__aenter__()
             await self._client.subscribe(CLIENTS_TOPIC, qos=0)
         except (aiomqtt.MqttError, OSError) as error:
+            if isinstance(error, aiomqtt.MqttCodeError) and _code(error) in REFUSED_CODES:
+                raise CredentialsRefused(
+                    "the broker refused the console's user name or password: "
+                    "check them in the network settings (c)",
+                    title="Broker refused the console",
+                ) from None
             text = str(error)
             if isinstance(error, ssl.SSLError) or "SSL" in text or "certificate" in text:
                 raise TLSFailure(
@@ -278,6 +292,11 @@ class BrokerConsole:
             await self._client.publish(topic, message.encode(), qos=qos, retain=retain)
         except aiomqtt.MqttError as error:
             raise ConnectionFailed(_explain(error, self.where)) from None
+
+
+def _code(error: aiomqtt.MqttCodeError) -> int | None:
+    rc = error.rc
+    return rc if isinstance(rc, int) else getattr(rc, "value", None)
 
 
 def _explain(error: Exception, where: str) -> str:

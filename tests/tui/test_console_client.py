@@ -12,6 +12,7 @@ import pytest
 from iotsim_tui.engine.console import (
     BrokerConsole,
     ClientsFeed,
+    CredentialsRefused,
     FeedUnavailable,
     parse_clients_feed,
 )
@@ -20,6 +21,7 @@ from iotsim_tui.profiles.model import BrokerSettings
 from tests.support.bundled import run_bundled_broker
 from tests.support.mosquitto import RunningMosquitto
 from tests.support.ports import free_port
+from tests.tui.password_broker import PASSWORD, USER, password_mosquitto
 
 FEED = {
     "clients": [
@@ -151,3 +153,18 @@ async def test_no_broker_is_a_plain_connection_failure() -> None:
     with pytest.raises(ConnectionFailed, match=f"127.0.0.1:{port}.*is the broker running"):
         async with BrokerConsole(_settings(port)):
             pass
+
+
+async def test_a_wrong_password_is_said_as_such(tmp_path: Path) -> None:
+    with password_mosquitto(tmp_path) as broker:
+        settings = BrokerSettings(port=broker.port, username=USER, password="wrong-pass")
+        with pytest.raises(CredentialsRefused) as refused:
+            async with BrokerConsole(settings):
+                pass
+        assert refused.value.message == (
+            "the broker refused the console's user name or password: "
+            "check them in the network settings (c)"
+        )
+        right = BrokerSettings(port=broker.port, username=USER, password=PASSWORD)
+        async with BrokerConsole(right, feed_timeout=0.1) as console:
+            await console.send("High_Tempe", "x")

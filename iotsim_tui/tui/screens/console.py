@@ -23,6 +23,7 @@ from iotsim_tui.engine.console import (
     ClientsFeed,
     ConnectedClient,
     ConsoleUpdate,
+    CredentialsRefused,
 )
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
@@ -168,7 +169,10 @@ class BrokerConsoleScreen(Screen[None]):
 
     @work(exclusive=True, group="console-feed", exit_on_error=False)
     async def follow_feed(self) -> None:
-        """Keep the console client connected and the table fed, retrying when it drops."""
+        """Keep the console client connected and the table fed, retrying when it drops.
+
+        A refused user name or password ends the tries: only new settings can change that.
+        """
         table = self.query_one(ClientsTable)
         while True:
             try:
@@ -182,6 +186,10 @@ class BrokerConsoleScreen(Screen[None]):
                         self.last_update = update
                         table.show(update, self.clock())
                         self._note(table.note)
+            except CredentialsRefused as error:
+                self.console = None
+                self._note(f"not connected: {error.message}")
+                return
             except IotsimError as error:
                 self.console = None
                 self._note(f"not connected: {error.message} (retrying)")
