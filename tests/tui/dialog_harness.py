@@ -76,8 +76,8 @@ async def toggle(pilot: Pilot[None], selector: str) -> None:
 
 def error_under(app: App[Any], control_id: str) -> str:
     """The error shown under a field, or "" when none is visible."""
-    line = app.screen.query_one(f"#{control_id}-error", Static)
-    return str(line.content) if "-shown" in line.classes else ""
+    line = next(app.screen.query(f"#{control_id}-error").results(Static), None)
+    return str(line.content) if line is not None and "-shown" in line.classes else ""
 
 
 def screen_text(app: App[Any]) -> str:

@@ -51,19 +51,25 @@ class Toggle(Checkbox, inherit_bindings=False):
 
 def field(
     label: str, control: Widget, *extras: Widget, hint: str = "", classes: str = ""
-) -> Vertical:
-    """A labelled row for `control` (and `extras` after it, such as a Browse button), with a
-    line under it for its error and an optional hint.
+) -> Widget:
+    """A labelled row for `control` (and `extras` after it, such as a Browse button), with an
+    optional hint under it.
 
-    The error line's id is the control's id plus `-error`; `FormDialog.show_error` fills it.
+    Its error line (id: the control's id plus `-error`) is made by `FormDialog.show_error`
+    the first time there is an error to show: most fields never have one, and each widget
+    costs time when the dialog opens.
     """
-    children: list[Widget] = [
-        Horizontal(Label(label, classes="field-label"), control, *extras, classes="field-row"),
-        Static("", id=f"{control.id}-error", classes="field-error", markup=False),
-    ]
-    if hint:
-        children.append(Static(hint, id=f"{control.id}-hint", classes="field-hint", markup=False))
-    return Vertical(*children, classes=f"field {classes}".strip())
+    # As few widgets as the picture allows: no label widget when there is no label (the row's
+    # padding keeps the column), no wrapper when there is no hint.
+    labelled = [Label(label, classes="field-label")] if label else []
+    row_classes = "field-row" if label else "field-row -unlabelled"
+    if not hint:
+        return Horizontal(*labelled, control, *extras, classes=f"field {row_classes} {classes}")
+    return Vertical(
+        Horizontal(*labelled, control, *extras, classes=row_classes),
+        Static(hint, id=f"{control.id}-hint", classes="field-hint", markup=False),
+        classes=f"field {classes}".strip(),
+    )
 
 
 class FormDialog(ModalScreen[ResultT | None]):
@@ -108,6 +114,9 @@ class FormDialog(ModalScreen[ResultT | None]):
     }
     FormDialog .field-row {
         height: auto;
+    }
+    FormDialog .field-row.-unlabelled {
+        padding-left: 20;
     }
     FormDialog .field-label {
         width: 20;
@@ -219,17 +228,39 @@ class FormDialog(ModalScreen[ResultT | None]):
 
     def show_errors(self, errors: dict[str, str]) -> None:
         """Show each message under its field and clear the fields that are fine now."""
-        for line in self.query(".field-error"):
-            control_id = (line.id or "").removesuffix("-error")
+        shown = [(line.id or "").removesuffix("-error") for line in self.query(".field-error")]
+        for control_id in dict.fromkeys([*shown, *errors]):
             self.show_error(control_id, errors.get(control_id))
 
     def show_error(self, control_id: str, message: str | None) -> None:
         """Show `message` under the field of `control_id`, or clear it when None."""
-        line = self.query_one(f"#{control_id}-error", Static)
-        line.update(message or "")
-        line.set_class(bool(message), "-shown")
+        line = self._error_line(control_id, make=bool(message))
+        if line is not None:
+            line.update(message or "")
+            line.set_class(bool(message), "-shown")
         for control in self.query(f"#{control_id}"):
             control.set_class(bool(message), "-invalid")
+
+    def _error_line(self, control_id: str, *, make: bool) -> Static | None:
+        """The line under the field of `control_id`; with `make`, made if it is not there yet."""
+        lines = self.query(f"#{control_id}-error").results(Static)
+        line = next(lines, None)
+        if line is not None or not make:
+            return line
+        row = next(
+            (
+                ancestor
+                for control in self.query(f"#{control_id}")
+                for ancestor in control.ancestors
+                if isinstance(ancestor, Widget) and ancestor.has_class("field-row")
+            ),
+            None,
+        )
+        if row is None or not isinstance(row.parent, Widget):
+            return None
+        line = Static("", id=f"{control_id}-error", classes="field-error", markup=False)
+        row.parent.mount(line, after=row)
+        return line
 
     @on(Input.Changed)
     def _check_as_typed(self, event: Input.Changed) -> None:

@@ -10,7 +10,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from iotsim_tui.errors import CertificateError
@@ -65,7 +65,7 @@ def _text(value: str | None) -> str:
 
 def _path_field(
     label: str, value: str | None, placeholder: str, name: str, suffixes: tuple[str, ...]
-) -> Vertical:
+) -> Widget:
     """A file path to type (completed as you type) or to pick with its Browse button."""
     path = Input(
         _text(value),
