@@ -66,7 +66,7 @@ class BrokerConfig:
     clients_feed_interval: float = 0.3
     """Seconds between two publishes of the broker console feed ($SYS/iotsim/clients)."""
     clients_feed_limit: int = 2000
-    sys_interval: float = 10.0
+    sys_interval: float = 1.0
     """Seconds between two publishes of the $SYS/broker/... statistics."""
 
     def __post_init__(self) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ from iotsim_tui.profiles.model import BrokerSettings, MQTTVersion, TLSSettings
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 
 CLIENTS_TOPIC = "$SYS/iotsim/clients"
+COUNTERS_TOPIC = "$SYS/broker/messages/+"
+"""The broker's message counters ("received", "sent"), refreshed more often than the feed."""
 FEED_TIMEOUT = 3.0
 """Seconds to wait for the clients feed before saying it is not available."""
 
@@ -218,6 +222,7 @@ class BrokerConsole:
         try:
             await self._client.__aenter__()
             await self._client.subscribe(CLIENTS_TOPIC, qos=0)
+            await self._client.subscribe(COUNTERS_TOPIC, qos=0)
         except (aiomqtt.MqttError, OSError) as error:
             if isinstance(error, aiomqtt.MqttCodeError) and _code(error) in REFUSED_CODES:
                 raise CredentialsRefused(
@@ -247,12 +252,15 @@ class BrokerConsole:
     async def updates(self) -> AsyncIterator[ConsoleUpdate]:
         """Each clients feed as it arrives; `FeedUnavailable` when none comes in time.
 
+        The feed changes only when clients come, go or subscribe; in between, the broker's
+        `$SYS/broker/messages/...` counters give the last feed newer message counts.
         Ends with ConnectionFailed when the broker goes away.
         """
         messages = self._client.messages
         # The feed is retained, so a broker that has one sends it at once; after that it
         # changes only when clients come, go or subscribe, and silence is not a lost feed.
         feed_seen = said_unavailable = False
+        last: ClientsFeed | None = None
         while True:
             try:
                 if feed_seen:
@@ -269,16 +277,21 @@ class BrokerConsole:
                 continue
             except aiomqtt.MqttError as error:
                 raise ConnectionFailed(_explain(error, self.where)) from None
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            if message.topic.matches(COUNTERS_TOPIC):
+                if last is not None and (counted := _counted(last, message.topic.value, payload)):
+                    last = counted
+                    yield counted
+                continue
             if not message.topic.matches(CLIENTS_TOPIC):
                 continue
-            payload = message.payload if isinstance(message.payload, bytes) else b""
             try:
-                update = parse_clients_feed(payload)
+                last = parse_clients_feed(payload)
             except ValueError as error:
                 yield FeedUnavailable(str(error))
                 continue
             feed_seen = True
-            yield update
+            yield last
 
     async def send(self, topic: str, message: str, *, qos: int = 1, retain: bool = False) -> None:
         """Publish a command; returns once the broker has it (for QoS 1 and 2)."""
@@ -292,6 +305,25 @@ class BrokerConsole:
             await self._client.publish(topic, message.encode(), qos=qos, retain=retain)
         except aiomqtt.MqttError as error:
             raise ConnectionFailed(_explain(error, self.where)) from None
+
+
+def _counted(feed: ClientsFeed, topic: str, payload: bytes) -> ClientsFeed | None:
+    """`feed` with the counter in `topic` as the broker now says, or None when unchanged."""
+    try:
+        value = int(payload.decode().strip())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    received, sent = feed.messages_received, feed.messages_sent
+    match topic.rsplit("/", 1)[-1]:
+        case "received":
+            received = value
+        case "sent":
+            sent = value
+    if (received, sent) == (feed.messages_received, feed.messages_sent):
+        return None
+    return dataclasses.replace(
+        feed, messages_received=received, messages_sent=sent, updated=time.time()
+    )
 
 
 def _code(error: aiomqtt.MqttCodeError) -> int | None:

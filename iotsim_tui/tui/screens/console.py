@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -15,6 +16,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Select, Static
+from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import Worker
 
 from iotsim_tui.engine.console import (
@@ -31,11 +33,14 @@ from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
 from iotsim_tui.tui.session import OpenNetwork
-from iotsim_tui.tui.widgets.clients_table import ClientsTable
+from iotsim_tui.tui.widgets.clients_table import ClientsTable, feed_note
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
+from iotsim_tui.tui.widgets.marks import since
 from iotsim_tui.tui.widgets.network_header import link_text
 
 RETRY_SECONDS = 2.0
+TICK_SECONDS = 1.0
+"""How often the "since" column is redrawn from the clients' connect times."""
 
 
 class BrokerConsoleScreen(Screen[None]):
@@ -163,6 +168,34 @@ class BrokerConsoleScreen(Screen[None]):
             self.follow_feed()
         else:
             self._note("not connected")
+        self.set_interval(TICK_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        """Redraw the "since" cells from the clients' connect times, so that they keep counting."""
+        update = self.last_update
+        if not isinstance(update, ClientsFeed):
+            return
+        table = self.query_one(ClientsTable)
+        now = self.clock()
+        for client in update.clients:
+            with contextlib.suppress(CellDoesNotExist):
+                table.update_cell(client.id, "since", since(client.connected_since, now))
+
+    def show_update(self, update: ConsoleUpdate) -> None:
+        """Show an update; one that changes only the message counts leaves the rows (and the
+        cursor) where they are."""
+        table = self.query_one(ClientsTable)
+        previous, self.last_update = self.last_update, update
+        if (
+            isinstance(previous, ClientsFeed)
+            and isinstance(update, ClientsFeed)
+            and previous.clients == update.clients
+        ):
+            table.note = feed_note(update)
+            self._tick()
+        else:
+            table.show(update, self.clock())
+        self._note(table.note)
 
     def _note(self, text: str) -> None:
         self.query_one("#console-note", Static).update(text)
@@ -183,9 +216,7 @@ class BrokerConsoleScreen(Screen[None]):
                     table.own_id = console.client_id
                     self._note(f"connected as {console.client_id}; waiting for the feed…")
                     async for update in console.updates():
-                        self.last_update = update
-                        table.show(update, self.clock())
-                        self._note(table.note)
+                        self.show_update(update)
             except CredentialsRefused as error:
                 self.console = None
                 self._note(f"not connected: {error.message}")
