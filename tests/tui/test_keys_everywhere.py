@@ -132,3 +132,31 @@ async def test_a_click_still_focuses_the_filter(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: app.focused is app.screen.query_one("#log-filter"), "focus")
         await pilot.press(*"ab")
         assert app.screen.query_one("#log-filter", Input).value == "ab"
+
+
+async def test_saving_over_a_commented_profile_asks_first(tmp_path: Path) -> None:
+    app = app_on(tmp_path, network(), start_broker=False)
+    path = tmp_path / "profiles" / "lab.toml"
+    path.write_text("# Alerts go to TS1 on High_Tempe.\n" + path.read_text())
+    async with app.run_test(size=(120, 40)) as pilot:
+        opened = app.session.networks[0]
+        opened.dirty = True
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = str(app.screen.query_one("#question", Static).content)
+        assert "1 comment line" in question
+        assert "does not keep comments" in question
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "back")
+        assert path.read_text().startswith("# Alerts")
+        assert opened.dirty
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: not opened.dirty, "saved")
+        assert "#" not in path.read_text()
+        # Nothing left to lose: the next save goes straight on.
+        opened.dirty = True
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not opened.dirty, "saved again")
+        assert isinstance(app.screen, MainScreen)

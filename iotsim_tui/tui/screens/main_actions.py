@@ -13,6 +13,15 @@ from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
 
 
+def comment_lines(path: Path) -> int:
+    """How many lines of the file at `path` are TOML comments (0 when it cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return 0
+    return sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
+
+
 class EditingActions(DeviceActions):
     """Actions of the main screen that edit networks and devices through dialogs."""
 
@@ -101,6 +110,30 @@ class EditingActions(DeviceActions):
         self.app.push_screen(SaveAsScreen(default), chosen)
 
     def _save(self, opened: OpenNetwork, path: Path | None) -> None:
+        """Save, asking first when the file to overwrite has comments (saving drops them)."""
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
+        target = path or opened.path
+        comments = comment_lines(target) if target is not None else 0
+        if not comments:
+            self._write(opened, path)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._write(opened, path)
+
+        lines = f"{comments} comment line" + ("" if comments == 1 else "s")
+        self.app.push_screen(
+            ConfirmScreen(
+                f"{target} has {lines}. Saving writes the network anew and does not keep "
+                "comments. Save anyway?",
+                yes="Save without comments",
+            ),
+            confirmed,
+        )
+
+    def _write(self, opened: OpenNetwork, path: Path | None) -> None:
         try:
             where = self.session.save(opened, path)
         except IotsimError as error:
