@@ -61,6 +61,9 @@ def field(
     """
     # As few widgets as the picture allows: no label widget when there is no label (the row's
     # padding keeps the column), no wrapper when there is no hint.
+    if not (label or extras or hint):
+        control.add_class("field", "field-row", "-bare", *classes.split())
+        return control
     labelled = [Label(label, classes="field-label")] if label else []
     row_classes = "field-row" if label else "field-row -unlabelled"
     if not hint:
@@ -117,6 +120,9 @@ class FormDialog(ModalScreen[ResultT | None]):
     }
     FormDialog .field-row.-unlabelled {
         padding-left: 20;
+    }
+    FormDialog .field-row.-bare {
+        margin-left: 20;
     }
     FormDialog .field-label {
         width: 20;
@@ -251,7 +257,7 @@ class FormDialog(ModalScreen[ResultT | None]):
             (
                 ancestor
                 for control in self.query(f"#{control_id}")
-                for ancestor in control.ancestors
+                for ancestor in control.ancestors_with_self
                 if isinstance(ancestor, Widget) and ancestor.has_class("field-row")
             ),
             None,
