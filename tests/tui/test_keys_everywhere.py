@@ -160,3 +160,9 @@ async def test_saving_over_a_commented_profile_asks_first(tmp_path: Path) -> Non
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not opened.dirty, "saved again")
         assert isinstance(app.screen, MainScreen)
+
+
+def test_the_help_says_help_and_quit_work_everywhere() -> None:
+    where = {key: place for key, _, place in every_key(MainScreen.BINDINGS)}
+    assert where["?"] == "everywhere (not typing)"
+    assert where["q"] == "everywhere (not typing)"

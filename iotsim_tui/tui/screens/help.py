@@ -71,11 +71,15 @@ def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
     def own(bindings: Iterable[BindingType]) -> list[BindingType]:
         return [binding for binding in bindings if binding not in HELP_AND_QUIT]
 
+    def everywhere(binding: BindingType) -> bool:
+        return isinstance(binding, Binding) and binding.action in ("help", "quit")
+
     return [
-        *key_help("main screen", main_screen),
+        *key_help("main screen", [b for b in main_screen if not everywhere(b)]),
         *key_help("device log", DeviceLog.BINDINGS),
         *key_help("broker console", own(BrokerConsoleScreen.BINDINGS)),
         *key_help("eavesdrop", own([*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS])),
+        *key_help("everywhere", [b for b in main_screen if everywhere(b)]),
         ("ctrl+q", "Quit, from any screen", "everywhere"),
         ("tab / shift+tab", "Move between panes and fields", "everywhere"),
         ("ctrl+p", "Command palette: every action by name", "everywhere"),
