@@ -3,7 +3,8 @@
 A progress bar while the devices connect, a live summary line, and a final summary; or, with
 `--json`, every event as one JSON line for scripts. `--workers N` spreads the devices over N
 processes with one combined summary; `--shard i/n` runs one slice of a network that several
-hosts share. The exit code is 0 when every device ran without an error, 1 otherwise.
+hosts share. The exit code is 0 when every device ran without an error, 1 otherwise, and 130
+when Ctrl-C stopped the run (the summary is still printed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from iotsim_tui.headless.options import RunOptions, parse_shard
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `iotsim-tui run`."""
+    parser.epilog = (
+        "Exit codes: 0 every device ran without an error; 1 a device reported an error; "
+        "2 bad usage; 130 stopped by Ctrl-C (or SIGTERM) before --duration ended, "
+        "after printing the summary."
+    )
     parser.add_argument("profile", type=Path, metavar="PROFILE", help="network profile (TOML)")
     parser.add_argument("--host", help="connect to this broker host instead of the profile's")
     parser.add_argument("--port", type=int, help="connect to this port instead of the profile's")
@@ -57,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the network; returns 0 when every device ran without an error, 1 otherwise."""
+    """Run the network; returns 0 when every device ran without an error, 1 otherwise, 130
+    when interrupted."""
     from iotsim_tui.headless.main import run_headless
 
     return run_headless(RunOptions.from_args(args))

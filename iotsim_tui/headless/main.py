@@ -17,7 +17,7 @@ from typing import Any
 from iotsim_tui.engine import Simulation, Summary
 from iotsim_tui.errors import UsageError
 from iotsim_tui.headless.options import RunOptions
-from iotsim_tui.headless.output import Display, event_record
+from iotsim_tui.headless.output import INTERRUPTED, Display, event_record
 from iotsim_tui.profiles.load import load_network
 from iotsim_tui.profiles.model import Network
 
@@ -30,7 +30,11 @@ Emit = Callable[[list[dict[str, Any]]], None]
 
 
 def run_headless(options: RunOptions) -> int:
-    """Run a network as the options say; 0 when every device ran without an error, else 1."""
+    """Run a network as the options say.
+
+    Returns 0 when every device ran without an error, 1 otherwise, and 130 when Ctrl-C (or
+    SIGTERM) stopped the run before its duration ended.
+    """
     network = options.apply(load_network(options.profile))
     try:
         return asyncio.run(_main(options, network))
@@ -71,7 +75,10 @@ async def _main(options: RunOptions, network: Network) -> int:
         if tap is not None and options.pcap is not None:
             written = tap.write_pcap(options.pcap)
             print(f"capture written to {options.pcap}: {written}")
-    display.finish(summary, network.name, time.monotonic() - began)
+    interrupted = stop.is_set()
+    display.finish(summary, network.name, time.monotonic() - began, interrupted=interrupted)
+    if interrupted:
+        return INTERRUPTED
     return 0 if summary.ok else 1
 
 

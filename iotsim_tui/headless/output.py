@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from iotsim_tui.engine import (
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
 
 PLAIN_EVERY = 5.0
 """Seconds between summary lines when the output is not a terminal."""
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (or SIGTERM) before its --duration: 128 + SIGINT,
+as shells report it, so a script can tell it from a complete run."""
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -59,11 +65,17 @@ def _payload(payload: bytes, size: int) -> dict[str, Any]:
     return shown
 
 
-def summary_record(summary: Summary, network: str) -> dict[str, Any]:
+def plural(n: int, thing: str) -> str:
+    """`1 device`, `2 devices`, `1,000 devices`."""
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
+def summary_record(summary: Summary, network: str, *, interrupted: bool = False) -> dict[str, Any]:
     """The final summary as a JSON-ready dict."""
     ledger = summary.ledger
     return {
         "type": "summary",
+        "interrupted": interrupted,
         "network": network,
         "devices": summary.devices,
         "connected": summary.connected,
@@ -96,12 +108,16 @@ def summary_line(summary: Summary) -> str:
     return line
 
 
-def final_report(summary: Summary, network: str, seconds: float) -> list[str]:
+def final_report(
+    summary: Summary, network: str, seconds: float, *, interrupted: bool = False
+) -> list[str]:
     """The lines of the final summary."""
     ledger = summary.ledger
+    was = "was" if summary.connected == 1 else "were"
     lines = [
-        f"{network}: {summary.devices:,} devices ran for {seconds:.1f} s; "
-        f"{summary.connected:,} were connected when it stopped, {summary.failed:,} reported errors",
+        f"{network}: {plural(summary.devices, 'device')} ran for {seconds:.1f} s; "
+        f"{summary.connected:,} {was} connected when it stopped, "
+        f"{summary.failed:,} reported errors",
         f"messages: {summary.messages_out:,} published, {summary.messages_in:,} received",
         f"ledger: {ledger.accepted:,} accepted = {ledger.acknowledged:,} acknowledged + "
         f"{ledger.queued:,} queued + {ledger.dropped:,} dropped",
@@ -109,7 +125,10 @@ def final_report(summary: Summary, network: str, seconds: float) -> list[str]:
     for reason, count in sorted(ledger.drop_reasons.items()):
         lines.append(f"  dropped {count:,}: {reason}")
     lines += [f"error: {sample}" for sample in summary.error_samples]
-    lines.append("result: ok" if summary.ok else "result: errors (exit code 1)")
+    if interrupted:
+        lines.append(f"result: interrupted (exit code {INTERRUPTED})")
+    else:
+        lines.append("result: ok" if summary.ok else "result: errors (exit code 1)")
     return lines
 
 
@@ -129,9 +148,11 @@ class Display:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._last_plain = 0.0
+        self._quiet_tty: Callable[[], None] | None = None
 
     def __enter__(self) -> Display:
         if self._live:
+            self._quiet_tty = _hide_control_echo()
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._progress = Progress(
@@ -148,6 +169,10 @@ class Display:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
+        if self._quiet_tty is not None:
+            self._quiet_tty()
+            self._quiet_tty = None
 
     def update(self, summary: Summary, elapsed: float) -> None:
         """Show the current state."""
@@ -170,15 +195,45 @@ class Display:
         self._out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         self._out.flush()
 
-    def finish(self, summary: Summary, network: str, seconds: float) -> None:
+    def finish(
+        self, summary: Summary, network: str, seconds: float, *, interrupted: bool = False
+    ) -> None:
         """Print the final summary (as a JSON line too, with --json)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
         if self._json:
-            self.events([summary_record(summary, network)])
+            self.events([summary_record(summary, network, interrupted=interrupted)])
             stream: TextIO = sys.stderr
         else:
             stream = self._out
-        for line in final_report(summary, network, seconds):
+        for line in final_report(summary, network, seconds, interrupted=interrupted):
             print(line, file=stream)
+
+
+def _hide_control_echo() -> Callable[[], None] | None:
+    """Stop the terminal echoing "^C" while the live line shows; returns how to undo it.
+
+    The echo lands after a full-width live line, wraps it, and the line that rich redraws
+    below leaves a copy of it above: the progress would be printed twice.
+    """
+    try:
+        import termios
+    except ImportError:
+        return None
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd):
+            return None
+        saved = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)
+        quiet[3] &= ~termios.ECHOCTL
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (OSError, ValueError, termios.error):
+        return None
+
+    def restore() -> None:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    return restore

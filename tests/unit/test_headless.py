@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import io
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -174,10 +178,65 @@ def test_ctrl_c_stops_cleanly(mosquitto: RunningMosquitto, tmp_path: Path) -> No
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 0, errors
+    assert process.returncode == 130, errors  # interrupted, as shells report Ctrl-C
     summary = json.loads(rest.splitlines()[-1])
     assert (summary["type"], summary["devices"], summary["failed"]) == ("summary", 3, 0)
+    assert summary["interrupted"] is True
+    assert "result: interrupted (exit code 130)" in errors
     assert "Traceback" not in errors
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_prints_the_summary_once_and_exits_130(
+    mosquitto: RunningMosquitto, tmp_path: Path
+) -> None:
+    profile = small_profile(tmp_path, mosquitto.port, count=1)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iotsim_tui", "run", str(profile)],
+        cwd=ROOT,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm"},
+        # A session of its own with the terminal as its controlling one, so that Ctrl-C typed
+        # there reaches it as SIGINT, as in a shell.
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0) if os.setsid() is None else None,
+    )
+    os.close(terminal)
+    shown = b""
+
+    def read_until(wanted: bytes) -> None:
+        nonlocal shown
+        deadline = time.monotonic() + TIMEOUT
+        while wanted not in shown and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the process ended and closed the terminal
+                    return
+                if not chunk:
+                    return
+                shown += chunk
+
+    try:
+        read_until(b"running")
+        os.write(controller, b"\x03")  # Ctrl-C typed on the terminal: SIGINT to the group
+        read_until(b"\x00")  # never shown: reads to the end of the output
+        process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    text = shown.decode("utf-8", "replace")
+    assert process.returncode == 130, text
+    assert "result: interrupted (exit code 130)" in text
+    assert "SMALL: 1 device ran for " in text
+    assert "; 1 was connected when it stopped, 0 reported errors" in text
+    assert "^C" not in text  # the echo would wrap the live line and leave a copy of it
+    assert "Traceback" not in text
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
