@@ -146,7 +146,7 @@ DISCONNECT_REASONS: dict[int, str] = {
     137: "the broker is busy",
     139: "the broker is shutting down",
     141: "keep alive timeout",
-    142: "another client took over the session (same client id)",
+    142: "another client with the same client id took over the session",
     144: "topic name invalid",
     149: "packet too large",
     151: "quota exceeded",

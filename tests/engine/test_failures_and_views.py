@@ -71,7 +71,8 @@ def test_connack_reason_codes_for_both_versions() -> None:
 def test_disconnect_reasons() -> None:
     taken = ReasonCode(PacketTypes.DISCONNECT, identifier=142)
     assert lost_connection(taken) == (
-        "the broker disconnected the device: another client took over the session (same client id)"
+        "the broker disconnected the device: "
+        "another client with the same client id took over the session"
     )
     assert lost_connection(ReasonCode(PacketTypes.DISCONNECT, identifier=128)) == (
         "the connection was lost"
