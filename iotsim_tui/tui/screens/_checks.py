@@ -8,7 +8,7 @@ The dialogs then run the loader's own validation over the finished model
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.load import parse_network
@@ -164,6 +164,25 @@ def device_problems(device: Device, under: str, *, template: bool) -> list[Profi
     for problem in problems:
         problem.key = "devices[0]" + problem.key.removeprefix("templates[0]")
     return problems
+
+
+def place_problems(
+    problems: list[ProfileProblem],
+    where: str,
+    field_of_key: Mapping[str, str],
+    errors: dict[str, str],
+) -> None:
+    """Put each problem under the key `where` beside its form field, the others on the form.
+
+    `field_of_key` maps a key below `where` (`name`, `id`, ...) to the field that shows it;
+    a field keeps its first problem.
+    """
+    for problem in problems:
+        key = problem.key.removeprefix(f"{where}.")
+        if key in field_of_key:
+            errors.setdefault(field_of_key[key], problem.problem)
+        else:
+            errors.setdefault("form", problem_text(problem, key=key))
 
 
 def problem_text(problem: ProfileProblem, *, key: str | None = None) -> str:

@@ -136,10 +136,7 @@ class DeviceScreen(FormDialog[Device]):
                 candidate = replace(candidate, templates=())
         where = f"devices[{devices.index(device)}]"
         candidate = replace(candidate, devices=devices)
-        for problem in _checks.profile_problems(candidate, where):
-            key = problem.key.removeprefix(f"{where}.")
-            if key in _FIELD_OF_KEY:
-                errors.setdefault(_FIELD_OF_KEY[key], problem.problem)
-            else:
-                errors.setdefault("form", _checks.problem_text(problem, key=key))
+        _checks.place_problems(
+            _checks.profile_problems(candidate, where), where, _FIELD_OF_KEY, errors
+        )
         return device

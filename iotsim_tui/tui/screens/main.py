@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -13,9 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Tree
-from textual.worker import Worker, WorkerCancelled, get_current_worker
+from textual.worker import Worker
 
-from iotsim_tui.engine.events import DeviceError, DeviceStatus, Event, LogLine
+from iotsim_tui.engine.events import DeviceError, DeviceStatus, LogLine
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
@@ -27,7 +26,7 @@ from iotsim_tui.tui.messages import (
     NetworksChanged,
     NetworkStopped,
 )
-from iotsim_tui.tui.screens.main_actions import EditingActions
+from iotsim_tui.tui.screens.network_runs import NetworkRuns
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
@@ -60,7 +59,7 @@ def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -
     return Binding(key, action, text, show=show, id=f"main.{action}", tooltip=tooltip)
 
 
-class MainScreen(EditingActions):
+class MainScreen(NetworkRuns):
     """Everything about the open networks on one screen, driven from the keyboard."""
 
     # In the order the footer offers them when the terminal is narrow: most useful first.
@@ -332,115 +331,6 @@ class MainScreen(EditingActions):
 
     # -- starting and stopping ---------------------------------------------------------
 
-    def action_toggle_device(self) -> None:
-        opened, device_id = self.network, self.device_id
-        if opened is None:
-            self.notify("Open or create a network first (o or n).", severity="warning")
-            return
-        if device_id is None:
-            self.action_toggle_network()
-            return
-        if opened.records[device_id].status is DeviceStatus.STOPPED:
-            self.start(opened, [device_id])
-        else:
-            self.stop(opened, [device_id])
-
-    def action_toggle_network(self) -> None:
-        opened = self.network
-        if opened is None:
-            self.notify("Open or create a network first (o or n).", severity="warning")
-        elif opened.active:
-            self.stop(opened, None)
-        else:
-            self.start(opened, None)
-
-    @work(group="control", exit_on_error=False)
-    async def start(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
-        """Start devices (None: all), starting the bundled broker and simulation as needed."""
-        if self.refuse_client_id_clash(opened, device_ids):
-            return
-        try:
-            broker = await self.session.ensure_broker(opened.network)
-        except IotsimError as error:
-            self._refresh_header()
-            self.notify(
-                f"{error.message}.",
-                title=error.title,
-                severity="error",
-                timeout=15,
-            )
-            return
-        if broker is not None:
-            self._watch_broker(opened, broker)
-        self._refresh_header()
-        run = self._runs.get(opened.key)
-        if run is not None and opened.stale and not opened.active:
-            await _cancel(run)
-            run = None
-        if run is None or opened.engine is None:
-            self._runs[opened.key] = self.run_worker(
-                self._run(opened, device_ids),
-                name=f"network {opened.network.name}",
-                group="simulation",
-                exit_on_error=False,
-            )
-            return
-        if opened.stale:
-            self.notify(
-                f"{opened.network.name} runs with its old settings: stop and start it (S, S) "
-                "to apply your changes.",
-                title="Changes apply on restart",
-            )
-        try:
-            await opened.start(device_ids)
-        except KeyError as error:
-            self.notify(
-                f"{error.args[0]}: stop and start the network (S, S) to start it.",
-                severity="warning",
-            )
-
-    async def _run(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
-        def on_batch(batch: list[Event]) -> None:
-            self.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
-
-        reason = None
-        try:
-            await opened.run(device_ids, on_batch)
-        except IotsimError as error:
-            reason = error
-        finally:
-            # Only this run: a restart may have registered the next one already.
-            if self._runs.get(opened.key) is get_current_worker():
-                del self._runs[opened.key]
-            self.post_message(NetworkStopped(opened.key, reason))
-
-    @work(group="control", exit_on_error=False)
-    async def stop(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
-        """Stop devices (None: all, which also ends the simulation)."""
-        if device_ids is None:
-            run = self._runs.pop(opened.key, None)
-            if run is not None:
-                await _cancel(run)
-            return
-        if opened.engine is not None:
-            await opened.stop(device_ids)
-
-    def _watch_broker(self, opened: OpenNetwork, broker: object) -> None:
-        where = (opened.network.broker.host, opened.network.broker.effective_port)
-        name = f"broker watch {where[0]}:{where[1]}"
-        if any(w.name == name and not w.is_finished for w in self.workers):
-            return
-        wait_exited = getattr(broker, "wait_exited", None)
-        if wait_exited is None:
-            return
-
-        async def watch() -> None:
-            code: int = await wait_exited()
-            if self.session.brokers.get(where) is broker:
-                self.post_message(BrokerExited(where[0], where[1], code))
-
-        self.run_worker(watch(), name=name, group="brokers", exit_on_error=False)
-
     # -- help ------------------------------------------------------------------------------
 
     def action_help(self) -> None:
@@ -495,10 +385,3 @@ class MainScreen(EditingActions):
         line = LogLine(device_id, text, self.clock())
         opened.note(device_id, line)
         self.post_message(NetworkEventsArrived(opened.key, [line], set()))
-
-
-async def _cancel(run: Worker[None]) -> None:
-    """Cancel a network's run and wait until its devices are stopped."""
-    run.cancel()
-    with contextlib.suppress(WorkerCancelled):  # what wait() says of a cancelled worker
-        await run.wait()

@@ -25,21 +25,6 @@ def comment_lines(path: Path) -> int:
 class EditingActions(DeviceActions):
     """Actions of the main screen that edit networks and devices through dialogs."""
 
-    def refuse_client_id_clash(self, opened: OpenNetwork, device_ids: list[str] | None) -> bool:
-        """True, said in a notification, when a device to start (None: all) would use a
-        client id that a running network already uses on the same broker."""
-        from iotsim_tui.tui.client_ids import clash_message, clashes
-
-        found = clashes(opened, device_ids, self.session.networks)
-        if found:
-            self.notify(
-                clash_message(opened, found, self.session.networks),
-                title="Client id already in use",
-                severity="error",
-                timeout=20,
-            )
-        return bool(found)
-
     # -- networks ----------------------------------------------------------------------
 
     def action_new_network(self) -> None:

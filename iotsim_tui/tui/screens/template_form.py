@@ -108,10 +108,7 @@ class TemplateScreen(FormDialog[DeviceTemplate]):
         templates[self.index] = template
         candidate = replace(self.network, templates=tuple(templates))
         where = f"templates[{self.index}]"
-        for problem in _checks.profile_problems(candidate, where):
-            key = problem.key.removeprefix(f"{where}.")
-            if key in _FIELD_OF_KEY:
-                errors.setdefault(_FIELD_OF_KEY[key], problem.problem)
-            else:
-                errors.setdefault("form", _checks.problem_text(problem, key=key))
+        _checks.place_problems(
+            _checks.profile_problems(candidate, where), where, _FIELD_OF_KEY, errors
+        )
         return template
