@@ -98,12 +98,10 @@ class TypeAhead:
             if self._in_flight is not key:
                 return
             parent = node.parent
-            if (
-                parent is not None
-                and not key._stop_propagation
-                and node.is_parent_active
-                and node.is_attached
-            ):
+            # Textual stops a key as it bubbles back to the node that sent it (the app),
+            # after putting it in that node's queue: it is not done until the app is.
+            onward = not key._stop_propagation or parent is key._sender
+            if parent is not None and onward and node.is_parent_active and node.is_attached:
                 self._follow(key, parent)  # it bubbled: done once the parent is
             else:
                 self._done(key)

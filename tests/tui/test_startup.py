@@ -57,15 +57,14 @@ async def test_escape_typed_ahead_closes_the_dialog_and_later_keys_reach_the_mai
         app.post_message(events.Key("u", "u"))
         app.post_message(events.Key("escape", None))
         app.post_message(events.Key("down", None))
-        screen = app.screen
-        await wait_for(
-            pilot,
-            lambda: app.screen is not screen or isinstance(app.screen, MainScreen),
-            "the main screen again",
-        )
         main = app.screen
         assert isinstance(main, MainScreen)
-        await wait_for(pilot, lambda: main.device_id == "HS1", "Down to move to HS1")
+
+        def moved_on_the_main_screen() -> bool:
+            return app.screen is main and main.device_id == "HS1"
+
+        await wait_for(pilot, moved_on_the_main_screen, "Escape to close it, then Down to HS1")
+        assert not any(isinstance(screen, SubscribeScreen) for screen in app.screen_stack)
 
 
 async def test_a_focus_move_restyles_the_panes_not_the_whole_screen(tmp_path: Path) -> None:
