@@ -170,16 +170,28 @@ class IotsimApp(App[int]):
         worker_failed(self, event, self.log_file)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The palette offers every key of the screen too, by what it does."""
-        yield from super().get_system_commands(screen)
+        """The palette offers every key of the screen too, by what it does.
+
+        Textual's own "Keys" panel is left out (`?` lists every key of this app), and so is
+        its "Quit", for this app's quit, which asks first when something is unsaved.
+        """
+        for command in super().get_system_commands(screen):
+            if command.title not in {"Keys", "Quit"}:
+                yield command
+        actions: set[str] = set()
         for binding in screen.BINDINGS:
             if isinstance(binding, Binding):
                 key = {"question_mark": "?", "slash": "/"}.get(binding.key, binding.key)
+                actions.add(binding.action)
 
                 async def run(action: str = binding.action) -> None:
                     await screen.run_action(action)
 
                 yield SystemCommand(f"{binding.description} ({key})", binding.tooltip, run)
+        if "quit" not in actions:
+            yield SystemCommand(
+                "Quit (ctrl+q)", "Quit (asks when something is unsaved)", self.action_quit
+            )
 
     async def action_quit(self) -> None:
         """Quit, asking first when a network has unsaved changes."""

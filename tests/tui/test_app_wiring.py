@@ -48,6 +48,8 @@ async def test_the_command_palette_offers_the_keys(tmp_path: Path) -> None:
             "Help: every key (?)",
             "Save network as (W)",
         } <= set(titles)
+        assert "Keys" not in titles, "Textual's key panel duplicates the ? help"
+        assert [title for title in titles if title.startswith("Quit")] == ["Quit (q)"]
         await pilot.press("ctrl+p")
         await type_text(pilot, "Broker console (b)")
         await pilot.press("enter")
