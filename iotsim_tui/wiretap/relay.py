@@ -389,7 +389,7 @@ class _DeviceSide(_Side):
         assert isinstance(transport, asyncio.Transport)
         _no_delay(transport)
         link.broker = transport
-        client = link.device.get_extra_info("peername")[:2]
+        client = _client_address(transport, link.device)
         server = _server_address(transport, self.tap.target)
         now = time.time()
         link.record = self.tap.store.open(client, server, now)
@@ -411,6 +411,16 @@ def _no_delay(transport: asyncio.BaseTransport) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _client_address(transport: asyncio.Transport, device: asyncio.BaseTransport) -> Address:
+    """The device's address as the broker sees it: the relay's end of the broker connection.
+
+    A sniffer on the way to the broker, and the broker's own list of clients, see this
+    address; the device's socket to the relay is an artefact of listening in.
+    """
+    own = transport.get_extra_info("sockname") or device.get_extra_info("peername")
+    return (str(own[0]), int(own[1]))
 
 
 def _server_address(transport: asyncio.Transport, target: Address) -> Address:

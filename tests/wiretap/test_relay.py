@@ -109,6 +109,28 @@ async def test_bytes_cross_unchanged_both_ways_and_are_recorded(size: int) -> No
         assert streams(tap, info.id) == {Direction.TO_BROKER: up, Direction.TO_DEVICE: down}
 
 
+async def test_a_connection_is_recorded_with_the_address_the_broker_sees() -> None:
+    """The eavesdrop view, the pcap file and the broker console name a device alike."""
+    seen: list[tuple[str, int]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(writer.get_extra_info("peername")[:2])
+        await reader.read()
+
+    async with serve(handler) as state, Eavesdrop(target=("127.0.0.1", state.port)) as tap:
+        _, writer = await asyncio.open_connection(*tap.endpoint)
+        device = writer.get_extra_info("sockname")[:2]
+        writer.write(b"x")
+        await writer.drain()
+        for _ in range(500):
+            if seen and tap.connections():
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        (info,) = tap.connections()
+        assert info.client == seen[0] != device
+
+
 async def test_a_broker_that_stops_reading_slows_the_device_down() -> None:
     """Flow control: the relay stops reading from the device instead of buffering."""
     release = asyncio.Event()
