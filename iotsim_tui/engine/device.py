@@ -21,6 +21,7 @@ import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 from paho.mqtt.reasoncodes import ReasonCode
 
+from iotsim_tui.engine.commands import CommandSet
 from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of, probe
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.driver import send_qos0
@@ -42,13 +43,13 @@ from iotsim_tui.engine.failures import (
     describe,
     lost_connection,
 )
-from iotsim_tui.engine.generators import PayloadBuilder, device_topic, set_state
+from iotsim_tui.engine.generators import PayloadBuilder, device_topic
 from iotsim_tui.engine.outbox import Outbox, Pending
 from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.subscribed import Subscribed
 from iotsim_tui.engine.views import DeviceView
-from iotsim_tui.profiles.model import Command, Device, MQTTVersion, SubscribeOn, TelemetryAction
-from iotsim_tui.protocol.topics import is_valid_topic_name, topic_matches
+from iotsim_tui.profiles.model import Device, MQTTVersion, SubscribeOn
+from iotsim_tui.protocol.topics import topic_matches
 
 
 class DeviceRunner:
@@ -78,11 +79,9 @@ class DeviceRunner:
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
                 self._want(device_topic(sub.topic, device), sub.qos)
-        self._commands: list[tuple[str, Command]] = []
-        for command in device.commands:
-            topic_filter = device_topic(command.topic, device)
-            self._commands.append((topic_filter, command))
-            self._want(topic_filter, command.qos)
+        self._commands = CommandSet(device)
+        for topic_filter, qos in self._commands.subscriptions():
+            self._want(topic_filter, qos)
         self._client: aiomqtt.Client | None = None
         """Set while the broker has accepted the connection."""
         self._socket_owner: aiomqtt.Client | None = None
@@ -188,7 +187,7 @@ class DeviceRunner:
         except asyncio.CancelledError:
             self._set_status(DeviceStatus.STOPPED, "stopped")
         except Exception as error:  # a bug: show it on the device rather than lose the task
-            self._report(f"unexpected failure: {error!r}", event=False)
+            self.report(f"unexpected failure: {error!r}", event=False)
             self._set_status(DeviceStatus.ERROR, f"unexpected failure: {error!r}")
         finally:
             self.outbox.requeue_unacked()
@@ -234,7 +233,7 @@ class DeviceRunner:
                         failure, context.endpoint, context.broker.host
                     )
                 # A failure that ends the device is told once, by its status (error).
-                self._report(failure.message, event=not failure.fatal)
+                self.report(failure.message, event=not failure.fatal)
                 return failure, False
             except asyncio.CancelledError:
                 paho_of(client).disconnect()  # do not leave a half-open connection behind
@@ -268,7 +267,7 @@ class DeviceRunner:
         if self._dropping or self._stopping:  # our own doing, not a failure
             return Failure("dropped", fatal=True), True
         why = self._quick_losses.why(lost_connection(reason), time.monotonic() - connected_at)
-        self._report(why)
+        self.report(why)
         return Failure(why, fatal=False), True
 
     def _connected_detail(self, client: aiomqtt.Client, hooks: ConnectHooks) -> str:
@@ -300,17 +299,17 @@ class DeviceRunner:
         try:
             granted = await client.subscribe([(s.topic_filter, s.qos) for s in subs])
         except aiomqtt.MqttError as error:
-            self._report(f"subscribing failed: {error}")
+            self.report(f"subscribing failed: {error}")
             return
         now = time.time()
         codes: list[int | ReasonCode] = list(granted)
         for sub, code in zip(subs, codes, strict=False):
             value = code if isinstance(code, int) else int(code.value)
             if value >= 0x80:
-                self._report(f"the broker refused the subscription to {sub.topic_filter}")
+                self.report(f"the broker refused the subscription to {sub.topic_filter}")
                 continue
             sub.granted, sub.since = value, now
-            self._log(f"subscribed to {sub.topic_filter} (QoS {value})")
+            self.log(f"subscribed to {sub.topic_filter} (QoS {value})")
 
     def _set_status(self, status: DeviceStatus, detail: str) -> None:
         statuses = self._totals.statuses
@@ -320,7 +319,8 @@ class DeviceRunner:
         if self._context.recording:
             self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
 
-    def _report(self, message: str, *, event: bool = True) -> None:
+    def report(self, message: str, *, event: bool = True) -> None:
+        """Report a problem: the device counts as failed, and the error is told once."""
         if not self.failed:
             self.failed = True
             self._totals.failed += 1
@@ -329,7 +329,8 @@ class DeviceRunner:
             self._context.emit(DeviceError(self.device.id, message, time.time()))
         self.last_error = message
 
-    def _log(self, text: str) -> None:
+    def log(self, text: str) -> None:
+        """A line for the device's log (when someone reads the events)."""
         if self._context.recording:
             self._context.emit(LogLine(self.device.id, text, time.time()))
 
@@ -354,7 +355,7 @@ class DeviceRunner:
             return
         if self._client is not None:
             await self._client.unsubscribe(topic_filter)
-            self._log(f"unsubscribed from {topic_filter}")
+            self.log(f"unsubscribed from {topic_filter}")
 
     # -- incoming --------------------------------------------------------------------------
 
@@ -381,47 +382,19 @@ class DeviceRunner:
                     time.time(),
                 )
             )
-        for topic_filter, command in self._commands:
-            if topic_matches(topic_filter, topic):
-                self._run_command(command, topic, payload)
+        if self._commands:
+            self._commands.handle(self, topic, payload)
 
-    def _run_command(self, command: Command, topic: str, payload: bytes) -> None:
-        text = payload.decode("utf-8", "replace")
-        if command.match is not None and text.strip().lower() != command.match.strip().lower():
-            return
-        done: list[str] = []
-        if command.set:
-            set_state(self.state, command.set, text)
-            done.append("set " + ", ".join(f"{k}={self.state[k]!r}" for k in command.set))
-        if command.telemetry is TelemetryAction.STOP and self.telemetry_running:
-            self.telemetry_running = False
-            done.append("telemetry stopped")
-        elif command.telemetry is TelemetryAction.START and not self.telemetry_running:
-            self.telemetry_running = True
+    def set_telemetry(self, running: bool) -> bool:
+        """Start or stop this device's telemetry; False when it already was so."""
+        if running == self.telemetry_running:
+            return False
+        self.telemetry_running = running
+        if running:
             self.generation += 1
             if self.connected and self.builders:
                 self._context.schedule(self, None)
-            done.append("telemetry started")
-        if command.response is not None:
-            response = command.response
-
-            def fill(template: str) -> str:
-                filled = device_topic(template, self.device).replace("{topic}", topic)
-                return filled.replace("{payload}", text)
-
-            reply_topic = fill(response.topic)
-            if not is_valid_topic_name(reply_topic):
-                self._report(f"command on {topic}: cannot respond on {reply_topic!r}")
-                return
-            self.publish(
-                reply_topic,
-                fill(response.payload).encode(),
-                response.qos,
-                response.retain,
-                MessageKind.RESPONSE,
-            )
-            done.append(f"responded on {reply_topic}")
-        self._log(f"command on {topic}: " + ("; ".join(done) or "no action"))
+        return True
 
     # -- outgoing --------------------------------------------------------------------------
 

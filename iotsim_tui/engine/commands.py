@@ -1,0 +1,106 @@
+"""A device's commands: which command an incoming message is, and what carrying it out does.
+
+A command is a topic filter (with the device's `{id}` and `{name}` filled in), an optional
+payload to match, and its behaviour: set state values, start or stop the telemetry, and
+publish a response whose topic and payload may quote the command's (`{topic}`, `{payload}`).
+The device only hands each incoming message to `CommandSet.handle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from iotsim_tui.engine.events import MessageKind
+from iotsim_tui.engine.generators import device_topic, set_state
+from iotsim_tui.profiles.model import Command, Device, TelemetryAction
+from iotsim_tui.protocol.topics import is_valid_topic_name, topic_matches
+
+
+class CommandTarget(Protocol):
+    """The device a command acts on."""
+
+    device: Device
+    state: dict[str, Any]
+
+    def set_telemetry(self, running: bool) -> bool:
+        """Start or stop the telemetry; False when it already was so."""
+        ...
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+    ) -> None:
+        """Publish a message (the command's response)."""
+        ...
+
+    def report(self, message: str) -> None:
+        """Report a problem on the device."""
+        ...
+
+    def log(self, text: str) -> None:
+        """Add a line to the device's log."""
+        ...
+
+
+class CommandSet:
+    """The commands of one device, by topic filter."""
+
+    __slots__ = ("_commands",)
+
+    def __init__(self, device: Device) -> None:
+        self._commands = [(device_topic(c.topic, device), c) for c in device.commands]
+
+    def __bool__(self) -> bool:
+        return bool(self._commands)
+
+    def subscriptions(self) -> Iterator[tuple[str, int]]:
+        """The topic filter and QoS each command needs a subscription to."""
+        for topic_filter, command in self._commands:
+            yield topic_filter, command.qos
+
+    def handle(self, target: CommandTarget, topic: str, payload: bytes) -> None:
+        """Carry out every command that a message on `topic` with `payload` is."""
+        text: str | None = None
+        for topic_filter, command in self._commands:
+            if topic_matches(topic_filter, topic):
+                if text is None:
+                    text = payload.decode("utf-8", "replace")
+                if matches_payload(command, text):
+                    apply_command(target, command, topic, text)
+
+
+def matches_payload(command: Command, text: str) -> bool:
+    """True when the command takes any payload or this one (case and spaces aside)."""
+    return command.match is None or text.strip().lower() == command.match.strip().lower()
+
+
+def apply_command(target: CommandTarget, command: Command, topic: str, text: str) -> None:
+    """Do what `command` says, received on `topic` with payload `text`, and log what was done."""
+    done: list[str] = []
+    if command.set:
+        set_state(target.state, command.set, text)
+        done.append("set " + ", ".join(f"{k}={target.state[k]!r}" for k in command.set))
+    if command.telemetry is TelemetryAction.STOP and target.set_telemetry(False):
+        done.append("telemetry stopped")
+    elif command.telemetry is TelemetryAction.START and target.set_telemetry(True):
+        done.append("telemetry started")
+    if command.response is not None:
+        response = command.response
+
+        def fill(template: str) -> str:
+            filled = device_topic(template, target.device).replace("{topic}", topic)
+            return filled.replace("{payload}", text)
+
+        reply_topic = fill(response.topic)
+        if not is_valid_topic_name(reply_topic):
+            target.report(f"command on {topic}: cannot respond on {reply_topic!r}")
+            return
+        target.publish(
+            reply_topic,
+            fill(response.payload).encode(),
+            response.qos,
+            response.retain,
+            MessageKind.RESPONSE,
+        )
+        done.append(f"responded on {reply_topic}")
+    target.log(f"command on {topic}: " + ("; ".join(done) or "no action"))
