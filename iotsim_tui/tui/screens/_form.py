@@ -1,4 +1,4 @@
-"""What every dialog shares: the frame, labelled fields with inline errors, Enter and Escape.
+"""What every form dialog shares: the frame, labelled fields with inline errors, Enter, Escape.
 
 A dialog subclasses `FormDialog`, yields its fields from `compose_fields`, and builds its
 result in `build`, adding a plain-words message per invalid field to `errors`. The dialog
@@ -14,11 +14,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from iotsim_tui.tui.screens._checks import Check
+from iotsim_tui.tui.screens._frame import DialogScreen
 
 ResultT = TypeVar("ResultT")
 
@@ -75,25 +75,10 @@ def field(
     )
 
 
-class FormDialog(ModalScreen[ResultT | None]):
+class FormDialog(DialogScreen[ResultT | None]):
     """A modal form: Enter in a text field submits, Escape cancels (dismisses with None)."""
 
     DEFAULT_CSS = """
-    FormDialog {
-        align: center middle;
-        background: $background 60%;
-    }
-    FormDialog > #dialog {
-        width: 86;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $primary;
-        border-title-style: bold;
-        border-title-color: $text;
-        background: $surface;
-        padding: 0 1;
-    }
     FormDialog #body {
         height: auto;
         max-height: 100%;
@@ -103,10 +88,6 @@ class FormDialog(ModalScreen[ResultT | None]):
     }
     FormDialog #body > .section:first-child {
         margin-top: 0;
-    }
-    FormDialog .intro {
-        color: $text-muted;
-        margin-bottom: 1;
     }
     FormDialog .section {
         text-style: bold;
@@ -181,9 +162,7 @@ class FormDialog(ModalScreen[ResultT | None]):
 
     def compose(self) -> ComposeResult:
         """The frame: intro, the fields (scrolling when the terminal is small), the buttons."""
-        with Vertical(id="dialog") as dialog:
-            dialog.border_title = self.heading
-            dialog.border_subtitle = "Enter: OK · Esc: cancel"
+        with self.frame(self.heading, "Enter: OK · Esc: cancel"):
             with VerticalScroll(id="body"):
                 if self.intro:
                     yield Static(self.intro, classes="intro", markup=False)

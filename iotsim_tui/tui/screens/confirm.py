@@ -9,11 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from iotsim_tui.tui.screens._frame import DialogScreen
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(DialogScreen[bool]):
     """Ask `question`; dismisses True for `yes`, False for `no` or Escape.
 
     The safe answer (`no`) has the focus, so a stray Enter never deletes anything.
@@ -22,16 +23,9 @@ class ConfirmScreen(ModalScreen[bool]):
     AUTO_FOCUS = "#no"
 
     DEFAULT_CSS = """
-    ConfirmScreen {
-        align: center middle;
-        background: $background 60%;
-    }
     ConfirmScreen > #dialog {
         width: 64;
-        max-width: 100%;
-        height: auto;
         border: round $warning;
-        background: $surface;
         padding: 1 2 0 2;
     }
     ConfirmScreen #question {
@@ -62,9 +56,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         """The question and two buttons."""
-        with Vertical(id="dialog") as dialog:
-            dialog.border_title = "Please confirm"
-            dialog.border_subtitle = "y: yes · n/Esc: no"
+        with self.frame("Please confirm", "y: yes · n/Esc: no"):
             yield Static(self.question, id="question", markup=False)
             with Horizontal(id="buttons"):
                 yield Button(self.yes, variant="warning", id="yes", compact=True)
@@ -84,7 +76,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class ChoiceScreen(ModalScreen[str | None]):
+class ChoiceScreen(DialogScreen[str | None]):
     """Ask `question` with a few answers; dismisses with the chosen key, None for Escape.
 
     Args:
@@ -95,16 +87,8 @@ class ChoiceScreen(ModalScreen[str | None]):
     AUTO_FOCUS = "#choices Button"
 
     DEFAULT_CSS = """
-    ChoiceScreen {
-        align: center middle;
-        background: $background 60%;
-    }
     ChoiceScreen > #dialog {
         width: 72;
-        max-width: 100%;
-        height: auto;
-        border: round $primary;
-        background: $surface;
         padding: 1 2 0 2;
     }
     ChoiceScreen #choices {
@@ -130,9 +114,7 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         """The question and one button per answer, then Cancel."""
-        with Vertical(id="dialog") as dialog:
-            dialog.border_title = "Please choose"
-            dialog.border_subtitle = "↑↓: move · Enter: choose · Esc: cancel"
+        with self.frame("Please choose", "↑↓: move · Enter: choose · Esc: cancel"):
             yield Static(self.question, id="question", markup=False)
             with Vertical(id="choices"):
                 for key, label in self.choices:

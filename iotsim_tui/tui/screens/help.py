@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
+
+from iotsim_tui.tui.screens._frame import DialogScreen
 
 HELP_AND_QUIT: list[BindingType] = [
     Binding(
@@ -104,24 +104,15 @@ def quit_app(app: App[Any]) -> None:
     app.exit(0)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(DialogScreen[None]):
     """A table of the app's keys; typing filters it, Escape closes it."""
 
     AUTO_FOCUS = "#search"
 
     DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-        background: $background 60%;
-    }
     HelpScreen > #dialog {
         width: 96;
-        max-width: 100%;
         height: 90%;
-        border: round $primary;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
     }
     HelpScreen #search {
         margin-bottom: 1;
@@ -145,9 +136,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """A search field over the table of keys."""
-        with Vertical(id="dialog") as dialog:
-            dialog.border_title = "Keys"
-            dialog.border_subtitle = "type to search · ↓ to the table · Esc: close"
+        with self.frame("Keys", "type to search · ↓ to the table · Esc: close"):
             yield Input(placeholder="search keys and actions", id="search", compact=True)
             yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
             yield Static("", id="count")

@@ -8,12 +8,11 @@ from typing import ClassVar, Literal
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from iotsim_tui.profiles.model import Device, Telemetry, TelemetryFormat
+from iotsim_tui.tui.screens._frame import DialogScreen
 from iotsim_tui.tui.screens.telemetry import flatten
 
 ADD = "add"
@@ -44,31 +43,12 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-class TelemetryListScreen(ModalScreen[TelemetryChoice | None]):
+class TelemetryListScreen(DialogScreen[TelemetryChoice | None]):
     """The telemetry topics of `device`; dismisses with a `TelemetryChoice` (None: closed)."""
 
     AUTO_FOCUS = "#telemetry"
 
     DEFAULT_CSS = """
-    TelemetryListScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-    TelemetryListScreen > #dialog {
-        width: 86;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $primary;
-        border-title-style: bold;
-        border-title-color: $text;
-        background: $surface;
-        padding: 0 1;
-    }
-    TelemetryListScreen #intro {
-        color: $text-muted;
-        margin-bottom: 1;
-    }
     TelemetryListScreen OptionList {
         height: auto;
         max-height: 16;
@@ -96,13 +76,12 @@ class TelemetryListScreen(ModalScreen[TelemetryChoice | None]):
     def compose(self) -> ComposeResult:
         """The topics, and a last line to add one."""
         count = len(self.device.telemetry)
-        with Vertical(id="dialog") as dialog:
-            dialog.border_title = f"Telemetry of {self.subject}"
-            dialog.border_subtitle = "Enter: edit · a: add · d: delete · Esc: close"
+        keys = "Enter: edit · a: add · d: delete · Esc: close"
+        with self.frame(f"Telemetry of {self.subject}", keys):
             topics = "1 topic" if count == 1 else f"{count} topics"
             yield Static(
                 f"{_capital(self.subject)} publishes {topics}. Choose one to edit, or add one.",
-                id="intro",
+                classes="intro",
                 markup=False,
             )
             options = [

@@ -19,11 +19,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
+from iotsim_tui.tui.screens._frame import DialogScreen
 from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
 from iotsim_tui.tui.session import EAVESDROP_MAX_DEVICES
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
@@ -69,7 +70,7 @@ def packet_detail(item: WireItem) -> Text:
     return text
 
 
-class CapturePathScreen(ModalScreen[Path | None]):
+class CapturePathScreen(DialogScreen[Path | None]):
     """Asks where to write the pcap file."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -77,10 +78,7 @@ class CapturePathScreen(ModalScreen[Path | None]):
     ]
 
     DEFAULT_CSS = """
-    CapturePathScreen { align: center middle; }
-    CapturePathScreen > Vertical {
-        width: 80; height: auto; padding: 1 2; border: round $primary; background: $surface;
-    }
+    CapturePathScreen > #dialog { width: 80; padding: 1 2; }
     """
 
     def __init__(self, default: Path) -> None:
@@ -88,7 +86,7 @@ class CapturePathScreen(ModalScreen[Path | None]):
         self.default = default
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with self.frame("Save the capture", "Enter: write · Esc: cancel"):
             yield Label("Write the capture to (pcap, opens in Wireshark):")
             yield Input(str(self.default), id="capture-path")
 
