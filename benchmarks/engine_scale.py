@@ -253,13 +253,35 @@ class BrokerCounter:
         return (c1 - c0) / (t1 - t0)
 
 
+def _cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """CPU-seconds used so far by each named process (0 for one that has ended)."""
+    times = {}
+    for name, pid in pids.items():
+        try:
+            times[name] = _common.cpu_seconds(pid)
+        except psutil.Error:
+            times[name] = 0.0
+    return times
+
+
 def workers_case(
-    port: int, n: int, workdir: Path, counter: BrokerCounter, workers: int = 2
+    broker: _common.BrokerProcess,
+    n: int,
+    workdir: Path,
+    counter: BrokerCounter,
+    workers: int = 2,
+    window: float = WINDOW,
 ) -> dict[str, Any]:
-    """`iotsim-tui run --workers N` with N devices publishing every second; rate over a window."""
+    """`iotsim-tui run --workers N` with N devices publishing every second; rate over a window.
+
+    Besides the broker's rate, it measures the CPU-seconds each process spends per 10,000
+    messages the broker counted: every worker, the parent that merges their summaries, and
+    mosquitto. Those hold on a loaded machine, where wall-clock rates do not.
+    """
     profile = workdir / "bench_fleet.toml"
     profile.write_text(
-        f'[network]\nname = "BENCH_FLEET"\n\n[network.broker]\nhost = "{HOST}"\nport = {port}\n'
+        f'[network]\nname = "BENCH_FLEET"\n\n[network.broker]\nhost = "{HOST}"\n'
+        f"port = {broker.port}\n"
         'bundled = false\nclient_id_prefix = "w-"\n\n'
         f'[[templates]]\nname = "Sensor {{n}}"\nid = "S{{n}}"\ncount = {n}\n\n'
         '[[templates.telemetry]]\ntopic = "bench/{id}/t"\ninterval = 1\n\n'
@@ -282,21 +304,65 @@ def workers_case(
                 raise SystemExit(f"only {counter.connected} of {n} devices connected in time")
             time.sleep(0.2)
         time.sleep(WARMUP)
-        tree = psutil.Process(process.pid)
-        start = time.time()
-        cpu_start = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
-        time.sleep(WINDOW)
-        cpu_end = sum(_common.cpu_seconds(p.pid) for p in [tree, *tree.children(recursive=True)])
-        window = (start, time.time())
+        children = psutil.Process(process.pid).children(recursive=True)
+        pids = {"parent": process.pid, "mosquitto": broker.pid}
+        pids.update({f"worker {i}": child.pid for i, child in enumerate(children, 1)})
+        start, cpu_start = time.time(), _cpu_of(pids)
+        time.sleep(window)
+        end, cpu_end = time.time(), _cpu_of(pids)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)  # Ctrl-C: the run stops cleanly and sums up
     out, err = process.communicate(timeout=CASE_TIMEOUT)
-    if process.returncode != 0:
+    if process.returncode not in (0, 130):  # 130: stopped by Ctrl-C, as asked
         raise SystemExit(
             f"iotsim-tui run failed ({process.returncode}):\n{out[-1500:]}{err[-1500:]}"
         )
-    return {"window": list(window), "cpu_share": (cpu_end - cpu_start) / WINDOW, "report": out}
+    cpu = {name: cpu_end[name] - cpu_start[name] for name in pids}
+    engine = sum(seconds for name, seconds in cpu.items() if name != "mosquitto")
+    return {
+        "window": [start, end],
+        "cpu_share": engine / (end - start),
+        "cpu_seconds": cpu,
+        "report": out,
+    }
+
+
+def per_10k(result: dict[str, Any]) -> dict[str, float]:
+    """CPU-seconds each process spent per 10,000 messages the broker counted."""
+    start, end = result["window"]
+    messages = result["broker"] * (end - start)
+    if not messages > 0:
+        return {name: float("nan") for name in result["cpu_seconds"]}
+    return {name: s * 10_000 / messages for name, s in result["cpu_seconds"].items()}
+
+
+def _workers_line(n: int, result: dict[str, Any]) -> str:
+    costs = per_10k(result)
+    parts = ", ".join(f"{name} {seconds:.3f}" for name, seconds in costs.items())
+    engine = sum(s for name, s in costs.items() if name != "mosquitto")
+    return (
+        f"workers 2, {n:,} devices: broker {result['broker']:,.0f} msg/s; CPU-seconds per "
+        f"10k messages: {parts}; engine in all {engine:.3f} (load {os.getloadavg()[0]:.1f})"
+    )
+
+
+def workers_only(n: int, window: float, repeats: int) -> None:
+    """Only the `--workers 2` case, `repeats` times: its rate and CPU-seconds per process."""
+    _common.raise_fd_limit()
+    with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
+        workdir = Path(tmp)
+        settings = ["sys_interval 1", "max_queued_messages 1000"]
+        with (
+            _common.run_mosquitto(workdir, settings=settings) as broker,
+            BrokerCounter(broker.port) as counter,
+        ):
+            for _ in range(repeats):
+                result = workers_case(broker, n, workdir, counter, window=window)
+                result["broker"] = counter.rate(*result["window"])
+                print(_workers_line(n, result), flush=True)
+                while counter.connected > 1:  # the next run starts once these have left
+                    time.sleep(0.2)
 
 
 def main() -> None:
@@ -304,12 +370,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the devices")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each connect case")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/performance.md")
+    parser.add_argument(
+        "--workers-only",
+        action="store_true",
+        help="only the --workers 2 case (--repeats times), printed, never written",
+    )
+    parser.add_argument(
+        "--window", type=float, default=WINDOW, help="seconds of each publish measurement"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
         return
     scale = 10 if args.quick else 1
+    if args.workers_only:
+        workers_only(10000 // scale, args.window, args.repeats)
+        return
     _common.raise_fd_limit()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
@@ -346,9 +423,9 @@ def main() -> None:
                     publishes.append((mode, n, result))
                     print(f"publish {n} {mode}: {result}", flush=True)
                 n = 10000 // scale
-                result = workers_case(broker.port, n, workdir, counter)
+                result = workers_case(broker, n, workdir, counter, window=args.window)
                 result["broker"] = counter.rate(*result["window"])
-                print(f"workers 2, {n}: {result['broker']:.0f}/s, cpu {result['cpu_share']:.2f}")
+                print(_workers_line(n, result), flush=True)
                 publishes.append(("engine, --workers 2", n, result))
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     text = "\n".join(_table(connects, publishes, args.repeats, load))

@@ -19,12 +19,13 @@ from typing import Any
 
 import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
+from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotsim_tui.engine.commands import CommandSet
 from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of, probe
 from iotsim_tui.engine.context import NetworkContext
-from iotsim_tui.engine.driver import send_qos0
+from iotsim_tui.engine.driver import Qos0Frame, send_packet, send_qos0
 from iotsim_tui.engine.events import (
     PAYLOAD_PREVIEW_BYTES,
     DeviceError,
@@ -44,7 +45,7 @@ from iotsim_tui.engine.failures import (
     lost_connection,
 )
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic
-from iotsim_tui.engine.outbox import Outbox, Pending
+from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
 from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.subscribed import Subscribed
 from iotsim_tui.engine.views import DeviceView
@@ -69,6 +70,11 @@ class DeviceRunner:
         self.failed = False
         self.telemetry_running = bool(device.telemetry)
         self.builders = [PayloadBuilder(t, device, self.state) for t in device.telemetry]
+        self._frames = [
+            Qos0Frame.for_topic(b.topic, t.qos, t.retain, self._level)
+            for b, t in zip(self.builders, device.telemetry, strict=True)
+        ]
+        """Per telemetry at QoS 0, its PUBLISH packets with the topic encoded once."""
         self._intervals = [t.interval for t in device.telemetry]
         self.generation = 0
         """Bumped at each start and stop, so the scheduler can forget old entries."""
@@ -84,6 +90,8 @@ class DeviceRunner:
             self._want(topic_filter, qos)
         self._client: aiomqtt.Client | None = None
         """Set while the broker has accepted the connection."""
+        self._paho: PahoClient | None = None
+        """The paho client inside `_client`, while it is set."""
         self._socket_owner: aiomqtt.Client | None = None
         """The client of the current attempt, from its creation until it is closed."""
         self._task: asyncio.Task[None] | None = None
@@ -245,7 +253,7 @@ class DeviceRunner:
             raise asyncio.CancelledError
         connected_at = time.monotonic()
         try:
-            self._client = client
+            self._client, self._paho = client, paho_of(client)
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
             await self._after_connect(client, hooks.session_present)
             self._serving = True
@@ -256,7 +264,7 @@ class DeviceRunner:
             reason = await hooks.lost
         finally:
             self._serving = False
-            self._client = None
+            self._client = self._paho = None
             self.tls_version = None
             self.outbox.requeue_unacked()
             try:
@@ -405,10 +413,25 @@ class DeviceRunner:
     def publish_telemetry(self, index: int) -> None:
         """Build and publish telemetry `index` now (called by the scheduler)."""
         builder = self.builders[index]
-        telemetry = self.device.telemetry[index]
-        self.publish(
-            builder.topic, builder.build(), telemetry.qos, telemetry.retain, MessageKind.TELEMETRY
-        )
+        frame, paho = self._frames[index], self._paho
+        if frame is None or paho is None:  # QoS 1/2, or offline: the general way
+            telemetry = self.device.telemetry[index]
+            self.publish(
+                builder.topic,
+                builder.build(),
+                telemetry.qos,
+                telemetry.retain,
+                MessageKind.TELEMETRY,
+            )
+            return
+        # QoS 0 while connected, the common case at scale: no message object on the way.
+        payload = builder.build()
+        self.outbox.accept()
+        if send_packet(paho, frame.packet(payload)):
+            self.outbox.sent_at_most_once()
+            self._count_sent(builder.topic, payload, 0, frame.retain, MessageKind.TELEMETRY)
+        else:
+            self.outbox.drop(NOT_QUEUED)
 
     def publish(
         self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
@@ -416,43 +439,45 @@ class DeviceRunner:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
         self.outbox.accept()
         message = Pending(topic, payload, qos, retain, kind)
-        if self._client is None or not self._send(message):
+        if self._paho is None or not self._send(self._paho, message):
             self.outbox.keep(message)
 
-    def _send(self, message: Pending) -> bool:
-        assert self._client is not None
-        paho = paho_of(self._client)
+    def _send(self, paho: PahoClient, message: Pending) -> bool:
         if message.qos == 0:
             if not send_qos0(paho, message.topic, message.payload, message.retain, self._level):
                 return False
-            self.outbox.sent(message, 0)
+            self.outbox.sent_at_most_once()
         else:
             info = paho.publish(message.topic, message.payload, message.qos, message.retain)
             if info.rc != MQTT_ERR_SUCCESS:
                 return False
             self.outbox.sent(message, info.mid)
+        self._count_sent(message.topic, message.payload, message.qos, message.retain, message.kind)
+        return True
+
+    def _count_sent(
+        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+    ) -> None:
         self.messages_out += 1
         self._totals.messages_out += 1
-        if not self._context.recording:  # nobody reads events: the counters are the summary
-            return True
-        self._context.emit(
-            MessageOut(
-                self.device.id,
-                message.topic,
-                message.qos,
-                message.retain,
-                message.payload[:PAYLOAD_PREVIEW_BYTES],
-                len(message.payload),
-                message.kind,
-                time.time(),
+        if self._context.recording:  # otherwise nobody reads events: the counters are the summary
+            self._context.emit(
+                MessageOut(
+                    self.device.id,
+                    topic,
+                    qos,
+                    retain,
+                    payload[:PAYLOAD_PREVIEW_BYTES],
+                    len(payload),
+                    kind,
+                    time.time(),
+                )
             )
-        )
-        return True
 
     def _flush_outbox(self) -> None:
         waiting = self.outbox.waiting
-        while waiting and self._client is not None:
-            if not self._send(waiting[0]):
+        while waiting and self._paho is not None:
+            if not self._send(self._paho, waiting[0]):
                 return
             waiting.popleft()
 

@@ -32,6 +32,8 @@ Generator = Callable[[], Any]
 DEVICE_FIELDS = ("id", "name", "description")
 TIMESTAMP_FORMATS = ("iso", "epoch", "epoch_ms")
 DEFAULT_FLOAT_ROUND = 2
+_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+"""One encoder for every payload (`json.dumps` with options builds a new one per call)."""
 
 
 class PayloadBuilder:
@@ -61,7 +63,7 @@ class PayloadBuilder:
         """The next payload."""
         if self._template is not None:
             return self._render_text().encode()
-        return json.dumps(_values(self._fields), separators=(",", ":")).encode()
+        return _JSON.encode(_values(self._fields)).encode()
 
     def _render_text(self) -> str:
         assert self._template is not None

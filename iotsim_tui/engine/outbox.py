@@ -15,6 +15,7 @@ from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, Ledger
 
 OUTBOX_LIMIT = 1000
 """QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
+NOT_QUEUED = "not connected (QoS 0 is not queued)"
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class Outbox:
     def keep(self, message: Pending) -> None:
         """Keep a QoS 1/2 message for later, or drop it when the outbox is full."""
         if message.qos == 0:
-            self.drop("not connected (QoS 0 is not queued)")
+            self.drop(NOT_QUEUED)
         elif len(self.waiting) >= self.limit:
             self.drop("outbox full")
         else:
@@ -129,10 +130,14 @@ class Outbox:
     def sent(self, message: Pending, mid: int) -> None:
         """A message went to the socket; QoS 0 is done, QoS 1/2 waits for its ack."""
         if message.qos == 0:
-            self.acknowledged += 1
-            self.totals.acknowledged += 1
+            self.sent_at_most_once()
         else:
             self.unacked[mid] = message
+
+    def sent_at_most_once(self) -> None:
+        """A QoS 0 message went to the socket: that is all it gets."""
+        self.acknowledged += 1
+        self.totals.acknowledged += 1
 
     def ack(self, mid: int) -> None:
         """The broker acknowledged packet `mid`."""

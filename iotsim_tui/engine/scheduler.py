@@ -4,7 +4,9 @@ A heap of next-due times rather than a sleeping task per device: ten thousand de
 publish every second cost one timer and ten thousand heap operations a second. Each telemetry
 starts at a random point of its first interval (counted from the device's start, so a slow
 connection does not push it past the interval) and keeps a little jitter afterwards, so a
-thousand devices do not fire in the same millisecond.
+thousand devices do not fire in the same millisecond. The timer wakes the loop at most every
+`MIN_GAP` seconds and publishes whatever is due by then: a turn of the event loop (a timer, a
+poll of ten thousand sockets) costs more than a publish, and was once paid per few messages.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ BATCH = 500
 """Publishes per turn of the event loop before letting other work run (a few milliseconds)."""
 JITTER = 0.02
 """Each interval is stretched or shrunk by up to this fraction."""
+MIN_GAP = 0.005
+"""Seconds between the timer's turns, at the least (a publish is at most this late)."""
 
 
 class Publisher(Protocol):
@@ -38,10 +42,12 @@ class TelemetryScheduler:
     """Calls `publish_telemetry` on devices when their telemetry is due."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, int, int, Publisher]] = []
+        self._heap: list[tuple[float, int, int, int, float, Publisher]] = []
+        """(due, order of adding, device generation, telemetry index, interval, device)"""
         self._counter = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._fired_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
@@ -58,7 +64,7 @@ class TelemetryScheduler:
         now = loop.time()
         start = now if since is None else since
         for index, interval in enumerate(device.intervals()):
-            self._push(max(now, start + random.random() * interval), index, device)  # noqa: S311
+            self._push(max(now, start + random.random() * interval), index, interval, device)  # noqa: S311
         self._arm()
 
     def clear(self) -> None:
@@ -68,14 +74,14 @@ class TelemetryScheduler:
             self._timer.cancel()
             self._timer = None
 
-    def _push(self, due: float, index: int, device: Publisher) -> None:
+    def _push(self, due: float, index: int, interval: float, device: Publisher) -> None:
         self._counter += 1
-        heapq.heappush(self._heap, (due, self._counter, device.generation, index, device))
+        heapq.heappush(self._heap, (due, self._counter, device.generation, index, interval, device))
 
     def _arm(self) -> None:
         if not self._heap or self._loop is None:
             return
-        due = self._heap[0][0]
+        due = max(self._heap[0][0], self._fired_at + MIN_GAP)
         if self._timer is not None:
             if self._timer_at <= due:
                 return
@@ -86,20 +92,20 @@ class TelemetryScheduler:
     def _fire(self) -> None:
         assert self._loop is not None
         self._timer = None
-        heap = self._heap
-        now = self._loop.time()
+        heap, pop, push, rand = self._heap, heapq.heappop, heapq.heappush, random.random
+        now = self._fired_at = self._loop.time()
         done = 0
         while heap and heap[0][0] <= now and done < BATCH:
-            due, _, generation, index, device = heapq.heappop(heap)
+            due, _, generation, index, interval, device = pop(heap)
             if generation != device.generation or not device.telemetry_running:
                 continue  # stopped or restarted since: its new entries are in the heap
             if not device.connected:
                 continue  # the device schedules its telemetry again when it reconnects
             device.publish_telemetry(index)
             done += 1
-            interval = device.intervals()[index]
-            due += interval * (1.0 + random.uniform(-JITTER, JITTER))  # noqa: S311
+            due += interval * (1.0 + JITTER * (2.0 * rand() - 1.0))
             if due < now:  # fell behind (a busy loop): skip, do not burst to catch up
-                due = now + interval * random.random()  # noqa: S311
-            self._push(due, index, device)
+                due = now + interval * rand()
+            self._counter += 1
+            push(heap, (due, self._counter, generation, index, interval, device))
         self._arm()
