@@ -26,7 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="connect to this broker host instead of the profile's")
     parser.add_argument("--port", type=int, help="connect to this port instead of the profile's")
     parser.add_argument(
-        "--duration", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C)"
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop the devices S seconds after they start connecting (default: at Ctrl-C); "
+        "the connection ramp counts, starting the broker or the workers before it and the "
+        "devices' clean disconnect after it do not; the summary's 'ran for' is this time",
     )
     parser.add_argument(
         "--device",

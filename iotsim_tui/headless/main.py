@@ -16,6 +16,7 @@ from typing import Any
 
 from iotsim_tui.engine import Simulation, Summary
 from iotsim_tui.errors import UsageError
+from iotsim_tui.headless.clock import RunClock
 from iotsim_tui.headless.options import RunOptions
 from iotsim_tui.headless.output import INTERRUPTED, Display, event_record
 from iotsim_tui.profiles.load import load_network
@@ -45,7 +46,7 @@ def run_headless(options: RunOptions) -> int:
 
 
 async def _main(options: RunOptions, network: Network) -> int:
-    began = time.monotonic()
+    clock = RunClock()
     display = Display(json_lines=options.json)
     stop = _stop_on_signals()
     async with AsyncExitStack() as stack:
@@ -61,22 +62,23 @@ async def _main(options: RunOptions, network: Network) -> int:
             if options.workers > 1:
                 from iotsim_tui.headless.workers import run_workers
 
-                summary = await run_workers(options, endpoint, display, stop)
+                summary = await run_workers(options, endpoint, display, stop, clock)
             else:
                 summary = await run_simulation(
                     network,
                     options,
                     endpoint=endpoint,
                     shard=options.shard,
-                    report=lambda s: display.update(s, time.monotonic() - began),
+                    report=lambda s: display.update(s, clock.seconds),
                     emit=display.events if options.json else None,
                     stop=stop,
+                    clock=clock,
                 )
         if tap is not None and options.pcap is not None:
             written = tap.write_pcap(options.pcap)
             print(f"capture written to {options.pcap}: {written}")
     interrupted = stop.is_set()
-    display.finish(summary, network.name, time.monotonic() - began, interrupted=interrupted)
+    display.finish(summary, network.name, clock.seconds, interrupted=interrupted)
     if interrupted:
         return INTERRUPTED
     return 0 if summary.ok else 1
@@ -91,8 +93,13 @@ async def run_simulation(
     report: Report,
     emit: Emit | None,
     stop: asyncio.Event,
+    clock: RunClock | None = None,
 ) -> Summary:
-    """Run this process's devices until the duration ends or `stop` is set; the last summary."""
+    """Run this process's devices until the duration ends or `stop` is set; the last summary.
+
+    The duration counts from the devices' start (`clock` records it, and their stop).
+    """
+    clock = clock or RunClock()
     try:
         simulation = Simulation(
             network,
@@ -108,7 +115,8 @@ async def run_simulation(
         if emit is not None:
             forward = asyncio.create_task(_forward(simulation, emit))
         await simulation.start()
-        deadline = None if options.duration is None else time.monotonic() + options.duration
+        clock.start()
+        deadline = clock.deadline(options.duration)
         while not stop.is_set():
             wait = REFRESH if deadline is None else min(REFRESH, deadline - time.monotonic())
             with suppress(TimeoutError):
@@ -116,6 +124,7 @@ async def run_simulation(
             report(simulation.summary())
             if deadline is not None and time.monotonic() >= deadline:
                 break
+        clock.stop()
         running = simulation.summary()
         await simulation.stop()
         # Counts of messages after the stop, statuses as they were while running.

@@ -70,13 +70,16 @@ def plural(n: int, thing: str) -> str:
     return f"{n:,} {thing}" + ("" if n == 1 else "s")
 
 
-def summary_record(summary: Summary, network: str, *, interrupted: bool = False) -> dict[str, Any]:
-    """The final summary as a JSON-ready dict."""
+def summary_record(
+    summary: Summary, network: str, *, interrupted: bool = False, seconds: float | None = None
+) -> dict[str, Any]:
+    """The final summary as a JSON-ready dict (`seconds`: how long the devices ran)."""
     ledger = summary.ledger
     return {
         "type": "summary",
         "interrupted": interrupted,
         "network": network,
+        "seconds": None if seconds is None else round(seconds, 3),
         "devices": summary.devices,
         "connected": summary.connected,
         "errors": summary.errors,
@@ -203,7 +206,8 @@ class Display:
             self._progress.stop()
             self._progress = None
         if self._json:
-            self.events([summary_record(summary, network, interrupted=interrupted)])
+            record = summary_record(summary, network, interrupted=interrupted, seconds=seconds)
+            self.events([record])
             stream: TextIO = sys.stderr
         else:
             stream = self._out

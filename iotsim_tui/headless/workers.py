@@ -15,11 +15,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from iotsim_tui.engine import Summary
 from iotsim_tui.errors import IotsimError
+from iotsim_tui.headless.clock import RunClock
 from iotsim_tui.headless.options import RunOptions
 
 if TYPE_CHECKING:
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
 
 FINISH_TIMEOUT = 15.0
 """Seconds the parent waits for workers to report their final summary after a stop."""
+BACKSTOP = 30.0
+"""Seconds past --duration after which a worker stops by itself (the parent stops it at the
+duration, counted from the first worker's start; this is for a parent that is gone)."""
+REFRESH = 0.25
+"""Seconds between updates of the combined live summary."""
 
 
 async def run_workers(
@@ -34,9 +41,18 @@ async def run_workers(
     endpoint: tuple[str, int] | None,
     display: Display,
     stop: asyncio.Event,
+    clock: RunClock | None = None,
 ) -> Summary:
-    """Start the workers, show their combined progress, and return the combined summary."""
+    """Start the workers, show their combined progress, and return the combined summary.
+
+    The run's clock starts when the first worker's devices start, and the parent stops every
+    worker when `--duration` has passed since then (or when `stop` is set).
+    """
+    clock = clock or RunClock()
     context = multiprocessing.get_context("spawn")
+    worker_options = options
+    if options.duration is not None:
+        worker_options = replace(options, duration=options.duration + BACKSTOP)
     loop = asyncio.get_running_loop()
     latest: dict[int, Summary] = {}
     finals: dict[int, Summary] = {}
@@ -44,7 +60,6 @@ async def run_workers(
     ended = asyncio.Event()
     processes = []
     pipes: list[Connection] = []
-    began = time.monotonic()
 
     def on_readable(worker: int, pipe: Connection) -> None:
         try:
@@ -59,6 +74,8 @@ async def run_workers(
             return
         if kind == "summary":
             latest[worker] = payload
+        elif kind == "started":
+            clock.start(payload)
         elif kind == "events":
             display.events(payload)
         elif kind == "final":
@@ -70,7 +87,7 @@ async def run_workers(
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
             target=_worker_process,
-            args=(options, worker, endpoint, send),
+            args=(worker_options, worker, endpoint, send),
             name=f"iotsim-worker-{worker + 1}",
         )
         process.start()
@@ -81,16 +98,20 @@ async def run_workers(
 
     try:
         while not ended.is_set():
-            if stop.is_set():
+            deadline = clock.deadline(options.duration)
+            if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                clock.stop()
                 _forward_stop(processes)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ended.wait(), FINISH_TIMEOUT)
                 break
+            wait = REFRESH if deadline is None else min(REFRESH, deadline - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended.wait(), 0.25)
-            display.update(Summary.merge(latest.values()), time.monotonic() - began)
+                await asyncio.wait_for(ended.wait(), max(wait, 0))
+            display.update(Summary.merge(latest.values()), clock.seconds)
+        clock.stop()
         # The live line ends with the counts the final summary gives, not the last sample's.
-        display.update(Summary.merge({**latest, **finals}.values()), time.monotonic() - began)
+        display.update(Summary.merge({**latest, **finals}.values()), clock.seconds)
     finally:
         for pipe in pipes:
             with contextlib.suppress(ValueError, OSError):
@@ -147,6 +168,8 @@ def worker_main(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         network = options.apply(load_network(options.profile))
+        # The parent counts the duration from the first worker's start, and stops us then.
+        clock = RunClock(on_start=lambda at: send("started", at))
         summary = await run_simulation(
             network,
             options,
@@ -155,6 +178,7 @@ def worker_main(
             report=lambda s: send("summary", s),
             emit=(lambda records: send("events", records)) if options.json else None,
             stop=stop,
+            clock=clock,
         )
         send("final", summary)
 

@@ -113,6 +113,9 @@ def test_json_lines_carry_the_events_and_never_the_password(
     assert summary["type"] == "summary"
     assert (summary["devices"], summary["ok"]) == (1, True)
     assert summary["ledger"]["accepted"] == summary["messages_out"] == len(sent)
+    # --duration counts from the devices' start: the run ends then, whatever came before.
+    assert 1.5 <= summary["seconds"] < 1.9
+    assert f"SMALL: 1 device ran for {summary['seconds']:.1f} s;" in done.stderr
     assert "hunter2-secret" not in done.stdout + done.stderr
 
 
@@ -154,6 +157,8 @@ def test_workers_share_the_devices_and_merge_their_summaries(
     summary = records[-1]
     assert (summary["type"], summary["devices"], summary["connected"]) == ("summary", 10, 10)
     assert summary["ledger"]["accepted"] == summary["messages_out"] > 0
+    # The parent stops the workers --duration after the first one started its devices.
+    assert 2.0 <= summary["seconds"] < 2.4
 
 
 @pytest.mark.slow
