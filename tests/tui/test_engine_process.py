@@ -20,7 +20,6 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from textual.widgets import RichLog
 
 from iotsim_tui.engine.events import DeviceStatus, MessageIn
 from iotsim_tui.errors import IotsimError, ProfileProblem, TLSFailure
@@ -28,6 +27,7 @@ from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscript
 from iotsim_tui.tui.engine_process import Failure
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.log_view import LogView
 from tests.support.bundled import skip_without_broker
 from tests.support.mosquitto import RunningMosquitto
 from tests.support.ports import free_port
@@ -69,8 +69,7 @@ def _messages(app: object) -> list[str]:
 
 
 def _log_text(screen: MainScreen) -> str:
-    lines = screen.query_one("#log").query_one(RichLog).lines
-    return "\n".join(line.text for line in lines)
+    return "\n".join(screen.query_one("#log").query_one(LogView).text_of_rows())
 
 
 def _all(opened: OpenNetwork, status: DeviceStatus) -> bool:

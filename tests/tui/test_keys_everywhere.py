@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
 
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network
@@ -17,6 +17,7 @@ from iotsim_tui.tui.screens.help import HelpScreen, every_key
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
+from iotsim_tui.tui.widgets.log_view import LogView
 from tests.support.ports import free_port
 from tests.tui.pilot import app_on, wait_for
 
@@ -111,7 +112,7 @@ async def test_tab_from_the_tree_reaches_the_log_and_a_filter_shows_in_its_title
     async with app.run_test(size=(120, 40)) as pilot:
         log = app.screen.query_one(DeviceLog)
         await pilot.press("tab")
-        assert app.focused is log.query_one(RichLog)
+        assert app.focused is log.query_one(LogView)
         await pilot.press("v")
         await wait_for(pilot, lambda: log.wrap, "the log to wrap")
         assert log.needle == ""

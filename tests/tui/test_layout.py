@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
-from textual.widgets import RichLog, Static
+from textual.widgets import Static
 
 from iotsim_tui.engine.console import ClientsFeed, ClientSubscription, ConnectedClient
 from iotsim_tui.engine.events import (
@@ -28,6 +28,7 @@ from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.clients_table import OWN_ROW, ClientsTable
 from iotsim_tui.tui.widgets.device_log import DeviceLog, log_line
 from iotsim_tui.tui.widgets.keys_footer import FooterItem, fit
+from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_header import HeaderState, NetworkHeader, header_line
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
 from tests.tui.dialog_harness import screen_text
@@ -261,16 +262,16 @@ async def test_a_telemetry_message_takes_one_line_at_80_columns_and_v_wraps_it(
         batch = _telemetry(3)
         screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
         log = screen.query_one(DeviceLog)
-        lines = log.query_one(RichLog)
-        await wait_for(pilot, lambda: len(lines.lines) == 3, "three lines for three messages")
+        lines = log.query_one(LogView)
+        await wait_for(pilot, lambda: lines.row_count == 3, "three lines for three messages")
         text = screen_text(app)
         assert 'finance/TS1/temperature  q0  {"temper' in text, text
         lines.focus()
         await pilot.press("v")
-        await wait_for(pilot, lambda: len(lines.lines) > 3, "wrapped lines")
+        await wait_for(pilot, lambda: lines.row_count > 3, "wrapped lines")
         assert log.wrap
         await pilot.press("v")
-        await wait_for(pilot, lambda: len(lines.lines) == 3, "one line each again")
+        await wait_for(pilot, lambda: lines.row_count == 3, "one line each again")
 
 
 def test_only_messages_other_than_telemetry_name_their_kind() -> None:

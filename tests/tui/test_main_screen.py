@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, RichLog
+from textual.widgets import Input
 
 from iotsim_tui.engine.events import (
     DeviceStatus,
@@ -24,6 +24,7 @@ from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.ports import free_port
 from tests.tui.pilot import app_on, fill, wait_for
@@ -43,8 +44,7 @@ def _messages(app: object) -> list[str]:
 
 
 def _log_text(screen: MainScreen) -> str:
-    lines = screen.query_one(DeviceLog).query_one(RichLog).lines
-    return "\n".join(line.text for line in lines)
+    return "\n".join(screen.query_one(DeviceLog).query_one(LogView).text_of_rows())
 
 
 async def test_moving_in_the_tree_shows_that_devices_log(tmp_path: Path) -> None:

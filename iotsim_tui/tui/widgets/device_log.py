@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Static
 
 from iotsim_tui.engine.events import (
     DeviceError,
@@ -23,11 +23,9 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.engine.events import StatusChanged as DeviceStatusChanged
 from iotsim_tui.tui.focus import focus_now
+from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.marks import STATUS_MARKS, clock, payload_preview
 
-MAX_LINES = 2000
-SHOWN_AGAIN = 200
-"""Kept events redrawn when another device is selected or the filter changes."""
 JSON_COLOURS = JSONHighlighter()
 
 
@@ -104,7 +102,7 @@ class DeviceLog(Vertical):
     DeviceLog > #log-title { height: 1; padding: 0 1; background: $boost; }
     DeviceLog > Horizontal { height: auto; }
     DeviceLog #log-filter { width: 1fr; }
-    DeviceLog RichLog { height: 1fr; scrollbar-size-horizontal: 0; }
+    DeviceLog LogView { height: 1fr; scrollbar-size-horizontal: 0; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -155,7 +153,7 @@ class DeviceLog(Vertical):
             yield FilterBox(
                 placeholder="filter the log (topic, payload, text)", id="log-filter", compact=True
             )
-        yield RichLog(max_lines=MAX_LINES, wrap=False, min_width=20, id="log-lines")
+        yield LogView(log_line, id="log-lines")
 
     @property
     def needle(self) -> str:
@@ -172,19 +170,13 @@ class DeviceLog(Vertical):
 
     def add(self, events: Iterable[Event]) -> None:
         """Append new events of the shown device."""
-        lines = self.query_one(RichLog)
         needle = self.needle
-        for event in events:
-            if matches(event, needle):
-                lines.write(log_line(event), scroll_end=self.follow)
+        self.query_one(LogView).extend(e for e in events if matches(e, needle))
 
     def _rewrite(self) -> None:
-        lines = self.query_one(RichLog)
-        lines.clear()
         needle = self.needle
-        for event in list(self._events)[-SHOWN_AGAIN:]:
-            if matches(event, needle):
-                lines.write(log_line(event), scroll_end=self.follow)
+        # Only the rows on screen are drawn: a device's whole kept log costs little here.
+        self.query_one(LogView).replace(e for e in self._events if matches(e, needle))
 
     def set_counts(self, received: int, sent: int) -> None:
         """Show how many messages the device received and sent."""
@@ -204,7 +196,9 @@ class DeviceLog(Vertical):
                 (self._title or "no device selected", "bold"),
                 (f"  {self._counts}" if self._counts else "", "dim"),
                 f"  · {follow}",
-            )
+            ),
+            # One row high whatever it says: no layout of the whole screen for it.
+            layout=False,
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -216,13 +210,13 @@ class DeviceLog(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "log-filter":
             event.stop()
-            self.query_one(RichLog).focus()
+            self.query_one(LogView).focus()
 
     def watch_follow(self, follow: bool) -> None:
         if not self.is_mounted:
             return
-        lines = self.query_one(RichLog)
-        lines.auto_scroll = follow
+        lines = self.query_one(LogView)
+        lines.follow = follow
         if follow:
             lines.scroll_end(animate=False)
         self._render_title()
@@ -230,8 +224,7 @@ class DeviceLog(Vertical):
     def watch_wrap(self, wrap: bool) -> None:
         if not self.is_mounted:
             return
-        self.query_one(RichLog).wrap = wrap
-        self._rewrite()
+        self.query_one(LogView).wrap = wrap
         self._render_title()
 
     def action_toggle_wrap(self) -> None:

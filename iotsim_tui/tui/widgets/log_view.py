@@ -1,0 +1,186 @@
+"""The lines of a device's log, drawn only where they are on screen.
+
+A device keeps hundreds of events; selecting it must not format and draw them all (at about
+a millisecond each, two hundred events held up the key that selected it by a quarter of a
+second). Here an event becomes a line of text only when its row is drawn, and that line is
+kept for the next time (the same event looks the same whichever device shows it).
+
+Unwrapped, each event is one row: a newline in a payload reads as "↵". Wrapped, an event
+takes as many rows as it needs at the pane's width, which means drawing every shown event
+once when wrapping is switched on or the pane's width changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from iotsim_tui.engine.events import Event
+
+MAX_ROWS_KEPT = 2000
+"""Events the view holds; older ones leave from the top."""
+TEXTS_KEPT = 4096
+"""Formatted lines remembered across devices (a screen shows a few dozen)."""
+
+
+class LogView(ScrollView, can_focus=True):
+    """A scrolling view of events, each formatted by `line_of` when it is first drawn."""
+
+    DEFAULT_CSS = """
+    LogView { background: $surface; color: $foreground; overflow-y: scroll; }
+    LogView:focus { background-tint: $foreground 5%; }
+    """
+
+    _texts: ClassVar[LRUCache[Event, Text]] = LRUCache(TEXTS_KEPT)
+
+    def __init__(self, line_of: Callable[[Event], Text], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._line_of = line_of
+        self._events: list[Event] = []
+        self._first = 0
+        """The number of the first event held: numbers stay put as old events leave."""
+        self._wrap = False
+        self._rows: list[tuple[int, int]] = []
+        """Wrapped: (event number, line of it) for each row."""
+        self._wrapped: LRUCache[tuple[int, int], list[Strip]] = LRUCache(2 * MAX_ROWS_KEPT)
+        self._widest = 0
+        self.follow = True
+        """Keep the newest row in view as rows arrive."""
+
+    @property
+    def event_count(self) -> int:
+        """How many events the view holds."""
+        return len(self._events)
+
+    @property
+    def row_count(self) -> int:
+        """How many rows those events take."""
+        return len(self._rows) if self._wrap else len(self._events)
+
+    @property
+    def wrap(self) -> bool:
+        """Wrap long lines at the pane's width (else cut, with sideways scrolling)."""
+        return self._wrap
+
+    @wrap.setter
+    def wrap(self, wrap: bool) -> None:
+        if wrap != self._wrap:
+            self._wrap = wrap
+            self._rows = []
+            if wrap:
+                self._wrap_rows(0)
+            self._resized()
+
+    def replace(self, events: Iterable[Event]) -> None:
+        """Show these events instead of the ones shown."""
+        self._events = list(events)[-MAX_ROWS_KEPT:]
+        self._first = 0
+        self._widest = 0
+        self._wrapped.clear()
+        self._rows = []
+        if self._wrap:
+            self._wrap_rows(0)
+        self._resized()
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Add events at the bottom."""
+        start = len(self._events)
+        self._events.extend(events)
+        if len(self._events) == start:
+            return
+        if self._wrap:
+            self._wrap_rows(start)
+        if len(self._events) > MAX_ROWS_KEPT + MAX_ROWS_KEPT // 10:
+            self._drop_oldest(len(self._events) - MAX_ROWS_KEPT)
+        self._resized()
+
+    def text_of_rows(self) -> list[str]:
+        """Every row's words, top to bottom (draws them all: for tests and copying out)."""
+        return [self._row_strip(row).text for row in range(self.row_count)]
+
+    def _drop_oldest(self, count: int) -> None:
+        del self._events[:count]
+        self._first += count
+        if self._wrap:
+            self._rows = [(n, line) for n, line in self._rows if n >= self._first]
+
+    def _wrap_rows(self, start: int) -> None:
+        for index in range(start, len(self._events)):
+            number = self._first + index
+            lines = self._wrapped_strips(number)
+            self._rows.extend((number, line) for line in range(len(lines)))
+
+    def _resized(self) -> None:
+        width = self._content_width() if self._wrap else self._widest
+        self.virtual_size = Size(width, self.row_count)
+        if self.follow:
+            # At the tail in the very next frame, so that it draws only the newest rows; then
+            # the orderly way, which also moves the scrollbar, once the layout has the new size.
+            self.set_scroll(None, self.max_scroll_y)
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self.refresh()
+
+    def _content_width(self) -> int:
+        return max(self.scrollable_content_region.width, 1)
+
+    def _text(self, number: int) -> Text:
+        event = self._events[number - self._first]
+        text = self._texts.get(event)
+        if text is None:
+            text = self._line_of(event)
+            self._texts[event] = text
+        return text
+
+    def _wrapped_strips(self, number: int) -> list[Strip]:
+        width = self._content_width()
+        key = (number, width)
+        strips = self._wrapped.get(key)
+        if strips is None:
+            console = self.app.console
+            options = console.options.update_width(width)
+            lines = console.render_lines(self._text(number), options, pad=False)
+            strips = Strip.from_lines(lines) or [Strip.blank(0)]
+            self._wrapped[key] = strips
+        return strips
+
+    def _row_strip(self, row: int) -> Strip:
+        if self._wrap:
+            number, line = self._rows[row]
+            return self._wrapped_strips(number)[line]
+        text = self._text(self._first + row)
+        if "\n" in text.plain:
+            text = text.copy()
+            text.plain = text.plain.replace("\n", "↵")
+        segments = [s for s in text.render(self.app.console, end="") if s.text]
+        strip = Strip(segments, text.cell_len)
+        if strip.cell_length > self._widest:
+            self._widest = strip.cell_length
+            # Drawing is no time to change the layout: widen the scroll area just after.
+            self.call_later(self._resized_keeping_place)
+        return strip
+
+    def _resized_keeping_place(self) -> None:
+        self.virtual_size = Size(self._widest, self.row_count)
+
+    def render_line(self, y: int) -> Strip:
+        """The row at `y` on screen, cut to the pane."""
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        row = scroll_y + y
+        if row >= self.row_count:
+            return Strip.blank(width, self.rich_style)
+        strip = self._row_strip(row).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.apply_style(self.rich_style)
+
+    def on_resize(self) -> None:
+        """Wrapped rows follow the pane's width."""
+        if self._wrap:
+            self._rows = []
+            self._wrap_rows(0)
+            self._resized()

@@ -1,0 +1,90 @@
+"""The device log's view draws only the rows on screen, newest at the bottom."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from iotsim_tui.engine.events import Event, LogLine
+from iotsim_tui.tui.widgets.device_log import log_line
+from iotsim_tui.tui.widgets.log_view import MAX_ROWS_KEPT, LogView
+from tests.tui.pilot import wait_for
+
+
+class _Counting:
+    """`log_line`, counting the events it formats."""
+
+    def __init__(self) -> None:
+        self.formatted: list[Event] = []
+
+    def __call__(self, event: Event) -> Text:
+        self.formatted.append(event)
+        return log_line(event)
+
+
+class _OneLog(App[None]):
+    def __init__(self, line_of: _Counting) -> None:
+        super().__init__()
+        self.line_of = line_of
+
+    def compose(self) -> ComposeResult:
+        yield LogView(self.line_of)
+
+
+def _lines(count: int, device: str = "TS1", words: str = "line") -> list[Event]:
+    return [LogLine(device, f"{words} {n}", 1_000.0 + n) for n in range(count)]
+
+
+async def test_a_long_log_formats_only_what_is_on_screen() -> None:
+    line_of = _Counting()
+    app = _OneLog(line_of)
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(LogView)
+        view.replace(_lines(1500, words="kept"))
+        await pilot.pause()
+        assert view.row_count == 1500
+        assert 0 < len(line_of.formatted) <= 20
+        await wait_for(pilot, lambda: view.scroll_offset.y == 1500 - 20, "the view at the tail")
+        shown = [strip.text for strip in (view.render_line(y) for y in range(20))]
+        assert "kept 1499" in shown[-1]
+        assert "kept 1480" in shown[0]
+
+
+async def test_new_rows_follow_the_tail_and_old_ones_leave_beyond_the_bound() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(LogView)
+        view.replace(_lines(MAX_ROWS_KEPT))
+        view.extend([LogLine("TS1", f"new {n}", 5_000.0 + n) for n in range(MAX_ROWS_KEPT // 5)])
+        await pilot.pause()
+        assert MAX_ROWS_KEPT <= view.event_count <= MAX_ROWS_KEPT + MAX_ROWS_KEPT // 10
+        assert f"new {MAX_ROWS_KEPT // 5 - 1}" in view.render_line(19).text
+        rows = view.text_of_rows()
+        assert "line 0 " not in "\n".join(rows) + " "
+        assert rows[-1].endswith(f"new {MAX_ROWS_KEPT // 5 - 1}")
+
+
+async def test_wrapping_gives_a_long_line_more_rows_and_unwrapping_one_again() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.replace([LogLine("TS1", "word " * 30, 1_000.0), LogLine("TS1", "short", 1_001.0)])
+        await pilot.pause()
+        assert view.row_count == 2
+        view.wrap = True
+        await pilot.pause()
+        assert view.row_count > 4
+        assert view.text_of_rows()[-1].strip().endswith("short")
+        view.wrap = False
+        await pilot.pause()
+        assert view.row_count == 2
+
+
+async def test_a_payload_with_newlines_stays_on_one_row_unwrapped() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.replace([LogLine("TS1", "first\nsecond", 1_000.0)])
+        await pilot.pause()
+        assert view.row_count == 1
+        assert "first↵second" in view.text_of_rows()[0]
