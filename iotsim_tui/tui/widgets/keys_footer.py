@@ -112,14 +112,18 @@ class KeysFooter(Footer):
             len(shown) == len(items) and sum(i.cells for i in shown) + PALETTE_CELLS <= width
         )
         for item in shown:
-            yield FooterKey(
+            key = FooterKey(
                 item.key,
                 item.display,
                 item.label,
                 item.action,
                 disabled=not item.enabled,
                 tooltip=item.tooltip,
-            ).data_bind(compact=Footer.compact)
+            )
+            # Set, not data-bound like Textual's footer does: a binding keeps its key alive
+            # after each recompose (12 keys a dialog open, never freed, slowing every GC).
+            key.compact = self.compact
+            yield key
         if palette_fits and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
             if active is not None:
