@@ -262,7 +262,14 @@ async def connect(client: aiomqtt.Client, addresses: Sequence[Address]) -> None:
         client._lock.release()
         client._connected = asyncio.Future()
         raise
-    if client._disconnected.done():
+    ended: asyncio.Future[None] = client._disconnected
+    if ended.done():
+        # Lost as soon as it was accepted: another client took the id over, and paho read the
+        # broker's DISCONNECT while the wait for the CONNACK handed over (it takes two turns
+        # of the loop). `hooks.lost` tells the device; the future's exception is read here,
+        # or asyncio would log "Future exception was never retrieved" when it is dropped.
+        if not ended.cancelled():
+            ended.exception()
         client._disconnected = asyncio.Future()
 
 

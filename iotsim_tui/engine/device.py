@@ -307,7 +307,10 @@ class DeviceRunner:
         try:
             granted = await client.subscribe([(s.topic_filter, s.qos) for s in subs])
         except aiomqtt.MqttError as error:
-            self.report(f"subscribing failed: {error}")
+            paho = self._paho
+            if paho is not None and paho.socket() is not None and paho.is_connected():
+                self.report(f"subscribing failed: {error}")
+            # else the connection ended meanwhile: the device reports that, and subscribes again
             return
         now = time.time()
         codes: list[int | ReasonCode] = list(granted)
