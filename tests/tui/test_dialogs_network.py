@@ -119,6 +119,7 @@ async def test_settings_are_returned_as_typed() -> None:
         app.screen.query_one("#protocol").focus()
         await pilot.press("enter", "down", "enter")
         await pilot.pause()
+        await toggle(pilot, "#tls")
         await type_into(pilot, "#ca", "certs/ca.crt")
         await pilot.press("enter")
         await pilot.pause()
@@ -132,8 +133,54 @@ async def test_settings_are_returned_as_typed() -> None:
         client_id_prefix="lab-",
         username="alice",
         password="s3cretpw",
-        tls=TLSSettings(ca="certs/ca.crt"),
+        tls=TLSSettings(enabled=True, ca="certs/ca.crt"),
     )
+
+
+async def test_certificate_fields_show_while_tls_is_on_and_keep_their_values() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        assert not app.screen.query("#ca")  # built when TLS is switched on, not before
+        assert "CA certificate" not in screen_text(app)
+        await toggle(pilot, "#tls")
+        assert "CA certificate" in screen_text(app)
+        await type_into(pilot, "#ca", "certs/ca.crt")
+        await type_into(pilot, "#cert", "certs/clients/d.crt")
+        await type_into(pilot, "#key", "certs/clients/d.key")
+        await toggle(pilot, "#verify-host")
+        assert "Verification is off" in screen_text(app)
+        await toggle(pilot, "#tls")
+        shown = screen_text(app)
+        assert "CA certificate" not in shown
+        assert "Verification is off" not in shown  # nothing to verify without TLS
+        await toggle(pilot, "#tls")
+        assert app.screen.query_one("#ca", Input).value == "certs/ca.crt"
+        await pilot.press("enter")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker.tls == TLSSettings(
+        enabled=True,
+        ca="certs/ca.crt",
+        cert="certs/clients/d.crt",
+        key="certs/clients/d.key",
+        verify_hostname=False,
+    )
+    # Opened again, the dialog shows the same values and gives them back unchanged.
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        assert app.screen.query_one("#key", Input).value == "certs/clients/d.key"
+        assert "Verification is off" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [network]
+
+
+async def test_tls_settings_kept_while_tls_is_off_come_back_unchanged() -> None:
+    tls = TLSSettings(ca="certs/ca.crt", cert="c.crt", key="c.key", verify_hostname=False)
+    network = replace(LAB, broker=BrokerSettings(tls=tls))
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        assert "CA certificate" not in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [network]
 
 
 async def test_settings_rename_and_redescribe_the_network() -> None:
@@ -166,6 +213,7 @@ async def test_the_password_is_never_on_screen() -> None:
 
 async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
     async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await toggle(pilot, "#tls")
         await type_into(pilot, "#port", "70000")
         assert error_under(app, "port") == "the port must be from 1 to 65535"
         await type_into(pilot, "#host", "")
@@ -201,6 +249,7 @@ async def test_a_password_without_user_name_is_refused_on_mqtt_311() -> None:
 
 async def test_turning_verification_off_shows_a_warning_that_stays() -> None:
     async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await toggle(pilot, "#tls")
         warning = app.screen.query_one("#verify-warning", Static)
         assert "Verification is off" not in screen_text(app)
         await toggle(pilot, "#verify-host")
@@ -220,7 +269,8 @@ async def test_turning_verification_off_shows_a_warning_that_stays() -> None:
 
 
 async def test_verification_off_in_the_profile_is_warned_about_at_once() -> None:
-    network = Network("n", broker=BrokerSettings(tls=TLSSettings(verify_certificate=False)))
+    tls = TLSSettings(enabled=True, verify_certificate=False)
+    network = Network("n", broker=BrokerSettings(tls=tls))
     async with open_dialog(NetworkSettingsScreen(network)) as (app, _pilot):
         assert "Verification is off" in screen_text(app)
 
@@ -344,6 +394,7 @@ async def test_browse_puts_the_chosen_file_in_its_field(tmp_path: Path) -> None:
     certs.mkdir()
     (certs / "lab-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=certs)) as (app, pilot):
+        await toggle(pilot, "#tls")
         await pilot.click("#browse-ca")
         await pilot.pause()
         assert isinstance(app.screen, PickFileScreen)
@@ -375,7 +426,10 @@ async def test_a_certificate_folder_that_cannot_be_made_is_said_in_plain_words(
         status = str(app.screen.query_one("#generate-status", Static).content)
         assert status.startswith("✖ ")
         assert "a-file" in status
-        assert app.screen.query_one("#ca", Input).value == ""
+        await pilot.click("#submit")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker.tls == TLSSettings()
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,7 @@ class FormDialog(DialogScreen[ResultT | None]):
         margin-top: 0;
     }
     FormDialog .section {
+        height: 1;
         text-style: bold;
         margin-top: 1;
     }
@@ -97,7 +98,7 @@ class FormDialog(DialogScreen[ResultT | None]):
         height: auto;
     }
     FormDialog .field-row {
-        height: auto;
+        height: 1;
     }
     FormDialog .field-row.-unlabelled {
         padding-left: 20;
@@ -135,7 +136,7 @@ class FormDialog(DialogScreen[ResultT | None]):
     }
     FormDialog #buttons {
         dock: bottom;
-        height: auto;
+        height: 1;
         align-horizontal: right;
         margin-top: 1;
     }

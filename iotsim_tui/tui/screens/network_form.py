@@ -10,6 +10,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalGroup
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
@@ -227,16 +228,8 @@ class NetworkSettingsScreen(FormDialog[Network]):
         )
         yield Static("TLS", classes="section")
         yield field("", Toggle("Use TLS", tls.enabled, id="tls"))
-        yield _path_field("CA certificate", tls.ca, "system CAs", "ca", CERTIFICATE_SUFFIXES)
-        yield _path_field("Client certificate", tls.cert, "none", "cert", CERTIFICATE_SUFFIXES)
-        yield _path_field("Client key", tls.key, "none", "key", KEY_SUFFIXES)
-        yield field(
-            "", Toggle("Verify the broker's certificate", tls.verify_certificate, id="verify-cert")
-        )
-        yield field(
-            "", Toggle("Verify the broker's host name", tls.verify_hostname, id="verify-host")
-        )
-        yield Static(VERIFY_WARNING, id="verify-warning", classes="warning")
+        if tls.enabled:
+            yield self._tls_fields()
         yield field(
             "",
             Button("Generate certificates", id="generate", compact=True),
@@ -244,15 +237,52 @@ class NetworkSettingsScreen(FormDialog[Network]):
         )
         yield Static("", id="generate-status", markup=False)
 
+    def _tls_fields(self) -> Widget:
+        """The certificate fields and checks, shown while TLS is on (and built only then: a
+        dialog with fewer widgets opens sooner)."""
+        tls = self.network.broker.tls
+        warning = Static(VERIFY_WARNING, id="verify-warning", classes="warning")
+        warning.set_class(not (tls.verify_certificate and tls.verify_hostname), "-shown")
+        return VerticalGroup(
+            _path_field("CA certificate", tls.ca, "system CAs", "ca", CERTIFICATE_SUFFIXES),
+            _path_field("Client certificate", tls.cert, "none", "cert", CERTIFICATE_SUFFIXES),
+            _path_field("Client key", tls.key, "none", "key", KEY_SUFFIXES),
+            field(
+                "",
+                Toggle("Verify the broker's certificate", tls.verify_certificate, id="verify-cert"),
+            ),
+            field(
+                "", Toggle("Verify the broker's host name", tls.verify_hostname, id="verify-host")
+            ),
+            warning,
+            id="tls-fields",
+        )
+
+    def _tls_built(self) -> Widget | None:
+        """The certificate fields, once built."""
+        return next(iter(self.query("#tls-fields")), None)
+
+    def _tls_shown(self) -> bool:
+        """True when the certificate fields are on screen (TLS on), so errors can go there."""
+        fields = self._tls_built()
+        return fields is not None and fields.display
+
+    async def _show_tls_fields(self, shown: bool) -> None:
+        """Build the certificate fields the first time they are needed, then show or hide them."""
+        fields = self._tls_built()
+        if fields is None:
+            fields = self._tls_fields()
+            await self.query_one("#body").mount(fields, after="#tls")
+        fields.display = shown
+
     def on_mount(self) -> None:
-        """Check values as they are typed; show the warning if verification is already off."""
+        """Check values as they are typed."""
         self.live_checks.update(
             name=_checks.check_network_name,
             host=_checks.check_host,
             port=_checks.check_port,
             keepalive=_checks.int_in("the keepalive", 0, 65535),
         )
-        self._show_verify_warning()
 
     def build(self, errors: dict[str, str]) -> Network | None:
         """The network with the new broker settings."""
@@ -262,26 +292,16 @@ class NetworkSettingsScreen(FormDialog[Network]):
         password = self._value("password") or None
         if password and not username and protocol is MQTTVersion.V311:
             errors["username"] = "MQTT 3.1.1 sends a password only with a user name: add one"
-        cert = _optional(self._value("cert"))
-        key = _optional(self._value("key"))
-        if cert and not key:
-            errors["key"] = "a client certificate needs its key"
-        if key and not cert:
-            errors["cert"] = "a client key needs its certificate"
         old = self.network.broker
+        tls = self._tls_settings(old.tls)
+        if tls.cert and not tls.key:
+            errors[self._tls_target("key")] = "a client certificate needs its key"
+        if tls.key and not tls.cert:
+            errors[self._tls_target("cert")] = "a client key needs its certificate"
         port_text = self._value("port").strip()
         port = None  # follows TLS
         if self.port_by_hand and port_text and "port" not in errors:
             port = int(port_text)
-        tls: TLSSettings = replace(
-            old.tls,
-            enabled=self._checked("tls"),
-            ca=_optional(self._value("ca")),
-            cert=cert,
-            key=key,
-            verify_certificate=self._checked("verify-cert"),
-            verify_hostname=self._checked("verify-host"),
-        )
         broker: BrokerSettings = replace(
             old,
             host=self._value("host").strip(),
@@ -305,7 +325,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
             if "prefix" in problem.problem:  # prefix + device id too long for a client id
                 target = "prefix"
             elif problem.key.startswith("network.broker"):
-                target = _FIELD_OF_KEY.get(key, "form")
+                target = self._tls_target(_FIELD_OF_KEY.get(key, "form"))
             elif problem.key in ("network.name", "network.description"):
                 target = problem.key.removeprefix("network.")
             else:
@@ -313,6 +333,27 @@ class NetworkSettingsScreen(FormDialog[Network]):
             message = problem.problem if target != "form" else _checks.problem_text(problem)
             errors.setdefault(target, message)
         return network
+
+    def _tls_settings(self, old: TLSSettings) -> TLSSettings:
+        """The TLS settings as the dialog has them: from its fields once built, else `old`."""
+        enabled = self._checked("tls")
+        if self._tls_built() is None:
+            return replace(old, enabled=enabled)
+        return replace(
+            old,
+            enabled=enabled,
+            ca=_optional(self._value("ca")),
+            cert=_optional(self._value("cert")),
+            key=_optional(self._value("key")),
+            verify_certificate=self._checked("verify-cert"),
+            verify_hostname=self._checked("verify-host"),
+        )
+
+    def _tls_target(self, control_id: str) -> str:
+        """Where an error about `control_id` shows: under it if it is a certificate field on
+        screen, else in the line about the whole form."""
+        tls_field = control_id in ("ca", "cert", "key")
+        return "form" if tls_field and not self._tls_shown() else control_id
 
     def _value(self, input_id: str) -> str:
         return self.query_one(f"#{input_id}", Input).value
@@ -329,16 +370,19 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.query_one("#port-hint", Static).update(hint)
 
     @on(Checkbox.Changed, "#tls")
-    def _tls_switched(self, event: Checkbox.Changed) -> None:
+    async def _tls_switched(self, event: Checkbox.Changed) -> None:
         if not self.port_by_hand:
             self.query_one("#port", Input).value = str(TLS_PORT if event.value else PLAIN_PORT)
         self._show_certificates_status()
+        await self._show_tls_fields(event.value)
 
     @on(Checkbox.Changed, "#verify-cert, #verify-host")
     def _verify_switched(self) -> None:
         self._show_verify_warning()
 
     def _show_verify_warning(self) -> None:
+        if self._tls_built() is None:
+            return
         off = not (self._checked("verify-cert") and self._checked("verify-host"))
         self.query_one("#verify-warning", Static).set_class(off, "-shown")
 
@@ -396,13 +440,15 @@ class NetworkSettingsScreen(FormDialog[Network]):
             status.update(f"✖ {error.message}")
             self.notify(error.message, title=error.title, severity="error")
             return
-        self._fill_certificates(made)
+        await self._fill_certificates(made)
 
-    def _fill_certificates(self, made: ProvidedCertificates) -> None:
+    async def _fill_certificates(self, made: ProvidedCertificates) -> None:
+        """Put the certificates' paths in their fields (built if need be, shown if TLS is on)."""
+        self.certificates = made
+        await self._show_tls_fields(self._checked("tls"))
         self.query_one("#ca", Input).value = shown_path(made.ca)
         self.query_one("#cert", Input).value = shown_path(made.client_cert)
         self.query_one("#key", Input).value = shown_path(made.client_key)
-        self.certificates = made
         self._show_certificates_status()
 
     def _show_certificates_status(self) -> None:
