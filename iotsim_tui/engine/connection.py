@@ -1,4 +1,5 @@
-"""How a device's MQTT client is made: connection options, TLS, and early failure detection.
+"""How a device's MQTT client is made and connected: options, TLS, early failure detection, and
+why an attempt failed, in the user's words.
 
 One TLS context serves a whole network (loading a CA file per device would cost more than
 the handshake). aiomqtt keeps its paho client private, and two things the engine needs are
@@ -25,8 +26,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.driver import SocketDriver
-from iotsim_tui.engine.failures import LostBeforeConnack
+from iotsim_tui.engine.failures import Failure, LostBeforeConnack, closed_before_answer, describe
 from iotsim_tui.errors import TLSFailure
 from iotsim_tui.profiles.model import BrokerSettings, MQTTVersion, TLSSettings, Will
 
@@ -271,6 +273,33 @@ async def connect(client: aiomqtt.Client, addresses: Sequence[Address]) -> None:
         if not ended.cancelled():
             ended.exception()
         client._disconnected = asyncio.Future()
+
+
+async def explain(error: BaseException, context: NetworkContext) -> Failure:
+    """Why a connection attempt failed, in the user's words (looking further when needed).
+
+    Behind the eavesdrop relay, a connection the relay closed is explained by probing the
+    broker directly; a host name mismatch names the host the certificate is for.
+    """
+    host, port = context.broker_address
+    failure = describe(
+        error,
+        host=host,
+        port=port,
+        tls=context.tls is not None,
+        client_certificate=bool(context.broker.tls.cert),
+        ca=context.broker.tls.ca,
+    )
+    if context.endpoint != context.broker_address and closed_before_answer(error):
+        unreachable = await probe(host, port)
+        if unreachable is not None:
+            failure = describe(unreachable, host=host, port=port)
+    if failure.hostname_mismatch:
+        # cryptography loads only when a certificate has to be read
+        from iotsim_tui.engine.certnames import name_the_certificate
+
+        failure = await name_the_certificate(failure, context.endpoint, context.broker.host)
+    return failure
 
 
 PROBE_TIMEOUT = 5.0

@@ -3,9 +3,9 @@
 The device's life cycle is one task: connect (through the network's ramp), subscribe, then
 wait for the connection to end (messages arrive meanwhile through paho's callback), then wait
 with exponential backoff and try again. Telemetry is not a task per device: the network's
-scheduler calls `publish_telemetry` when it is due.
-Publishing never waits: QoS 0 goes straight to the socket, QoS 1/2 are tracked by packet id
-until the broker acknowledges them, and wait in a bounded outbox while the device is offline.
+scheduler calls `publish_telemetry` when it is due. What the device publishes goes through
+`Outgoing` (engine/outgoing.py), what it receives through `_on_message`, and the commands among
+it to `CommandSet` (engine/commands.py).
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ import time
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.client import MQTT_ERR_SUCCESS
-from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotsim_tui.engine.commands import CommandSet
-from iotsim_tui.engine.connection import ConnectHooks, connect, make_client, paho_of, probe
+from iotsim_tui.engine.connection import ConnectHooks, connect, explain, make_client, paho_of
 from iotsim_tui.engine.context import NetworkContext
-from iotsim_tui.engine.driver import Qos0Frame, send_packet, send_qos0
 from iotsim_tui.engine.events import (
     PAYLOAD_PREVIEW_BYTES,
     DeviceError,
@@ -33,24 +30,20 @@ from iotsim_tui.engine.events import (
     LogLine,
     MessageIn,
     MessageKind,
-    MessageOut,
     StatusChanged,
 )
 from iotsim_tui.engine.failures import (
     Failure,
     LostBeforeConnack,
     QuickLosses,
-    closed_before_answer,
-    describe,
     lost_connection,
 )
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic
-from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
+from iotsim_tui.engine.outgoing import Outgoing
 from iotsim_tui.engine.ramp import backoff
-from iotsim_tui.engine.subscribed import Subscribed
+from iotsim_tui.engine.subscribed import Subscribed, Subscriptions
 from iotsim_tui.engine.views import DeviceView
 from iotsim_tui.profiles.model import Device, MQTTVersion, SubscribeOn
-from iotsim_tui.protocol.topics import topic_matches
 
 
 class DeviceRunner:
@@ -59,7 +52,6 @@ class DeviceRunner:
     def __init__(self, device: Device, context: NetworkContext) -> None:
         self.device = device
         self.client_id = context.broker.client_id_prefix + device.id
-        self._level = 5 if context.broker.protocol is MQTTVersion.V5 else 4
         self._context = context
         self.state: dict[str, Any] = dict(device.state)
         self._totals = context.totals
@@ -70,28 +62,22 @@ class DeviceRunner:
         self.failed = False
         self.telemetry_running = bool(device.telemetry)
         self.builders = [PayloadBuilder(t, device, self.state) for t in device.telemetry]
-        self._frames = [
-            Qos0Frame.for_topic(b.topic, t.qos, t.retain, self._level)
-            for b, t in zip(self.builders, device.telemetry, strict=True)
-        ]
-        """Per telemetry at QoS 0, its PUBLISH packets with the topic encoded once."""
         self._intervals = [t.interval for t in device.telemetry]
         self.generation = 0
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
-        self.messages_out = 0
-        self.outbox = Outbox(context.totals)
-        self._subscriptions: dict[str, Subscribed] = {}
+        level = 5 if context.broker.protocol is MQTTVersion.V5 else 4
+        self.outgoing = Outgoing(device.id, device.telemetry, self.builders, context, level)
+        self.outbox = self.outgoing.outbox
+        self._subscriptions = Subscriptions()
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
-                self._want(device_topic(sub.topic, device), sub.qos)
+                self._subscriptions.want(device_topic(sub.topic, device), sub.qos)
         self._commands = CommandSet(device)
         for topic_filter, qos in self._commands.subscriptions():
-            self._want(topic_filter, qos)
+            self._subscriptions.want(topic_filter, qos)
         self._client: aiomqtt.Client | None = None
         """Set while the broker has accepted the connection."""
-        self._paho: PahoClient | None = None
-        """The paho client inside `_client`, while it is set."""
         self._socket_owner: aiomqtt.Client | None = None
         """The client of the current attempt, from its creation until it is closed."""
         self._task: asyncio.Task[None] | None = None
@@ -202,7 +188,6 @@ class DeviceRunner:
 
     async def _connect_and_serve(self) -> tuple[Failure, bool]:
         context = self._context
-        host, port = context.broker_address
         hooks = ConnectHooks(self.outbox.ack, self._on_message)
         client = make_client(
             context.broker,
@@ -220,26 +205,7 @@ class DeviceRunner:
                     raise context.resolve_error.with_traceback(None)
                 await connect(client, context.addresses)
             except (aiomqtt.MqttError, OSError, LostBeforeConnack) as error:
-                failure = describe(
-                    error,
-                    host=host,
-                    port=port,
-                    tls=context.tls is not None,
-                    client_certificate=bool(context.broker.tls.cert),
-                    ca=context.broker.tls.ca,
-                )
-                if context.endpoint != context.broker_address and closed_before_answer(error):
-                    # The relay closed the connection: was it because the broker is unreachable?
-                    unreachable = await probe(host, port)
-                    if unreachable is not None:
-                        failure = describe(unreachable, host=host, port=port)
-                if failure.hostname_mismatch:
-                    # cryptography loads only when a certificate has to be read
-                    from iotsim_tui.engine.certnames import name_the_certificate
-
-                    failure = await name_the_certificate(
-                        failure, context.endpoint, context.broker.host
-                    )
+                failure = await explain(error, context)
                 # A failure that ends the device is told once, by its status (error).
                 self.report(failure.message, event=not failure.fatal)
                 return failure, False
@@ -253,7 +219,7 @@ class DeviceRunner:
             raise asyncio.CancelledError
         connected_at = time.monotonic()
         try:
-            self._client, self._paho = client, paho_of(client)
+            self._client, self.outgoing.paho = client, paho_of(client)
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
             await self._after_connect(client, hooks.session_present)
             self._serving = True
@@ -264,7 +230,7 @@ class DeviceRunner:
             reason = await hooks.lost
         finally:
             self._serving = False
-            self._client = self._paho = None
+            self._client = self.outgoing.paho = None
             self.tls_version = None
             self.outbox.requeue_unacked()
             try:
@@ -289,14 +255,10 @@ class DeviceRunner:
         return detail
 
     async def _after_connect(self, client: aiomqtt.Client, session_present: bool) -> None:
-        subs = list(self._subscriptions.values())
-        if not session_present:  # a new session: the broker knows none of them
-            for sub in subs:
-                sub.since = None
-        todo = [sub for sub in subs if sub.since is None]  # resumed: only those added since
+        todo = self._subscriptions.to_subscribe(session_present)
         if todo:
             await self._subscribe_all(client, todo)
-        self._flush_outbox()
+        self.outgoing.flush()
         if self.telemetry_running and self.builders:
             self.generation += 1
             # The first connection after a start keeps the first interval counted from the start.
@@ -307,7 +269,7 @@ class DeviceRunner:
         try:
             granted = await client.subscribe([(s.topic_filter, s.qos) for s in subs])
         except aiomqtt.MqttError as error:
-            paho = self._paho
+            paho = self.outgoing.paho
             if paho is not None and paho.socket() is not None and paho.is_connected():
                 self.report(f"subscribing failed: {error}")
             # else the connection ended meanwhile: the device reports that, and subscribes again
@@ -347,22 +309,15 @@ class DeviceRunner:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    def _want(self, topic_filter: str, qos: int) -> Subscribed:
-        sub = self._subscriptions.get(topic_filter)
-        if sub is None:
-            sub = self._subscriptions[topic_filter] = Subscribed(topic_filter, qos)
-        sub.qos = qos
-        return sub
-
     async def subscribe(self, topic_filter: str, qos: int) -> None:
         """Subscribe now when connected; in any case again after each new session."""
-        sub = self._want(topic_filter, qos)
+        sub = self._subscriptions.want(topic_filter, qos)
         if self._client is not None:
             await self._subscribe_all(self._client, [sub])
 
     async def unsubscribe(self, topic_filter: str) -> None:
         """Forget a subscription, and tell the broker when connected."""
-        if self._subscriptions.pop(topic_filter, None) is None:
+        if not self._subscriptions.forget(topic_filter):
             return
         if self._client is not None:
             await self._client.unsubscribe(topic_filter)
@@ -374,12 +329,7 @@ class DeviceRunner:
         preview = payload[:PAYLOAD_PREVIEW_BYTES]
         self.messages_in += 1
         self._totals.messages_in += 1
-        matched = False
-        for sub in self._subscriptions.values():
-            if topic_matches(sub.match_filter, topic):
-                matched = True
-                sub.count += 1
-                sub.last_payload = preview
+        matched = self._subscriptions.received(topic, preview)
         if self._context.recording:
             self._context.emit(
                 MessageIn(
@@ -415,74 +365,13 @@ class DeviceRunner:
 
     def publish_telemetry(self, index: int) -> None:
         """Build and publish telemetry `index` now (called by the scheduler)."""
-        builder = self.builders[index]
-        frame, paho = self._frames[index], self._paho
-        if frame is None or paho is None:  # QoS 1/2, or offline: the general way
-            telemetry = self.device.telemetry[index]
-            self.publish(
-                builder.topic,
-                builder.build(),
-                telemetry.qos,
-                telemetry.retain,
-                MessageKind.TELEMETRY,
-            )
-            return
-        # QoS 0 while connected, the common case at scale: no message object on the way.
-        payload = builder.build()
-        self.outbox.accept()
-        if send_packet(paho, frame.packet(payload)):
-            self.outbox.sent_at_most_once()
-            self._count_sent(builder.topic, payload, 0, frame.retain, MessageKind.TELEMETRY)
-        else:
-            self.outbox.drop(NOT_QUEUED)
+        self.outgoing.publish_telemetry(index)
 
     def publish(
         self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
-        self.outbox.accept()
-        message = Pending(topic, payload, qos, retain, kind)
-        if self._paho is None or not self._send(self._paho, message):
-            self.outbox.keep(message)
-
-    def _send(self, paho: PahoClient, message: Pending) -> bool:
-        if message.qos == 0:
-            if not send_qos0(paho, message.topic, message.payload, message.retain, self._level):
-                return False
-            self.outbox.sent_at_most_once()
-        else:
-            info = paho.publish(message.topic, message.payload, message.qos, message.retain)
-            if info.rc != MQTT_ERR_SUCCESS:
-                return False
-            self.outbox.sent(message, info.mid)
-        self._count_sent(message.topic, message.payload, message.qos, message.retain, message.kind)
-        return True
-
-    def _count_sent(
-        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
-    ) -> None:
-        self.messages_out += 1
-        self._totals.messages_out += 1
-        if self._context.recording:  # otherwise nobody reads events: the counters are the summary
-            self._context.emit(
-                MessageOut(
-                    self.device.id,
-                    topic,
-                    qos,
-                    retain,
-                    payload[:PAYLOAD_PREVIEW_BYTES],
-                    len(payload),
-                    kind,
-                    time.time(),
-                )
-            )
-
-    def _flush_outbox(self) -> None:
-        waiting = self.outbox.waiting
-        while waiting and self._paho is not None:
-            if not self._send(self._paho, waiting[0]):
-                return
-            waiting.popleft()
+        self.outgoing.publish(topic, payload, qos, retain, kind)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -494,11 +383,11 @@ class DeviceRunner:
             client_id=self.client_id,
             status=self.status,
             status_detail=self.detail,
-            subscriptions=tuple(s.view() for s in self._subscriptions.values()),
+            subscriptions=self._subscriptions.views(),
             ledger=self.outbox.ledger(),
             telemetry_running=self.telemetry_running,
             messages_in=self.messages_in,
-            messages_out=self.messages_out,
+            messages_out=self.outgoing.messages_out,
             state=dict(self.state),
             last_error=self.last_error,
             tls_version=self.tls_version,

@@ -1,0 +1,136 @@
+"""What one device publishes: sent at once while connected, otherwise kept or dropped.
+
+Publishing never waits: QoS 0 goes straight to the socket, QoS 1/2 are tracked by packet id
+until the broker acknowledges them, and wait in the device's bounded outbox while it is
+offline. Telemetry at QoS 0, nearly all the traffic at scale, takes a shorter way: its topic
+is encoded once (`Qos0Frame`) and no message object is made on the way to the socket.
+"""
+
+from __future__ import annotations
+
+import time
+
+from paho.mqtt.client import MQTT_ERR_SUCCESS
+from paho.mqtt.client import Client as PahoClient
+
+from iotsim_tui.engine.context import NetworkContext
+from iotsim_tui.engine.driver import Qos0Frame, send_packet, send_qos0
+from iotsim_tui.engine.events import PAYLOAD_PREVIEW_BYTES, MessageKind, MessageOut
+from iotsim_tui.engine.generators import PayloadBuilder
+from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
+from iotsim_tui.profiles.model import Telemetry
+
+
+class Outgoing:
+    """One device's outgoing messages, its outbox and its count of messages sent.
+
+    Args:
+        device_id: Who publishes (named in the events).
+        telemetry: The device's telemetry, with `builders` making their payloads.
+        context: The network's shared settings, totals and event stream.
+    """
+
+    __slots__ = (
+        "_builders",
+        "_context",
+        "_device_id",
+        "_frames",
+        "_level",
+        "_telemetry",
+        "messages_out",
+        "outbox",
+        "paho",
+    )
+
+    def __init__(
+        self,
+        device_id: str,
+        telemetry: tuple[Telemetry, ...],
+        builders: list[PayloadBuilder],
+        context: NetworkContext,
+        level: int,
+    ) -> None:
+        self._device_id = device_id
+        self._telemetry = telemetry
+        self._builders = builders
+        self._context = context
+        self._level = level
+        """The protocol level: 4 for MQTT 3.1.1, 5."""
+        self._frames = [
+            Qos0Frame.for_topic(b.topic, t.qos, t.retain, level)
+            for b, t in zip(builders, telemetry, strict=True)
+        ]
+        self.outbox = Outbox(context.totals)
+        self.messages_out = 0
+        self.paho: PahoClient | None = None
+        """The connection's paho client while the broker has accepted it (None: offline)."""
+
+    def publish_telemetry(self, index: int) -> None:
+        """Build and publish telemetry `index` now."""
+        builder = self._builders[index]
+        frame, paho = self._frames[index], self.paho
+        if frame is None or paho is None:  # QoS 1/2, or offline: the general way
+            telemetry = self._telemetry[index]
+            self.publish(
+                builder.topic,
+                builder.build(),
+                telemetry.qos,
+                telemetry.retain,
+                MessageKind.TELEMETRY,
+            )
+            return
+        payload = builder.build()
+        self.outbox.accept()
+        if send_packet(paho, frame.packet(payload)):
+            self.outbox.sent_at_most_once()
+            self._count(builder.topic, payload, 0, frame.retain, MessageKind.TELEMETRY)
+        else:
+            self.outbox.drop(NOT_QUEUED)
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+    ) -> None:
+        """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
+        self.outbox.accept()
+        message = Pending(topic, payload, qos, retain, kind)
+        if self.paho is None or not self._send(self.paho, message):
+            self.outbox.keep(message)
+
+    def flush(self) -> None:
+        """Send what waits in the outbox (the device has just connected)."""
+        waiting = self.outbox.waiting
+        while waiting and self.paho is not None:
+            if not self._send(self.paho, waiting[0]):
+                return
+            waiting.popleft()
+
+    def _send(self, paho: PahoClient, message: Pending) -> bool:
+        if message.qos == 0:
+            if not send_qos0(paho, message.topic, message.payload, message.retain, self._level):
+                return False
+            self.outbox.sent_at_most_once()
+        else:
+            info = paho.publish(message.topic, message.payload, message.qos, message.retain)
+            if info.rc != MQTT_ERR_SUCCESS:
+                return False
+            self.outbox.sent(message, info.mid)
+        self._count(message.topic, message.payload, message.qos, message.retain, message.kind)
+        return True
+
+    def _count(self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind) -> None:
+        self.messages_out += 1
+        context = self._context
+        context.totals.messages_out += 1
+        if context.recording:  # otherwise nobody reads events: the counters are the summary
+            context.emit(
+                MessageOut(
+                    self._device_id,
+                    topic,
+                    qos,
+                    retain,
+                    payload[:PAYLOAD_PREVIEW_BYTES],
+                    len(payload),
+                    kind,
+                    time.time(),
+                )
+            )
