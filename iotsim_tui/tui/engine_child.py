@@ -28,6 +28,7 @@ from iotsim_tui.engine.events import (
     StatusChanged,
 )
 from iotsim_tui.errors import ConnectionFailed
+from iotsim_tui.tui.digest import DIGEST_SECONDS, Digester
 from iotsim_tui.tui.engine_process import (
     LEAVE_SECONDS,
     VIEW_SECONDS,
@@ -154,11 +155,12 @@ async def _simulate(
     loop.add_signal_handler(signal.SIGTERM, leave.set)
     failure = None
     forward: asyncio.Task[None] | None = None
+    digester = Digester(watched)
     try:
         async with Simulation(network, endpoint=endpoint) as simulation:
-            forward = asyncio.create_task(_forward(simulation, outbox))
+            forward = asyncio.create_task(_forward(simulation, digester, outbox))
             await simulation.start(device_ids)
-            answering = _Answering(simulation, outbox, leave, watched)
+            answering = _Answering(simulation, outbox, leave, digester)
             loop.add_reader(requests.fileno(), answering.readable, requests)
             try:
                 await answering.until_leave()
@@ -174,21 +176,41 @@ async def _simulate(
     await outbox.send(Ended(failure))
 
 
-async def _forward(simulation: Simulation, outbox: _Outbox) -> None:
+async def _forward(simulation: Simulation, digester: Digester, outbox: _Outbox) -> None:
+    """Fold every event in as it comes; send the app a digest at most every DIGEST_SECONDS.
+
+    While this waits, the simulation's events gather in its stream and come as one batch.
+    """
+    loop = asyncio.get_running_loop()
+    sent_at = 0.0
     async for batch in simulation.events():
-        await outbox.send(batch)
+        digester.fold(batch)
+        wait = sent_at + DIGEST_SECONDS - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        digest = digester.take()
+        if digest is not None:
+            await outbox.send(digest)
+        sent_at = loop.time()
+    # The stream ended (every device stopped): the last statuses go before `Ended`, and
+    # each device's last events, which the app does not have unless it watched the device.
+    digest = digester.take()
+    if digest is not None:
+        await outbox.send(digest)
+    for history in digester.at_end():
+        await outbox.send(history)
 
 
 class _Answering:
     """Carries out the app's requests in the child, and keeps it told of the watched device."""
 
     def __init__(
-        self, simulation: Simulation, outbox: _Outbox, leave: asyncio.Event, watched: str | None
+        self, simulation: Simulation, outbox: _Outbox, leave: asyncio.Event, digester: Digester
     ) -> None:
         self.simulation = simulation
         self.outbox = outbox
         self.leave = leave
-        self.watched = watched
+        self.digester = digester
         self._last: DeviceView | None = None
         self._calls: set[asyncio.Task[None]] = set()
 
@@ -203,7 +225,9 @@ class _Answering:
         if isinstance(request, Leave):
             self.leave.set()
         elif isinstance(request, Watch):
-            self.watched = request.device_id
+            history = self.digester.watch(request.device_id)
+            if history is not None:
+                self.outbox.post(history)
             self._show_view(always=True)
         else:
             task = asyncio.create_task(self._carry_out(number, request))
@@ -224,9 +248,10 @@ class _Answering:
 
     def _show_view(self, *, always: bool) -> None:
         view = None
-        if self.watched is not None:
+        watched = self.digester.watched
+        if watched is not None:
             with contextlib.suppress(KeyError):
-                view = self.simulation.device(self.watched)
+                view = self.simulation.device(watched)
         if always or view != self._last:
             self._last = view
             self.outbox.post(Viewed(view))

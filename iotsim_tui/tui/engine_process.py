@@ -8,8 +8,11 @@ stop, publish, subscribe, watch) over one pipe; event batches, the watched devic
 the replies come back over another, which the app's loop reads when it is readable.
 
 Leaving (`EngineProcess.run` cancelled) asks the child to stop every device in an orderly
-way and exit; the app waits a bounded time, then ends it by its pid. A child whose app is
-gone sees its pipe end and leaves too. A child that dies on its own is reported in words.
+way and exit; the app waits a bounded time, then ends it by its pid. When the app is
+quitting it does not wait for a thousand devices to disconnect: after QUIT_SECONDS it lets
+the child finish on its own (a child whose app is gone sees its pipe end, stops its devices
+and exits, at the latest LEAVE_SECONDS later). A child that dies on its own is reported in
+words. What the child sends while it runs is boiled down by `digest.Digester`.
 
 Nothing here imports textual: the fork server preloads this module.
 """
@@ -30,8 +33,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, TypeAlias
 
-from iotsim_tui.engine.events import Event
 from iotsim_tui.errors import ConnectionFailed, IotsimError
+from iotsim_tui.tui.digest import Digest, History
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
@@ -46,6 +49,8 @@ LEAVE_SECONDS = 10.0
 """How long the app waits for the child to stop its devices and say so (they get 5 s)."""
 EXIT_SECONDS = 3.0
 """How long the app waits for the child to exit, after it said it is done or was told to."""
+QUIT_SECONDS = 0.5
+"""How long a quitting app waits for the child; then it leaves it to finish stopping alone."""
 VIEW_SECONDS = 0.2
 """How often the watched device's view (subscriptions, counts) is sent when it changed."""
 PRELOADED = ("__main__", "iotsim_tui.engine", "iotsim_tui.tui.engine_child")
@@ -211,11 +216,16 @@ class EngineProcess:
             self._send(0, Watch(device_id))
 
     async def run(
-        self, device_ids: Collection[str] | None, on_batch: Callable[[list[Event]], None]
+        self,
+        device_ids: Collection[str] | None,
+        on_news: Callable[[Digest | History], None],
+        *,
+        quitting: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Start the child, start devices, and feed its batches to `on_batch` until cancelled.
+        """Start the child, start devices, and feed its digests to `on_news` until cancelled.
 
-        On cancellation every device is stopped the orderly way before this returns.
+        On cancellation every device is stopped the orderly way before this returns, unless
+        `quitting()` says the app is ending: then the child finishes that on its own.
 
         Raises:
             IotsimError: the simulation failed (certificates, profile), or its process
@@ -243,12 +253,12 @@ class EngineProcess:
         try:
             await asyncio.shield(started)
             self._pid = process.pid
-            loop.add_reader(self._replies.fileno(), self._readable, on_batch)
+            loop.add_reader(self._replies.fileno(), self._readable, on_news)
             ended = await asyncio.shield(self._ended)
         finally:
             if not started.done():
                 await asyncio.wait([started])
-            await self._close(loop)
+            await self._close(loop, quitting=quitting())
         if ended is None:
             raise IotsimError(
                 f"The simulation of {self.network.name} stopped unexpectedly "
@@ -278,7 +288,7 @@ class EngineProcess:
         except (OSError, ValueError):
             self._answer_all(f"{self.network.name} stopped")
 
-    def _readable(self, on_batch: Callable[[list[Event]], None]) -> None:
+    def _readable(self, on_news: Callable[[Digest | History], None]) -> None:
         assert self._replies is not None
         assert self._ended is not None
         try:
@@ -289,8 +299,8 @@ class EngineProcess:
                 self._ended.set_result(None)
             self._answer_all(f"{self.network.name} stopped")
             return
-        if isinstance(said, list):
-            on_batch(said)
+        if isinstance(said, Digest | History):
+            on_news(said)
         elif isinstance(said, Viewed):
             if said.view is None or said.view.id == self._watched:
                 self.view = said.view
@@ -307,8 +317,12 @@ class EngineProcess:
             if not answer.done():
                 answer.set_exception(ConnectionFailed(why))
 
-    async def _close(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Let the child stop its devices and exit, then make sure it is gone."""
+    async def _close(self, loop: asyncio.AbstractEventLoop, *, quitting: bool) -> None:
+        """Let the child stop its devices and exit, then make sure it is gone.
+
+        When the app is quitting, wait only QUIT_SECONDS for that: then the pipes close and
+        the child, told to leave, finishes stopping its devices on its own.
+        """
         process, ended = self._process, self._ended
         assert process is not None
         assert ended is not None
@@ -316,10 +330,14 @@ class EngineProcess:
             if not ended.done():
                 self._send(0, Leave())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(ended), LEAVE_SECONDS)
-            self._exit_code = await _end(process)
-            with contextlib.suppress(ValueError):  # it would not die even killed: keep its fds
-                process.close()
+                    wait = QUIT_SECONDS if quitting else LEAVE_SECONDS
+                    await asyncio.wait_for(asyncio.shield(ended), wait)
+            if quitting and not ended.done():
+                _let_go(process)
+            else:
+                self._exit_code = await _end(process)
+                with contextlib.suppress(ValueError):  # it would not die killed: keep its fds
+                    process.close()
         if self._replies is not None:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(self._replies.fileno())
@@ -339,6 +357,19 @@ def _start(process: BaseProcess, *child_ends: Connection) -> None:
     finally:
         for end in child_ends:
             end.close()
+
+
+def _let_go(process: BaseProcess) -> None:
+    """Stop tracking `process`, so that the app's exit does not wait for it.
+
+    multiprocessing joins its children when the interpreter exits (and terminates daemonic
+    ones first, which the child takes as leave): it would wait for every device to stop.
+    """
+    from multiprocessing import process as processes
+
+    children: set[object] | None = getattr(processes, "_children", None)
+    if children is not None:
+        children.discard(process)
 
 
 async def _end(process: BaseProcess) -> int | None:

@@ -19,6 +19,15 @@ class NetworkEventsArrived(Message):
         """Ids of the devices whose tree line changed."""
 
 
+class DeviceHistoryArrived(Message):
+    """The kept events of a watched device arrived (already in its record's log)."""
+
+    def __init__(self, key: str, device_id: str) -> None:
+        super().__init__()
+        self.key = key
+        self.device_id = device_id
+
+
 class NetworkStopped(Message):
     """A network's simulation ended (stopped, rebuilt, or failed)."""
 

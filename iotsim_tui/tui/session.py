@@ -29,6 +29,7 @@ from iotsim_tui.engine.events import (
 from iotsim_tui.errors import BrokerError, ConnectionFailed, ProfileError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.tui.digest import LOG_KEPT, TOPICS_KEPT, Digest, History
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
 
@@ -38,10 +39,8 @@ if TYPE_CHECKING:
     from iotsim_tui.tui.engine_process import EngineProcess
     from iotsim_tui.wiretap import Eavesdrop
 
-LOG_KEPT = 500
-"""Events kept per device, so that switching devices shows recent history."""
-TOPICS_KEPT = 500
-"""Topics remembered for the publish prompt's completion."""
+NOTES_KEPT = 50
+"""Lines of the app's own kept per device (a failed publish, ...), beside the engine's."""
 EAVESDROP_MAX_DEVICES = 500
 """Larger networks connect straight to the broker: a relay would double their sockets."""
 
@@ -56,6 +55,9 @@ class DeviceRecord:
     received: int = 0
     sent: int = 0
     log: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_KEPT))
+    """Recent events; complete for the device the simulation is told to watch (`History`)."""
+    notes: deque[Event] = field(default_factory=lambda: deque(maxlen=NOTES_KEPT))
+    """The app's own lines, kept when a `History` replaces the log."""
 
     def line(self) -> DeviceLine:
         """What the tree shows of it."""
@@ -157,11 +159,55 @@ class OpenNetwork:
                 record.detail = event.message
         return changed
 
+    def take_digest(self, digest: Digest) -> set[str]:
+        """Fold a digest of the simulation in; returns the ids of devices whose status changed.
+
+        Its work follows what changed: the devices in the digest, not all of them.
+        """
+        records = self.records
+        changed: set[str] = set()
+        for device_id, (status, detail) in digest.statuses.items():
+            record = records.get(device_id)
+            if record is not None:
+                record.status, record.detail = status, detail
+                changed.add(device_id)
+        for device_id, (received, sent) in digest.counts.items():
+            record = records.get(device_id)
+            if record is not None:
+                record.received += received
+                record.sent += sent
+        for topic in digest.topics:
+            self._seen(topic)
+        for event in digest.events:
+            record = records.get(event.device_id)
+            if record is not None:
+                record.log.append(event)
+        return changed
+
+    def take_history(self, history: History) -> None:
+        """Bring a device's log up to date with the events the simulation kept of it.
+
+        What the app has from before those (an earlier run) stays above them, and the app's
+        own lines keep their place in time.
+        """
+        record = self.records.get(history.device_id)
+        if record is None or not history.events:
+            return
+        since = history.events[0].at
+        events = [event for event in record.log if event.at < since]
+        notes = [note for note in record.notes if note.at >= since]
+        if notes:
+            events += sorted([*history.events, *notes], key=lambda event: event.at)
+        else:
+            events += history.events
+        record.log = deque(events, maxlen=LOG_KEPT)
+
     def note(self, device_id: str, event: Event) -> None:
         """Add a line of the app's own to a device's log (a failed publish, ...)."""
         record = self.records.get(device_id)
         if record is not None:
             record.log.append(event)
+            record.notes.append(event)
 
     def all_stopped(self) -> None:
         """The simulation is gone: every device is stopped."""
@@ -194,13 +240,17 @@ class OpenNetwork:
         return self.tap
 
     async def run(
-        self, device_ids: Collection[str] | None, on_batch: Callable[[list[Event]], None]
+        self,
+        device_ids: Collection[str] | None,
+        on_news: Callable[[Digest | History], None],
+        *,
+        quitting: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Run the simulation, start devices, and feed its events to `on_batch`.
+        """Run the simulation, start devices, and feed its digests to `on_news`.
 
         Devices connect through the eavesdrop relay (see `ensure_tap`) unless the network is
         large. Runs until cancelled (the network is stopped or rebuilt); leaving stops every
-        device.
+        device (when `quitting()`, the simulation's process finishes that on its own).
         """
         from iotsim_tui.tui.engine_process import EngineProcess
 
@@ -209,7 +259,7 @@ class OpenNetwork:
         self.engine = EngineProcess(network, tap.endpoint if tap is not None else None)
         self.running = network
         try:
-            await self.engine.run(device_ids, on_batch)
+            await self.engine.run(device_ids, on_news, quitting=quitting)
         finally:
             self.engine = None
             self.running = None

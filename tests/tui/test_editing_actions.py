@@ -321,6 +321,8 @@ async def test_subscribing_a_template_subscribes_each_running_device_it_makes(
         await wait_for(pilot, lambda: said in _messages(app), "the notification")
         for n in (1, 2, 3):
             line = f"subscribed to fleet/TS{n}/n{n} (QoS 1)"
+            # A running network's log is sent whole for the selected device.
+            await _select(app, pilot, f"TS{n}")
             await wait_for(
                 pilot,
                 lambda n=n, line=line: line in _log_lines(opened, f"TS{n}"),  # type: ignore[misc]

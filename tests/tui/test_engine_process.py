@@ -209,8 +209,9 @@ async def test_quitting_while_a_network_runs_ends_its_child(tmp_path: Path) -> N
 
 ORPHAN = """
 import asyncio, sys
-from iotsim_tui.engine.events import DeviceStatus, StatusChanged
+from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network
+from iotsim_tui.tui.digest import Digest
 from iotsim_tui.tui.engine_process import EngineProcess
 
 network = Network(
@@ -220,12 +221,14 @@ network = Network(
 )
 engine = EngineProcess(network, None)
 
-def on_batch(batch):
-    if any(isinstance(e, StatusChanged) and e.status is DeviceStatus.CONNECTED for e in batch):
+def on_news(news):
+    if isinstance(news, Digest) and any(
+        status is DeviceStatus.CONNECTED for status, _ in news.statuses.values()
+    ):
         print(engine.pid, flush=True)
 
 if __name__ == "__main__":
-    asyncio.run(engine.run(None, on_batch))
+    asyncio.run(engine.run(None, on_news))
 """
 
 

@@ -22,6 +22,7 @@ from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.messages import (
     BrokerExited,
+    DeviceHistoryArrived,
     NetworkEventsArrived,
     NetworksChanged,
     NetworkStopped,
@@ -137,6 +138,8 @@ class MainScreen(NetworkRuns):
         self.place: Place | None = None
         self._changed: dict[str, set[str]] = {}
         self._tables_due = True
+        self._view_shown: object | None = None
+        self._second_shown = 0
         self._runs: dict[str, Worker[None]] = {}
         self._tls_seen: dict[str, tuple[Network, str]] = {}
         """Network key -> (the run's settings, the TLS version a device of it negotiated)."""
@@ -223,15 +226,22 @@ class MainScreen(NetworkRuns):
     def _select(self, place: Place) -> None:
         self.place = place
         opened = self.network
+        if opened is not None:
+            # The simulation sends this device's kept events, then each new one as it comes.
+            opened.watch(place.device)
+        self._show_log()
+        self._tables_due = True
+        self._refresh_header()
+
+    def _show_log(self) -> None:
+        opened, device_id = self.network, self.device_id
         log = self.query_one(DeviceLog)
-        if opened is None or place.device is None or place.device not in opened.records:
+        if opened is None or device_id is None or device_id not in opened.records:
             title = opened.network.name if opened else ""
             log.show(f"{title}: select a device", ())
         else:
-            record = opened.records[place.device]
+            record = opened.records[device_id]
             log.show(f"{record.device.id} · {record.device.name}", record.log)
-        self._tables_due = True
-        self._refresh_header()
 
     # -- redrawing ---------------------------------------------------------------------
 
@@ -271,12 +281,13 @@ class MainScreen(NetworkRuns):
             opened = self.session.find(key)
             if opened is None:
                 continue
-            lines = opened.lines() if len(device_ids) > 50 else None
+            lines = opened.lines() if len(device_ids) > len(opened.records) // 2 else None
             connected = sum(r.status is DeviceStatus.CONNECTED for r in opened.records.values())
             label = network_label(
                 opened.network.name, connected, len(opened.records), dirty=opened.dirty
             )
-            changed = lines or [opened.records[d].line() for d in device_ids]
+            records = opened.records
+            changed = lines or [records[d].line() for d in device_ids if d in records]
             tree.update_devices(key, label, changed)
         if self._changed:
             self._tables_due = True
@@ -284,6 +295,12 @@ class MainScreen(NetworkRuns):
         opened = self.network
         if opened is not None:
             opened.watch(self.device_id)
+        # The subscriptions follow the watched device's view, and their "since" the clock.
+        view = opened.engine.view if opened is not None and opened.engine is not None else None
+        second = int(self.clock())
+        if view is not self._view_shown or second != self._second_shown:
+            self._view_shown, self._second_shown = view, second
+            self._tables_due = True
         if self._tables_due:
             rows = []
             if opened is not None and self.device_id in opened.records:
@@ -296,12 +313,18 @@ class MainScreen(NetworkRuns):
     # -- engine events -----------------------------------------------------------------
 
     def on_network_events_arrived(self, message: NetworkEventsArrived) -> None:
-        self._changed.setdefault(message.key, set()).update(message.changed)
+        if message.changed:
+            self._changed.setdefault(message.key, set()).update(message.changed)
         if self.place is None or message.key != self.place.network or self.device_id is None:
             return
         mine = [event for event in message.batch if event.device_id == self.device_id]
         if mine:
             self.query_one(DeviceLog).add(mine)
+            self._tables_due = True
+
+    def on_device_history_arrived(self, message: DeviceHistoryArrived) -> None:
+        if self.place == Place(message.key, message.device_id):
+            self._show_log()
             self._tables_due = True
 
     def on_network_stopped(self, message: NetworkStopped) -> None:

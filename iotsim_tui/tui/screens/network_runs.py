@@ -8,9 +8,15 @@ import contextlib
 from textual import work
 from textual.worker import Worker, WorkerCancelled, get_current_worker
 
-from iotsim_tui.engine.events import DeviceStatus, Event
+from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.errors import IotsimError
-from iotsim_tui.tui.messages import BrokerExited, NetworkEventsArrived, NetworkStopped
+from iotsim_tui.tui.digest import Digest, History
+from iotsim_tui.tui.messages import (
+    BrokerExited,
+    DeviceHistoryArrived,
+    NetworkEventsArrived,
+    NetworkStopped,
+)
 from iotsim_tui.tui.screens.main_actions import EditingActions
 from iotsim_tui.tui.session import OpenNetwork
 
@@ -108,12 +114,23 @@ class NetworkRuns(EditingActions):
             )
 
     async def _run(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
-        def on_batch(batch: list[Event]) -> None:
-            self.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        def on_news(news: Digest | History) -> None:
+            if isinstance(news, History):
+                opened.take_history(news)
+                self.post_message(DeviceHistoryArrived(opened.key, news.device_id))
+                return
+            changed = opened.take_digest(news)
+            if changed or news.events:
+                self.post_message(NetworkEventsArrived(opened.key, list(news.events), changed))
+
+        app = self.app
+
+        def quitting() -> bool:
+            return app.return_code is not None
 
         reason = None
         try:
-            await opened.run(device_ids, on_batch)
+            await opened.run(device_ids, on_news, quitting=quitting)
         except IotsimError as error:
             reason = error
         finally:

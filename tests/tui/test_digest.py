@@ -1,0 +1,194 @@
+"""The simulation's process sends the app digests: statuses, counts, and the watched device's
+events whole. Checked against a real simulation of 50 devices and what the broker delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from iotsim_tui.engine.events import (
+    DeviceError,
+    DeviceStatus,
+    LogLine,
+    MessageIn,
+    MessageKind,
+    MessageOut,
+    StatusChanged,
+)
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    DeviceTemplate,
+    GeneratorKind,
+    Network,
+    Telemetry,
+    ValueSpec,
+)
+from iotsim_tui.tui.digest import KEPT_AT_END, LOG_KEPT, Digester
+from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.widgets.log_view import LogView
+from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
+from tests.support.bundled import skip_without_broker
+from tests.support.ports import free_port
+from tests.tui.pilot import app_on, wait_for
+
+DEVICES = 50
+
+
+def _out(device: str, n: int) -> MessageOut:
+    payload = str(n).encode()
+    return MessageOut(
+        device, f"lab/{device}", 1, False, payload, len(payload), MessageKind.TELEMETRY, n
+    )
+
+
+def test_a_digest_has_the_latest_status_counts_new_topics_and_the_watched_events() -> None:
+    digester = Digester("A")
+    digester.fold(
+        [
+            StatusChanged("A", DeviceStatus.CONNECTING, "", 1.0),
+            StatusChanged("B", DeviceStatus.CONNECTING, "", 1.0),
+            StatusChanged("B", DeviceStatus.CONNECTED, "session new", 2.0),
+            _out("A", 3),
+            _out("B", 4),
+            _out("B", 5),
+            MessageIn("B", "cmd", 1, False, b"x", 1, False, 6.0),
+            LogLine("B", "handled", 7.0),
+        ]
+    )
+    digest = digester.take()
+    assert digest is not None
+    assert digest.statuses == {
+        "A": (DeviceStatus.CONNECTING, ""),
+        "B": (DeviceStatus.CONNECTED, "session new"),
+    }
+    assert digest.counts == {"A": (0, 1), "B": (1, 2)}
+    assert set(digest.topics) == {"lab/A", "lab/B", "cmd"}
+    assert [event.at for event in digest.events] == [1.0, 3]
+    assert digester.take() is None
+
+    digester.fold([_out("B", 8), DeviceError("B", "publish failed", 9.0)])
+    digest = digester.take()
+    assert digest is not None
+    # An error keeps the status and says why; a topic is new only once.
+    assert digest.statuses == {"B": (DeviceStatus.CONNECTED, "publish failed")}
+    assert digest.topics == ()
+    assert digest.events == ()
+
+    history = digester.watch("B")
+    assert history is not None
+    assert [event.at for event in history.events] == [1.0, 2.0, 4, 5, 6.0, 7.0, 8, 9.0]
+    digester.fold([_out("A", 10), _out("B", 11)])
+    digest = digester.take()
+    assert digest is not None
+    assert [event.at for event in digest.events] == [11]
+
+
+def test_kept_events_are_bounded_and_the_end_sends_the_unwatched_ones() -> None:
+    digester = Digester("A")
+    digester.fold([_out("A", n) for n in range(LOG_KEPT + 10)])
+    digester.fold([_out("B", n) for n in range(LOG_KEPT + 10)])
+    digest = digester.take()
+    assert digest is not None
+    assert len(digest.events) == LOG_KEPT
+    assert digest.events[-1].at == LOG_KEPT + 9
+    history = digester.watch("B")
+    assert history is not None
+    assert len(history.events) == LOG_KEPT
+    assert history.events[0].at == 10
+    (end,) = digester.at_end()
+    assert end.device_id == "A"
+    assert [e.at for e in end.events] == list(range(LOG_KEPT + 10 - KEPT_AT_END, LOG_KEPT + 10))
+
+
+def _fleet(port: int) -> Network:
+    counter = {"n": ValueSpec(GeneratorKind.COUNTER, start=0, step=1)}
+    return Network(
+        "DIGEST",
+        broker=BrokerSettings(port=port),
+        templates=(
+            DeviceTemplate(
+                "Sensor {n}",
+                "S{n}",
+                count=DEVICES,
+                telemetry=(Telemetry("lab/{id}/t", interval=0.2, qos=1, fields=counter),),
+            ),
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _listener(port: int) -> AsyncIterator[dict[str, list[int]]]:
+    """What the broker delivered on lab/+/t: device id -> the counters, in order."""
+    arrived: dict[str, list[int]] = collections.defaultdict(list)
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"digest-{os.getpid()}") as client:
+        await client.subscribe("lab/+/t", qos=1)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                device = str(message.topic).split("/")[1]
+                assert isinstance(message.payload, bytes)
+                arrived[device].append(json.loads(message.payload)["n"])
+
+        task = asyncio.create_task(collect())
+        try:
+            yield arrived
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _sent_counters(screen: MainScreen, device: str) -> list[int]:
+    opened = screen.session.networks[0]
+    return [
+        json.loads(event.payload)["n"]
+        for event in opened.records[device].log
+        if isinstance(event, MessageOut)
+    ]
+
+
+@pytest.mark.slow
+async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: Path) -> None:
+    skip_without_broker()
+    port = free_port()
+    app = app_on(tmp_path, _fleet(port))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        tree = screen.query_one(NetworkTree)
+        await wait_for(pilot, lambda: app.session.brokers, "the bundled broker")
+        async with _listener(port) as arrived:
+            await pilot.press("S")
+            up = f"{DEVICES}/{DEVICES} up"
+            await wait_for(pilot, lambda: up in str(tree.node_of(Place(opened.key)).label), up)  # type: ignore[union-attr]
+            marks = {str(tree.node_of(Place(opened.key, d)).label)[0] for d in opened.records}  # type: ignore[union-attr]
+            assert marks == {"●"}
+            # S1 is watched from the start; S7 from a second in, its earlier events coming
+            # as its history: both logs must hold every message, once, in order.
+            await wait_for(pilot, lambda: len(arrived["S7"]) >= 5, "S7's first messages")
+            screen.show_place(Place(opened.key, "S7"))
+            await wait_for(pilot, lambda: len(arrived["S7"]) >= 15, "more of S7's messages")
+            await pilot.press("S")
+            await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
+            await asyncio.sleep(0.5)  # the last deliveries of the broker
+        assert all(r.status is DeviceStatus.STOPPED for r in opened.records.values())
+        assert f"0/{DEVICES} up" in str(tree.node_of(Place(opened.key)).label)  # type: ignore[union-attr]
+        for device, record in opened.records.items():
+            assert record.sent == len(arrived[device]) > 0, device
+        assert _sent_counters(screen, "S7") == arrived["S7"] == list(range(len(arrived["S7"])))
+        assert _sent_counters(screen, "S1") == arrived["S1"]
+        shown = screen.query_one(LogView).text_of_rows()
+        assert len([row for row in shown if "lab/S7/t" in row]) == len(arrived["S7"])
+        # A device never watched has its last events from the end of the run.
+        assert len(arrived["S20"]) < KEPT_AT_END
+        assert _sent_counters(screen, "S20") == arrived["S20"]
+        assert opened.records["S20"].log[-1].status is DeviceStatus.STOPPED  # type: ignore[union-attr]
