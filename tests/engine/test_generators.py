@@ -121,3 +121,13 @@ def test_commands_set_state_from_their_payload() -> None:
     assert command_value("true") is True
     assert command_value("hello") == "hello"
     assert command_value('{"a": 1}') == '{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['Küche 7 "east"\n', 21.5, 1e-7, float("nan"), -3, True, None, [1, "a"], {"b": {"c": 2}}],
+)
+def test_json_payloads_are_exactly_what_json_dumps_writes(value: object) -> None:
+    telemetry = Telemetry("t", fields={"v": ValueSpec(GeneratorKind.CONSTANT, value=value)})
+    payload = PayloadBuilder(telemetry, DEVICE, {}).build()
+    assert payload == json.dumps({"v": value}, separators=(",", ":")).encode()
