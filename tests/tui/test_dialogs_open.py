@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 
 from textual.widget import Widget
+from textual.widgets._footer import FooterKey
 
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.tui.screens.main import MainScreen
@@ -14,28 +16,23 @@ from tests.tui.pilot import app_on, wait_for
 LAB = Network("LAB", devices=(Device("Temperature_Sensor", "TS1"),))
 
 
-def _detached_widgets() -> list[Widget]:
-    gc.collect()
-    return [o for o in gc.get_objects() if isinstance(o, Widget) and not o.is_attached]
-
-
 async def test_closed_dialogs_leave_no_widgets_behind(tmp_path: Path) -> None:
     app = app_on(tmp_path, LAB, start_broker=False)
+    made: list[weakref.ref[Widget]] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
-        for key in ("c", "a", "c"):  # the first round warms Textual's caches
-            await pilot.press(key)
-            await wait_for(pilot, lambda: not isinstance(app.screen, MainScreen), f"{key} open")
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), f"{key} closed")
-        before = len(_detached_widgets())
+        main = app.screen
         for _ in range(3):
-            # Not ?: Textual's DataTable stays in a bounded cache of its own for a while.
             for key in ("c", "a"):
+                made.extend(weakref.ref(k) for k in main.query(FooterKey))
                 await pilot.press(key)
-                await wait_for(pilot, lambda: not isinstance(app.screen, MainScreen), f"{key} open")
+                await wait_for(pilot, lambda: app.screen is not main, f"{key} open")
+                made.extend(weakref.ref(w) for w in app.screen.query("*"))
+                made.extend(weakref.ref(k) for k in main.query(FooterKey))
                 await pilot.press("escape")
-                await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), f"{key} closed")
-        left = _detached_widgets()
-    # Each open recomposes the main screen's footer: its old keys must go with the dialog.
-    assert len(left) <= before, sorted({type(widget).__name__ for widget in left})
+                await wait_for(pilot, lambda: app.screen is main, f"{key} closed")
+        await pilot.pause()
+        gc.collect()
+        left = [w for ref in made if (w := ref()) is not None and not w.is_attached]
+    # The main screen's footer is rebuilt as dialogs come and go: its old keys must go too.
+    assert not left, sorted({type(widget).__name__ for widget in left})

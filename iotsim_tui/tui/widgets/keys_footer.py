@@ -76,6 +76,8 @@ class KeysFooter(Footer):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, compact=True)
         self._width = 0
+        self._composed: tuple[list[FooterItem], FooterItem | None] | None = None
+        """What the last build showed."""
 
     def items(self) -> list[FooterItem]:
         """Every shown key where the focus is, the focused widget's first, one per action."""
@@ -101,9 +103,8 @@ class KeysFooter(Footer):
             )
         return items
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+    def _choice(self) -> tuple[list[FooterItem], FooterItem | None]:
+        """The keys that fit the width, and the command palette's key if it fits too."""
         # The footer's own width (inside its padding), or the app's before the first layout.
         self._width = width = self.size.width or self.app.size.width - 1
         items = self.items()
@@ -111,6 +112,32 @@ class KeysFooter(Footer):
         palette_fits = (
             len(shown) == len(items) and sum(i.cells for i in shown) + PALETTE_CELLS <= width
         )
+        palette = None
+        if palette_fits and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+            if active is not None:
+                binding = active.binding
+                palette = FooterItem(
+                    binding.key,
+                    self.app.get_key_display(binding),
+                    binding.description,
+                    binding.action,
+                    active.enabled,
+                    binding.tooltip or binding.description,
+                )
+        return shown, palette
+
+    async def recompose(self) -> None:
+        """Build the keys again, unless the same keys are on show (a dialog opening or
+        closing asks for this several times, and each build costs every key's widget)."""
+        if self._bindings_ready and self.is_attached and self._choice() == self._composed:
+            return
+        await super().recompose()
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self._composed = shown, palette = self._choice()
         for item in shown:
             key = FooterKey(
                 item.key,
@@ -119,24 +146,24 @@ class KeysFooter(Footer):
                 item.action,
                 disabled=not item.enabled,
                 tooltip=item.tooltip,
+                # Born with the class its compact flag sets, so mounting it does not
+                # restyle it a second time.
+                classes="-compact" if self.compact else "",
             )
             # Set, not data-bound like Textual's footer does: a binding keeps its key alive
             # after each recompose (12 keys a dialog open, never freed, slowing every GC).
             key.compact = self.compact
             yield key
-        if palette_fits and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
-            if active is not None:
-                binding = active.binding
-                yield FooterKey(
-                    binding.key,
-                    self.app.get_key_display(binding),
-                    binding.description,
-                    binding.action,
-                    classes="-command-palette",
-                    disabled=not active.enabled,
-                    tooltip=binding.tooltip or binding.description,
-                )
+        if palette is not None:
+            yield FooterKey(
+                palette.key,
+                palette.display,
+                palette.label,
+                palette.action,
+                classes="-command-palette",
+                disabled=not palette.enabled,
+                tooltip=palette.tooltip,
+            )
 
     def on_resize(self, event: events.Resize) -> None:
         """Choose the keys again when the width changes."""
