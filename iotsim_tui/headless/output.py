@@ -54,6 +54,11 @@ def event_record(event: Event) -> dict[str, Any]:
     return record
 
 
+def json_lines(records: list[dict[str, Any]]) -> str:
+    """Records as JSON lines, each ending with a newline."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
 def _payload(payload: bytes, size: int) -> dict[str, Any]:
     shown: dict[str, Any]
     try:
@@ -195,7 +200,11 @@ class Display:
 
     def events(self, records: list[dict[str, Any]]) -> None:
         """Print events as JSON lines."""
-        self._out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self.lines(json_lines(records))
+
+    def lines(self, text: str) -> None:
+        """Print lines made already (by `json_lines`, in a worker process)."""
+        self._out.write(text)
         self._out.flush()
 
     def finish(

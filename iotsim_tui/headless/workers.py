@@ -1,8 +1,9 @@
 """`--workers N`: the network's devices spread over N processes, with one combined summary.
 
 Each worker runs its slice (by position in the network) in its own event loop and sends its
-summary to the parent over a pipe a few times a second, and its events too with `--json`. The
-parent merges the summaries (`Summary.merge`) as if one process had run every device.
+summary (counters, not messages) to the parent over a pipe a few times a second, and with
+`--json` its events as JSON lines ready to print. The parent merges the summaries
+(`Summary.merge`) as if one process had run every device.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ async def run_workers(
             latest[worker] = payload
         elif kind == "started":
             clock.start(payload)
-        elif kind == "events":
-            display.events(payload)
+        elif kind == "lines":
+            display.lines(payload)
         elif kind == "final":
             latest[worker] = finals[worker] = payload
         elif kind == "error":
@@ -156,6 +157,7 @@ def worker_main(
 ) -> None:
     """A worker process: run one slice of the network, reporting over `pipe`."""
     from iotsim_tui.headless.main import run_simulation
+    from iotsim_tui.headless.output import json_lines
     from iotsim_tui.profiles.load import load_network
 
     def send(kind: str, payload: Any) -> None:
@@ -176,7 +178,8 @@ def worker_main(
             endpoint=endpoint,
             shard=options.worker_shard(worker),
             report=lambda s: send("summary", s),
-            emit=(lambda records: send("events", records)) if options.json else None,
+            # JSON lines are made here, in parallel, and the parent only writes them out.
+            emit=(lambda records: send("lines", json_lines(records))) if options.json else None,
             stop=stop,
             clock=clock,
         )
