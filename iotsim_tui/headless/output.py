@@ -169,6 +169,9 @@ class Display:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[line]}"),
                 console=self._console,
+                # Drawn at each update (4 a second) on the run's own loop, rather than by a
+                # thread of rich's 10 times a second, which took the GIL from the devices.
+                auto_refresh=False,
             )
             self._progress.start()
             self._task = self._progress.add_task("connecting", total=None, line="")
@@ -193,6 +196,7 @@ class Display:
                 total=summary.devices,
                 completed=summary.connected,
                 line=f"{summary_line(summary)}  {elapsed:.0f} s",
+                refresh=True,
             )
         elif not self._json and elapsed - self._last_plain >= PLAIN_EVERY:
             self._last_plain = elapsed
