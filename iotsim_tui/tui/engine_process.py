@@ -321,33 +321,38 @@ class EngineProcess:
         """Let the child stop its devices and exit, then make sure it is gone.
 
         When the app is quitting, wait only QUIT_SECONDS for that: then the pipes close and
-        the child, told to leave, finishes stopping its devices on its own.
+        the child, told to leave, finishes stopping its devices on its own. So too when this
+        wait is cancelled (the app's shutdown cancels its workers again).
         """
         process, ended = self._process, self._ended
         assert process is not None
         assert ended is not None
-        if self._pid is not None:
-            if not ended.done():
-                self._send(0, Leave())
-                with contextlib.suppress(TimeoutError):
-                    wait = QUIT_SECONDS if quitting else LEAVE_SECONDS
-                    await asyncio.wait_for(asyncio.shield(ended), wait)
-            if quitting and not ended.done():
+        gone = self._pid is None
+        try:
+            if self._pid is not None:
+                if not ended.done():
+                    self._send(0, Leave())
+                    with contextlib.suppress(TimeoutError):
+                        wait = QUIT_SECONDS if quitting else LEAVE_SECONDS
+                        await asyncio.wait_for(asyncio.shield(ended), wait)
+                if not (quitting and not ended.done()):
+                    self._exit_code = await _end(process)
+                    gone = self._exit_code is not None
+                    if gone:
+                        process.close()  # not dead even killed: keep its fds
+        finally:
+            if not gone:
                 _let_go(process)
-            else:
-                self._exit_code = await _end(process)
-                with contextlib.suppress(ValueError):  # it would not die killed: keep its fds
-                    process.close()
-        if self._replies is not None:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(self._replies.fileno())
-            self._replies.close()
-        if self._requests is not None:
-            self._requests.close()
-        self._requests = None
-        if not ended.done():
-            ended.set_result(None)
-        self._answer_all(f"{self.network.name} stopped")
+            if self._replies is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    loop.remove_reader(self._replies.fileno())
+                self._replies.close()
+            if self._requests is not None:
+                self._requests.close()
+            self._requests = None
+            if not ended.done():
+                ended.set_result(None)
+            self._answer_all(f"{self.network.name} stopped")
 
 
 def _start(process: BaseProcess, *child_ends: Connection) -> None:

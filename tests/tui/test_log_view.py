@@ -88,3 +88,19 @@ async def test_a_payload_with_newlines_stays_on_one_row_unwrapped() -> None:
         await pilot.pause()
         assert view.row_count == 1
         assert "first↵second" in view.text_of_rows()[0]
+
+
+async def test_rows_drawn_before_the_focus_are_drawn_again_in_its_colours() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.replace(_lines(3))
+        await pilot.pause()
+        app.set_focus(None)
+        await pilot.pause()
+        unfocused = view.render_line(0)
+        view.focus()
+        await pilot.pause()
+        focused = view.render_line(0)
+        assert focused.text == unfocused.text
+        assert focused != unfocused

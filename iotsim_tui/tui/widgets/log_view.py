@@ -27,6 +27,8 @@ MAX_ROWS_KEPT = 2000
 """Events the view holds; older ones leave from the top."""
 TEXTS_KEPT = 4096
 """Formatted lines remembered across devices (a screen shows a few dozen)."""
+STRIPS_KEPT = 512
+"""Rows remembered as drawn, for the rows on screen and a little scrolling."""
 
 
 class LogView(ScrollView, can_focus=True):
@@ -49,6 +51,9 @@ class LogView(ScrollView, can_focus=True):
         self._rows: list[tuple[int, int]] = []
         """Wrapped: (event number, line of it) for each row."""
         self._wrapped: LRUCache[tuple[int, int], list[Strip]] = LRUCache(2 * MAX_ROWS_KEPT)
+        self._cut: LRUCache[tuple[int, int, int], Strip] = LRUCache(STRIPS_KEPT)
+        """(event number, scroll x, width) -> the unwrapped row as drawn: a new row moves
+        the others up one, and each is then drawn again."""
         self._widest = 0
         self.follow = True
         """Keep the newest row in view as rows arrive."""
@@ -83,6 +88,7 @@ class LogView(ScrollView, can_focus=True):
         self._first = 0
         self._widest = 0
         self._wrapped.clear()
+        self._cut.clear()
         self._rows = []
         if self._wrap:
             self._wrap_rows(0)
@@ -118,7 +124,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _resized(self) -> None:
         width = self._content_width() if self._wrap else self._widest
-        self.virtual_size = Size(width, self.row_count)
+        self._set_virtual_size(Size(width, self.row_count))
         if self.follow:
             # At the tail in the very next frame, so that it draws only the newest rows; then
             # the orderly way, which also moves the scrollbar, once the layout has the new size.
@@ -166,7 +172,23 @@ class LogView(ScrollView, can_focus=True):
         return strip
 
     def _resized_keeping_place(self) -> None:
-        self.virtual_size = Size(self._widest, self.row_count)
+        self._set_virtual_size(Size(self._widest, self.row_count))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Change what there is to scroll through without a layout of the whole screen.
+
+        Setting `virtual_size` asks for one (about 50 ms with a thousand devices running,
+        at each new row), yet this view's own size is its pane's whatever it holds: only
+        its scrollbars change, and they are updated here.
+        """
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.container_size:
+            self.virtual_size = size
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def render_line(self, y: int) -> Strip:
         """The row at `y` on screen, cut to the pane."""
@@ -175,8 +197,19 @@ class LogView(ScrollView, can_focus=True):
         row = scroll_y + y
         if row >= self.row_count:
             return Strip.blank(width, self.rich_style)
+        key = (self._first + row, scroll_x, width)
+        if not self._wrap and (strip := self._cut.get(key)) is not None:
+            return strip
         strip = self._row_strip(row).crop_extend(scroll_x, scroll_x + width, self.rich_style)
-        return strip.apply_style(self.rich_style)
+        strip = strip.apply_style(self.rich_style)
+        if not self._wrap:
+            self._cut[key] = strip
+        return strip
+
+    def notify_style_update(self) -> None:
+        """Rows drawn in the old colours (before focus, a theme) are drawn again."""
+        self._cut.clear()
+        super().notify_style_update()
 
     def on_resize(self) -> None:
         """Wrapped rows follow the pane's width."""
