@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from textual import events
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from iotsim_tui.tui.widgets.marks import one_line, since
@@ -79,6 +80,14 @@ class SubscriptionsTable(DataTable[str]):
             for row in rows
         )
         if cells == self._shown:
+            return
+        if len(cells) == len(self._shown):
+            # The same subscriptions with new counts or a new "since": only those cells.
+            for number, (row_cells, shown_cells) in enumerate(zip(cells, self._shown, strict=True)):
+                for column, (cell, shown) in enumerate(zip(row_cells, shown_cells, strict=True)):
+                    if cell != shown:
+                        self.update_cell_at(Coordinate(number, column), cell)
+            self._shown = cells
             return
         self._shown = cells
         self.clear()
