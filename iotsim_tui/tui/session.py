@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
 import time
@@ -35,7 +36,7 @@ from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
 
 if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
-    from iotsim_tui.broker.process import BundledBroker
+    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
     from iotsim_tui.tui.engine_process import EngineProcess
     from iotsim_tui.wiretap import Eavesdrop
 
@@ -332,6 +333,8 @@ class Session:
         self.networks: list[OpenNetwork] = []
         self.brokers: dict[tuple[str, int], BundledBroker] = {}
         self.broker_notes: dict[tuple[str, int], str] = {}
+        self._broker_files: dict[tuple[str, int], tuple[tuple[str, str], ...]] = {}
+        """The certificate and password files each running broker read, as (name, SHA-256)."""
         self._count = 0
         self._broker_lock = asyncio.Lock()
         """One broker start at a time: the app's start-up and a key press may race."""
@@ -405,13 +408,21 @@ class Session:
             return await self._ensure_broker(network)
 
     async def _ensure_broker(self, network: Network) -> BundledBroker:
-        where = (network.broker.host, network.broker.effective_port)
-        running = self.brokers.get(where)
-        if running is not None and running.running:
-            return running
         from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 
-        broker = BundledBroker(BrokerLaunch.from_network(network, self.certs_dir))
+        where = (network.broker.host, network.broker.effective_port)
+        launch = BrokerLaunch.from_network(network, self.certs_dir)
+        files = _files_stamp(launch)
+        running = self.brokers.get(where)
+        if running is not None and running.running:
+            if running.launch == launch and self._broker_files.get(where) == files:
+                return running
+            # TLS switched on or off on the same port, or new certificates: the broker the
+            # devices would meet is not the one running.
+            self._refuse_restart(where, network)
+            del self.brokers[where]
+            await running.stop()
+        broker = BundledBroker(launch)
         self.broker_notes.pop(where, None)
         try:
             await broker.start()
@@ -422,7 +433,28 @@ class Session:
                 title=error.title,
             ) from None
         self.brokers[where] = broker
+        self._broker_files[where] = files
         return broker
+
+    def _refuse_restart(self, where: tuple[str, int], network: Network) -> None:
+        """Raise BrokerError when running devices use the broker that needs a restart."""
+        users = [
+            opened.network.name
+            for opened in self.networks
+            if opened.active
+            and (opened.network.broker.host, opened.network.broker.effective_port) == where
+        ]
+        if not users:
+            return
+        if users == [network.name]:
+            advice = f"stop network {network.name} (S) and start it again to apply them"
+        else:
+            advice = f"stop {', '.join(sorted(set(users) - {network.name}))} first"
+        raise BrokerError(
+            f"the bundled broker on {where[0]}:{where[1]} must restart with new TLS settings or "
+            f"certificates, but devices use it: {advice}",
+            title="Broker restart needed",
+        )
 
     def broker_exited(self, where: tuple[str, int], code: int) -> str:
         """Record that a broker ended on its own; returns what to tell the user."""
@@ -453,3 +485,18 @@ class Session:
         self.brokers.clear()
         for broker in brokers:
             await broker.stop()
+
+
+def _files_stamp(launch: BrokerLaunch) -> tuple[tuple[str, str], ...]:
+    """What the broker's certificate and password files hold now: (name, SHA-256)."""
+    paths = [launch.password_file] if launch.password_file else []
+    if launch.tls_port is not None and launch.certs_dir is not None:
+        paths += [launch.certs_dir / name for name in ("server.crt", "server.key", "ca.crt")]
+    found = []
+    for path in paths:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        found.append((str(path), digest))
+    return tuple(found)

@@ -152,7 +152,8 @@ class NetworkRuns(EditingActions):
 
     def _watch_broker(self, opened: OpenNetwork, broker: object) -> None:
         where = (opened.network.broker.host, opened.network.broker.effective_port)
-        name = f"broker watch {where[0]}:{where[1]}"
+        # By process: after a restart the old broker's watch may still be ending.
+        name = f"broker watch {where[0]}:{where[1]} ({getattr(broker, 'pid', None)})"
         if any(w.name == name and not w.is_finished for w in self.workers):
             return
         wait_exited = getattr(broker, "wait_exited", None)

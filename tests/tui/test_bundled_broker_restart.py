@@ -1,0 +1,84 @@
+"""The bundled broker restarts when a network's TLS settings or certificates change."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from iotsim_tui.certs.authority import init_certs
+from iotsim_tui.engine.events import DeviceStatus, StatusChanged
+from iotsim_tui.errors import BrokerError
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, TLSSettings
+from iotsim_tui.tui.session import Session
+from tests.support.ports import free_port
+
+
+async def _handshake(port: int, ca: Path) -> str:
+    """Complete a TLS handshake with the broker, trusting `ca`; the TLS version."""
+    context = ssl.create_default_context(cafile=str(ca))
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="localhost"), 10
+    )
+    version = writer.get_extra_info("ssl_object").version()
+    writer.close()
+    return str(version)
+
+
+def _tls(network: Network, certs: Path) -> Network:
+    tls = TLSSettings(enabled=True, ca=str(certs / "ca.crt"))
+    return replace(network, broker=replace(network.broker, tls=tls))
+
+
+async def test_tls_switched_on_at_the_same_port_restarts_the_broker_with_tls(
+    tmp_path: Path,
+) -> None:
+    certs = tmp_path / "certs"
+    init_certs(certs)
+    port = free_port()
+    plain = Network("LAB", broker=BrokerSettings(port=port), devices=(Device("T", "TS1"),))
+    session = Session(certs_dir=certs)
+    opened = session.add(plain)
+    try:
+        first = await session.ensure_broker(opened.network)
+        assert first is not None
+        assert await session.ensure_broker(opened.network) is first, "same settings: same broker"
+
+        opened.apply(_tls(plain, certs))
+        second = await session.ensure_broker(opened.network)
+        assert second is not None
+        assert second is not first
+        assert not first.running
+        assert second.launch.tls_port == port
+        assert await _handshake(port, certs / "ca.crt") in {"TLSv1.2", "TLSv1.3"}
+
+        # "Make new ones": new certificates in the same files, and the broker takes them.
+        init_certs(certs, force=True)
+        third = await session.ensure_broker(opened.network)
+        assert third is not second
+        assert await _handshake(port, certs / "ca.crt") in {"TLSv1.2", "TLSv1.3"}
+    finally:
+        await session.close()
+
+
+async def test_a_broker_that_running_devices_use_is_not_restarted(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    init_certs(certs)
+    port = free_port()
+    plain = Network("LAB", broker=BrokerSettings(port=port), devices=(Device("T", "TS1"),))
+    session = Session(certs_dir=certs)
+    opened = session.add(plain)
+    try:
+        first = await session.ensure_broker(opened.network)
+        assert first is not None
+        opened.take([StatusChanged("TS1", DeviceStatus.CONNECTED, "", time.time())])
+        opened.apply(_tls(plain, certs))
+        with pytest.raises(BrokerError, match=r"stop network LAB \(S\) and start it again"):
+            await session.ensure_broker(opened.network)
+        assert first.running, "the devices' broker was left alone"
+    finally:
+        await session.close()
