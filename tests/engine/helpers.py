@@ -17,8 +17,7 @@ import aiomqtt
 
 from iotsim_tui.engine import Event, Simulation
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Ramp
-from tests.support.mosquitto import mosquitto_path
-from tests.support.ports import wait_for_port
+from tests.support.mosquitto import mosquitto_path, wait_running
 
 WAIT = 15.0
 """Generous: the machine is shared with other test runs."""
@@ -108,10 +107,11 @@ def mosquitto_on(port: int, workdir: Path, extra: str = "") -> Iterator[subproce
     config.write_text(
         f"per_listener_settings false\nallow_anonymous true\nlistener {port} 127.0.0.1\n{extra}"
     )
-    with (workdir / f"mosquitto-fixed-{port}.log").open("ab") as log:
+    log_path = config.with_suffix(".log")
+    with log_path.open("wb") as log:
         process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
     try:
-        wait_for_port(port)
+        wait_running(process, log_path)
         yield process
     finally:
         if process.poll() is None:
