@@ -12,7 +12,12 @@ every ~2 ms (the poll itself costs ~2-4 ms: the figures include it). Cases:
    the highlighted one), driven the same way;
 1. idle: a network of 1,000 devices, none started;
 2. under load: the same 1,000 devices started, each publishing a small JSON once a second to
-   the bundled broker, a command topic subscribed each; samples start once all are connected.
+   the bundled broker, a command topic subscribed each; samples start once all are connected,
+   and a sample ends only when the log pane also shows a line of the device's own telemetry
+   (its kept log, sent by the simulation's process when the device is selected).
+
+Then `q` with the 1,000 devices still running: the time until the app's process has exited
+(the simulation's process may finish stopping its devices after that).
 
 Also start-up to the first frame: from starting the process to the network's name on screen,
 against a minimal Textual app (one Static) started the same way in the same run; and the time
@@ -231,12 +236,23 @@ def _quiet_port() -> int:
     return _common.free_port()
 
 
-def _title_shows(device_id: str) -> Callable[[str], bool]:
+def _title_shows(device_id: str, *, with_log: bool = False) -> Callable[[str], bool]:
+    """The device's name in the log's title (and, `with_log`, its telemetry in the log)."""
     needle = f" {device_id} · "
-    return lambda screen: any(needle in line for line in screen.splitlines()[:4])
+    telemetry = f"fleet/{device_id}/"
+
+    def shows(screen: str) -> bool:
+        lines = screen.splitlines()
+        if not any(needle in line for line in lines[:4]):
+            return False
+        return not with_log or any(telemetry in line for line in lines[4:])
+
+    return shows
 
 
-def _samples(term: Terminal, ids: list[str], count: int) -> tuple[list[float], int]:
+def _samples(
+    term: Terminal, ids: list[str], count: int, *, with_log: bool = False
+) -> tuple[list[float], int]:
     """Latencies in ms of `count` Down/Up presses between two devices; and how many timed out."""
     latencies: list[float] = []
     missed = 0
@@ -245,13 +261,33 @@ def _samples(term: Terminal, ids: list[str], count: int) -> tuple[list[float], i
         key, at = ("Down", 1) if at == 0 else ("Up", 0)
         sent = time.perf_counter()
         term.tmux("send-keys", "-t", "app", key)
-        shown = term.wait(_title_shows(ids[at]), SAMPLE_TIMEOUT)
+        shown = term.wait(_title_shows(ids[at], with_log=with_log), SAMPLE_TIMEOUT)
         if shown is None:
             missed += 1
             shown = sent + SAMPLE_TIMEOUT
         latencies.append((shown - sent) * 1000)
         time.sleep(0.15 + 0.05 * (number % 3))  # keys a person types, not a flood
     return latencies, missed
+
+
+def _quit(term: Terminal, processes: dict[str, psutil.Process]) -> dict[str, float | None]:
+    """Press q with every device running; seconds until the app's process and the
+    simulation's process have exited (None: not within READY_TIMEOUT)."""
+    pressed = time.perf_counter()
+    term.tmux("send-keys", "-t", "app", "q")  # the app stops its broker too
+    exited: dict[str, float | None] = {}
+    for role in PROCESS_ROLES[:2]:
+        process = processes.get(role)
+        if process is None:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            try:
+                process.wait(READY_TIMEOUT)
+            except psutil.TimeoutExpired:
+                exited[role] = None
+                continue
+        exited[role] = time.perf_counter() - pressed
+    return exited
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -407,14 +443,12 @@ def measure(quick: bool) -> dict[str, object]:
                 raise SystemExit(f"not every device connected:\n{term.screen()}")
             time.sleep(3.0)  # every device has published by now
             processes = _app_processes(term)
+            load_loaded = os.getloadavg()[0]
             before = _cpu_seconds(processes)
             began = time.perf_counter()
-            loaded, loaded_missed = _samples(term, ids, count)
+            loaded, loaded_missed = _samples(term, ids, count, with_log=True)
             cpu_loaded = _cpu_share(processes, before, time.perf_counter() - began)
-            term.tmux("send-keys", "-t", "app", "S")
-            time.sleep(2.0)
-            term.tmux("send-keys", "-t", "app", "q")  # the app stops its broker
-            term.wait(lambda s: "FLEET_BENCH" not in s, READY_TIMEOUT)
+            quit_seconds = _quit(term, processes)
         finally:
             term.close()
     return {
@@ -428,6 +462,8 @@ def measure(quick: bool) -> dict[str, object]:
         "loaded": loaded,
         "loaded_missed": loaded_missed,
         "cpu_loaded": cpu_loaded,
+        "quit": quit_seconds,
+        "load_loaded": load_loaded,
         **starts,
     }
 
@@ -458,8 +494,10 @@ def report(figures: dict[str, object]) -> str:
         f"Run {_common.today()} on {_common.machine()}, load average {figures['load']:.1f} "
         "(the machine is shared: the reference suffers alike). The app in a real terminal (tmux, "
         "120 x 40) with its bundled broker; a sample is `send-keys Down`/`Up` in the network "
-        "tree until `capture-pane` shows the other device in the log's title (polled every "
-        f"~2 ms; each poll costs ~2-4 ms, included). {figures['count']} samples per case.",
+        "tree until `capture-pane` shows the other device in the log's title, and under load "
+        "also a line of its telemetry in the log (polled every ~2 ms; each poll costs ~2-4 ms, "
+        f"included). {figures['count']} samples per case; load average "
+        f"{figures['load_loaded']:.1f} when the loaded samples began.",
         "",
         "| case | p50 ms | p95 ms | max ms | not shown in 5 s | target |",
         "|---|---:|---:|---:|---:|---|",
@@ -474,9 +512,20 @@ def report(figures: dict[str, object]) -> str:
         )
     ratio = statistics.median(loaded) / statistics.median(reference)
     idle_ratio = statistics.median(idle) / statistics.median(reference)
+    quit_times = figures["quit"]
+    assert isinstance(quit_times, dict)
+
+    def seconds(role: str) -> str:
+        value = quit_times.get(role)
+        return "not within a minute" if value is None else f"{value:.2f} s"
+
     lines += [
         "",
         f"Medians against the reference: idle {idle_ratio:.1f}x, under load {ratio:.1f}x.",
+        "",
+        f"Quit (q) with the {figures['devices']:,} devices running: the app's process exited "
+        f"after {seconds(PROCESS_ROLES[0])} (target: about a second), the simulation's "
+        f"process after {seconds(PROCESS_ROLES[1])}.",
         "",
         "CPU during the samples under load, in % of one core: "
         + ", ".join(f"{role} {share:.0f}" for role, share in cpu_loaded.items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -171,6 +172,14 @@ class MainScreen(NetworkRuns):
         self.set_interval(REFRESH_SECONDS, self._refresh_due)
         self.set_interval(HEADER_SECONDS, self._refresh_header)
         self.call_after_refresh(self.start_brokers)  # after the first frame
+        # What exists once the screen is built (the widgets, a thousand devices' records and
+        # tree lines) lives as long as the app: out of the cyclic collector's way, a full
+        # collection under load takes ~20 ms instead of ~180 ms, which a key would wait for.
+        self.call_after_refresh(gc.freeze)
+
+    def on_unmount(self) -> None:
+        # Objects of the app that end with it can be collected again.
+        gc.unfreeze()
 
     @work(group="brokers", exit_on_error=False)
     async def start_brokers(self) -> None:
