@@ -264,8 +264,10 @@ async def test_unsolicited_puback_is_ignored(port: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("version", [4, 5])
 async def test_silence_past_one_and_a_half_keepalives_closes(port: int, version: int) -> None:
-    client, _ = await RawClient.connected(port, "quiet", version=version, keepalive=1)
+    # Timed from before the CONNECT: the broker's 1.5 s count starts when it reads it, and a
+    # stall before the CONNACK reaches us must not make the broker look early.
     started = time.monotonic()
+    client, _ = await RawClient.connected(port, "quiet", version=version, keepalive=1)
     data = await client.expect_closed()
     assert time.monotonic() - started >= 1.4
     assert data == (disconnect(ReasonCode.KEEP_ALIVE_TIMEOUT) if version == 5 else CLOSE)
@@ -274,8 +276,8 @@ async def test_silence_past_one_and_a_half_keepalives_closes(port: int, version:
 @pytest.mark.slow
 async def test_pings_keep_a_connection_open(port: int) -> None:
     client, _ = await RawClient.connected(port, "pinger", keepalive=1)
-    for _ in range(3):
-        await asyncio.sleep(0.7)
+    for _ in range(4):  # 2 s in all, past the 1.5 s limit; each ping 1 s before it
+        await asyncio.sleep(0.5)
         await client.send(b"\xc0\x00")
         assert isinstance(await client.next_packet(), PingResp)
 
