@@ -18,6 +18,7 @@ import iotsim_tui
 from iotsim_tui.errors import IotsimError
 
 DEFAULT_PROFILE = Path("profiles/health_care.toml")
+"""What `iotsim-tui` opens without a profile; a copy ships inside the package."""
 
 
 class Subcommand(Protocol):
@@ -92,8 +93,25 @@ def _subcommand_parser(name: str) -> tuple[argparse.ArgumentParser, Subcommand]:
 def _open_app(args: argparse.Namespace) -> int:
     from iotsim_tui.tui.app import run_app
 
-    profiles: list[Path] = args.profiles or [DEFAULT_PROFILE]
-    return run_app(profiles, start_broker=not args.no_broker)
+    profiles, new = profiles_to_open(args.profiles)
+    return run_app(profiles, new=new, start_broker=not args.no_broker)
+
+
+def profiles_to_open(given: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """The profiles to open, and those to open as new networks (saving asks where).
+
+    Without a profile, `profiles/health_care.toml` here; where there is none (outside the
+    repository), the copy in the package, opened as a new network so that saving it never
+    writes into the installed package.
+    """
+    if given:
+        return list(given), []
+    if DEFAULT_PROFILE.exists():
+        return [DEFAULT_PROFILE], []
+    from importlib.resources import files
+
+    shipped = Path(str(files("iotsim_tui.profiles").joinpath(DEFAULT_PROFILE.name)))
+    return [], [shipped]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -211,25 +211,34 @@ class IotsimApp(App[int]):
 def make_app(
     profiles: Iterable[Path],
     *,
+    new: Iterable[Path] = (),
     start_broker: bool = True,
     certs_dir: Path = Path("certs"),
     clock: Callable[[], float] = time.time,
     log_file: Path | None = None,
 ) -> IotsimApp:
-    """The app on `profiles`; a profile that cannot be read is reported once it runs."""
+    """The app on `profiles`, and on `new` as networks not saved anywhere yet.
+
+    A profile that cannot be read is reported once the app runs.
+    """
     session = Session(start_broker=start_broker, certs_dir=certs_dir)
     problems: list[IotsimError] = []
-    for path in profiles:
+    for path, saved in [*((p, True) for p in profiles), *((p, False) for p in new)]:
         try:
-            session.open(path)
+            opened = session.open(path)
         except IotsimError as error:
             problems.append(error)
+            continue
+        if not saved:
+            opened.path = None
     return IotsimApp(session, problems=problems, clock=clock, log_file=log_file)
 
 
-def run_app(profiles: list[Path], *, start_broker: bool = True) -> int:
-    """Open the app on `profiles`; returns the exit code."""
-    app = make_app(profiles, start_broker=start_broker)
+def run_app(
+    profiles: list[Path], *, new: list[Path] | None = None, start_broker: bool = True
+) -> int:
+    """Open the app on `profiles` (and `new`, see `make_app`); returns the exit code."""
+    app = make_app(profiles, new=new or [], start_broker=start_broker)
     try:
         code = app.run()
     finally:

@@ -99,3 +99,26 @@ def test_validate_command_passes_on_the_bundled_profiles() -> None:
     assert len(lines) == len(BUNDLED)
     assert "ok  " in lines[0]
     assert any(line.endswith("FLEET_1000, 1000 devices") for line in lines)
+
+
+def test_outside_the_repository_the_default_network_comes_from_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iotsim_tui.cli import DEFAULT_PROFILE, profiles_to_open
+    from iotsim_tui.tui.app import make_app
+
+    monkeypatch.chdir(ROOT)
+    assert profiles_to_open([]) == ([DEFAULT_PROFILE], [])
+    assert profiles_to_open([Path("x.toml")]) == ([Path("x.toml")], [])
+
+    monkeypatch.chdir(tmp_path)
+    profiles, new = profiles_to_open([])
+    assert profiles == []
+    (shipped,) = new
+    assert shipped.read_bytes() == (ROOT / DEFAULT_PROFILE).read_bytes()
+    app = make_app(profiles, new=new, start_broker=False, log_file=tmp_path / "log")
+    (opened,) = app.session.networks
+    assert opened.network.name == "HEALTH_CARE"
+    assert opened.path is None, "saving must ask where, never write into the package"
+    assert not opened.dirty
+    assert app.problems == []
