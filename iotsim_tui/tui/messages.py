@@ -22,10 +22,12 @@ class NetworkEventsArrived(Message):
 class DeviceHistoryArrived(Message):
     """The kept events of a watched device arrived (already in its record's log)."""
 
-    def __init__(self, key: str, device_id: str) -> None:
+    def __init__(self, key: str, device_id: str, added: list[Event] | None) -> None:
         super().__init__()
         self.key = key
         self.device_id = device_id
+        self.added = added
+        """The events it added at the end of the log; None when the log was rebuilt."""
 
 
 class NetworkStopped(Message):

@@ -185,23 +185,36 @@ class OpenNetwork:
                 record.log.append(event)
         return changed
 
-    def take_history(self, history: History) -> None:
+    def take_history(self, history: History) -> list[Event] | None:
         """Bring a device's log up to date with the events the simulation kept of it.
 
-        What the app has from before those (an earlier run) stays above them, and the app's
-        own lines keep their place in time.
+        Returns the events added at the end of the log when the history only extends it (the
+        device was watched before), else None: the log was rebuilt. What the app has from
+        before those events (an earlier run) stays above them, and the app's own lines keep
+        their place in time.
         """
         record = self.records.get(history.device_id)
         if record is None or not history.events:
-            return
-        since = history.events[0].at
-        events = [event for event in record.log if event.at < since]
+            return []
+        log, events = record.log, history.events
+        if log:
+            last = log[-1]
+            for index in range(len(events) - 1, -1, -1):
+                if events[index] == last:
+                    added = list(events[index + 1 :])
+                    log.extend(added)
+                    return added
+                if events[index].at < last.at:
+                    break
+        since = events[0].at
+        kept = [event for event in log if event.at < since]
         notes = [note for note in record.notes if note.at >= since]
         if notes:
-            events += sorted([*history.events, *notes], key=lambda event: event.at)
+            kept += sorted([*events, *notes], key=lambda event: event.at)
         else:
-            events += history.events
-        record.log = deque(events, maxlen=LOG_KEPT)
+            kept += events
+        record.log = deque(kept, maxlen=LOG_KEPT)
+        return None
 
     def note(self, device_id: str, event: Event) -> None:
         """Add a line of the app's own to a device's log (a failed publish, ...)."""

@@ -25,14 +25,16 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.profiles.model import (
     BrokerSettings,
+    Device,
     DeviceTemplate,
     GeneratorKind,
     Network,
     Telemetry,
     ValueSpec,
 )
-from iotsim_tui.tui.digest import KEPT_AT_END, LOG_KEPT, Digester
+from iotsim_tui.tui.digest import KEPT_AT_END, LOG_KEPT, Digester, History
 from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.bundled import skip_without_broker
@@ -192,3 +194,19 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
         assert len(arrived["S20"]) < KEPT_AT_END
         assert _sent_counters(screen, "S20") == arrived["S20"]
         assert opened.records["S20"].log[-1].status is DeviceStatus.STOPPED  # type: ignore[union-attr]
+
+
+def test_a_history_extends_a_log_that_has_its_start_and_rebuilds_one_that_has_not() -> None:
+    opened = OpenNetwork("n1", Network("N", devices=(Device("Sensor", "A"),)), None, dirty=False)
+    record = opened.records["A"]
+    record.log.extend([_out("A", 1), _out("A", 2)])
+    added = opened.take_history(History("A", (_out("A", 1), _out("A", 2), _out("A", 3))))
+    assert added == [_out("A", 3)]
+    assert [e.at for e in record.log] == [1, 2, 3]
+    # An earlier run's events stay above a new run's; a line of the app's keeps its time.
+    note = LogLine("A", "publish failed", 5.5)
+    opened.note("A", note)
+    assert opened.take_history(History("A", (_out("A", 5), _out("A", 6)))) is None
+    assert [e.at for e in record.log] == [1, 2, 3, 5, 5.5, 6]
+    assert record.log[3] == _out("A", 5)
+    assert record.log[4] is note

@@ -333,7 +333,10 @@ class MainScreen(NetworkRuns):
 
     def on_device_history_arrived(self, message: DeviceHistoryArrived) -> None:
         if self.place == Place(message.key, message.device_id):
-            self._show_log()
+            if message.added is None:
+                self._show_log()
+            else:
+                self.query_one(DeviceLog).add(message.added)
             self._tables_due = True
 
     def on_network_stopped(self, message: NetworkStopped) -> None:

@@ -116,8 +116,9 @@ class NetworkRuns(EditingActions):
     async def _run(self, opened: OpenNetwork, device_ids: list[str] | None) -> None:
         def on_news(news: Digest | History) -> None:
             if isinstance(news, History):
-                opened.take_history(news)
-                self.post_message(DeviceHistoryArrived(opened.key, news.device_id))
+                added = opened.take_history(news)
+                if added != []:
+                    self.post_message(DeviceHistoryArrived(opened.key, news.device_id, added))
                 return
             changed = opened.take_digest(news)
             if changed or news.events:
