@@ -261,19 +261,20 @@ class BrokerConsole:
         # changes only when clients come, go or subscribe, and silence is not a lost feed.
         feed_seen = said_unavailable = False
         last: ClientsFeed | None = None
+        # From the start, not from the last message: the counters may come more often.
+        deadline = asyncio.get_running_loop().time() + self.feed_timeout
         while True:
             try:
-                if feed_seen:
+                if feed_seen or said_unavailable:
                     message = await anext(messages)
                 else:
-                    message = await asyncio.wait_for(anext(messages), self.feed_timeout)
+                    left = deadline - asyncio.get_running_loop().time()
+                    message = await asyncio.wait_for(anext(messages), max(left, 0.0))
             except TimeoutError:
-                if not said_unavailable:
-                    said_unavailable = True
-                    yield FeedUnavailable(
-                        f"{self.where} publishes no {CLIENTS_TOPIC} feed "
-                        "(only the bundled broker does)"
-                    )
+                said_unavailable = True
+                yield FeedUnavailable(
+                    f"{self.where} publishes no {CLIENTS_TOPIC} feed (only the bundled broker does)"
+                )
                 continue
             except aiomqtt.MqttError as error:
                 raise ConnectionFailed(_explain(error, self.where)) from None

@@ -20,7 +20,7 @@ from iotsim_tui.engine.console import (
 from iotsim_tui.errors import ConnectionFailed, UsageError
 from iotsim_tui.profiles.model import BrokerSettings
 from tests.support.bundled import run_bundled_broker
-from tests.support.mosquitto import RunningMosquitto
+from tests.support.mosquitto import RunningMosquitto, run_mosquitto
 from tests.support.ports import free_port
 from tests.tui.password_broker import PASSWORD, USER, password_mosquitto
 
@@ -98,6 +98,28 @@ async def test_an_external_broker_has_no_feed_but_commands_still_go(
         await console.send("High_Tempe", "Alert for High Temperature", qos=1)
         message = await asyncio.wait_for(anext(listener.messages), 10)
         assert (message.payload, message.qos) == (b"Alert for High Temperature", 1)
+
+
+async def test_counters_arriving_often_do_not_hide_a_missing_feed(tmp_path: Path) -> None:
+    """Mosquitto with a short sys_interval sends its counters more often than the feed's
+    timeout: the missing feed is still said, on time."""
+    with run_mosquitto(tmp_path, extra_config="sys_interval 1\n") as broker:
+        async with (
+            aiomqtt.Client("127.0.0.1", broker.port, identifier="traffic") as traffic,
+            BrokerConsole(_settings(broker.port), feed_timeout=2.5) as console,
+        ):
+
+            async def keep_the_counters_moving() -> None:
+                for _ in range(100):  # 20 s at most
+                    await traffic.publish("lab/traffic", b"x")
+                    await asyncio.sleep(0.2)
+
+            moving = asyncio.create_task(keep_the_counters_moving())
+            try:
+                first = await asyncio.wait_for(anext(console.updates()), 15)
+            finally:
+                moving.cancel()
+            assert isinstance(first, FeedUnavailable)
 
 
 async def test_the_bundled_broker_lists_a_subscribed_client(tmp_path: Path) -> None:
