@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalGroup
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from iotsim_tui.errors import CertificateError
@@ -165,6 +165,10 @@ class NetworkSettingsScreen(FormDialog[Network]):
         """True once the port was typed: switching TLS then leaves it alone."""
         self.certificates: ProvidedCertificates | None = None
         """The certificates "Generate certificates" made or reused, once it ran."""
+        self._tls_group: Widget | None = None
+        """The certificate fields, once built (see `_tls_fields`)."""
+        self._tls_mounted: AwaitMount | None = None
+        """Their mount, when they were added after the dialog opened."""
 
     def compose_fields(self) -> ComposeResult:
         """Broker, sign-in and TLS fields."""
@@ -229,7 +233,8 @@ class NetworkSettingsScreen(FormDialog[Network]):
         yield Static("TLS", classes="section")
         yield field("", Toggle("Use TLS", tls.enabled, id="tls"))
         if tls.enabled:
-            yield self._tls_fields()
+            self._tls_group = self._tls_fields()
+            yield self._tls_group
         yield field(
             "",
             Button("Generate certificates", id="generate", compact=True),
@@ -258,22 +263,20 @@ class NetworkSettingsScreen(FormDialog[Network]):
             id="tls-fields",
         )
 
-    def _tls_built(self) -> Widget | None:
-        """The certificate fields, once built."""
-        return next(iter(self.query("#tls-fields")), None)
-
     def _tls_shown(self) -> bool:
         """True when the certificate fields are on screen (TLS on), so errors can go there."""
-        fields = self._tls_built()
-        return fields is not None and fields.display
+        return self._tls_group is not None and self._tls_group.display
 
     async def _show_tls_fields(self, shown: bool) -> None:
         """Build the certificate fields the first time they are needed, then show or hide them."""
-        fields = self._tls_built()
-        if fields is None:
-            fields = self._tls_fields()
-            await self.query_one("#body").mount(fields, after="#tls")
-        fields.display = shown
+        if self._tls_group is None:
+            # Kept before the mount is awaited, so that switching TLS and generating
+            # certificates at the same moment build the fields once.
+            self._tls_group = self._tls_fields()
+            self._tls_mounted = self.query_one("#body").mount(self._tls_group, after="#tls")
+        if self._tls_mounted is not None:
+            await self._tls_mounted
+        self._tls_group.display = shown
 
     def on_mount(self) -> None:
         """Check values as they are typed."""
@@ -337,7 +340,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
     def _tls_settings(self, old: TLSSettings) -> TLSSettings:
         """The TLS settings as the dialog has them: from its fields once built, else `old`."""
         enabled = self._checked("tls")
-        if self._tls_built() is None:
+        if self._tls_group is None:
             return replace(old, enabled=enabled)
         return replace(
             old,
@@ -381,7 +384,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self._show_verify_warning()
 
     def _show_verify_warning(self) -> None:
-        if self._tls_built() is None:
+        if self._tls_group is None:
             return
         off = not (self._checked("verify-cert") and self._checked("verify-host"))
         self.query_one("#verify-warning", Static).set_class(off, "-shown")
