@@ -214,6 +214,13 @@ class BrokerConsole:
         )
 
     @property
+    def tls_version(self) -> str | None:
+        """The TLS version the console's own link negotiated ("TLSv1.3"); None when plain."""
+        sock = self._client._client.socket()
+        version = getattr(sock, "version", None)
+        return str(version()) if callable(version) and version() else None
+
+    @property
     def where(self) -> str:
         """host:port of the broker, for messages."""
         return f"{self.broker.host}:{self.broker.effective_port}"

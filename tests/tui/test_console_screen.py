@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from dataclasses import replace
 from pathlib import Path
 
+import aiomqtt
 from textual.widgets import Static
 
+from iotsim_tui.certs.authority import init_certs
 from iotsim_tui.engine.console import ClientsFeed, ConnectedClient
-from iotsim_tui.profiles.model import BrokerSettings, Device, Network
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    Device,
+    DeviceTemplate,
+    Network,
+    Subscription,
+    TLSSettings,
+)
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
+from tests.support.ports import free_port
 from tests.tui.password_broker import USER, password_mosquitto
 from tests.tui.pilot import app_on, wait_for
 
@@ -63,3 +75,53 @@ async def test_since_ticks_and_new_counts_keep_the_cursor(tmp_path: Path) -> Non
         screen.show_update(replace(feed, messages_received=99, updated=now[0]))
         assert "99 messages published to it" in note_of(screen)
         assert table.cursor_row == 1
+
+
+async def test_commands_to_nobody_are_flagged_and_a_tls_link_names_its_version(
+    tmp_path: Path,
+) -> None:
+    """Against the bundled broker over TLS: the title says the version the console's link
+    negotiated, completion offers the devices' own topics, and a command that no client
+    subscribes to is sent with a warning."""
+    init_certs(tmp_path / "certs")
+    tls = TLSSettings(enabled=True, ca=str(tmp_path / "certs" / "ca.crt"))
+    network = Network(
+        "LAB",
+        broker=BrokerSettings(port=free_port(), tls=tls),
+        templates=(
+            DeviceTemplate(
+                "Sensor {n}", "S{n}", count=2, subscribe=(Subscription("fleet/{id}/cmd", 1),)
+            ),
+        ),
+    )
+    app = app_on(tmp_path, network)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: bool(app.session.brokers), "the bundled broker")
+        screen = BrokerConsoleScreen(app.session.networks[0])
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.console is not None, "the console to connect")
+        title = str(screen.query_one("#console-title", Static).content)
+        assert "🔒 TLS 1.3" in title or "🔒 TLS 1.2" in title
+        assert screen._command_topics() == {"fleet/S1/cmd", "fleet/S2/cmd"}
+
+        await wait_for(pilot, lambda: screen.clients != (), "the clients feed")
+        screen.send("fleet/S1/cmd", "on", 1)
+        await wait_for(
+            pilot,
+            lambda: any(n.title == "Command sent to no one" for n in app._notifications),
+            "a warning that nobody subscribes (no device runs)",
+        )
+
+        context = ssl.create_default_context(cafile=tls.ca)
+        port = network.broker.effective_port
+        async with aiomqtt.Client("localhost", port, identifier="S1", tls_context=context) as s1:
+            await s1.subscribe("fleet/+/cmd", qos=1)
+            await wait_for(pilot, lambda: "S1" in screen.clients, "S1 in the feed")
+            screen.send("fleet/S1/cmd", "on", 1)
+            await wait_for(
+                pilot,
+                lambda: any(n.title == "Command sent" for n in app._notifications),
+                "the command sent to S1",
+            )
+            message = await asyncio.wait_for(anext(s1.messages), 10)
+            assert message.payload == b"on"

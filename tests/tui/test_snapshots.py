@@ -176,7 +176,7 @@ def test_broker_console_lists_clients(
         ),
         connected=3,
         subscriptions=1,
-        messages_received=3,
+        messages_received=12_345,
         messages_sent=2,
         updated=NOW,
     )

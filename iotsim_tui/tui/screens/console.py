@@ -27,8 +27,10 @@ from iotsim_tui.engine.console import (
     ConsoleUpdate,
     CredentialsRefused,
 )
+from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
+from iotsim_tui.protocol.topics import SharedFilter, topic_matches
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
@@ -126,15 +128,7 @@ class BrokerConsoleScreen(Screen[None]):
         return self.opened.running or self.opened.network
 
     def compose(self) -> ComposeResult:
-        network = self.network
-        broker = network.broker
-        title = Static(id="console-title")
-        title.update(
-            f"Broker console · {network.name} · {broker.host}:{broker.effective_port} · "
-            + link_text(network).plain
-            + (" · settings edited: restart to apply" if self.opened.stale else "")
-        )
-        yield title
+        yield Static(self._title(), id="console-title")
         yield Static("connecting…", id="console-note")
         yield ClientsTable(id="clients")
         with Horizontal(id="command"):
@@ -155,8 +149,32 @@ class BrokerConsoleScreen(Screen[None]):
             yield Button("Send", id="command-send", compact=True)
         yield KeysFooter()
 
+    def _title(self, negotiated: str | None = None) -> str:
+        network = self.network
+        broker = network.broker
+        return (
+            f"Broker console · {network.name} · {broker.host}:{broker.effective_port} · "
+            + link_text(network, negotiated).plain
+            + (" · settings edited: restart to apply" if self.opened.stale else "")
+        )
+
     def _command_topics(self) -> set[str]:
-        return {s.topic for record in self.opened.records.values() for s in record.device.subscribe}
+        """The topics the network's devices subscribe to (filters included), filled in."""
+        return {
+            device_topic(s.topic, record.device)
+            for record in self.opened.records.values()
+            for s in record.device.subscribe
+        }
+
+    def _listeners(self, topic: str) -> bool:
+        """Whether a client subscribes to `topic`: by the feed, else by the profile."""
+        update = self.last_update
+        if isinstance(update, ClientsFeed):
+            own = self.console.client_id if self.console is not None else ""
+            filters = [s.filter for c in update.clients if c.id != own for s in c.subscriptions]
+        else:
+            filters = list(self._command_topics())
+        return any(_matches(topic_filter, topic) for topic_filter in filters)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed is logged and shown; the app goes on."""
@@ -214,6 +232,9 @@ class BrokerConsoleScreen(Screen[None]):
                 ) as console:
                     self.console = console
                     table.own_id = console.client_id
+                    self.query_one("#console-title", Static).update(
+                        self._title(console.tls_version)
+                    )
                     self._note(f"connected as {console.client_id}; waiting for the feed…")
                     async for update in console.updates():
                         self.show_update(update)
@@ -280,4 +301,18 @@ class BrokerConsoleScreen(Screen[None]):
         except IotsimError as error:
             self.notify(error.message, title=error.title, severity="error")
             return
-        self.notify(f"Sent {message!r} on {topic} (QoS {qos}).", title="Command sent")
+        sent = f"Sent {message!r} on {topic} (QoS {qos})"
+        if self._listeners(topic):
+            self.notify(f"{sent}.", title="Command sent")
+        else:
+            self.notify(
+                f"{sent}, but no client subscribes to that topic: nobody receives it.",
+                title="Command sent to no one",
+                severity="warning",
+            )
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    """`topic_filter` (maybe a shared subscription, `$share/group/filter`) matches `topic`."""
+    shared = SharedFilter.parse(topic_filter) if topic_filter.startswith("$share/") else None
+    return topic_matches(shared.topic_filter if shared else topic_filter, topic)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from rich.text import Text
@@ -27,6 +28,7 @@ COLUMNS: tuple[tuple[str, int, int], ...] = (
     ("MQTT", 5, 100),
 )
 SUBSCRIPTIONS_MIN = 16
+_RUNS = re.compile(r"\d+|\D+")
 
 
 def fitted_columns(width: int) -> list[tuple[str, int]]:
@@ -37,7 +39,12 @@ def fitted_columns(width: int) -> list[tuple[str, int]]:
 
 
 def _count(number: int, thing: str) -> str:
-    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+    return f"{number:,} {thing}" if number == 1 else f"{number:,} {thing}s"
+
+
+def _in_order(client_id: str) -> list[tuple[int, int | str]]:
+    """A sort key that puts TS2 before TS10: runs of digits compare as numbers."""
+    return [(1, int(part)) if part.isdigit() else (0, part) for part in _RUNS.findall(client_id)]
 
 
 def feed_note(update: ClientsFeed) -> str:
@@ -48,8 +55,8 @@ def feed_note(update: ClientsFeed) -> str:
     return (
         f"{_count(update.connected, 'client')} · "
         f"{_count(update.subscriptions, 'subscription')}{more} · "
-        f"since the broker started: {update.messages_received} messages published to it, "
-        f"{update.messages_sent} delivered by it, as of {time.strftime('%H:%M:%S', when)}"
+        f"since the broker started: {update.messages_received:,} messages published to it, "
+        f"{update.messages_sent:,} delivered by it, as of {time.strftime('%H:%M:%S', when)}"
     )
 
 
@@ -87,7 +94,9 @@ class ClientsTable(DataTable[str | Text]):
             return
         self._update, self._now = update, now
         # The console's own client last: the devices are what the user came to see.
-        ordered = sorted(update.clients, key=lambda client: client.id == self.own_id)
+        ordered = sorted(
+            update.clients, key=lambda client: (client.id == self.own_id, _in_order(client.id))
+        )
         for client in ordered:
             cells = self._cells(client, now)
             self.add_row(*(cells[label] for label in self._labels), key=client.id)
