@@ -24,8 +24,13 @@ CONNACK_REASONS: dict[int, tuple[str, bool]] = {
     131: ("the broker refused the connection (implementation specific)", False),
     132: ("the broker does not support this MQTT version", True),
     133: ("the broker rejected the client id", True),
-    134: ("bad user name or password", True),
-    135: ("not authorized", True),
+    134: ("bad user name or password: check them in the network's broker settings", True),
+    # mosquitto answers a bad password this way too, in both MQTT versions.
+    135: (
+        "not authorized: the broker refused the user name and password, or has none for "
+        "this client: check them in the network's broker settings",
+        True,
+    ),
     136: ("the broker is unavailable", False),
     137: ("the broker is busy", False),
     138: ("the client is banned by the broker", True),
