@@ -166,7 +166,13 @@ async def _start_broker_if_needed(
     if not options.start_broker or not uses_bundled_broker(network):
         return
     if await asyncio.to_thread(_listening, broker.host, broker.effective_port):
-        return  # a broker already serves this address (the app's, or one started by hand)
+        # The app's bundled broker for this network, or one started by hand: use it, and say so.
+        print(
+            f"a broker already listens on {broker.host}:{broker.effective_port}: the devices "
+            "use it (the bundled broker is not started)",
+            file=sys.stderr,
+        )
+        return
     launch = BrokerLaunch.from_network(network, CERTS_DIR)
     await stack.enter_async_context(BundledBroker(launch))
 

@@ -296,6 +296,15 @@ def test_the_bundled_broker_is_started_when_the_profile_asks_and_nothing_listens
     assert "connection refused" in done.stdout
 
 
+@pytest.mark.slow
+def test_a_broker_already_on_the_port_is_used_and_said(mosquitto: RunningMosquitto) -> None:
+    port = str(mosquitto.port)
+    done = iotsim("run", "profiles/health_care.toml", "--port", port, "--duration", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"a broker already listens on 127.0.0.1:{port}: the devices use it" in done.stderr
+    assert "already listens" not in done.stdout  # stdout is for the summary (and --json)
+
+
 class RecordingDisplay(Display):
     """The live display, keeping every summary it was shown."""
 
