@@ -49,7 +49,7 @@ LEAVE_SECONDS = 10.0
 """How long the app waits for the child to stop its devices and say so (they get 5 s)."""
 EXIT_SECONDS = 3.0
 """How long the app waits for the child to exit, after it said it is done or was told to."""
-QUIT_SECONDS = 0.5
+QUIT_SECONDS = 0.2
 """How long a quitting app waits for the child; then it leaves it to finish stopping alone."""
 VIEW_SECONDS = 0.2
 """How often the watched device's view (subscriptions, counts) is sent when it changed."""
