@@ -55,13 +55,14 @@ NOTE = (
     "alive (data-bound to the footer): the objects grew by ~8,600 per open of c, so each full "
     "garbage collection took longer (40 ms, then 150 ms after a few opens), which is why later "
     "opens used to cost more than the first. The footer is now rebuilt only when its keys "
-    "change and frees the old ones. Before these changes (commit 6099515, same script, runs "
-    "alternating with two runs after them, load 4.2-5.1), later opens, CPU median, before -> "
-    "after: reference 100-114 -> 22-24 ms, c 871-998 -> 383-404 ms, a 281-292 -> 166-181 ms, "
-    "u 238-261 -> 172-182 ms, w 230-294 -> 115-158 ms. The target of well "
+    "change and frees the old ones. The effect of these changes alone, measured on commit "
+    "4cfdbef with and without them (the dialog and footer modules as of 6099515), two runs "
+    "each, alternating, load 3.7-5.4; later opens, CPU median, without -> with: reference "
+    "226-271 -> 47-53 ms, c 810-826 -> 343-395 ms, a 335-488 -> 176-203 ms, u 321-412 -> "
+    "147-190 ms, w 264-283 -> 106-111 ms. The target of well "
     "under 200 ms for c is not met on this machine: it needs fewer widgets still (a grid "
     "instead of a row container per field would drop 16) or one settings screen kept and "
-    "refilled between opens."
+    "refilled between opens (re-showing a kept one took ~150 ms in a bare app, before refilling)."
 )
 
 PROFILE_OUT = str(Path(tempfile.gettempdir()) / "dialog_open.prof")
