@@ -71,7 +71,7 @@ def matches(event: Event, needle: str) -> bool:
     """True when the filter text appears in the event's topic, payload or text (any case)."""
     if not needle:
         return True
-    return needle.casefold() in log_line(event).plain.casefold()
+    return needle.casefold() in LogView.text_for(event, log_line).plain.casefold()
 
 
 class FilterBox(Input):

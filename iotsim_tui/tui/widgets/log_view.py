@@ -39,7 +39,7 @@ class LogView(ScrollView, can_focus=True):
     LogView:focus { background-tint: $foreground 5%; }
     """
 
-    _texts: ClassVar[LRUCache[Event, Text]] = LRUCache(TEXTS_KEPT)
+    _texts: ClassVar[LRUCache[tuple[Callable[[Event], Text], Event], Text]] = LRUCache(TEXTS_KEPT)
 
     def __init__(self, line_of: Callable[[Event], Text], *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -135,13 +135,18 @@ class LogView(ScrollView, can_focus=True):
     def _content_width(self) -> int:
         return max(self.scrollable_content_region.width, 1)
 
-    def _text(self, number: int) -> Text:
-        event = self._events[number - self._first]
-        text = self._texts.get(event)
+    @classmethod
+    def text_for(cls, event: Event, line_of: Callable[[Event], Text]) -> Text:
+        """`line_of(event)`, remembered: formatting is most of what a row costs."""
+        key = (line_of, event)
+        text = cls._texts.get(key)
         if text is None:
-            text = self._line_of(event)
-            self._texts[event] = text
+            text = line_of(event)
+            cls._texts[key] = text
         return text
+
+    def _text(self, number: int) -> Text:
+        return self.text_for(self._events[number - self._first], self._line_of)
 
     def _wrapped_strips(self, number: int) -> list[Strip]:
         width = self._content_width()
