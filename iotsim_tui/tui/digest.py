@@ -14,7 +14,7 @@ Nothing here imports textual: the simulation's process uses it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from iotsim_tui.engine.events import (
@@ -56,6 +56,30 @@ class History:
 
     device_id: str
     events: tuple[Event, ...]
+
+    def extension_of(self, log: Sequence[Event]) -> list[Event] | None:
+        """The events after the last one of `log`, if this history has it; else None."""
+        if not log:
+            return None
+        last = log[-1]
+        for index in range(len(self.events) - 1, -1, -1):
+            if self.events[index] == last:
+                return list(self.events[index + 1 :])
+            if self.events[index].at < last.at:
+                break
+        return None
+
+    def merged_with(self, log: Iterable[Event], notes: Iterable[Event]) -> list[Event]:
+        """`log`'s events from before this history (an earlier run), then its events with
+        the app's own `notes` of that time in their place."""
+        since = self.events[0].at
+        merged = [event for event in log if event.at < since]
+        later = [note for note in notes if note.at >= since]
+        if later:
+            merged += sorted([*self.events, *later], key=lambda event: event.at)
+        else:
+            merged += self.events
+        return merged
 
 
 class Digester:

@@ -196,24 +196,11 @@ class OpenNetwork:
         record = self.records.get(history.device_id)
         if record is None or not history.events:
             return []
-        log, events = record.log, history.events
-        if log:
-            last = log[-1]
-            for index in range(len(events) - 1, -1, -1):
-                if events[index] == last:
-                    added = list(events[index + 1 :])
-                    log.extend(added)
-                    return added
-                if events[index].at < last.at:
-                    break
-        since = events[0].at
-        kept = [event for event in log if event.at < since]
-        notes = [note for note in record.notes if note.at >= since]
-        if notes:
-            kept += sorted([*events, *notes], key=lambda event: event.at)
-        else:
-            kept += events
-        record.log = deque(kept, maxlen=LOG_KEPT)
+        added = history.extension_of(record.log)
+        if added is not None:
+            record.log.extend(added)
+            return added
+        record.log = deque(history.merged_with(record.log, record.notes), maxlen=LOG_KEPT)
         return None
 
     def note(self, device_id: str, event: Event) -> None:
