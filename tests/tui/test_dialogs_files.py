@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, DirectoryTree, Input
 
 from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.tui.screens._form import FormDialog
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen, complete_path
@@ -186,13 +187,23 @@ async def test_escape_closes_every_dialog_with_no_result(folder: Path) -> None:
         HelpScreen(KEYS),
     ]
     first, *others = dialogs
+
+    async def type_then_escape(dialog: Screen[Any]) -> None:
+        """Typing first: Escape still cancels, after asking when the form would lose it."""
+        await pilot.press("x", "escape")
+        await pilot.pause()
+        if isinstance(dialog, FormDialog) and dialog.ask_before_discarding:
+            assert isinstance(app.screen, ConfirmScreen), f"{dialog} did not ask"
+            await pilot.press("y")
+            await pilot.pause()
+
     async with open_dialog(first) as (app, pilot):
-        await pilot.press("x", "escape")  # typing first: Escape still cancels
+        await type_then_escape(first)
         for dialog in others:
             await app.push_screen(dialog, app.results.append)
             await pilot.pause()
             assert app.screen is dialog
-            await pilot.press("x", "escape")
+            await type_then_escape(dialog)
         await pilot.pause()
         await app.push_screen(ConfirmScreen("Quit?"), app.results.append)
         await pilot.press("escape")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 
 from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 from iotsim_tui.engine.events import DeviceStatus, StatusChanged
@@ -37,6 +37,7 @@ from tests.tui.dialog_harness import (
     toggle,
     type_into,
 )
+from tests.tui.pilot import wait_for
 
 LAB = Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")
 
@@ -57,6 +58,24 @@ async def test_new_network_refuses_a_name_that_cannot_name_a_file() -> None:
         await pilot.pause()
         assert app.results == []
         assert isinstance(app.screen, NewNetworkScreen)
+        await pilot.press("escape")  # asks before losing the name typed
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep editing: the dialog and its text stay
+        await pilot.pause()
+        assert isinstance(app.screen, NewNetworkScreen)
+        assert app.screen.query_one("#name", Input).value == "finance/floor"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+async def test_escape_closes_an_untouched_dialog_without_asking() -> None:
+    network = Network("LAB", devices=(Device("Temperature_Sensor", "TS1"),))
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        await pilot.pause()
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]
@@ -85,6 +104,19 @@ async def test_switching_tls_flips_the_automatic_port() -> None:
     assert network.broker.tls.enabled is True
     assert network.broker.port is None
     assert network.broker.effective_port == 8883
+
+
+async def test_ctrl_t_switches_tls_from_any_field() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        port = app.screen.query_one("#port", Input)
+        assert app.screen.focused is not None
+        assert app.screen.focused.id != "tls"
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen.query_one("#tls", Checkbox).value
+        assert port.value == "8883"
+        assert app.screen.focused is app.screen.query_one("#tls")
+        await wait_for(pilot, lambda: bool(app.screen.query("#ca")), "the certificate fields")
 
 
 async def test_a_port_set_by_hand_stays_when_tls_is_switched() -> None:
@@ -234,6 +266,9 @@ async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
         assert error_under(app, "port") == ""
         assert app.results == []
         await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # typed values would be lost
+        await pilot.press("y")
         await pilot.pause()
     assert app.results == [None]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar, TypeVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -73,6 +73,10 @@ def field(
         Static(hint, id=f"{control.id}-hint", classes="field-hint", markup=False),
         classes=f"field {classes}".strip(),
     )
+
+
+_FIELDS = "Input, Select, Checkbox"
+"""The widgets whose values make a form (a change in one is worth asking about)."""
 
 
 class FormDialog(DialogScreen[ResultT | None]):
@@ -155,11 +159,32 @@ class FormDialog(DialogScreen[ResultT | None]):
     intro: str = ""
     """A line under the title that says what the dialog does."""
     submit_label: ClassVar[str] = "OK"
+    ask_before_discarding: ClassVar[bool] = True
+    """Escape asks before it throws away what was typed (not worth it for a file name)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.live_checks: dict[str, Check] = {}
         """Input id -> its check, run as the user types so errors show at once."""
+        self._opened_with: dict[str, object] | None = None
+        """Each field's value once the dialog was filled in: what Escape would throw away."""
+
+    @on(events.Mount)
+    def _remember_soon(self) -> None:
+        # After the dialog's own on_mount, which may fill fields in.
+        if self.ask_before_discarding:
+            self.call_after_refresh(self._remember_values)
+
+    def _remember_values(self) -> None:
+        self._opened_with = self._values()
+
+    def _values(self) -> dict[str, object]:
+        return {w.id: getattr(w, "value", None) for w in self.query(_FIELDS) if w.id}
+
+    @property
+    def edited(self) -> bool:
+        """True when a field was changed since the dialog opened."""
+        return self._opened_with is not None and self._values() != self._opened_with
 
     def compose(self) -> ComposeResult:
         """The frame: intro, the fields (scrolling when the terminal is small), the buttons."""
@@ -186,8 +211,18 @@ class FormDialog(DialogScreen[ResultT | None]):
         raise NotImplementedError
 
     def action_cancel(self) -> None:
-        """Close with no result."""
-        self.dismiss(None)
+        """Close with no result; asks first when something was typed or changed."""
+        if not self.edited:
+            self.dismiss(None)
+            return
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        question = "Close the dialog and lose the changes made in it?"
+        self.app.push_screen(ConfirmScreen(question, yes="Lose them", no="Keep editing"), answered)
 
     def action_submit(self) -> None:
         """Check every field; dismiss with the result, or show what is wrong and stay open."""

@@ -98,6 +98,8 @@ def _tree_root(start: Path) -> Path:
 class PickFileScreen(FormDialog[Path]):
     """Choose an existing file: type its path or pick it in the tree."""
 
+    ask_before_discarding = False
+
     AUTO_FOCUS = "#path"
 
     DEFAULT_CSS = """
@@ -183,6 +185,8 @@ class OpenProfileScreen(PickFileScreen):
 
 class SaveAsScreen(FormDialog[Path]):
     """Choose where to save a profile; asks before replacing an existing file."""
+
+    ask_before_discarding = False
 
     AUTO_FOCUS = "#path"
 

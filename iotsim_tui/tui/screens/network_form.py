@@ -146,6 +146,13 @@ class NetworkSettingsScreen(FormDialog[Network]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
+            "ctrl+t",
+            "toggle_tls",
+            "TLS on/off",
+            id="settings.tls",
+            tooltip="Switch TLS on or off (the port follows unless it was set by hand)",
+        ),
+        Binding(
             "ctrl+g",
             "generate",
             "Generate certificates",
@@ -231,7 +238,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
             hint="stored in clear in the profile file",
         )
         yield Static("TLS", classes="section")
-        yield field("", Toggle("Use TLS", tls.enabled, id="tls"))
+        yield field("", Toggle("Use TLS (ctrl+t)", tls.enabled, id="tls"))
         if tls.enabled:
             self._tls_group = self._tls_fields()
             yield self._tls_group
@@ -371,6 +378,12 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.port_by_hand = bool(event.value.strip())
         hint = _PORT_BY_HAND if self.port_by_hand else _PORT_FOLLOWS
         self.query_one("#port-hint", Static).update(hint)
+
+    def action_toggle_tls(self) -> None:
+        """Switch TLS on or off from anywhere in the dialog, and put the focus on it."""
+        toggle = self.query_one("#tls", Checkbox)
+        toggle.value = not toggle.value
+        toggle.focus()
 
     @on(Checkbox.Changed, "#tls")
     async def _tls_switched(self, event: Checkbox.Changed) -> None:
