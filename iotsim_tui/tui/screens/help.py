@@ -63,8 +63,10 @@ def matching(bindings: Sequence[KeyHelp], search: str) -> list[KeyHelp]:
 
 def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
     """The rows of the `?` screen: the keys of the main screen, the device log, the broker
-    console and the eavesdrop view (`?` and `q` once: they work on each)."""
+    console, the eavesdrop view and the network settings (`?` and `q` once: they work on
+    each)."""
     from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+    from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
     from iotsim_tui.tui.widgets.device_log import DeviceLog
     from iotsim_tui.tui.widgets.eavesdrop import EavesdropPane, EavesdropScreen
 
@@ -79,6 +81,7 @@ def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
         *key_help("device log", DeviceLog.BINDINGS),
         *key_help("broker console", own(BrokerConsoleScreen.BINDINGS)),
         *key_help("eavesdrop", own([*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS])),
+        *key_help("network settings", NetworkSettingsScreen.BINDINGS),
         *key_help("everywhere", [b for b in main_screen if everywhere(b)]),
         ("ctrl+q", "Quit, from any screen", "everywhere"),
         ("tab / shift+tab", "Move between panes and fields", "everywhere"),
