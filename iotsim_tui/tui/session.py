@@ -27,9 +27,11 @@ from iotsim_tui.engine.events import (
     MessageOut,
     StatusChanged,
 )
+from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import BrokerError, ConnectionFailed, ProfileError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.protocol.topics import has_wildcards
 from iotsim_tui.tui.digest import LOG_KEPT, TOPICS_KEPT, Digest, History
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
@@ -114,11 +116,10 @@ class OpenNetwork:
         """Topics the publish prompt offers: subscriptions, telemetry and topics seen."""
         topics = set(self.topics_seen)
         for record in self.records.values():
-            topics.update(s.topic for s in record.device.subscribe)
-            topics.update(
-                t.topic.replace("{id}", record.device.id) for t in record.device.telemetry
-            )
-        return topics
+            device = record.device
+            topics.update(device_topic(s.topic, device) for s in device.subscribe)
+            topics.update(device_topic(t.topic, device) for t in device.telemetry)
+        return {topic for topic in topics if not has_wildcards(topic)}  # filters: not topics
 
     def subscription_rows(self, device_id: str) -> list[SubscriptionRow]:
         """The subscriptions table of one device: live when it runs, else from the profile."""

@@ -18,11 +18,19 @@ from iotsim_tui.engine.events import (
     MessageOut,
     StatusChanged,
 )
-from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    Device,
+    DeviceTemplate,
+    Network,
+    Subscription,
+    Telemetry,
+)
 from iotsim_tui.tui.app import make_app
 from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.session import Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
@@ -251,3 +259,25 @@ async def test_the_publish_prompt_completes_known_topics(tmp_path: Path) -> None
         await wait_for(pilot, lambda: topic._suggestion == "High_Tempe", "the suggestion")
         await pilot.press("right")
         assert topic.value == "High_Tempe"
+
+
+def test_known_topics_are_the_devices_own_and_never_filters() -> None:
+    fleet = Network(
+        "FLEET",
+        templates=(
+            DeviceTemplate(
+                "Sensor {n}",
+                "S{n}",
+                count=2,
+                subscribe=(Subscription("fleet/{id}/cmd", 1), Subscription("fleet/all/#", 0)),
+                telemetry=(Telemetry("fleet/{name}/temp", 5.0),),
+            ),
+        ),
+    )
+    opened = Session(start_broker=False).add(fleet)
+    assert opened.known_topics() == {
+        "fleet/S1/cmd",
+        "fleet/S2/cmd",
+        "fleet/Sensor 1/temp",
+        "fleet/Sensor 2/temp",
+    }
