@@ -124,7 +124,7 @@ class IotsimApp(App[int]):
 
     def _end_now(self, code: int) -> None:
         log.warning("the app did not end %.0f s after a signal: ending it now", EXIT_GRACE_SECONDS)
-        self.session.kill_brokers()
+        self.session.brokers.kill()
         os._exit(code)
 
     def _load_the_rest(self) -> None:
@@ -242,5 +242,5 @@ def run_app(
     try:
         code = app.run()
     finally:
-        app.session.kill_brokers()  # only if the app ended without stopping them
+        app.session.brokers.kill()  # only if the app ended without stopping them
     return code or 0

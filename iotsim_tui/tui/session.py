@@ -7,11 +7,6 @@ rebuilt on the next start after its profile was edited, so edits apply on restar
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
-import os
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
@@ -28,17 +23,18 @@ from iotsim_tui.engine.events import (
     StatusChanged,
 )
 from iotsim_tui.engine.generators import device_topic
-from iotsim_tui.errors import BrokerError, ConnectionFailed, ProfileError
+from iotsim_tui.errors import ConnectionFailed, ProfileError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.protocol.topics import has_wildcards
+from iotsim_tui.tui.brokers import AppBrokers
 from iotsim_tui.tui.digest import LOG_KEPT, TOPICS_KEPT, Digest, History
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
 
 if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+    from iotsim_tui.broker.process import BundledBroker
     from iotsim_tui.tui.engine_process import EngineProcess
     from iotsim_tui.wiretap import Eavesdrop
 
@@ -329,16 +325,10 @@ class Session:
     """Every open network, and the bundled brokers the app started for them."""
 
     def __init__(self, *, start_broker: bool = True, certs_dir: Path = Path("certs")) -> None:
-        self.start_broker = start_broker
         self.certs_dir = certs_dir
         self.networks: list[OpenNetwork] = []
-        self.brokers: dict[tuple[str, int], BundledBroker] = {}
-        self.broker_notes: dict[tuple[str, int], str] = {}
-        self._broker_files: dict[tuple[str, int], tuple[tuple[str, str], ...]] = {}
-        """The certificate and password files each running broker read, as (name, SHA-256)."""
+        self.brokers = AppBrokers(enabled=start_broker, certs_dir=certs_dir)
         self._count = 0
-        self._broker_lock = asyncio.Lock()
-        """One broker start at a time: the app's start-up and a key press may race."""
 
     @property
     def dirty(self) -> list[OpenNetwork]:
@@ -379,125 +369,13 @@ class Session:
         """The open network with this key."""
         return next((n for n in self.networks if n.key == key), None)
 
-    def uses_bundled(self, network: Network) -> bool:
-        """True when the app should run the bundled broker for this network."""
-        return self.start_broker and network.broker.bundled and network.broker.is_local
-
-    def broker_state(self, network: Network) -> str:
-        """The bundled broker's state for this network, in a few words."""
-        broker = network.broker
-        if not (broker.bundled and broker.is_local):
-            return "external broker"
-        if not self.start_broker:
-            return "bundled broker off (--no-broker)"
-        where = (broker.host, broker.effective_port)
-        if where in self.broker_notes:
-            return self.broker_notes[where]
-        running = self.brokers.get(where)
-        if running is not None and running.running:
-            return "bundled broker running"
-        return "bundled broker stopped"
-
     async def ensure_broker(self, network: Network) -> BundledBroker | None:
-        """Start the bundled broker this network needs, unless it runs already.
-
-        Raises BrokerError in plain words (port in use, certificates missing, ...).
-        """
-        if not self.uses_bundled(network):
-            return None
-        async with self._broker_lock:
-            return await self._ensure_broker(network)
-
-    async def _ensure_broker(self, network: Network) -> BundledBroker:
-        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
-
-        where = (network.broker.host, network.broker.effective_port)
-        launch = BrokerLaunch.from_network(network, self.certs_dir)
-        files = _files_stamp(launch)
-        running = self.brokers.get(where)
-        if running is not None and running.running:
-            if running.launch == launch and self._broker_files.get(where) == files:
-                return running
-            # TLS switched on or off on the same port, or new certificates: the broker the
-            # devices would meet is not the one running.
-            self._refuse_restart(where, network)
-            del self.brokers[where]
-            await running.stop()
-        broker = BundledBroker(launch)
-        self.broker_notes.pop(where, None)
-        try:
-            await broker.start()
-        except BrokerError as error:
-            self.broker_notes[where] = "bundled broker failed"
-            raise BrokerError(
-                f"the bundled broker could not start on {where[0]}:{where[1]}: {error.message}",
-                title=error.title,
-            ) from None
-        self.brokers[where] = broker
-        self._broker_files[where] = files
-        return broker
-
-    def _refuse_restart(self, where: tuple[str, int], network: Network) -> None:
-        """Raise BrokerError when running devices use the broker that needs a restart."""
-        users = [
-            opened.network.name
-            for opened in self.networks
-            if opened.active
-            and (opened.network.broker.host, opened.network.broker.effective_port) == where
-        ]
-        if not users:
-            return
-        if users == [network.name]:
-            advice = f"stop network {network.name} (S) and start it again to apply them"
-        else:
-            advice = f"stop {', '.join(sorted(set(users) - {network.name}))} first"
-        raise BrokerError(
-            f"the bundled broker on {where[0]}:{where[1]} must restart with new TLS settings or "
-            f"certificates, but devices use it: {advice}",
-            title="Broker restart needed",
-        )
-
-    def broker_exited(self, where: tuple[str, int], code: int) -> str:
-        """Record that a broker ended on its own; returns what to tell the user."""
-        self.brokers.pop(where, None)
-        self.broker_notes[where] = f"bundled broker exited ({code})"
-        return (
-            f"The bundled broker on {where[0]}:{where[1]} stopped unexpectedly (exit code "
-            f"{code}). Devices will keep trying to reconnect; stop and start the network (S, S) "
-            "to start the broker again."
-        )
-
-    def kill_brokers(self) -> None:
-        """Terminate, by their process ids, bundled brokers that are still running.
-
-        The last resort when the app ends without `close()` (its loop is gone).
-        """
-        for broker in self.brokers.values():
-            if broker.running and broker.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(broker.pid, signal.SIGTERM)
-        self.brokers.clear()
+        """Start (or restart) the bundled broker this network needs; see `AppBrokers.ensure`."""
+        in_use = [opened.network for opened in self.networks if opened.active]
+        return await self.brokers.ensure(network, in_use=in_use)
 
     async def close(self) -> None:
         """Stop every eavesdrop relay and bundled broker the app started."""
         for opened in self.networks:
             await opened.close()
-        brokers = list(self.brokers.values())
-        self.brokers.clear()
-        for broker in brokers:
-            await broker.stop()
-
-
-def _files_stamp(launch: BrokerLaunch) -> tuple[tuple[str, str], ...]:
-    """What the broker's certificate and password files hold now: (name, SHA-256)."""
-    paths = [launch.password_file] if launch.password_file else []
-    if launch.tls_port is not None and launch.certs_dir is not None:
-        paths += [launch.certs_dir / name for name in ("server.crt", "server.key", "ca.crt")]
-    found = []
-    for path in paths:
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            continue
-        found.append((str(path), digest))
-    return tuple(found)
+        await self.brokers.stop_all()

@@ -110,7 +110,7 @@ async def test_a_broker_crash_is_said_with_what_to_do(tmp_path: Path) -> None:
         assert "stop and start the network (S, S)" in message
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        assert "bundled broker exited" in app.session.broker_state(screen.network.network)  # type: ignore[union-attr]
+        assert "bundled broker exited" in app.session.brokers.state(screen.network.network)  # type: ignore[union-attr]
         # Starting the network again starts a new broker.
         await pilot.press("S")
         await wait_for(pilot, lambda: app.session.brokers, "a new bundled broker")

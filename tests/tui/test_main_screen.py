@@ -151,7 +151,7 @@ async def test_a_port_in_use_is_said_in_plain_words(tmp_path: Path) -> None:
             (message,) = _messages(app)
             assert f"port {port} on 127.0.0.1 is already in use" in message
             assert message.count("network settings") == 1, message
-            assert app.session.broker_state(network) == "bundled broker failed"
+            assert app.session.brokers.state(network) == "bundled broker failed"
 
 
 async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:

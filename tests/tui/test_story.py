@@ -84,7 +84,7 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(
             pilot,
-            lambda: app.session.broker_state(default) == "bundled broker running",
+            lambda: app.session.brokers.state(default) == "bundled broker running",
             "the bundled broker of the default network",
         )
 

@@ -277,7 +277,7 @@ class MainScreen(NetworkRuns):
             state = HeaderState(
                 shown,
                 dirty=opened.dirty,
-                broker_state=self.session.broker_state(shown),
+                broker_state=self.session.brokers.state(shown),
                 tls_version=seen[1] if seen is not None else None,
                 stale=opened.stale,
             )
@@ -360,7 +360,7 @@ class MainScreen(NetworkRuns):
             self._select(self.place)
 
     def on_broker_exited(self, message: BrokerExited) -> None:
-        text = self.session.broker_exited((message.host, message.port), message.code)
+        text = self.session.brokers.exited((message.host, message.port), message.code)
         self.notify(text, title="Broker stopped", severity="error", timeout=15)
         self._refresh_header()
 

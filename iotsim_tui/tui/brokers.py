@@ -1,0 +1,176 @@
+"""The bundled brokers the app runs for its networks: one per host and port.
+
+A broker starts when a network that uses it is opened or started, restarts when the network's
+TLS settings or certificate files changed (unless running devices still use it), and stops
+when the app ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from iotsim_tui.errors import BrokerError
+from iotsim_tui.profiles.model import Network
+
+if TYPE_CHECKING:
+    # Imported where used, so that the first frame is not kept waiting for them.
+    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+
+Where = tuple[str, int]
+"""A broker's host and port."""
+
+
+def where_of(network: Network) -> Where:
+    """The host and port the network's devices connect to."""
+    return (network.broker.host, network.broker.effective_port)
+
+
+class AppBrokers(Mapping[Where, "BundledBroker"]):
+    """The running bundled brokers, by host and port, and what became of the others."""
+
+    def __init__(self, *, enabled: bool, certs_dir: Path) -> None:
+        self.enabled = enabled
+        """False with --no-broker: the app starts none."""
+        self.certs_dir = certs_dir
+        self._running: dict[Where, BundledBroker] = {}
+        self._notes: dict[Where, str] = {}
+        """A failed start or an exit, said in the header instead of "running"."""
+        self._files: dict[Where, tuple[tuple[str, str], ...]] = {}
+        """The certificate and password files each running broker read, as (name, SHA-256)."""
+        self._lock = asyncio.Lock()
+        """One broker start at a time: the app's start-up and a key press may race."""
+
+    def __getitem__(self, where: Where) -> BundledBroker:
+        return self._running[where]
+
+    def __iter__(self) -> Iterator[Where]:
+        return iter(self._running)
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def serves(self, network: Network) -> bool:
+        """True when the app should run the bundled broker for this network."""
+        return self.enabled and network.broker.bundled and network.broker.is_local
+
+    def state(self, network: Network) -> str:
+        """The bundled broker's state for this network, in a few words."""
+        broker = network.broker
+        if not (broker.bundled and broker.is_local):
+            return "external broker"
+        if not self.enabled:
+            return "bundled broker off (--no-broker)"
+        where = where_of(network)
+        if where in self._notes:
+            return self._notes[where]
+        running = self._running.get(where)
+        if running is not None and running.running:
+            return "bundled broker running"
+        return "bundled broker stopped"
+
+    async def ensure(
+        self, network: Network, *, in_use: Iterable[Network] = ()
+    ) -> BundledBroker | None:
+        """Start the bundled broker this network needs, unless it runs already as needed.
+
+        `in_use`: the networks whose devices run now; a broker they use is not restarted.
+        Raises BrokerError in plain words (port in use, certificates missing, ...).
+        """
+        if not self.serves(network):
+            return None
+        async with self._lock:
+            return await self._ensure(network, list(in_use))
+
+    async def _ensure(self, network: Network, in_use: list[Network]) -> BundledBroker:
+        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+
+        where = where_of(network)
+        launch = BrokerLaunch.from_network(network, self.certs_dir)
+        files = _files_stamp(launch)
+        running = self._running.get(where)
+        if running is not None and running.running:
+            if running.launch == launch and self._files.get(where) == files:
+                return running
+            # TLS switched on or off on the same port, or new certificates: the broker the
+            # devices would meet is not the one running.
+            _refuse_restart(where, network, [n.name for n in in_use if where_of(n) == where])
+            del self._running[where]
+            await running.stop()
+        broker = BundledBroker(launch)
+        self._notes.pop(where, None)
+        try:
+            await broker.start()
+        except BrokerError as error:
+            self._notes[where] = "bundled broker failed"
+            raise BrokerError(
+                f"the bundled broker could not start on {where[0]}:{where[1]}: {error.message}",
+                title=error.title,
+            ) from None
+        self._running[where] = broker
+        self._files[where] = files
+        return broker
+
+    def exited(self, where: Where, code: int) -> str:
+        """Record that a broker ended on its own; returns what to tell the user."""
+        self._running.pop(where, None)
+        self._notes[where] = f"bundled broker exited ({code})"
+        return (
+            f"The bundled broker on {where[0]}:{where[1]} stopped unexpectedly (exit code "
+            f"{code}). Devices will keep trying to reconnect; stop and start the network (S, S) "
+            "to start the broker again."
+        )
+
+    def kill(self) -> None:
+        """Terminate, by their process ids, the brokers that are still running.
+
+        The last resort when the app ends without `stop_all()` (its loop is gone).
+        """
+        for broker in self._running.values():
+            if broker.running and broker.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(broker.pid, signal.SIGTERM)
+        self._running.clear()
+
+    async def stop_all(self) -> None:
+        """Stop every broker the app started."""
+        brokers = list(self._running.values())
+        self._running.clear()
+        for broker in brokers:
+            await broker.stop()
+
+
+def _refuse_restart(where: Where, network: Network, users: list[str]) -> None:
+    """Raise BrokerError when running devices (of networks `users`) use the broker."""
+    if not users:
+        return
+    if users == [network.name]:
+        advice = f"stop network {network.name} (S) and start it again to apply them"
+    else:
+        advice = f"stop {', '.join(sorted(set(users) - {network.name}))} first"
+    raise BrokerError(
+        f"the bundled broker on {where[0]}:{where[1]} must restart with new TLS settings or "
+        f"certificates, but devices use it: {advice}",
+        title="Broker restart needed",
+    )
+
+
+def _files_stamp(launch: BrokerLaunch) -> tuple[tuple[str, str], ...]:
+    """What the broker's certificate and password files hold now: (name, SHA-256)."""
+    paths = [launch.password_file] if launch.password_file else []
+    if launch.tls_port is not None and launch.certs_dir is not None:
+        paths += [launch.certs_dir / name for name in ("server.crt", "server.key", "ca.crt")]
+    found = []
+    for path in paths:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        found.append((str(path), digest))
+    return tuple(found)
