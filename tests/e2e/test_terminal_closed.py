@@ -16,6 +16,7 @@ import pytest
 
 from iotsim_tui.profiles.model import BrokerSettings, DeviceTemplate, Network
 from iotsim_tui.profiles.save import save_network
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ def test_the_app_ends_when_its_terminal_is_closed_right_after_the_first_frame(
     save_network(
         Network(
             "FLEET_CLOSED",
-            broker=BrokerSettings(port=11883),
+            broker=BrokerSettings(port=free_port()),  # --no-broker: nothing listens there
             templates=(DeviceTemplate("Sensor {n}", "S{n}", count=1000),),
         ),
         profile,

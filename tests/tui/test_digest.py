@@ -186,7 +186,11 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
             await wait_for(pilot, lambda: len(arrived["S7"]) >= 15, "more of S7's messages")
             await pilot.press("S")
             await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
-            await asyncio.sleep(0.5)  # the last deliveries of the broker
+
+            def all_delivered() -> bool:
+                return all(len(arrived[d]) >= r.sent for d, r in opened.records.items())
+
+            await wait_for(pilot, all_delivered, "the broker's last deliveries")
         assert all(r.status is DeviceStatus.STOPPED for r in opened.records.values())
         assert f"0/{DEVICES} up" in str(tree.node_of(Place(opened.key)).label)  # type: ignore[union-attr]
         for device, record in opened.records.items():
