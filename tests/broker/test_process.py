@@ -241,14 +241,22 @@ def test_sync_helper_serves_plain_and_tls(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_giving_up_while_it_starts_leaves_no_broker_behind(tmp_path: Path) -> None:
-    skip_without_broker()
+async def test_giving_up_while_it_starts_leaves_no_broker_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A broker that never gets ready: a real one can be ready before the test sees its pid
+    # when the test is stalled for a moment (then there is no start left to give up).
+    never_ready = tmp_path / "never-ready"
+    never_ready.write_text("#!/bin/sh\nexec sleep 60\n")
+    never_ready.chmod(0o700)
     broker = BundledBroker(BrokerLaunch(plain_port=0), ready_timeout=30)
-    starting = asyncio.create_task(broker.start())
-    async with asyncio.timeout(20):
-        # The pid appears between two awaits inside start(); nothing signals it.
-        while broker.pid is None:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "executable", str(never_ready))
+        starting = asyncio.create_task(broker.start())
+        async with asyncio.timeout(20):
+            # The pid appears between two awaits inside start(); nothing signals it.
+            while broker.pid is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
     starting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await starting
