@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,16 @@ def test_dialog_modules_load_soon_after_the_first_frame(tmp_path: Path) -> None:
         "iotsim_tui.tui.screens.device_form",
         "iotsim_tui.tui.screens.subscribe",
     ]
+
+
+async def test_the_collector_is_back_on_after_the_first_frame(tmp_path: Path) -> None:
+    """The command line starts the app with the garbage collector off (faster start-up);
+    the main screen turns it back on once it is drawn, or memory would grow for good."""
+    gc.disable()
+    try:
+        app = app_on(tmp_path, NETWORK, start_broker=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: _main_screen_ready(app), "the main screen")
+            await wait_for(pilot, gc.isenabled, "the collector on again")
+    finally:
+        gc.enable()
