@@ -62,7 +62,10 @@ NOTE = (
     "147-190 ms, w 264-283 -> 106-111 ms. The target of well "
     "under 200 ms for c is not met on this machine: it needs fewer widgets still (a grid "
     "instead of a row container per field would drop 16) or one settings screen kept and "
-    "refilled between opens (re-showing a kept one took ~150 ms in a bare app, before refilling)."
+    "refilled between opens (re-showing a kept one took ~150 ms in a bare app, before refilling). "
+    "Since then dialogs show over the dimmed main screen (its panes drawn under the dialog's "
+    "translucent backdrop), which costs every dialog, the reference's too, some 50-90 ms per open "
+    "on this machine (paired runs, later opens: c 420 -> 519 ms, reference 31 -> 78 ms)."
 )
 
 PROFILE_OUT = str(Path(tempfile.gettempdir()) / "dialog_open.prof")
