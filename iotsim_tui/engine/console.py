@@ -216,9 +216,9 @@ class BrokerConsole:
     @property
     def tls_version(self) -> str | None:
         """The TLS version the console's own link negotiated ("TLSv1.3"); None when plain."""
-        sock = self._client._client.socket()
-        version = getattr(sock, "version", None)
-        return str(version()) if callable(version) and version() else None
+        version = getattr(self._client._client.socket(), "version", None)
+        negotiated = version() if callable(version) else None
+        return str(negotiated) if negotiated else None
 
     @property
     def where(self) -> str:
