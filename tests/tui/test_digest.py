@@ -3,12 +3,9 @@ events whole. Checked against a real simulation of 50 devices and what the broke
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
@@ -38,6 +35,7 @@ from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.bundled import skip_without_broker
+from tests.support.listener import listening
 from tests.support.ports import free_port
 from tests.tui.pilot import app_on, wait_for
 
@@ -126,26 +124,13 @@ def _fleet(port: int) -> Network:
     )
 
 
-@contextlib.asynccontextmanager
-async def _listener(port: int) -> AsyncIterator[dict[str, list[int]]]:
+def _counters(messages: list[aiomqtt.Message]) -> dict[str, list[int]]:
     """What the broker delivered on lab/+/t: device id -> the counters, in order."""
     arrived: dict[str, list[int]] = collections.defaultdict(list)
-    async with aiomqtt.Client("127.0.0.1", port, identifier=f"digest-{os.getpid()}") as client:
-        await client.subscribe("lab/+/t", qos=1)
-
-        async def collect() -> None:
-            async for message in client.messages:
-                device = str(message.topic).split("/")[1]
-                assert isinstance(message.payload, bytes)
-                arrived[device].append(json.loads(message.payload)["n"])
-
-        task = asyncio.create_task(collect())
-        try:
-            yield arrived
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    for message in messages:
+        assert isinstance(message.payload, bytes)
+        arrived[str(message.topic).split("/")[1]].append(json.loads(message.payload)["n"])
+    return arrived
 
 
 def _sent_counters(screen: MainScreen, device: str) -> list[int]:
@@ -168,7 +153,7 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
         opened = app.session.networks[0]
         tree = screen.query_one(NetworkTree)
         await wait_for(pilot, lambda: app.session.brokers, "the bundled broker")
-        async with _listener(port) as arrived:
+        async with listening(port, "lab/+/t") as messages:
             await pilot.press("S")
             up = f"{DEVICES}/{DEVICES} up"
             await wait_for(pilot, lambda: up in str(tree.node_of(Place(opened.key)).label), up)  # type: ignore[union-attr]
@@ -181,16 +166,22 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
             assert marks == {"●"}
             # S1 is watched from the start; S7 from a second in, its earlier events coming
             # as its history: both logs must hold every message, once, in order.
-            await wait_for(pilot, lambda: len(arrived["S7"]) >= 5, "S7's first messages")
+            await wait_for(
+                pilot, lambda: len(_counters(messages)["S7"]) >= 5, "S7's first messages"
+            )
             screen.show_place(Place(opened.key, "S7"))
-            await wait_for(pilot, lambda: len(arrived["S7"]) >= 15, "more of S7's messages")
+            await wait_for(
+                pilot, lambda: len(_counters(messages)["S7"]) >= 15, "more of S7's messages"
+            )
             await pilot.press("S")
             await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
 
             def all_delivered() -> bool:
+                arrived = _counters(messages)
                 return all(len(arrived[d]) >= r.sent for d, r in opened.records.items())
 
             await wait_for(pilot, all_delivered, "the broker's last deliveries")
+        arrived = _counters(messages)
         assert all(r.status is DeviceStatus.STOPPED for r in opened.records.values())
         assert f"0/{DEVICES} up" in str(tree.node_of(Place(opened.key)).label)  # type: ignore[union-attr]
         for device, record in opened.records.items():

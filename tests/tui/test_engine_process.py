@@ -8,17 +8,14 @@ an orderly way (a DISCONNECT) or were cut off (the broker publishes the will).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiomqtt
 import pytest
 
 from iotsim_tui.engine.events import DeviceStatus, MessageIn
@@ -29,6 +26,7 @@ from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.log_view import LogView
 from tests.support.bundled import skip_without_broker
+from tests.support.listener import listening
 from tests.support.mosquitto import RunningMosquitto
 from tests.support.ports import free_port
 from tests.tui.pilot import WAIT, app_on, wait_for
@@ -76,27 +74,6 @@ def _all(opened: OpenNetwork, status: DeviceStatus) -> bool:
     return all(r.status is status for r in opened.records.values())
 
 
-@contextlib.asynccontextmanager
-async def _listener(port: int, *filters: str) -> AsyncIterator[list[aiomqtt.Message]]:
-    """An MQTT client of the test's own on the broker, collecting what arrives on `filters`."""
-    arrived: list[aiomqtt.Message] = []
-    async with aiomqtt.Client("127.0.0.1", port, identifier=f"listener-{os.getpid()}") as client:
-        for topic_filter in filters:
-            await client.subscribe(topic_filter, qos=1)
-
-        async def collect() -> None:
-            async for message in client.messages:
-                arrived.append(message)
-
-        task = asyncio.create_task(collect())
-        try:
-            yield arrived
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
 async def test_a_network_runs_in_a_child_process_and_stops_in_an_orderly_way(
     tmp_path: Path,
 ) -> None:
@@ -108,7 +85,7 @@ async def test_a_network_runs_in_a_child_process_and_stops_in_an_orderly_way(
         assert isinstance(screen, MainScreen)
         opened = app.session.networks[0]
         await wait_for(pilot, lambda: app.session.brokers, "the bundled broker")
-        async with _listener(port, "lab/#") as arrived:
+        async with listening(port, "lab/#") as arrived:
             await pilot.press("S")
             await wait_for(pilot, lambda: _all(opened, DeviceStatus.CONNECTED), "devices up")
             engine = opened.engine
@@ -164,7 +141,7 @@ async def test_a_crashed_child_is_said_in_words_and_the_app_goes_on(tmp_path: Pa
     async with app.run_test(size=(120, 40)) as pilot:
         opened = app.session.networks[0]
         await wait_for(pilot, lambda: app.session.brokers, "the bundled broker")
-        async with _listener(port, "lab/+/will") as wills:
+        async with listening(port, "lab/+/will") as wills:
             await pilot.press("S")
             await wait_for(pilot, lambda: _all(opened, DeviceStatus.CONNECTED), "devices up")
             assert opened.engine is not None
