@@ -24,6 +24,7 @@ import pytest
 
 from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 from tests.support.certs import make_cert_dir
+from tests.support.mosquitto import stop
 
 READY_TIMEOUT = 30.0
 
@@ -121,12 +122,7 @@ def run_bundled_broker(
             process=process,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
 
 
 def _wait_ready(

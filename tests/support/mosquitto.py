@@ -121,11 +121,11 @@ def wait_running(
         time.sleep(0.02)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate mosquitto and reap it (killed if it lingers)."""
+def stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Terminate a broker's process and reap it (killed if it lingers `timeout` s)."""
     process.terminate()
     try:
-        process.wait(timeout=5)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
