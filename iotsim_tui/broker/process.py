@@ -111,11 +111,6 @@ class BrokerLaunch:
         return args
 
 
-def uses_bundled_broker(network: Network) -> bool:
-    """True when the network asks for the bundled broker and its host is this machine."""
-    return network.broker.bundled and network.broker.is_local
-
-
 def port_in_use_message(port: int, host: str) -> str:
     """What to tell the user when a listener's port is taken."""
     return (

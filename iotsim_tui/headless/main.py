@@ -160,10 +160,10 @@ def _stop_on_signals() -> asyncio.Event:
 async def _start_broker_if_needed(
     stack: AsyncExitStack, network: Network, options: RunOptions
 ) -> None:
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker, uses_bundled_broker
+    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 
     broker = network.broker
-    if not options.start_broker or not uses_bundled_broker(network):
+    if not options.start_broker or not broker.wants_bundled:
         return
     if await asyncio.to_thread(_listening, broker.host, broker.effective_port):
         # The app's bundled broker for this network, or one started by hand: use it, and say so.

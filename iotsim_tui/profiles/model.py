@@ -139,6 +139,11 @@ class BrokerSettings:
         """True when the host is this machine (loopback), so the bundled broker can serve it."""
         return self.host in ("localhost", "::1") or self.host.startswith("127.")
 
+    @property
+    def wants_bundled(self) -> bool:
+        """True when the profile asks for the bundled broker and its host is this machine."""
+        return self.bundled and self.is_local
+
 
 @dataclass(frozen=True)
 class Ramp:

@@ -58,12 +58,11 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
 
     def serves(self, network: Network) -> bool:
         """True when the app should run the bundled broker for this network."""
-        return self.enabled and network.broker.bundled and network.broker.is_local
+        return self.enabled and network.broker.wants_bundled
 
     def state(self, network: Network) -> str:
         """The bundled broker's state for this network, in a few words."""
-        broker = network.broker
-        if not (broker.bundled and broker.is_local):
+        if not network.broker.wants_bundled:
             return "external broker"
         if not self.enabled:
             return "bundled broker off (--no-broker)"

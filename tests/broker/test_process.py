@@ -21,7 +21,6 @@ from iotsim_tui.broker.process import (
     BrokerLaunch,
     BundledBroker,
     check_ports_free,
-    uses_bundled_broker,
 )
 from iotsim_tui.errors import BrokerError
 from iotsim_tui.profiles.model import BrokerSettings, Network, TLSSettings
@@ -71,9 +70,9 @@ def test_launch_from_a_tls_network_uses_the_ca_folder_and_client_certificates() 
 
 def test_external_networks_do_not_launch_a_broker() -> None:
     external = _network(host="broker.example.com")
-    assert not uses_bundled_broker(external)
-    assert not uses_bundled_broker(_network(bundled=False))
-    assert uses_bundled_broker(_network(host="127.0.0.1"))
+    assert not external.broker.wants_bundled
+    assert not _network(bundled=False).broker.wants_bundled
+    assert _network(host="127.0.0.1").broker.wants_bundled
     with pytest.raises(BrokerError, match=r"broker\.example\.com, which is not this machine"):
         BrokerLaunch.from_network(external, Path("certs"))
 
