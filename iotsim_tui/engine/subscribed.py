@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from iotsim_tui.engine.views import SubscriptionView
-from iotsim_tui.protocol.topics import SHARE_PREFIX, SharedFilter, topic_matches
+from iotsim_tui.protocol.topics import matched_filter, topic_matches
 
 
 class Subscribed:
@@ -18,12 +18,7 @@ class Subscribed:
         self.since: float | None = None
         self.count = 0
         self.last_payload: bytes | None = None
-        # A shared subscription delivers topics that match the filter after the group.
-        self.match_filter = (
-            SharedFilter.parse(topic_filter).topic_filter
-            if topic_filter.startswith(SHARE_PREFIX)
-            else topic_filter
-        )
+        self.match_filter = matched_filter(topic_filter)
 
     def view(self) -> SubscriptionView:
         """A snapshot (the QoS asked for until the broker grants one)."""

@@ -117,3 +117,10 @@ class SharedFilter:
         if topic_filter.startswith(SHARE_PREFIX):
             raise TopicError("a shared subscription cannot share another one")
         return cls(group, topic_filter)
+
+
+def matched_filter(topic_filter: str) -> str:
+    """The filter topics are matched against: a shared subscription's, after its group."""
+    if topic_filter.startswith(SHARE_PREFIX):
+        return SharedFilter.parse(topic_filter).topic_filter
+    return topic_filter

@@ -5,6 +5,7 @@ from iotsim_tui.protocol.topics import (
     TopicError,
     is_valid_topic_filter,
     is_valid_topic_name,
+    matched_filter,
     topic_matches,
     validate_topic_filter,
     validate_topic_name,
@@ -82,3 +83,10 @@ def test_shared_filter_parts() -> None:
     assert SharedFilter.parse("$share/workers/jobs/+") == SharedFilter("workers", "jobs/+")
     assert is_valid_topic_name("a/b")
     assert not is_valid_topic_name("a/+")
+
+
+def test_a_shared_subscription_matches_by_its_filter_after_the_group() -> None:
+    assert matched_filter("$share/console/fleet/+/cmd") == "fleet/+/cmd"
+    assert matched_filter("fleet/+/cmd") == "fleet/+/cmd"
+    with pytest.raises(TopicError):
+        matched_filter("$share/nogroup")

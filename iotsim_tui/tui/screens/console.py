@@ -30,7 +30,7 @@ from iotsim_tui.engine.console import (
 from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
-from iotsim_tui.protocol.topics import SharedFilter, topic_matches
+from iotsim_tui.protocol.topics import matched_filter, topic_matches
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
@@ -174,7 +174,7 @@ class BrokerConsoleScreen(Screen[None]):
             filters = [s.filter for c in update.clients if c.id != own for s in c.subscriptions]
         else:
             filters = list(self._command_topics())
-        return any(_matches(topic_filter, topic) for topic_filter in filters)
+        return any(topic_matches(matched_filter(f), topic) for f in filters)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed is logged and shown; the app goes on."""
@@ -310,9 +310,3 @@ class BrokerConsoleScreen(Screen[None]):
                 title="Command sent to no one",
                 severity="warning",
             )
-
-
-def _matches(topic_filter: str, topic: str) -> bool:
-    """`topic_filter` (maybe a shared subscription, `$share/group/filter`) matches `topic`."""
-    shared = SharedFilter.parse(topic_filter) if topic_filter.startswith("$share/") else None
-    return topic_matches(shared.topic_filter if shared else topic_filter, topic)
