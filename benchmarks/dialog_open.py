@@ -85,9 +85,9 @@ class MinimalDialog(ModalScreen[None]):
 
 def _dialogs() -> list[tuple[str, str, type[Screen[Any]]]]:
     from iotsim_tui.tui.screens.device_form import DeviceScreen
+    from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
     from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
     from iotsim_tui.tui.screens.subscribe import SubscribeScreen
-    from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 
     return [
         ("ref", "minimal modal screen (reference)", MinimalDialog),

@@ -78,10 +78,10 @@ Minimal().run()
 
 
 NOTE = (
-    "The simulation runs in a child process of its own (`tui/engine_process.py`, forked from a "
+    "The simulation runs in a child process of its own (`runner/process.py`, forked from a "
     "server that has the engine imported, in a session of its own whose CPU weight is lowered "
     "by nice 5, so a key goes first when both are ready to run). It sends the app digests "
-    "(`tui/digest.py`), at most ten a second: the statuses that changed, message counts, new "
+    "(`runner/digest.py`), at most ten a second: the statuses that changed, message counts, new "
     "topics, and every event of the selected device; selecting a device sends its kept events "
     "first. Profiled under this load (py-spy on the app in tmux, and a Pilot run counting "
     "layouts and redraws), the app's CPU went to drawing, not to events: folding a thousand "

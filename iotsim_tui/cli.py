@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return action(args)
     except IotsimError as error:
-        print(f"iotsim-tui: {error.title.lower()}: {error.message}", file=sys.stderr)
+        print(error.for_terminal(), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

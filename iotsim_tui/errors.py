@@ -25,6 +25,10 @@ class IotsimError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def for_terminal(self) -> str:
+        """The one line a command prints on stderr: "iotsim-tui: profile error: ..."."""
+        return f"iotsim-tui: {self.title.lower()}: {self.message}"
+
 
 class ProfileError(IotsimError):
     """A network profile could not be read, validated or written."""

@@ -13,11 +13,12 @@ import getpass
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from iotsim_tui.broker.config import LOG_LEVELS, BrokerConfig, build_config, load_config_file
-from iotsim_tui.errors import BrokerError, UsageError
+from iotsim_tui.errors import BrokerError, IotsimError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read the password from the first line of stdin instead",
     )
+
+
+def main(argv: Sequence[str]) -> int:
+    """`iotsim-tui broker ...` on its own: the supervised broker process runs this."""
+    parser = argparse.ArgumentParser(prog="iotsim-tui broker")
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except IotsimError as error:
+        print(error.for_terminal(), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
 
 
 def run(args: argparse.Namespace) -> int:

@@ -383,9 +383,9 @@ def _end_with_parent(parent: int) -> None:
 def _main(argv: list[str]) -> int:
     """`python -m iotsim_tui.broker.process PARENT_PID broker ...`: the supervised broker."""
     _end_with_parent(int(argv[0]))
-    from iotsim_tui.cli import main
+    from iotsim_tui.broker.command import main
 
-    return main(argv[1:])
+    return main(argv[2:])
 
 
 if __name__ == "__main__":

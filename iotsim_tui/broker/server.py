@@ -113,7 +113,7 @@ class Broker:
                 listener.server = await self._listen(loop, listener)
                 self.listeners.append(listener)
         except BaseException:
-            await self._close_listeners()
+            self._close_listeners()
             raise
         self.stats.started = time.time()
         self.feed.start()
@@ -150,11 +150,10 @@ class Broker:
             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
         )
 
-    async def _close_listeners(self) -> None:
+    def _close_listeners(self) -> None:
         for listener in self.listeners:
             if listener.server is not None:
                 listener.server.close()
-        self.listeners = [] if not self.listeners else self.listeners
 
     async def stop(self) -> None:
         """Stop listening, close every connection and end every session.

@@ -17,6 +17,7 @@ from typing import ClassVar
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
@@ -38,8 +39,8 @@ LOADED_AFTER_FIRST_FRAME = (
     "iotsim_tui.tui.screens.files",
     "iotsim_tui.tui.screens.console",
     "iotsim_tui.profiles.save",
-    "iotsim_tui.tui.engine_process",
-    "iotsim_tui.tui.widgets.eavesdrop",
+    "iotsim_tui.runner.process",
+    "iotsim_tui.tui.screens.eavesdrop",
 )
 """Modules the first frame does without, loaded in the background once it is drawn, dialogs
 first, so that a key opens its dialog without waiting for an import."""
@@ -66,15 +67,27 @@ class IotsimApp(App[int]):
     TITLE = "iotsim-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
+            "question_mark",
+            "help",
+            "Help: every key",
+            id="app.help",
+            tooltip="Every key, and where it works",
+        ),
+        Binding(
+            "q", "quit", "Quit", id="app.quit", tooltip="Quit (asks when something is unsaved)"
+        ),
+        Binding(
             "ctrl+q",
             "quit",
             "Quit",
             show=False,
             priority=True,
-            id="app.quit",
-            tooltip="Quit (asks when something is unsaved)",
+            id="app.quit_anywhere",
+            tooltip="Quit, from any screen (asks when something is unsaved)",
         ),
     ]
+    FOOTER_LABELS: ClassVar[dict[str, str]] = {"app.help": "Help"}
+    """Short footer words for the bindings above."""
 
     def __init__(
         self,
@@ -178,28 +191,45 @@ class IotsimApp(App[int]):
         for command in super().get_system_commands(screen):
             if command.title not in {"Keys", "Quit"}:
                 yield command
-        actions: set[str] = set()
-        for binding in screen.BINDINGS:
-            if isinstance(binding, Binding):
+        seen: set[str] = set()
+        for node, bindings in ((screen, screen.BINDINGS), (self, self.BINDINGS)):
+            for binding in bindings:
+                # One entry per action: ctrl+q quits as q does.
+                if not isinstance(binding, Binding) or binding.action in seen:
+                    continue
+                seen.add(binding.action)
                 key = {"question_mark": "?", "slash": "/"}.get(binding.key, binding.key)
-                actions.add(binding.action)
 
-                async def run(action: str = binding.action) -> None:
-                    await screen.run_action(action)
+                async def run(node: DOMNode = node, action: str = binding.action) -> None:
+                    await self.run_action(action, node)
 
                 yield SystemCommand(f"{binding.description} ({key})", binding.tooltip, run)
-        if "quit" not in actions:
-            yield SystemCommand(
-                "Quit (ctrl+q)", "Quit (asks when something is unsaved)", self.action_quit
-            )
+
+    def action_help(self) -> None:
+        """Every key, what it does, and where it works."""
+        from iotsim_tui.tui.screens.help import HelpScreen, every_key
+
+        self.push_screen(HelpScreen(every_key()))
 
     async def action_quit(self) -> None:
         """Quit, asking first when a network has unsaved changes."""
-        screen = self.screen
-        if isinstance(screen, MainScreen):
-            screen.action_quit()
-        else:
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
+        unsaved = self.session.dirty
+        if not unsaved:
             self.exit(0)
+            return
+        if isinstance(self.screen, ConfirmScreen) and self.screen.id == "quit-unsaved":
+            return
+        names = ", ".join(opened.network.name for opened in unsaved)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+
+        question = ConfirmScreen(f"Quit without saving {names}?", yes="Quit without saving")
+        question.id = "quit-unsaved"
+        self.push_screen(question, confirmed)
 
     async def on_unmount(self) -> None:
         await self.session.close()

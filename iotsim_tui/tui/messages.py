@@ -52,3 +52,7 @@ class BrokerExited(Message):
 
 class NetworksChanged(Message):
     """Networks were opened, closed or edited: the tree and header need redrawing."""
+
+
+class BrokerStateChanged(Message):
+    """A network's bundled broker started, restarted or failed to: the header needs redrawing."""

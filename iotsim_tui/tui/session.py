@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iotsim_tui.engine.events import (
-    DeviceError,
     DeviceStatus,
     Event,
-    MessageIn,
-    MessageOut,
     StatusChanged,
 )
 from iotsim_tui.engine.generators import device_topic
@@ -27,15 +24,15 @@ from iotsim_tui.errors import ConnectionFailed, ProfileError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.protocol.topics import has_wildcards
+from iotsim_tui.runner.digest import LOG_KEPT, TOPICS_KEPT, Digest, History
 from iotsim_tui.tui.brokers import AppBrokers
-from iotsim_tui.tui.digest import LOG_KEPT, TOPICS_KEPT, Digest, History
 from iotsim_tui.tui.widgets.network_tree import DeviceLine
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionRow
 
 if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
     from iotsim_tui.broker.process import BundledBroker
-    from iotsim_tui.tui.engine_process import EngineProcess
+    from iotsim_tui.runner.process import EngineProcess
     from iotsim_tui.wiretap import Eavesdrop
 
 NOTES_KEPT = 50
@@ -135,28 +132,6 @@ class OpenNetwork:
         if self.engine is not None:
             self.engine.watch(device_id)
 
-    def take(self, batch: Iterable[Event]) -> set[str]:
-        """Fold a batch of engine events in; returns the ids of devices whose status changed."""
-        changed: set[str] = set()
-        for event in batch:
-            record = self.records.get(event.device_id)
-            if record is None:
-                continue
-            record.log.append(event)
-            if isinstance(event, StatusChanged):
-                record.status = event.status
-                record.detail = event.detail
-                changed.add(event.device_id)
-            elif isinstance(event, MessageIn):
-                record.received += 1
-                self._seen(event.topic)
-            elif isinstance(event, MessageOut):
-                record.sent += 1
-                self._seen(event.topic)
-            elif isinstance(event, DeviceError):
-                record.detail = event.message
-        return changed
-
     def take_digest(self, digest: Digest) -> set[str]:
         """Fold a digest of the simulation in; returns the ids of devices whose status changed.
 
@@ -250,7 +225,7 @@ class OpenNetwork:
         large. Runs until cancelled (the network is stopped or rebuilt); leaving stops every
         device (when `quitting()`, the simulation's process finishes that on its own).
         """
-        from iotsim_tui.tui.engine_process import EngineProcess
+        from iotsim_tui.runner.process import EngineProcess
 
         network = self.network
         tap = await self.ensure_tap()
@@ -265,7 +240,7 @@ class OpenNetwork:
 
     async def start(self, device_ids: Collection[str] | None) -> None:
         """Start devices of the running simulation (None: all)."""
-        from iotsim_tui.tui.engine_process import Start
+        from iotsim_tui.runner.messages import Start
 
         ids = tuple(device_ids) if device_ids is not None else None
         await self._engine().call(Start(ids, self._added()))
@@ -279,7 +254,7 @@ class OpenNetwork:
 
     async def stop(self, device_ids: Collection[str]) -> None:
         """Stop devices of the running simulation."""
-        from iotsim_tui.tui.engine_process import Stop
+        from iotsim_tui.runner.messages import Stop
 
         await self._engine().call(Stop(tuple(device_ids)))
 
@@ -287,13 +262,13 @@ class OpenNetwork:
         self, device_id: str, topic: str, payload: str, *, qos: int, retain: bool
     ) -> None:
         """Publish by hand as a device of the running simulation."""
-        from iotsim_tui.tui.engine_process import Publish
+        from iotsim_tui.runner.messages import Publish
 
         await self._engine().call(Publish(device_id, topic, payload, qos, retain))
 
     async def subscribe(self, device_id: str, topic_filter: str, *, qos: int) -> None:
         """Subscribe a running device to a topic filter now."""
-        from iotsim_tui.tui.engine_process import Subscribe
+        from iotsim_tui.runner.messages import Subscribe
 
         await self._engine().call(Subscribe(device_id, topic_filter, qos))
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from iotsim_tui.engine.events import DeviceError, Event, MessageIn, MessageOut, StatusChanged
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.profiles.save import save_network
 from iotsim_tui.tui.app import IotsimApp, make_app
+from iotsim_tui.tui.session import OpenNetwork
 
 WAIT = 45.0
 """Seconds any single wait may take on a loaded machine before the test fails."""
@@ -57,3 +59,24 @@ def app_on(tmp_path: Path, *networks: Network, start_broker: bool = True) -> Iot
         certs_dir=tmp_path / "certs",
         log_file=tmp_path / "state" / "iotsim-tui.log",
     )
+
+
+def fold_events(opened: OpenNetwork, batch: Iterable[Event]) -> set[str]:
+    """Fold engine events into an open network as if every device were watched (the app gets
+    digests; these tests give a screen exact events); returns the ids whose status changed."""
+    changed: set[str] = set()
+    for event in batch:
+        record = opened.records.get(event.device_id)
+        if record is None:
+            continue
+        record.log.append(event)
+        if isinstance(event, StatusChanged):
+            record.status, record.detail = event.status, event.detail
+            changed.add(event.device_id)
+        elif isinstance(event, MessageIn):
+            record.received += 1
+        elif isinstance(event, MessageOut):
+            record.sent += 1
+        elif isinstance(event, DeviceError):
+            record.detail = event.message
+    return changed

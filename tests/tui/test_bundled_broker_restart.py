@@ -19,6 +19,7 @@ from iotsim_tui.errors import BrokerError
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, TLSSettings
 from iotsim_tui.tui.session import OpenNetwork, Session
 from tests.support.ports import free_port
+from tests.tui.pilot import fold_events
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.process import BundledBroker
@@ -80,7 +81,7 @@ async def test_tls_switched_on_at_the_same_port_restarts_the_broker_with_tls(
 
 async def test_a_broker_that_running_devices_use_is_not_restarted(tmp_path: Path) -> None:
     async with plain_lab(tmp_path) as (session, opened, first):
-        opened.take([StatusChanged("TS1", DeviceStatus.CONNECTED, "", time.time())])
+        fold_events(opened, [StatusChanged("TS1", DeviceStatus.CONNECTED, "", time.time())])
         opened.apply(_tls(opened.network, tmp_path / "certs"))
         with pytest.raises(BrokerError, match=r"stop network LAB \(S\) and start it again"):
             await session.ensure_broker(opened.network)

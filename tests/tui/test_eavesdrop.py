@@ -20,14 +20,10 @@ from textual.widgets import Input, Static
 from iotsim_tui.engine import Simulation
 from iotsim_tui.engine.views import SubscriptionView
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription, TLSSettings
+from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
+from iotsim_tui.tui.screens.files import default_capture_path
 from iotsim_tui.tui.widgets import eavesdrop as eavesdrop_widget
-from iotsim_tui.tui.widgets.eavesdrop import (
-    PLAIN_BANNER,
-    TLS_BANNER,
-    EavesdropPane,
-    EavesdropScreen,
-    default_capture_path,
-)
+from iotsim_tui.tui.widgets.eavesdrop import PLAIN_BANNER, TLS_BANNER, EavesdropPane
 from iotsim_tui.tui.widgets.packet_list import PacketList
 from iotsim_tui.wiretap import Direction, Eavesdrop, Field, WireItem
 from tests.support.certs import make_cert_dir

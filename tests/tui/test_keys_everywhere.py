@@ -13,10 +13,10 @@ from textual.widgets._footer import FooterKey
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.screens.help import HelpScreen, every_key
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.device_log import DeviceLog
-from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.log_view import LogView
 from tests.support.ports import free_port
 from tests.tui.pilot import app_on, wait_for
@@ -34,7 +34,7 @@ def footer_keys(app: App[Any]) -> set[str]:
 
 
 def test_the_help_lists_the_eavesdrop_views_keys_and_help_and_quit_once() -> None:
-    rows = every_key(MainScreen.BINDINGS)
+    rows = every_key()
     eavesdrop = {(key, what) for key, what, where in rows if where.startswith("eavesdrop")}
     assert ("p", "Write what was captured to a pcap file for Wireshark") in eavesdrop
     assert ("f", "Highlight the newest packet and keep following new ones") in eavesdrop
@@ -43,13 +43,11 @@ def test_the_help_lists_the_eavesdrop_views_keys_and_help_and_quit_once() -> Non
     assert [key for key, _, _ in rows].count("q") == 1
 
 
-async def test_help_and_quit_work_in_the_eavesdrop_view() -> None:
-    class ScreenApp(App[int]):
-        def on_mount(self) -> None:
-            self.push_screen(EavesdropScreen(network(), devices=1000))
-
-    app = ScreenApp()
+async def test_help_and_quit_work_in_the_eavesdrop_view(tmp_path: Path) -> None:
+    app = app_on(tmp_path, network(), start_broker=False)
     async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        await app.push_screen(EavesdropScreen(network(), devices=1000))
         await wait_for(pilot, lambda: isinstance(app.screen, EavesdropScreen), "the view")
         await pilot.pause()
         assert {"question_mark", "q", "escape"} <= footer_keys(app)
@@ -164,6 +162,6 @@ async def test_saving_over_a_commented_profile_asks_first(tmp_path: Path) -> Non
 
 
 def test_the_help_says_help_and_quit_work_everywhere() -> None:
-    where = {key: place for key, _, place in every_key(MainScreen.BINDINGS)}
+    where = {key: place for key, _, place in every_key()}
     assert where["?"] == "everywhere (not typing)"
     assert where["q"] == "everywhere (not typing)"

@@ -32,7 +32,7 @@ from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_header import HeaderState, NetworkHeader, header_line
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
 from tests.tui.dialog_harness import screen_text
-from tests.tui.pilot import app_on, wait_for
+from tests.tui.pilot import app_on, fold_events, wait_for
 
 NOW = 1_764_000_100.0
 NETWORK = Network(
@@ -260,7 +260,7 @@ async def test_a_telemetry_message_takes_one_line_at_80_columns_and_v_wraps_it(
         screen = await _main(app, pilot)
         opened = app.session.networks[0]
         batch = _telemetry(3)
-        screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        screen.post_message(NetworkEventsArrived(opened.key, batch, fold_events(opened, batch)))
         log = screen.query_one(DeviceLog)
         lines = log.query_one(LogView)
         await wait_for(pilot, lambda: lines.row_count == 3, "three lines for three messages")
@@ -355,11 +355,12 @@ async def test_help_says_where_each_key_works(tmp_path: Path) -> None:
 
 
 def test_every_binding_has_a_description_for_the_palette() -> None:
-    for screen in (MainScreen, BrokerConsoleScreen):
-        for binding in screen.BINDINGS:
+    for owner in (IotsimApp, MainScreen, BrokerConsoleScreen):
+        for binding in owner.BINDINGS:
             assert isinstance(binding, Binding)
             assert binding.description, binding
             assert binding.tooltip, binding
             assert binding.description.casefold() != binding.key.casefold(), binding
-    palette_titles = {f"{b.description}" for b in MainScreen.BINDINGS if isinstance(b, Binding)}
+    bindings = [*MainScreen.BINDINGS, *IotsimApp.BINDINGS]
+    palette_titles = {f"{b.description}" for b in bindings if isinstance(b, Binding)}
     assert {"Start/stop device", "Broker console", "Help: every key"} <= palette_titles

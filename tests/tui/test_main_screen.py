@@ -35,7 +35,7 @@ from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.ports import free_port
-from tests.tui.pilot import app_on, fill, wait_for
+from tests.tui.pilot import app_on, fill, fold_events, wait_for
 
 NETWORK = Network(
     "LAB",
@@ -67,7 +67,7 @@ async def test_moving_in_the_tree_shows_that_devices_log(tmp_path: Path) -> None
             MessageIn("TS1", "High_Tempe", 1, False, b"for TS1", 7, False, 2.0),
             LogLine("HS1", "only in HS1's log", 3.0),
         ]
-        screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        screen.post_message(NetworkEventsArrived(opened.key, batch, fold_events(opened, batch)))
         await wait_for(pilot, lambda: "for TS1" in _log_text(screen), "TS1's message")
         tree = screen.query_one(NetworkTree)
         assert "only in HS1's log" not in _log_text(screen)
@@ -96,7 +96,7 @@ async def test_the_log_filter_keeps_matching_lines(tmp_path: Path) -> None:
                 "TS1", "finance/TS1/temperature", 0, False, b"{}", 2, MessageKind.TELEMETRY, 2.0
             ),
         ]
-        screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        screen.post_message(NetworkEventsArrived(opened.key, batch, fold_events(opened, batch)))
         await wait_for(pilot, lambda: "Alert" in _log_text(screen), "the lines")
         await pilot.press("tab")  # the device log's filter
         await fill(pilot, "#log-filter", "temperature")

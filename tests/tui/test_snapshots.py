@@ -37,6 +37,7 @@ from iotsim_tui.tui.app import IotsimApp, make_app
 from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
+from tests.tui.pilot import fold_events
 
 NOW = 1_764_000_100.0
 SIZE = (120, 32)
@@ -122,7 +123,7 @@ def test_main_screen_with_a_running_device(
     async def feed(pilot: Pilot[Any]) -> None:
         opened = app.session.networks[0]
         batch = _story_events()
-        app.screen.post_message(NetworkEventsArrived(opened.key, batch, opened.take(batch)))
+        app.screen.post_message(NetworkEventsArrived(opened.key, batch, fold_events(opened, batch)))
         await pilot.pause(0.3)
         await _still(pilot)
 

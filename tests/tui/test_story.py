@@ -18,9 +18,9 @@ from iotsim_tui.profiles.load import load_network
 from iotsim_tui.profiles.model import BrokerSettings, Network
 from iotsim_tui.tui.app import IotsimApp, make_app
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import OpenNetwork
-from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port

@@ -81,7 +81,7 @@ NOT_BEFORE_FIRST_FRAME = (
     "iotsim_tui.wiretap",
     "iotsim_tui.certs",
     "iotsim_tui.engine.simulation",
-    "iotsim_tui.tui.engine_process",
+    "iotsim_tui.runner.process",
 )
 
 

@@ -6,8 +6,9 @@ changes only what differs, for example `ConfirmScreen > #dialog { width: 64; }`.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 
@@ -15,7 +16,19 @@ ResultT = TypeVar("ResultT")
 
 
 class DialogScreen(ModalScreen[ResultT]):
-    """A modal screen whose content sits in one framed box, `#dialog`."""
+    """A modal screen whose content sits in one framed box, `#dialog`.
+
+    The app's `?` and `q` belong to the full screens: in a dialog they do nothing (unless a
+    text box takes them as text), so that a stray key never quits from a half-filled form.
+    ctrl+q still quits from anywhere.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,q", "stay", "Stay", show=False, id="dialog.stay"),
+    ]
+
+    def action_stay(self) -> None:
+        """Nothing: the key is not the app's here."""
 
     DEFAULT_CSS = """
     DialogScreen {

@@ -33,7 +33,6 @@ from iotsim_tui.profiles.model import Network
 from iotsim_tui.protocol.topics import matched_filter, topic_matches
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
-from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable, feed_note
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
@@ -81,12 +80,10 @@ class BrokerConsoleScreen(Screen[None]):
             id="console.topic_entered",
             tooltip="From the command topic on to the message",
         ),
-        *HELP_AND_QUIT,
     ]
     FOOTER_LABELS: ClassVar[dict[str, str]] = {
         "console.close": "Back",
         "console.command": "Command",
-        **HELP_AND_QUIT_LABELS,
     }
     """Short footer words for the bindings above."""
 
@@ -264,12 +261,6 @@ class BrokerConsoleScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss()
-
-    def action_help(self) -> None:
-        show_help(self.app)
-
-    def action_quit(self) -> None:
-        quit_app(self.app)
 
     def action_focus_command(self) -> None:
         focus_now(self.query_one("#command-topic", Input))

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from textual.screen import Screen
-
 from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
@@ -19,8 +17,9 @@ from iotsim_tui.profiles.expand import expand
 from iotsim_tui.profiles.model import Device, DeviceTemplate, Network, Subscription, Telemetry
 from iotsim_tui.tui import editing
 from iotsim_tui.tui.messages import NetworksChanged
-from iotsim_tui.tui.session import OpenNetwork, Session
-from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
+from iotsim_tui.tui.screens.selection import SelectionScreen
+from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.network_tree import Place
 
 
 def _devices(count: int) -> str:
@@ -70,48 +69,8 @@ class Target:
         return f"the template {self.device.id} ({_devices(count)})"
 
 
-class DeviceActions(Screen[None]):
+class DeviceActions(SelectionScreen):
     """Actions of the main screen that edit devices through dialogs."""
-
-    session: Session
-    place: Place | None
-
-    @property
-    def network(self) -> OpenNetwork | None:
-        """The open network the selection is in (the main screen says which)."""
-        raise NotImplementedError
-
-    @property
-    def device_id(self) -> str | None:
-        """The selected device's id (the main screen says which)."""
-        raise NotImplementedError
-
-    def _changed_network(self, opened: OpenNetwork, network: Network, what: str) -> None:
-        opened.apply(network)
-        if opened.engine is not None:
-            self.notify(
-                f"{what}. {network.name} is running: the change applies when you stop and start "
-                "it (S, S).",
-                title="Applies on restart",
-            )
-        else:
-            self.notify(what)
-        self.post_message(NetworksChanged())
-
-    def _need_network(self) -> OpenNetwork | None:
-        opened = self.network
-        if opened is None:
-            self.notify("Open or create a network first (o or n).", severity="warning")
-        return opened
-
-    def _select_after(self, place: Place) -> None:
-        def move() -> None:
-            tree = self.query_one(NetworkTree)
-            node = tree.node_of(place)
-            if node is not None:
-                tree.move_cursor(node)
-
-        self.call_after_refresh(move)
 
     def _with_device(self, then: Callable[[Target], None]) -> None:
         """Call `then` with the selected device; for one made by a template, ask first

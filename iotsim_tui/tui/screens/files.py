@@ -7,16 +7,21 @@ folder tree that shows only the files that fit; Enter on a file in the tree choo
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
-from textual.widgets import DirectoryTree, Input
+from textual.widgets import DirectoryTree, Input, Label
 
 from iotsim_tui.tui.screens._form import FormDialog, field
+from iotsim_tui.tui.screens._frame import DialogScreen
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 
 PROFILE_SUFFIXES = (".toml",)
@@ -265,3 +270,43 @@ class SaveAsScreen(FormDialog[Path]):
         name = Path(path_input.value).name or self.default.name
         path_input.value = shown_path(event.path / name)
         path_input.focus()
+
+
+CAPTURES = Path("captures")
+"""Where captures go unless the user says otherwise."""
+
+
+def default_capture_path(network: str, now: float | None = None) -> Path:
+    """captures/<network>-<time>.pcap, with the name made safe for a file name."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", network).strip("._") or "network"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return CAPTURES / f"{safe}-{stamp}.pcap"
+
+
+class CapturePathScreen(DialogScreen[Path | None]):
+    """Asks where to write the pcap file."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="capture.cancel", tooltip="Do not write a file"),
+    ]
+
+    DEFAULT_CSS = """
+    CapturePathScreen > #dialog { width: 80; padding: 1 2; }
+    """
+
+    def __init__(self, default: Path) -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with self.frame("Save the capture", "Enter: write · Esc: cancel"):
+            yield Label("Write the capture to (pcap, opens in Wireshark):")
+            yield Input(str(self.default), id="capture-path")
+
+    @on(Input.Submitted, "#capture-path")
+    def _chosen(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(Path(value) if value else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
 from iotsim_tui.tui.screens._frame import DialogScreen
-
-HELP_AND_QUIT: list[BindingType] = [
-    Binding(
-        "question_mark",
-        "help",
-        "Help: every key",
-        id="help.open",
-        tooltip="Every key, and where it works",
-    ),
-    Binding("q", "quit", "Quit", id="help.quit", tooltip="Quit (asks when something is unsaved)"),
-]
-"""`?` and `q` for the screens other than the main one, which has its own."""
-HELP_AND_QUIT_LABELS = {"help.open": "Help"}
-"""Short footer words for HELP_AND_QUIT."""
 
 KeyHelp = tuple[str, str, str]
 """(key, what it does, where it applies), e.g. ("s", "Start or stop the device", "Devices")."""
@@ -61,50 +47,29 @@ def matching(bindings: Sequence[KeyHelp], search: str) -> list[KeyHelp]:
     return [row for row in bindings if all(w in " ".join(row).casefold() for w in words)]
 
 
-def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
+def every_key() -> list[KeyHelp]:
     """The rows of the `?` screen: the keys of the main screen, the device log, the broker
-    console, the eavesdrop view and the network settings (`?` and `q` once: they work on
-    each)."""
+    console, the eavesdrop view and the network settings, then the app's own keys, which
+    work on each of them."""
+    from iotsim_tui.tui.app import IotsimApp
     from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+    from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
+    from iotsim_tui.tui.screens.main import MainScreen
     from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
     from iotsim_tui.tui.widgets.device_log import DeviceLog
-    from iotsim_tui.tui.widgets.eavesdrop import EavesdropPane, EavesdropScreen
-
-    def own(bindings: Iterable[BindingType]) -> list[BindingType]:
-        return [binding for binding in bindings if binding not in HELP_AND_QUIT]
-
-    def everywhere(binding: BindingType) -> bool:
-        return isinstance(binding, Binding) and binding.action in ("help", "quit")
+    from iotsim_tui.tui.widgets.eavesdrop import EavesdropPane
 
     return [
-        *key_help("main screen", [b for b in main_screen if not everywhere(b)]),
+        *key_help("main screen", MainScreen.BINDINGS),
         *key_help("device log", DeviceLog.BINDINGS),
-        *key_help("broker console", own(BrokerConsoleScreen.BINDINGS)),
-        *key_help("eavesdrop", own([*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS])),
+        *key_help("broker console", BrokerConsoleScreen.BINDINGS),
+        *key_help("eavesdrop", [*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS]),
         *key_help("network settings", NetworkSettingsScreen.BINDINGS),
-        *key_help("everywhere", [b for b in main_screen if everywhere(b)]),
+        *key_help("everywhere", [b for b in IotsimApp.BINDINGS if getattr(b, "show", True)]),
         ("ctrl+q", "Quit, from any screen", "everywhere"),
         ("tab / shift+tab", "Move between panes and fields", "everywhere"),
         ("ctrl+p", "Command palette: every action by name", "everywhere"),
     ]
-
-
-def show_help(app: App[Any]) -> None:
-    """Open the `?` screen over whatever screen is showing."""
-    from iotsim_tui.tui.screens.main import MainScreen
-
-    app.push_screen(HelpScreen(every_key(MainScreen.BINDINGS)))
-
-
-def quit_app(app: App[Any]) -> None:
-    """Quit as `q` does on the main screen: asking first when a network is unsaved."""
-    from iotsim_tui.tui.screens.main import MainScreen
-
-    for screen in app.screen_stack:
-        if isinstance(screen, MainScreen):
-            screen.action_quit()
-            return
-    app.exit(0)
 
 
 class HelpScreen(DialogScreen[None]):

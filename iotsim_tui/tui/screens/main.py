@@ -23,11 +23,14 @@ from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.messages import (
     BrokerExited,
+    BrokerStateChanged,
     DeviceHistoryArrived,
     NetworkEventsArrived,
     NetworksChanged,
     NetworkStopped,
 )
+from iotsim_tui.tui.screens.device_actions import DeviceActions
+from iotsim_tui.tui.screens.main_actions import EditingActions
 from iotsim_tui.tui.screens.network_runs import NetworkRuns
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.device_log import DeviceLog
@@ -61,7 +64,7 @@ def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -
     return Binding(key, action, text, show=show, id=f"main.{action}", tooltip=tooltip)
 
 
-class MainScreen(NetworkRuns):
+class MainScreen(NetworkRuns, EditingActions, DeviceActions):
     """Everything about the open networks on one screen, driven from the keyboard."""
 
     # In the order the footer offers them when the terminal is narrow: most useful first.
@@ -91,8 +94,6 @@ class MainScreen(NetworkRuns):
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
         ),
-        _key("question_mark", "help", "Help: every key", "Every key, and where it works"),
-        _key("q", "quit", "Quit", "Quit (asks when something is unsaved)"),
     ]
     FOOTER_LABELS: ClassVar[dict[str, str]] = {
         "main.toggle_device": "Start/stop",
@@ -103,7 +104,6 @@ class MainScreen(NetworkRuns):
         "main.subscribe": "Subscribe",
         "main.focus_publish": "Publish",
         "main.save": "Save",
-        "main.help": "Help",
         "main.leave_input": "Leave box",
     }
     """Short footer words for the bindings above (the palette shows the whole description)."""
@@ -133,15 +133,12 @@ class MainScreen(NetworkRuns):
     """
 
     def __init__(self, session: Session, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__()
-        self.session = session
+        super().__init__(session)
         self.clock = clock
-        self.place: Place | None = None
         self._changed: dict[str, set[str]] = {}
         self._tables_due = True
         self._view_shown: object | None = None
         self._second_shown = 0
-        self._runs: dict[str, Worker[None]] = {}
         self._tls_seen: dict[str, tuple[Network, str]] = {}
         """Network key -> (the run's settings, the TLS version a device of it negotiated)."""
 
@@ -198,18 +195,6 @@ class MainScreen(NetworkRuns):
         self._refresh_header()
 
     # -- what is selected ---------------------------------------------------------------
-
-    @property
-    def network(self) -> OpenNetwork | None:
-        """The open network the selection is in."""
-        if self.place is None:
-            return self.session.networks[0] if self.session.networks else None
-        return self.session.find(self.place.network)
-
-    @property
-    def device_id(self) -> str | None:
-        """The selected device's id, if a device is selected."""
-        return self.place.device if self.place is not None else None
 
     def _known_topics(self) -> set[str]:
         opened = self.network
@@ -356,20 +341,13 @@ class MainScreen(NetworkRuns):
         if self.place is not None:
             self._select(self.place)
 
+    def on_broker_state_changed(self, _message: BrokerStateChanged) -> None:
+        self._refresh_header()
+
     def on_broker_exited(self, message: BrokerExited) -> None:
         text = self.session.brokers.exited((message.host, message.port), message.code)
         self.notify(text, title="Broker stopped", severity="error", timeout=15)
         self._refresh_header()
-
-    # -- starting and stopping ---------------------------------------------------------
-
-    # -- help ------------------------------------------------------------------------------
-
-    def action_help(self) -> None:
-        """Every key, what it does, and where it works."""
-        from iotsim_tui.tui.screens.help import HelpScreen, every_key
-
-        self.app.push_screen(HelpScreen(every_key(self.BINDINGS)))
 
     # -- publishing --------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.messages import NetworksChanged
-from iotsim_tui.tui.screens.device_actions import DeviceActions
+from iotsim_tui.tui.screens.selection import SelectionScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
 
@@ -22,7 +22,7 @@ def comment_lines(path: Path) -> int:
     return sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
 
 
-class EditingActions(DeviceActions):
+class EditingActions(SelectionScreen):
     """Actions of the main screen that edit networks and devices through dialogs."""
 
     # -- networks ----------------------------------------------------------------------
@@ -138,7 +138,7 @@ class EditingActions(DeviceActions):
         self.app.push_screen(BrokerConsoleScreen(opened))
 
     def action_eavesdrop(self) -> None:
-        from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
+        from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
 
         opened = self._need_network()
         if opened is None:
@@ -151,20 +151,3 @@ class EditingActions(DeviceActions):
             )
 
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
-
-    def action_quit(self) -> None:
-        from iotsim_tui.tui.screens.confirm import ConfirmScreen
-
-        unsaved = self.session.dirty
-        if not unsaved:
-            self.app.exit(0)
-            return
-        names = ", ".join(n.network.name for n in unsaved)
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.app.exit(0)
-
-        self.app.push_screen(
-            ConfirmScreen(f"Quit without saving {names}?", yes="Quit without saving"), confirmed
-        )

@@ -10,26 +10,25 @@ from textual.worker import Worker, WorkerCancelled, get_current_worker
 
 from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.errors import IotsimError
-from iotsim_tui.tui.digest import Digest, History
+from iotsim_tui.runner.digest import Digest, History
 from iotsim_tui.tui.messages import (
     BrokerExited,
+    BrokerStateChanged,
     DeviceHistoryArrived,
     NetworkEventsArrived,
     NetworkStopped,
 )
-from iotsim_tui.tui.screens.main_actions import EditingActions
-from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.screens.selection import SelectionScreen
+from iotsim_tui.tui.session import OpenNetwork, Session
 
 
-class NetworkRuns(EditingActions):
+class NetworkRuns(SelectionScreen):
     """Start/stop keys of the main screen: one simulation worker per running network."""
 
-    _runs: dict[str, Worker[None]]
-    """Network key -> the worker running its simulation (set up by the main screen)."""
-
-    def _refresh_header(self) -> None:
-        """Show the selected network's state in the header (the main screen draws it)."""
-        raise NotImplementedError
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._runs: dict[str, Worker[None]] = {}
+        """Network key -> the worker running its simulation."""
 
     def refuse_client_id_clash(self, opened: OpenNetwork, device_ids: list[str] | None) -> bool:
         """True, said in a notification, when a device to start (None: all) would use a
@@ -76,7 +75,7 @@ class NetworkRuns(EditingActions):
         try:
             broker = await self.session.ensure_broker(opened.network)
         except IotsimError as error:
-            self._refresh_header()
+            self.post_message(BrokerStateChanged())
             self.notify(
                 f"{error.message}.",
                 title=error.title,
@@ -86,7 +85,7 @@ class NetworkRuns(EditingActions):
             return
         if broker is not None:
             self._watch_broker(opened, broker)
-        self._refresh_header()
+        self.post_message(BrokerStateChanged())
         run = self._runs.get(opened.key)
         if run is not None and opened.stale and not opened.active:
             await _cancel(run)

@@ -9,8 +9,6 @@ the user moves the cursor or scrolls up; `f` follows again. The pane reads a run
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,15 +17,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Static
 
 from iotsim_tui.errors import IotsimError
-from iotsim_tui.profiles.model import Network
-from iotsim_tui.tui.screens._frame import DialogScreen
-from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
-from iotsim_tui.tui.session import EAVESDROP_MAX_DEVICES
-from iotsim_tui.tui.widgets.keys_footer import KeysFooter
+from iotsim_tui.tui.screens.files import CapturePathScreen, default_capture_path
 from iotsim_tui.tui.widgets.packet_list import PacketList, header_line
 from iotsim_tui.wiretap import Eavesdrop, WireItem, count, hexdump
 
@@ -35,18 +28,10 @@ MAX_ROWS = 5000
 """Packets listed at most; the oldest rows go first."""
 DETAIL_BYTES = 1024
 """Bytes of a packet shown in the hex view."""
-CAPTURES = Path("captures")
 
 PLAIN_BANNER = "⚠ credentials and payloads visible: MQTT in clear, anyone on the path reads them"
 TLS_BANNER = "🔒 encrypted: TLS, a sniffer sees the handshake and record sizes only"
 WAITING_BANNER = "… waiting for traffic: start the network's devices"
-
-
-def default_capture_path(network: str, now: float | None = None) -> Path:
-    """captures/<network>-<time>.pcap, with the name made safe for a file name."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", network).strip("._") or "network"
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return CAPTURES / f"{safe}-{stamp}.pcap"
 
 
 def packet_detail(item: WireItem) -> Text:
@@ -68,35 +53,6 @@ def packet_detail(item: WireItem) -> Text:
             more = count(item.size - len(shown), "more byte")
             text.append(f"\n… {more} not shown", style="dim")
     return text
-
-
-class CapturePathScreen(DialogScreen[Path | None]):
-    """Asks where to write the pcap file."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="capture.cancel", tooltip="Do not write a file"),
-    ]
-
-    DEFAULT_CSS = """
-    CapturePathScreen > #dialog { width: 80; padding: 1 2; }
-    """
-
-    def __init__(self, default: Path) -> None:
-        super().__init__()
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with self.frame("Save the capture", "Enter: write · Esc: cancel"):
-            yield Label("Write the capture to (pcap, opens in Wireshark):")
-            yield Input(str(self.default), id="capture-path")
-
-    @on(Input.Submitted, "#capture-path")
-    def _chosen(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
-        self.dismiss(Path(value) if value else None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class EavesdropPane(Vertical):
@@ -277,58 +233,3 @@ class EavesdropPane(Vertical):
             f"{summary} written to {summary.path}. Open it in Wireshark.",
             title="Capture written",
         )
-
-
-class EavesdropScreen(Screen[None]):
-    """The eavesdrop pane for one network, full screen."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Back", id="eavesdrop.close", tooltip="Back to the main screen"),
-        *HELP_AND_QUIT,
-    ]
-    FOOTER_LABELS: ClassVar[dict[str, str]] = HELP_AND_QUIT_LABELS
-    """Short footer words for the bindings above."""
-
-    DEFAULT_CSS = """
-    EavesdropScreen #eavesdrop-title { height: 1; padding: 0 1; background: $panel; }
-    EavesdropScreen #eavesdrop-off { padding: 1 2; }
-    """
-
-    def __init__(
-        self, network: Network, tap: Eavesdrop | None = None, *, devices: int | None = None
-    ) -> None:
-        super().__init__()
-        self.network = network
-        self.tap = tap
-        self.devices = devices
-        """How many devices the network has, said when eavesdropping is off for it."""
-
-    def compose(self) -> ComposeResult:
-        broker = self.network.broker
-        where = f"{broker.host}:{broker.effective_port}"
-        yield Static(f"Eavesdrop · {self.network.name} · broker {where}", id="eavesdrop-title")
-        if self.tap is None:
-            yield Static(off_text(self.devices), id="eavesdrop-off")
-        else:
-            yield EavesdropPane(self.tap, network=self.network.name)
-        yield KeysFooter()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    def action_help(self) -> None:
-        show_help(self.app)
-
-    def action_quit(self) -> None:
-        quit_app(self.app)
-
-
-def off_text(devices: int | None) -> str:
-    """Why the eavesdrop view has nothing to show, and how to capture such a network anyway."""
-    this_one = f" (this one has {devices})" if devices is not None else ""
-    return (
-        f"Eavesdropping is off for networks of more than {EAVESDROP_MAX_DEVICES} devices"
-        f"{this_one}: in the app their devices connect straight to the broker, since a relay "
-        "would double their connections. To capture such a network, run it headless: "
-        "`iotsim-tui run PROFILE --eavesdrop --pcap FILE`."
-    )

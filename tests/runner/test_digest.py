@@ -29,7 +29,7 @@ from iotsim_tui.profiles.model import (
     Telemetry,
     ValueSpec,
 )
-from iotsim_tui.tui.digest import KEPT_AT_END, LOG_KEPT, Digester, History
+from iotsim_tui.runner.digest import KEPT_AT_END, LOG_KEPT, Digester, History
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.log_view import LogView

@@ -21,7 +21,7 @@ import pytest
 from iotsim_tui.engine.events import DeviceStatus, MessageIn
 from iotsim_tui.errors import IotsimError, ProfileProblem, TLSFailure
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription, Will
-from iotsim_tui.tui.engine_process import Failure
+from iotsim_tui.runner.messages import Failure
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.log_view import LogView
@@ -188,8 +188,8 @@ ORPHAN = """
 import asyncio, sys
 from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network
-from iotsim_tui.tui.digest import Digest
-from iotsim_tui.tui.engine_process import EngineProcess
+from iotsim_tui.runner.digest import Digest
+from iotsim_tui.runner.process import EngineProcess
 
 network = Network(
     "ORPHAN",
@@ -269,7 +269,7 @@ def test_failures_cross_the_pipe_as_their_own_class_and_words(
 
 
 def test_what_the_fork_server_preloads_never_imports_textual() -> None:
-    from iotsim_tui.tui.engine_process import PRELOADED
+    from iotsim_tui.runner.process import PRELOADED
 
     modules = [name for name in PRELOADED if name != "__main__"]
     script = (
@@ -295,7 +295,7 @@ def test_events_cross_the_pipe_unchanged_when_pickled_by_constructor() -> None:
         MessageOut,
         StatusChanged,
     )
-    from iotsim_tui.tui.engine_child import _pickle_events_by_constructor
+    from iotsim_tui.runner.child import _pickle_events_by_constructor
 
     events = [
         StatusChanged("TS1", DeviceStatus.CONNECTED, "session new", 1.0),

@@ -28,8 +28,8 @@ from iotsim_tui.engine.events import (
     StatusChanged,
 )
 from iotsim_tui.errors import ConnectionFailed
-from iotsim_tui.tui.digest import DIGEST_SECONDS, Digester
-from iotsim_tui.tui.engine_process import (
+from iotsim_tui.runner.digest import DIGEST_SECONDS, Digester
+from iotsim_tui.runner.messages import (
     LEAVE_SECONDS,
     VIEW_SECONDS,
     Call,
