@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := iotsim_tui tests $(wildcard benchmarks)
 
-.PHONY: run test check lint typecheck pytest bench clean
+.PHONY: run test check lint typecheck layers pytest bench clean
 
 run: $(STAMP)
 	$(BIN)/iotsim-tui $(ARGS)
 
 test: check pytest
 
-check: lint typecheck
+check: lint typecheck layers
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SOURCES)
@@ -20,6 +20,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict iotsim_tui
+
+# The import rules in pyproject.toml's [tool.importlinter]: textual only in the app, layers down.
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
