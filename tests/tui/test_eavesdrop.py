@@ -181,7 +181,7 @@ async def test_the_pcap_key_asks_for_a_path_and_writes_the_file(tmp_path: Path) 
         async with app.run_test() as pilot:
             assert "TLS key log on" in str(app.query_one("#eavesdrop-keylog", Static).content)
             await pilot.press("p")
-            field = app.screen.query_one("#capture-path", Input)
+            field = app.screen.query_one("#path", Input)
             assert field.value.startswith("captures/NDE_FINANCE_NETWORK-")
             field.value = str(target)
             await pilot.press("enter")

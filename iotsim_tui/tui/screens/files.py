@@ -12,16 +12,13 @@ import time
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
-from textual.widgets import DirectoryTree, Input, Label
+from textual.widgets import DirectoryTree, Input
 
 from iotsim_tui.tui.screens._form import FormDialog, field
-from iotsim_tui.tui.screens._frame import DialogScreen
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 
 PROFILE_SUFFIXES = (".toml",)
@@ -100,23 +97,58 @@ def _tree_root(start: Path) -> Path:
     return folder if folder.is_dir() else Path(".")
 
 
-class PickFileScreen(FormDialog[Path]):
-    """Choose an existing file: type its path or pick it in the tree."""
+class PathDialog(FormDialog[Path]):
+    """A path field that completes names, over a folder tree showing only the files that fit.
+
+    `PickFileScreen` chooses a file that exists, `SaveFileScreen` a file to write.
+    """
 
     ask_before_discarding = False
 
     AUTO_FOCUS = "#path"
 
     DEFAULT_CSS = """
-    PickFileScreen #tree {
+    PathDialog #tree {
         height: 12;
         margin-top: 1;
         border: round $border-blurred;
     }
-    PickFileScreen #tree:focus {
+    PathDialog #tree:focus {
         border: round $border;
     }
     """
+
+    label = "Path"
+
+    def __init__(self, start: Path, *, suffixes: tuple[str, ...], value: str) -> None:
+        super().__init__()
+        self.start = start
+        self.suffixes = suffixes
+        self.value = value
+
+    def compose_fields(self) -> ComposeResult:
+        """The path field and the folder tree."""
+        wanted = ", ".join(self.suffixes) or "any file"
+        yield field(
+            self.label,
+            Input(
+                self.value,
+                placeholder=f"type a path ({wanted}); Right arrow completes",
+                suggester=PathSuggester(self.suffixes),
+                id="path",
+                compact=True,
+            ),
+        )
+        yield FileTree(_tree_root(self.start), suffixes=self.suffixes, id="tree")
+
+    @property
+    def typed(self) -> str:
+        """What the path field holds, without surrounding spaces."""
+        return self.query_one("#path", Input).value.strip()
+
+
+class PickFileScreen(PathDialog):
+    """Choose an existing file: type its path or pick it in the tree."""
 
     heading = "Choose a file"
     submit_label = "Choose"
@@ -129,31 +161,13 @@ class PickFileScreen(FormDialog[Path]):
         heading: str | None = None,
         value: str = "",
     ) -> None:
-        super().__init__()
-        self.start = start
-        self.suffixes = suffixes
-        self.value = value
+        super().__init__(start, suffixes=suffixes, value=value)
         if heading is not None:
             self.heading = heading
 
-    def compose_fields(self) -> ComposeResult:
-        """The path field and the folder tree."""
-        wanted = ", ".join(self.suffixes) or "any file"
-        yield field(
-            "Path",
-            Input(
-                self.value,
-                placeholder=f"type a path ({wanted}); Right arrow completes",
-                suggester=PathSuggester(self.suffixes),
-                id="path",
-                compact=True,
-            ),
-        )
-        yield FileTree(_tree_root(self.start), suffixes=self.suffixes, id="tree")
-
     def build(self, errors: dict[str, str]) -> Path | None:
         """The chosen path, if it is a file that fits."""
-        text = self.query_one("#path", Input).value.strip()
+        text = self.typed
         if not text:
             errors["path"] = "type a path or pick a file in the tree"
             return None
@@ -188,59 +202,35 @@ class OpenProfileScreen(PickFileScreen):
         super().__init__(start, suffixes=PROFILE_SUFFIXES)
 
 
-class SaveAsScreen(FormDialog[Path]):
-    """Choose where to save a profile; asks before replacing an existing file."""
+class SaveFileScreen(PathDialog):
+    """Choose a file to write, adding the first suffix when the name has none, and asking
+    before replacing an existing file. Picking a file in the tree fills the field; picking a
+    folder keeps the typed name in that folder."""
 
-    ask_before_discarding = False
-
-    AUTO_FOCUS = "#path"
-
-    DEFAULT_CSS = """
-    SaveAsScreen #tree {
-        height: 10;
-        margin-top: 1;
-        border: round $border-blurred;
-    }
-    SaveAsScreen #tree:focus {
-        border: round $border;
-    }
-    """
-
-    heading = "Save the network as"
-    intro = "The profile is written as TOML; .toml is added when the name has no suffix."
+    label = "Save to"
     submit_label = "Save"
 
-    def __init__(self, default: Path) -> None:
-        super().__init__()
+    def __init__(self, default: Path, *, suffixes: tuple[str, ...]) -> None:
+        super().__init__(default, suffixes=suffixes, value=shown_path(default))
         self.default = default
 
-    def compose_fields(self) -> ComposeResult:
-        """The path field and a tree to pick the folder."""
-        yield field(
-            "Save to",
-            Input(
-                shown_path(self.default),
-                suggester=PathSuggester(PROFILE_SUFFIXES),
-                id="path",
-                compact=True,
-            ),
-        )
-        yield FileTree(_tree_root(self.default), suffixes=PROFILE_SUFFIXES, id="tree")
-
     def build(self, errors: dict[str, str]) -> Path | None:
-        """The target path, if its folder exists and it is not a folder itself."""
-        text = self.query_one("#path", Input).value.strip()
+        """The target path, if its folder exists (or can be made) and it is not a folder."""
+        text = self.typed
         if not text or text.endswith("/"):
-            errors["path"] = "type a file name, e.g. profiles/my_network.toml"
+            errors["path"] = f"type a file name, e.g. {shown_path(self.default)}"
             return None
         path = Path(text).expanduser()
-        if not path.suffix:
-            path = path.with_suffix(".toml")
+        if not path.suffix and self.suffixes:
+            path = path.with_suffix(self.suffixes[0])
         if path.is_dir():
             errors["path"] = f"{text} is a folder: add a file name"
-        elif not path.parent.is_dir():
+        elif not self.folder_may_be_missing and not path.parent.is_dir():
             errors["path"] = f"the folder {shown_path(path.parent)} does not exist"
         return Path(shown_path(path))
+
+    folder_may_be_missing = False
+    """True when whoever writes the file makes its folder."""
 
     def finish(self, result: Path | None) -> None:
         """Ask before replacing an existing file."""
@@ -272,8 +262,19 @@ class SaveAsScreen(FormDialog[Path]):
         path_input.focus()
 
 
+class SaveAsScreen(SaveFileScreen):
+    """Choose where to save a profile."""
+
+    heading = "Save the network as"
+    intro = "The profile is written as TOML; .toml is added when the name has no suffix."
+
+    def __init__(self, default: Path) -> None:
+        super().__init__(default, suffixes=PROFILE_SUFFIXES)
+
+
 CAPTURES = Path("captures")
 """Where captures go unless the user says otherwise."""
+CAPTURE_SUFFIXES = (".pcap",)
 
 
 def default_capture_path(network: str, now: float | None = None) -> Path:
@@ -283,30 +284,12 @@ def default_capture_path(network: str, now: float | None = None) -> Path:
     return CAPTURES / f"{safe}-{stamp}.pcap"
 
 
-class CapturePathScreen(DialogScreen[Path | None]):
-    """Asks where to write the pcap file."""
+class CapturePathScreen(SaveFileScreen):
+    """Where to write what the eavesdrop view captured."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="capture.cancel", tooltip="Do not write a file"),
-    ]
-
-    DEFAULT_CSS = """
-    CapturePathScreen > #dialog { width: 80; padding: 1 2; }
-    """
+    heading = "Save the capture"
+    intro = "A pcap file: Wireshark and tshark open it. Its folder is made if it is missing."
+    folder_may_be_missing = True
 
     def __init__(self, default: Path) -> None:
-        super().__init__()
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with self.frame("Save the capture", "Enter: write · Esc: cancel"):
-            yield Label("Write the capture to (pcap, opens in Wireshark):")
-            yield Input(str(self.default), id="capture-path")
-
-    @on(Input.Submitted, "#capture-path")
-    def _chosen(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
-        self.dismiss(Path(value) if value else None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        super().__init__(default, suffixes=CAPTURE_SUFFIXES)
