@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.profiles.expand import expand
@@ -63,18 +64,25 @@ def made_by_template(network: Network, device_id: str) -> MadeByTemplate | None:
     return None
 
 
+ALIKE = tuple(f.name for f in fields(Device) if f.name in {g.name for g in fields(DeviceTemplate)})
+"""What a device and a device template have alike (a template adds its count and first
+number): the one list the dialogs copy between them."""
+
+
+def _alike(source: Device | DeviceTemplate) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in ALIKE}
+
+
 def template_as_device(template: DeviceTemplate) -> Device:
     """A template seen as one device, `{n}` left in, for the device dialogs to edit."""
-    return Device(
-        name=template.name,
-        id=template.id,
-        description=template.description,
-        subscribe=template.subscribe,
-        telemetry=template.telemetry,
-        commands=template.commands,
-        state=template.state,
-        will=template.will,
-    )
+    return Device(**_alike(template))
+
+
+def device_as_template(device: Device, template: DeviceTemplate | None = None) -> DeviceTemplate:
+    """`template` (a new one making one device, when None) made like `device`."""
+    if template is None:
+        return DeviceTemplate(count=1, **_alike(device))
+    return replace(template, **_alike(device))
 
 
 def put_template(network: Network, index: int, template: DeviceTemplate) -> Network:
@@ -86,17 +94,7 @@ def put_template(network: Network, index: int, template: DeviceTemplate) -> Netw
 
 def put_template_device(network: Network, index: int, device: Device) -> Network:
     """The network with its template number `index` made like `device` (from the dialogs)."""
-    template = replace(
-        network.templates[index],
-        name=device.name,
-        id=device.id,
-        description=device.description,
-        subscribe=device.subscribe,
-        telemetry=device.telemetry,
-        commands=device.commands,
-        state=device.state,
-        will=device.will,
-    )
+    template = device_as_template(device, network.templates[index])
     return put_template(network, index, template)
 
 

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 
 from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.load import parse_network
-from iotsim_tui.profiles.model import Device, DeviceTemplate, Network
+from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.profiles.save import dumps_network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
+from iotsim_tui.tui.editing import device_as_template
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _BAD_ID_CHARS = re.compile(r"[+#\x00-\x1f\x7f]")
@@ -149,17 +150,7 @@ def device_problems(device: Device, under: str, *, template: bool) -> list[Profi
     """
     if not template:
         return profile_problems(Network("check", devices=(device,)), f"devices[0]{under}")
-    pattern = DeviceTemplate(
-        name=device.name,
-        id=device.id,
-        count=1,
-        description=device.description,
-        subscribe=device.subscribe,
-        telemetry=device.telemetry,
-        commands=device.commands,
-        state=device.state,
-        will=device.will,
-    )
+    pattern = device_as_template(device)
     problems = profile_problems(Network("check", templates=(pattern,)), f"templates[0]{under}")
     for problem in problems:
         problem.key = "devices[0]" + problem.key.removeprefix("templates[0]")

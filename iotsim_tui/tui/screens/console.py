@@ -12,10 +12,8 @@ from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import Worker
 
@@ -32,12 +30,12 @@ from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.protocol.topics import matched_filter, topic_matches
 from iotsim_tui.tui.failures import worker_failed
-from iotsim_tui.tui.focus import focus_now
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable, feed_note
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 from iotsim_tui.tui.widgets.marks import since
 from iotsim_tui.tui.widgets.network_header import link_text
+from iotsim_tui.tui.widgets.publish import MessageLine
 
 RETRY_SECONDS = 2.0
 TICK_SECONDS = 1.0
@@ -91,11 +89,6 @@ class BrokerConsoleScreen(Screen[None]):
     BrokerConsoleScreen #console-title { height: 1; padding: 0 1; background: $panel; }
     BrokerConsoleScreen #console-note { height: auto; padding: 0 1; color: $text-muted; }
     BrokerConsoleScreen ClientsTable { border: round $primary 50%; }
-    BrokerConsoleScreen #command { height: auto; padding: 0 1; }
-    BrokerConsoleScreen #command-topic { width: 2fr; }
-    BrokerConsoleScreen #command-message { width: 3fr; }
-    BrokerConsoleScreen #command-qos { width: 12; }
-    BrokerConsoleScreen #command Button { width: auto; min-width: 8; }
     """
 
     def __init__(
@@ -128,22 +121,17 @@ class BrokerConsoleScreen(Screen[None]):
         yield Static(self._title(), id="console-title")
         yield Static("connecting…", id="console-note")
         yield ClientsTable(id="clients")
-        with Horizontal(id="command"):
-            yield Input(
-                placeholder="command topic",
-                id="command-topic",
-                compact=True,
-                suggester=SuggestFromList(sorted(self._command_topics())),
-            )
-            yield Input(placeholder="message (Enter sends)", id="command-message", compact=True)
-            yield Select(
-                [(f"QoS {q}", q) for q in (0, 1, 2)],
-                value=1,
-                allow_blank=False,
-                id="command-qos",
-                compact=True,
-            )
-            yield Button("Send", id="command-send", compact=True)
+        line = MessageLine(
+            "command",
+            topic_hint="command topic",
+            payload_hint="message (Enter sends)",
+            qos=1,
+            retain=False,
+            send="Send",
+            id="command",
+        )
+        line.topics = self._command_topics
+        yield line
         yield KeysFooter()
 
     def _title(self, negotiated: str | None = None) -> str:
@@ -263,23 +251,16 @@ class BrokerConsoleScreen(Screen[None]):
         self.dismiss()
 
     def action_focus_command(self) -> None:
-        focus_now(self.query_one("#command-topic", Input))
+        self.query_one(MessageLine).focus_topic()
 
     def action_topic_entered(self) -> None:
         """Enter in the topic box moves on to the message box; elsewhere Enter is as usual."""
-        if self.focused is not self.query_one("#command-topic", Input):
+        if not self.query_one(MessageLine).topic_entered():
             raise SkipAction
-        focus_now(self.query_one("#command-message", Input))
 
-    @on(Input.Submitted, "#command-message")
-    @on(Button.Pressed, "#command-send")
-    def _send_pressed(self) -> None:
-        qos = self.query_one("#command-qos", Select).value
-        self.send(
-            self.query_one("#command-topic", Input).value.strip(),
-            self.query_one("#command-message", Input).value,
-            qos if isinstance(qos, int) else 1,
-        )
+    @on(MessageLine.Submitted)
+    def _send_pressed(self, event: MessageLine.Submitted) -> None:
+        self.send(event.topic, event.payload, event.qos)
 
     @work(group="console-send", exit_on_error=False)
     async def send(self, topic: str, message: str, qos: int) -> None:
