@@ -14,6 +14,8 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from tests.tui.pilot import settle
+
 _SVG_TEXT = re.compile(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>')
 _CELL_WIDTH, _LINE_HEIGHT, _FIRST_LINE = 12.2, 24.4, 20
 
@@ -37,7 +39,7 @@ async def open_dialog(
     """Run a `DialogApp` headless with `dialog` open."""
     app = DialogApp(dialog)
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         yield app, pilot
 
 
@@ -49,13 +51,13 @@ async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
     """
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()
-    await pilot.pause()
+    await settle(pilot)
     await pilot.press("end", "shift+home")  # select everything, so the text replaces it
     if text:
         widget.post_message(events.Paste(text))
     else:
         await pilot.press("backspace")
-    await pilot.pause()
+    await settle(pilot)
 
 
 async def paste(pilot: Pilot[None], text: str) -> None:
@@ -63,15 +65,15 @@ async def paste(pilot: Pilot[None], text: str) -> None:
     focused = pilot.app.screen.focused
     assert isinstance(focused, Input), f"the focus is on {focused!r}, not on a text field"
     focused.post_message(events.Paste(text))
-    await pilot.pause()
+    await settle(pilot)
 
 
 async def toggle(pilot: Pilot[None], selector: str) -> None:
     """Focus a toggle or switch and press space on it."""
     pilot.app.screen.query_one(selector).focus()
-    await pilot.pause()
+    await settle(pilot)
     await pilot.press("space")
-    await pilot.pause()
+    await settle(pilot)
 
 
 def error_under(app: App[Any], control_id: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -28,6 +30,37 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {limit:.0f} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+def _busy(app: App[Any]) -> str:
+    """What the app is still doing: a worker running, or a message waiting somewhere."""
+    # A DirectoryTree's "_loader" waits on its queue as long as the tree lives; each folder it
+    # loads is a worker of its own, counted here.
+    running = [w.name for w in app.workers if not w.is_finished and w.group != "_loader"]
+    if running:
+        return f"worker {running[0]!r} running"
+    for screen in app.screen_stack:
+        for node in (app, *screen.walk_children(with_self=True)):
+            if node.message_queue_size:
+                return f"messages waiting in {node!r}"
+    return ""
+
+
+async def settle(pilot: Pilot[Any], limit: float = WAIT) -> None:
+    """Let the app run until it is idle: no worker running and no message waiting in the app
+    or any widget of its screens, seen twice in a row (a handler may post more, or start a
+    worker that pushes a screen). For apps without long-running workers, such as a dialog
+    under test; elsewhere wait for the condition itself with `wait_for`."""
+    deadline = time.monotonic() + limit
+    quiet = 0
+    while quiet < 2:
+        await pilot.pause()
+        busy = _busy(pilot.app)
+        quiet = 0 if busy else quiet + 1
+        if busy and time.monotonic() > deadline:
+            raise AssertionError(f"the app was still busy after {limit:.0f} s: {busy}")
+        if busy:
+            await pilot.pause(0.01)
 
 
 async def type_text(pilot: Pilot[int], text: str) -> None:

@@ -25,6 +25,7 @@ from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS
 from iotsim_tui.tui.screens.subscribe import SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from tests.tui.dialog_harness import error_under, open_dialog, paste, screen_text, type_into
+from tests.tui.pilot import settle
 
 SENSOR = Device("Temperature_Sensor", "TS1", "Server room")
 LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
@@ -36,7 +37,7 @@ async def test_add_device_returns_what_was_typed() -> None:
         await pilot.press("tab", *"TS1", "tab")
         await paste(pilot, "Server room")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [SENSOR]
 
 
@@ -46,25 +47,25 @@ async def test_a_device_id_must_be_unique_in_the_network() -> None:
         await type_into(pilot, "#id", "TS1")
         assert error_under(app, "id") == "TS1 is already the id of Temperature_Sensor"
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.results == []
         await type_into(pilot, "#id", "TS+1")
         assert "'+'" in error_under(app, "id")
         await type_into(pilot, "#id", "TS2")
         assert error_under(app, "id") == ""
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Device("Other", "TS2")]
 
 
 async def test_a_device_needs_a_name_and_an_id() -> None:
     async with open_dialog(DeviceScreen(LAB, None)) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "name") == "a name is required"
         assert "needs an id" in error_under(app, "id")
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None]
 
 
@@ -72,10 +73,10 @@ async def test_a_template_fills_name_free_id_and_telemetry() -> None:
     async with open_dialog(DeviceScreen(LAB, None)) as (app, pilot):
         app.screen.query_one("#kind").focus()
         await pilot.press("enter", "down", "enter")  # the first kind: temperature sensor
-        await pilot.pause()
+        await settle(pilot)
         await type_into(pilot, "#description", "Lobby")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     kind = DEVICE_KINDS[0]
     assert app.results == [Device("Temperature_Sensor", "TS2", "Lobby", telemetry=kind.telemetry())]
 
@@ -86,7 +87,7 @@ async def test_editing_keeps_the_id_and_what_the_dialog_does_not_show() -> None:
     async with open_dialog(DeviceScreen(network, device)) as (app, pilot):
         await type_into(pilot, "#description", "Server room 2")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [replace(device, description="Server room 2")]
 
 
@@ -103,7 +104,7 @@ async def test_subscribe_at_qos_1_is_saved_for_every_start() -> None:
     async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
         assert "Saved in the profile: TS1 subscribes every time it connects" in screen_text(app)
         await pilot.press(*"High_Tempe", "enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Subscription("High_Tempe", 1, on=SubscribeOn.START)]
 
 
@@ -112,9 +113,9 @@ async def test_subscribe_at_qos_2_to_a_filter_with_the_device_id() -> None:
         await paste(pilot, "alerts/+/{id}")
         await pilot.press("tab")
         await pilot.press("enter", "down", "enter")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.click("#submit")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Subscription("alerts/+/{id}", qos=2)]
 
 
@@ -130,17 +131,17 @@ async def test_a_bad_topic_filter_is_explained(typed: str, message: str) -> None
     device = replace(SENSOR, subscribe=(Subscription("High_Tempe"),))
     async with open_dialog(SubscribeScreen(device)) as (app, pilot):
         await pilot.press(*typed)
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "topic") == message
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.results == []
 
 
 async def test_an_empty_topic_filter_is_refused() -> None:
     async with open_dialog(SubscribeScreen(SENSOR)) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "topic") == "a topic filter must not be empty"
 
 
@@ -176,9 +177,9 @@ async def test_telemetry_with_nested_values_opens_and_saves_unchanged() -> None:
     async with open_dialog(TelemetryScreen(SENSOR, first)) as (app, pilot):
         await pilot.press("enter")
         await app.push_screen(TelemetryScreen(SENSOR, second), app.results.append)
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [first, second]
 
 
@@ -187,12 +188,12 @@ async def test_new_telemetry_with_a_typed_value_generator() -> None:
         await type_into(pilot, "#topic", "sensors/{id}/temperature")
         await type_into(pilot, "#interval", "2.5")
         await pilot.press("ctrl+n")
-        await pilot.pause()
+        await settle(pilot)
         await paste(pilot, "temperature")
         await pilot.press("tab", "tab")
         await paste(pilot, "min=15 max=35 step=0.5")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [
         Telemetry(
             "sensors/{id}/temperature",
@@ -206,12 +207,12 @@ async def test_a_value_row_can_be_removed() -> None:
     telemetry = DEVICE_KINDS[0].telemetry()[0]
     async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
         await pilot.click("#remove-2")  # the "unit" row
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")  # the focus went to the Add button: Enter adds a row
-        await pilot.pause()
+        await settle(pilot)
         await type_into(pilot, "#topic", "t")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     fields = dict(telemetry.fields)
     del fields["unit"]
     assert app.results == [replace(telemetry, topic="t", fields=fields)]
@@ -220,20 +221,20 @@ async def test_a_value_row_can_be_removed() -> None:
 async def test_generator_parameters_are_checked_by_the_profile_rules() -> None:
     async with open_dialog(TelemetryScreen(SENSOR, None)) as (app, pilot):
         await pilot.click("#add-value")
-        await pilot.pause()
+        await settle(pilot)
         await paste(pilot, "temperature")
         await pilot.press("tab", "tab")
         await paste(pilot, "min=40 max=30")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "params-1") == "min = 40: must not be more than max (30)"
         await type_into(pilot, "#params-1", "min 40")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "params-1").startswith("write parameters as key=value")
         await type_into(pilot, "#params-1", "min=10 max=30 stepp=1")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "params-1") == (
             'stepp: is not a key of kind "walk"; did you mean "step"?'
         )
@@ -250,16 +251,16 @@ async def test_telemetry_topic_interval_and_template_are_checked() -> None:
         await type_into(pilot, "#interval", "1")
         app.screen.query_one("#format").focus()
         await pilot.press("enter", "down", "enter")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.click("#submit")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "template") == (
             "a text payload needs a template, e.g. temp={temperature}"
         )
         assert app.results == []
         await type_into(pilot, "#template", "hello from {id}")
         await pilot.click("#submit")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [
         Telemetry(
             "sensors/{id}/t",
@@ -275,13 +276,13 @@ async def test_messages_with_brackets_are_shown_as_written() -> None:
     async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
         await type_into(pilot, "#params-1", "values=[1, 2")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "params-1") == (
             "write parameters as key=value, e.g. values=low,mid,high, round and round"
         )
         await type_into(pilot, "#params-1", "values=[]")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         expected = "values = []: must be a non-empty array of strings, numbers or true/false"
         assert error_under(app, "params-1") == expected
         assert expected in screen_text(app)
@@ -293,7 +294,7 @@ async def test_n_stands_for_the_number_only_in_a_template(template: bool, accept
     async with open_dialog(SubscribeScreen(pattern, template=template)) as (app, pilot):
         await paste(pilot, "fleet/{id}/n{n}")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         if not accepted:
             assert "unknown placeholder {n}" in error_under(app, "topic")
     assert app.results == ([Subscription("fleet/{id}/n{n}")] if accepted else [])

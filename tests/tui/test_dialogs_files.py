@@ -19,6 +19,7 @@ from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetwor
 from iotsim_tui.tui.screens.subscribe import SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from tests.tui.dialog_harness import error_under, open_dialog, screen_text, type_into
+from tests.tui.pilot import settle
 
 KEYS = [
     ("s", "Start or stop the selected device", "Devices"),
@@ -56,10 +57,10 @@ def test_completion_offers_folders_and_fitting_files_only(folder: Path) -> None:
 async def test_open_by_typing_with_completion(folder: Path) -> None:
     async with open_dialog(OpenProfileScreen()) as (app, pilot):
         await pilot.press(*"profiles/h", "right")  # Right accepts the suggestion
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen.query_one("#path", Input).value == "profiles/health_care.toml"
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Path("profiles/health_care.toml")]
 
 
@@ -67,15 +68,15 @@ async def test_open_shows_only_profiles_and_picks_from_the_tree(folder: Path) ->
     async with open_dialog(OpenProfileScreen()) as (app, pilot):
         tree = app.screen.query_one(DirectoryTree)
         await tree.reload()  # the tree loads in a worker; wait for the first folder
-        await pilot.pause()
+        await settle(pilot)
         shown = screen_text(app)
         assert "health_care.toml" in shown
         assert "notes.txt" not in shown
         assert ".hidden.toml" not in shown
         tree.focus()
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("down", "down", "enter")  # past "lab" to health_care.toml
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Path("profiles/health_care.toml")]
 
 
@@ -83,23 +84,23 @@ async def test_open_explains_a_wrong_path_and_stays_open(folder: Path) -> None:
     async with open_dialog(OpenProfileScreen()) as (app, pilot):
         await type_into(pilot, "#path", "profiles/nothing.toml")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "path") == "there is no file profiles/nothing.toml"
         await type_into(pilot, "#path", "profiles/notes.txt")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "path") == "profiles/notes.txt is not a .toml file"
         await type_into(pilot, "#path", "profiles/lab")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "path") == "profiles/lab is a folder: pick a file in it"
         await type_into(pilot, "#path", "[b]lab.toml")  # shown as typed, not as markup
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert "there is no file [b]lab.toml" in screen_text(app)
         assert app.results == []
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None]
 
 
@@ -107,28 +108,28 @@ async def test_save_as_adds_the_suffix_and_checks_the_folder(folder: Path) -> No
     async with open_dialog(SaveAsScreen(Path("profiles/health_care.toml"))) as (app, pilot):
         await type_into(pilot, "#path", "nowhere/finance")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "path") == "the folder nowhere does not exist"
         await type_into(pilot, "#path", "profiles/finance")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Path("profiles/finance.toml")]
 
 
 async def test_save_as_asks_before_replacing_a_file(folder: Path) -> None:
     async with open_dialog(SaveAsScreen(Path("profiles/health_care.toml"))) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert "profiles/health_care.toml exists. Replace it?" in screen_text(app)
         await pilot.press("n")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, SaveAsScreen)
         assert app.results == []
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Path("profiles/health_care.toml")]
 
 
@@ -146,7 +147,7 @@ async def test_confirm_answers(keys: list[str], answer: bool) -> None:
     async with open_dialog(ConfirmScreen("Delete device TS1?", yes="Delete")) as (app, pilot):
         assert "Delete device TS1?" in screen_text(app)
         await pilot.press(*keys)
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [answer]
 
 
@@ -162,13 +163,13 @@ async def test_help_lists_the_keys_and_filters_as_you_type() -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == len(KEYS)
         await pilot.press(*"quit")
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 1
         assert "1 of 5 keys" in screen_text(app)
         await pilot.press("down")
         assert app.screen.focused is table
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None]
 
 
@@ -191,22 +192,22 @@ async def test_escape_closes_every_dialog_with_no_result(folder: Path) -> None:
     async def type_then_escape(dialog: Screen[Any]) -> None:
         """Typing first: Escape still cancels, after asking when the form would lose it."""
         await pilot.press("x", "escape")
-        await pilot.pause()
+        await settle(pilot)
         if isinstance(dialog, FormDialog) and dialog.ask_before_discarding:
             assert isinstance(app.screen, ConfirmScreen), f"{dialog} did not ask"
             await pilot.press("y")
-            await pilot.pause()
+            await settle(pilot)
 
     async with open_dialog(first) as (app, pilot):
         await type_then_escape(first)
         for dialog in others:
             await app.push_screen(dialog, app.results.append)
-            await pilot.pause()
+            await settle(pilot)
             assert app.screen is dialog
             await type_then_escape(dialog)
-        await pilot.pause()
+        await settle(pilot)
         await app.push_screen(ConfirmScreen("Quit?"), app.results.append)
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None] * len(dialogs) + [False]
     assert not (folder / "certs").exists()

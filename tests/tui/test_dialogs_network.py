@@ -37,7 +37,7 @@ from tests.tui.dialog_harness import (
     toggle,
     type_into,
 )
-from tests.tui.pilot import wait_for
+from tests.tui.pilot import settle, wait_for
 
 LAB = Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")
 
@@ -46,7 +46,7 @@ async def test_new_network_returns_the_typed_name_and_description() -> None:
     async with open_dialog(NewNetworkScreen()) as (app, pilot):
         await type_into(pilot, "#name", "NDE_FINANCE_NETWORK")
         await pilot.press("tab", *"Finance floor sensors", "enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")]
 
 
@@ -55,36 +55,36 @@ async def test_new_network_refuses_a_name_that_cannot_name_a_file() -> None:
         await type_into(pilot, "#name", "finance/floor")
         assert "file name" in error_under(app, "name")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.results == []
         assert isinstance(app.screen, NewNetworkScreen)
         await pilot.press("escape")  # asks before losing the name typed
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep editing: the dialog and its text stay
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, NewNetworkScreen)
         assert app.screen.query_one("#name", Input).value == "finance/floor"
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None]
 
 
 async def test_escape_closes_an_untouched_dialog_without_asking() -> None:
     network = Network("LAB", devices=(Device("Temperature_Sensor", "TS1"),))
     async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None]
 
 
 async def test_new_network_requires_a_name() -> None:
     async with open_dialog(NewNetworkScreen()) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "name") == "a network needs a name"
         assert app.results == []
 
@@ -99,7 +99,7 @@ async def test_switching_tls_flips_the_automatic_port() -> None:
         assert port.value == "1883"
         await toggle(pilot, "#tls")
         await pilot.press("enter")  # on a toggle, Enter submits as in a text field
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker.tls.enabled is True
     assert network.broker.port is None
@@ -112,7 +112,7 @@ async def test_ctrl_t_switches_tls_from_any_field() -> None:
         assert app.screen.focused is not None
         assert app.screen.focused.id != "tls"
         await pilot.press("ctrl+t")
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen.query_one("#tls", Checkbox).value
         assert port.value == "8883"
         assert app.screen.focused is app.screen.query_one("#tls")
@@ -127,7 +127,7 @@ async def test_a_port_set_by_hand_stays_when_tls_is_switched() -> None:
         assert "set by hand" in str(app.screen.query_one("#port-hint", Static).content)
         await type_into(pilot, "#host", "localhost")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker == BrokerSettings(
         host="localhost", port=2883, tls=TLSSettings(enabled=True)
@@ -150,11 +150,11 @@ async def test_settings_are_returned_as_typed() -> None:
         await type_into(pilot, "#password", "s3cretpw")
         app.screen.query_one("#protocol").focus()
         await pilot.press("enter", "down", "enter")
-        await pilot.pause()
+        await settle(pilot)
         await toggle(pilot, "#tls")
         await type_into(pilot, "#ca", "certs/ca.crt")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.name == LAB.name
     assert network.description == LAB.description
@@ -187,7 +187,7 @@ async def test_certificate_fields_show_while_tls_is_on_and_keep_their_values() -
         await toggle(pilot, "#tls")
         assert app.screen.query_one("#ca", Input).value == "certs/ca.crt"
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker.tls == TLSSettings(
         enabled=True,
@@ -201,7 +201,7 @@ async def test_certificate_fields_show_while_tls_is_on_and_keep_their_values() -
         assert app.screen.query_one("#key", Input).value == "certs/clients/d.key"
         assert "Verification is off" in screen_text(app)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [network]
 
 
@@ -211,7 +211,7 @@ async def test_tls_settings_kept_while_tls_is_off_come_back_unchanged() -> None:
     async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
         assert "CA certificate" not in screen_text(app)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [network]
 
 
@@ -220,12 +220,12 @@ async def test_settings_rename_and_redescribe_the_network() -> None:
         await type_into(pilot, "#name", "finance/floor")
         assert "file name" in error_under(app, "name")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.results == []
         await type_into(pilot, "#name", "NDE_FINANCE_2")
         await type_into(pilot, "#description", "Second floor")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert (network.name, network.description) == ("NDE_FINANCE_2", "Second floor")
     assert network.broker == LAB.broker
@@ -251,7 +251,7 @@ async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
         await type_into(pilot, "#host", "")
         await type_into(pilot, "#cert", "certs/clients/d.crt")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.results == []
         assert error_under(app, "host") == "the broker host is required, e.g. 127.0.0.1"
         assert error_under(app, "port") == "the port must be from 1 to 65535"
@@ -260,16 +260,16 @@ async def test_invalid_values_are_shown_and_the_dialog_stays_open() -> None:
         await type_into(pilot, "#host", "127.0.0.1")
         await type_into(pilot, "#port", "1884")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "key") == "a client certificate needs its key"
         assert error_under(app, "host") == ""
         assert error_under(app, "port") == ""
         assert app.results == []
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)  # typed values would be lost
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [None]
 
 
@@ -277,7 +277,7 @@ async def test_a_password_without_user_name_is_refused_on_mqtt_311() -> None:
     async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
         await type_into(pilot, "#password", "pw")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert "user name" in error_under(app, "username")
         assert app.results == []
 
@@ -297,7 +297,7 @@ async def test_turning_verification_off_shows_a_warning_that_stays() -> None:
         assert not warning.display
         await toggle(pilot, "#verify-cert")
         await pilot.click("#submit")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker.tls.verify_certificate is False
     assert network.broker.tls.verify_hostname is True
@@ -320,7 +320,7 @@ async def test_generate_certificates_writes_them_and_fills_the_paths(tmp_path: P
     async with open_dialog(dialog) as (app, pilot):
         await pilot.press("ctrl+g")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         for key in ("ca.key", "server.key", "clients/iotsim-device.key"):
             assert _mode(certs / key) == 0o600, key
         for cert in ("ca.crt", "server.crt", "clients/iotsim-device.crt"):
@@ -336,7 +336,7 @@ async def test_generate_certificates_writes_them_and_fills_the_paths(tmp_path: P
         assert "TLS is on: save the settings to use them" in status
         assert "turn TLS on" not in status
         await pilot.click("#submit")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker.tls == TLSSettings(
         enabled=True,
@@ -357,7 +357,7 @@ async def test_generating_with_tls_already_on_does_not_ask_to_turn_it_on(
     ):
         await pilot.press("ctrl+g")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         status = str(app.screen.query_one("#generate-status", Static).content)
     assert status.startswith("✓ Made new certificates"), status
     assert status.endswith(
@@ -372,23 +372,23 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
     async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=certs)) as (app, pilot):
         await pilot.click("#generate")
         await app.workers.wait_for_complete()
-        await pilot.pause()  # the status line grows the dialog: click where the button is now
+        await settle(pilot)  # the status line grows the dialog: click where the button is now
         first_ca = (certs / "ca.crt").read_bytes()
 
         await pilot.click("#generate")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert (certs / "ca.crt").read_bytes() == first_ca
         assert "Using the existing" in str(app.screen.query_one("#generate-status", Static).content)
 
         await pilot.click("#generate")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("y")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert (certs / "ca.crt").read_bytes() != first_ca
         assert _mode(certs / "ca.key") == 0o600
 
@@ -396,7 +396,7 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
 async def _still(pilot: Pilot[None]) -> None:
     for text_field in pilot.app.screen.query(Input):
         text_field.cursor_blink = False
-    await pilot.pause()
+    await settle(pilot)
 
 
 def test_settings_dialog_picture(snap_compare: Callable[..., bool]) -> None:
@@ -431,16 +431,16 @@ async def test_browse_puts_the_chosen_file_in_its_field(tmp_path: Path) -> None:
     async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=certs)) as (app, pilot):
         await toggle(pilot, "#tls")
         await pilot.click("#browse-ca")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, PickFileScreen)
         await pilot.press("escape")  # a cancelled pick leaves the field alone
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen.query_one("#ca", Input).value == ""
         await pilot.click("#browse-ca")
-        await pilot.pause()
+        await settle(pilot)
         await type_into(pilot, "#path", str(certs / "lab-ca.pem"))
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         ca = app.screen.query_one("#ca", Input)
         assert ca.value == str(certs / "lab-ca.pem")
         assert app.screen.focused is ca
@@ -457,12 +457,12 @@ async def test_a_certificate_folder_that_cannot_be_made_is_said_in_plain_words(
     ):
         await pilot.click("#generate")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         status = str(app.screen.query_one("#generate-status", Static).content)
         assert status.startswith("✖ ")
         assert "a-file" in status
         await pilot.click("#submit")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker.tls == TLSSettings()
 
@@ -524,10 +524,10 @@ async def test_generated_certificates_let_a_device_in_over_tls(
     async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
         await pilot.press("ctrl+g")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         await toggle(pilot, "#tls")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (secured,) = app.results
     assert secured.broker.tls.ca == "certs/ca.crt"
     assert secured.broker.tls.enabled
