@@ -32,11 +32,14 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
+LASTING_WORKERS = frozenset({"_loader", "simulation", "brokers", "load", "console-feed"})
+"""Worker groups that run as long as what owns them: a DirectoryTree's queue reader, a
+network's simulation, a broker's watch, the background imports, the console's clients feed."""
+
+
 def _busy(app: App[Any]) -> str:
-    """What the app is still doing: a worker running, or a message waiting somewhere."""
-    # A DirectoryTree's "_loader" waits on its queue as long as the tree lives; each folder it
-    # loads is a worker of its own, counted here.
-    running = [w.name for w in app.workers if not w.is_finished and w.group != "_loader"]
+    """What the app is still doing: a worker of a step running, or a message waiting."""
+    running = [w.name for w in app.workers if not w.is_finished and w.group not in LASTING_WORKERS]
     if running:
         return f"worker {running[0]!r} running"
     for screen in app.screen_stack:
@@ -47,10 +50,10 @@ def _busy(app: App[Any]) -> str:
 
 
 async def settle(pilot: Pilot[Any], limit: float = WAIT) -> None:
-    """Let the app run until it is idle: no worker running and no message waiting in the app
-    or any widget of its screens, seen twice in a row (a handler may post more, or start a
-    worker that pushes a screen). For apps without long-running workers, such as a dialog
-    under test; elsewhere wait for the condition itself with `wait_for`."""
+    """Let the app run until it is idle: no worker running (but those in LASTING_WORKERS) and
+    no message waiting in the app or any widget of its screens, seen twice in a row (a handler
+    may post more, or start a worker that pushes a screen). Where a test waits for something
+    it can name, it says so with `wait_for` instead."""
     deadline = time.monotonic() + limit
     quiet = 0
     while quiet < 2:

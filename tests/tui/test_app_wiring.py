@@ -40,7 +40,7 @@ async def test_question_mark_lists_every_key(tmp_path: Path) -> None:
 async def test_the_command_palette_offers_the_keys(tmp_path: Path) -> None:
     app = app_on(tmp_path, Network("LAB", devices=DEVICES), start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert {
             "Start/stop device (s)",
@@ -68,9 +68,11 @@ async def test_against_an_external_broker_the_console_says_no_feed_and_still_sen
         app.run_test(size=(120, 40)) as pilot,
     ):
         await listener.subscribe("High_Tempe", qos=1)
-        await pilot.pause()
-        header = app.screen.query_one("#header-line", Static)
-        assert "external broker" in str(header.content)
+        await wait_for(
+            pilot,
+            lambda: "external broker" in str(app.screen.query_one("#header-line", Static).content),
+            "the header to name the external broker",
+        )
         await pilot.press("b")
         console = app.screen
         assert isinstance(console, BrokerConsoleScreen)

@@ -44,7 +44,7 @@ async def test_a_client_id_running_in_another_network_is_refused_on_start(
     async with app.run_test(size=(120, 40)) as pilot:
         first, second = app.session.networks
         _main(app).show_place(Place(first.key, "TS1"))
-        await pilot.pause()
+        await wait_for(pilot, lambda: _main(app).device_id == "TS1", "TS1 selected")
         await pilot.press("s")
         await wait_for(
             pilot,
@@ -52,7 +52,7 @@ async def test_a_client_id_running_in_another_network_is_refused_on_start(
             "TS1 of the first network trying to connect",
         )
         _main(app).show_place(Place(second.key, "HRM1"))
-        await pilot.pause()
+        await wait_for(pilot, lambda: _main(app).device_id == "HRM1", "HRM1 selected")
         await pilot.press("S")
         await wait_for(pilot, lambda: _messages(app), "the refusal")
         (message,) = _messages(app)

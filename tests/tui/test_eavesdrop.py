@@ -120,7 +120,7 @@ async def shown_text(pilot: Pilot[int], pane: EavesdropPane, message: str) -> st
     for number, line in zip(numbers, lines, strict=True):
         if message in line:
             pane.highlight(number)
-    await pilot.pause()
+            await wait_for(pilot, lambda n=number: pane.packets.cursor == n, "the highlight")
     detail = str(pane.query_one("#eavesdrop-detail", Static).content)
     return "\n".join([pane.banner, *lines, detail])
 
@@ -198,7 +198,7 @@ async def test_the_screen_says_when_eavesdropping_is_off() -> None:
 
     app = ScreenApp()
     async with app.run_test() as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.query("#eavesdrop-off"), "the view")
         text = str(app.screen.query_one("#eavesdrop-off", Static).content)
     assert "Eavesdropping is off" in text
 

@@ -35,7 +35,7 @@ from iotsim_tui.tui.widgets.network_tree import Place
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
 from tests.tui.dialog_harness import error_under, paste, screen_text, type_into
-from tests.tui.pilot import app_on, wait_for
+from tests.tui.pilot import app_on, settle, wait_for
 
 
 def _messages(app: IotsimApp) -> list[str]:
@@ -86,7 +86,7 @@ async def test_a_subscription_is_saved_and_made_at_once_when_the_device_runs(
         await wait_for(pilot, lambda: isinstance(app.screen, SubscribeScreen), "the dialog")
         await paste(pilot, "wards/{name}/+")
         await pilot.press("tab", "enter", "down", "enter")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.click("#submit")
         said = "TS1 subscribes to wards/Sensor/+ now, and on every start."
         await wait_for(pilot, lambda: said in _messages(app), "the notification")
@@ -197,7 +197,7 @@ async def _choose(app: IotsimApp, pilot: Pilot[int], key: str, answer: str) -> s
     await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), "the question")
     question = str(app.screen.query_one("#question", Static).content)
     await pilot.click(f"#choice-{answer}")
-    await pilot.pause()
+    await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), "the answer")
     return question
 
 
@@ -219,8 +219,11 @@ async def test_editing_a_template_changes_every_device_it_makes(tmp_path: Path) 
         )
         await type_into(pilot, "#id", "Sensor")
         await pilot.press("enter")
-        await pilot.pause()
-        assert error_under(app, "id") == "must contain {n} when count is more than 1"
+        await wait_for(
+            pilot,
+            lambda: error_under(app, "id") == "must contain {n} when count is more than 1",
+            "the error under the id",
+        )
         await type_into(pilot, "#id", "TH{n}")
         await type_into(pilot, "#count", "8")
         await pilot.press("enter")

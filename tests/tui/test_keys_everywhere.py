@@ -49,8 +49,8 @@ async def test_help_and_quit_work_in_the_eavesdrop_view(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         await app.push_screen(EavesdropScreen(network(), devices=1000))
         await wait_for(pilot, lambda: isinstance(app.screen, EavesdropScreen), "the view")
-        await pilot.pause()
-        assert {"question_mark", "q", "escape"} <= footer_keys(app)
+        keys = {"question_mark", "q", "escape"}
+        await wait_for(pilot, lambda: keys <= footer_keys(app), "help, quit and back in the footer")
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
         await pilot.press("escape")
@@ -69,7 +69,7 @@ async def test_a_large_network_is_told_the_limit_and_the_headless_way() -> None:
 
     app = ScreenApp()
     async with app.run_test() as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.query("#eavesdrop-off"), "the view")
         text = str(app.screen.query_one("#eavesdrop-off", Static).content)
     assert "Eavesdropping is off for networks of more than 500 devices (this one has 1000)" in text
     assert "iotsim-tui run PROFILE --eavesdrop --pcap FILE" in text
@@ -81,8 +81,8 @@ async def test_help_and_quit_work_in_the_broker_console_and_quit_asks(tmp_path: 
     async with app.run_test(size=(120, 40)) as pilot:
         opened = app.session.networks[0]
         await app.push_screen(BrokerConsoleScreen(opened, live=False))
-        await pilot.pause()
-        assert {"question_mark", "q", "escape"} <= footer_keys(app)
+        keys = {"question_mark", "q", "escape"}
+        await wait_for(pilot, lambda: keys <= footer_keys(app), "help, quit and back in the footer")
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
         await pilot.press("escape")

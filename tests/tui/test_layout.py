@@ -81,7 +81,9 @@ async def test_every_pane_fits_the_terminal(tmp_path: Path, size: tuple[int, int
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=size) as pilot:
         screen = await _main(app, pilot)
-        await pilot.pause()
+        await wait_for(
+            pilot, lambda: all(p.region.area for p in screen.query("#panes > *")), "the layout"
+        )
         width, height = size
         for pane in screen.query("#panes > *"):
             region = pane.region
@@ -191,7 +193,7 @@ async def test_while_edited_settings_wait_for_a_restart_the_header_shows_what_ru
         opened.apply(replace(running, broker=replace(running.broker, port=12999)))
         header = screen.query_one(NetworkHeader)
         await wait_for(pilot, lambda: header.state is not None and header.state.stale, "stale")
-        await pilot.pause()
+        await wait_for(pilot, lambda: "restart" in screen_text(app).splitlines()[0], "the line")
         line = screen_text(app).splitlines()[0]
         assert "127.0.0.1:11883" in line
         assert "12999" not in line
@@ -318,7 +320,7 @@ async def test_the_console_marks_itself_and_says_what_its_counts_are(
         await _main(app, pilot)
         screen = BrokerConsoleScreen(app.session.networks[0], clock=lambda: NOW, live=False)
         await app.push_screen(screen)
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted, "the console")
         table = screen.query_one(ClientsTable)
         table.own_id = "iotsim-console-4242"
         table.show(_feed(), NOW)

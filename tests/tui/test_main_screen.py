@@ -29,8 +29,10 @@ from iotsim_tui.profiles.model import (
 from iotsim_tui.tui.app import make_app
 from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.session import Session
+from iotsim_tui.tui.widgets.clients_table import ClientsTable
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
@@ -207,10 +209,11 @@ async def test_a_crashed_worker_is_logged_and_the_app_goes_on(tmp_path: Path) ->
 async def test_the_password_is_never_on_screen(tmp_path: Path) -> None:
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         assert "s3cret-Pa55" not in app.export_screenshot()
         await pilot.press("b")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(app.screen, BrokerConsoleScreen), "the console")
+        await wait_for(pilot, lambda: app.screen.query(ClientsTable), "the clients table")
         assert "s3cret-Pa55" not in app.export_screenshot()
 
 

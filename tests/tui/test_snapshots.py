@@ -37,7 +37,7 @@ from iotsim_tui.tui.app import IotsimApp, make_app
 from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
-from tests.tui.pilot import fold_events
+from tests.tui.pilot import fold_events, wait_for
 
 NOW = 1_764_000_100.0
 SIZE = (120, 32)
@@ -186,7 +186,7 @@ def test_broker_console_lists_clients(
         opened = app.session.networks[0]
         screen = BrokerConsoleScreen(opened, clock=lambda: NOW, live=False)
         await app.push_screen(screen)
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted, "the console")
         table = screen.query_one(ClientsTable)
         table.own_id = "iotsim-console-4242"
         table.show(feed, NOW)

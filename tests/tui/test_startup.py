@@ -82,7 +82,7 @@ async def test_a_focus_move_restyles_the_panes_not_the_whole_screen(tmp_path: Pa
         app.stylesheet.update_nodes = counting  # type: ignore[method-assign]
         await pilot.press("p")  # the publish prompt, out of the tree's pane
         await pilot.press("escape")  # back to the tree
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen.focused, NetworkTree), "the tree")
         app.stylesheet.update_nodes = update_nodes  # type: ignore[method-assign]
         screen_size = len(list(app.screen.walk_children(with_self=True)))
         tree_pane = len(list(app.screen.query_one(NetworkTree).walk_children(with_self=True)))
