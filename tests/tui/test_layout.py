@@ -330,7 +330,7 @@ async def test_the_console_marks_itself_and_says_what_its_counts_are(
         assert OWN_ROW in rows[-1], text  # listed last, and said to be this console
         assert "iotsim-console" not in text
         assert "High_Tempe/alerts q1" in rows[0], text  # the subscriptions column is whole
-        assert "4 messages published to it, 1 delivered by it, as of" in words
+        assert "4 messages published to it, 1 message delivered by it, as of" in words
         if size[0] >= 100:
             assert "user" in text
             assert " lab " in rows[0]
