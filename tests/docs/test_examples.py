@@ -30,7 +30,6 @@ FIGURE = re.compile(
 
 NOT_FIGURES = {
     ("profiles.md", "0 new connections per second"): "a setting's allowed range (> 0)",
-    ("eavesdrop.md", "5,000 MQTT packets a second"): "a limit the relay enforces, not a measure",
 }
 """(page, text) -> why text that looks like a figure is not a measured one."""
 
