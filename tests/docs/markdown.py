@@ -94,7 +94,7 @@ def table_rows(page: Path, heading: str) -> list[list[str]]:
             rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
         elif rows:
             break
-    return [row for row in rows[1:] if not set("".join(row)) <= set("-: ")]
+    return [row for row in rows[1:] if not set("".join(row)) <= set("-:| ")]
 
 
 def code_spans(cell: str) -> list[str]:
