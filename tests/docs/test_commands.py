@@ -384,3 +384,25 @@ def test_a_synopsis_runs_with_every_option_it_shows() -> None:
     ]
     with pytest.raises(AssertionError, match="add WHO to PLACEHOLDERS"):
         synopsis_commands("iotsim-tui greet WHO")
+
+
+SYNOPSES = [
+    (block.where, line.strip())
+    for block in all_blocks("text")
+    for line in block.text.splitlines()
+    if line.startswith("iotsim-tui ")
+]
+
+
+@pytest.mark.parametrize(("where", "synopsis"), SYNOPSES, ids=[w for w, _ in SYNOPSES])
+def test_each_synopsis_names_only_options_its_command_has(where: str, synopsis: str) -> None:
+    """A synopsis in a `text` block is not run, but every option it names must exist: the
+    same words must be in its command's --help."""
+    from iotsim_tui.cli import SUBCOMMANDS, _subcommand_parser
+
+    name = synopsis.split()[1]
+    assert name in SUBCOMMANDS, f"{where}: no command {name!r}"
+    parser, _ = _subcommand_parser(name)
+    shown = parser.format_help()
+    for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", synopsis):
+        assert option in shown, f"{where}: iotsim-tui {name} has no {option}"
