@@ -65,9 +65,10 @@ class BrokerLaunch:
     def from_network(cls, network: Network, certs_dir: Path) -> BrokerLaunch:
         """The broker a network's devices expect, on its effective port.
 
-        With TLS enabled the broker listens with TLS only, using the folder of the profile's
-        CA file (or `certs_dir` when the profile names none), and requires client
-        certificates when the profile gives its devices one.
+        With TLS enabled the broker listens with TLS, using the folder of the profile's CA
+        file (or `certs_dir` when the profile names none), and requires client certificates
+        when the profile gives its devices one; it also keeps the plain port
+        `keep_plain_port` open when the profile asks for it.
         """
         broker = network.broker
         if not broker.is_local:
@@ -81,7 +82,7 @@ class BrokerLaunch:
         folder = Path(broker.tls.ca).parent if broker.tls.ca else certs_dir
         return cls(
             bind=bind,
-            plain_port=None,
+            plain_port=broker.keep_plain_port,
             tls_port=broker.effective_port,
             certs_dir=folder,
             require_client_cert=broker.tls.cert is not None,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from iotsim_tui.certs.authority import DEFAULT_DAYS, MAX_DAYS, init_certs, issue_client
 from iotsim_tui.certs.inspect import CertInfo, describe
+from iotsim_tui.words import counted
 
 DEFAULT_DIR = Path("certs")
 
@@ -78,7 +79,7 @@ def _render(infos: list[CertInfo]) -> str:
     blocks = []
     for info in infos:
         kind = "CA" if info.is_ca else "certificate"
-        state = "EXPIRED" if info.expired else f"{info.days_left} days left"
+        state = "EXPIRED" if info.expired else f"{counted(info.days_left, 'day')} left"
         if not info.key_present:
             key = "no key file"
         elif info.key_too_open:

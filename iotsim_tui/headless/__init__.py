@@ -58,7 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="relay the devices' connections through the eavesdrop recorder",
     )
     parser.add_argument(
-        "--pcap", type=Path, metavar="FILE", help="with --eavesdrop: write the capture here"
+        "--pcap",
+        type=Path,
+        metavar="FILE",
+        help="write the capture here when the run ends (implies --eavesdrop)",
     )
     parser.add_argument(
         "--no-broker",

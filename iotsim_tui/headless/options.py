@@ -52,7 +52,8 @@ class RunOptions:
             json=args.json,
             workers=args.workers,
             shard=args.shard,
-            eavesdrop=args.eavesdrop,
+            # A capture comes from the relay: asking for one asks for the relay.
+            eavesdrop=args.eavesdrop or args.pcap is not None,
             pcap=args.pcap,
             start_broker=not args.no_broker,
         )
@@ -68,7 +69,7 @@ class RunOptions:
         if not 1 <= self.workers <= MAX_WORKERS:
             raise UsageError(f"--workers {self.workers}: give 1 to {MAX_WORKERS} processes")
         if self.pcap is not None and not self.eavesdrop:
-            raise UsageError("--pcap needs --eavesdrop (the capture comes from the relay)")
+            raise UsageError("--pcap needs the eavesdrop relay (the capture comes from it)")
 
     def apply(self, network: Network) -> Network:
         """The network with `--host` and `--port` applied."""

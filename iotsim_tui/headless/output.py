@@ -18,6 +18,7 @@ from iotsim_tui.engine import (
     StatusChanged,
     Summary,
 )
+from iotsim_tui.words import agreeing, counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -70,11 +71,6 @@ def _payload(payload: bytes, size: int) -> dict[str, Any]:
     return shown
 
 
-def plural(n: int, thing: str) -> str:
-    """`1 device`, `2 devices`, `1,000 devices`."""
-    return f"{n:,} {thing}" + ("" if n == 1 else "s")
-
-
 def summary_record(
     summary: Summary, network: str, *, interrupted: bool = False, seconds: float | None = None
 ) -> dict[str, Any]:
@@ -121,12 +117,13 @@ def final_report(
 ) -> list[str]:
     """The lines of the final summary."""
     ledger = summary.ledger
-    was = "was" if summary.connected == 1 else "were"
+    was = agreeing(summary.connected, "was", "were")
     lines = [
-        f"{network}: {plural(summary.devices, 'device')} ran for {seconds:.1f} s; "
+        f"{network}: {counted(summary.devices, 'device')} ran for {seconds:.1f} s; "
         f"{summary.connected:,} {was} connected when it stopped, "
         f"{summary.failed:,} reported errors",
-        f"messages: {summary.messages_out:,} published, {summary.messages_in:,} received",
+        f"{counted(summary.messages_out, 'message')} published, "
+        f"{counted(summary.messages_in, 'message')} received",
         f"ledger: {ledger.accepted:,} accepted = {ledger.acknowledged:,} acknowledged + "
         f"{ledger.queued:,} queued + {ledger.dropped:,} dropped",
     ]

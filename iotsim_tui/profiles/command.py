@@ -9,6 +9,7 @@ from pathlib import Path
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.load import load_network
+from iotsim_tui.words import agreeing, counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +30,7 @@ def run(args: argparse.Namespace) -> int:
             print(error.message, file=sys.stderr, flush=True)
             continue
         count = len(devices_of(network))
-        noun = "device" if count == 1 else "devices"
-        print(f"ok  {path}: {network.name}, {count} {noun}", flush=True)
+        print(f"ok  {path}: {network.name}, {counted(count, 'device')}", flush=True)
     if failed:
         print(_not_valid(failed, len(args.profiles)), file=sys.stderr)
     return 1 if failed else 0
@@ -40,4 +40,4 @@ def _not_valid(failed: int, total: int) -> str:
     """The closing line, e.g. "1 of 3 profiles is not valid"."""
     if total == 1:
         return "the profile is not valid"
-    return f"{failed} of {total} profiles {'is' if failed == 1 else 'are'} not valid"
+    return f"{failed:,} of {counted(total, 'profile')} {agreeing(failed, 'is', 'are')} not valid"

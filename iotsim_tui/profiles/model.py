@@ -116,6 +116,9 @@ class BrokerSettings:
     """None: 1883, or 8883 with TLS. A port set by hand stays when TLS is switched."""
     bundled: bool = True
     """Start the bundled broker when the host is local."""
+    keep_plain_port: int | None = None
+    """With TLS on, the bundled broker also keeps this plain port open (1883 in the app's
+    settings), so a lab can show plain and TLS side by side. Devices still use TLS."""
     protocol: MQTTVersion = MQTTVersion.V311
     keepalive: int = 60
     clean_start: bool = True
@@ -143,6 +146,13 @@ class BrokerSettings:
     def wants_bundled(self) -> bool:
         """True when the profile asks for the bundled broker and its host is this machine."""
         return self.bundled and self.is_local
+
+    @property
+    def plain_port_kept(self) -> int | None:
+        """The plain port the bundled broker keeps open beside TLS, when it does."""
+        if self.tls.enabled and self.wants_bundled:
+            return self.keep_plain_port
+        return None
 
 
 @dataclass(frozen=True)

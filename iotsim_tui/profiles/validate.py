@@ -17,6 +17,7 @@ from iotsim_tui.profiles.checks import REQUIRED, SCALAR_RULE, Checker, dotted, i
 from iotsim_tui.profiles.fields import parse_fields
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
+    TLS_PORT,
     BrokerSettings,
     Command,
     Device,
@@ -95,10 +96,20 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
             checker.report(
                 (*where, "password"), 'needs a username with MQTT 3.1.1 (or protocol = "5")'
             )
+    tls = _tls(checker, table.get("tls", {}), (*where, "tls"))
+    kept = None
+    if "keep_plain_port" in table:
+        kept = checker.integer(table, where, "keep_plain_port", 0, 1, 65535) or None
+        tls_port = port or TLS_PORT
+        if kept == tls_port and tls.enabled:
+            checker.report(
+                (*where, "keep_plain_port"), f"must differ from the TLS port {tls_port}", kept
+            )
     return BrokerSettings(
         host=_host(checker, table, where),
         port=port or None,
         bundled=checker.flag(table, where, "bundled", default.bundled),
+        keep_plain_port=kept,
         protocol=protocol,
         keepalive=checker.integer(
             table, where, "keepalive", default.keepalive, 0, 65535, KEEPALIVE_RULE
@@ -110,7 +121,7 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
         client_id_prefix=checker.text(table, where, "client_id_prefix", ""),
         username=username,
         password=password,
-        tls=_tls(checker, table.get("tls", {}), (*where, "tls")),
+        tls=tls,
     )
 
 

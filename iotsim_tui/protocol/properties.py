@@ -9,6 +9,7 @@ from typing import Any
 
 from iotsim_tui.protocol.reasons import PacketType, ReasonCode
 from iotsim_tui.protocol.wire import U16, U32, Cursor, encode_binary, encode_string, encode_vbi
+from iotsim_tui.words import counted
 
 
 class PropertyId(IntEnum):
@@ -199,7 +200,7 @@ def decode_properties(cursor: Cursor, context: int) -> Properties:
     if length > cursor.remaining():
         raise cursor.fail(
             f"the property length ({length}) runs past the end of the packet "
-            f"({cursor.remaining()} bytes left)"
+            f"({counted(cursor.remaining(), 'byte')} left)"
         )
     end = cursor.pos + length
     saved_end, cursor.end = cursor.end, end

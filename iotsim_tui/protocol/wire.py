@@ -6,6 +6,7 @@ import struct
 
 from iotsim_tui.protocol.errors import MalformedPacket
 from iotsim_tui.protocol.reasons import ReasonCode
+from iotsim_tui.words import counted
 
 MAX_VBI = 268_435_455
 """The largest value a variable byte integer holds (four bytes)."""
@@ -77,8 +78,7 @@ def decode_text(data: bytes | bytearray | memoryview, where: str) -> str:
 
 def ends_early(missing: int, what: str) -> str:
     """The problem of a field cut short by the remaining length."""
-    plural = "s" if missing != 1 else ""
-    return f"the remaining length ends {missing} byte{plural} before the end of the {what}"
+    return f"the remaining length ends {counted(missing, 'byte')} before the end of the {what}"
 
 
 class Cursor:
@@ -166,6 +166,4 @@ class Cursor:
         """Fail when bytes are left after the last field."""
         extra = self.end - self.pos
         if extra:
-            raise self.fail(
-                f"{extra} unexpected byte{'s' if extra != 1 else ''} after the last field"
-            )
+            raise self.fail(f"{counted(extra, 'unexpected byte')} after the last field")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.words import agreeing
 
 SHOWN_IDS = 3
 """Client ids named in the message; the rest are counted."""
@@ -81,12 +82,12 @@ def clash_message(
         named += f" and {len(ids) - SHOWN_IDS} more"
     others = list(dict.fromkeys(network_label(c.other, networks) for c in found))
     broker = starting.network.broker
-    ids_are = f"client id {named} is" if len(ids) == 1 else f"client ids {named} are"
+    ids_are = agreeing(len(ids), f"client id {named} is", f"client ids {named} are")
     running = " and ".join(others)
     where = f"{broker.host}:{broker.effective_port}"
     return (
         f"{network_label(starting, networks)} was not started: {ids_are} already in use on "
         f"{where} by {running}, which is running. Two clients with one client id take the "
-        f"session from each other again and again. Stop {'it' if len(ids) == 1 else 'them'} "
+        f"session from each other again and again. Stop {agreeing(len(ids), 'it', 'them')} "
         f"in {running} first, or give one of the networks another client id prefix (c: settings)."
     )

@@ -7,7 +7,7 @@ capture file for Wireshark. Nothing here imports textual.
 
 from __future__ import annotations
 
-from iotsim_tui.wiretap.items import Field, WireItem, count, hexdump
+from iotsim_tui.wiretap.items import Field, WireItem, hexdump
 from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
 from iotsim_tui.wiretap.relay import Eavesdrop, ItemFeed
 from iotsim_tui.wiretap.store import ConnectionInfo, Direction, Limits
@@ -21,7 +21,6 @@ __all__ = [
     "Limits",
     "PcapSummary",
     "WireItem",
-    "count",
     "hexdump",
     "write_pcap",
 ]

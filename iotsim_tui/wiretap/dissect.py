@@ -9,10 +9,11 @@ dissector never raises on what a peer sends.
 
 from __future__ import annotations
 
-from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, WireItem, count, decoded
+from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, WireItem, decoded
 from iotsim_tui.wiretap.mqtt import MQTTSession, MQTTStream, looks_like_mqtt
 from iotsim_tui.wiretap.store import Address, Chunk, Direction, End, EndKind
 from iotsim_tui.wiretap.tls import TLSStream, looks_like_tls
+from iotsim_tui.words import counted
 
 TLS = "TLS"
 MQTT = "MQTT"
@@ -26,7 +27,7 @@ class _DataStream:
     broken = True
 
     def feed(self, data: bytes) -> list[Decoded]:
-        return [decoded(DATA, f"Data, {count(len(data), 'byte')}", data)] if data else []
+        return [decoded(DATA, f"Data, {counted(len(data), 'byte')}", data)] if data else []
 
     def take_rest(self) -> bytes:
         return b""
@@ -80,7 +81,10 @@ class ConnectionDissector:
             if rest:
                 found.append(
                     decoded(
-                        DATA, f"Data, {count(len(rest), 'byte')} (not {self.protocol})", rest, note
+                        DATA,
+                        f"Data, {counted(len(rest), 'byte')} (not {self.protocol})",
+                        rest,
+                        note,
                     )
                 )
         return [self._item(chunk, d) for d in found]

@@ -85,11 +85,6 @@ def decoded(protocol: str, summary: str, data: bytes | bytearray, *fields: Field
     return Decoded(protocol, summary, tuple(fields), bytes(data[:ITEM_DATA_BYTES]), len(data))
 
 
-def count(number: int, unit: str) -> str:
-    """`number` with its unit, singular or plural: '1 byte', '25 packets'."""
-    return f"{number} {unit}" if number == 1 else f"{number} {unit}s"
-
-
 def hexdump(data: bytes, *, width: int = 16) -> list[str]:
     """Lines of offset, hex and printable text, like a sniffer's packet bytes pane."""
     lines = []

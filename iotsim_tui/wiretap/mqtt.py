@@ -28,7 +28,8 @@ from iotsim_tui.protocol.packets import (
     Unsubscribe,
 )
 from iotsim_tui.protocol.reasons import ConnectReturnCode, MQTTVersion, PacketType, ReasonCode
-from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, count, decoded, preview
+from iotsim_tui.wiretap.items import DecodeBudget, Decoded, Field, decoded, preview
+from iotsim_tui.words import counted
 
 MAX_DISSECTED = 1024 * 1024
 """Packets up to this size are decoded whole; larger ones are described from their start."""
@@ -131,7 +132,7 @@ class MQTTStream:
 
     def _not_decoded(self) -> Decoded:
         rate = self._budget.rate if self._budget is not None else 0
-        unread = f"{count(self._unread, 'packet')}, {count(self._unread_bytes, 'byte')}"
+        unread = f"{counted(self._unread, 'packet')}, {counted(self._unread_bytes, 'byte')}"
         summary = f"… {unread}, not decoded"
         note = Field("Why", f"more than {rate:,.0f} packets a second: counted, not decoded")
         self._unread = self._unread_bytes = 0
@@ -146,13 +147,13 @@ class MQTTStream:
     def _oversized(self, head: bytes, size: int) -> Decoded:
         kind = head[0] >> 4
         name = _TYPE_NAMES.get(kind, f"type {kind}")
-        fields = [Field("Size", f"{count(size, 'byte')} (too large to decode here)")]
-        summary = f"{name}, {count(size, 'byte')}"
+        fields = [Field("Size", f"{counted(size, 'byte')} (too large to decode here)")]
+        summary = f"{name}, {counted(size, 'byte')}"
         if kind == PacketType.PUBLISH:
             topic = _topic_from_head(head)
             if topic is not None:
                 fields.insert(0, Field("Topic", topic))
-                summary = f"PUBLISH {topic} ({count(size, 'byte')})"
+                summary = f"PUBLISH {topic} ({counted(size, 'byte')})"
         return Decoded("MQTT", summary, tuple(fields), head, size)
 
 
@@ -239,7 +240,7 @@ def _connect(packet: Connect, packet_bytes: bytes) -> Decoded:
         # masks its bytes in the hex view too (it is the last field of a CONNECT).
         size = len(packet.password)
         fields.append(
-            Field("Password", f"{count(size, 'byte')} in clear (hidden here)", exposed=True)
+            Field("Password", f"{counted(size, 'byte')} in clear (hidden here)", exposed=True)
         )
         summary += ", password in clear"
         if size:
@@ -264,7 +265,7 @@ def _publish(packet: Publish, packet_bytes: bytes) -> Decoded:
     if packet.dup:
         fields.append(Field("Duplicate", "yes"))
     shown = preview(packet.payload, 400)
-    fields.append(Field("Payload", f"{count(len(packet.payload), 'byte')}: {shown}"))
+    fields.append(Field("Payload", f"{counted(len(packet.payload), 'byte')}: {shown}"))
     summary = f"PUBLISH {topic}: {shown if len(shown) <= 80 else shown[:79] + '…'}"
     return decoded("MQTT", summary, packet_bytes, *fields)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotsim_tui.errors import CaptureError
-from iotsim_tui.wiretap.items import count
 from iotsim_tui.wiretap.store import Address, Chunk, ConnectionRecord, Direction, End, EndKind
+from iotsim_tui.words import counted
 
 MAGIC = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1
@@ -52,7 +52,7 @@ class PcapSummary:
 
     def __str__(self) -> str:
         """'11 packets of 1 connection', and how many were cut short when some were."""
-        text = f"{count(self.packets, 'packet')} of {count(self.connections, 'connection')}"
+        text = f"{counted(self.packets, 'packet')} of {counted(self.connections, 'connection')}"
         if self.truncated:
             text += f" ({self.truncated} cut short by the relay's memory limits)"
         return text

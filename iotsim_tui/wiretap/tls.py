@@ -12,7 +12,8 @@ import struct
 
 from cryptography import x509
 
-from iotsim_tui.wiretap.items import Decoded, Field, count, decoded
+from iotsim_tui.wiretap.items import Decoded, Field, decoded
+from iotsim_tui.words import counted
 
 HEADER = 5
 MAX_RECORD = 2**14 + 2048
@@ -140,7 +141,7 @@ class _Cursor:
 
     def take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
-            raise Malformed(f"needs {n} bytes at offset {self.pos} of {len(self.data)}")
+            raise Malformed(f"needs {counted(n, 'byte')} at offset {self.pos} of {len(self.data)}")
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
@@ -195,7 +196,7 @@ class TLSStream:
         head = (
             Field("Record", name),
             Field("Record version", version_name(version)),
-            Field("Length", count(len(body), "byte")),
+            Field("Length", counted(len(body), "byte")),
         )
         if content_type == 20:
             self._encrypted = True
@@ -208,7 +209,7 @@ class TLSStream:
             summary = f"Alert ({level}): {description}"
             return decoded("TLS", summary, record, *head, Field("Alert", f"{level}, {description}"))
         if content_type == 23:
-            return decoded("TLS", f"Application Data, {count(len(body), 'byte')}", record, *head)
+            return decoded("TLS", f"Application Data, {counted(len(body), 'byte')}", record, *head)
         if self._encrypted:
             return decoded("TLS", "Encrypted Handshake Message", record, *head)
         names, fields = self._handshake_messages(body)
@@ -228,7 +229,7 @@ class TLSStream:
             length = int.from_bytes(self._handshake[1:4], "big")
             name = HANDSHAKE_TYPES.get(kind, f"Handshake type {kind}")
             if length > MAX_HANDSHAKE:
-                names.append(f"{name} ({count(length, 'byte')}, not dissected)")
+                names.append(f"{name} ({counted(length, 'byte')}, not dissected)")
                 self._skip = 4 + length - len(self._handshake)
                 self._handshake.clear()
                 break

@@ -299,3 +299,23 @@ def test_the_broker_ends_when_the_app_is_killed(tmp_path: Path) -> None:
         app.wait(timeout=20)
         if broker_pid and psutil.pid_exists(broker_pid):
             os.kill(broker_pid, signal.SIGKILL)  # the broker this test's app started
+
+
+async def test_a_tls_network_can_keep_its_plain_port_open_beside(tmp_path: Path) -> None:
+    """`keep_plain_port`: the broker the app starts for a TLS network also serves plain
+    MQTT, as a lab that shows both side by side wants; devices still connect over TLS."""
+    skip_without_broker()
+    certs = make_cert_dir(tmp_path)
+    tls = TLSSettings(enabled=True, ca=str(certs / "ca.crt"))
+    # Port 0: any free port, picked by the broker itself.
+    launch = BrokerLaunch.from_network(_network(tls=tls, port=0, keep_plain_port=0), certs)
+    assert [kind for kind, _ in launch.listeners] == ["plain", "tls"]
+    async with BundledBroker(launch, ready_timeout=30) as broker:
+        plain, secured = broker.listening["plain"][1], broker.listening["tls"][1]
+        assert await _round_trip(plain) == b"Alert for High Temperature"
+        context = client_context(certs, check_hostname=False)
+        assert await _round_trip(secured, tls_context=context) == b"Alert for High Temperature"
+    closed = BrokerLaunch.from_network(_network(tls=tls, keep_plain_port=None), certs)
+    assert closed.listeners == [("tls", 8883)]
+    plain_only = BrokerLaunch.from_network(_network(keep_plain_port=1884), certs)
+    assert plain_only.listeners == [("plain", 1883)]  # without TLS there is nothing beside

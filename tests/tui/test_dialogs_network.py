@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Input, Static
+from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 from iotsim_tui.engine.events import DeviceStatus, StatusChanged
@@ -106,17 +106,70 @@ async def test_switching_tls_flips_the_automatic_port() -> None:
     assert network.broker.effective_port == 8883
 
 
-async def test_ctrl_t_switches_tls_from_any_field() -> None:
+async def test_ctrl_t_switches_tls_from_any_field_and_leaves_the_focus_there() -> None:
     async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
         port = app.screen.query_one("#port", Input)
-        assert app.screen.focused is not None
-        assert app.screen.focused.id != "tls"
+        port.focus()
+        await pilot.pause()
         await pilot.press("ctrl+t")
         await settle(pilot)
         assert app.screen.query_one("#tls", Checkbox).value
         assert port.value == "8883"
-        assert app.screen.focused is app.screen.query_one("#tls")
+        assert app.screen.focused is port
         await wait_for(pilot, lambda: bool(app.screen.query("#ca")), "the certificate fields")
+        # From a certificate field, which TLS off hides, the focus goes to the TLS switch.
+        app.screen.query_one("#ca", Input).focus()
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen.focused is app.screen.query_one("#tls")
+
+
+async def test_the_broker_fields_come_first() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        fields = (Input, Checkbox, Button, Select)
+        chain = [w.id for w in app.screen.focus_chain if isinstance(w, fields)]
+        assert chain[:2] == ["host", "port"]
+        assert chain.index("tls") < chain.index("name")
+        assert app.screen.focused is app.screen.query_one("#host")
+        await pilot.press("tab")
+        assert app.screen.focused is app.screen.query_one("#port")
+
+
+async def test_keeping_1883_open_beside_tls_is_off_by_default_and_warned_about() -> None:
+    async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
+        await toggle(pilot, "#tls")
+        await wait_for(pilot, lambda: bool(app.screen.query("#keep-plain")), "the TLS fields")
+        assert not app.screen.query_one("#keep-plain", Checkbox).value
+        assert "stays open without TLS" not in screen_text(app)
+        await toggle(pilot, "#keep-plain")
+        assert "Port 1883 stays open without TLS" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+    (network,) = app.results
+    assert network.broker.keep_plain_port == 1883
+    assert network.broker.plain_port_kept == 1883
+    launch = BrokerLaunch.from_network(network, Path("certs"))
+    assert launch.listeners == [("plain", 1883), ("tls", 8883)]
+    # Opened again it is on, with its warning; turned off, the profile loses the key.
+    async with open_dialog(NetworkSettingsScreen(network)) as (app, pilot):
+        assert "Port 1883 stays open without TLS" in screen_text(app)
+        await toggle(pilot, "#keep-plain")
+        assert "stays open without TLS" not in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+    (plain_closed,) = app.results
+    assert plain_closed.broker.keep_plain_port is None
+    assert BrokerLaunch.from_network(plain_closed, Path("certs")).listeners == [("tls", 8883)]
+
+
+async def test_a_kept_plain_port_that_is_the_tls_port_is_refused_under_port() -> None:
+    broker = BrokerSettings(port=1883, keep_plain_port=1883, tls=TLSSettings(enabled=True))
+    async with open_dialog(NetworkSettingsScreen(replace(LAB, broker=broker))) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "must differ from the TLS port 1883" in error_under(app, "port")
+    assert app.results == []
 
 
 async def test_a_port_set_by_hand_stays_when_tls_is_switched() -> None:

@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 
 from iotsim_tui.engine.events import Event, LogLine
 from iotsim_tui.tui.widgets.device_log import log_line
-from iotsim_tui.tui.widgets.log_view import MAX_ROWS_KEPT, LogView
+from iotsim_tui.tui.widgets.log_view import CUT_MARK, MAX_ROWS_KEPT, LogView
 from tests.tui.pilot import wait_for
 
 
@@ -104,3 +104,24 @@ async def test_rows_drawn_before_the_focus_are_drawn_again_in_its_colours() -> N
         focused = view.render_line(0)
         assert focused.text == unfocused.text
         assert focused != unfocused
+
+
+async def test_a_row_cut_at_the_edge_ends_with_a_mark_that_more_follows() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.replace([LogLine("TS1", "word " * 30 + "END", 1_000.0), LogLine("TS1", "short", 1.0)])
+        await pilot.pause()
+        long_row, short_row = view.render_line(0).text, view.render_line(1).text
+        assert long_row.rstrip().endswith(CUT_MARK)
+        assert not long_row.startswith(CUT_MARK)
+        assert CUT_MARK not in short_row
+        view.scroll_to(x=10, animate=False, immediate=True)
+        await wait_for(pilot, lambda: view.scroll_offset.x == 10, "the view scrolled sideways")
+        assert view.render_line(0).text.startswith(CUT_MARK)
+        view.scroll_to(x=view.max_scroll_x, animate=False, immediate=True)
+        await wait_for(pilot, lambda: view.scroll_offset.x == view.max_scroll_x, "the end")
+        assert view.render_line(0).text.rstrip().endswith("END")
+        view.wrap = True
+        await pilot.pause()
+        assert CUT_MARK not in "".join(view.text_of_rows())

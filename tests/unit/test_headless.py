@@ -154,9 +154,6 @@ def test_unknown_device_and_bad_options_are_usage_errors(tmp_path: Path) -> None
     done = iotsim("run", str(profile), "--device", "S9", "--duration", "1")
     assert done.returncode == 2
     assert "usage error: --device: no device S9 in this network" in done.stderr
-    done = iotsim("run", str(profile), "--pcap", "x.pcap")
-    assert done.returncode == 2
-    assert "--pcap needs --eavesdrop" in done.stderr
     done = iotsim("run", str(profile), "--shard", "3/2")
     assert done.returncode == 2
     assert "I must be between 1 and N" in done.stderr
@@ -268,7 +265,8 @@ def test_eavesdrop_writes_a_pcap_that_tshark_reads(
 ) -> None:
     profile = small_profile(tmp_path, mosquitto.port, count=1)
     capture = tmp_path / "run.pcap"
-    done = iotsim("run", str(profile), "--duration", "1", "--eavesdrop", "--pcap", str(capture))
+    # --pcap alone: the capture comes from the relay, so asking for one turns the relay on.
+    done = iotsim("run", str(profile), "--duration", "1", "--pcap", str(capture))
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"capture written to {capture}" in done.stdout
     shown = subprocess.run(
@@ -281,6 +279,17 @@ def test_eavesdrop_writes_a_pcap_that_tshark_reads(
     ).stdout
     assert "Connect Command" in shown
     assert "Publish Message [small/S1/t]" in shown
+
+
+def test_pcap_implies_eavesdrop() -> None:
+    from iotsim_tui.headless import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = RunOptions.from_args(parser.parse_args(["p.toml", "--pcap", "x.pcap"]))
+    assert options.eavesdrop
+    assert options.pcap == Path("x.pcap")
+    assert not RunOptions.from_args(parser.parse_args(["p.toml"])).eavesdrop
 
 
 def test_shards_and_workers_split_the_devices_exactly() -> None:

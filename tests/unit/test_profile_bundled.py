@@ -98,7 +98,7 @@ def test_validate_command_passes_on_the_bundled_profiles() -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == len(BUNDLED)
     assert "ok  " in lines[0]
-    assert any(line.endswith("FLEET_1000, 1000 devices") for line in lines)
+    assert any(line.endswith("FLEET_1000, 1,000 devices") for line in lines)
 
 
 def test_outside_the_repository_the_default_network_comes_from_the_package(

@@ -18,7 +18,7 @@ def test_valid_profiles_print_one_line_each(capsys: pytest.CaptureFixture[str]) 
     assert main(["validate", str(LAB), str(fleet)]) == 0
     out, err = capsys.readouterr()
     assert out == (
-        f"ok  {LAB}: NDE_FINANCE_NETWORK, 1 device\nok  {fleet}: FLEET_1000, 1000 devices\n"
+        f"ok  {LAB}: NDE_FINANCE_NETWORK, 1 device\nok  {fleet}: FLEET_1000, 1,000 devices\n"
     )
     assert err == ""
 

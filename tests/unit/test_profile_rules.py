@@ -293,3 +293,19 @@ def test_a_key_given_twice_is_a_toml_error() -> None:
 def test_a_bad_certificate_path_is_reported_once() -> None:
     text = HEAD + '\n[network.broker.tls]\ncert = 5\nkey = "certs/client.key"\n'
     assert problems(text) == [f"{FILE}:5: network.broker.tls.cert = 5: must be a string"]
+
+
+def test_a_kept_plain_port_is_a_port_other_than_the_tls_one_and_saves_back() -> None:
+    from iotsim_tui.profiles.save import dumps_network
+
+    tls_on = "[network.broker.tls]\nenabled = true\n"
+    assert problems(profile(f"[network.broker]\nkeep_plain_port = 8883\n{tls_on}")) == [
+        "profiles/lab.toml:4: network.broker.keep_plain_port = 8883: must differ from the TLS port 8883"
+    ]
+    assert problems(profile("[network.broker]\nkeep_plain_port = 0\n")) == [
+        "profiles/lab.toml:4: network.broker.keep_plain_port = 0: must be an integer from 1 to 65535"
+    ]
+    network = parse_network(profile(f"[network.broker]\nkeep_plain_port = 1883\n{tls_on}"), FILE)
+    assert network.broker.plain_port_kept == 1883
+    assert "keep_plain_port = 1883" in dumps_network(network)
+    assert parse_network(dumps_network(network), FILE) == network

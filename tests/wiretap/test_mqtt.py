@@ -118,7 +118,7 @@ def test_a_publish_too_large_to_decode_is_described_and_skipped() -> None:
     for start in range(0, len(stream), 65_536):
         items += feed_all(dissector, Direction.TO_BROKER, stream[start : start + 65_536])
     assert [i.summary for i in items] == [
-        f"PUBLISH lab/big ({len(big)} bytes)",
+        f"PUBLISH lab/big ({len(big):,} bytes)",
         "PUBLISH lab/small: ok",
     ]
     assert items[0].size == len(big)
@@ -144,7 +144,7 @@ def test_past_the_decode_budget_packets_are_counted_then_reported() -> None:
     assert len(flood) == 10  # the CONNECT and 9 PUBLISH, then the budget is spent
     now[0] = 1.0
     (note, after) = feed_all(dissector, Direction.TO_BROKER, publish)
-    assert note.summary == f"… 91 packets, {91 * len(publish)} bytes, not decoded"
+    assert note.summary == f"… 91 packets, {91 * len(publish):,} bytes, not decoded"
     assert after.summary == "PUBLISH lab/flood: x"
 
 

@@ -156,7 +156,7 @@ def test_a_huge_handshake_message_is_counted_and_skipped() -> None:
     items = []
     for start in range(0, len(message), 16_384):
         items += stream.feed(record(22, message[start : start + 16_384]))
-    assert items[0].summary == f"Certificate ({size} bytes, not dissected)"
+    assert items[0].summary == f"Certificate ({size:,} bytes, not dissected)"
     assert items[-1].summary == "Server Hello Done"
     assert stream.broken is False
 

@@ -20,10 +20,7 @@ from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.selection import SelectionScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
-
-
-def _devices(count: int) -> str:
-    return "1 device" if count == 1 else f"{count} devices"
+from iotsim_tui.words import agreeing, counted
 
 
 def _made_from(device_id: str, made: editing.MadeByTemplate) -> str:
@@ -32,13 +29,13 @@ def _made_from(device_id: str, made: editing.MadeByTemplate) -> str:
     if template.count == 1:
         return f"{device_id} is made from the template {template.id}"
     return (
-        f"{device_id} is one of {template.count} devices made from the template {template.id} "
-        f"({made.ids})"
+        f"{device_id} is one of {counted(template.count, 'device')} made from the template "
+        f"{template.id} ({made.ids})"
     )
 
 
 def _all_of(count: int) -> str:
-    return "its device" if count == 1 else f"all {count} devices"
+    return agreeing(count, "its device", f"all {counted(count, 'device')}")
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class Target:
         if self.template is None:
             return self.device.id
         count = self.base.templates[self.template].count
-        return f"the template {self.device.id} ({_devices(count)})"
+        return f"the template {self.device.id} ({counted(count, 'device')})"
 
 
 class DeviceActions(SelectionScreen):
@@ -149,7 +146,7 @@ class DeviceActions(SelectionScreen):
                 if template is None or template == target.base.templates[index]:
                     return
                 network = editing.put_template(target.base, index, template)
-                made = _devices(template.count)
+                made = counted(template.count, "device")
                 self._changed_network(
                     opened, network, f"Template {template.id} changed: {made} made from it"
                 )
@@ -213,13 +210,17 @@ class DeviceActions(SelectionScreen):
             elif answer == "all":
                 changed = editing.remove_template(network, made.index)
                 self._changed_network(
-                    opened, changed, f"Template {made.template.id} deleted ({_devices(count)})"
+                    opened,
+                    changed,
+                    f"Template {made.template.id} deleted ({counted(count, 'device')})",
                 )
             if answer is not None:
                 self._select_after(Place(opened.key))
 
         others = count - 1
-        stay = "the other device stays" if others == 1 else f"the other {others} devices stay"
+        stay = agreeing(
+            others, "the other device stays", f"the other {counted(others, 'device')} stay"
+        )
         choices = [("one", f"{device_id} only ({stay})")]
         choices.append(("all", f"The template and {_all_of(count)}"))
         question = (
@@ -269,8 +270,8 @@ class DeviceActions(SelectionScreen):
         elif not running:
             what = f"The devices of {target.name} will subscribe to {topic} when they start"
         else:
-            verb = "subscribes" if len(running) == 1 else "subscribe"
-            what = f"{_devices(len(running))} of {target.name} {verb} to {topic} now"
+            verb = agreeing(len(running), "subscribes", "subscribe")
+            what = f"{counted(len(running), 'device')} of {target.name} {verb} to {topic} now"
         later = " (saved in the profile)." if not running else ", and on every start."
         self.notify(what + later, title="Subscription added")
         if not running:

@@ -11,6 +11,7 @@ from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.selection import SelectionScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
+from iotsim_tui.words import counted
 
 
 def comment_lines(path: Path) -> int:
@@ -108,7 +109,7 @@ class EditingActions(SelectionScreen):
             if yes:
                 self._write(opened, path)
 
-        lines = f"{comments} comment line" + ("" if comments == 1 else "s")
+        lines = counted(comments, "comment line")
         self.app.push_screen(
             ConfirmScreen(
                 f"{target} has {lines}. Saving writes the network anew and does not keep "

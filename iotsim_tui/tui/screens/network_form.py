@@ -10,7 +10,6 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalGroup
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
@@ -31,19 +30,15 @@ from iotsim_tui.tui.screens._certificates import (
     provide_certificates,
 )
 from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
+from iotsim_tui.tui.screens._tls_fields import kept_port, tls_fields
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import (
     CERTIFICATE_SUFFIXES,
     KEY_SUFFIXES,
-    PathSuggester,
     PickFileScreen,
     shown_path,
 )
 
-VERIFY_WARNING = (
-    "⚠ Verification is off: anyone on the path can pose as the broker and read or change "
-    "every message. Use this only to test."
-)
 _FIELD_OF_KEY = {
     "host": "host",
     "port": "port",
@@ -54,6 +49,7 @@ _FIELD_OF_KEY = {
     "tls.ca": "ca",
     "tls.cert": "cert",
     "tls.key": "key",
+    "keep_plain_port": "port",
 }
 """Profile key -> the field that sets it, to show the loader's problems in place."""
 _PORT_FOLLOWS = f"follows TLS: {PLAIN_PORT} plain, {TLS_PORT} with TLS"
@@ -62,20 +58,6 @@ _PORT_BY_HAND = "set by hand: it stays when TLS is switched (clear it to follow 
 
 def _text(value: str | None) -> str:
     return value or ""
-
-
-def _path_field(
-    label: str, value: str | None, placeholder: str, name: str, suffixes: tuple[str, ...]
-) -> Widget:
-    """A file path to type (completed as you type) or to pick with its Browse button."""
-    path = Input(
-        _text(value),
-        placeholder=placeholder,
-        id=name,
-        suggester=PathSuggester(suffixes),
-        compact=True,
-    )
-    return field(label, path, Button("Browse", id=f"browse-{name}", compact=True))
 
 
 def _optional(text: str) -> str | None:
@@ -119,11 +101,11 @@ class NetworkSettingsScreen(FormDialog[Network]):
     AUTO_FOCUS = "#host"
 
     DEFAULT_CSS = """
-    NetworkSettingsScreen #verify-warning {
+    NetworkSettingsScreen .warning {
         display: none;
         margin-left: 20;
     }
-    NetworkSettingsScreen #verify-warning.-shown {
+    NetworkSettingsScreen .warning.-shown {
         display: block;
     }
     NetworkSettingsScreen .field-row > Button {
@@ -173,24 +155,14 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.certificates: ProvidedCertificates | None = None
         """The certificates "Generate certificates" made or reused, once it ran."""
         self._tls_group: Widget | None = None
-        """The certificate fields, once built (see `_tls_fields`)."""
+        """The certificate fields, once built (see `tls_fields`)."""
         self._tls_mounted: AwaitMount | None = None
         """Their mount, when they were added after the dialog opened."""
 
     def compose_fields(self) -> ComposeResult:
-        """Broker, sign-in and TLS fields."""
+        """Broker, sign-in and TLS fields, then the network's name: the broker comes first."""
         broker = self.network.broker
         tls = broker.tls
-        yield Static("Network", classes="section")
-        yield field(
-            "Name",
-            Input(self.network.name, id="name", compact=True),
-            hint="save as (W) suggests a file named after it",
-        )
-        yield field(
-            "Description",
-            Input(self.network.description, placeholder="optional", id="description", compact=True),
-        )
         yield Static("Broker", classes="section")
         yield field("Host", Input(broker.host, id="host", compact=True))
         yield field(
@@ -240,7 +212,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         yield Static("TLS", classes="section")
         yield field("", Toggle("Use TLS (ctrl+t)", tls.enabled, id="tls"))
         if tls.enabled:
-            self._tls_group = self._tls_fields()
+            self._tls_group = tls_fields(self.network.broker)
             yield self._tls_group
         yield field(
             "",
@@ -248,26 +220,15 @@ class NetworkSettingsScreen(FormDialog[Network]):
             hint=f"ctrl+g · CA, broker and device certificates in {shown_path(self.certs_dir)}/",
         )
         yield Static("", id="generate-status", markup=False)
-
-    def _tls_fields(self) -> Widget:
-        """The certificate fields and checks, shown while TLS is on (and built only then: a
-        dialog with fewer widgets opens sooner)."""
-        tls = self.network.broker.tls
-        warning = Static(VERIFY_WARNING, id="verify-warning", classes="warning")
-        warning.set_class(not (tls.verify_certificate and tls.verify_hostname), "-shown")
-        return VerticalGroup(
-            _path_field("CA certificate", tls.ca, "system CAs", "ca", CERTIFICATE_SUFFIXES),
-            _path_field("Client certificate", tls.cert, "none", "cert", CERTIFICATE_SUFFIXES),
-            _path_field("Client key", tls.key, "none", "key", KEY_SUFFIXES),
-            field(
-                "",
-                Toggle("Verify the broker's certificate", tls.verify_certificate, id="verify-cert"),
-            ),
-            field(
-                "", Toggle("Verify the broker's host name", tls.verify_hostname, id="verify-host")
-            ),
-            warning,
-            id="tls-fields",
+        yield Static("Network", classes="section")
+        yield field(
+            "Name",
+            Input(self.network.name, id="name", compact=True),
+            hint="save as (W) suggests a file named after it",
+        )
+        yield field(
+            "Description",
+            Input(self.network.description, placeholder="optional", id="description", compact=True),
         )
 
     def _tls_shown(self) -> bool:
@@ -279,7 +240,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         if self._tls_group is None:
             # Kept before the mount is awaited, so that switching TLS and generating
             # certificates at the same moment build the fields once.
-            self._tls_group = self._tls_fields()
+            self._tls_group = tls_fields(self.network.broker)
             self._tls_mounted = self.query_one("#body").mount(self._tls_group, after="#tls")
         if self._tls_mounted is not None:
             await self._tls_mounted
@@ -312,11 +273,15 @@ class NetworkSettingsScreen(FormDialog[Network]):
         port = None  # follows TLS
         if self.port_by_hand and port_text and "port" not in errors:
             port = int(port_text)
+        kept = old.keep_plain_port
+        if self._tls_group is not None:
+            kept = kept_port(old) if self._checked("keep-plain") else None
         broker: BrokerSettings = replace(
             old,
             host=self._value("host").strip(),
             port=port,
             bundled=self._checked("bundled"),
+            keep_plain_port=kept,
             protocol=protocol,
             keepalive=old.keepalive if "keepalive" in errors else int(self._value("keepalive")),
             client_id_prefix=self._value("prefix").strip(),
@@ -380,10 +345,13 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.query_one("#port-hint", Static).update(hint)
 
     def action_toggle_tls(self) -> None:
-        """Switch TLS on or off from anywhere in the dialog, and put the focus on it."""
+        """Switch TLS on or off from anywhere in the dialog; the focus stays where it was
+        (on the switch when it was in the certificate fields, which TLS off hides)."""
         toggle = self.query_one("#tls", Checkbox)
         toggle.value = not toggle.value
-        toggle.focus()
+        focused, group = self.focused, self._tls_group
+        if not toggle.value and focused is not None and group in focused.ancestors:
+            toggle.focus()
 
     @on(Checkbox.Changed, "#tls")
     async def _tls_switched(self, event: Checkbox.Changed) -> None:
@@ -395,6 +363,10 @@ class NetworkSettingsScreen(FormDialog[Network]):
     @on(Checkbox.Changed, "#verify-cert, #verify-host")
     def _verify_switched(self) -> None:
         self._show_verify_warning()
+
+    @on(Checkbox.Changed, "#keep-plain")
+    def _keep_plain_switched(self, event: Checkbox.Changed) -> None:
+        self.query_one("#plain-warning", Static).set_class(event.value, "-shown")
 
     def _show_verify_warning(self) -> None:
         if self._tls_group is None:

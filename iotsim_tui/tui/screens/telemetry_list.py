@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 from iotsim_tui.profiles.model import Device, Telemetry, TelemetryFormat
 from iotsim_tui.tui.screens._frame import DialogScreen
 from iotsim_tui.tui.screens.telemetry import flatten
+from iotsim_tui.words import counted
 
 ADD = "add"
 """The id of the last line, "Add a telemetry topic"."""
@@ -30,7 +31,7 @@ class TelemetryChoice:
 def describe(telemetry: Telemetry) -> str:
     """One line about a telemetry: topic, interval, QoS, retain and what it carries."""
     count = len(flatten(telemetry.fields))
-    values = f"{count} value" if count == 1 else f"{count} values"
+    values = counted(count, "value")
     if telemetry.format is TelemetryFormat.TEXT:
         values = f"text of {values}"
     retain = ", retained" if telemetry.retain else ""
@@ -78,7 +79,7 @@ class TelemetryListScreen(DialogScreen[TelemetryChoice | None]):
         count = len(self.device.telemetry)
         keys = "Enter: edit · a: add · d: delete · Esc: close"
         with self.frame(f"Telemetry of {self.subject}", keys):
-            topics = "1 topic" if count == 1 else f"{count} topics"
+            topics = counted(count, "topic")
             yield Static(
                 f"{_capital(self.subject)} publishes {topics}. Choose one to edit, or add one.",
                 classes="intro",

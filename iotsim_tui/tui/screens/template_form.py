@@ -16,6 +16,7 @@ from iotsim_tui.profiles.model import DeviceTemplate, Network
 from iotsim_tui.profiles.validate import MAX_TEMPLATE_COUNT
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, field
+from iotsim_tui.words import counted
 
 _FIELD_OF_KEY = {
     "name": "name",
@@ -24,10 +25,6 @@ _FIELD_OF_KEY = {
     "count": "count",
     "first": "first",
 }
-
-
-def _devices(count: int) -> str:
-    return "1 device" if count == 1 else f"{count} devices"
 
 
 class TemplateScreen(FormDialog[DeviceTemplate]):
@@ -48,7 +45,7 @@ class TemplateScreen(FormDialog[DeviceTemplate]):
         made = first if template.count == 1 else f"{first} to {last}"
         self.heading = f"Edit the device template {template.id}"
         self.intro = (
-            f"This template makes {_devices(template.count)} ({made}). Every one of them "
+            f"This template makes {counted(template.count, 'device')} ({made}). Every one of them "
             "changes with it. {n} stands for each device's number."
         )
 

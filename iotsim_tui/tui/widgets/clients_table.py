@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from iotsim_tui.engine.console import ClientsFeed, ConnectedClient, FeedUnavailable
 from iotsim_tui.tui.widgets.marks import since
+from iotsim_tui.words import counted
 
 WAITING = "waiting for the broker's clients feed…"
 OWN_ROW = "▸ this console"
@@ -38,10 +39,6 @@ def fitted_columns(width: int) -> list[tuple[str, int]]:
     return [*columns, ("subscriptions", max(width - used, SUBSCRIPTIONS_MIN))]
 
 
-def _count(number: int, thing: str) -> str:
-    return f"{number:,} {thing}" if number == 1 else f"{number:,} {thing}s"
-
-
 def _in_order(client_id: str) -> list[tuple[int, int | str]]:
     """A sort key that puts TS2 before TS10: runs of digits compare as numbers."""
     return [(1, int(part)) if part.isdigit() else (0, part) for part in _RUNS.findall(client_id)]
@@ -53,10 +50,11 @@ def feed_note(update: ClientsFeed) -> str:
     # The broker sends the feed when clients come, go or subscribe: counts are of that moment.
     when = time.localtime(update.updated)
     return (
-        f"{_count(update.connected, 'client')} · "
-        f"{_count(update.subscriptions, 'subscription')}{more} · "
-        f"since the broker started: {update.messages_received:,} messages published to it, "
-        f"{update.messages_sent:,} delivered by it, as of {time.strftime('%H:%M:%S', when)}"
+        f"{counted(update.connected, 'client')} · "
+        f"{counted(update.subscriptions, 'subscription')}{more} · "
+        f"since the broker started: {counted(update.messages_received, 'message')} published "
+        f"to it, {counted(update.messages_sent, 'message')} delivered by it, "
+        f"as of {time.strftime('%H:%M:%S', when)}"
     )
 
 

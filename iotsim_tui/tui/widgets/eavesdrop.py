@@ -22,7 +22,8 @@ from textual.widgets import Static
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.tui.screens.files import CapturePathScreen, default_capture_path
 from iotsim_tui.tui.widgets.packet_list import PacketList, header_line
-from iotsim_tui.wiretap import Eavesdrop, WireItem, count, hexdump
+from iotsim_tui.wiretap import Eavesdrop, WireItem, hexdump
+from iotsim_tui.words import counted
 
 MAX_ROWS = 5000
 """Packets listed at most; the oldest rows go first."""
@@ -38,7 +39,7 @@ def packet_detail(item: WireItem) -> Text:
     """The detail view of one packet: where it went, its fields, then its bytes."""
     text = Text()
     text.append(f"{item.protocol} · connection #{item.connection} · {item.direction.label}", "bold")
-    text.append(f" · {count(item.size, 'byte')}\n", style="dim")
+    text.append(f" · {counted(item.size, 'byte')}\n", style="dim")
     for found in item.fields:
         text.append(f"{found.name}: ", style="bold")
         text.append(found.value, style="bold red" if found.exposed else "")
@@ -50,7 +51,7 @@ def packet_detail(item: WireItem) -> Text:
         text.append("\n")
         text.append("\n".join(hexdump(shown)), style="dim")
         if len(shown) < item.size:
-            more = count(item.size - len(shown), "more byte")
+            more = counted(item.size - len(shown), "more byte")
             text.append(f"\n… {more} not shown", style="dim")
     return text
 

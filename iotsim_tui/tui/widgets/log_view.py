@@ -5,7 +5,8 @@ a millisecond each, two hundred events held up the key that selected it by a qua
 second). Here an event becomes a line of text only when its row is drawn, and that line is
 kept for the next time (the same event looks the same whichever device shows it).
 
-Unwrapped, each event is one row: a newline in a payload reads as "↵". Wrapped, an event
+Unwrapped, each event is one row: a newline in a payload reads as "↵", and a row cut at the
+pane's edge ends in "…" (begins with it when scrolled sideways past its start). Wrapped, an event
 takes as many rows as it needs at the pane's width, which means drawing every shown event
 once when wrapping is switched on or the pane's width changes.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -27,6 +30,8 @@ MAX_ROWS_KEPT = 2000
 """Events the view holds; older ones leave from the top."""
 TEXTS_KEPT = 4096
 """Formatted lines remembered across devices (a screen shows a few dozen)."""
+CUT_MARK = "…"
+"""Where a row goes on beyond the pane's edge (scroll sideways or wrap to read it)."""
 STRIPS_KEPT = 512
 """Rows remembered as drawn, for the rows on screen and a little scrolling."""
 
@@ -205,7 +210,10 @@ class LogView(ScrollView, can_focus=True):
         key = (self._first + row, scroll_x, width)
         if not self._wrap and (strip := self._cut.get(key)) is not None:
             return strip
-        strip = self._row_strip(row).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        full = self._row_strip(row)
+        strip = full.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        if not self._wrap:
+            strip = _marked(strip, before=scroll_x > 0, after=full.cell_length > scroll_x + width)
         strip = strip.apply_style(self.rich_style)
         if not self._wrap:
             self._cut[key] = strip
@@ -222,3 +230,16 @@ class LogView(ScrollView, can_focus=True):
             self._rows = []
             self._wrap_rows(0)
             self._resized()
+
+
+def _marked(strip: Strip, *, before: bool, after: bool) -> Strip:
+    """The row with CUT_MARK in its first and last cell where it goes on past them."""
+    width = strip.cell_length
+    if width < 2 or not (before or after):
+        return strip
+    mark = Strip([Segment(CUT_MARK, Style(bold=True, dim=True))], 1)
+    parts = [mark] if before else []
+    parts.append(strip.crop(1 if before else 0, width - 1 if after else width))
+    if after:
+        parts.append(mark)
+    return Strip.join(parts)

@@ -9,6 +9,7 @@ import time
 from rich.text import Text
 
 from iotsim_tui.engine.events import DeviceStatus
+from iotsim_tui.words import counted
 
 STATUS_MARKS: dict[DeviceStatus, tuple[str, str]] = {
     DeviceStatus.STOPPED: ("○", "red"),
@@ -59,7 +60,7 @@ def payload_preview(payload: bytes, size: int | None = None, *, pretty: bool = T
     except UnicodeDecodeError:
         shown = " ".join(f"{byte:02x}" for byte in payload[:HEX_BYTES])
         more = " …" if size > HEX_BYTES else ""
-        return f"hex {shown}{more} ({size} bytes)"
+        return f"hex {shown}{more} ({counted(size, 'byte')})"
     if pretty and text[:1] in ("{", "["):
         # Normalised on one line: a log of telemetry stays one line per message.
         with contextlib.suppress(ValueError):  # not JSON after all: shown as text
@@ -67,7 +68,7 @@ def payload_preview(payload: bytes, size: int | None = None, *, pretty: bool = T
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() or ch == "\n" else "·" for ch in text)
     if len(text) > PREVIEW_CHARS or size > len(payload):
-        return f"{text[:PREVIEW_CHARS]} … ({size} bytes)"
+        return f"{text[:PREVIEW_CHARS]} … ({counted(size, 'byte')})"
     return text
 
 

@@ -49,6 +49,17 @@ def verification_warning(network: Network) -> str:
     )
 
 
+def plain_open_warning(network: Network) -> str:
+    """That the bundled broker keeps a plain port open beside TLS, or "" when it does not."""
+    port = network.broker.plain_port_kept
+    if port is None:
+        return ""
+    return (
+        f"⚠ Port {port} stays open without TLS beside {network.broker.effective_port}: "
+        "what is sent there can be read on the wire (network settings, c)."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class HeaderState:
     """What the header shows of the selected network."""
@@ -101,7 +112,7 @@ def header_line(state: HeaderState, width: int) -> Text:
 
 
 class NetworkHeader(Vertical):
-    """Two lines: what the selected network talks to, and a warning when TLS checks are off."""
+    """What the selected network talks to, and warnings: TLS checks off, plain port kept open."""
 
     DEFAULT_CSS = """
     NetworkHeader { height: auto; background: $panel; padding: 0 1; }
@@ -134,7 +145,8 @@ class NetworkHeader(Vertical):
             message = ""
         else:
             text = header_line(state, width)
-            message = verification_warning(state.network)
+            found = (verification_warning(state.network), plain_open_warning(state.network))
+            message = "\n".join(warning for warning in found if warning)
         # The header is refreshed often; redraw only when what it says changes.
         if self._shown != (text.markup + message, width):
             self._shown = (text.markup + message, width)
