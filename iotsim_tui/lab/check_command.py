@@ -56,10 +56,16 @@ def load_lab(path: Path) -> Network:
     return network
 
 
+def _check_junit(path: Path | None) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise UsageError(f"--junit {path}: the folder {path.parent} does not exist")
+
+
 def run_check(args: argparse.Namespace) -> int:
     """Run `lab check` as the arguments say; returns the exit code."""
     try:
         network = load_lab(args.profile)
+        _check_junit(args.junit)
     except (ProfileError, UsageError) as error:
         print(f"iotsim-tui lab check: {error.message}", file=sys.stderr)
         return BAD_INPUT

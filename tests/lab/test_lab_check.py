@@ -217,3 +217,13 @@ def test_a_broker_that_is_not_loopback_is_refused_without_a_network(tmp_path: Pa
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert "uses the broker at 192.0.2.10, which is not this machine's loopback" in result.stderr
+
+
+def test_a_junit_file_in_a_missing_folder_exits_2_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "no" / "result.xml"
+    assert main(["lab", "check", str(TLS_LAB), "--junit", str(junit)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"the folder {junit.parent} does not exist" in captured.err
