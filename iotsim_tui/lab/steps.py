@@ -114,7 +114,13 @@ class LabRun:
         self._arrivals: dict[str, set[str]] = {}
         """Payload of a send step -> the devices it reached."""
         self._news = asyncio.Event()
-        self._all_ids = [device.id for device in devices_of(network)]
+        devices = devices_of(network)
+        self._all_ids = [device.id for device in devices]
+        self._on_start = {
+            device.id: sum(s.on is SubscribeOn.START for s in device.subscribe)
+            for device in devices
+        }
+        """Device id -> how many topics it subscribes to as soon as it is connected."""
 
     async def run(self) -> LabResult:
         """Run every step, then stop everything and grade the checks."""
@@ -184,14 +190,8 @@ class LabRun:
             return True
         if view.status is not DeviceStatus.CONNECTED:
             return False
-        wanted = self._start_subscriptions(device_id)
+        wanted = self._on_start.get(device_id, 0)
         return sum(s.since is not None for s in view.subscriptions) >= wanted
-
-    def _start_subscriptions(self, device_id: str) -> int:
-        for device in devices_of(self.network):
-            if device.id == device_id:
-                return sum(s.on is SubscribeOn.START for s in device.subscribe)
-        return 0
 
     def _state_of(self, device_id: str) -> str:
         assert self._simulation is not None

@@ -30,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         count = len(devices_of(network))
         noun = "device" if count == 1 else "devices"
-        print(f"ok  {path}: {network.name}, {count} {noun}", flush=True)
+        lab = network.lab
+        extra = (
+            f", a lab of {len(lab.steps)} steps and {len(lab.checks)} checks" if lab.checks else ""
+        )
+        print(f"ok  {path}: {network.name}, {count} {noun}{extra}", flush=True)
     if failed:
         print(_not_valid(failed, len(args.profiles)), file=sys.stderr)
     return 1 if failed else 0

@@ -136,3 +136,13 @@ def test_saving_keeps_the_steps_and_checks(tmp_path: Path) -> None:
     assert "[lab]" in text
     assert '{ do = "send", topic = "High_Tempe", payload = "Alert for High Temperature" }' in text
     assert dumps_network(load_network(saved)) == text
+
+
+def test_validate_counts_the_steps_and_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    from iotsim_tui.cli import main
+
+    bundled = Path(__file__).parents[2] / "profiles" / "labs" / "tls_lab.toml"
+    assert main(["validate", str(bundled)]) == 0
+    assert capsys.readouterr().out.endswith(
+        "NDE_FINANCE_NETWORK, 1 device, a lab of 7 steps and 6 checks\n"
+    )
