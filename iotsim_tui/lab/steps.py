@@ -170,10 +170,10 @@ class LabRun:
         raise UsageError(f"unknown step {step.do!r}")
 
     async def _start(self, device_ids: Collection[str]) -> str:
-        if self._broker is None:
-            await self._start_broker()
         simulation = self._simulation
         if simulation is None:
+            # A first start, or one after every device stopped: the settings as they are now.
+            await self._start_broker()
             endpoint = self._tap.endpoint if self._tap is not None else None
             simulation = self._simulation = Simulation(self._device_network(), endpoint=endpoint)
             self.grader.use_settings(self.network.broker.tls)
@@ -289,27 +289,34 @@ class LabRun:
             broker = replace(broker, tls=replace(broker.tls, ca=ca))
         return replace(self.network, broker=broker)
 
-    async def _start_broker(self) -> None:
+    def _launch(self) -> BrokerLaunch:
+        """The bundled broker the network's settings ask for now, on the run's free ports."""
         tls = self.network.broker.tls
-        target = self._target()
+        port = self._target()[1]
         if not tls.enabled:
-            launch = BrokerLaunch(bind=self._bind, plain_port=target[1])
-        else:
-            folder = self._certs
-            if folder is None:
-                folder = Path(tls.ca).parent if tls.ca else Path(CERTS_FOLDER)
-            launch = BrokerLaunch(
-                bind=self._bind,
-                plain_port=None,
-                tls_port=target[1],
-                certs_dir=folder,
-                require_client_cert=tls.cert is not None,
-            )
+            return BrokerLaunch(bind=self._bind, plain_port=port)
+        folder = self._certs
+        if folder is None:
+            folder = Path(tls.ca).parent if tls.ca else Path(CERTS_FOLDER)
+        return BrokerLaunch(
+            bind=self._bind,
+            plain_port=None,
+            tls_port=port,
+            certs_dir=folder,
+            require_client_cert=tls.cert is not None,
+        )
+
+    async def _start_broker(self) -> None:
+        """Start the broker the settings ask for, unless it is the one running."""
+        launch = self._launch()
+        if self._broker is not None and self._broker.launch == launch:
+            return
+        await self._stop_broker()
         broker = BundledBroker(launch)
         await broker.start()
         self._broker = broker
         if self._tap is not None:
-            self._tap.target = target
+            self._tap.target = self._target()
 
     async def _stop_broker(self) -> None:
         broker, self._broker = self._broker, None

@@ -227,3 +227,30 @@ def test_a_junit_file_in_a_missing_folder_exits_2_before_the_run(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"the folder {junit.parent} does not exist" in captured.err
+
+
+def test_tls_switched_on_while_stopped_applies_at_the_next_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = PLAIN_LAB.split("[lab]")[0] + (
+        "[lab]\n"
+        "steps = [\n"
+        '    { do = "start" },\n'
+        '    { do = "stop" },\n'
+        '    { do = "certificates" },\n'
+        '    { do = "tls" },\n'
+        '    { do = "start", devices = ["TS1"] },\n'
+        '    { do = "send", topic = "High_Tempe", payload = "over TLS" },\n'
+        "]\n"
+        "checks = [\n"
+        '    { kind = "verified", device = "TS1" },\n'
+        '    { kind = "received", device = "TS1", topic = "High_Tempe", payload = "over TLS" },\n'
+        '    { kind = "hidden_on_wire", payload = "over TLS" },\n'
+        "]\n"
+    )
+    assert main(["lab", "check", str(write(tmp_path, lab))]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "step 5 start: TS1 connected to 127.0.0.1:8883 through the eavesdrop relay over TLS" in out
+    )
+    assert "3 of 3 checks passed" in out
