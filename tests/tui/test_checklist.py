@@ -19,7 +19,7 @@ from iotsim_tui.profiles.model import (
 )
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.main import MainScreen
-from iotsim_tui.tui.widgets.checklist import Checklist
+from iotsim_tui.tui.widgets.checklist import Checklist, checklist_text
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
 from tests.tui.pilot import app_on, fill, type_text, wait_for
@@ -90,3 +90,10 @@ async def test_the_checklist_ticks_each_check_as_it_passes(tmp_path: Path) -> No
 
         await pilot.press("k")
         await wait_for(pilot, lambda: not checklist.display, "the checklist hidden")
+
+
+def test_a_network_without_checks_says_where_they_would_come_from() -> None:
+    text = checklist_text([])
+    assert (
+        str(text) == "This network's profile has no lab checks (a [lab] table: see docs/labs.md)."
+    )
