@@ -244,6 +244,7 @@ def test_tls_switched_on_while_stopped_applies_at_the_next_start(
         "]\n"
         "checks = [\n"
         '    { kind = "verified", device = "TS1" },\n'
+        '    { kind = "tls", device = "TS1" },\n'
         '    { kind = "received", device = "TS1", topic = "High_Tempe", payload = "over TLS" },\n'
         '    { kind = "hidden_on_wire", payload = "over TLS" },\n'
         "]\n"
@@ -253,4 +254,4 @@ def test_tls_switched_on_while_stopped_applies_at_the_next_start(
     assert (
         "step 5 start: TS1 connected to 127.0.0.1:8883 through the eavesdrop relay over TLS" in out
     )
-    assert "3 of 3 checks passed" in out
+    assert "4 of 4 checks passed" in out
