@@ -146,6 +146,8 @@ class Grader:
             for c in self.checks
             if c.kind in (CheckKind.CLEAR_ON_WIRE, CheckKind.HIDDEN_ON_WIRE) and c.payload
         }
+        self._delivered: dict[bytes, str] = {}
+        """Payload looked for on the wire -> the first device that received it."""
         self._clear: dict[bytes, str] = {}
         """Payload -> where the relay read it in clear (the first time)."""
         self._connections: set[int] = set()
@@ -172,6 +174,8 @@ class Grader:
         """Fold in a batch of the engine's events."""
         for event in events:
             if isinstance(event, MessageIn):
+                if event.payload in self._on_wire:
+                    self._delivered.setdefault(event.payload, event.device_id)
                 if event.topic not in self._topics:
                     continue
                 seen = self._seen(event.device_id)
@@ -244,12 +248,16 @@ class Grader:
         return Mark.OPEN, _traffic(self._connections, self._tls_connections) + ", not this text"
 
     def _hidden_on_wire(self, check: Check) -> tuple[Mark, str]:
-        where = self._clear.get((check.payload or "").encode())
+        payload = (check.payload or "").encode()
+        where = self._clear.get(payload)
         if where is not None:
             return Mark.FAILED, f"the eavesdrop relay read it in clear ({where})"
-        if not self._connections:
-            return Mark.OPEN, "no traffic went through the eavesdrop relay yet"
-        return Mark.PASSED, _traffic(self._connections, self._tls_connections) + ", never it"
+        device = self._delivered.get(payload)
+        if device is None:
+            # Only what reaches a device crosses the wire the relay watches.
+            return Mark.OPEN, "no device received it yet, so it has not crossed the wire"
+        traffic = _traffic(self._connections, self._tls_connections)
+        return Mark.PASSED, f"{device} received it; {traffic}, never it in clear"
 
     def _refused(self, check: Check) -> tuple[Mark, str]:
         meaning, words = REFUSALS[check.reason or ""]

@@ -258,7 +258,7 @@ class CheckKind(StrEnum):
     CLEAR_ON_WIRE = "clear_on_wire"
     """`payload` went over the wire in clear: the eavesdrop relay read it."""
     HIDDEN_ON_WIRE = "hidden_on_wire"
-    """The relay carried traffic, and `payload` never appeared in clear in it."""
+    """A device received `payload`, and it never appeared in clear on the wire."""
     REFUSED = "refused"
     """A device was refused for the TLS (or login) `reason` named."""
     TLS = "tls"

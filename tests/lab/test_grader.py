@@ -54,8 +54,15 @@ def test_clear_and_hidden_on_the_wire() -> None:
     grader = Grader([clear, hidden])
     assert marks(grader, final=True) == [Mark.FAILED, Mark.FAILED]  # no traffic at all
     grader.take_wire([item(1, "TLS", b"\x17\x03\x03\x00\x20" + bytes(32))])
+    assert marks(grader) == [Mark.OPEN, Mark.OPEN]  # nothing delivered it yet
+    assert grader.verdicts()[1].detail == (
+        "no device received it yet, so it has not crossed the wire"
+    )
+    grader.take_events([message(ALERT, device="TS2", topic="Other")])
     assert marks(grader) == [Mark.OPEN, Mark.PASSED]
-    assert grader.verdicts()[1].detail.startswith("the relay saw 1 connection(s), 1 of them TLS")
+    assert grader.verdicts()[1].detail == (
+        "TS2 received it; the relay saw 1 connection(s), 1 of them TLS, never it in clear"
+    )
     grader.take_wire([item(2, "MQTT", b"0\x26\x00\x0aHigh_Tempe" + ALERT.encode())])
     assert marks(grader) == [Mark.PASSED, Mark.FAILED]
     assert "read it in clear (MQTT on connection 2)" in grader.verdicts()[1].detail
