@@ -16,6 +16,7 @@ import ipaddress
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -39,6 +40,8 @@ START_TIMEOUT = 10.0
 SEND_TIMEOUT = 5.0
 """Seconds a send waits for the command to reach the devices subscribed to its topic."""
 CERTS_FOLDER = "certs"
+NAMED_DEVICES = 5
+"""A start of more devices than this says how many reached each status, not each one's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +184,10 @@ class LabRun:
         await simulation.start(device_ids)
         self._running.update(device_ids)
         await self._until(lambda: all(self._settled(d) for d in device_ids), START_TIMEOUT)
-        return "; ".join(self._state_of(device_id) for device_id in device_ids)
+        if len(device_ids) <= NAMED_DEVICES:
+            return "; ".join(self._state_of(device_id) for device_id in device_ids)
+        statuses = Counter(simulation.device(d).status.value for d in device_ids)
+        return ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
 
     def _settled(self, device_id: str) -> bool:
         assert self._simulation is not None
@@ -226,9 +232,9 @@ class LabRun:
             return f"sent {payload!r} on {where}; no running device is subscribed to it"
         missing = sorted(expected - arrived)
         if missing:
-            late = ", ".join(missing)
+            late = _some(missing)
             return f"sent {payload!r} on {where}; not delivered to {late} in {SEND_TIMEOUT:g} s"
-        return f"sent {payload!r} on {where}; delivered to {', '.join(sorted(expected))}"
+        return f"sent {payload!r} on {where}; delivered to {_some(sorted(expected))}"
 
     def _subscribed_to(self, topic: str) -> set[str]:
         simulation = self._simulation
@@ -366,6 +372,13 @@ class LabRun:
             self._news.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._news.wait(), left)
+
+
+def _some(device_ids: list[str]) -> str:
+    """Device ids for a line of output: all of them when few, else the first and a count."""
+    if len(device_ids) <= NAMED_DEVICES:
+        return ", ".join(device_ids)
+    return f"{', '.join(device_ids[:NAMED_DEVICES])} and {len(device_ids) - NAMED_DEVICES} more"
 
 
 def _is_ip(host: str) -> bool:
