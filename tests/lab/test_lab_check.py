@@ -54,6 +54,14 @@ checks = [
 """
 
 
+def children() -> set[int]:
+    """The processes this test process started that are still alive (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        found.update(int(pid) for pid in (task / "children").read_text().split())
+    return found
+
+
 def write(tmp_path: Path, text: str, name: str = "lab.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -65,7 +73,9 @@ def test_the_tls_lab_passes_from_a_clean_checkout(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # certificates go to a temporary folder, never into ./certs
     junit = tmp_path / "result.xml"
+    before = children()
     assert main(["lab", "check", str(TLS_LAB), "--junit", str(junit)]) == 0
+    assert children() <= before  # both brokers it started are gone
     out = capsys.readouterr().out
     assert "the profile's port 1883 is 127.0.0.1:" in out
     assert "the profile's port 8883 is 127.0.0.1:" in out
