@@ -71,6 +71,7 @@ def as_json(result: LabResult) -> dict[str, Any]:
         "network": result.network,
         "passed": result.passed,
         "seconds": round(result.seconds, 3),
+        "ports": {str(profile): used for profile, used in result.ports.items()},
         "checks": [
             {
                 "kind": v.check.kind.value,

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
@@ -62,6 +62,8 @@ class LabResult:
     verdicts: tuple[Verdict, ...]
     steps: tuple[StepDone, ...]
     seconds: float
+    ports: dict[int, int] = field(default_factory=dict)
+    """The profile's port -> the free port the bundled broker listened on instead."""
 
     @property
     def passed(self) -> bool:
@@ -149,7 +151,8 @@ class LabRun:
             await tap.close()
             await self._wire
         verdicts = tuple(self.grader.verdicts(final=True))
-        return LabResult(self.network.name, verdicts, tuple(done), time.monotonic() - began)
+        seconds = time.monotonic() - began
+        return LabResult(self.network.name, verdicts, tuple(done), seconds, dict(self.ports))
 
     # -- steps -------------------------------------------------------------------------
 

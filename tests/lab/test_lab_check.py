@@ -109,6 +109,8 @@ def test_a_failing_check_exits_1_and_is_a_junit_failure(
     )
     document = json.loads(captured.out)
     assert document["passed"] is False
+    assert list(document["ports"]) == ["1883"]
+    assert document["ports"]["1883"] != 1883
     results = [(check["kind"], check["result"]) for check in document["checks"]]
     assert results == [
         ("received", "pass"),
