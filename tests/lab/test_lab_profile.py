@@ -146,3 +146,42 @@ def test_validate_counts_the_steps_and_checks(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.endswith(
         "NDE_FINANCE_NETWORK, 1 device, a lab of 7 steps and 6 checks\n"
     )
+
+
+def test_long_form_tables_are_the_same_lab_and_save_short() -> None:
+    long_form = parse_network(
+        HEAD
+        + """
+[[lab.steps]]
+do = "start"
+
+[[lab.checks]]
+kind = "tls"
+device = "TS1"
+
+[[lab.checks]]
+kind = "ledger"
+""",
+        "lab.toml",
+    )
+    short = parse_network(
+        HEAD
+        + '\n[lab]\nsteps = [{ do = "start" }]\n'
+        + 'checks = [{ kind = "tls", device = "TS1" }, { kind = "ledger" }]\n',
+        "lab.toml",
+    )
+    assert long_form == short
+    assert 'checks = [{ kind = "tls", device = "TS1" }, { kind = "ledger" }]' in dumps_network(
+        long_form
+    )
+
+
+def test_a_problem_in_a_long_form_check_has_its_own_line() -> None:
+    found = problems(
+        '\n[[lab.checks]]\nkind = "tls"\n\n[[lab.checks]]\nkind = "tls"\ndevice = "X"\n'
+    )
+    assert found == [
+        'lab.toml:14: lab.checks[0].device: is required by kind = "tls"',
+        'lab.toml:19: lab.checks[1].device = "X": is not a device of this network; '
+        "add it under [[devices]] first",
+    ]
