@@ -151,7 +151,9 @@ def _check(checker: Checker, raw: object, where: KeyPath, device_ids: Collection
         kind=kind,
         device=_device(checker, table, where, device_ids),
         topic=topic,
-        payload=checker.text(table, where, "payload", "") if "payload" in table else None,
+        payload=checker.text(table, where, "payload", "", non_empty=True)
+        if "payload" in table
+        else None,
         reason=reason,
         name=checker.optional_text(table, where, "name"),
     )

@@ -80,6 +80,11 @@ def test_keys_that_do_not_belong_to_a_kind_or_are_missing_are_named() -> None:
     assert found[1] == 'lab.toml:15: lab.checks[0].topic: is required by kind = "received"'
 
 
+def test_a_check_looks_for_a_payload_that_is_not_empty() -> None:
+    (found,) = problems('\n[lab]\nchecks = [{ kind = "clear_on_wire", payload = " " }]\n')
+    assert found == 'lab.toml:15: lab.checks[0].payload = " ": must not be empty'
+
+
 def test_an_unknown_refusal_reason_lists_the_known_ones() -> None:
     (found,) = problems('\n[lab]\nchecks = [{ kind = "refused", device = "TS1", reason = "x" }]\n')
     assert "must be one of: unknown_ca, expired, hostname" in found
