@@ -38,9 +38,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
 }
 
+# name -> (one line of help, modules that each add subcommands to the group): `iotsim-tui lab
+# check ...`. Each module's `add_*_command(subparsers)` adds its own, with `run` as default.
+GROUPS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "lab": (
+        "labs: run a profile's steps and grade its checks",
+        (("iotsim_tui.lab.check_command", "add_check_command"),),
+    ),
+}
+
 
 def _app_parser() -> argparse.ArgumentParser:
     commands = "\n".join(f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items())
+    commands += "".join(f"\n  {name:<10} {text}" for name, (text, _) in GROUPS.items())
     parser = argparse.ArgumentParser(
         prog="iotsim-tui",
         description="Simulate networks of IoT devices over MQTT, command them, and eavesdrop "
@@ -91,6 +101,15 @@ def _subcommand_parser(name: str) -> tuple[argparse.ArgumentParser, Subcommand]:
     return parser, module
 
 
+def _group_parser(name: str) -> argparse.ArgumentParser:
+    text, adders = GROUPS[name]
+    parser = argparse.ArgumentParser(prog=f"iotsim-tui {name}", description=text)
+    subparsers = parser.add_subparsers(metavar="COMMAND", required=True)
+    for module_name, function in adders:
+        getattr(importlib.import_module(module_name), function)(subparsers)
+    return parser
+
+
 def _open_app(args: argparse.Namespace) -> int:
     # No cyclic garbage collection until the first frame (the main screen turns it back on):
     # the start-up makes many objects that all live on, and collecting them cost ~0.1 s.
@@ -126,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser, module = _subcommand_parser(arguments[0])
         args = parser.parse_args(arguments[1:])
         action = module.run
+    elif arguments and arguments[0] in GROUPS:
+        args = _group_parser(arguments[0]).parse_args(arguments[1:])
+        action = args.run
     else:
         args = _app_parser().parse_args(arguments)
         action = _open_app

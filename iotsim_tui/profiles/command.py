@@ -30,7 +30,13 @@ def run(args: argparse.Namespace) -> int:
             print(error.message, file=sys.stderr, flush=True)
             continue
         count = len(devices_of(network))
-        print(f"ok  {path}: {network.name}, {counted(count, 'device')}", flush=True)
+        lab = network.lab
+        extra = (
+            f", a lab of {counted(len(lab.steps), 'step')} and {counted(len(lab.checks), 'check')}"
+            if lab.checks
+            else ""
+        )
+        print(f"ok  {path}: {network.name}, {counted(count, 'device')}{extra}", flush=True)
     if failed:
         print(_not_valid(failed, len(args.profiles)), file=sys.stderr)
     return 1 if failed else 0

@@ -17,9 +17,11 @@ from iotsim_tui.profiles.model import (
     Device,
     DeviceTemplate,
     GeneratorKind,
+    Lab,
     Network,
     PayloadFields,
     Response,
+    Step,
     Subscription,
     Telemetry,
     ValueSpec,
@@ -37,7 +39,28 @@ def network_document(network: Network) -> dict[str, Any]:
         document["devices"] = [_device_table(device) for device in network.devices]
     if network.templates:
         document["templates"] = [_device_table(template) for template in network.templates]
+    lab = _lab_table(network.lab)
+    if lab:
+        document["lab"] = lab
     return document
+
+
+def _lab_table(lab: Lab) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    if lab.steps:
+        table["steps"] = [_step_table(step) for step in lab.steps]
+    if lab.checks:
+        table["checks"] = [
+            Inline(kind=check.kind.value, **_changed(check, skip=("kind",))) for check in lab.checks
+        ]
+    return table
+
+
+def _step_table(step: Step) -> Inline:
+    table = Inline(do=step.do.value, **_changed(step, skip=("do", "devices")))
+    if step.devices:
+        table["devices"] = list(step.devices)
+    return table
 
 
 def _changed(item: DataclassInstance, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from iotsim_tui.profiles.checks import REQUIRED, SCALAR_RULE, Checker, dotted, is_scalar
 from iotsim_tui.profiles.fields import parse_fields
+from iotsim_tui.profiles.lab import parse_lab
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
     TLS_PORT,
@@ -22,6 +23,7 @@ from iotsim_tui.profiles.model import (
     Command,
     Device,
     DeviceTemplate,
+    Lab,
     MQTTVersion,
     Network,
     Ramp,
@@ -35,7 +37,7 @@ from iotsim_tui.profiles.model import (
     Will,
 )
 
-TOP_KEYS = ("network", "devices", "templates")
+TOP_KEYS = ("network", "devices", "templates", "lab")
 NETWORK_KEYS = ("name", "description", "broker", "ramp")
 BROKER_KEYS = tuple(f.name for f in dataclass_fields(BrokerSettings))
 TLS_KEYS = tuple(f.name for f in dataclass_fields(TLSSettings))
@@ -78,7 +80,19 @@ def build_network(raw: Mapping[str, Any], checker: Checker) -> Network:
         for at, item in checker.tables(top.get("templates", []), ("templates",))
     )
     _check_unique_ids(checker, devices, templates)
-    return Network(name, description, broker, ramp, devices, templates)
+    lab = Lab()
+    if "lab" in top:
+        ids = _device_ids(devices, templates)
+        lab = parse_lab(checker, top["lab"], ("lab",), ids, broker)
+    return Network(name, description, broker, ramp, devices, templates, lab)
+
+
+def _device_ids(devices: tuple[Device, ...], templates: tuple[DeviceTemplate, ...]) -> set[str]:
+    ids = {device.id for device in devices}
+    for template in templates:
+        span = range(template.first, template.first + template.count)
+        ids.update(template.id.replace("{n}", str(n)) for n in span)
+    return ids
 
 
 def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSettings:

@@ -174,7 +174,8 @@ async def _simulate(
     loop.add_signal_handler(signal.SIGTERM, leave.set)
     failure = None
     forward: asyncio.Task[None] | None = None
-    digester = Digester(watched)
+    followed = frozenset(c.device for c in network.lab.checks if c.device is not None)
+    digester = Digester(watched, followed)
     try:
         async with Simulation(network, endpoint=endpoint) as simulation:
             forward = asyncio.create_task(_forward(simulation, digester, outbox))

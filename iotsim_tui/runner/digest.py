@@ -21,6 +21,7 @@ from iotsim_tui.engine.events import (
     DeviceError,
     DeviceStatus,
     Event,
+    LogLine,
     MessageIn,
     MessageOut,
     StatusChanged,
@@ -48,6 +49,9 @@ class Digest:
     """Topics seen for the first time, up to TOPICS_KEPT in all."""
     events: tuple[Event, ...]
     """Every event of the watched device since the last digest (or since its `History`)."""
+    followed: tuple[Event, ...] = ()
+    """What the other followed devices (those a lab's checks name) received, and their status
+    changes and errors, for the checklist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +89,11 @@ class History:
 class Digester:
     """Folds the simulation's events in as they come, and hands out digests."""
 
-    def __init__(self, watched: str | None = None) -> None:
+    def __init__(self, watched: str | None = None, followed: frozenset[str] = frozenset()) -> None:
         self.watched = watched
+        self.followed = followed
+        """Devices whose messages in, status changes and errors every digest carries."""
+        self._followed: list[Event] = []
         self._kept: dict[str, deque[Event]] = {}
         self._status: dict[str, tuple[DeviceStatus, str]] = {}
         self._topics: set[str] = set()
@@ -106,6 +113,8 @@ class Digester:
             log.append(event)
             if device_id == watched:
                 self._events.append(event)
+            elif device_id in self.followed and not isinstance(event, MessageOut | LogLine):
+                self._followed.append(event)
             if isinstance(event, MessageIn | MessageOut):
                 counts = self._counts.get(device_id)
                 if counts is None:
@@ -124,6 +133,8 @@ class Digester:
         if len(self._events) > LOG_KEPT:
             # The app stopped reading for a while: it needs no more than a log's worth.
             del self._events[:-LOG_KEPT]
+        if len(self._followed) > LOG_KEPT:
+            del self._followed[:-LOG_KEPT]
 
     def watch(self, device_id: str | None) -> History | None:
         """Watch another device; returns its kept events for the app (None: no device)."""
@@ -144,16 +155,20 @@ class Digester:
 
     def take(self) -> Digest | None:
         """The digest of what changed since the last one; None when nothing did."""
-        if not (self._changed or self._counts or self._new_topics or self._events):
+        if not (
+            self._changed or self._counts or self._new_topics or self._events or self._followed
+        ):
             return None
         digest = Digest(
             statuses={device_id: self._status[device_id] for device_id in self._changed},
             counts={device_id: (got, sent) for device_id, (got, sent) in self._counts.items()},
             topics=tuple(self._new_topics),
             events=tuple(self._events),
+            followed=tuple(self._followed),
         )
         self._changed = set()
         self._counts = {}
         self._new_topics = []
         self._events = []
+        self._followed = []
         return digest

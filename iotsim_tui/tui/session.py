@@ -21,6 +21,7 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import ConnectionFailed, ProfileError
+from iotsim_tui.lab.checks import Grader, Verdict
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.protocol.topics import has_wildcards
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
     from iotsim_tui.broker.process import BundledBroker
     from iotsim_tui.runner.process import EngineProcess
-    from iotsim_tui.wiretap import Eavesdrop
+    from iotsim_tui.wiretap import Eavesdrop, ItemFeed
 
 NOTES_KEPT = 50
 """Lines of the app's own kept per device (a failed publish, ...), beside the engine's."""
@@ -76,7 +77,11 @@ class OpenNetwork:
         self.topics_seen: set[str] = set()
         self.tap: Eavesdrop | None = None
         """The eavesdrop relay the devices connect through, while the network runs."""
+        self.grader: Grader | None = None
+        """Grades the profile's lab checks from what the network reports (None: no checks)."""
+        self._wire: ItemFeed | None = None
         self._sync_records()
+        self._sync_grader()
 
     @property
     def stale(self) -> bool:
@@ -100,6 +105,32 @@ class OpenNetwork:
         self.network = network
         self.dirty = True
         self._sync_records()
+        self._sync_grader()
+
+    def _sync_grader(self) -> None:
+        checks = self.network.lab.checks
+        if not checks:
+            self.grader = None
+        elif self.grader is None or self.grader.checks != checks:
+            self.grader = Grader(checks)
+
+    def checklist(self) -> list[Verdict]:
+        """Where each lab check stands now ([] without checks).
+
+        Takes in what the eavesdrop relay saw since the last call, and the ledger of the
+        device the app watches (the app has no other device's ledger while it runs).
+        """
+        grader = self.grader
+        if grader is None:
+            return []
+        if self._wire is None and self.tap is not None:
+            self._wire = self.tap.subscribe()  # the recent items first
+        if self._wire is not None:
+            grader.take_wire(self._wire.drain())
+        view = self.engine.view if self.engine is not None else None
+        if view is not None:
+            grader.take_ledger(view.id, view.ledger)
+        return grader.verdicts()
 
     def lines(self) -> list[DeviceLine]:
         """The tree lines of every device, in the network's order."""
@@ -139,6 +170,11 @@ class OpenNetwork:
         """
         records = self.records
         changed: set[str] = set()
+        if self.grader is not None:
+            if self.running is not None:
+                self.grader.use_settings(self.running.broker.tls)
+            self.grader.take_events(digest.events)
+            self.grader.take_events(digest.followed)
         for device_id, (status, detail) in digest.statuses.items():
             record = records.get(device_id)
             if record is not None:
@@ -168,6 +204,8 @@ class OpenNetwork:
         record = self.records.get(history.device_id)
         if record is None or not history.events:
             return []
+        if self.grader is not None:
+            self.grader.take_events(history.events)
         added = history.extension_of(record.log)
         if added is not None:
             record.log.extend(added)
@@ -282,6 +320,7 @@ class OpenNetwork:
         if self.tap is not None:
             await self.tap.close()
             self.tap = None
+            self._wire = None
 
     def _seen(self, topic: str) -> None:
         if len(self.topics_seen) < TOPICS_KEPT:

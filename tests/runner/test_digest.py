@@ -91,6 +91,25 @@ def test_a_digest_has_the_latest_status_counts_new_topics_and_the_watched_events
     assert [event.at for event in digest.events] == [11]
 
 
+def test_a_digest_carries_what_the_followed_devices_received_for_the_lab_checklist() -> None:
+    digester = Digester("A", frozenset({"A", "B"}))
+    digester.fold(
+        [
+            MessageIn("B", "cmd", 1, False, b"x", 1, False, 1.0),
+            _out("B", 2),
+            LogLine("B", "handled", 3.0),
+            StatusChanged("B", DeviceStatus.ERROR, "hostname mismatch", 4.0),
+            MessageIn("C", "cmd", 1, False, b"x", 1, False, 5.0),
+            MessageIn("A", "cmd", 1, False, b"x", 1, False, 6.0),
+        ]
+    )
+    digest = digester.take()
+    assert digest is not None
+    assert [event.at for event in digest.followed] == [1.0, 4.0]
+    assert [event.at for event in digest.events] == [6.0]  # the watched one, once
+    assert digester.take() is None
+
+
 def test_kept_events_are_bounded_and_the_end_sends_the_unwatched_ones() -> None:
     digester = Digester("A")
     digester.fold([_out("A", n) for n in range(LOG_KEPT + 10)])

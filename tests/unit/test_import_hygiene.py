@@ -40,6 +40,14 @@ def test_core_never_loads_textual() -> None:
     assert result.stdout.strip() == ""
 
 
+def test_the_lab_package_runs_without_a_screen() -> None:
+    modules = [name for name in _core_modules() if name.startswith("iotsim_tui.lab")]
+    assert "iotsim_tui.lab.checks" in modules
+    assert "iotsim_tui.lab.check_command" in modules
+    statement = "\n".join(f"import {name}" for name in modules)
+    assert _loaded_after(statement, ("textual", "iotsim_tui.tui")) == []
+
+
 def test_engine_never_imports_the_broker() -> None:
     script = (
         "import importlib, pkgutil, sys\n"

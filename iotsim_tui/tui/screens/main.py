@@ -33,6 +33,7 @@ from iotsim_tui.tui.screens.device_actions import DeviceActions
 from iotsim_tui.tui.screens.main_actions import EditingActions
 from iotsim_tui.tui.screens.network_runs import NetworkRuns
 from iotsim_tui.tui.session import OpenNetwork, Session
+from iotsim_tui.tui.widgets.checklist import Checklist
 from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 from iotsim_tui.tui.widgets.network_header import HeaderState, NetworkHeader
@@ -89,6 +90,7 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
             "Add, edit or delete the telemetry topics the device publishes",
             show=False,
         ),
+        _key("k", "checklist", "Lab checklist", "Show or hide the lab's checks", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
@@ -130,6 +132,8 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
     MainScreen.-stacked.-short #panes { grid-size: 2 1; grid-rows: 1fr; }
     MainScreen.-stacked.-short NetworkTree { row-span: 1; }
     MainScreen.-stacked.-short SubscriptionsTable { display: none; }
+    MainScreen #checklist { display: none; }
+    MainScreen #checklist.-shown { display: block; }
     """
 
     def __init__(self, session: Session, *, clock: Callable[[], float] = time.time) -> None:
@@ -148,6 +152,7 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
             yield NetworkTree(id="tree")
             yield DeviceLog(id="log")
             yield SubscriptionsTable(id="subscriptions")
+        yield Checklist(id="checklist")
         yield PublishPrompt(id="publish")
         yield KeysFooter()
 
@@ -264,6 +269,7 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
                 stale=opened.stale,
             )
         self.query_one(NetworkHeader).show(state)
+        self._refresh_checklist()
         self.sub_title = " ".join(f"{n.network.name}*" for n in self.session.dirty)
 
     def _refresh_due(self) -> None:
@@ -348,6 +354,19 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
         text = self.session.brokers.exited((message.host, message.port), message.code)
         self.notify(text, title="Broker stopped", severity="error", timeout=15)
         self._refresh_header()
+
+    # -- the lab checklist -----------------------------------------------------------
+
+    def action_checklist(self) -> None:
+        """Show or hide the checks of the network's lab, ticked as they pass."""
+        self.query_one(Checklist).toggle_class("-shown")
+        self._refresh_checklist()
+
+    def _refresh_checklist(self) -> None:
+        checklist = self.query_one(Checklist)
+        if checklist.has_class("-shown"):
+            opened = self.network
+            checklist.show(opened.checklist() if opened is not None else [])
 
     # -- publishing --------------------------------------------------------------------
 
