@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("iotsim_tui.broker.command", "run the bundled MQTT broker, or manage its passwords"),
     "certs": ("iotsim_tui.certs.command", "generate and show CA, server and client certificates"),
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
+    "lab": ("", "lab lessons: what each TLS check stops, shown for real"),
 }
 
 
@@ -83,9 +84,29 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class _LabGroup:
+    """`iotsim-tui lab COMMAND`: each lab command adds itself and names its `run_lab`."""
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        from iotsim_tui.lab.lesson_command import add_lesson_command
+
+        commands = parser.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+        add_lesson_command(commands)
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        run_lab: Callable[[argparse.Namespace], int] = args.run_lab
+        return run_lab(args)
+
+
+_GROUPS: dict[str, Subcommand] = {"lab": _LabGroup()}
+"""Subcommands made of commands from several modules, put together here."""
+
+
 def _subcommand_parser(name: str) -> tuple[argparse.ArgumentParser, Subcommand]:
     module_name, text = SUBCOMMANDS[name]
-    module = cast(Subcommand, importlib.import_module(module_name))
+    module = _GROUPS.get(name) or cast(Subcommand, importlib.import_module(module_name))
     parser = argparse.ArgumentParser(prog=f"iotsim-tui {name}", description=text)
     module.add_arguments(parser)
     return parser, module
