@@ -92,7 +92,7 @@ def _lines(item: WireItem, *, impostor: bool, refused: bool, passwords: list[byt
 
 
 def _certificate_field(name: str) -> str:
-    """"Certificate 1 issuer" -> "issuer"; later certificates of a chain keep their number."""
+    """The name of a certificate field, without "Certificate 1" for the first of a chain."""
     number, _, what = name.removeprefix("Certificate ").partition(" ")
     return what if number == "1" else f"certificate {number} {what}"
 
