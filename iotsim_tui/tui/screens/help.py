@@ -66,6 +66,7 @@ def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
     console, the eavesdrop view and the network settings (`?` and `q` once: they work on
     each)."""
     from iotsim_tui.tui.screens.console import BrokerConsoleScreen
+    from iotsim_tui.tui.screens.lessons import LessonsScreen
     from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
     from iotsim_tui.tui.widgets.device_log import DeviceLog
     from iotsim_tui.tui.widgets.eavesdrop import EavesdropPane, EavesdropScreen
@@ -82,6 +83,7 @@ def every_key(main_screen: Iterable[BindingType]) -> list[KeyHelp]:
         *key_help("broker console", own(BrokerConsoleScreen.BINDINGS)),
         *key_help("eavesdrop", own([*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS])),
         *key_help("network settings", NetworkSettingsScreen.BINDINGS),
+        *key_help("TLS lessons", own(LessonsScreen.BINDINGS)),
         *key_help("everywhere", [b for b in main_screen if everywhere(b)]),
         ("ctrl+q", "Quit, from any screen", "everywhere"),
         ("tab / shift+tab", "Move between panes and fields", "everywhere"),
