@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from iotsim_tui.engine.events import (
     DeviceError,
@@ -39,6 +39,9 @@ from iotsim_tui.profiles.model import Network
 from iotsim_tui.wiretap.items import WireItem
 from iotsim_tui.wiretap.pcap import PcapSummary
 from iotsim_tui.wiretap.store import CaptureStore
+
+if TYPE_CHECKING:
+    from iotsim_tui.engine.simulation import Simulation
 
 COMMAND = "Alert for High Temperature"
 """The command the broker console sends in the lessons where the device connects."""
@@ -215,7 +218,6 @@ async def _run_device(
                 await watch.until(_subscribed, wait)
                 await _send_command(case, address)
                 await watch.until(_received(case.topic), wait)
-            await simulation.stop()
         finally:
             await simulation.stop()
     with contextlib.suppress(asyncio.CancelledError):
@@ -223,7 +225,10 @@ async def _run_device(
     await _settled(relay, wait)
     reason = _reason(watch, ended, case, verify=verify)
     received = _received(case.topic)(watch.events) is not None
-    return _Run(reason, tuple(watch.lines), refused, received)
+    # The lesson's folder is gone once it ends: name its files by what they are instead.
+    folder = f"{case.certs.directory}/"
+    lines = tuple(line.replace(folder, "the lesson's ") for line in watch.lines)
+    return _Run(reason.replace(folder, "the lesson's "), lines, refused, received)
 
 
 def _reason(watch: _Watch, ended: StatusChanged | None, case: CaseSetup, *, verify: bool) -> str:
@@ -277,10 +282,8 @@ class _Watch:
         self.lines: list[str] = []
         self._arrived = asyncio.Event()
 
-    async def read(self, simulation: object) -> None:
-        from iotsim_tui.engine.simulation import Simulation
-
-        assert isinstance(simulation, Simulation)
+    async def read(self, simulation: Simulation) -> None:
+        """Keep the device's events until the simulation ends."""
         async for batch in simulation.events():
             for event in batch:
                 if event.device_id == self.device_id:
