@@ -18,6 +18,7 @@ from iotsim_tui.lab.lessons_seen import Mark, Seen
 from iotsim_tui.lab.setup_certs import LessonCerts
 from tests.lab.conftest import TOPIC, lab_network
 from tests.support.bundled import bundled_broker, skip_without_broker
+from tests.wiretap.sessions import tshark
 
 # What each lesson's device says, and the line the relay must show, marked as it must be.
 EXPECTED: dict[str, tuple[str, str, Mark]] = {
@@ -191,3 +192,39 @@ async def test_the_networks_own_broker_runs_on_untouched(
         assert result.broker != (host, port)
         assert own.running
         socket.create_connection((host, port), timeout=5).close()
+
+
+def test_lesson_keys_are_private_and_never_in_the_repository(lesson_certs: LessonCerts) -> None:
+    repository = Path(__file__).resolve().parents[2]
+    assert repository not in lesson_certs.directory.resolve().parents
+    keys = list(lesson_certs.directory.rglob("*.key"))
+    assert len(keys) >= 6  # two CAs, their brokers and clients, expired, other host
+    for key in keys:
+        assert key.stat().st_mode & 0o777 == 0o600, key
+        assert key.parent.stat().st_mode & 0o777 == 0o700, key.parent
+
+
+async def test_what_the_impostor_read_opens_in_tshark(
+    lesson_certs: LessonCerts, tmp_path: Path
+) -> None:
+    skip_without_broker()
+    pcap = tmp_path / "impostor.pcap"
+    result = await run_lesson(find_lesson("impostor"), lab_network(), certs=lesson_certs, pcap=pcap)
+    assert result.capture is not None
+    port = result.broker[1]
+    topics = tshark(
+        pcap,
+        "-d",
+        f"tcp.port=={port},mqtt",
+        "-Y",
+        "mqtt.msgtype == 3",
+        "-T",
+        "fields",
+        "-e",
+        "mqtt.topic",
+        "-e",
+        "mqtt.msg",
+    )
+    topic, message = topics.split("\t")
+    assert topic == TOPIC
+    assert bytes.fromhex(message.strip().replace(":", "")).decode() == COMMAND

@@ -31,6 +31,7 @@ from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.screens.help import HELP_AND_QUIT, HELP_AND_QUIT_LABELS, quit_app, show_help
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 
+SHORT_ROWS = 32
 STYLES = {"": "", "key": "bold yellow", "alarm": "bold red"}
 """How a line of what the relay saw is drawn: the lesson's point, and what an attacker reads."""
 
@@ -76,12 +77,17 @@ class LessonsScreen(Screen[None]):
     LessonsScreen #lessons-title { height: 1; padding: 0 1; background: $panel; }
     LessonsScreen #lessons { height: auto; max-height: 10; border: round $primary 50%; }
     LessonsScreen #lessons:focus { border: round $accent; }
+    LessonsScreen.-short #lessons { max-height: 5; }
     LessonsScreen #lesson-status { height: auto; padding: 0 1; }
     LessonsScreen #result { height: 1fr; }
     LessonsScreen #result > VerticalScroll { width: 2fr; border: round $primary 50%; }
     LessonsScreen #result > #seen-pane { width: 3fr; }
     LessonsScreen #result > VerticalScroll > Static { width: 1fr; }
     """
+
+    # Not a ClassVar: Textual declares it as `ClassVar[...] | None`, which mypy reads as a field.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_ROWS, "-tall")]  # noqa: RUF012
+    """In a short terminal the list scrolls, leaving the result its room."""
 
     def __init__(self, network: Network, *, start: int | None = None) -> None:
         super().__init__()
@@ -96,8 +102,7 @@ class LessonsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         broker = self.network.broker
         yield Static(
-            f"TLS lessons · {self.network.name} · each runs on a broker of its own on "
-            f"{broker.host}, then is undone",
+            f"TLS lessons · {self.network.name} · each on a broker of its own on {broker.host}",
             id="lessons-title",
         )
         yield OptionList(
