@@ -117,7 +117,7 @@ async def run_lesson(
             folder = make_temporary_folder(certs_parent)
             stack.callback(remove_folder, folder)
             certs = LessonCerts(folder, device.client_id, (network.broker.host,))
-        case = await asyncio.to_thread(set_up, lesson, network, certs)
+        case = await _set_up(lesson, network, certs)
         address = await _start_broker(stack, case, port)
         relay = await _start_relay(stack, case, address)
         runs = [await _run_device(case, relay, address, verify=not case.impostor, wait=wait)]
@@ -143,6 +143,20 @@ async def run_lesson(
             seconds=time.monotonic() - started,
         )
     raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
+
+
+async def _set_up(lesson: Lesson, network: Network, certs: LessonCerts) -> CaseSetup:
+    """Make the lesson's certificates in a thread (key generation and fsync would hold the
+    event loop); when cancelled, wait for the thread, so no file is written after its folder
+    has been removed."""
+    making = asyncio.ensure_future(asyncio.to_thread(set_up, lesson, network, certs))
+    try:
+        return await asyncio.shield(making)
+    except asyncio.CancelledError:
+        await asyncio.wait({making})
+        if not making.cancelled():
+            making.exception()  # read, so that a failure is not reported as never retrieved
+        raise
 
 
 async def _start_broker(stack: AsyncExitStack, case: CaseSetup, port: int) -> tuple[str, int]:

@@ -6,6 +6,7 @@ session's certificates, so each takes well under a second on a quiet machine.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -228,3 +229,26 @@ async def test_what_the_impostor_read_opens_in_tshark(
     topic, message = topics.split("\t")
     assert topic == TOPIC
     assert bytes.fromhex(message.strip().replace(":", "")).decode() == COMMAND
+
+
+@pytest.mark.parametrize("when", ["making certificates", "broker running"])
+async def test_a_cancelled_lesson_leaves_nothing(tmp_path: Path, when: str) -> None:
+    skip_without_broker()
+    parent = tmp_path / "made-here"
+    parent.mkdir()
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
+    lesson = find_lesson("plain-password")  # its set-up also writes a password file
+    task = asyncio.create_task(run_lesson(lesson, lab_network(), certs_parent=parent))
+    if when == "broker running":
+        async with asyncio.timeout(30):
+            while not {p.pid for p in psutil.Process().children(recursive=True)} - children:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    else:
+        async with asyncio.timeout(30):
+            while not list(parent.iterdir()):  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(parent.iterdir()) == []
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= children
