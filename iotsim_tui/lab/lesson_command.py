@@ -8,7 +8,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from iotsim_tui.lab.lessons import LESSONS, check_network, find_lesson, number_of
+from iotsim_tui.errors import ProfileProblem
+from iotsim_tui.lab.lessons import LESSONS, LessonRefused, check_network, find_lesson, number_of
 
 MARKS = {"": "  ", "key": "▸ ", "alarm": "⚠ "}
 """How a line of what the relay saw starts: the lesson's point, and what an attacker reads."""
@@ -59,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from iotsim_tui.profiles.load import load_network
 
     network = load_network(args.profile)
-    check_network(network, str(args.profile))
+    try:
+        check_network(network)
+    except LessonRefused as refused:
+        raise _located(refused, args.profile) from None
     result = asyncio.run(
         run_lesson(lesson, network, certs_parent=args.certs_dir, port=args.port, pcap=args.pcap)
     )
@@ -85,6 +89,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nthe lesson did not go as expected: {result.reason}")
         return 1
     return 0
+
+
+def _located(refused: LessonRefused, profile: Path) -> LessonRefused:
+    """The refusal with the profile's file, line and key, as every profile problem is told."""
+    if refused.key is None:
+        return refused
+    from iotsim_tui.profiles.locate import LineIndex
+
+    try:
+        line = LineIndex(profile.read_text(encoding="utf-8")).line_of(tuple(refused.key.split(".")))
+    except (OSError, UnicodeDecodeError):
+        line = None
+    where = ProfileProblem(
+        str(profile), refused.key, refused.problem, line=line, value=refused.value
+    )
+    return LessonRefused(where.message)
 
 
 def _wrap(text: str, width: int, lead: str) -> str:

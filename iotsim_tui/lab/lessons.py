@@ -22,6 +22,16 @@ class LessonRefused(IotsimError):
     title = "Lesson refused"
     exit_code = 2
 
+    def __init__(
+        self, message: str, *, key: str | None = None, value: object = None, problem: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        """The profile key at fault ("network.broker.host"), to locate it in the file."""
+        self.value = value
+        self.problem = problem
+        """What is wrong with the key's value, in words that follow `key = value: `."""
+
 
 @dataclass(frozen=True)
 class Lesson:
@@ -146,29 +156,43 @@ def number_of(lesson: Lesson) -> int:
     return LESSONS.index(lesson) + 1
 
 
-def check_network(network: Network, where: str = "") -> None:
+def check_network(network: Network) -> None:
     """Refuse a network whose broker is not the bundled broker on this machine's loopback.
 
     Lessons start brokers of their own on loopback and never send a byte elsewhere; the check
-    is made before anything starts. `where` names the profile file in the message.
+    is made before anything starts. The error names the profile key at fault.
     """
     broker = network.broker
-    source = f"{where}: " if where else ""
+    name = network.name
     if not is_loopback(broker.host):
+        problem = (
+            "not a loopback address of this machine: lessons only run on the bundled broker "
+            "on 127.0.0.1, ::1 or localhost"
+        )
         raise LessonRefused(
-            f"{source}network {network.name!r} uses the broker at {broker.host}, which is not "
-            "a loopback address of this machine: lessons only run on the bundled broker on "
-            "127.0.0.1, ::1 or localhost"
+            f"network {name!r} uses the broker at {broker.host}, which is {problem}",
+            key="network.broker.host",
+            value=broker.host,
+            problem=problem,
         )
     if not broker.bundled:
+        problem = "lessons only run on brokers the app starts (the bundled broker)"
         raise LessonRefused(
-            f"{source}network {network.name!r} does not use the bundled broker "
-            "(network.broker.bundled = false): lessons only run on brokers the app starts"
+            f"network {name!r} does not use the bundled broker: {problem}",
+            key="network.broker.bundled",
+            value=False,
+            problem=problem,
         )
     if not broker.tls.enabled:
+        problem = (
+            "the lessons are for a network with TLS on (network settings, ctrl+t; or "
+            "[network.broker.tls] enabled = true)"
+        )
         raise LessonRefused(
-            f"{source}network {network.name!r} has TLS off: the lessons are for a network "
-            "with TLS on (network settings, ctrl+t; or [network.broker.tls] enabled = true)"
+            f"network {name!r} has TLS off: {problem}",
+            key="network.broker.tls.enabled",
+            value=False,
+            problem=problem,
         )
 
 

@@ -125,7 +125,9 @@ def test_a_profile_with_tls_off_is_refused(
     )
     profile = save_profile(plain, tmp_path)
     assert main(["lab", "lesson", "other-ca", str(profile)]) == 2
-    assert f"{profile}: network 'NDE_FINANCE_NETWORK' has TLS off" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert re.search(rf"{re.escape(str(profile))}:\d+: network.broker.tls.enabled = false: ", err)
+    assert "the lessons are for a network with TLS on" in err
 
 
 def test_a_profile_without_the_bundled_broker_is_refused(
@@ -133,7 +135,9 @@ def test_a_profile_without_the_bundled_broker_is_refused(
 ) -> None:
     profile = save_profile(lab_network(bundled=False), tmp_path)
     assert main(["lab", "lesson", "expired", str(profile)]) == 2
-    assert "does not use the bundled broker" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert re.search(rf"{re.escape(str(profile))}:\d+: network.broker.bundled = false: ", err)
+    assert "lessons only run on brokers the app starts" in err
 
 
 def test_a_missing_profile_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +172,15 @@ def test_a_remote_broker_is_refused_without_any_traffic(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "uses the broker at 10.20.30.40, which is not a loopback address" in done.stderr
+    host_line = next(
+        number
+        for number, line in enumerate(profile.read_text().splitlines(), 1)
+        if line.startswith("host = ")
+    )
+    assert (
+        f'{profile}:{host_line}: network.broker.host = "10.20.30.40": not a loopback address'
+        in done.stderr
+    )
     assert done.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.toml"]
 
