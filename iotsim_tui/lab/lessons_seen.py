@@ -51,8 +51,16 @@ def what_was_seen(
     """The relay's items as lines, with the details each lesson is about."""
     lines: list[Seen] = []
     passwords = _passwords(records)
-    for item in items:
-        lines += _lines(item, impostor=impostor, refused=refused, passwords=passwords)
+    connection: int | None = None
+    # One connection after the other (a device may open a second one to read the
+    # certificate's names; the first one's reset can come after it started).
+    for item in sorted(items, key=lambda item: item.connection):
+        found = _lines(item, impostor=impostor, refused=refused, passwords=passwords)
+        if found and item.connection != connection:
+            if connection is not None:
+                lines.append(Seen(f"— connection {item.connection} —"))
+            connection = item.connection
+        lines += found
     if len(lines) > MAX_LINES:
         cut = len(lines) - MAX_LINES
         lines = [*lines[:MAX_LINES], Seen(f"… and {cut} more lines (the pcap file has them all)")]
