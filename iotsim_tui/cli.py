@@ -42,8 +42,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 # check ...`. Each module's `add_*_command(subparsers)` adds its own, with `run` as default.
 GROUPS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "lab": (
-        "labs: run a profile's steps and grade its checks",
-        (("iotsim_tui.lab.check_command", "add_check_command"),),
+        "labs: TLS lessons shown for real, and a profile's checks graded",
+        (
+            ("iotsim_tui.lab.lesson_command", "add_lesson_command"),
+            ("iotsim_tui.lab.check_command", "add_check_command"),
+        ),
     ),
 }
 

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from iotsim_tui.broker.config import LOG_LEVELS, BrokerConfig, build_config, load_config_file
+from iotsim_tui.broker.config import (
+    LOG_LEVELS,
+    TLS_VERSIONS,
+    BrokerConfig,
+    build_config,
+    load_config_file,
+)
 from iotsim_tui.errors import BrokerError, IotsimError, UsageError
 
 
@@ -40,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="TLS clients must present a certificate signed by ca.crt",
+    )
+    parser.add_argument(
+        "--tls-version",
+        choices=TLS_VERSIONS,
+        help="the only TLS version the TLS listener speaks (default: 1.2 and 1.3)",
     )
     parser.add_argument(
         "--password-file",
@@ -107,6 +118,7 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
         "tls_port": args.tls_port,
         "certs": args.certs,
         "require_client_cert": args.require_client_cert,
+        "tls_version": args.tls_version,
         "password_file": args.password_file,
         "allow_anonymous": args.allow_anonymous,
         "max_packet_size": args.max_packet_size,

@@ -8,6 +8,7 @@ A config file holds the same settings as the command line, under a `[broker]` ta
     tls_port = 8883
     certs = "certs"
     require_client_cert = true
+    tls_version = "1.2"    # only this TLS version (default: 1.2 and 1.3)
     password_file = "broker.passwd"
     allow_anonymous = false
     max_packet_size = 1048576
@@ -29,6 +30,7 @@ DEFAULT_PLAIN_PORT = 1883
 DEFAULT_TLS_PORT = 8883
 MAX_PACKET_LIMIT = 268_435_455  # the largest Remaining Length MQTT can express, plus headers
 LOG_LEVELS = ("debug", "info", "warning", "error")
+TLS_VERSIONS = ("1.2", "1.3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class BrokerConfig:
     certs: Path | None = None
     """A folder with ca.crt, server.crt and server.key."""
     require_client_cert: bool = False
+    tls_version: str | None = None
+    """The only TLS version the TLS listener speaks ("1.2" or "1.3"); None: 1.2 and 1.3."""
     password_file: Path | None = None
     allow_anonymous: bool = True
     max_packet_size: int = 1_048_576
@@ -76,6 +80,12 @@ class BrokerConfig:
             raise BrokerError("a TLS listener needs a certificates folder (--certs DIR)")
         if self.require_client_cert and self.tls_port is None:
             raise BrokerError("requiring client certificates needs a TLS listener (--tls-port)")
+        if self.tls_version is not None and self.tls_port is None:
+            raise BrokerError("a TLS version (--tls-version) needs a TLS listener (--tls-port)")
+        if self.tls_version is not None and self.tls_version not in TLS_VERSIONS:
+            raise BrokerError(
+                f"tls_version {self.tls_version!r} is not one of {', '.join(TLS_VERSIONS)}"
+            )
         if not self.allow_anonymous and self.password_file is None:
             raise BrokerError(
                 "refusing anonymous clients needs a password file (--password-file), "
@@ -101,6 +111,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "tls_port": (int, bool),
     "certs": (str,),
     "require_client_cert": (bool,),
+    "tls_version": (str,),
     "password_file": (str,),
     "allow_anonymous": (bool,),
     "max_packet_size": (int,),

@@ -45,6 +45,8 @@ class BrokerLaunch:
     require_client_cert: bool = False
     password_file: Path | None = None
     allow_anonymous: bool = True
+    tls_version: str | None = None
+    """The only TLS version the TLS listener speaks ("1.2" or "1.3"); None: both."""
 
     def __post_init__(self) -> None:
         if self.plain_port is None and self.tls_port is None:
@@ -105,6 +107,8 @@ class BrokerLaunch:
             args += ["--tls-port", str(self.tls_port), "--certs", str(self.certs_dir)]
         if self.require_client_cert:
             args.append("--require-client-cert")
+        if self.tls_version is not None:
+            args += ["--tls-version", self.tls_version]
         if self.password_file is not None:
             args += ["--password-file", str(self.password_file)]
         if not self.allow_anonymous:

@@ -105,7 +105,11 @@ class Broker:
             from iotsim_tui.broker.tls import server_context
 
             assert config.certs is not None
-            context = server_context(config.certs, require_client_cert=config.require_client_cert)
+            context = server_context(
+                config.certs,
+                require_client_cert=config.require_client_cert,
+                version=config.tls_version,
+            )
             wanted.append(Listener("tls", config.tls_port, context))
         loop = asyncio.get_running_loop()
         try:

@@ -30,8 +30,13 @@ TLS_READ_BUFFER = 17 * 1024
 """Bytes asyncio reads from a TLS socket at once: one full TLS record (16 KiB + overhead)."""
 
 
-def server_context(certs_dir: Path, *, require_client_cert: bool) -> ssl.SSLContext:
+def server_context(
+    certs_dir: Path, *, require_client_cert: bool, version: str | None = None
+) -> ssl.SSLContext:
     """A server-side context: TLS 1.2 or later, and client certificates when required.
+
+    `version` ("1.2" or "1.3") makes it speak that TLS version only, as mosquitto's
+    `tls_version` does.
 
     With `require_client_cert`, a client without a certificate signed by `ca.crt` is refused
     in the handshake (CERT_REQUIRED), before it can send CONNECT.
@@ -52,6 +57,9 @@ def server_context(certs_dir: Path, *, require_client_cert: bool) -> ssl.SSLCont
     limit_asyncio_tls_buffer()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if version is not None:
+        only = ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2
+        context.minimum_version = context.maximum_version = only
     # Devices reconnect rarely; session tickets would buy little and cost state per client.
     context.options |= ssl.OP_NO_TICKET
     context.num_tickets = 0

@@ -1,4 +1,7 @@
-"""Labs: what a profile's `[lab]` steps do and how its checks are graded, without a screen.
+"""Labs: TLS lessons that set a case up for real, and a profile's `[lab]` steps and checks.
+
+- `lessons`: the eight TLS lessons, each run for real on loopback (`lesson_command`:
+  `iotsim-tui lab lesson NAME PROFILE`);
 
 - `checks`: `Grader` folds in what a running network reports (engine events, the eavesdrop
   relay's items, the devices' ledgers) and says of each check whether it passed, and why;

@@ -324,6 +324,9 @@ def _certificate(message: bytes) -> tuple[str, list[Field]]:
         subjects.append(subject)
         fields.append(Field(f"Certificate {len(subjects)} subject", subject))
         fields.append(Field(f"Certificate {len(subjects)} issuer", cert.issuer.rfc4514_string()))
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        valid = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+        fields.append(Field(f"Certificate {len(subjects)} valid", valid))
     summary = "Certificate" + (f", subject {subjects[0]}" if subjects else "")
     return summary, fields
 

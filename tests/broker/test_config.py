@@ -72,6 +72,11 @@ def test_missing_file(tmp_path: Path) -> None:
         ({"port": 70000}, "is not a TCP port"),
         ({"max_packet_size": 10}, "max_packet_size 10 must be between"),
         ({"log_level": "loud"}, "log level 'loud'"),
+        ({"tls_version": "1.2"}, r"TLS version \(--tls-version\) needs a TLS listener"),
+        (
+            {"tls_port": 8883, "certs": Path("certs"), "tls_version": "1.1"},
+            "tls_version '1.1' is not one of 1.2, 1.3",
+        ),
     ],
 )
 def test_settings_that_cannot_work(settings: dict[str, object], message: str) -> None:

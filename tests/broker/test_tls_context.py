@@ -77,6 +77,18 @@ async def test_server_only_tls_with_a_strict_client(tmp_path: Path) -> None:
     assert accepted[1].startswith("TLSv1.2 ECDHE-ECDSA-")
 
 
+async def test_one_tls_version_only(tmp_path: Path) -> None:
+    certs = make_cert_dir(tmp_path)
+    only_12 = server_context(certs, require_client_cert=False, version="1.2")
+    async with _listener(only_12) as (port, accepted):
+        assert await _exchange(port, _strict(client_context(certs))) == GREETING
+        tls13 = client_context(certs)
+        tls13.minimum_version = ssl.TLSVersion.TLSv1_3
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            await _exchange(port, tls13)
+    assert accepted[0].startswith("TLSv1.2 ")
+
+
 async def test_required_client_certificate_from_our_ca_is_accepted(tmp_path: Path) -> None:
     certs = make_cert_dir(tmp_path)
     context = server_context(certs, require_client_cert=True)

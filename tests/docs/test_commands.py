@@ -73,6 +73,8 @@ EXIT_STATUS: dict[str, int] = {}
 PLACEHOLDERS: dict[str, str | list[str]] = {
     "PROFILE": "profiles/nde_finance_lab.toml",
     "check PROFILE": "profiles/labs/tls_lab.toml",
+    "lesson NAME": "expired",
+    "NAME PROFILE": "profiles/labs/tls_lessons.toml",
     "--junit FILE": "grades.xml",
     "S": "1",
     "ID": "TS1",
@@ -97,16 +99,22 @@ _PLACEHOLDER = re.compile(r"^[A-Z][A-Z_/]*$")
 def synopsis_commands(synopsis: str) -> list[str]:
     """A table row's synopsis as commands to run: every option in, placeholders filled."""
     text = synopsis if synopsis.startswith("iotsim-tui") else f"iotsim-tui {synopsis}"
-    words = [w.split("|")[0] for w in text.replace("[", " ").replace("]", " ").split()]
+    # "a\\|b" is a choice written in a Markdown table: the first is run.
+    words = [
+        w.replace("\\|", "|").split("|")[0]
+        for w in text.replace("[", " ").replace("]", " ").split()
+    ]
     runs: list[list[str]] = [[]]
+    before = ""
     for word in words:
         if word == "...":
             continue
         if not _PLACEHOLDER.match(word):
             runs = [[*run, word] for run in runs]
+            before = word
             continue
-        before = runs[0][-1] if runs[0] else ""
         value = PLACEHOLDERS.get(f"{before} {word}", PLACEHOLDERS.get(word))
+        before = word
         if value is None:
             raise AssertionError(f"{synopsis}: add {word} to PLACEHOLDERS (what to run it with)")
         values = value if isinstance(value, list) else [value]
@@ -407,11 +415,18 @@ SYNOPSES = [
 def test_each_synopsis_names_only_options_its_command_has(where: str, synopsis: str) -> None:
     """A synopsis in a `text` block is not run, but every option it names must exist: the
     same words must be in its command's --help."""
-    from iotsim_tui.cli import SUBCOMMANDS, _subcommand_parser
+    import argparse
+
+    from iotsim_tui.cli import GROUPS, SUBCOMMANDS, _group_parser, _subcommand_parser
 
     name = synopsis.split()[1]
-    assert name in SUBCOMMANDS, f"{where}: no command {name!r}"
-    parser, _ = _subcommand_parser(name)
+    assert name in SUBCOMMANDS or name in GROUPS, f"{where}: no command {name!r}"
+    if name in GROUPS:  # `iotsim-tui lab lesson ...`: the help of `lesson`
+        group = _group_parser(name)
+        (commands,) = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = commands.choices[synopsis.split()[2]]
+    else:
+        parser, _ = _subcommand_parser(name)
     shown = parser.format_help()
     for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", synopsis):
         assert option in shown, f"{where}: iotsim-tui {name} has no {option}"

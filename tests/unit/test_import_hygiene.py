@@ -21,6 +21,8 @@ def _core_modules() -> list[str]:
         if not info.name.startswith("iotsim_tui.tui")
     ]
     assert "iotsim_tui.cli" in names
+    # The lab (lessons, checkpoints) is core too: the app and the command line are its faces.
+    assert {"iotsim_tui.lab.lessons", "iotsim_tui.lab.lessons_run"} <= set(names)
     return names
 
 

@@ -77,6 +77,9 @@ async def test_tls_1_2_also_shows_the_certificate_subject(tls_broker: TLSBroker)
     assert certificate.summary.startswith("Certificate, subject CN=localhost")
     issuer = next(f.value for f in certificate.fields if f.name == "Certificate 1 issuer")
     assert "CN=" in issuer
+    valid = next(f.value for f in certificate.fields if f.name == "Certificate 1 valid")
+    assert valid.endswith(" UTC")
+    assert " to " in valid
     to_broker = summaries(items, Direction.TO_BROKER)
     assert to_broker[1] == "Client Hello, offers TLS 1.2"  # by address: no SNI
     assert "Change Cipher Spec" in to_broker

@@ -54,6 +54,7 @@ def every_key() -> list[KeyHelp]:
     from iotsim_tui.tui.app import IotsimApp
     from iotsim_tui.tui.screens.console import BrokerConsoleScreen
     from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
+    from iotsim_tui.tui.screens.lessons import LessonsScreen
     from iotsim_tui.tui.screens.main import MainScreen
     from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
     from iotsim_tui.tui.widgets.device_log import DeviceLog
@@ -65,6 +66,7 @@ def every_key() -> list[KeyHelp]:
         *key_help("broker console", BrokerConsoleScreen.BINDINGS),
         *key_help("eavesdrop", [*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS]),
         *key_help("network settings", NetworkSettingsScreen.BINDINGS),
+        *key_help("TLS lessons", LessonsScreen.BINDINGS),
         *key_help("everywhere", [b for b in IotsimApp.BINDINGS if getattr(b, "show", True)]),
         ("ctrl+q", "Quit, from any screen", "everywhere"),
         ("tab / shift+tab", "Move between panes and fields", "everywhere"),

@@ -11,6 +11,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.containers import Horizontal
 from textual.widgets import Tree
 from textual.worker import Worker
@@ -61,6 +62,12 @@ def negotiated_tls(opened: OpenNetwork) -> str | None:
     return version if isinstance(version, str) else None
 
 
+def _lesson_commands() -> type[Provider]:
+    from iotsim_tui.tui.screens.lessons import LessonCommands
+
+    return LessonCommands
+
+
 def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -> Binding:
     return Binding(key, action, text, show=show, id=f"main.{action}", tooltip=tooltip)
 
@@ -92,6 +99,7 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
         ),
         _key("k", "checklist", "Lab checklist", "Show or hide the lab's checks", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
+        _key("l", "lessons", "TLS lessons", "TLS lessons: what each check stops", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -111,6 +119,9 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
     """Short footer words for the bindings above (the palette shows the whole description)."""
     FOOTER_TYPING: ClassVar[frozenset[str]] = frozenset({"main.leave_input"})
     """Shown in the footer while a text box has the focus (the letter keys are text there)."""
+
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {_lesson_commands}
+    """The command palette offers every TLS lesson too (loaded when the palette opens)."""
 
     # Not a ClassVar: Textual declares it as `ClassVar[...] | None`, which mypy reads as a field.
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
@@ -367,6 +378,12 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
         if checklist.has_class("-shown"):
             opened = self.network
             checklist.show(opened.checklist() if opened is not None else [])
+
+    def action_lessons(self) -> None:
+        """The TLS lessons of the selected network, on a screen of their own."""
+        from iotsim_tui.tui.screens.lessons import open_lessons
+
+        open_lessons(self, self.network.network if self.network is not None else None)
 
     # -- publishing --------------------------------------------------------------------
 
