@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="users and scrypt hashes, as written by `passwd`",
     )
     parser.add_argument(
+        "--acl-file",
+        type=Path,
+        metavar="FILE",
+        help="access control list in mosquitto's format (user, topic, pattern lines)",
+    )
+    parser.add_argument(
         "--no-anonymous",
         dest="allow_anonymous",
         action="store_false",
@@ -94,6 +100,7 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
         "certs": args.certs,
         "require_client_cert": args.require_client_cert,
         "password_file": args.password_file,
+        "acl_file": args.acl_file,
         "allow_anonymous": args.allow_anonymous,
         "max_packet_size": args.max_packet_size,
         "log_level": args.log_level,

@@ -46,6 +46,8 @@ class Outbox(asyncio.Protocol):
         self.client_alias_max = 0
         self.aliases_out: dict[str, int] = {}
         self.dropped = 0
+        self.lost = False
+        """True once the transport has reported the connection lost."""
         self._out: list[bytes] = []
         self._out_size = 0
         """Bytes in `_out`, not yet handed to the transport."""
@@ -116,7 +118,7 @@ class Outbox(asyncio.Protocol):
         now = self.loop.time()
         queue = session.queue
         while queue and len(session.inflight) < self.send_quota and not self._paused:
-            delivery = queue.popleft()
+            delivery = session.dequeue()
             if delivery.message.expired(now):
                 continue
             packet_id = session.next_packet_id()
@@ -190,6 +192,7 @@ class Outbox(asyncio.Protocol):
         self._out.clear()
         self._out_size = 0
         self.transport.write(data)
+        self.broker.stats.bytes_sent += len(data)
         if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
             self.close_reason = "too slow to read what it subscribed to"
             self.closing = True
@@ -206,6 +209,15 @@ class Outbox(asyncio.Protocol):
         self.closing = True
         if self.transport is not None:
             self.transport.close()
+            # A client that stopped reading never lets the close finish: cut it after a while,
+            # so that it counts as gone (will published, session detached).
+            self.loop.call_later(self.broker.config.close_timeout, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        transport = self.transport
+        if transport is not None and not self.lost:
+            self.close_reason += f"; cut after {self.broker.config.close_timeout:g} s unread"
+            transport.abort()
 
     def protocol_violation(self, reason_code: int, why: str) -> None:
         """React to a broken rule: DISCONNECT with the reason (5.0) or just close (3.1.1)."""

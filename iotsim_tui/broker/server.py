@@ -22,6 +22,7 @@ from uuid import uuid4
 
 from iotsim_tui.broker.config import BrokerConfig
 from iotsim_tui.broker.connection import Connection
+from iotsim_tui.broker.limits import LoginGuard, LoginRefused
 from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
@@ -39,6 +40,7 @@ from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_pro
 from iotsim_tui.protocol.reasons import ReasonCode
 
 if TYPE_CHECKING:
+    from iotsim_tui.broker.acl import AccessControl
     from iotsim_tui.broker.auth import PasswordFile
 
 log = logging.getLogger("iotsim_tui.broker")
@@ -78,6 +80,8 @@ class Broker:
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
         self.passwords: PasswordFile | None = None
+        self.acl: AccessControl | None = None
+        self.logins = LoginGuard(config.failed_login_delay, config.failed_login_delay_max)
         self.stopping = False
         self._auth_tasks: set[asyncio.Task[None]] = set()
 
@@ -98,6 +102,10 @@ class Broker:
             from iotsim_tui.broker.auth import PasswordFile
 
             self.passwords = PasswordFile.load(config.password_file)
+        if config.acl_file is not None:
+            from iotsim_tui.broker.acl import AccessControl
+
+            self.acl = AccessControl.load(config.acl_file)
         wanted: list[Listener] = []
         if config.port is not None:
             wanted.append(Listener("plain", config.port))
@@ -170,6 +178,7 @@ class Broker:
         self.feed.stop()
         for task in list(self._auth_tasks):
             task.cancel()
+        self.logins.close()
         connections = [c for c in self.connections if c.session is not None]
         for connection in connections:
             if connection.will is not None and connection.send_will:
@@ -241,6 +250,7 @@ class Broker:
         version = int(packet.protocol_level)
         connection.version = version
         properties = packet.properties
+        config = self.config
         if version == 5 and properties.authentication_method is not None:
             connection.refuse(ReasonCode.BAD_AUTHENTICATION_METHOD, "no extended authentication")
             return
@@ -249,7 +259,23 @@ class Broker:
                 ReasonCode.CLIENT_IDENTIFIER_NOT_VALID, "empty client id with a persistent session"
             )
             return
-        if packet.username is None and not self.config.allow_anonymous:
+        if (  # as mosquitto does: 3.1.1 has no Server Keep Alive to lower it with
+            version != 5
+            and config.max_keepalive < 65_535
+            and not 0 < packet.keepalive <= config.max_keepalive
+        ):
+            connection.refuse(
+                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+                f"keepalive {packet.keepalive} is not within max_keepalive {config.max_keepalive}",
+            )
+            return
+        if config.use_identity_as_username and connection.listener.context is not None:
+            packet = self._identity(connection, packet)
+            if connection.closing:
+                return
+            self._accept(connection, packet)
+            return
+        if packet.username is None and not config.allow_anonymous:
             connection.refuse(ReasonCode.NOT_AUTHORIZED, "anonymous clients are not allowed")
             return
         if packet.username is not None and self.passwords is not None:
@@ -260,17 +286,41 @@ class Broker:
             return
         self._accept(connection, packet)
 
+    def _identity(self, connection: Connection, packet: Connect) -> Connect:
+        """The CONNECT with the client certificate's CN as its user name (and no password)."""
+        name = connection.certificate_name
+        if name is None:
+            connection.refuse(ReasonCode.NOT_AUTHORIZED, "no common name in its certificate")
+            return packet
+        if self.config.clientid_must_match_identity and packet.client_id != name:
+            connection.refuse(
+                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+                f"client id {packet.client_id!r} is not its certificate's name {name!r}",
+            )
+            return packet
+        return replace(packet, username=name, password=None)
+
     async def _check_password(self, connection: Connection, packet: Connect) -> None:
-        assert self.passwords is not None
-        assert packet.username is not None
-        good = await asyncio.to_thread(
-            self.passwords.verify, packet.username, packet.password or b""
-        )
+        passwords = self.passwords
+        assert passwords is not None
+        username = packet.username
+        assert username is not None
+        password = packet.password or b""
+        try:
+            good = await self.logins.check(
+                connection.host, lambda: passwords.verify(username, password)
+            )
+        except LoginRefused:
+            if not connection.closing:
+                connection.refuse(
+                    ReasonCode.SERVER_BUSY, f"too many logins waiting, user {username!r}"
+                )
+            return
         if connection.closing:
             return
         if not good:
             connection.refuse(
-                ReasonCode.BAD_USER_NAME_OR_PASSWORD, f"wrong password for user {packet.username!r}"
+                ReasonCode.BAD_USER_NAME_OR_PASSWORD, f"wrong password for user {username!r}"
             )
             return
         self._accept(connection, packet)
@@ -281,6 +331,14 @@ class Broker:
         version = connection.version
         properties = packet.properties
         client_id = packet.client_id
+        if config.use_username_as_clientid and packet.username is not None:
+            client_id = packet.username
+        if packet.will is not None and not self._may_write_will(packet, client_id):
+            connection.refuse(
+                ReasonCode.NOT_AUTHORIZED,
+                f"its will topic {packet.will.topic!r} is not writable (ACL)",
+            )
+            return
         assigned = None
         if not client_id:
             client_id = f"auto-{uuid4().hex}"
@@ -309,8 +367,12 @@ class Broker:
         if old is not None and not present:
             self._end_session(old)
         session = (
-            old if present and old is not None else Session(client_id, config.max_queued_messages)
+            old
+            if present and old is not None
+            else Session(client_id, config.max_queued_messages, config.max_queued_bytes)
         )
+        if self.acl is not None:
+            session.access = self.acl.client(client_id, packet.username)
         session.cancel_timers()
         session.pending_will = None  # back before its will delay: the will is not sent
         session.expiry_interval = expiry
@@ -327,7 +389,9 @@ class Broker:
                 connection.send_quota = min(properties.receive_maximum, config.max_inflight)
             connection.client_max_packet = properties.maximum_packet_size or 0
             connection.client_alias_max = properties.topic_alias_maximum or 0
-            if keepalive > config.max_keepalive:
+            if keepalive > config.max_keepalive or (
+                keepalive == 0 and config.max_keepalive < 65_535
+            ):
                 keepalive = server_keepalive = config.max_keepalive
         ack_properties = NO_PROPERTIES
         if version == 5:
@@ -341,6 +405,7 @@ class Broker:
             )
         connection.write(encode(ConnAck(present, ReasonCode.SUCCESS, ack_properties), version))
         connection.start_keepalive(keepalive)
+        connection.limit_publish_rate(config.max_publish_rate)
         self.stats.connected += 1
         tls = connection.tls
         log.info(
@@ -357,6 +422,11 @@ class Broker:
         if present:
             connection.resend_inflight()
             connection.pump()
+
+    def _may_write_will(self, packet: Connect, client_id: str) -> bool:
+        if self.acl is None or packet.will is None:
+            return True
+        return self.acl.client(client_id, packet.username).can_write(packet.will.topic)
 
     def _detach(self, connection: Connection, *, keep_session: bool = True) -> None:
         """Part a closing connection from its session: will, session expiry."""
