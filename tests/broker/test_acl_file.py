@@ -136,5 +136,5 @@ def test_errors_name_the_file_and_line(
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(BrokerError, match="ACL file .*nope.acl does not exist"):
+    with pytest.raises(BrokerError, match=r"ACL file .*nope\.acl does not exist"):
         AccessControl.load(tmp_path / "nope.acl")
