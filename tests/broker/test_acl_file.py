@@ -31,9 +31,7 @@ def test_a_valid_file_parses_into_anonymous_user_and_pattern_rules(tmp_path: Pat
     path = tmp_path / "acl.txt"
     path.write_text(EXAMPLE)
     control = AccessControl.load(path)
-    assert [(r.access, r.topic_filter) for r in control.anonymous] == [
-        (Access.READ, "public/#")
-    ]
+    assert [(r.access, r.topic_filter) for r in control.anonymous] == [(Access.READ, "public/#")]
     assert [(r.access, r.topic_filter, r.line) for r in control.users["alice"]] == [
         (Access.READWRITE, "home/#", 5),
         (Access.DENY, "home/secret/#", 6),
@@ -123,9 +121,7 @@ def test_filter_within(inner: str, outer: str, within: bool) -> None:
         ("topic read devices/%c/x\n", 1, "only on `pattern` lines"),
     ],
 )
-def test_errors_name_the_file_and_line(
-    tmp_path: Path, text: str, line: int, problem: str
-) -> None:
+def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, problem: str) -> None:
     path = tmp_path / "acl.txt"
     path.write_text(text)
     with pytest.raises(BrokerError) as raised:
