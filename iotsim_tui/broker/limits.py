@@ -51,6 +51,10 @@ class LoginGuard:
         self._waiting = 0
         self.refused_busy = 0
         """Logins refused without a check because too many were waiting."""
+        self.checks = 0
+        """Password checks run."""
+        self.last_wait: dict[str, float] = {}
+        """Seconds the latest check from each address waited before it ran (back-off included)."""
 
     def backoff(self, host: str) -> float:
         """Seconds the next login from `host` waits before its check."""
@@ -78,6 +82,7 @@ class LoginGuard:
             raise LoginRefused("too many logins waiting")
         record.waiting += 1
         self._waiting += 1
+        arrived = time.monotonic()
         try:
             async with record.turn:
                 wait = self.backoff(host) - (time.monotonic() - record.last_failure)
@@ -85,6 +90,8 @@ class LoginGuard:
                     await asyncio.sleep(wait)
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="password")
+                self.checks += 1
+                self.last_wait[host] = time.monotonic() - arrived
                 good = await asyncio.get_running_loop().run_in_executor(self._pool, verify)
                 if good:
                     record.failures = 0
@@ -110,6 +117,7 @@ class LoginGuard:
             if not record.waiting and now - record.last_failure > FORGET_AFTER
         ]:
             del self._addresses[host]
+            self.last_wait.pop(host, None)
 
 
 class PublishRate:
