@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from iotsim_tui.broker.sessions import Delivery, Session
@@ -53,6 +54,8 @@ class Outbox(asyncio.Protocol):
         """Bytes in `_out`, not yet handed to the transport."""
         self._flush_scheduled = False
         self._paused = False
+        self._waiting_room: list[Callable[[], None]] = []
+        """Called once the client reads again and its queue has room (`when_room`)."""
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -61,6 +64,30 @@ class Outbox(asyncio.Protocol):
         self._paused = False
         if self.session is not None and not self.closing:
             self.pump()
+        self._wake()
+
+    def has_room(self) -> bool:
+        """True when more can be sent now: the client keeps up and its queue is half empty."""
+        session = self.session
+        return (
+            not self._paused
+            and not self._over_limit()
+            and (session is None or len(session.queue) < session.queue_limit // 2)
+        )
+
+    def when_room(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once `has_room` (now, or when the client has read and acknowledged)."""
+        if self.has_room():
+            callback()
+        elif not self.closing:
+            self._waiting_room.append(callback)
+
+    def _wake(self) -> None:
+        if self._waiting_room and not self.closing and self.has_room():
+            callbacks = self._waiting_room
+            self._waiting_room = []
+            for callback in callbacks:
+                callback()
 
     def deliver(self, delivery: Delivery) -> None:
         """Send a message to this client now, or queue it when flow control says wait."""
@@ -124,6 +151,8 @@ class Outbox(asyncio.Protocol):
             packet_id = session.next_packet_id()
             session.inflight[packet_id] = delivery
             self._send(delivery, packet_id)
+        if self._waiting_room:
+            self._wake()
 
     def resend_inflight(self) -> None:
         """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
@@ -191,6 +220,8 @@ class Outbox(asyncio.Protocol):
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
         self._out_size = 0
+        if self._waiting_room:
+            self.loop.call_soon(self._wake)
         self.transport.write(data)
         self.broker.stats.bytes_sent += len(data)
         if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:

@@ -189,7 +189,8 @@ class RetainedSender:
     """Sends one SUBSCRIBE's retained messages a slice at a time, yielding to the event loop.
 
     Each slice takes at most `SLICE_MESSAGES` messages or `SLICE_SECONDS`, so other clients
-    wait at most that long, whatever the subscription matches. It stops when the connection
+    wait at most that long, whatever the subscription matches. A client that reads slowly gets
+    the rest as it reads (nothing is dropped for its slowness). It stops when the connection
     closes or leaves its session.
     """
 
@@ -224,6 +225,9 @@ class RetainedSender:
         for count, (message, qos, ids) in enumerate(self._pending, start=1):
             if _may_read(session, message.topic):
                 connection.deliver(Delivery(message, min(message.qos, qos), True, ids))
+            if not connection.has_room():
+                connection.when_room(self._slice)  # a slow reader: go on when it has read
+                return
             if count >= self.SLICE_MESSAGES or time.perf_counter() >= deadline:
                 loop.call_soon(self._slice)
                 return

@@ -181,3 +181,29 @@ async def test_retained_messages_past_the_limit_are_refused_logged_and_counted(
     await watcher.subscribe("$SYS/broker/retained messages/dropped", 0)
     while (await watcher.expect(Publish)).payload != b"1":
         pass
+
+
+async def test_many_retained_messages_reach_a_subscriber_whole_at_its_own_pace(
+    start_broker: StartBroker,
+) -> None:
+    broker = await start_broker(write_buffer_limit=64 * 1024)
+    port = broker.ports["plain"]
+    count = 3000
+    payload = b"x" * 1000  # 3 MB in all, far past what may wait for one client
+    filler, _ = await RawClient.connected(port, "filler", version=4)
+    await filler.send(
+        b"".join(Bytes.packet(0x31, Bytes.string(b"big/%d" % i) + payload) for i in range(count))
+    )
+    await wait_until(lambda: broker.retained.counted == count, "the retained messages")
+    # A small receive buffer: the kernel holds little, so the broker must wait for the reader.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader = RawClient(*await asyncio.open_connection(sock=sock), 4)
+    await reader.send_packet(Connect("reader", MQTTVersion.V311))
+    await reader.expect(ConnAck)
+    await reader.subscribe("big/#", 0)
+    topics = {(await reader.expect(Publish)).topic for _ in range(count)}
+    assert len(topics) == count
+    assert broker.stats.dropped == 0
