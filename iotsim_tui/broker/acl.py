@@ -151,13 +151,17 @@ class AccessControl:
 
     def client(self, client_id: str, username: str | None) -> ClientAccess:
         """The checks for one connected client (rules resolved once, at CONNECT)."""
-        return ClientAccess(self.rules_for(client_id, username))
+        return ClientAccess(self.rules_for(client_id, username), client_id, username)
 
 
 class ClientAccess:
     """One client's rules, and what they allow."""
 
-    def __init__(self, rules: list[tuple[Access, str]]) -> None:
+    def __init__(
+        self, rules: list[tuple[Access, str]], client_id: str = "", username: str | None = None
+    ) -> None:
+        self.client_id = client_id
+        self.username = username
         self._deny = [f for access, f in rules if access == Access.DENY]
         self._read = [f for access, f in rules if access & Access.READ]
         self._write = [f for access, f in rules if access & Access.WRITE]

@@ -120,6 +120,7 @@ async def _serve(config: BrokerConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, broker.reload)
     for name, port in broker.ports.items():
         print(f"ready: {name} {config.bind}:{port}", file=sys.stderr, flush=True)
     try:

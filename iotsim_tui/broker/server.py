@@ -204,6 +204,32 @@ class Broker:
             stats.dropped,
         )
 
+    def reload(self) -> None:
+        """Read the password file and the ACL again (SIGHUP, as mosquitto does).
+
+        Connected clients keep their connection; the new rules apply to what they do next.
+        A file that no longer reads is reported and the rules in force stay.
+        """
+        config = self.config
+        try:
+            if config.password_file is not None:
+                from iotsim_tui.broker.auth import PasswordFile
+
+                self.passwords = PasswordFile.load(config.password_file)
+            if config.acl_file is not None:
+                from iotsim_tui.broker.acl import AccessControl
+
+                self.acl = AccessControl.load(config.acl_file)
+        except BrokerError as error:
+            log.error("reload failed, the previous rules stay: %s", error.message)
+            return
+        acl = self.acl
+        if acl is not None:
+            for session in self.sessions.values():
+                if session.access is not None:
+                    session.access = acl.client(session.client_id, session.access.username)
+        log.info("reloaded the password file and the ACL")
+
     def subscriptions_of(self, client_id: str) -> list[str]:
         """The filters a client's session subscribes to; empty when it has no session."""
         session = self.sessions.get(client_id)

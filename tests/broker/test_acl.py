@@ -188,3 +188,19 @@ async def test_without_an_acl_everything_is_allowed(broker: Broker) -> None:
     delivered = await client.expect(Publish)
     assert (delivered.topic, delivered.payload) == ("x/y", b"p")
     assert (await client.expect(PubAck)).reason_code == 0
+
+
+async def test_sighup_reloads_the_acl_for_connected_clients(
+    guarded: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bob = await _client(guarded, "bob-1", 5, "bob")
+    assert await _codes(bob, "devices/#") == (0x87,)
+    assert guarded.config.acl_file is not None
+    guarded.config.acl_file.write_text(ACL + "user bob\ntopic read devices/#\n")
+    guarded.reload()
+    assert await _codes(bob, "devices/#") == (0,)
+    guarded.config.acl_file.write_text("user bob\nallow everything\n")
+    guarded.reload()  # a broken file: the rules in force stay
+    assert "reload failed, the previous rules stay" in caplog.text
+    assert ":2: unknown keyword 'allow'" in caplog.text
+    assert await _codes(bob, "devices/+/status") == (0,)
