@@ -17,12 +17,12 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from iotsim_tui.broker.config import BrokerConfig
 from iotsim_tui.broker.connection import Connection
-from iotsim_tui.broker.limits import LoginGuard, LoginRefused
+from iotsim_tui.broker.gate import Gate
+from iotsim_tui.broker.limits import LoginGuard
 from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
@@ -38,10 +38,6 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import ReasonCode
-
-if TYPE_CHECKING:
-    from iotsim_tui.broker.acl import AccessControl
-    from iotsim_tui.broker.auth import PasswordFile
 
 log = logging.getLogger("iotsim_tui.broker")
 
@@ -79,11 +75,8 @@ class Broker:
         self.retained = self.router.retained
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
-        self.passwords: PasswordFile | None = None
-        self.acl: AccessControl | None = None
-        self.logins = LoginGuard(config.failed_login_delay, config.failed_login_delay_max)
+        self.gate = Gate(self)
         self.stopping = False
-        self._auth_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -98,14 +91,7 @@ class Broker:
             BrokerError: certificates or the password file are unusable.
         """
         config = self.config
-        if config.password_file is not None:
-            from iotsim_tui.broker.auth import PasswordFile
-
-            self.passwords = PasswordFile.load(config.password_file)
-        if config.acl_file is not None:
-            from iotsim_tui.broker.acl import AccessControl
-
-            self.acl = AccessControl.load(config.acl_file)
+        self.gate.load()
         wanted: list[Listener] = []
         if config.port is not None:
             wanted.append(Listener("plain", config.port))
@@ -176,9 +162,7 @@ class Broker:
             if listener.server is not None:
                 listener.server.close()
         self.feed.stop()
-        for task in list(self._auth_tasks):
-            task.cancel()
-        self.logins.close()
+        self.gate.close()
         connections = [c for c in self.connections if c.session is not None]
         for connection in connections:
             if connection.will is not None and connection.send_will:
@@ -205,30 +189,13 @@ class Broker:
         )
 
     def reload(self) -> None:
-        """Read the password file and the ACL again (SIGHUP, as mosquitto does).
+        """Read the password file and the ACL again (SIGHUP, as mosquitto does)."""
+        self.gate.reload()
 
-        Connected clients keep their connection; the new rules apply to what they do next.
-        A file that no longer reads is reported and the rules in force stay.
-        """
-        config = self.config
-        try:
-            if config.password_file is not None:
-                from iotsim_tui.broker.auth import PasswordFile
-
-                self.passwords = PasswordFile.load(config.password_file)
-            if config.acl_file is not None:
-                from iotsim_tui.broker.acl import AccessControl
-
-                self.acl = AccessControl.load(config.acl_file)
-        except BrokerError as error:
-            log.error("reload failed, the previous rules stay: %s", error.message)
-            return
-        acl = self.acl
-        if acl is not None:
-            for session in self.sessions.values():
-                if session.access is not None:
-                    session.access = acl.client(session.client_id, session.access.username)
-        log.info("reloaded the password file and the ACL")
+    @property
+    def logins(self) -> LoginGuard:
+        """The bounds on password checks, and their counters."""
+        return self.gate.logins
 
     def subscriptions_of(self, client_id: str) -> list[str]:
         """The filters a client's session subscribes to; empty when it has no session."""
@@ -272,94 +239,20 @@ class Broker:
             log.info("closed %s before CONNECT: %s", connection.address, connection.close_reason)
 
     def connect(self, connection: Connection, packet: Connect) -> None:
-        """Check a CONNECT; check the password off the loop when there is one; then accept."""
-        version = int(packet.protocol_level)
-        connection.version = version
-        properties = packet.properties
-        config = self.config
-        if version == 5 and properties.authentication_method is not None:
-            connection.refuse(ReasonCode.BAD_AUTHENTICATION_METHOD, "no extended authentication")
-            return
-        if not packet.client_id and version != 5 and not packet.clean_start:
-            connection.refuse(
-                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID, "empty client id with a persistent session"
-            )
-            return
-        if (  # as mosquitto does: 3.1.1 has no Server Keep Alive to lower it with
-            version != 5
-            and config.max_keepalive < 65_535
-            and not 0 < packet.keepalive <= config.max_keepalive
-        ):
-            connection.refuse(
-                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
-                f"keepalive {packet.keepalive} is not within max_keepalive {config.max_keepalive}",
-            )
-            return
-        if config.use_identity_as_username and connection.listener.context is not None:
-            packet = self._identity(connection, packet)
-            if connection.closing:
-                return
-            self._accept(connection, packet)
-            return
-        if packet.username is None and not config.allow_anonymous:
-            connection.refuse(ReasonCode.NOT_AUTHORIZED, "anonymous clients are not allowed")
-            return
-        if packet.username is not None and self.passwords is not None:
-            connection.hold()
-            task = asyncio.create_task(self._check_password(connection, packet))
-            self._auth_tasks.add(task)
-            task.add_done_callback(self._auth_tasks.discard)
-            return
-        self._accept(connection, packet)
+        """Check a CONNECT (`gate.py`); accept it when it passes."""
+        self.gate.connect(connection, packet)
 
-    def _identity(self, connection: Connection, packet: Connect) -> Connect:
-        """The CONNECT with the client certificate's CN as its user name (and no password)."""
-        name = connection.certificate_name
-        if name is None:
-            connection.refuse(ReasonCode.NOT_AUTHORIZED, "no common name in its certificate")
-            return packet
-        if self.config.clientid_must_match_identity and packet.client_id != name:
-            connection.refuse(
-                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
-                f"client id {packet.client_id!r} is not its certificate's name {name!r}",
-            )
-            return packet
-        return replace(packet, username=name, password=None)
-
-    async def _check_password(self, connection: Connection, packet: Connect) -> None:
-        passwords = self.passwords
-        assert passwords is not None
-        username = packet.username
-        assert username is not None
-        password = packet.password or b""
-        try:
-            good = await self.logins.check(
-                connection.host, lambda: passwords.verify(username, password)
-            )
-        except LoginRefused:
-            if not connection.closing:
-                connection.refuse(
-                    ReasonCode.SERVER_BUSY, f"too many logins waiting, user {username!r}"
-                )
-            return
-        if connection.closing:
-            return
-        if not good:
-            connection.refuse(
-                ReasonCode.BAD_USER_NAME_OR_PASSWORD, f"wrong password for user {username!r}"
-            )
-            return
-        self._accept(connection, packet)
-        connection.release()
-
-    def _accept(self, connection: Connection, packet: Connect) -> None:
+    def accept(self, connection: Connection, packet: Connect) -> None:
+        """Start or resume the client's session and answer CONNACK (the CONNECT passed)."""
         config = self.config
         version = connection.version
         properties = packet.properties
         client_id = packet.client_id
         if config.use_username_as_clientid and packet.username is not None:
             client_id = packet.username
-        if packet.will is not None and not self._may_write_will(packet, client_id):
+        if packet.will is not None and not self.gate.may_write(
+            client_id, packet.username, packet.will.topic
+        ):
             connection.refuse(
                 ReasonCode.NOT_AUTHORIZED,
                 f"its will topic {packet.will.topic!r} is not writable (ACL)",
@@ -397,8 +290,7 @@ class Broker:
             if present and old is not None
             else Session(client_id, config.max_queued_messages, config.max_queued_bytes)
         )
-        if self.acl is not None:
-            session.access = self.acl.client(client_id, packet.username)
+        session.access = self.gate.access(client_id, packet.username)
         session.cancel_timers()
         session.pending_will = None  # back before its will delay: the will is not sent
         session.expiry_interval = expiry
@@ -448,11 +340,6 @@ class Broker:
         if present:
             connection.resend_inflight()
             connection.pump()
-
-    def _may_write_will(self, packet: Connect, client_id: str) -> bool:
-        if self.acl is None or packet.will is None:
-            return True
-        return self.acl.client(client_id, packet.username).can_write(packet.will.topic)
 
     def _detach(self, connection: Connection, *, keep_session: bool = True) -> None:
         """Part a closing connection from its session: will, session expiry."""
