@@ -60,6 +60,7 @@ class BrokerConfig:
     """QoS 1/2 PUBLISH packets we send a client before waiting for acknowledgements."""
     topic_alias_maximum: int = 10
     max_keepalive: int = 65_535
+    """The longest keepalive a client may use (see docs/broker.md); 0: no limit."""
     max_session_expiry: int = 86_400
     """Upper bound on a session's expiry interval, in seconds."""
     write_buffer_limit: int = 256 * 1024

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from iotsim_tui.broker.auth import PasswordFile
     from iotsim_tui.broker.connection import Connection
     from iotsim_tui.broker.server import Broker
+    from iotsim_tui.broker.sessions import Session
 
 log = logging.getLogger("iotsim_tui.broker")
 
@@ -78,6 +79,20 @@ class Gate:
         """What the ACL lets this client do; None when there is no ACL."""
         return None if self.acl is None else self.acl.client(client_id, username)
 
+    def set_access(self, session: Session, username: str | None) -> None:
+        """Give a session its client's rules; queued messages it may no longer read are dropped.
+
+        A persistent session may come back under another user name: what was queued for the
+        first one is checked again, as mosquitto does.
+        """
+        access = session.access = self.access(session.client_id, username)
+        if access is None or not session.queue:
+            return
+        queued = [session.dequeue() for _ in range(len(session.queue))]
+        for delivery in queued:
+            if access.can_read(delivery.message.topic):
+                session.enqueue(delivery)
+
     def may_write(self, client_id: str, username: str | None, topic: str) -> bool:
         """True when the client may publish to `topic` (a will's topic, at CONNECT)."""
         return self.acl is None or self.acl.client(client_id, username).can_write(topic)
@@ -98,7 +113,7 @@ class Gate:
             return
         if (  # as mosquitto does: 3.1.1 has no Server Keep Alive to lower it with
             version != 5
-            and config.max_keepalive < 65_535
+            and 0 < config.max_keepalive < 65_535
             and not 0 < packet.keepalive <= config.max_keepalive
         ):
             connection.refuse(

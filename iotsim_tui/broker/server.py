@@ -290,7 +290,7 @@ class Broker:
             if present and old is not None
             else Session(client_id, config.max_queued_messages, config.max_queued_bytes)
         )
-        session.access = self.gate.access(client_id, packet.username)
+        self.gate.set_access(session, packet.username)
         session.cancel_timers()
         session.pending_will = None  # back before its will delay: the will is not sent
         session.expiry_interval = expiry
@@ -307,10 +307,9 @@ class Broker:
                 connection.send_quota = min(properties.receive_maximum, config.max_inflight)
             connection.client_max_packet = properties.maximum_packet_size or 0
             connection.client_alias_max = properties.topic_alias_maximum or 0
-            if keepalive > config.max_keepalive or (
-                keepalive == 0 and config.max_keepalive < 65_535
-            ):
-                keepalive = server_keepalive = config.max_keepalive
+            limit = config.max_keepalive  # 0: no limit, as in mosquitto
+            if limit and (keepalive > limit or (keepalive == 0 and limit < 65_535)):
+                keepalive = server_keepalive = limit
         ack_properties = NO_PROPERTIES
         if version == 5:
             ack_properties = Properties(

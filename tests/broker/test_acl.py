@@ -12,7 +12,7 @@ from iotsim_tui.broker.server import Broker
 from iotsim_tui.protocol.codec import encode
 from iotsim_tui.protocol.packets import Connect, PubAck, Publish, SubAck, Will
 from iotsim_tui.protocol.reasons import MQTTVersion
-from tests.broker.conftest import StartBroker
+from tests.broker.conftest import StartBroker, wait_until
 from tests.broker.raw import TIMEOUT, Bytes, RawClient
 
 ACL = """\
@@ -204,3 +204,28 @@ async def test_sighup_reloads_the_acl_for_connected_clients(
     assert "reload failed, the previous rules stay" in caplog.text
     assert ":2: unknown keyword 'allow'" in caplog.text
     assert await _codes(bob, "devices/+/status") == (0,)
+
+
+async def test_a_session_resumed_under_another_user_gets_only_what_that_user_may_read(
+    guarded: Broker,
+) -> None:
+    port = guarded.ports["plain"]
+    first, _ = await RawClient.connected(
+        port, "shared", version=4, username="admin", clean_start=False
+    )
+    await first.subscribe("home/#", 1)
+    await first.close()
+    await wait_until(lambda: guarded.sessions["shared"].connection is None, "admin to leave")
+    admin = await _client(guarded, "admin-2", 4, "admin")
+    await admin.publish("home/secret/code", b"1234", 1, packet_id=1)
+    await admin.publish("home/door", b"open", 1, packet_id=2)
+    for _ in range(2):
+        await admin.expect(PubAck)
+    assert len(guarded.sessions["shared"].queue) == 2
+    alice, connack = await RawClient.connected(
+        port, "shared", version=4, username="alice", clean_start=False
+    )
+    assert connack.session_present
+    message = await alice.expect(Publish)
+    assert (message.topic, message.payload) == ("home/door", b"open")
+    assert await alice.silent(0.2)
