@@ -72,7 +72,7 @@ class Outbox(asyncio.Protocol):
         return (
             not self._paused
             and not self._over_limit()
-            and (session is None or len(session.queue) < session.queue_limit // 2)
+            and (session is None or len(session.queue) < max(session.queue_limit // 2, 1))
         )
 
     def when_room(self, callback: Callable[[], None]) -> None:
