@@ -220,13 +220,16 @@ class RetainedSender:
         session = self.session
         if connection.closing or session is None or connection.session is not session:
             return
+        if not connection.has_room():
+            connection.when_room(self._slice)  # a slow reader: go on when it has read
+            return
         loop = connection.loop
         deadline = time.perf_counter() + self.SLICE_SECONDS
         for count, (message, qos, ids) in enumerate(self._pending, start=1):
             if _may_read(session, message.topic):
                 connection.deliver(Delivery(message, min(message.qos, qos), True, ids))
             if not connection.has_room():
-                connection.when_room(self._slice)  # a slow reader: go on when it has read
+                connection.when_room(self._slice)
                 return
             if count >= self.SLICE_MESSAGES or time.perf_counter() >= deadline:
                 loop.call_soon(self._slice)
