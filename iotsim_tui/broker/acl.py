@@ -15,7 +15,8 @@ When an ACL is loaded, anything no rule allows is denied, and a `deny` rule that
 over any rule that allows. Checks:
 
 - PUBLISH: the topic must match a `write` rule (refused: 5.0 PUBACK/PUBREC 0x87; 3.1.1
-  acknowledged and dropped), and so must a will's topic at CONNECT.
+  acknowledged and dropped). A will on a topic it may not write is dropped at CONNECT (the
+  client is accepted, as mosquitto does).
 - SUBSCRIBE: the filter must lie within a `read` rule's filter (`a/#` allows `a/+/b`, `a/+`
   does not allow `a/#`); refused: 3.1.1 SUBACK 0x80, 5.0 0x87.
 - Delivery: each message, retained ones too, goes only where its topic may be read.

@@ -95,7 +95,10 @@ class Gate:
 
     def may_write(self, client_id: str, username: str | None, topic: str) -> bool:
         """True when the client may publish to `topic` (a will's topic, at CONNECT)."""
-        return self.acl is None or self.acl.client(client_id, username).can_write(topic)
+        if self.acl is None or self.acl.client(client_id, username).can_write(topic):
+            return True
+        log.info("will of %s to %r dropped: the ACL does not let it write there", client_id, topic)
+        return False
 
     def connect(self, connection: Connection, packet: Connect) -> None:
         """Check a CONNECT; check the password off the loop when there is one; then accept."""

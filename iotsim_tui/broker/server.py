@@ -250,19 +250,13 @@ class Broker:
         client_id = packet.client_id
         if config.use_username_as_clientid and packet.username is not None:
             client_id = packet.username
-        if packet.will is not None and not self.gate.may_write(
-            client_id, packet.username, packet.will.topic
-        ):
-            connection.refuse(
-                ReasonCode.NOT_AUTHORIZED,
-                f"its will topic {packet.will.topic!r} is not writable (ACL)",
-            )
-            return
         assigned = None
         if not client_id:
             client_id = f"auto-{uuid4().hex}"
             assigned = client_id if version == 5 else None
-        if packet.will is not None:
+        if packet.will is not None and self.gate.may_write(
+            client_id, packet.username, packet.will.topic
+        ):  # as mosquitto does, a will the ACL forbids is dropped, the client accepted
             will = packet.will
             connection.will = _message(
                 will.topic, will.payload, will.qos, will.retain, will.properties, client_id

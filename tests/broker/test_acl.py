@@ -10,7 +10,7 @@ import pytest
 
 from iotsim_tui.broker.server import Broker
 from iotsim_tui.protocol.codec import encode
-from iotsim_tui.protocol.packets import Connect, PubAck, Publish, SubAck, Will
+from iotsim_tui.protocol.packets import ConnAck, Connect, PubAck, Publish, SubAck, Will
 from iotsim_tui.protocol.reasons import MQTTVersion
 from tests.broker.conftest import StartBroker, wait_until
 from tests.broker.raw import TIMEOUT, Bytes, RawClient
@@ -141,18 +141,26 @@ async def test_delivery_and_retained_messages_follow_the_read_rules(
     assert (live.topic, live.payload) == ("home/door", b"open")
 
 
-@pytest.mark.parametrize(
-    ("version", "connack"), [(4, b"\x20\x02\x00\x05"), (5, b"\x20\x03\x00\x87\x00")]
-)
-async def test_a_will_on_a_topic_the_client_may_not_write_is_refused_at_connect(
-    guarded: Broker, version: int, connack: bytes
+@pytest.mark.parametrize("version", [4, 5])
+async def test_a_will_on_a_topic_the_client_may_not_write_is_dropped_as_in_mosquitto(
+    guarded: Broker, version: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bob = await RawClient.open(guarded.ports["plain"], version=version)
-    connect = Connect(
-        "bob-1", MQTTVersion(version), username="bob", will=Will("home/bob/status", b"gone")
-    )
-    await bob.send(encode(connect, version))
-    assert await bob.expect_closed() == connack
+    caplog.set_level(logging.INFO, logger="iotsim_tui.broker")
+    admin = await _client(guarded, "admin-1", 5, "admin")
+    await _codes(admin, "home/#")
+    await _codes(admin, "devices/#")
+    for topic in ("home/bob/status", "devices/bob-1/status"):  # not writable, then writable
+        bob = await RawClient.open(guarded.ports["plain"], version=version)
+        connect = Connect("bob-1", MQTTVersion(version), username="bob", will=Will(topic, b"x"))
+        await bob.send(encode(connect, version))
+        assert (await bob.expect(ConnAck)).reason_code == 0  # the client is accepted
+        bob.writer.transport.abort()  # gone without DISCONNECT: its will is due
+        await wait_until(lambda: guarded.stats.connected == 1, "bob to be gone")
+    await admin.publish("home/after", b"marker", 0)
+    # Only the will it may write came, before the marker.
+    assert (await admin.expect(Publish)).topic == "devices/bob-1/status"
+    assert (await admin.expect(Publish)).topic == "home/after"
+    assert "will of bob-1 to 'home/bob/status' dropped" in caplog.text
 
 
 @pytest.mark.parametrize("version", [4, 5])

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from iotsim_tui.protocol.packets import PubAck, Publish, SubAck
+from iotsim_tui.protocol.packets import ConnAck, Connect, PubAck, Publish, SubAck, Will
+from iotsim_tui.protocol.reasons import MQTTVersion
 from tests.broker.conftest import StartBroker
 from tests.broker.raw import RawClient
 from tests.support.mosquitto import mosquitto_path, run_mosquitto
@@ -60,6 +61,18 @@ CASES = [
 ]
 
 
+async def _wills(port: int, version: int) -> list[int]:
+    """The CONNACK code for a will on a topic the client may write, then on one it may not."""
+    codes = []
+    for topic in ("devices/w1/status", "devices/other/status"):
+        client = await RawClient.open(port, version=version)
+        will = Will(topic, b"gone")
+        await client.send_packet(Connect("w1", MQTTVersion(version), will=will))
+        codes.append(int((await client.expect(ConnAck)).reason_code))
+        await client.close()
+    return codes
+
+
 async def _outcomes(port: int, version: int) -> list[bool]:
     """For each case: True when the message went through (published, or delivered)."""
     admin, _ = await RawClient.connected(port, "admin", version=version, username="admin")
@@ -91,9 +104,12 @@ async def test_mosquitto_and_the_bundled_broker_read_an_acl_file_alike(
 ) -> None:
     acl = tmp_path / "acl.txt"
     acl.write_text(ACL)
-    ours = await _outcomes((await start_broker(acl_file=acl)).ports["plain"], version)
+    port = (await start_broker(acl_file=acl)).ports["plain"]
+    ours, our_wills = await _outcomes(port, version), await _wills(port, version)
     with run_mosquitto(tmp_path, extra_config=f"acl_file {acl}\n") as mosquitto:  # 2.0.11 here
         theirs = await _outcomes(mosquitto.port, version)
+        their_wills = await _wills(mosquitto.port, version)
+    assert our_wills == their_wills == [0, 0]  # a forbidden will is dropped, not refused
     differ = [case for case, a, b in zip(CASES, ours, theirs, strict=True) if a != b]
     assert not differ, f"ours {ours}\ntheirs {theirs}\ndiffer: {differ}"
     assert any(ours)
