@@ -92,6 +92,19 @@ class RetainedStore:
             else:
                 yield message
 
+    def match_steps(self, topic_filter: str) -> Iterator[Message | None]:
+        """`match`, also yielding None now and then while it searches (see `TopicTree.steps`)."""
+        now = time.monotonic()
+        for found in self._tree.steps(topic_filter):
+            if found is None:
+                yield None
+                continue
+            topic, message = found
+            if message.expired(now):
+                self.delete(topic)
+            else:
+                yield message
+
     def matching(self, topic_filter: str) -> list[Message]:
         """The live retained messages whose topics match `topic_filter`, as a list."""
         return list(self.match(topic_filter))

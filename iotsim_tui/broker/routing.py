@@ -208,7 +208,7 @@ class RetainedSender:
         self._pending = iter(
             (message, qos, ids)
             for topic_filter, qos, ids in wanted
-            for message in retained.match(topic_filter)
+            for message in retained.match_steps(topic_filter)
         )
 
     def start(self) -> None:
@@ -226,7 +226,9 @@ class RetainedSender:
         loop = connection.loop
         deadline = time.perf_counter() + self.SLICE_SECONDS
         for count, (message, qos, ids) in enumerate(self._pending, start=1):
-            if _may_read(session, message.topic):
+            if message is None:  # a long search with nothing found yet
+                pass
+            elif _may_read(session, message.topic):
                 connection.deliver(Delivery(message, min(message.qos, qos), True, ids))
             if not connection.has_room():
                 connection.when_room(self._slice)

@@ -88,12 +88,28 @@ class TopicTree(Generic[V]):
         (unless `include_dollar`, for listing everything). A shared filter must be passed
         without its `$share/group/` prefix.
         """
+        for found in self.steps(topic_filter, include_dollar=include_dollar):
+            if found is not None:
+                yield found
+
+    def steps(
+        self, topic_filter: str, *, include_dollar: bool = False, every: int = 256
+    ) -> Iterator[tuple[str, V] | None]:
+        """`walk`, also yielding None after every `every` nodes visited.
+
+        A filter like `+/+/x` may visit many nodes and match none; the Nones let a caller that
+        takes the results a slice at a time stop between slices even then.
+        """
+        visited = 0
         levels = topic_filter.split("/")
         depth = len(levels)
         everything = depth  # an index past the filter: the whole branch matches ("#")
         # (node, index of the filter level to match next, the topic's levels so far)
         stack: list[tuple[_Node[V], int, tuple[str, ...]]] = [(self._root, 0, ())]
         while stack:
+            visited += 1
+            if visited % every == 0:
+                yield None
             node, index, path = stack.pop()
             if index > everything:
                 if node.value is not None:
