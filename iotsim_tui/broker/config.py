@@ -184,13 +184,20 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise BrokerError(f"{path}: [broker] must be a table")
     settings: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
     for raw_name, value in table.items():
         name = str(raw_name)
         key = ALIASES.get(name, name)
-        if key in settings:
-            raise BrokerError(f"{path}: broker.{name}: the same setting is also given as {key}")
+        found = _listener(path, value) if name == "listener" else {key: value}
+        for setting in found:
+            if setting in given_as:
+                raise BrokerError(
+                    f"{path}: broker.{name}: the same setting is also given as "
+                    f"{given_as[setting]}"
+                )
+            given_as[setting] = name
         if name == "listener":
-            settings.update(_listener(path, value))
+            settings.update(found)
             continue
         expected = _TYPES.get(key)
         if expected is None:

@@ -152,5 +152,11 @@ def test_mosquitto_names_and_old_names_are_both_read(tmp_path: Path) -> None:
     assert config.acl_file == tmp_path / "acl.txt"
     assert (config.max_queued_messages, config.max_queued_bytes) == (10, 4096)
     path.write_text("[broker]\nmax_inflight = 5\nmax_inflight_messages = 6\n")
-    with pytest.raises(BrokerError, match="the same setting is also given as max_inflight"):
+    with pytest.raises(BrokerError, match=r"the same setting is also given as max_inflight$"):
+        load_config_file(path)
+    path.write_text('[broker]\nport = 1883\nlistener = "1884"\n')
+    with pytest.raises(BrokerError, match=r"listener: the same setting is also given as port$"):
+        load_config_file(path)
+    path.write_text('[broker]\nlistener = "1884 a b"\n')
+    with pytest.raises(BrokerError, match='expected a port or "PORT ADDRESS"'):
         load_config_file(path)
