@@ -190,10 +190,10 @@ def load_config_file(path: Path) -> dict[str, Any]:
         key = ALIASES.get(name, name)
         found = _listener(path, value) if name == "listener" else {key: value}
         for setting in found:
-            if setting in given_as:
+            other = given_as.get(setting)
+            if other is not None:
                 raise BrokerError(
-                    f"{path}: broker.{name}: the same setting is also given as "
-                    f"{given_as[setting]}"
+                    f"{path}: broker.{name}: the same setting is also given as {other}"
                 )
             given_as[setting] = name
         if name == "listener":
