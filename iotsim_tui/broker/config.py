@@ -98,7 +98,8 @@ class BrokerConfig:
             raise BrokerError("a TLS listener needs a certificates folder (--certs DIR)")
         if self.require_client_cert and self.tls_port is None:
             raise BrokerError("requiring client certificates needs a TLS listener (--tls-port)")
-        if not self.allow_anonymous and self.password_file is None:
+        certificates_only = self.use_identity_as_username and self.port is None
+        if not self.allow_anonymous and self.password_file is None and not certificates_only:
             raise BrokerError(
                 "refusing anonymous clients needs a password file (--password-file), "
                 "or no client could ever connect"

@@ -92,3 +92,12 @@ def test_identity_needs_client_certificates(tmp_path: Path) -> None:
 
     with pytest.raises(BrokerError, match="use_identity_as_username needs client certificates"):
         BrokerConfig(use_identity_as_username=True)
+
+
+async def test_certificates_alone_can_let_clients_in(
+    start_broker: StartBroker, tmp_path: Path
+) -> None:
+    # A TLS-only broker that knows clients by their certificates needs no password file.
+    broker = await _start(start_broker, tmp_path, allow_anonymous=False)
+    _, connack = await _connect(broker, CLIENT_ID, 4)
+    assert connack.reason_code == 0
