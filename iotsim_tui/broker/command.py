@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="users and scrypt hashes, as written by `passwd`",
     )
     parser.add_argument(
+        "--acl-file",
+        type=Path,
+        metavar="FILE",
+        help="access control list in mosquitto's format (user, topic, pattern lines)",
+    )
+    parser.add_argument(
         "--no-anonymous",
         dest="allow_anonymous",
         action="store_false",
@@ -120,6 +126,7 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
         "require_client_cert": args.require_client_cert,
         "tls_version": args.tls_version,
         "password_file": args.password_file,
+        "acl_file": args.acl_file,
         "allow_anonymous": args.allow_anonymous,
         "max_packet_size": args.max_packet_size,
         "log_level": args.log_level,
@@ -139,6 +146,7 @@ async def _serve(config: BrokerConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, broker.reload)
     for name, port in broker.ports.items():
         print(f"ready: {name} {config.bind}:{port}", file=sys.stderr, flush=True)
     try:

@@ -7,14 +7,18 @@ A config file holds the same settings as the command line, under a `[broker]` ta
     port = 1883            # false: no plain listener
     tls_port = 8883
     certs = "certs"
-    require_client_cert = true
+    require_certificate = true
     tls_version = "1.2"    # only this TLS version (default: 1.2 and 1.3)
     password_file = "broker.passwd"
+    acl_file = "broker.acl"
     allow_anonymous = false
     max_packet_size = 1048576
     log_level = "info"
 
-Options given on the command line win over the file; unknown keys are an error.
+Options given on the command line win over the file; unknown keys are an error. Keys are
+named as in mosquitto.conf where they mean the same (`listener = "1883 127.0.0.1"`,
+`require_certificate`, `max_inflight_messages`); the first names used here
+(`require_client_cert`, `max_inflight`) are still read.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class BrokerConfig:
     """QoS 1/2 PUBLISH packets we send a client before waiting for acknowledgements."""
     topic_alias_maximum: int = 10
     max_keepalive: int = 65_535
+    """The longest keepalive a client may use (see docs/broker.md); 0: no limit."""
     max_session_expiry: int = 86_400
     """Upper bound on a session's expiry interval, in seconds."""
     write_buffer_limit: int = 256 * 1024
@@ -72,6 +77,23 @@ class BrokerConfig:
     clients_feed_limit: int = 2000
     sys_interval: float = 1.0
     """Seconds between two publishes of the $SYS/broker/... statistics."""
+    acl_file: Path | None = None
+    """Rules in mosquitto's ACL format (`broker/acl.py`); None: everyone may do anything."""
+    use_identity_as_username: bool = False
+    """On the TLS listener, the client certificate's CN is the user name (no password)."""
+    use_username_as_clientid: bool = False
+    """The user name replaces the client id, as in mosquitto (an old session is taken over)."""
+    clientid_must_match_identity: bool = False
+    """With `use_identity_as_username`: refuse a client whose client id is not its CN."""
+    max_queued_bytes: int = 0
+    """Payload bytes queued per session at most (with max_queued_messages); 0: no limit."""
+    max_publish_rate: float = 0.0
+    """PUBLISH packets per second a client may send; faster ones are read later. 0: no limit."""
+    close_timeout: float = 2.0
+    """Seconds a closing connection may take to flush; then it is cut (will published)."""
+    failed_login_delay: float = 0.1
+    """Seconds the next login from an address waits after a failure; doubles per failure."""
+    failed_login_delay_max: float = 10.0
 
     def __post_init__(self) -> None:
         if self.port is None and self.tls_port is None:
@@ -86,7 +108,8 @@ class BrokerConfig:
             raise BrokerError(
                 f"tls_version {self.tls_version!r} is not one of {', '.join(TLS_VERSIONS)}"
             )
-        if not self.allow_anonymous and self.password_file is None:
+        certificates_only = self.use_identity_as_username and self.port is None
+        if not self.allow_anonymous and self.password_file is None and not certificates_only:
             raise BrokerError(
                 "refusing anonymous clients needs a password file (--password-file), "
                 "or no client could ever connect"
@@ -102,7 +125,20 @@ class BrokerConfig:
         if self.log_level not in LOG_LEVELS:
             raise BrokerError(f"log level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         if not 1 <= self.receive_maximum <= 65_535 or not 1 <= self.max_inflight <= 65_535:
-            raise BrokerError("receive_maximum and max_inflight must be between 1 and 65535")
+            raise BrokerError(
+                "receive_maximum and max_inflight_messages must be between 1 and 65535"
+            )
+        if self.use_identity_as_username and not self.require_client_cert:
+            raise BrokerError(
+                "use_identity_as_username needs client certificates (require_certificate)"
+            )
+        if self.clientid_must_match_identity and not self.use_identity_as_username:
+            raise BrokerError("clientid_must_match_identity needs use_identity_as_username")
+        if not 0 <= self.max_keepalive <= 65_535:
+            raise BrokerError(f"max_keepalive {self.max_keepalive} must be between 0 and 65535")
+        for name in ("max_queued_bytes", "max_publish_rate", "close_timeout", "max_retained"):
+            if getattr(self, name) < 0:
+                raise BrokerError(f"{name} must not be negative")
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -125,7 +161,23 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "write_buffer_limit": (int,),
     "write_buffer_disconnect": (int,),
     "max_retained": (int,),
+    "acl_file": (str,),
+    "use_identity_as_username": (bool,),
+    "use_username_as_clientid": (bool,),
+    "clientid_must_match_identity": (bool,),
+    "max_queued_bytes": (int,),
+    "max_publish_rate": (int, float),
+    "close_timeout": (int, float),
+    "failed_login_delay": (int, float),
+    "failed_login_delay_max": (int, float),
+    "sys_interval": (int, float),
 }
+
+ALIASES: dict[str, str] = {
+    "require_certificate": "require_client_cert",
+    "max_inflight_messages": "max_inflight",
+}
+"""mosquitto.conf's names for settings whose first name here was another; both are read."""
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -144,21 +196,49 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise BrokerError(f"{path}: [broker] must be a table")
     settings: dict[str, Any] = {}
-    for key, value in table.items():
+    given_as: dict[str, str] = {}
+    for raw_name, value in table.items():
+        name = str(raw_name)
+        key = ALIASES.get(name, name)
+        found = _listener(path, value) if name == "listener" else {key: value}
+        for setting in found:
+            other = given_as.get(setting)
+            if other is not None:
+                raise BrokerError(
+                    f"{path}: broker.{name}: the same setting is also given as {other}"
+                )
+            given_as[setting] = name
+        if name == "listener":
+            settings.update(found)
+            continue
         expected = _TYPES.get(key)
         if expected is None:
-            known = ", ".join(sorted(_TYPES))
-            raise BrokerError(f"{path}: broker.{key}: unknown setting (known: {known})")
+            known = ", ".join(sorted({*_TYPES, *ALIASES, "listener"}))
+            raise BrokerError(f"{path}: broker.{name}: unknown setting (known: {known})")
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            raise BrokerError(f"{path}: broker.{key} = {value!r}: wrong type")
+            raise BrokerError(f"{path}: broker.{name} = {value!r}: wrong type")
         if key in ("port", "tls_port") and isinstance(value, bool):
             if value:
-                raise BrokerError(f"{path}: broker.{key} = true: give a port number or false")
+                raise BrokerError(f"{path}: broker.{name} = true: give a port number or false")
             value = None
-        if key in ("certs", "password_file"):
+        if key in ("certs", "password_file", "acl_file"):
             value = (path.parent / value) if not Path(value).is_absolute() else Path(value)
         settings[key] = value
     return settings
+
+
+def _listener(path: Path, value: object) -> dict[str, Any]:
+    """mosquitto's `listener PORT [ADDRESS]` for the plain listener: 1883 or "1883 0.0.0.0"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"port": value}
+    if isinstance(value, str):
+        words = value.split()
+        if 1 <= len(words) <= 2 and words[0].isdigit():
+            found: dict[str, Any] = {"port": int(words[0])}
+            if len(words) == 2:
+                found["bind"] = words[1]
+            return found
+    raise BrokerError(f'{path}: broker.listener = {value!r}: expected a port or "PORT ADDRESS"')
 
 
 def build_config(file_settings: dict[str, Any], overrides: dict[str, Any]) -> BrokerConfig:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from iotsim_tui.broker.limits import PublishRate
 from iotsim_tui.broker.outbox import Outbox
 from iotsim_tui.broker.wire import (
     PAYLOAD_FORMAT_INVALID,
@@ -55,6 +56,11 @@ class Connection(Outbox):
         super().__init__(broker)
         self.listener = listener
         self.address = "?"
+        self.host = "?"
+        """The client's IP address, without the port."""
+        self.certificate_name: str | None = None
+        """The common name (CN) of the client's certificate, when it presented one."""
+        self.publish_rate: PublishRate | None = None
         self.buffer = bytearray()
         self.reader: PacketReader | None = None
         self.client_id = ""
@@ -83,6 +89,7 @@ class Connection(Outbox):
         peer = transport.get_extra_info("peername")
         if peer:
             host, port = peer[0], peer[1]
+            self.host = host
             self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
@@ -91,12 +98,14 @@ class Connection(Outbox):
                 "version": ssl_object.version() or "",
                 "cipher": cipher[0] if cipher else "",
             }
+            self.certificate_name = _common_name(transport.get_extra_info("peercert"))
         high = self.broker.config.write_buffer_limit
         transport.set_write_buffer_limits(high=high, low=high // 4)
         self._timer = self.loop.call_later(CONNECT_TIMEOUT, self._connect_timeout)
         self.broker.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         if self._timer is not None:
             self._timer.cancel()
         self.buffer.clear()
@@ -110,6 +119,7 @@ class Connection(Outbox):
         if self.closing:
             return
         self.last_seen = self.loop.time()
+        self.broker.stats.bytes_received += len(data)
         if self._held:
             self.buffer += data
             return
@@ -236,8 +246,13 @@ class Connection(Outbox):
             if len(session.awaiting_release) >= self.receive_quota:
                 raise WireError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "Receive Maximum exceeded")
         reason = 0
+        access = session.access
         if topic.startswith("$SYS"):
             reason = ReasonCode.NOT_AUTHORIZED  # only the broker writes its statistics
+        elif access is not None and not access.can_write(topic):
+            reason = ReasonCode.NOT_AUTHORIZED
+            broker.stats.denied += 1
+            log.debug("refused PUBLISH of %s to %r (ACL)", self.client_id, topic)
         elif incoming.utf8_payload and not _is_utf8(incoming.payload):
             if not qos:
                 raise WireError(PAYLOAD_FORMAT_INVALID, "payload is not UTF-8 as announced")
@@ -255,7 +270,16 @@ class Connection(Outbox):
             )
             if first == 0x30 and not incoming.topic_alias and expiry is None:
                 message.reuse_packet(self.version, data[begin:end])
-            if not broker.publish(message) and self.version == 5:
+            if (
+                self.version == 5
+                and incoming.retain
+                and incoming.payload
+                and broker.retained.full_for(topic)
+            ):
+                broker.retained.store(message)  # refused: counted and logged there
+                broker.stats.dropped += 1
+                reason = ReasonCode.QUOTA_EXCEEDED
+            elif not broker.publish(message) and self.version == 5:
                 reason = ReasonCode.NO_MATCHING_SUBSCRIBERS
         if qos == 1:
             if reason:
@@ -266,6 +290,15 @@ class Connection(Outbox):
             if reason < 0x80:
                 session.awaiting_release.add(packet_id)
             self.write(encode(PubRec(packet_id, ReasonCode(reason)), self.version))
+        if self.publish_rate is not None:
+            wait = self.publish_rate.take()
+            if wait > 0:  # over the rate: read nothing more from it for a while
+                self.hold()
+                self.loop.call_later(wait, self.release)
+
+    def limit_publish_rate(self, rate: float) -> None:
+        """Read at most `rate` PUBLISH packets a second from this client (0: no limit)."""
+        self.publish_rate = PublishRate(rate) if rate > 0 else None
 
     def _resolve_alias(self, alias: int, topic: str) -> str:
         if alias > self.broker.config.topic_alias_maximum:
@@ -402,3 +435,14 @@ def _is_utf8(payload: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _common_name(certificate: object) -> str | None:
+    """The subject's CN from `ssl.SSLSocket.getpeercert()`'s dict, or None."""
+    if not isinstance(certificate, dict):
+        return None
+    for group in certificate.get("subject", ()):
+        for key, value in group:
+            if key == "commonName" and isinstance(value, str) and value:
+                return value
+    return None

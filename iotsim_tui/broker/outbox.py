@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from iotsim_tui.broker.sessions import Delivery, Session
@@ -46,11 +47,15 @@ class Outbox(asyncio.Protocol):
         self.client_alias_max = 0
         self.aliases_out: dict[str, int] = {}
         self.dropped = 0
+        self.lost = False
+        """True once the transport has reported the connection lost."""
         self._out: list[bytes] = []
         self._out_size = 0
         """Bytes in `_out`, not yet handed to the transport."""
         self._flush_scheduled = False
         self._paused = False
+        self._waiting_room: list[Callable[[], None]] = []
+        """Called once the client reads again and its queue has room (`when_room`)."""
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -59,6 +64,30 @@ class Outbox(asyncio.Protocol):
         self._paused = False
         if self.session is not None and not self.closing:
             self.pump()
+        self._wake()
+
+    def has_room(self) -> bool:
+        """True when more can be sent now: the client keeps up and its queue is half empty."""
+        session = self.session
+        return (
+            not self._paused
+            and not self._over_limit()
+            and (session is None or len(session.queue) < max(session.queue_limit // 2, 1))
+        )
+
+    def when_room(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once `has_room` (now, or when the client has read and acknowledged)."""
+        if self.has_room():
+            callback()
+        elif not self.closing:
+            self._waiting_room.append(callback)
+
+    def _wake(self) -> None:
+        if self._waiting_room and not self.closing and self.has_room():
+            callbacks = self._waiting_room
+            self._waiting_room = []
+            for callback in callbacks:
+                callback()
 
     def deliver(self, delivery: Delivery) -> None:
         """Send a message to this client now, or queue it when flow control says wait."""
@@ -116,12 +145,14 @@ class Outbox(asyncio.Protocol):
         now = self.loop.time()
         queue = session.queue
         while queue and len(session.inflight) < self.send_quota and not self._paused:
-            delivery = queue.popleft()
+            delivery = session.dequeue()
             if delivery.message.expired(now):
                 continue
             packet_id = session.next_packet_id()
             session.inflight[packet_id] = delivery
             self._send(delivery, packet_id)
+        if self._waiting_room:
+            self._wake()
 
     def resend_inflight(self) -> None:
         """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
@@ -189,7 +220,10 @@ class Outbox(asyncio.Protocol):
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
         self._out_size = 0
+        if self._waiting_room:
+            self.loop.call_soon(self._wake)
         self.transport.write(data)
+        self.broker.stats.bytes_sent += len(data)
         if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
             self.close_reason = "too slow to read what it subscribed to"
             self.closing = True
@@ -206,6 +240,15 @@ class Outbox(asyncio.Protocol):
         self.closing = True
         if self.transport is not None:
             self.transport.close()
+            # A client that stopped reading never lets the close finish: cut it after a while,
+            # so that it counts as gone (will published, session detached).
+            self.loop.call_later(self.broker.config.close_timeout, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        transport = self.transport
+        if transport is not None and not self.lost:
+            self.close_reason += f"; cut after {self.broker.config.close_timeout:g} s unread"
+            transport.abort()
 
     def protocol_violation(self, reason_code: int, why: str) -> None:
         """React to a broken rule: DISCONNECT with the reason (5.0) or just close (3.1.1)."""

@@ -7,6 +7,7 @@ overlap gets one copy, at the highest granted QoS, with every matching subscript
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from iotsim_tui.broker.retained import RetainedStore
@@ -17,7 +18,12 @@ from iotsim_tui.broker.wire import Message
 from iotsim_tui.protocol.codec import encode
 from iotsim_tui.protocol.packets import RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe
 from iotsim_tui.protocol.reasons import ReasonCode
-from iotsim_tui.protocol.topics import SHARE_PREFIX, TopicError, validate_topic_filter
+from iotsim_tui.protocol.topics import (
+    SHARE_PREFIX,
+    TopicError,
+    matched_filter,
+    validate_topic_filter,
+)
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.connection import Connection
@@ -49,6 +55,8 @@ class Router:
                 session = self.sessions.get(sub.client_id)
                 connection = session.connection if session is not None else None
                 if connection is not None:  # the common case, kept lean: QoS 0 to one client
+                    if session is not None and not _may_read(session, message.topic):
+                        return True
                     connection.send_qos0(message, message.retain and sub.retain_as_published)
                     return True
             ids: tuple[int, ...] = (sub.identifier,) if sub.identifier else ()
@@ -76,7 +84,7 @@ class Router:
         self, client_id: str, message: Message, qos: int, rap: bool, ids: tuple[int, ...]
     ) -> None:
         session = self.sessions.get(client_id)
-        if session is None:
+        if session is None or not _may_read(session, message.topic):
             return
         qos = min(qos, message.qos)
         delivery = Delivery(message, qos, message.retain and rap, ids)
@@ -87,14 +95,19 @@ class Router:
             self.queue_overflow(session)
 
     def subscribe(self, connection: Connection, packet: Subscribe) -> None:
-        """Add subscriptions, answer SUBACK, then send the retained messages they ask for."""
+        """Add subscriptions, answer SUBACK, then send the retained messages they ask for.
+
+        Retained messages are found lazily in the topic tree and sent a slice per turn of the
+        event loop (`RetainedSender`), so a SUBSCRIBE that matches many never holds up others.
+        """
         session = connection.session
         assert session is not None
         version = connection.version
         identifiers = packet.properties.subscription_identifiers
         identifier = identifiers[0] if identifiers else None
         codes: list[ReasonCode] = []
-        retained: list[Delivery] = []
+        wanted: list[tuple[str, int, tuple[int, ...]]] = []
+        access = session.access
         for request in packet.subscriptions:
             topic_filter = request.topic_filter
             try:
@@ -112,6 +125,13 @@ class Router:
                     ReasonCode.PROTOCOL_ERROR, "No Local on a shared subscription"
                 )
                 return
+            if access is not None and not access.can_subscribe(matched_filter(topic_filter)):
+                # 3.1.1 has one failure code, 0x80, which is UNSPECIFIED_ERROR's value.
+                codes.append(
+                    ReasonCode.NOT_AUTHORIZED if version == 5 else ReasonCode.UNSPECIFIED_ERROR
+                )
+                log.info("refused subscription of %s to %r (ACL)", session.client_id, topic_filter)
+                continue
             existed = topic_filter in session.subscriptions
             subscription = Subscription(
                 session.client_id,
@@ -130,12 +150,10 @@ class Router:
                 continue
             if handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and existed:
                 continue
-            ids = (identifier,) if identifier else ()
-            for message in self.retained.matching(topic_filter):
-                retained.append(Delivery(message, min(message.qos, request.qos), True, ids))
+            wanted.append((topic_filter, request.qos, (identifier,) if identifier else ()))
         connection.write(encode(SubAck(packet.packet_id, tuple(codes)), version))
-        for delivery in retained:
-            connection.deliver(delivery)
+        if wanted:
+            RetainedSender(self.retained, connection, wanted).start()
 
     def unsubscribe(self, connection: Connection, packet: Unsubscribe) -> None:
         """Drop subscriptions and answer UNSUBACK."""
@@ -160,3 +178,61 @@ class Router:
                 session.queue_limit,
                 session.dropped,
             )
+
+
+def _may_read(session: Session, topic: str) -> bool:
+    access = session.access
+    return access is None or access.can_read(topic)
+
+
+class RetainedSender:
+    """Sends one SUBSCRIBE's retained messages a slice at a time, yielding to the event loop.
+
+    Each slice takes at most `SLICE_MESSAGES` messages or `SLICE_SECONDS`, so other clients
+    wait at most that long, whatever the subscription matches. A client that reads slowly gets
+    the rest as it reads (nothing is dropped for its slowness). It stops when the connection
+    closes or leaves its session.
+    """
+
+    SLICE_MESSAGES = 500
+    SLICE_SECONDS = 0.002
+
+    def __init__(
+        self,
+        retained: RetainedStore,
+        connection: Connection,
+        wanted: list[tuple[str, int, tuple[int, ...]]],
+    ) -> None:
+        self.connection = connection
+        self.session = connection.session
+        self._pending = iter(
+            (message, qos, ids)
+            for topic_filter, qos, ids in wanted
+            for message in retained.match_steps(topic_filter)
+        )
+
+    def start(self) -> None:
+        """Send the first slice now, then the rest on later turns of the loop."""
+        self._slice()
+
+    def _slice(self) -> None:
+        connection = self.connection
+        session = self.session
+        if connection.closing or session is None or connection.session is not session:
+            return
+        if not connection.has_room():
+            connection.when_room(self._slice)  # a slow reader: go on when it has read
+            return
+        loop = connection.loop
+        deadline = time.perf_counter() + self.SLICE_SECONDS
+        for count, (message, qos, ids) in enumerate(self._pending, start=1):
+            if message is None:  # a long search with nothing found yet
+                pass
+            elif _may_read(session, message.topic):
+                connection.deliver(Delivery(message, min(message.qos, qos), True, ids))
+            if not connection.has_room():
+                connection.when_room(self._slice)
+                return
+            if count >= self.SLICE_MESSAGES or time.perf_counter() >= deadline:
+                loop.call_soon(self._slice)
+                return

@@ -17,11 +17,12 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from iotsim_tui.broker.config import BrokerConfig
 from iotsim_tui.broker.connection import Connection
+from iotsim_tui.broker.gate import Gate
+from iotsim_tui.broker.limits import LoginGuard
 from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
@@ -37,9 +38,6 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import ReasonCode
-
-if TYPE_CHECKING:
-    from iotsim_tui.broker.auth import PasswordFile
 
 log = logging.getLogger("iotsim_tui.broker")
 
@@ -77,9 +75,8 @@ class Broker:
         self.retained = self.router.retained
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
-        self.passwords: PasswordFile | None = None
+        self.gate = Gate(self)
         self.stopping = False
-        self._auth_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -94,10 +91,7 @@ class Broker:
             BrokerError: certificates or the password file are unusable.
         """
         config = self.config
-        if config.password_file is not None:
-            from iotsim_tui.broker.auth import PasswordFile
-
-            self.passwords = PasswordFile.load(config.password_file)
+        self.gate.load()
         wanted: list[Listener] = []
         if config.port is not None:
             wanted.append(Listener("plain", config.port))
@@ -171,8 +165,7 @@ class Broker:
             if listener.server is not None:
                 listener.server.close()
         self.feed.stop()
-        for task in list(self._auth_tasks):
-            task.cancel()
+        self.gate.close()
         connections = [c for c in self.connections if c.session is not None]
         for connection in connections:
             if connection.will is not None and connection.send_will:
@@ -197,6 +190,15 @@ class Broker:
             stats.messages_sent,
             stats.dropped,
         )
+
+    def reload(self) -> None:
+        """Read the password file and the ACL again (SIGHUP, as mosquitto does)."""
+        self.gate.reload()
+
+    @property
+    def logins(self) -> LoginGuard:
+        """The bounds on password checks, and their counters."""
+        return self.gate.logins
 
     def subscriptions_of(self, client_id: str) -> list[str]:
         """The filters a client's session subscribes to; empty when it has no session."""
@@ -240,55 +242,24 @@ class Broker:
             log.info("closed %s before CONNECT: %s", connection.address, connection.close_reason)
 
     def connect(self, connection: Connection, packet: Connect) -> None:
-        """Check a CONNECT; check the password off the loop when there is one; then accept."""
-        version = int(packet.protocol_level)
-        connection.version = version
-        properties = packet.properties
-        if version == 5 and properties.authentication_method is not None:
-            connection.refuse(ReasonCode.BAD_AUTHENTICATION_METHOD, "no extended authentication")
-            return
-        if not packet.client_id and version != 5 and not packet.clean_start:
-            connection.refuse(
-                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID, "empty client id with a persistent session"
-            )
-            return
-        if packet.username is None and not self.config.allow_anonymous:
-            connection.refuse(ReasonCode.NOT_AUTHORIZED, "anonymous clients are not allowed")
-            return
-        if packet.username is not None and self.passwords is not None:
-            connection.hold()
-            task = asyncio.create_task(self._check_password(connection, packet))
-            self._auth_tasks.add(task)
-            task.add_done_callback(self._auth_tasks.discard)
-            return
-        self._accept(connection, packet)
+        """Check a CONNECT (`gate.py`); accept it when it passes."""
+        self.gate.connect(connection, packet)
 
-    async def _check_password(self, connection: Connection, packet: Connect) -> None:
-        assert self.passwords is not None
-        assert packet.username is not None
-        good = await asyncio.to_thread(
-            self.passwords.verify, packet.username, packet.password or b""
-        )
-        if connection.closing:
-            return
-        if not good:
-            connection.refuse(
-                ReasonCode.BAD_USER_NAME_OR_PASSWORD, f"wrong password for user {packet.username!r}"
-            )
-            return
-        self._accept(connection, packet)
-        connection.release()
-
-    def _accept(self, connection: Connection, packet: Connect) -> None:
+    def accept(self, connection: Connection, packet: Connect) -> None:
+        """Start or resume the client's session and answer CONNACK (the CONNECT passed)."""
         config = self.config
         version = connection.version
         properties = packet.properties
         client_id = packet.client_id
+        if config.use_username_as_clientid and packet.username is not None:
+            client_id = packet.username
         assigned = None
         if not client_id:
             client_id = f"auto-{uuid4().hex}"
             assigned = client_id if version == 5 else None
-        if packet.will is not None:
+        if packet.will is not None and self.gate.may_write(
+            client_id, packet.username, packet.will.topic
+        ):  # as mosquitto does, a will the ACL forbids is dropped, the client accepted
             will = packet.will
             connection.will = _message(
                 will.topic, will.payload, will.qos, will.retain, will.properties, client_id
@@ -312,8 +283,11 @@ class Broker:
         if old is not None and not present:
             self._end_session(old)
         session = (
-            old if present and old is not None else Session(client_id, config.max_queued_messages)
+            old
+            if present and old is not None
+            else Session(client_id, config.max_queued_messages, config.max_queued_bytes)
         )
+        self.gate.set_access(session, packet.username)
         session.cancel_timers()
         session.pending_will = None  # back before its will delay: the will is not sent
         session.expiry_interval = expiry
@@ -330,8 +304,9 @@ class Broker:
                 connection.send_quota = min(properties.receive_maximum, config.max_inflight)
             connection.client_max_packet = properties.maximum_packet_size or 0
             connection.client_alias_max = properties.topic_alias_maximum or 0
-            if keepalive > config.max_keepalive:
-                keepalive = server_keepalive = config.max_keepalive
+            limit = config.max_keepalive  # 0: no limit, as in mosquitto
+            if limit and (keepalive > limit or (keepalive == 0 and limit < 65_535)):
+                keepalive = server_keepalive = limit
         ack_properties = NO_PROPERTIES
         if version == 5:
             ack_properties = Properties(
@@ -344,6 +319,7 @@ class Broker:
             )
         connection.write(encode(ConnAck(present, ReasonCode.SUCCESS, ack_properties), version))
         connection.start_keepalive(keepalive)
+        connection.limit_publish_rate(config.max_publish_rate)
         self.stats.connected += 1
         tls = connection.tls
         log.info(

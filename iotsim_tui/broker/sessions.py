@@ -16,6 +16,7 @@ from iotsim_tui.broker.subscriptions import Subscription
 from iotsim_tui.broker.wire import Message
 
 if TYPE_CHECKING:
+    from iotsim_tui.broker.acl import ClientAccess
     from iotsim_tui.broker.connection import Connection
 
 
@@ -34,12 +35,17 @@ class Delivery:
 class Session:
     """The state of one client id (MQTT 5.0 s4.1)."""
 
-    def __init__(self, client_id: str, queue_limit: int) -> None:
+    def __init__(self, client_id: str, queue_limit: int, queue_bytes_limit: int = 0) -> None:
         self.client_id = client_id
         self.subscriptions: dict[str, Subscription] = {}
         self.inflight: dict[int, Delivery] = {}
         self.queue: deque[Delivery] = deque()
         self.queue_limit = queue_limit
+        self.queue_bytes_limit = queue_bytes_limit
+        """Payload bytes the queue may hold (mosquitto's max_queued_bytes); 0: no limit."""
+        self.queued_bytes = 0
+        self.access: ClientAccess | None = None
+        """What the ACL lets this client read and write; None when there is no ACL."""
         self.awaiting_release: set[int] = set()
         self.expiry_interval = 0
         """Seconds the session outlives its connection; 0xFFFFFFFF never ends."""
@@ -63,11 +69,21 @@ class Session:
 
     def enqueue(self, delivery: Delivery) -> bool:
         """Queue a QoS 1/2 delivery for later; False (and counted) when the queue is full."""
-        if len(self.queue) >= self.queue_limit:
+        size = len(delivery.message.payload)
+        if len(self.queue) >= self.queue_limit or (
+            self.queue_bytes_limit and self.queued_bytes + size > self.queue_bytes_limit
+        ):
             self.dropped += 1
             return False
         self.queue.append(delivery)
+        self.queued_bytes += size
         return True
+
+    def dequeue(self) -> Delivery:
+        """Take the oldest queued delivery."""
+        delivery = self.queue.popleft()
+        self.queued_bytes -= len(delivery.message.payload)
+        return delivery
 
     def cancel_timers(self) -> None:
         """Stop the expiry and delayed-will timers (the client came back, or the broker stops)."""

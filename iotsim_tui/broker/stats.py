@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from iotsim_tui import __version__
+from iotsim_tui.broker import sys_tree
 from iotsim_tui.broker.wire import Message
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ class BrokerStats:
     messages_sent: int = 0
     dropped: int = 0
     """Messages not delivered: full queues, slow readers, over a client's maximum packet size."""
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    denied: int = 0
+    """PUBLISH packets the ACL refused."""
+    maximum_connected: int = 0
 
 
 class SysFeed:
@@ -116,26 +121,11 @@ class SysFeed:
         return document
 
     def _client_counts(self) -> dict[str, str]:
-        return {
-            "clients/connected": str(self.broker.stats.connected),
-            "subscriptions/count": str(self.broker.subscriptions.count),
-        }
+        return sys_tree.client_counts(self.broker)
 
     def _publish_stats(self) -> None:
         broker = self.broker
-        stats = broker.stats
-        self._publish_sys(
-            {
-                "version": f"iotsim-tui {__version__}",
-                "uptime": f"{int(time.time() - stats.started)} seconds",
-                **self._client_counts(),
-                "messages/received": str(stats.messages_received),
-                "messages/sent": str(stats.messages_sent),
-                "messages/dropped": str(stats.dropped),
-                "retained messages/count": str(len(broker.retained)),
-            },
-            always=True,
-        )
+        self._publish_sys(sys_tree.statistics(broker), always=True)
         loop = asyncio.get_running_loop()
         self._stats_timer = loop.call_later(broker.config.sys_interval, self._publish_stats)
 

@@ -7,7 +7,7 @@ one that runs until it is stopped in RUNS_UNTIL_STOPPED, each with its reason: u
 its test fails and says so.
 
 How they run: in a throw-away folder holding copies of profiles/ (pointed at the test's
-broker), certs/ (unless the block makes its own with `certs init`), broker.passwd, a broker
+broker), certs/ (unless the block makes its own with `certs init`), broker.passwd, broker.acl, a broker
 config and, for blocks that read them, captures made by a headless run. The ports 1883 and
 8883 in a command become free ports: those of a bundled broker the tests start, or, in a
 block that starts its own broker, ports nothing listens on. A table row is a synopsis: it
@@ -84,6 +84,7 @@ PLACEHOLDERS: dict[str, str | list[str]] = {
     "P": "1883",
     "--pcap FILE": "capture.pcap",
     "--config FILE": "broker.toml",
+    "--acl-file F": "broker.acl",
     "DIR": "certs",
     "F": "broker.passwd",
     "FILE": "broker.passwd",
@@ -194,6 +195,7 @@ def _prepare(folder: Path, ports: dict[int, int], text: str, certs: Path) -> Non
         shutil.copytree(certs, folder / "certs")
     add_user(folder / "broker.passwd", "alice", "lab-password")
     (folder / "broker.toml").write_text('[broker]\nlog_level = "warning"\n')
+    (folder / "broker.acl").write_text("user alice\ntopic readwrite #\n")
 
 
 def _make_captures(folder: Path, text: str, ports: dict[int, int], made: Path) -> None:

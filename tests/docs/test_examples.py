@@ -30,6 +30,9 @@ FIGURE = re.compile(
 
 NOT_FIGURES = {
     ("profiles.md", "0 new connections per second"): "a setting's allowed range (> 0)",
+    ("broker.md", "16 MiB each"): "what the scrypt parameters ask for (n = 16384, r = 8)",
+    ("broker.md", "2 ms per turn"): "a limit the broker sets itself, not a measurement",
+    ("broker.md", "waited under 50 ms"): "what a test asserts, not a measurement",
 }
 """(page, text) -> why text that looks like a figure is not a measured one."""
 
