@@ -1,10 +1,10 @@
-"""Telemetry's QoS 0 frames: the same bytes the codec writes for that PUBLISH."""
+"""The fast paths of `protocol.fast` write the same bytes as the general codec."""
 
 from __future__ import annotations
 
 import pytest
 
-from iotsim_tui.engine.driver import Qos0Frame
+from iotsim_tui.protocol.fast import Qos0Frame
 from iotsim_tui.protocol.encoding import encode_publish
 from iotsim_tui.protocol.packets import Publish
 from iotsim_tui.protocol.reasons import MQTTVersion
