@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iotsim_tui.protocol.fast import Qos0Frame
 from iotsim_tui.protocol.encoding import encode_publish
+from iotsim_tui.protocol.fast import Qos0Frame
 from iotsim_tui.protocol.packets import Publish
 from iotsim_tui.protocol.reasons import MQTTVersion
 
