@@ -346,16 +346,19 @@ def send_packet(paho: PahoClient, packet: bytes) -> bool:
         except OSError:
             return False  # paho's own publish meets the same error and ends the connection
     if sent < len(packet):
-        paho._out_packet.append(
-            {
-                "command": PUBLISH,
-                "mid": 0,
-                "qos": 0,
-                "pos": sent,
-                "to_process": len(packet) - sent,
-                "packet": packet,
-                "info": MQTTMessageInfo(0),  # paho marks it published once written
-            }
-        )
+        paho._out_packet.append(queued_publish(packet, sent))
         paho._call_socket_register_write()
     return True
+
+
+def queued_publish(packet: bytes, sent: int) -> dict[str, Any]:
+    """A QoS 0 PUBLISH of which `sent` bytes went out, as paho's queue holds its own packets."""
+    return {
+        "command": PUBLISH,
+        "mid": 0,
+        "qos": 0,
+        "pos": sent,
+        "to_process": len(packet) - sent,
+        "packet": packet,
+        "info": MQTTMessageInfo(0),  # paho marks it published once written
+    }
