@@ -43,7 +43,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiomqtt
 from aiomqtt import Client, MqttCodeError, MqttError, ProtocolVersion
@@ -64,6 +64,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from iotsim_tui.profiles.model import BrokerSettings, Will
 from iotsim_tui.protocol.fast import publish_qos0
 from iotsim_tui.protocol.reasons import MQTTVersion
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import _OutPacket  # the type of paho's queue entries, for mypy only
 
 __all__ = [
     "MQTT_ERR_SUCCESS",
@@ -351,7 +354,7 @@ def send_packet(paho: PahoClient, packet: bytes) -> bool:
     return True
 
 
-def queued_publish(packet: bytes, sent: int) -> dict[str, Any]:
+def queued_publish(packet: bytes, sent: int) -> _OutPacket:
     """A QoS 0 PUBLISH of which `sent` bytes went out, as paho's queue holds its own packets."""
     return {
         "command": PUBLISH,
