@@ -406,13 +406,22 @@ def _workers_line(n: int, result: dict[str, Any], label: str = "workers 2") -> s
     )
 
 
-def workers_only(n: int, window: float, repeats: int, compare_with: Path | None) -> None:
+def workers_only(
+    n: int,
+    window: float,
+    repeats: int,
+    compare_with: Path | None,
+    compare_label: str | None = None,
+    write: bool = False,
+) -> None:
     """Only the `--workers 2` case, `repeats` times: its rate and CPU-seconds per process.
 
     With `compare_with`, each repeat also runs the engine found in that folder, and MQTT.js
     when it can be installed, the order turning each time so load changes hit all alike.
     """
     _common.raise_fd_limit()
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
         workdir = Path(tmp)
         folder, note = _mqttjs.install(workdir) if compare_with else (None, "")
@@ -420,7 +429,7 @@ def workers_only(n: int, window: float, repeats: int, compare_with: Path | None)
             print(note, flush=True)
         sides: list[tuple[str, Path | None]] = [("this engine", None)]
         if compare_with is not None:
-            sides.append((f"engine from {compare_with}", compare_with))
+            sides.append((f"engine: {compare_label or compare_with}", compare_with))
         if folder is not None:
             sides.append((note, folder))
         settings = ["sys_interval 1", "max_queued_messages 1000"]
@@ -440,6 +449,47 @@ def workers_only(n: int, window: float, repeats: int, compare_with: Path | None)
                         _wait_gone(counter)
                     result["broker"] = counter.rate(*result["window"])
                     print(_workers_line(n, result, label), flush=True)
+                    runs.setdefault(label, []).append(result)
+    if compare_with is None:
+        return
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    text = "\n".join(_compare_table(n, runs, repeats, load))
+    print(text)
+    if write:
+        _common.write_section("engine_scale_compare", text)
+
+
+def _compare_table(
+    n: int, runs: dict[str, list[dict[str, Any]]], repeats: int, load: str
+) -> list[str]:
+    """Medians of each side of `--compare-with`, and this engine's cost against the others."""
+    rows = [
+        "### Against another commit, same run (`engine_scale.py --workers-only --compare-with`)",
+        "",
+        f"{_common.machine()}; {_common.today()}; mosquitto 2 on loopback; {load} (shared "
+        f"machine). {n:,} devices publishing once a second with `--workers 2`, {repeats} runs "
+        "of each side, the order turning each time; medians. Client CPU-seconds per 10,000 "
+        "messages the broker counted (mosquitto's apart).",
+        "",
+        "| side | broker msg/s | client CPU-seconds per 10k msg | each run | mosquitto |",
+        "|---|---|---|---|---|",
+    ]
+    medians: dict[str, float] = {}
+    for label, results in runs.items():
+        costs = [sum(v for name, v in per_10k(r).items() if name != "mosquitto") for r in results]
+        medians[label] = _common.median(costs)
+        mosquitto = _common.median(per_10k(r)["mosquitto"] for r in results)
+        rate = _common.median(r["broker"] for r in results)
+        each = ", ".join(f"{c:.3f}" for c in costs)
+        rows.append(f"| {label} | {rate:,.0f} | {medians[label]:.3f} | {each} | {mosquitto:.3f} |")
+    ours = medians.pop("this engine")
+    rows += [
+        "",
+        "This engine's CPU per message: "
+        + "; ".join(f"{ours / other:.2f}x {label}'s" for label, other in medians.items())
+        + ".",
+    ]
+    return rows
 
 
 def main() -> None:
@@ -450,7 +500,7 @@ def main() -> None:
     parser.add_argument(
         "--workers-only",
         action="store_true",
-        help="only the --workers 2 case (--repeats times), printed, never written",
+        help="only the --workers 2 case (--repeats times), printed (written with --compare-with)",
     )
     parser.add_argument(
         "--window", type=float, default=WINDOW, help="seconds of each publish measurement"
@@ -460,6 +510,7 @@ def main() -> None:
         type=Path,
         help="with --workers-only: also run the engine exported to this folder, and MQTT.js",
     )
+    parser.add_argument("--compare-label", help="what the --compare-with folder holds")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -467,7 +518,14 @@ def main() -> None:
         return
     scale = 10 if args.quick else 1
     if args.workers_only:
-        workers_only(10000 // scale, args.window, args.repeats, args.compare_with)
+        workers_only(
+            10000 // scale,
+            args.window,
+            args.repeats,
+            args.compare_with,
+            args.compare_label,
+            write=not args.no_write and not args.quick,
+        )
         return
     _common.raise_fd_limit()
     load_before = os.getloadavg()[0]
