@@ -43,7 +43,7 @@ def make_client(
     client = mqtt_client.make_client(
         broker, client_id, endpoint=endpoint, context=context, will=will, hooks=hooks
     )
-    driver.attach(mqtt_client.paho_of(client), mqtt_client.failer(client))
+    driver.attach(mqtt_client.paho_of(client), mqtt_client.error_handler(client))
     return client
 
 

@@ -81,6 +81,7 @@ __all__ = [
     "ProtocolVersion",
     "ReasonCode",
     "connect",
+    "error_handler",
     "make_client",
     "paho_of",
     "send_packet",
@@ -216,7 +217,7 @@ def paho_of(client: Client) -> PahoClient:
     return paho
 
 
-def failer(client: Client) -> OnError:
+def error_handler(client: Client) -> OnError:
     """What ends `client`'s connection with `error`, as aiomqtt's reader would on a bad read."""
 
     def fail(error: BaseException) -> None:
