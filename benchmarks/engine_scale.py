@@ -10,6 +10,13 @@
    devices, engine and bare loop (messages per CPU-second of the process), and the engine with
    10,000 devices over `--workers 2` (`iotsim-tui run`); the broker's own count of PUBLISH
    packets received (`$SYS`, every second) gives the rate.
+3. Reference: the same 10,000 devices in MQTT.js (node), when node and npm are installed
+   (`npm install mqtt` into a temporary folder; skipped with a note otherwise): CPU per
+   message side by side with the engine's, in the same run.
+
+`--workers-only --compare-with DIR` runs only the `--workers 2` case, alternating the engine
+in DIR (an export of another commit: `git archive main | tar -x -C DIR`) with this one and
+MQTT.js, to show a change costs no speed.
 
 Each case runs in a fresh child process, bounded in time. The engine runs with a profile's
 default settings (its connection ramp included), as users get it. Targets (issue 6): 10,000
@@ -41,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+import _mqttjs
 import aiomqtt
 import psutil
 from _common import HOST
@@ -277,6 +285,7 @@ def workers_case(
     counter: BrokerCounter,
     workers: int = 2,
     window: float = WINDOW,
+    engine_from: Path | None = None,
 ) -> dict[str, Any]:
     """`iotsim-tui run --workers N` with N devices publishing every second; rate over a window.
 
@@ -295,21 +304,19 @@ def workers_case(
         'temperature = { kind = "walk", min = 15.0, max = 35.0, step = 0.5, round = 1 }\n'
         'seq = { kind = "counter" }\n'
     )
+    env = None
+    if engine_from is not None:  # the engine of another commit, exported to that folder
+        env = {**os.environ, "PYTHONPATH": str(engine_from)}
     process = subprocess.Popen(
         [sys.executable, "-m", "iotsim_tui", "run", str(profile), "--workers", str(workers)],
-        cwd=_common.ROOT,
+        cwd=engine_from or _common.ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     try:
-        # The window opens once the broker counts every device connected, after a warm-up.
-        deadline = time.monotonic() + CASE_TIMEOUT
-        while counter.connected < n + 1 and process.poll() is None:  # the counter is one
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only {counter.connected} of {n} devices connected in time")
-            time.sleep(0.2)
-        time.sleep(WARMUP)
+        _wait_connected(counter, n, process)
         pids = {"parent": process.pid, "mosquitto": broker.pid}
         children = psutil.Process(process.pid).children(recursive=True)
         # multiprocessing's resource tracker is a child too: it idles, and is no worker.
@@ -336,6 +343,50 @@ def workers_case(
     }
 
 
+def _wait_connected(counter: BrokerCounter, n: int, process: subprocess.Popen[str]) -> None:
+    """Return once the broker counts `n` clients connected, and a warm-up has passed."""
+    deadline = time.monotonic() + CASE_TIMEOUT
+    while counter.connected < n + 1 and process.poll() is None:  # the counter is one
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {counter.connected} of {n} devices connected in time")
+        time.sleep(0.2)
+    time.sleep(WARMUP)
+
+
+def mqttjs_case(
+    broker: _common.BrokerProcess,
+    n: int,
+    folder: Path,
+    counter: BrokerCounter,
+    window: float = WINDOW,
+) -> dict[str, Any]:
+    """MQTT.js with N clients publishing every second, in one node process; as `workers_case`."""
+    process = _mqttjs.start(folder, broker.port, n)
+    try:
+        _wait_connected(counter, n, process)
+        pids = {"node": process.pid, "mosquitto": broker.pid}
+        start, cpu_start = time.time(), _cpu_of(pids)
+        time.sleep(window)
+        end, cpu_end = time.time(), _cpu_of(pids)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    cpu = {name: cpu_end[name] - cpu_start[name] for name in pids}
+    _wait_gone(counter)
+    return {"window": [start, end], "cpu_share": cpu["node"] / (end - start), "cpu_seconds": cpu}
+
+
+def _wait_gone(counter: BrokerCounter) -> None:
+    """Return once only the counter is connected (the next case starts from none)."""
+    deadline = time.monotonic() + CASE_TIMEOUT
+    while counter.connected > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def per_10k(result: dict[str, Any]) -> dict[str, float]:
     """CPU-seconds each process spent per 10,000 messages the broker counted."""
     start, end = result["window"]
@@ -345,32 +396,100 @@ def per_10k(result: dict[str, Any]) -> dict[str, float]:
     return {name: s * 10_000 / messages for name, s in result["cpu_seconds"].items()}
 
 
-def _workers_line(n: int, result: dict[str, Any]) -> str:
+def _workers_line(n: int, result: dict[str, Any], label: str = "workers 2") -> str:
     costs = per_10k(result)
     parts = ", ".join(f"{name} {seconds:.3f}" for name, seconds in costs.items())
-    engine = sum(s for name, s in costs.items() if name != "mosquitto")
+    client = sum(s for name, s in costs.items() if name != "mosquitto")
     return (
-        f"workers 2, {n:,} devices: broker {result['broker']:,.0f} msg/s; CPU-seconds per "
-        f"10k messages: {parts}; engine in all {engine:.3f} (load {os.getloadavg()[0]:.1f})"
+        f"{label}, {n:,} devices: broker {result['broker']:,.0f} msg/s; CPU-seconds per "
+        f"10k messages: {parts}; client in all {client:.3f} (load {os.getloadavg()[0]:.1f})"
     )
 
 
-def workers_only(n: int, window: float, repeats: int) -> None:
-    """Only the `--workers 2` case, `repeats` times: its rate and CPU-seconds per process."""
+def workers_only(
+    n: int,
+    window: float,
+    repeats: int,
+    compare_with: Path | None,
+    compare_label: str | None = None,
+    write: bool = False,
+) -> None:
+    """Only the `--workers 2` case, `repeats` times: its rate and CPU-seconds per process.
+
+    With `compare_with`, each repeat also runs the engine found in that folder, and MQTT.js
+    when it can be installed, the order turning each time so load changes hit all alike.
+    """
     _common.raise_fd_limit()
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
         workdir = Path(tmp)
+        folder, note = _mqttjs.install(workdir) if compare_with else (None, "")
+        if note:
+            print(note, flush=True)
+        sides: list[tuple[str, Path | None]] = [("this engine", None)]
+        if compare_with is not None:
+            sides.append((f"engine: {compare_label or compare_with}", compare_with))
+        if folder is not None:
+            sides.append((note, folder))
         settings = ["sys_interval 1", "max_queued_messages 1000"]
         with (
             _common.run_mosquitto(workdir, settings=settings) as broker,
             BrokerCounter(broker.port) as counter,
         ):
-            for _ in range(repeats):
-                result = workers_case(broker, n, workdir, counter, window=window)
-                result["broker"] = counter.rate(*result["window"])
-                print(_workers_line(n, result), flush=True)
-                while counter.connected > 1:  # the next run starts once these have left
-                    time.sleep(0.2)
+            for repeat in range(repeats):
+                turn = repeat % len(sides)
+                for label, where in sides[turn:] + sides[:turn]:
+                    if where is not None and where == folder:
+                        result = mqttjs_case(broker, n, where, counter, window=window)
+                    else:
+                        result = workers_case(
+                            broker, n, workdir, counter, window=window, engine_from=where
+                        )
+                        _wait_gone(counter)
+                    result["broker"] = counter.rate(*result["window"])
+                    print(_workers_line(n, result, label), flush=True)
+                    runs.setdefault(label, []).append(result)
+    if compare_with is None:
+        return
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    text = "\n".join(_compare_table(n, runs, repeats, load))
+    print(text)
+    if write:
+        _common.write_section("engine_scale_compare", text)
+
+
+def _compare_table(
+    n: int, runs: dict[str, list[dict[str, Any]]], repeats: int, load: str
+) -> list[str]:
+    """Medians of each side of `--compare-with`, and this engine's cost against the others."""
+    rows = [
+        "### Against another commit, same run (`engine_scale.py --workers-only --compare-with`)",
+        "",
+        f"{_common.machine()}; {_common.today()}; mosquitto 2 on loopback; {load} (shared "
+        f"machine). {n:,} devices publishing once a second with `--workers 2`, {repeats} runs "
+        "of each side, the order turning each time; medians. Client CPU-seconds per 10,000 "
+        "messages the broker counted (mosquitto's apart).",
+        "",
+        "| side | broker msg/s | client CPU-seconds per 10k msg | each run | mosquitto |",
+        "|---|---|---|---|---|",
+    ]
+    medians: dict[str, float] = {}
+    for label, results in runs.items():
+        costs = [sum(v for name, v in per_10k(r).items() if name != "mosquitto") for r in results]
+        medians[label] = _common.median(costs)
+        mosquitto = _common.median(per_10k(r)["mosquitto"] for r in results)
+        rate = _common.median(r["broker"] for r in results)
+        each = ", ".join(f"{c:.3f}" for c in costs)
+        rows.append(f"| {label} | {rate:,.0f} | {medians[label]:.3f} | {each} | {mosquitto:.3f} |")
+    ours = medians.pop("this engine")
+    rows += [
+        "",
+        "This engine's CPU per message: "
+        + "; ".join(f"{ours / other:.2f}x {label}'s" for label, other in medians.items())
+        + ".",
+    ]
+    return rows
 
 
 def main() -> None:
@@ -381,11 +500,17 @@ def main() -> None:
     parser.add_argument(
         "--workers-only",
         action="store_true",
-        help="only the --workers 2 case (--repeats times), printed, never written",
+        help="only the --workers 2 case (--repeats times), printed (written with --compare-with)",
     )
     parser.add_argument(
         "--window", type=float, default=WINDOW, help="seconds of each publish measurement"
     )
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        help="with --workers-only: also run the engine exported to this folder, and MQTT.js",
+    )
+    parser.add_argument("--compare-label", help="what the --compare-with folder holds")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -393,7 +518,14 @@ def main() -> None:
         return
     scale = 10 if args.quick else 1
     if args.workers_only:
-        workers_only(10000 // scale, args.window, args.repeats)
+        workers_only(
+            10000 // scale,
+            args.window,
+            args.repeats,
+            args.compare_with,
+            args.compare_label,
+            write=not args.no_write and not args.quick,
+        )
         return
     _common.raise_fd_limit()
     load_before = os.getloadavg()[0]
@@ -435,8 +567,15 @@ def main() -> None:
                 result["broker"] = counter.rate(*result["window"])
                 print(_workers_line(n, result), flush=True)
                 publishes.append(("engine, --workers 2", n, result))
+                _wait_gone(counter)
+                folder, note = _mqttjs.install(workdir)
+                reference = None
+                if folder is not None:
+                    reference = mqttjs_case(broker, n, folder, counter, window=args.window)
+                    reference["broker"] = counter.rate(*reference["window"])
+                    print(_workers_line(n, reference, note), flush=True)
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
-    text = "\n".join(_table(connects, publishes, args.repeats, load))
+    text = "\n".join(_table(connects, publishes, args.repeats, load, (note, reference)))
     print(text)
     if not args.no_write:
         _common.write_section("engine_scale", text)
@@ -446,7 +585,13 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
     return _common.median(run[key] for run in runs)
 
 
-def _table(connects: list[Any], publishes: list[Any], repeats: int, load: str) -> list[str]:
+def _table(
+    connects: list[Any],
+    publishes: list[Any],
+    repeats: int,
+    load: str,
+    reference: tuple[str, dict[str, Any] | None],
+) -> list[str]:
     rows = [
         "## Device engine at scale (`benchmarks/engine_scale.py`)",
         "",
@@ -476,9 +621,7 @@ def _table(connects: list[Any], publishes: list[Any], repeats: int, load: str) -
         "",
         "One run each: every device publishes a small JSON payload (a random walk and a "
         "counter) once a second, QoS 0. The bare loop is a task per device with "
-        "`await client.publish()`; CPU is that of the publishing process(es). For scale, "
-        "the issue quotes MQTT.js at 9,960 msg/s on 26% of a core (about 38,000 msg per "
-        "CPU-second), measured on this machine earlier, not in this run.",
+        "`await client.publish()`; CPU is that of the publishing process(es).",
         "",
         "| every device publishes once a second | devices | client msg/s | broker msg/s "
         "| CPU (cores) | msg per CPU-second | CPU-seconds per 10k msg |",
@@ -500,7 +643,37 @@ def _table(connects: list[Any], publishes: list[Any], repeats: int, load: str) -
         "counted, by process (CPU-seconds hold on a loaded machine, where wall-clock rates do "
         "not): " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in costs.items()) + ".",
     ]
+    rows += ["", *_reference_rows(workers_n, workers, reference)]
     rows += ["", *_verdicts(connects, publishes, ratios, per_cpu)]
+    return rows
+
+
+def _reference_rows(
+    n: int, workers: dict[str, Any], reference: tuple[str, dict[str, Any] | None]
+) -> list[str]:
+    """The engine with `--workers 2` and MQTT.js side by side, the same load in the same run."""
+    note, result = reference
+    if result is None:
+        return [f"Reference: {note}."]
+    rows = [
+        f"Reference, same run, right after the engine: {n:,} {note} clients in one node "
+        "process, each publishing the same payload once a second at QoS 0 (`npm install mqtt` "
+        "into a temporary folder). CPU is the client side's; mosquitto's is listed apart.",
+        "",
+        f"| {n:,} devices, 1 msg/s each | broker msg/s | client CPU (% of a core) "
+        "| client CPU-seconds per 10k msg | mosquitto CPU-seconds per 10k msg |",
+        "|---|---|---|---|---|",
+    ]
+    costs = {}
+    for label, run in (("engine, `--workers 2`", workers), (note, result)):
+        per = per_10k(run)
+        costs[label] = client = sum(s for name, s in per.items() if name != "mosquitto")
+        rows.append(
+            f"| {label} | {run['broker']:,.0f} | {run['cpu_share']:.1%} | {client:.3f} "
+            f"| {per['mosquitto']:.3f} |"
+        )
+    engine, other = costs.values()
+    rows += ["", f"Engine CPU per message: {engine / other:.2f}x {note}'s in this run."]
     return rows
 
 

@@ -20,7 +20,7 @@ from iotsim_tui.broker.wire import (
     read_remaining_length,
 )
 from iotsim_tui.protocol.codec import PacketReader, encode
-from iotsim_tui.protocol.errors import MalformedPacket, UnsupportedProtocolVersion
+from iotsim_tui.protocol.errors import MalformedPacket, ProtocolError, UnsupportedProtocolVersion
 from iotsim_tui.protocol.packets import (
     Auth,
     ConnAck,
@@ -167,7 +167,7 @@ class Connection(Outbox):
                         self.on_packet(first, data[begin:position])
                 else:
                     self.on_packet(first, data[begin:position])
-        except WireError as error:
+        except ProtocolError as error:  # from the fast path of PUBLISH, or WireError
             self.protocol_violation(error.reason_code, str(error))
             return
         if position < end and not self.closing:

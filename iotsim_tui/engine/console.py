@@ -22,10 +22,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import aiomqtt
-
+from iotsim_tui.engine.mqtt_client import Client, MqttCodeError, MqttError, ProtocolVersion, paho_of
+from iotsim_tui.engine.tls import tls_context
 from iotsim_tui.errors import ConnectionFailed, TLSFailure, UsageError
-from iotsim_tui.profiles.model import BrokerSettings, MQTTVersion, TLSSettings
+from iotsim_tui.profiles.model import BrokerSettings
+from iotsim_tui.protocol.reasons import MQTTVersion
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 
 CLIENTS_TOPIC = "$SYS/iotsim/clients"
@@ -148,30 +149,6 @@ def _mapping(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def tls_context(tls: TLSSettings, *, base: Path | None = None) -> ssl.SSLContext:
-    """An SSL context for `tls`; relative file names are read from `base` (default: cwd)."""
-
-    def path(name: str) -> str:
-        return str((base or Path.cwd()) / name)
-
-    try:
-        context = ssl.create_default_context(cafile=path(tls.ca) if tls.ca else None)
-        if tls.cert:
-            context.load_cert_chain(path(tls.cert), path(tls.key) if tls.key else None)
-    except (OSError, ssl.SSLError) as error:
-        raise TLSFailure(
-            f"the TLS files of the network could not be read: {error}; check the CA, "
-            "certificate and key paths in the network settings"
-        ) from None
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
-    )
-    context.check_hostname = tls.verify_hostname and tls.verify_certificate
-    if not tls.verify_certificate:
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class CredentialsRefused(ConnectionFailed):
     """The broker turned the console away for its user name or password: trying again is no use."""
 
@@ -197,26 +174,26 @@ class BrokerConsole:
         self.broker = broker
         self.client_id = client_id or f"iotsim-console-{os.getpid()}"
         self.feed_timeout = feed_timeout
-        context = tls_context(broker.tls, base=base) if broker.tls.enabled else None
-        self._client = aiomqtt.Client(
+        context = tls_context(broker.tls, broker.host, base=base) if broker.tls.enabled else None
+        self._client = Client(
             broker.host,
             broker.effective_port,
             identifier=self.client_id,
             username=broker.username,
             password=broker.password,
             protocol=(
-                aiomqtt.ProtocolVersion.V5
-                if broker.protocol is MQTTVersion.V5
-                else aiomqtt.ProtocolVersion.V311
+                ProtocolVersion.V5 if broker.protocol is MQTTVersion.V5 else ProtocolVersion.V311
             ),
             tls_context=context,
+            # As for the devices: with host names unchecked by the context, paho's check is off.
+            tls_insecure=True if context is not None and not context.check_hostname else None,
             timeout=10.0,
         )
 
     @property
     def tls_version(self) -> str | None:
         """The TLS version the console's own link negotiated ("TLSv1.3"); None when plain."""
-        version = getattr(self._client._client.socket(), "version", None)
+        version = getattr(paho_of(self._client).socket(), "version", None)
         negotiated = version() if callable(version) else None
         return str(negotiated) if negotiated else None
 
@@ -230,8 +207,8 @@ class BrokerConsole:
             await self._client.__aenter__()
             await self._client.subscribe(CLIENTS_TOPIC, qos=0)
             await self._client.subscribe(COUNTERS_TOPIC, qos=0)
-        except (aiomqtt.MqttError, OSError) as error:
-            if isinstance(error, aiomqtt.MqttCodeError) and _code(error) in REFUSED_CODES:
+        except (MqttError, OSError) as error:
+            if isinstance(error, MqttCodeError) and _code(error) in REFUSED_CODES:
                 raise CredentialsRefused(
                     "the broker refused the console's user name or password: "
                     "check them in the network settings (c)",
@@ -253,7 +230,7 @@ class BrokerConsole:
         traceback: TracebackType | None,
     ) -> None:
         # The broker may already be gone; there is nothing left to close then.
-        with contextlib.suppress(aiomqtt.MqttError):
+        with contextlib.suppress(MqttError):
             await self._client.__aexit__(exc_type, exc, traceback)
 
     async def updates(self) -> AsyncIterator[ConsoleUpdate]:
@@ -283,7 +260,7 @@ class BrokerConsole:
                     f"{self.where} publishes no {CLIENTS_TOPIC} feed (only the bundled broker does)"
                 )
                 continue
-            except aiomqtt.MqttError as error:
+            except MqttError as error:
                 raise ConnectionFailed(_explain(error, self.where)) from None
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if message.topic.matches(COUNTERS_TOPIC):
@@ -311,7 +288,7 @@ class BrokerConsole:
             raise UsageError(f"QoS must be 0, 1 or 2, not {qos}", title="Bad QoS")
         try:
             await self._client.publish(topic, message.encode(), qos=qos, retain=retain)
-        except aiomqtt.MqttError as error:
+        except MqttError as error:
             raise ConnectionFailed(_explain(error, self.where)) from None
 
 
@@ -334,7 +311,7 @@ def _counted(feed: ClientsFeed, topic: str, payload: bytes) -> ClientsFeed | Non
     )
 
 
-def _code(error: aiomqtt.MqttCodeError) -> int | None:
+def _code(error: MqttCodeError) -> int | None:
     rc = error.rc
     return rc if isinstance(rc, int) else getattr(rc, "value", None)
 

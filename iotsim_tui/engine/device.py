@@ -17,11 +17,8 @@ import ssl
 import time
 from typing import Any
 
-import aiomqtt
-from paho.mqtt.reasoncodes import ReasonCode
-
 from iotsim_tui.engine.commands import CommandSet
-from iotsim_tui.engine.connection import ConnectHooks, connect, explain, make_client, paho_of
+from iotsim_tui.engine.connection import connect, explain, make_client
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.events import (
     PAYLOAD_PREVIEW_BYTES,
@@ -32,18 +29,21 @@ from iotsim_tui.engine.events import (
     MessageKind,
     StatusChanged,
 )
-from iotsim_tui.engine.failures import (
-    Failure,
-    LostBeforeConnack,
-    QuickLosses,
-    lost_connection,
-)
+from iotsim_tui.engine.failures import Failure, QuickLosses, lost_connection
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic
+from iotsim_tui.engine.mqtt_client import (
+    Client,
+    ConnectHooks,
+    LostBeforeConnack,
+    MqttError,
+    ReasonCode,
+    paho_of,
+)
 from iotsim_tui.engine.outgoing import Outgoing
 from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.subscribed import Subscribed, Subscriptions
 from iotsim_tui.engine.views import DeviceView
-from iotsim_tui.profiles.model import Device, MQTTVersion, SubscribeOn
+from iotsim_tui.profiles.model import Device, SubscribeOn
 
 
 class DeviceRunner:
@@ -66,7 +66,7 @@ class DeviceRunner:
         self.generation = 0
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
-        level = 5 if context.broker.protocol is MQTTVersion.V5 else 4
+        level = int(context.broker.protocol)
         self.outgoing = Outgoing(device.id, device.telemetry, self.builders, context, level)
         self.outbox = self.outgoing.outbox
         self._subscriptions = Subscriptions()
@@ -76,9 +76,9 @@ class DeviceRunner:
         self._commands = CommandSet(device)
         for topic_filter, qos in self._commands.subscriptions():
             self._subscriptions.want(topic_filter, qos)
-        self._client: aiomqtt.Client | None = None
+        self._client: Client | None = None
         """Set while the broker has accepted the connection."""
-        self._socket_owner: aiomqtt.Client | None = None
+        self._socket_owner: Client | None = None
         """The client of the current attempt, from its creation until it is closed."""
         self._task: asyncio.Task[None] | None = None
         self.tls_version: str | None = None
@@ -203,8 +203,8 @@ class DeviceRunner:
             try:
                 if context.resolve_error is not None:
                     raise context.resolve_error.with_traceback(None)
-                await connect(client, context.addresses)
-            except (aiomqtt.MqttError, OSError, LostBeforeConnack) as error:
+                await connect(client, context.addresses, tls=context.tls is not None)
+            except (MqttError, OSError, LostBeforeConnack) as error:
                 failure = await explain(error, context)
                 # A failure that ends the device is told once, by its status (error).
                 self.report(failure.message, event=not failure.fatal)
@@ -226,7 +226,7 @@ class DeviceRunner:
             if self._stopping:  # told to stop while subscribing
                 paho_of(client).disconnect()
             reason = await hooks.lost  # messages arrive meanwhile through `_on_message`
-        except aiomqtt.MqttError:  # a SUBSCRIBE that failed as the connection did
+        except MqttError:  # a SUBSCRIBE that failed as the connection did
             reason = await hooks.lost
         finally:
             self._serving = False
@@ -244,7 +244,7 @@ class DeviceRunner:
         self.report(why)
         return Failure(why, fatal=False), True
 
-    def _connected_detail(self, client: aiomqtt.Client, hooks: ConnectHooks) -> str:
+    def _connected_detail(self, client: Client, hooks: ConnectHooks) -> str:
         detail = f"connected to {self._context.where}"
         sock = paho_of(client).socket()
         if isinstance(sock, ssl.SSLSocket):
@@ -254,7 +254,7 @@ class DeviceRunner:
             detail += ", session resumed"
         return detail
 
-    async def _after_connect(self, client: aiomqtt.Client, session_present: bool) -> None:
+    async def _after_connect(self, client: Client, session_present: bool) -> None:
         todo = self._subscriptions.to_subscribe(session_present)
         if todo:
             await self._subscribe_all(client, todo)
@@ -265,10 +265,10 @@ class DeviceRunner:
             self._context.schedule(self, self._started_at)
             self._started_at = None
 
-    async def _subscribe_all(self, client: aiomqtt.Client, subs: list[Subscribed]) -> None:
+    async def _subscribe_all(self, client: Client, subs: list[Subscribed]) -> None:
         try:
             granted = await client.subscribe([(s.topic_filter, s.qos) for s in subs])
-        except aiomqtt.MqttError as error:
+        except MqttError as error:
             paho = self.outgoing.paho
             if paho is not None and paho.socket() is not None and paho.is_connected():
                 self.report(f"subscribing failed: {error}")

@@ -8,10 +8,9 @@ paho for the engine's clients: one reader per socket; packets written straight t
 once per turn of the loop (a writer is registered only when the socket is full); and one timer
 that walks the connections for keepalive, each one every few seconds rather than every second.
 
-QoS 0 publishes skip paho's per-message bookkeeping (a message info with its lock, and a
-reason code and properties for an `on_publish` nobody needs at QoS 0): `send_packet` writes the
-encoded PUBLISH to the socket at once, or queues it behind paho's packets to keep their order.
-Telemetry encodes its topic once (`Qos0Frame`).
+Only paho's public API for an external event loop is used here (its socket callbacks,
+`loop_read`, `loop_write`, `loop_misc`); QoS 0 publishes written straight to the socket
+(`send_packet`) are in engine/mqtt_client.py, the engine's one door to paho.
 """
 
 from __future__ import annotations
@@ -23,13 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from paho.mqtt.client import MQTT_ERR_SUCCESS, PUBLISH, MQTTMessageInfo
-from paho.mqtt.client import Client as PahoClient
-
-from iotsim_tui.protocol.encoding import encode_publish
-from iotsim_tui.protocol.packets import Publish
-from iotsim_tui.protocol.reasons import MQTTVersion
-from iotsim_tui.protocol.wire import U16, encode_vbi
+from iotsim_tui.engine.mqtt_client import MQTT_ERR_SUCCESS, PahoClient
 
 TICK = 1.0
 """Seconds between turns of the keepalive timer (each turn visits one bucket of connections)."""
@@ -223,73 +216,3 @@ class SocketDriver:
                 self._unregister(link)
         if self._open > 0:
             self._timer = self._loop.call_later(TICK, self._tick)
-
-
-def send_qos0(paho: PahoClient, topic: str, payload: bytes, retain: bool, version: int) -> bool:
-    """Publish at QoS 0 on a connected client; False when it is not connected.
-
-    `version` is the protocol level (4 for 3.1.1, 5).
-    """
-    packet = encode_publish(Publish(topic, payload, retain=retain), MQTTVersion(version))
-    return send_packet(paho, packet)
-
-
-class Qos0Frame:
-    """QoS 0 PUBLISH packets to one topic, with the bytes that never change encoded once.
-
-    Telemetry publishes to the same topic every time: only the length and payload differ.
-    """
-
-    __slots__ = ("_first", "_fixed", "retain")
-
-    def __init__(self, name: bytes, retain: bool, version: int) -> None:
-        self.retain = retain
-        self._first = b"\x31" if retain else b"\x30"
-        # The topic, then (MQTT 5) an empty property list; QoS 0 has no packet id.
-        self._fixed = U16.pack(len(name)) + name + (b"\x00" if version == MQTTVersion.V5 else b"")
-
-    @classmethod
-    def for_topic(cls, topic: str, qos: int, retain: bool, version: int) -> Qos0Frame | None:
-        """The frame for telemetry to `topic`; None at QoS 1/2 (or a topic MQTT cannot carry,
-        which the general way reports)."""
-        name = topic.encode("utf-8")
-        return cls(name, retain, version) if qos == 0 and len(name) <= 0xFFFF else None
-
-    def packet(self, payload: bytes) -> bytes:
-        """The whole PUBLISH packet carrying `payload`."""
-        fixed = self._fixed
-        return b"".join((self._first, encode_vbi(len(fixed) + len(payload)), fixed, payload))
-
-
-def send_packet(paho: PahoClient, packet: bytes) -> bool:
-    """Write an encoded QoS 0 PUBLISH on a connected client; False when it is not connected.
-
-    The packet goes straight to the socket when paho has nothing waiting to be written;
-    otherwise, or for what the socket did not take, it joins paho's queue (paho's writer
-    sends the rest in order).
-    """
-    sock = paho._sock
-    if sock is None or not paho.is_connected():
-        return False
-    sent = 0
-    if not paho._out_packet:
-        try:
-            sent = sock.send(packet)
-        except (BlockingIOError, InterruptedError):
-            sent = 0  # an SSL socket that wants to write: nothing went out
-        except OSError:
-            return False  # paho's own publish meets the same error and ends the connection
-    if sent < len(packet):
-        paho._out_packet.append(
-            {
-                "command": PUBLISH,
-                "mid": 0,
-                "qos": 0,
-                "pos": sent,
-                "to_process": len(packet) - sent,
-                "packet": packet,
-                "info": MQTTMessageInfo(0),  # paho marks it published once written
-            }
-        )
-        paho._call_socket_register_write()
-    return True

@@ -12,8 +12,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.reasoncodes import ReasonCode
+from iotsim_tui.engine.mqtt_client import LostBeforeConnack, MqttConnectError, ReasonCode
 
 # MQTT 5 CONNACK reason codes; paho maps the 3.1.1 return codes 1-5 onto them.
 CONNACK_REASONS: dict[int, tuple[str, bool]] = {
@@ -57,10 +56,6 @@ _SSL_REASONS: dict[str, str] = {
     "NO_PROTOCOLS_AVAILABLE": "the broker and the device have no TLS version in common",
     "UNEXPECTED_EOF_WHILE_READING": "the broker closed the connection during the TLS handshake",
 }
-
-
-class LostBeforeConnack(Exception):
-    """The broker closed the connection before it answered CONNECT."""
 
 
 @dataclass(frozen=True, slots=True)

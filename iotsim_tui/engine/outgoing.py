@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import time
 
-from paho.mqtt.client import MQTT_ERR_SUCCESS
-from paho.mqtt.client import Client as PahoClient
-
 from iotsim_tui.engine.context import NetworkContext
-from iotsim_tui.engine.driver import Qos0Frame, send_packet, send_qos0
 from iotsim_tui.engine.events import PAYLOAD_PREVIEW_BYTES, MessageKind, MessageOut
 from iotsim_tui.engine.generators import PayloadBuilder
+from iotsim_tui.engine.mqtt_client import MQTT_ERR_SUCCESS, PahoClient, send_packet, send_qos0
 from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
 from iotsim_tui.profiles.model import Telemetry
+from iotsim_tui.protocol.fast import Qos0Frame
 
 
 class Outgoing:

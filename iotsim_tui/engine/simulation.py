@@ -18,13 +18,14 @@ from types import TracebackType
 from typing import Self
 
 from iotsim_tui.engine.bus import EventBus
-from iotsim_tui.engine.connection import resolve, tls_context
+from iotsim_tui.engine.connection import resolve
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.device import DeviceRunner
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageKind
 from iotsim_tui.engine.outbox import Totals
 from iotsim_tui.engine.ramp import ConnectionRamp
 from iotsim_tui.engine.scheduler import TelemetryScheduler
+from iotsim_tui.engine.tls import tls_context
 from iotsim_tui.engine.views import DeviceView, Summary
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.expand import devices_of

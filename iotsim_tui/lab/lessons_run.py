@@ -261,10 +261,10 @@ def _reason(watch: _Watch, ended: StatusChanged | None, case: CaseSetup, *, veri
 
 async def _send_command(case: CaseSetup, address: tuple[str, int]) -> None:
     """Send the command as the broker console does: its own client, straight to the broker."""
-    import aiomqtt
+    from iotsim_tui.engine.mqtt_client import Client, MqttError
 
     try:
-        async with aiomqtt.Client(
+        async with Client(
             address[0],
             address[1],
             identifier=f"lesson-console-{secrets.token_hex(3)}",
@@ -274,7 +274,7 @@ async def _send_command(case: CaseSetup, address: tuple[str, int]) -> None:
             timeout=OUTCOME_TIMEOUT,
         ) as client:
             await client.publish(case.topic, COMMAND, qos=1)
-    except aiomqtt.MqttError as error:
+    except MqttError as error:
         raise IotsimError(f"the lesson's console could not send the command: {error}") from None
 
 

@@ -18,6 +18,7 @@ from iotsim_tui.profiles.model import (
     DeviceTemplate,
     GeneratorKind,
     Lab,
+    MQTTVersion,
     Network,
     PayloadFields,
     Response,
@@ -73,7 +74,10 @@ def _changed(item: DataclassInstance, *, skip: tuple[str, ...] = ()) -> dict[str
         default = field.default_factory() if callable(field.default_factory) else field.default
         if value == default or value is None:
             continue
-        table[field.name] = getattr(value, "value", value)
+        if isinstance(value, MQTTVersion):
+            table[field.name] = value.label  # "5", as people write it, not the level byte
+        else:
+            table[field.name] = getattr(value, "value", value)
     return table
 
 

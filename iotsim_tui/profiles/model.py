@@ -12,15 +12,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeAlias
 
+# The protocol level a network's devices speak ("3.1.1" or "5" in a profile): one enum for the
+# profile and the codec.
+from iotsim_tui.protocol.reasons import MQTTVersion as MQTTVersion
+
 PLAIN_PORT = 1883
 TLS_PORT = 8883
-
-
-class MQTTVersion(StrEnum):
-    """The MQTT protocol version a network's devices speak."""
-
-    V311 = "3.1.1"
-    V5 = "5"
 
 
 class SubscribeOn(StrEnum):

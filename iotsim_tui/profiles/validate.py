@@ -149,10 +149,10 @@ def _host(checker: Checker, table: Mapping[str, Any], where: KeyPath) -> str:
 
 
 def _protocol(checker: Checker, table: Mapping[str, Any], where: KeyPath) -> MQTTVersion:
-    value = table.get("protocol", MQTTVersion.V311.value)
+    value = table.get("protocol", MQTTVersion.V311.label)
     if value == 5 and not isinstance(value, bool | float):
         return MQTTVersion.V5
-    if value in ("3.1.1", "5"):
+    if value in (MQTTVersion.V311.label, MQTTVersion.V5.label):
         return MQTTVersion(value)
     checker.report((*where, "protocol"), 'must be "3.1.1" or "5"', value)
     return MQTTVersion.V311

@@ -15,6 +15,22 @@ class MQTTVersion(IntEnum):
     V5 = 5
     """MQTT 5.0, protocol name "MQTT"."""
 
+    @property
+    def label(self) -> str:
+        """The version as profiles and people write it: "3.1", "3.1.1" or "5"."""
+        return _VERSION_LABELS[self]
+
+    @classmethod
+    def _missing_(cls, value: object) -> MQTTVersion | None:
+        # A profile names the version by its label: MQTTVersion("3.1.1") is V311.
+        for version, label in _VERSION_LABELS.items():
+            if value == label:
+                return version
+        return None
+
+
+_VERSION_LABELS = {MQTTVersion.V31: "3.1", MQTTVersion.V311: "3.1.1", MQTTVersion.V5: "5"}
+
 
 class PacketType(IntEnum):
     """The control packet type: the high nibble of the first byte (MQTT 5.0 s2.1.2)."""

@@ -7,13 +7,14 @@ one that runs until it is stopped in RUNS_UNTIL_STOPPED, each with its reason: u
 its test fails and says so.
 
 How they run: in a throw-away folder holding copies of profiles/ (pointed at the test's
-broker), certs/ (unless the block makes its own with `certs init`), broker.passwd, broker.acl, a broker
-config and, for blocks that read them, captures made by a headless run. The ports 1883 and
-8883 in a command become free ports: those of a bundled broker the tests start, or, in a
-block that starts its own broker, ports nothing listens on. A table row is a synopsis: it
-runs with every option it shows, `[...]` taken in, `a|b` as `a`, and its placeholders
-(PROFILE, FILE, ...) filled from PLACEHOLDERS. A command is expected to exit 0 unless
-EXIT_STATUS says otherwise; a console block's output lines must appear in what it printed.
+broker), certs/ (unless the block makes its own with `certs init`), broker.passwd,
+broker.acl, a broker config and, for blocks that read them, captures made by a headless run.
+The ports 1883 and 8883 in a command become free ports: those of a bundled broker the tests
+start, or, in a block that starts its own broker, ports nothing listens on. A table row is a
+synopsis: it runs with every option it shows, `[...]` taken in, `a|b` as `a`, and its
+placeholders (PROFILE, FILE, ...) filled from PLACEHOLDERS. A command is expected to exit 0
+unless EXIT_STATUS says otherwise; a console block's output lines must appear in what it
+printed.
 """
 
 from __future__ import annotations

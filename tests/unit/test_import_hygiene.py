@@ -3,10 +3,12 @@ app's first frame waits for no module it needs only later."""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,26 @@ def test_version_is_read_when_asked_for(capsys: pytest.CaptureFixture[str]) -> N
     assert ended.value.code == 0
     assert capsys.readouterr().out == f"iotsim-tui {metadata.version('iotsim-tui')}\n"
     assert iotsim_tui.__version__ == metadata.version("iotsim-tui")
+
+
+def _imports(path: Path) -> set[str]:
+    """The top-level packages a module imports (at any depth of its code)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_engines_door_imports_aiomqtt_or_paho() -> None:
+    """engine/mqtt_client.py is the one module that imports the MQTT client libraries."""
+    package = Path(iotsim_tui.__file__).parent
+    importers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if _imports(path) & {"aiomqtt", "paho"}
+    )
+    assert importers == ["engine/mqtt_client.py"]

@@ -86,7 +86,7 @@ def header_line(state: HeaderState, width: int) -> Text:
         (" ● unsaved" if state.dirty else "", "bold yellow"),
         "  │  broker ",
         (where, "bold"),
-        f" MQTT {broker.protocol.value}  │  ",
+        f" MQTT {broker.protocol.label}  │  ",
         link,
         "  │  ",
         state.broker_state,
