@@ -61,6 +61,12 @@ def _app_parser() -> argparse.ArgumentParser:
         help="do not start the bundled broker, even when a profile asks for it",
     )
     parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="run each bundled broker on a free port instead of the profile's (the header "
+        "shows it); `serve` opens the app so for every browser tab",
+    )
+    parser.add_argument(
         "--version", action=_VersionAction, help="show the version of iotsim-tui and exit"
     )
     return parser
@@ -98,7 +104,7 @@ def _open_app(args: argparse.Namespace) -> int:
     from iotsim_tui.tui.app import run_app
 
     profiles, new = profiles_to_open(args.profiles)
-    return run_app(profiles, new=new, start_broker=not args.no_broker)
+    return run_app(profiles, new=new, start_broker=not args.no_broker, free_ports=args.free_ports)
 
 
 def profiles_to_open(given: Sequence[Path]) -> tuple[list[Path], list[Path]]:

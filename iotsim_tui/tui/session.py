@@ -79,6 +79,8 @@ class OpenNetwork:
         self.topics_seen: set[str] = set()
         self.tap: Eavesdrop | None = None
         """The eavesdrop relay the devices connect through, while the network runs."""
+        self.reach: Callable[[Network], Network] = lambda network: network
+        """The network with its broker where it is reached (`AppBrokers.reached`)."""
         self._sync_records()
 
     @property
@@ -224,7 +226,7 @@ class OpenNetwork:
         """
         if len(self.records) > EAVESDROP_MAX_DEVICES:
             return None
-        broker = self.network.broker
+        broker = self.reach(self.network).broker
         target = (broker.host, broker.effective_port)
         if self.tap is None:
             from iotsim_tui.wiretap import Eavesdrop
@@ -254,7 +256,7 @@ class OpenNetwork:
 
         network = self.network
         tap = await self.ensure_tap()
-        self.engine = EngineProcess(network, tap.endpoint if tap is not None else None)
+        self.engine = EngineProcess(self.reach(network), tap.endpoint if tap is not None else None)
         self.running = network
         try:
             await self.engine.run(device_ids, on_news, quitting=quitting)
@@ -324,10 +326,16 @@ class OpenNetwork:
 class Session:
     """Every open network, and the bundled brokers the app started for them."""
 
-    def __init__(self, *, start_broker: bool = True, certs_dir: Path = Path("certs")) -> None:
+    def __init__(
+        self,
+        *,
+        start_broker: bool = True,
+        certs_dir: Path = Path("certs"),
+        free_ports: bool = False,
+    ) -> None:
         self.certs_dir = certs_dir
         self.networks: list[OpenNetwork] = []
-        self.brokers = AppBrokers(enabled=start_broker, certs_dir=certs_dir)
+        self.brokers = AppBrokers(enabled=start_broker, certs_dir=certs_dir, free_ports=free_ports)
         self._count = 0
 
     @property
@@ -341,6 +349,7 @@ class Session:
         """Open a network that is already in memory."""
         self._count += 1
         opened = OpenNetwork(f"n{self._count}", network, path, dirty=dirty)
+        opened.reach = self.brokers.reached
         self.networks.append(opened)
         return opened
 

@@ -147,7 +147,7 @@ class EditingActions(DeviceActions):
         async def show() -> None:
             tap = await opened.ensure_tap()
             await self.app.push_screen(
-                EavesdropScreen(opened.network, tap, devices=len(opened.records))
+                EavesdropScreen(opened.reach(opened.network), tap, devices=len(opened.records))
             )
 
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
