@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("iotsim_tui.broker.command", "run the bundled MQTT broker, or manage its passwords"),
     "certs": ("iotsim_tui.certs.command", "generate and show CA, server and client certificates"),
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
+    "serve": ("iotsim_tui.serve", "serve the app in a browser, one session per tab (classroom)"),
 }
 
 

@@ -75,9 +75,9 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         same network with that port, for the relay, the devices and the console to connect
         to and the screens to show.
         """
-        port = self._ports.get(where_of(network)) if self.serves(network) else None
-        if port is None:
+        if not (self.free_ports and self.serves(network)):
             return network
+        port = self._free_port_of(where_of(network))
         return replace(network, broker=replace(network.broker, port=port))
 
     def state(self, network: Network) -> str:
@@ -149,11 +149,18 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         picked now the first time, kept for restarts); else the launch as it is."""
         if not self.free_ports:
             return launch
-        port = self._ports.get(where) or _free_port(launch.bind)
-        self._ports[where] = port
+        port = self._free_port_of(where)
         if launch.plain_port is not None:
             return replace(launch, plain_port=port)
         return replace(launch, tls_port=port)
+
+    def _free_port_of(self, where: Where) -> int:
+        """The free port this host and port is served on: picked the first time it is
+        asked for (so the screens show it before the broker runs), then kept."""
+        port = self._ports.get(where)
+        if port is None:
+            port = self._ports[where] = _free_port(where[0])
+        return port
 
     def exited(self, where: Where, code: int) -> str:
         """Record that a broker ended on its own; returns what to tell the user."""
@@ -203,7 +210,10 @@ def _free_port(host: str) -> int:
     """A port nothing listens on now at `host`, as the system hands them out."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
+        try:
+            probe.bind((host, 0))
+        except OSError:  # a local name this machine cannot bind: the broker binds 127.0.0.1
+            probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
 
