@@ -37,6 +37,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "certs": ("iotsim_tui.certs.command", "generate and show CA, server and client certificates"),
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
     "serve": ("iotsim_tui.serve", "serve the app in a browser, one session per tab (classroom)"),
+    "deploy": ("iotsim_tui.deploy", "write a Kubernetes Job that runs a network in shards"),
 }
 
 
