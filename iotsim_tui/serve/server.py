@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import os
+import re
 import signal
 from asyncio.subprocess import PIPE, Process
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import textual_serve
@@ -41,6 +44,8 @@ STATIC = Path(textual_serve.__file__).parent / "static"
 """textual-serve's page files: its terminal (xterm.js), stylesheet and fonts."""
 QUIT_GRACE_SECONDS = 8.0
 """How long a session's app may take to end after its tab closed before it is ended at once."""
+HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+"""A Host header the page may put in its addresses: a name or address, and a port."""
 FULL_TEXT = (
     "This server is full: {count} sessions are open, the most it runs at once. "
     "Try again when someone closes their tab."
@@ -178,7 +183,27 @@ class ClassroomServer(Server):
         return len(self.sessions) >= self.max_sessions
 
     def _base_url(self, request: web.Request) -> str:
-        return (self.fixed_url or f"{request.scheme}://{request.host}").rstrip("/")
+        if self.fixed_url:
+            return self.fixed_url.rstrip("/")
+        if not HOST_HEADER.fullmatch(request.host):
+            raise web.HTTPBadRequest(text="not a host name")
+        return f"{request.scheme}://{request.host}"
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """Whether the page that opens a session came from this server.
+
+        Browsers send the page's origin with a websocket, and let any site open one to
+        127.0.0.1: without this check, a page elsewhere could drive a session (and its files).
+        A client that sends no origin is no browser page, and could reach the port anyway.
+        """
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        allowed = {f"{request.scheme}://{request.host}".lower()}
+        if self.fixed_url:
+            parts = urlsplit(self.fixed_url)
+            allowed.add(f"{parts.scheme}://{parts.netloc}".lower())
+        return origin.lower() in allowed
 
     async def handle_index(self, request: web.Request) -> web.Response:
         """The page: a terminal that opens a session; or, when full, a plain message."""
@@ -192,15 +217,18 @@ class ClassroomServer(Server):
         base = self._base_url(request)
         scheme, _, rest = base.partition("://")
         context: dict[str, Any] = {
-            "title": self.title,
-            "static_url": f"{base}/static/",
-            "websocket_url": f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws",
+            "title": html.escape(self.title),
+            "static_url": html.escape(f"{base}/static/"),
+            "websocket_url": html.escape(f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"),
             "font_size": _font_size(request.query.get("fontsize", "16")),
         }
         return aiohttp_jinja2.render_template("app_index.html", request, context)
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """One tab: a session folder, its app, and the app ended when the tab goes."""
+        if not self._same_origin(request):
+            log.warning("refused a session for a page from %s", request.headers.get("Origin"))
+            raise web.HTTPForbidden(text="sessions are for pages of this server")
         websocket = web.WebSocketResponse(heartbeat=15)
         await websocket.prepare(request)
         if self.full:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aiohttp import WSCloseCode, WSMsgType
+import pytest
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 
 from iotsim_tui.serve.server import ClassroomServer
@@ -55,3 +56,23 @@ async def test_a_full_server_says_so_on_the_page_and_on_the_socket(tmp_path: Pat
         assert (await socket.receive()).type is WSMsgType.CLOSE
         assert socket.close_code == WSCloseCode.TRY_AGAIN_LATER
     assert not (tmp_path / "data" / "sessions").exists()
+
+
+async def test_a_page_from_elsewhere_gets_no_session(tmp_path: Path) -> None:
+    server = _server(tmp_path, max_sessions=0)
+    async with TestClient(TestServer(await server._make_app())) as client:
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws", headers={"Origin": "http://elsewhere.example"})
+        assert refused.value.status == 403
+        # The server's own page is let through (and told the server is full).
+        own = f"http://{client.host}:{client.port}"
+        socket = await client.ws_connect("/ws", headers={"Origin": own})
+        assert b"This server is full" in (await socket.receive()).data
+
+
+async def test_an_odd_host_header_is_not_put_in_the_page(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    async with TestClient(TestServer(await server._make_app())) as client:
+        response = await client.get("/", headers={"Host": 'x"><script>alert(1)</script>'})
+        assert response.status == 400
+        assert "<script>" not in await response.text()
