@@ -115,6 +115,7 @@ class SessionApp(AppService):
             log.warning("session %s did not end: sending %s", self.folder.name, number.name)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, number)
+        await process.wait()
         # Whatever of its group is left (an engine process that outlived it), and its output.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

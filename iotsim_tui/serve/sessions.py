@@ -31,8 +31,12 @@ class SessionFolder:
     """The session's own copies of the profiles, relative to `path`."""
 
     def command(self) -> list[str]:
-        """The app, on the session's profiles, with its bundled brokers on free ports."""
-        return [sys.executable, "-m", "iotsim_tui", "--free-ports", *map(str, self.profiles)]
+        """The app, on the session's profiles, with its bundled brokers on free ports.
+
+        `-P`: the session's folder, its working directory, is not put on the module path, so
+        no file saved there is ever imported.
+        """
+        return [sys.executable, "-P", "-m", "iotsim_tui", "--free-ports", *map(str, self.profiles)]
 
     def environment(self) -> dict[str, str]:
         """What the app's environment adds: its log goes to the session's folder."""

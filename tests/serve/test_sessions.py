@@ -31,6 +31,7 @@ def test_each_session_gets_its_own_private_folder_and_copies(tmp_path: Path) -> 
     assert (two.path / "profiles" / "lab.toml").read_text() == given.read_text()
     assert one.command() == [
         sys.executable,
+        "-P",
         "-m",
         "iotsim_tui",
         "--free-ports",
