@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from iotsim_tui.engine.events import DeviceStatus, MessageIn
-from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription, TLSSettings
 from iotsim_tui.profiles.save import save_network
 from iotsim_tui.tui.app import FREE_PORTS_NOTE, make_app
+from iotsim_tui.tui.brokers import AppBrokers
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_header import NetworkHeader
 from tests.support.bundled import skip_without_broker
+from tests.support.certs import make_cert_dir
 from tests.tui.pilot import fill, type_text, wait_for
 
 pytestmark = pytest.mark.slow
@@ -93,3 +95,37 @@ async def test_the_broker_takes_a_free_port_and_everything_finds_it(tmp_path: Pa
             title = str(app.screen.query_one("#eavesdrop-title").render())
             assert f"broker 127.0.0.1:{port}" in title
             assert f"relay {relay[0]}:{relay[1]}" in title
+
+
+async def test_with_tls_the_broker_listens_with_tls_on_a_free_port(tmp_path: Path) -> None:
+    skip_without_broker()
+    certs = make_cert_dir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        profile_port = taken.getsockname()[1]
+        network = Network(
+            "TLS_LAB",
+            broker=BrokerSettings(
+                port=profile_port, tls=TLSSettings(enabled=True, ca=str(certs / "ca.crt"))
+            ),
+        )
+        brokers = AppBrokers(enabled=True, certs_dir=certs, free_ports=True)
+        try:
+            broker = await brokers.ensure(network)
+            assert broker is not None
+            ((kind, (_, port)),) = broker.listening.items()
+            assert kind == "tls"
+            assert port != profile_port
+            assert brokers.reached(network).broker.effective_port == port
+            # The same broker on the same port while nothing changed.
+            assert await brokers.ensure(network) is broker
+            assert brokers.reached(network).broker.effective_port == port
+        finally:
+            await brokers.stop_all()
+
+
+def test_without_free_ports_the_profile_is_reached_as_it_is() -> None:
+    network = Network("LAB", broker=BrokerSettings(port=1883))
+    brokers = AppBrokers(enabled=True, certs_dir=Path("certs"))
+    assert brokers.reached(network) is network
