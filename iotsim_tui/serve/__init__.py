@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     folders = SessionFolders(
         args.data or default_data_folder(), profiles=profiles, keep=args.keep_files
     )
+    folders.prepare()  # a folder that cannot be made is said now, not at the first tab
     server = ClassroomServer(
         folders,
         host=args.host,

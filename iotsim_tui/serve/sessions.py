@@ -56,11 +56,18 @@ class SessionFolders:
         if len(set(names)) != len(names):
             raise UsageError(f"two profiles have the same file name: {', '.join(names)}")
 
-    def make(self) -> SessionFolder:
-        """A new folder, with a copy of each profile in its `profiles/`."""
+    def prepare(self) -> None:
+        """Make the sessions' folder (0700: their keys are inside); UsageError when it cannot."""
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.root, 0o700)  # the sessions' keys are inside
+            os.chmod(self.root, 0o700)
+        except OSError as error:
+            raise UsageError(f"cannot make the sessions' folder {self.root}: {error}") from None
+
+    def make(self) -> SessionFolder:
+        """A new folder, with a copy of each profile in its `profiles/`."""
+        self.prepare()
+        try:
             name = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
             path = self.root / name
             path.mkdir(mode=0o700)

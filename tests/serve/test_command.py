@@ -89,3 +89,12 @@ def test_public_warns_that_anyone_gets_the_app(tmp_path: Path) -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_a_data_folder_that_cannot_be_made_is_reported_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert main(["serve", "--data", str(blocked)]) == 2
+    assert "cannot make the sessions' folder" in capsys.readouterr().err
