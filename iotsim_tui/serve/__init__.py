@@ -127,7 +127,13 @@ def run(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         public_url=args.public_url,
     )
-    server.serve()
+    try:
+        server.serve()
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; pick "
+            "another with --port or --host"
+        ) from None
     return 0
 
 

@@ -162,7 +162,7 @@ class ClassroomServer(Server):
         )
 
     async def on_startup(self, app: web.Application) -> None:
-        """Say where the server listens and what it does with each tab."""
+        """Say where the server will listen and what it does with each tab."""
         url = self.fixed_url or f"http://{self.host}:{self.port}"
         kept = "kept" if self.folders.keep else "removed when its tab closes"
         log.info(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,22 @@ def test_a_data_folder_that_cannot_be_made_is_reported_before_serving(
     blocked.write_text("")
     assert main(["serve", "--data", str(blocked)]) == 2
     assert "cannot make the sessions' folder" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_said_plainly(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # In a process of its own: serving sets up an event loop and signal handlers.
+        result = subprocess.run(
+            [sys.executable, "-m", "iotsim_tui", "serve", "--port", str(port), "--data", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    error = result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in error
+    assert "pick another with --port" in error
