@@ -108,7 +108,7 @@ def test_a_port_in_use_is_said_plainly(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         # In a process of its own: serving sets up an event loop and signal handlers.
         result = subprocess.run(
-            [sys.executable, "-m", "iotsim_tui", "serve", "--port", str(port), "--data", str(tmp_path)],
+            [sys.executable, "-m", "iotsim_tui", "serve", f"--port={port}", f"--data={tmp_path}"],
             capture_output=True,
             text=True,
             timeout=60,
