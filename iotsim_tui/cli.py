@@ -36,6 +36,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("iotsim_tui.broker.command", "run the bundled MQTT broker, or manage its passwords"),
     "certs": ("iotsim_tui.certs.command", "generate and show CA, server and client certificates"),
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
+    "serve": ("iotsim_tui.serve", "serve the app in a browser, one session per tab (classroom)"),
+    "deploy": ("iotsim_tui.deploy", "write a Kubernetes Job that runs a network in shards"),
 }
 
 # name -> (one line of help, modules that each add subcommands to the group): `iotsim-tui lab
@@ -72,6 +74,12 @@ def _app_parser() -> argparse.ArgumentParser:
         "--no-broker",
         action="store_true",
         help="do not start the bundled broker, even when a profile asks for it",
+    )
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="run each bundled broker on a free port instead of the profile's (the header "
+        "shows it); `serve` opens the app so for every browser tab",
     )
     parser.add_argument(
         "--version", action=_VersionAction, help="show the version of iotsim-tui and exit"
@@ -120,7 +128,7 @@ def _open_app(args: argparse.Namespace) -> int:
     from iotsim_tui.tui.app import run_app
 
     profiles, new = profiles_to_open(args.profiles)
-    return run_app(profiles, new=new, start_broker=not args.no_broker)
+    return run_app(profiles, new=new, start_broker=not args.no_broker, free_ports=args.free_ports)
 
 
 def profiles_to_open(given: Sequence[Path]) -> tuple[list[Path], list[Path]]:

@@ -51,6 +51,13 @@ QUIET_SECONDS = 1.0
 EXIT_GRACE_SECONDS = 5.0
 """How long the app may take to end after SIGHUP or SIGTERM before it is ended at once."""
 
+FREE_PORTS_NOTE = (
+    "The bundled broker listens on a free port of its own, shown in the header (and the "
+    "eavesdrop relay's in its view). Where the lab says port 1883 (8883 with TLS), that is the "
+    "port the broker would have on your own machine."
+)
+"""Said once when the app starts with free ports (`--free-ports`, each tab of `serve`)."""
+
 log = logging.getLogger("iotsim_tui.tui")
 
 
@@ -125,6 +132,8 @@ class IotsimApp(App[int]):
         self.push_screen(MainScreen(self.session, clock=self.clock))
         for problem in self.problems:
             self.notify(problem.message, title=problem.title, severity="error", timeout=20)
+        if self.session.brokers.free_ports:
+            self.notify(FREE_PORTS_NOTE, title="Ports of this session", timeout=30)
         self.call_after_refresh(self._load_the_rest)
 
     def _end_on_signal(self, code: int) -> None:
@@ -243,15 +252,17 @@ def make_app(
     *,
     new: Iterable[Path] = (),
     start_broker: bool = True,
+    free_ports: bool = False,
     certs_dir: Path = Path("certs"),
     clock: Callable[[], float] = time.time,
     log_file: Path | None = None,
 ) -> IotsimApp:
     """The app on `profiles`, and on `new` as networks not saved anywhere yet.
 
-    A profile that cannot be read is reported once the app runs.
+    A profile that cannot be read is reported once the app runs. With `free_ports`, each
+    bundled broker listens on a free port instead of its profile's.
     """
-    session = Session(start_broker=start_broker, certs_dir=certs_dir)
+    session = Session(start_broker=start_broker, certs_dir=certs_dir, free_ports=free_ports)
     problems: list[IotsimError] = []
     for path, saved in [*((p, True) for p in profiles), *((p, False) for p in new)]:
         try:
@@ -265,10 +276,14 @@ def make_app(
 
 
 def run_app(
-    profiles: list[Path], *, new: list[Path] | None = None, start_broker: bool = True
+    profiles: list[Path],
+    *,
+    new: list[Path] | None = None,
+    start_broker: bool = True,
+    free_ports: bool = False,
 ) -> int:
     """Open the app on `profiles` (and `new`, see `make_app`); returns the exit code."""
-    app = make_app(profiles, new=new or [], start_broker=start_broker)
+    app = make_app(profiles, new=new or [], start_broker=start_broker, free_ports=free_ports)
     try:
         code = app.run()
     finally:

@@ -2,7 +2,9 @@
 
 A broker starts when a network that uses it is opened or started, restarts when the network's
 TLS settings or certificate files changed (unless running devices still use it), and stops
-when the app ends.
+when the app ends. With free ports (`iotsim-tui --free-ports`, which `serve` uses for each
+browser tab) a broker listens on a free port of its own instead of the profile's, and
+`reached` says where the devices, the eavesdrop relay and the console find it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,10 +39,14 @@ def where_of(network: Network) -> Where:
 class AppBrokers(Mapping[Where, "BundledBroker"]):
     """The running bundled brokers, by host and port, and what became of the others."""
 
-    def __init__(self, *, enabled: bool, certs_dir: Path) -> None:
+    def __init__(self, *, enabled: bool, certs_dir: Path, free_ports: bool = False) -> None:
         self.enabled = enabled
         """False with --no-broker: the app starts none."""
         self.certs_dir = certs_dir
+        self.free_ports = free_ports
+        """True: each broker listens on a free port, not on its profile's (see `reached`)."""
+        self._ports: dict[Where, int] = {}
+        """With free ports: the port each profile's host and port is served on."""
         self._running: dict[Where, BundledBroker] = {}
         self._notes: dict[Where, str] = {}
         """A failed start or an exit, said in the header instead of "running"."""
@@ -59,6 +67,18 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
     def serves(self, network: Network) -> bool:
         """True when the app should run the bundled broker for this network."""
         return self.enabled and network.broker.wants_bundled
+
+    def reached(self, network: Network) -> Network:
+        """The network with its broker where its devices reach it.
+
+        The profile itself, unless the app gave its bundled broker a free port: then the
+        same network with that port, for the relay, the devices and the console to connect
+        to and the screens to show.
+        """
+        if not (self.free_ports and self.serves(network)):
+            return network
+        port = self._free_port_of(where_of(network))
+        return replace(network, broker=replace(network.broker, port=port))
 
     def state(self, network: Network) -> str:
         """The bundled broker's state for this network, in a few words."""
@@ -91,7 +111,7 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 
         where = where_of(network)
-        launch = BrokerLaunch.from_network(network, self.certs_dir)
+        launch = self._on_free_port(where, BrokerLaunch.from_network(network, self.certs_dir))
         files = _files_stamp(launch)
         running = self._running.get(where)
         if running is not None and running.running:
@@ -105,7 +125,15 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         broker = BundledBroker(launch)
         self._notes.pop(where, None)
         try:
-            await broker.start()
+            try:
+                await broker.start()
+            except BrokerError:
+                if where not in self._ports:
+                    raise
+                # Another program took the free port meanwhile: one more try on another.
+                self._ports.pop(where)
+                broker = BundledBroker(self._on_free_port(where, launch))
+                await broker.start()
         except BrokerError as error:
             self._notes[where] = "bundled broker failed"
             raise BrokerError(
@@ -115,6 +143,24 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         self._running[where] = broker
         self._files[where] = files
         return broker
+
+    def _on_free_port(self, where: Where, launch: BrokerLaunch) -> BrokerLaunch:
+        """With free ports, the launch on the port this host and port is served on (one
+        picked now the first time, kept for restarts); else the launch as it is."""
+        if not self.free_ports:
+            return launch
+        port = self._free_port_of(where)
+        if launch.plain_port is not None:
+            return replace(launch, plain_port=port)
+        return replace(launch, tls_port=port)
+
+    def _free_port_of(self, where: Where) -> int:
+        """The free port this host and port is served on: picked the first time it is
+        asked for (so the screens show it before the broker runs), then kept."""
+        port = self._ports.get(where)
+        if port is None:
+            port = self._ports[where] = _free_port(where[0])
+        return port
 
     def exited(self, where: Where, code: int) -> str:
         """Record that a broker ended on its own; returns what to tell the user."""
@@ -158,6 +204,18 @@ def _refuse_restart(where: Where, network: Network, users: list[str]) -> None:
         f"certificates, but devices use it: {advice}",
         title="Broker restart needed",
     )
+
+
+def _free_port(host: str) -> int:
+    """A port nothing listens on now at `host`, as the system hands them out."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError:  # a local name this machine cannot bind: the broker binds 127.0.0.1
+            probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _files_stamp(launch: BrokerLaunch) -> tuple[tuple[str, str], ...]:

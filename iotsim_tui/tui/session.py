@@ -80,6 +80,8 @@ class OpenNetwork:
         self.grader: Grader | None = None
         """Grades the profile's lab checks from what the network reports (None: no checks)."""
         self._wire: ItemFeed | None = None
+        self.reach: Callable[[Network], Network] = lambda network: network
+        """The network with its broker where it is reached (`AppBrokers.reached`)."""
         self._sync_records()
         self._sync_grader()
 
@@ -237,7 +239,7 @@ class OpenNetwork:
         """
         if len(self.records) > EAVESDROP_MAX_DEVICES:
             return None
-        broker = self.network.broker
+        broker = self.reach(self.network).broker
         target = (broker.host, broker.effective_port)
         if self.tap is None:
             from iotsim_tui.wiretap import Eavesdrop
@@ -267,7 +269,7 @@ class OpenNetwork:
 
         network = self.network
         tap = await self.ensure_tap()
-        self.engine = EngineProcess(network, tap.endpoint if tap is not None else None)
+        self.engine = EngineProcess(self.reach(network), tap.endpoint if tap is not None else None)
         self.running = network
         try:
             await self.engine.run(device_ids, on_news, quitting=quitting)
@@ -338,10 +340,16 @@ class OpenNetwork:
 class Session:
     """Every open network, and the bundled brokers the app started for them."""
 
-    def __init__(self, *, start_broker: bool = True, certs_dir: Path = Path("certs")) -> None:
+    def __init__(
+        self,
+        *,
+        start_broker: bool = True,
+        certs_dir: Path = Path("certs"),
+        free_ports: bool = False,
+    ) -> None:
         self.certs_dir = certs_dir
         self.networks: list[OpenNetwork] = []
-        self.brokers = AppBrokers(enabled=start_broker, certs_dir=certs_dir)
+        self.brokers = AppBrokers(enabled=start_broker, certs_dir=certs_dir, free_ports=free_ports)
         self._count = 0
 
     @property
@@ -355,6 +363,7 @@ class Session:
         """Open a network that is already in memory."""
         self._count += 1
         opened = OpenNetwork(f"n{self._count}", network, path, dirty=dirty)
+        opened.reach = self.brokers.reached
         self.networks.append(opened)
         return opened
 

@@ -13,7 +13,8 @@ from iotsim_tui.broker.config import build_config, load_config_file
 from iotsim_tui.profiles.load import parse_network
 from tests.docs.markdown import PAGES, ROOT, SHELL, Block, all_blocks
 
-LANGUAGES = {*SHELL, "console", "toml", "text", "python", "json"}
+LANGUAGES = {*SHELL, "console", "toml", "text", "python", "json", "nginx", "yaml", "dockerfile"}
+"""Languages a block may name; only sh blocks run, toml blocks load, the rest are shown."""
 """What a fenced block may be; a shell block runs in test_commands.py."""
 
 FIGURE = re.compile(
@@ -30,6 +31,8 @@ FIGURE = re.compile(
 
 NOT_FIGURES = {
     ("profiles.md", "0 new connections per second"): "a setting's allowed range (> 0)",
+    ("scale-out.md", "1,667 messages a second"): "arithmetic: 16,667 devices / 10 s",
+    ("scale-out.md", "~20 KB a device plus 150 MB"): "the memory the manifest asks for per device",
     ("broker.md", "16 MiB each"): "what the scrypt parameters ask for (n = 16384, r = 8)",
     ("broker.md", "2 ms per turn"): "a limit the broker sets itself, not a measurement",
     ("broker.md", "waited under 50 ms"): "what a test asserts, not a measurement",

@@ -136,7 +136,7 @@ class BrokerConsoleScreen(Screen[None]):
 
     def _title(self, negotiated: str | None = None) -> str:
         network = self.network
-        broker = network.broker
+        broker = self.opened.reach(network).broker
         return (
             f"Broker console · {network.name} · {broker.host}:{broker.effective_port} · "
             + link_text(network, negotiated).plain
@@ -213,7 +213,7 @@ class BrokerConsoleScreen(Screen[None]):
         while True:
             try:
                 async with BrokerConsole(
-                    self.network.broker, feed_timeout=self.feed_timeout
+                    self.opened.reach(self.network).broker, feed_timeout=self.feed_timeout
                 ) as console:
                     self.console = console
                     table.own_id = console.client_id

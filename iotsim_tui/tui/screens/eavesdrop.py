@@ -40,7 +40,10 @@ class EavesdropScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         broker = self.network.broker
         where = f"{broker.host}:{broker.effective_port}"
-        yield Static(f"Eavesdrop · {self.network.name} · broker {where}", id="eavesdrop-title")
+        relay = f" · relay {self.tap.endpoint[0]}:{self.tap.endpoint[1]}" if self.tap else ""
+        yield Static(
+            f"Eavesdrop · {self.network.name} · broker {where}{relay}", id="eavesdrop-title"
+        )
         if self.tap is None:
             yield Static(off_text(self.devices), id="eavesdrop-off")
         else:

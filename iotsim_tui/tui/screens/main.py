@@ -273,7 +273,7 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
                 seen = self._tls_seen[opened.key] = (running, version)
             shown = running or opened.network
             state = HeaderState(
-                shown,
+                self.session.brokers.reached(shown),
                 dirty=opened.dirty,
                 broker_state=self.session.brokers.state(shown),
                 tls_version=seen[1] if seen is not None else None,

@@ -148,7 +148,7 @@ class EditingActions(SelectionScreen):
         async def show() -> None:
             tap = await opened.ensure_tap()
             await self.app.push_screen(
-                EavesdropScreen(opened.network, tap, devices=len(opened.records))
+                EavesdropScreen(opened.reach(opened.network), tap, devices=len(opened.records))
             )
 
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
