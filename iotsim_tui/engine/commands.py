@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from iotsim_tui.engine.events import MessageKind
-from iotsim_tui.engine.generators import device_topic, set_state
+from iotsim_tui.engine.generators import device_topic, set_state, shown
 from iotsim_tui.profiles.model import Command, Device, TelemetryAction
-from iotsim_tui.protocol.topics import is_valid_topic_name, topic_matches
+from iotsim_tui.protocol.topics import is_valid_topic_name, matched_filter, topic_matches
 
 
 class CommandTarget(Protocol):
@@ -45,10 +45,12 @@ class CommandTarget(Protocol):
 class CommandSet:
     """The commands of one device, by topic filter."""
 
-    __slots__ = ("_commands",)
+    __slots__ = ("_commands", "_matched")
 
     def __init__(self, device: Device) -> None:
         self._commands = [(device_topic(c.topic, device), c) for c in device.commands]
+        # A shared subscription ($share/group/filter) delivers topics that match its filter.
+        self._matched = [matched_filter(topic_filter) for topic_filter, _ in self._commands]
 
     def __bool__(self) -> bool:
         return bool(self._commands)
@@ -61,7 +63,7 @@ class CommandSet:
     def handle(self, target: CommandTarget, topic: str, payload: bytes) -> None:
         """Carry out every command that a message on `topic` with `payload` is."""
         text: str | None = None
-        for topic_filter, command in self._commands:
+        for (_, command), topic_filter in zip(self._commands, self._matched, strict=True):
             if topic_matches(topic_filter, topic):
                 if text is None:
                     text = payload.decode("utf-8", "replace")
@@ -77,9 +79,14 @@ def matches_payload(command: Command, text: str) -> bool:
 def apply_command(target: CommandTarget, command: Command, topic: str, text: str) -> None:
     """Do what `command` says, received on `topic` with payload `text`, and log what was done."""
     done: list[str] = []
+    refused: dict[str, str] = {}
     if command.set:
-        set_state(target.state, command.set, text)
-        done.append("set " + ", ".join(f"{k}={target.state[k]!r}" for k in command.set))
+        refused = set_state(target.state, command.set, text, target.device.state)
+        for why in refused.values():
+            target.log(f"command on {topic}: refused: {why}")
+        changed = [k for k in command.set if k not in refused]
+        if changed:
+            done.append("set " + ", ".join(f"{k}={shown(target.state[k])}" for k in changed))
     if command.telemetry is TelemetryAction.STOP and target.set_telemetry(False):
         done.append("telemetry stopped")
     elif command.telemetry is TelemetryAction.START and target.set_telemetry(True):
@@ -103,4 +110,5 @@ def apply_command(target: CommandTarget, command: Command, topic: str, text: str
             MessageKind.RESPONSE,
         )
         done.append(f"responded on {reply_topic}")
-    target.log(f"command on {topic}: " + ("; ".join(done) or "no action"))
+    if done or not command.set or len(refused) < len(command.set):
+        target.log(f"command on {topic}: " + ("; ".join(done) or "no action"))

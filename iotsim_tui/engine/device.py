@@ -15,6 +15,7 @@ import contextlib
 import socket
 import ssl
 import time
+from dataclasses import replace
 from typing import Any
 
 import aiomqtt
@@ -90,6 +91,17 @@ class DeviceRunner:
         self._serving = False
         """True while the task waits for the connection to end (nothing else in flight)."""
         self._quick_losses = QuickLosses()
+        will = device.will
+        self._will = (
+            None
+            if will is None
+            else replace(
+                will,
+                topic=device_topic(will.topic, device),
+                payload=device_topic(will.payload, device),
+            )
+        )
+        """The last will with the device's `{id}` and `{name}` filled in."""
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -194,7 +206,7 @@ class DeviceRunner:
             self.client_id,
             endpoint=context.endpoint,
             context=context.tls,
-            will=self.device.will,
+            will=self._will,
             hooks=hooks,
             driver=context.driver,
         )

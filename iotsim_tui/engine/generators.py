@@ -168,6 +168,8 @@ def _float(spec: ValueSpec, _d: Device, _s: Mapping[str, Any]) -> Generator:
         raise ValueError(f"min {low} is above max {high}")
     digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
     uniform = random.uniform
+    if digits == 0:  # round = 0 asks for whole numbers: integers, as an int generator gives
+        return lambda: round(uniform(low, high))
     return lambda: round(uniform(low, high), digits)
 
 
@@ -188,7 +190,7 @@ class _Walk:
     def __call__(self) -> float:
         value = self.value + random.uniform(-self.step, self.step)  # noqa: S311
         self.value = value = min(self.high, max(self.low, value))
-        return round(value, self.digits)
+        return round(value, self.digits) if self.digits else round(value)
 
 
 class _Sequence:
@@ -295,7 +297,51 @@ def command_value(payload: str) -> Any:
     return value if isinstance(value, int | float | bool) or value is None else payload
 
 
-def set_state(state: MutableMapping[str, Any], changes: Mapping[str, Any], payload: str) -> None:
-    """Apply a command's `set`: the string "{payload}" takes the command's payload."""
+def set_state(
+    state: MutableMapping[str, Any],
+    changes: Mapping[str, Any],
+    payload: str,
+    kinds: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """Apply a command's `set`: the string "{payload}" takes the command's payload.
+
+    `kinds` holds each state value as the profile set it: a payload that is not of its type (text
+    for a number, a number for a bool) is refused, and the state keeps its value. Returns why
+    each refused change was refused, by state key ("rate takes a number, not "hi"").
+    """
+    refused: dict[str, str] = {}
     for name, value in changes.items():
-        state[name] = command_value(payload) if value == "{payload}" else value
+        if value == "{payload}":
+            before = None if kinds is None else kinds.get(name)
+            wanted = value_kind(before)
+            value = payload if wanted == "text" else command_value(payload)
+            if wanted is not None and value_kind(value) != wanted:
+                refused[name] = f"{name} takes {wanted}, not {json.dumps(payload.strip())}"
+                continue
+            if isinstance(before, float) and not isinstance(value, bool):
+                value = float(value)  # 40 into a rate of 25.0 stays a float, as the profile had it
+        state[name] = value
+    return refused
+
+
+def value_kind(value: object) -> str | None:
+    """The kind of a state value a command may set, in the user's words; None: any."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return None
+
+
+def shown(value: object) -> str:
+    """A value as a profile or a JSON payload writes it: `true`, `25.5`, `eco`, `null`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{value:.1f}"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)

@@ -9,7 +9,13 @@ from datetime import datetime
 
 import pytest
 
-from iotsim_tui.engine.generators import PayloadBuilder, command_value, make_generator, set_state
+from iotsim_tui.engine.generators import (
+    PayloadBuilder,
+    command_value,
+    make_generator,
+    set_state,
+    shown,
+)
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.profiles.model import (
     Device,
@@ -116,7 +122,7 @@ def test_text_templates_are_checked_once_and_filled_each_time() -> None:
 
 def test_commands_set_state_from_their_payload() -> None:
     state: dict[str, object] = {}
-    set_state(state, {"setpoint": "{payload}", "mode": "manual"}, " 21.5 ")
+    assert set_state(state, {"setpoint": "{payload}", "mode": "manual"}, " 21.5 ") == {}
     assert state == {"setpoint": 21.5, "mode": "manual"}
     assert command_value("true") is True
     assert command_value("hello") == "hello"
@@ -131,3 +137,43 @@ def test_json_payloads_are_exactly_what_json_dumps_writes(value: object) -> None
     telemetry = Telemetry("t", fields={"v": ValueSpec(GeneratorKind.CONSTANT, value=value)})
     payload = PayloadBuilder(telemetry, DEVICE, {}).build()
     assert payload == json.dumps({"v": value}, separators=(",", ":")).encode()
+
+
+def test_round_0_gives_whole_numbers_as_integers() -> None:
+    random.seed(3)
+    for kind in (GeneratorKind.WALK, GeneratorKind.FLOAT):
+        got = values(ValueSpec(kind, min=60, max=80, round=0), 20)
+        assert all(type(v) is int and 60 <= v <= 80 for v in got), (kind, got)
+        assert "." not in json.dumps(got)
+    assert all(type(v) is float for v in values(ValueSpec(GeneratorKind.WALK, min=1, max=2)))
+
+
+def test_a_payload_of_the_wrong_type_leaves_the_state_as_it_was() -> None:
+    profile = {"rate": 25.0, "running": True, "mode": "auto", "count": 3}
+    state = dict(profile)
+    changes = dict.fromkeys(profile, "{payload}")
+    refused = set_state(state, changes, "hi", profile)
+    assert state == {**profile, "mode": "hi"}
+    assert refused == {
+        "rate": 'rate takes a number, not "hi"',
+        "running": 'running takes true or false, not "hi"',
+        "count": 'count takes a number, not "hi"',
+    }
+    assert set_state(state, {"rate": "{payload}", "mode": "{payload}"}, "40", profile) == {}
+    assert state["rate"] == 40.0
+    assert type(state["rate"]) is float
+    assert state["mode"] == "40"  # text stays text, even when it looks like a number
+    assert set_state(state, {"running": "{payload}"}, " false ", profile) == {}
+    assert state["running"] is False
+
+
+def test_values_are_shown_in_the_profile_s_words() -> None:
+    assert [shown(v) for v in (False, True, None, 40.0, 25.5, 3, "eco")] == [
+        "false",
+        "true",
+        "null",
+        "40.0",
+        "25.5",
+        "3",
+        "eco",
+    ]
