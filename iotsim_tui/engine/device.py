@@ -91,6 +91,11 @@ class DeviceRunner:
         self._serving = False
         """True while the task waits for the connection to end (nothing else in flight)."""
         self._quick_losses = QuickLosses()
+        self._measures = context.totals.measures
+        self._connected_once = False
+        """True once the device connected since its last start."""
+        self._recovered = False
+        """True when the device failed and has connected again since."""
         will = device.will
         self._will = (
             None
@@ -122,6 +127,8 @@ class DeviceRunner:
         if self.failed:
             self.failed = False
             self._totals.failed -= 1
+            self._set_recovered(False)
+        self._connected_once = False
         self.generation += 1
         self._dropping = False
         self._stopping = False
@@ -215,6 +222,7 @@ class DeviceRunner:
             try:
                 if context.resolve_error is not None:
                     raise context.resolve_error.with_traceback(None)
+                began = time.monotonic()
                 await connect(client, context.addresses)
             except (aiomqtt.MqttError, OSError, LostBeforeConnack) as error:
                 failure = await explain(error, context)
@@ -230,6 +238,12 @@ class DeviceRunner:
             await client.__aexit__(None, None, None)
             raise asyncio.CancelledError
         connected_at = time.monotonic()
+        self._measures.connected(
+            self.device.id, connected_at - began, first=not self._connected_once
+        )
+        self._connected_once = True
+        if self.failed:
+            self._set_recovered(True)
         try:
             self._client, self.outgoing.paho = client, paho_of(client)
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
@@ -252,6 +266,7 @@ class DeviceRunner:
                 self._socket_owner = None
         if self._dropping or self._stopping:  # our own doing, not a failure
             return Failure("dropped", fatal=True), True
+        self._measures.lost(self.device.id)
         why = self._quick_losses.why(lost_connection(reason), time.monotonic() - connected_at)
         self.report(why)
         return Failure(why, fatal=False), True
@@ -301,6 +316,8 @@ class DeviceRunner:
         statuses[self.status] -= 1
         statuses[status] += 1
         self.status, self.detail = status, detail
+        if status is DeviceStatus.STOPPED:
+            self._measures.stopped(self.device.id)
         if self._context.recording:
             self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
 
@@ -310,9 +327,17 @@ class DeviceRunner:
             self.failed = True
             self._totals.failed += 1
             self._totals.sample(self.device.id, message)
+        self._set_recovered(False)
+        if message != self.last_error:
+            self._measures.error(self.device.id, message)
         if event and message != self.last_error:  # one per distinct failure, not per attempt
             self._context.emit(DeviceError(self.device.id, message, time.time()))
         self.last_error = message
+
+    def _set_recovered(self, recovered: bool) -> None:
+        if recovered != self._recovered:
+            self._recovered = recovered
+            self._measures.recovered += 1 if recovered else -1
 
     def log(self, text: str) -> None:
         """A line for the device's log (when someone reads the events)."""

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from iotsim_tui.engine.events import DeviceStatus, MessageKind
+from iotsim_tui.engine.measures import Measures
 from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, Ledger
 
 OUTBOX_LIMIT = 1000
@@ -43,6 +44,7 @@ class Totals:
         "dropped",
         "error_samples",
         "failed",
+        "measures",
         "messages_in",
         "messages_out",
         "statuses",
@@ -58,6 +60,7 @@ class Totals:
         self.dropped = 0
         self.drop_reasons: dict[str, int] = {}
         self.error_samples: list[str] = []
+        self.measures = Measures()
 
     def sample(self, device_id: str, message: str) -> None:
         """Keep a few distinct error messages for the final report."""

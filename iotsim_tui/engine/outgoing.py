@@ -9,6 +9,7 @@ is encoded once (`Qos0Frame`) and no message object is made on the way to the so
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 from paho.mqtt.client import Client as PahoClient
@@ -40,6 +41,7 @@ class Outgoing:
         "messages_out",
         "outbox",
         "paho",
+        "probe",
     )
 
     def __init__(
@@ -64,6 +66,8 @@ class Outgoing:
         self.messages_out = 0
         self.paho: PahoClient | None = None
         """The connection's paho client while the broker has accepted it (None: offline)."""
+        self.probe: Callable[[str, bytes], None] | None = None
+        """Told of each telemetry message as it goes out, when the latency probe times it."""
 
     def publish_telemetry(self, index: int) -> None:
         """Build and publish telemetry `index` now."""
@@ -119,6 +123,8 @@ class Outgoing:
 
     def _count(self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind) -> None:
         self.messages_out += 1
+        if self.probe is not None and kind is MessageKind.TELEMETRY:
+            self.probe(topic, payload)
         context = self._context
         context.totals.messages_out += 1
         if context.recording:  # otherwise nobody reads events: the counters are the summary
