@@ -177,6 +177,8 @@ def final_report(
             f"{summary.offline_seconds:,.1f} s in all; longest: {longest}"
         )
     lines += [f"error: {sample}" for sample in summary.error_samples]
+    if summary.devices and summary.errors == summary.devices and not interrupted:
+        lines.append("the run ended: every device failed and trying again cannot help")
     lines += [f"warning: {warning}" for warning in summary.warnings]
     if interrupted:
         lines.append(f"result: interrupted (exit code {INTERRUPTED})")
