@@ -299,3 +299,32 @@ def test_the_broker_ends_when_the_app_is_killed(tmp_path: Path) -> None:
         app.wait(timeout=20)
         if broker_pid and psutil.pid_exists(broker_pid):
             os.kill(broker_pid, signal.SIGKILL)  # the broker this test's app started
+
+
+async def test_a_profile_s_credentials_are_the_bundled_broker_s_login() -> None:
+    skip_without_broker()
+    from tests.support.ports import free_port
+
+    secret = "pump-secret-4711"
+    network = _network(port=free_port(), username="ward", password=secret)
+    launch = BrokerLaunch.from_network(network, Path("certs"))
+    assert secret not in repr(launch)
+    assert not launch.allow_anonymous
+    async with BundledBroker(launch) as broker:
+        assert broker.pid is not None
+        command_line = Path(f"/proc/{broker.pid}/cmdline").read_bytes().split(b"\0")
+        password_file = Path(command_line[command_line.index(b"--password-file") + 1].decode())
+        assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+        assert oct(password_file.parent.stat().st_mode & 0o777) == "0o700"
+        assert secret.encode() not in password_file.read_bytes()  # hashed
+        assert secret.encode() not in b" ".join(command_line)
+        port = network.broker.effective_port
+        assert await _round_trip(port, username="ward", password=secret) == (
+            b"Alert for High Temperature"
+        )
+        with pytest.raises(aiomqtt.MqttError):
+            await _round_trip(port, username="ward", password="wrong")
+        with pytest.raises(aiomqtt.MqttError):
+            await _round_trip(port)
+        assert not any(secret in line for line in broker.log)
+    assert not password_file.parent.exists()  # removed with the broker
