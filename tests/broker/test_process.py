@@ -312,12 +312,7 @@ async def test_a_profile_s_credentials_are_the_bundled_broker_s_login() -> None:
     assert not launch.allow_anonymous
     async with BundledBroker(launch) as broker:
         assert broker.pid is not None
-        command_line = Path(f"/proc/{broker.pid}/cmdline").read_bytes().split(b"\0")
-        password_file = Path(command_line[command_line.index(b"--password-file") + 1].decode())
-        assert oct(password_file.stat().st_mode & 0o777) == "0o600"
-        assert oct(password_file.parent.stat().st_mode & 0o777) == "0o700"
-        assert secret.encode() not in password_file.read_bytes()  # hashed
-        assert secret.encode() not in b" ".join(command_line)
+        password_file = _private_password_file(broker.pid, secret)
         port = network.broker.effective_port
         assert await _round_trip(port, username="ward", password=secret) == (
             b"Alert for High Temperature"
@@ -327,4 +322,15 @@ async def test_a_profile_s_credentials_are_the_bundled_broker_s_login() -> None:
         with pytest.raises(aiomqtt.MqttError):
             await _round_trip(port)
         assert not any(secret in line for line in broker.log)
-    assert not password_file.parent.exists()  # removed with the broker
+    assert not await asyncio.to_thread(password_file.parent.exists)  # removed with the broker
+
+
+def _private_password_file(pid: int, secret: str) -> Path:
+    """The password file the broker process was given, checked private and hashed."""
+    command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert secret.encode() not in b" ".join(command_line)
+    password_file = Path(command_line[command_line.index(b"--password-file") + 1].decode())
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(password_file.parent.stat().st_mode & 0o777) == "0o700"
+    assert secret.encode() not in password_file.read_bytes()  # hashed
+    return password_file
