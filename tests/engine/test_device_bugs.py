@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from iotsim_tui.engine import LogLine, Simulation
 from iotsim_tui.profiles.model import Command, Device, MQTTVersion, Response, Will
 from tests.engine.helpers import EventLog, network, observer, unique, wait_until
@@ -28,7 +30,10 @@ async def test_each_device_s_will_lands_on_its_own_topic(broker_port: int) -> No
             await seen.client.publish(f"{base}/P{n}/status", b"", qos=1, retain=True)
 
 
-async def test_a_command_on_a_shared_subscription_reacts(broker_port: int) -> None:
+@pytest.mark.parametrize("protocol", [MQTTVersion.V5, MQTTVersion.V311])
+async def test_a_command_on_a_shared_subscription_reacts(
+    broker_port: int, protocol: MQTTVersion
+) -> None:
     base = unique()
     device = Device(
         name="Worker",
@@ -40,7 +45,7 @@ async def test_a_command_on_a_shared_subscription_reacts(broker_port: int) -> No
             ),
         ),
     )
-    settings = {"protocol": MQTTVersion.V5}
+    settings = {"protocol": protocol}
     async with (
         observer(broker_port, f"{base}/done/#") as seen,
         Simulation(network(broker_port, device, **settings)) as simulation,
