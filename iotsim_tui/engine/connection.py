@@ -122,8 +122,9 @@ def _why(error: BaseException) -> str:
     return str(error)
 
 
-IncomingMessage = Callable[[str, bytes, int, bool], None]
-"""Called with topic, payload, QoS and retain for each message a device receives."""
+IncomingMessage = Callable[[str, bytes, int, bool, Any], None]
+"""Called with topic, payload, QoS, retain and paho's MQTT 5 properties (or None) for each
+message a device receives."""
 
 
 class ConnectHooks:
@@ -388,7 +389,10 @@ def attach_hooks(client: aiomqtt.Client, hooks: ConnectHooks) -> None:
 
     def on_message(c: PahoClient, userdata: Any, message: MQTTMessage) -> None:
         topic = message._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8
-        hooks.on_message(topic, bytes(message.payload), message.qos, bool(message.retain))
+        properties = getattr(message, "properties", None)
+        hooks.on_message(
+            topic, bytes(message.payload), message.qos, bool(message.retain), properties
+        )
 
     paho.on_connect = on_connect
     paho.on_publish = on_publish

@@ -40,11 +40,13 @@ from iotsim_tui.engine.failures import (
     lost_connection,
 )
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic
+from iotsim_tui.engine.message_properties import request_of, wire_properties
 from iotsim_tui.engine.outgoing import Outgoing
 from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.subscribed import Subscribed, Subscriptions
 from iotsim_tui.engine.views import DeviceView
 from iotsim_tui.profiles.model import Device, MQTTVersion, SubscribeOn
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties
 
 
 class DeviceRunner:
@@ -68,7 +70,16 @@ class DeviceRunner:
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
         level = 5 if context.broker.protocol is MQTTVersion.V5 else 4
-        self.outgoing = Outgoing(device.id, device.telemetry, self.builders, context, level)
+        self.outgoing = Outgoing(
+            device.id,
+            device.telemetry,
+            self.builders,
+            context,
+            level,
+            [wire_properties(t.properties, device) for t in device.telemetry]
+            if level == 5
+            else None,
+        )
         self.outbox = self.outgoing.outbox
         self._subscriptions = Subscriptions()
         for sub in device.subscribe:
@@ -362,7 +373,9 @@ class DeviceRunner:
 
     # -- incoming --------------------------------------------------------------------------
 
-    def _on_message(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    def _on_message(
+        self, topic: str, payload: bytes, qos: int, retain: bool, properties: object = None
+    ) -> None:
         preview = payload[:PAYLOAD_PREVIEW_BYTES]
         self.messages_in += 1
         self._totals.messages_in += 1
@@ -381,7 +394,7 @@ class DeviceRunner:
                 )
             )
         if self._commands:
-            self._commands.handle(self, topic, payload)
+            self._commands.handle(self, topic, payload, request_of(properties))
 
     def set_telemetry(self, running: bool) -> bool:
         """Start or stop this device's telemetry; False when it already was so."""
@@ -405,10 +418,21 @@ class DeviceRunner:
         self.outgoing.publish_telemetry(index)
 
     def publish(
-        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        kind: MessageKind,
+        properties: Properties = NO_PROPERTIES,
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
-        self.outgoing.publish(topic, payload, qos, retain, kind)
+        self.outgoing.publish(topic, payload, qos, retain, kind, properties)
+
+    @property
+    def mqtt5(self) -> bool:
+        """True when the device speaks MQTT 5 (messages carry properties)."""
+        return self._context.broker.protocol is MQTTVersion.V5
 
     # -- views -----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from paho.mqtt.client import Client as PahoClient
 
 from iotsim_tui.protocol.encoding import encode_publish
 from iotsim_tui.protocol.packets import Publish
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties
 from iotsim_tui.protocol.reasons import MQTTVersion
 from iotsim_tui.protocol.wire import U16, encode_vbi
 
@@ -225,12 +226,22 @@ class SocketDriver:
             self._timer = self._loop.call_later(TICK, self._tick)
 
 
-def send_qos0(paho: PahoClient, topic: str, payload: bytes, retain: bool, version: int) -> bool:
+def send_qos0(
+    paho: PahoClient,
+    topic: str,
+    payload: bytes,
+    retain: bool,
+    version: int,
+    properties: Properties = NO_PROPERTIES,
+) -> bool:
     """Publish at QoS 0 on a connected client; False when it is not connected.
 
-    `version` is the protocol level (4 for 3.1.1, 5).
+    `version` is the protocol level (4 for 3.1.1, 5); `properties` are sent on 5 only.
     """
-    packet = encode_publish(Publish(topic, payload, retain=retain), MQTTVersion(version))
+    if version != MQTTVersion.V5:
+        properties = NO_PROPERTIES
+    publish = Publish(topic, payload, retain=retain, properties=properties)
+    packet = encode_publish(publish, MQTTVersion(version))
     return send_packet(paho, packet)
 
 
@@ -242,18 +253,26 @@ class Qos0Frame:
 
     __slots__ = ("_first", "_fixed", "retain")
 
-    def __init__(self, name: bytes, retain: bool, version: int) -> None:
+    def __init__(
+        self, name: bytes, retain: bool, version: int, properties: bytes = b"\x00"
+    ) -> None:
         self.retain = retain
         self._first = b"\x31" if retain else b"\x30"
-        # The topic, then (MQTT 5) an empty property list; QoS 0 has no packet id.
-        self._fixed = U16.pack(len(name)) + name + (b"\x00" if version == MQTTVersion.V5 else b"")
+        # The topic, then (MQTT 5) the encoded properties; QoS 0 has no packet id.
+        self._fixed = (
+            U16.pack(len(name)) + name + (properties if version == MQTTVersion.V5 else b"")
+        )
 
     @classmethod
-    def for_topic(cls, topic: str, qos: int, retain: bool, version: int) -> Qos0Frame | None:
+    def for_topic(
+        cls, topic: str, qos: int, retain: bool, version: int, properties: bytes = b"\x00"
+    ) -> Qos0Frame | None:
         """The frame for telemetry to `topic`; None at QoS 1/2 (or a topic MQTT cannot carry,
-        which the general way reports)."""
+        which the general way reports). `properties`: encoded MQTT 5 properties."""
         name = topic.encode("utf-8")
-        return cls(name, retain, version) if qos == 0 and len(name) <= 0xFFFF else None
+        if qos != 0 or len(name) > 0xFFFF:
+            return None
+        return cls(name, retain, version, properties)
 
     def packet(self, payload: bytes) -> bytes:
         """The whole PUBLISH packet carrying `payload`."""

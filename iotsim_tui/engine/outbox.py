@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from iotsim_tui.engine.events import DeviceStatus, MessageKind
 from iotsim_tui.engine.measures import Measures
 from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, Ledger
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties
 
 OUTBOX_LIMIT = 1000
 """QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
@@ -28,6 +29,8 @@ class Pending:
     qos: int
     retain: bool
     kind: MessageKind
+    properties: Properties = NO_PROPERTIES
+    """MQTT 5 properties (sent on 5 only)."""
 
 
 class Totals:

@@ -18,8 +18,10 @@ from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.driver import Qos0Frame, send_packet, send_qos0
 from iotsim_tui.engine.events import PAYLOAD_PREVIEW_BYTES, MessageKind, MessageOut
 from iotsim_tui.engine.generators import PayloadBuilder
+from iotsim_tui.engine.message_properties import to_paho
 from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
 from iotsim_tui.profiles.model import Telemetry
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 
 
 class Outgoing:
@@ -37,6 +39,7 @@ class Outgoing:
         "_device_id",
         "_frames",
         "_level",
+        "_properties",
         "_telemetry",
         "messages_out",
         "outbox",
@@ -51,6 +54,7 @@ class Outgoing:
         builders: list[PayloadBuilder],
         context: NetworkContext,
         level: int,
+        properties: list[Properties] | None = None,
     ) -> None:
         self._device_id = device_id
         self._telemetry = telemetry
@@ -58,9 +62,11 @@ class Outgoing:
         self._context = context
         self._level = level
         """The protocol level: 4 for MQTT 3.1.1, 5."""
+        self._properties = properties or [NO_PROPERTIES] * len(telemetry)
+        """Each telemetry's MQTT 5 properties (NO_PROPERTIES: none)."""
         self._frames = [
-            Qos0Frame.for_topic(b.topic, t.qos, t.retain, level)
-            for b, t in zip(builders, telemetry, strict=True)
+            Qos0Frame.for_topic(b.topic, t.qos, t.retain, level, encode_properties(p))
+            for b, t, p in zip(builders, telemetry, self._properties, strict=True)
         ]
         self.outbox = Outbox(context.totals)
         self.messages_out = 0
@@ -81,6 +87,7 @@ class Outgoing:
                 telemetry.qos,
                 telemetry.retain,
                 MessageKind.TELEMETRY,
+                self._properties[index],
             )
             return
         payload = builder.build()
@@ -92,11 +99,17 @@ class Outgoing:
             self.outbox.drop(NOT_QUEUED)
 
     def publish(
-        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        kind: MessageKind,
+        properties: Properties = NO_PROPERTIES,
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
         self.outbox.accept()
-        message = Pending(topic, payload, qos, retain, kind)
+        message = Pending(topic, payload, qos, retain, kind, properties)
         if self.paho is None or not self._send(self.paho, message):
             self.outbox.keep(message)
 
@@ -110,11 +123,24 @@ class Outgoing:
 
     def _send(self, paho: PahoClient, message: Pending) -> bool:
         if message.qos == 0:
-            if not send_qos0(paho, message.topic, message.payload, message.retain, self._level):
+            if not send_qos0(
+                paho,
+                message.topic,
+                message.payload,
+                message.retain,
+                self._level,
+                message.properties,
+            ):
                 return False
             self.outbox.sent_at_most_once()
         else:
-            info = paho.publish(message.topic, message.payload, message.qos, message.retain)
+            info = paho.publish(
+                message.topic,
+                message.payload,
+                message.qos,
+                message.retain,
+                to_paho(message.properties) if self._level == 5 else None,
+            )
             if info.rc != MQTT_ERR_SUCCESS:
                 return False
             self.outbox.sent(message, info.mid)

@@ -17,6 +17,7 @@ from iotsim_tui.profiles.model import (
     Device,
     DeviceTemplate,
     GeneratorKind,
+    MessageProperties,
     Network,
     PayloadFields,
     Response,
@@ -101,9 +102,18 @@ def _subscription_table(item: Subscription) -> Inline:
 
 
 def _telemetry_table(item: Telemetry) -> dict[str, Any]:
-    table = {"topic": item.topic, **_changed(item, skip=("topic", "fields"))}
+    table = {"topic": item.topic, **_changed(item, skip=("topic", "fields", "properties"))}
     if item.fields:
         table["fields"] = _fields_table(item.fields)
+    if item.properties is not None:
+        table["properties"] = _properties_table(item.properties)
+    return table
+
+
+def _properties_table(item: MessageProperties) -> Inline:
+    table = Inline(_changed(item, skip=("user",)))
+    if item.user:
+        table["user"] = Inline(item.user)
     return table
 
 
@@ -146,7 +156,10 @@ def _command_table(item: Command) -> dict[str, Any]:
 
 
 def _response_table(item: Response) -> Inline:
-    return Inline(topic=item.topic, **_changed(item, skip=("topic",)))
+    table = Inline(topic=item.topic, **_changed(item, skip=("topic", "properties")))
+    if item.properties is not None:
+        table["properties"] = _properties_table(item.properties)
+    return table
 
 
 def _will_table(item: Will) -> Inline:

@@ -165,6 +165,34 @@ class Subscription:
     on: SubscribeOn = SubscribeOn.START
 
 
+class PayloadFormat(StrEnum):
+    """MQTT 5's payload format indicator: what the receiver may assume of the payload."""
+
+    BYTES = "bytes"
+    UTF8 = "utf-8"
+
+
+@dataclass(frozen=True)
+class MessageProperties:
+    """MQTT 5 properties of a message a device publishes (telemetry, a command's response).
+
+    They need `protocol = "5"`. `{id}` and `{name}` are filled in the response topic and the
+    correlation data, as in topics.
+    """
+
+    content_type: str | None = None
+    """A MIME type, as in "application/json"."""
+    payload_format: PayloadFormat | None = None
+    message_expiry: int | None = None
+    """Seconds a broker keeps the message for an offline subscriber before dropping it."""
+    response_topic: str | None = None
+    """Where a receiver should answer (a request, in MQTT 5's request/response)."""
+    correlation_data: str | None = None
+    """Sent back with the answer, so the requester can tell which request it answers."""
+    user: Mapping[str, str] = field(default_factory=dict)
+    """User properties: name -> value pairs the receiver sees with the message."""
+
+
 @dataclass(frozen=True)
 class Telemetry:
     """A message a device publishes every `interval` seconds."""
@@ -178,6 +206,8 @@ class Telemetry:
     template: str | None = None
     """For `format = "text"`: the payload, with `{field}` placeholders."""
     fields: PayloadFields = field(default_factory=dict)
+    properties: MessageProperties | None = None
+    """MQTT 5 properties sent with each message (`protocol = "5"`)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +219,10 @@ class Response:
     payload: str = "{payload}"
     qos: int = 0
     retain: bool = False
+    properties: MessageProperties | None = None
+    """MQTT 5 properties of the response (`protocol = "5"`). A command that arrives with a
+    response topic (MQTT 5 request/response) is answered there instead, with its correlation
+    data."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from iotsim_tui.profiles.model import (
     Command,
     Device,
     DeviceTemplate,
+    MessageProperties,
     MQTTVersion,
     Network,
     Ramp,
@@ -33,6 +34,7 @@ from iotsim_tui.profiles.model import (
     TLSSettings,
     Will,
 )
+from iotsim_tui.profiles.properties import parse_properties
 
 TOP_KEYS = ("network", "devices", "templates")
 NETWORK_KEYS = ("name", "description", "broker", "ramp")
@@ -227,11 +229,11 @@ def _device_parts(
         for at, item in checker.tables(table.get("subscribe", []), (*where, "subscribe"))
     )
     telemetry = tuple(
-        _telemetry(checker, item, at, fill, state)
+        _telemetry(checker, item, at, fill, state, broker.protocol)
         for at, item in checker.tables(table.get("telemetry", []), (*where, "telemetry"))
     )
     commands = tuple(
-        _command(checker, item, at, fill, state)
+        _command(checker, item, at, fill, state, broker.protocol)
         for at, item in checker.tables(table.get("commands", []), (*where, "commands"))
     )
     will = None
@@ -291,6 +293,7 @@ def _telemetry(
     where: KeyPath,
     fill: Mapping[str, str],
     state: Mapping[str, Any],
+    protocol: MQTTVersion,
 ) -> Telemetry:
     table = checker.table(raw, where, TELEMETRY_KEYS)
     payload = TelemetryFormat.JSON
@@ -315,6 +318,7 @@ def _telemetry(
         format=payload,
         template=template,
         fields=fields,
+        properties=_properties(checker, table, where, protocol, fill),
     )
 
 
@@ -342,12 +346,15 @@ def _command(
     where: KeyPath,
     fill: Mapping[str, str],
     state: Mapping[str, Any],
+    protocol: MQTTVersion,
 ) -> Command:
     table = checker.table(raw, where, COMMAND_KEYS)
     response = None
     if "response" in table:
         response_fill = {**fill, "topic": "topic", "payload": "payload"}
-        response = _response(checker, table["response"], (*where, "response"), response_fill)
+        response = _response(
+            checker, table["response"], (*where, "response"), response_fill, protocol
+        )
     action = None
     if "telemetry" in table:
         action = checker.choice(table, where, "telemetry", TelemetryAction, TelemetryAction.STOP)
@@ -372,14 +379,33 @@ def _command(
     )
 
 
-def _response(checker: Checker, raw: object, where: KeyPath, fill: Mapping[str, str]) -> Response:
+def _response(
+    checker: Checker,
+    raw: object,
+    where: KeyPath,
+    fill: Mapping[str, str],
+    protocol: MQTTVersion,
+) -> Response:
     table = checker.table(raw, where, RESPONSE_KEYS)
     return Response(
         topic=checker.topic(table, where, is_filter=False, fill=fill),
         payload=checker.text(table, where, "payload", Response.payload),
         qos=checker.qos(table, where, 0),
         retain=checker.flag(table, where, "retain", False),
+        properties=_properties(checker, table, where, protocol, fill),
     )
+
+
+def _properties(
+    checker: Checker,
+    table: Mapping[str, Any],
+    where: KeyPath,
+    protocol: MQTTVersion,
+    fill: Mapping[str, str],
+) -> MessageProperties | None:
+    if "properties" not in table:
+        return None
+    return parse_properties(checker, table["properties"], (*where, "properties"), protocol, fill)
 
 
 def _changes(

@@ -95,3 +95,32 @@ async def test_a_payload_of_the_wrong_type_is_refused_with_a_log_line(broker_por
         f"command on {base}/stop: set running=false",
         f"command on {base}/rate: set rate=40.0",
     ]
+
+
+async def test_a_payload_that_matches_no_reaction_is_logged_as_such(broker_port: int) -> None:
+    base = unique()
+    device = Device(
+        name="Lamp",
+        id="L1",
+        state={"on": False},
+        commands=(
+            Command(f"{base}/power", match="ON", set={"on": True}),
+            Command(f"{base}/power", match="OFF", set={"on": False}),
+        ),
+    )
+    async with Simulation(network(broker_port, device)) as simulation:
+        log = EventLog(simulation)
+        await simulation.start()
+        await wait_until(
+            lambda: all(s.since for s in simulation.device("L1").subscriptions), "subscribed"
+        )
+        async with observer(broker_port) as sender:
+            await sender.client.publish(f"{base}/power", b"dim", qos=1)
+            await sender.client.publish(f"{base}/power", b"on", qos=1)
+            await wait_until(lambda: simulation.device("L1").state["on"] is True, "on")
+    await log.finish()
+    lines = [e.text for e in log.of(LogLine) if e.text.startswith("command")]
+    assert lines == [
+        f'command on {base}/power: the payload "dim" matches no reaction (expected "ON", "OFF")',
+        f"command on {base}/power: set on=true",
+    ]

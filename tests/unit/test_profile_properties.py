@@ -1,0 +1,72 @@
+"""MQTT 5 message properties in profiles: checked, refused on 3.1.1, saved as written."""
+
+from __future__ import annotations
+
+import pytest
+
+from iotsim_tui.errors import ProfileProblems
+from iotsim_tui.profiles.load import parse_network
+from iotsim_tui.profiles.model import MessageProperties, PayloadFormat
+from iotsim_tui.profiles.save import dumps_network
+
+PROFILE = """
+[network]
+name = "P5"
+
+[network.broker]
+protocol = "{protocol}"
+
+[[devices]]
+name = "Pump"
+id = "IP1"
+
+[[devices.telemetry]]
+topic = "h/{{id}}/t"
+fields = {{ n = {{ kind = "counter" }} }}
+
+[devices.telemetry.properties]
+content_type = "application/json"
+payload_format = "utf-8"
+message_expiry = 60
+user = {{ site = "ward 3" }}
+
+[[devices.commands]]
+topic = "h/{{id}}/cmd"
+response = {{ topic = "h/{{id}}/ack", properties = {{ correlation_data = "{{id}}-x" }} }}
+"""
+
+
+def test_properties_load_and_save_as_written() -> None:
+    network = parse_network(PROFILE.format(protocol="5"), "p.toml")
+    telemetry = network.devices[0].telemetry[0]
+    assert telemetry.properties == MessageProperties(
+        content_type="application/json",
+        payload_format=PayloadFormat.UTF8,
+        message_expiry=60,
+        user={"site": "ward 3"},
+    )
+    response = network.devices[0].commands[0].response
+    assert response is not None
+    assert response.properties == MessageProperties(correlation_data="{id}-x")
+    assert parse_network(dumps_network(network), "saved.toml") == network
+
+
+def test_properties_need_mqtt_5_and_sane_values() -> None:
+    with pytest.raises(ProfileProblems) as caught:
+        parse_network(PROFILE.format(protocol="3.1.1"), "p.toml")
+    assert [p.key for p in caught.value.problems] == [
+        "devices[0].telemetry[0].properties",
+        "devices[0].commands[0].response.properties",
+    ]
+    assert 'needs protocol = "5"' in caught.value.message
+    bad = PROFILE.format(protocol="5").replace("message_expiry = 60", "message_expiry = 0")
+    bad = bad.replace('payload_format = "utf-8"', 'payload_format = "utf8"')
+    bad = bad.replace('site = "ward 3"', "site = 3").replace("{{id}}-x", "{{nope}}")
+    bad = bad.replace('"{id}-x"', '"{nope}"')
+    with pytest.raises(ProfileProblems) as caught:
+        parse_network(bad, "p.toml")
+    message = caught.value.message
+    assert "properties.message_expiry = 0: must be an integer from 1 to 4294967295" in message
+    assert 'properties.payload_format = "utf8": must be "bytes" or "utf-8"' in message
+    assert "properties.user.site = 3: must be a string" in message
+    assert "unknown placeholder {nope}" in message
