@@ -66,6 +66,7 @@ class DeviceRunner:
         self.telemetry_running = bool(device.telemetry)
         self.builders = [PayloadBuilder(t, device, self.state) for t in device.telemetry]
         self._intervals = [t.interval for t in device.telemetry]
+        self._jitters = [t.jitter for t in device.telemetry]
         self.generation = 0
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
@@ -302,6 +303,9 @@ class DeviceRunner:
             # The first connection after a start keeps the first interval counted from the start.
             self._context.schedule(self, self._started_at)
             self._started_at = None
+            for index, telemetry in enumerate(self.device.telemetry):
+                if telemetry.on_connect:
+                    self.publish_telemetry(index)
 
     async def _subscribe_all(self, client: aiomqtt.Client, subs: list[Subscribed]) -> None:
         try:
@@ -412,6 +416,10 @@ class DeviceRunner:
     def intervals(self) -> list[float]:
         """Seconds between publishes of each telemetry."""
         return self._intervals
+
+    def jitters(self) -> list[float]:
+        """The fraction by which each telemetry's interval varies at random."""
+        return self._jitters
 
     def publish_telemetry(self, index: int) -> None:
         """Build and publish telemetry `index` now (called by the scheduler)."""

@@ -203,6 +203,10 @@ class Telemetry:
     qos: int = 0
     retain: bool = False
     format: TelemetryFormat = TelemetryFormat.JSON
+    jitter: float = 0.02
+    """Each interval is stretched or shrunk at random by up to this fraction (0: exact)."""
+    on_connect: bool = False
+    """Also publish once as soon as the device connects (a "birth" message)."""
     template: str | None = None
     """For `format = "text"`: the payload, with `{field}` placeholders."""
     fields: PayloadFields = field(default_factory=dict)

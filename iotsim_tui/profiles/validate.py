@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from iotsim_tui.profiles.checks import REQUIRED, SCALAR_RULE, Checker, dotted, is_scalar
+from iotsim_tui.profiles.checks import (
+    REQUIRED,
+    SCALAR_RULE,
+    Checker,
+    dotted,
+    is_number,
+    is_scalar,
+)
 from iotsim_tui.profiles.fields import parse_fields
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
@@ -316,10 +323,22 @@ def _telemetry(
         qos=checker.qos(table, where, 0),
         retain=checker.flag(table, where, "retain", False),
         format=payload,
+        jitter=_fraction(checker, table, where, "jitter", Telemetry.jitter),
+        on_connect=checker.flag(table, where, "on_connect", False),
         template=template,
         fields=fields,
         properties=_properties(checker, table, where, protocol, fill),
     )
+
+
+def _fraction(
+    checker: Checker, table: Mapping[str, Any], where: KeyPath, key: str, default: float
+) -> float:
+    value = table.get(key, default)
+    if is_number(value) and 0 <= value <= 1:
+        return float(value)
+    checker.report((*where, key), "must be a number from 0 to 1 (0.1: up to 10%)", value)
+    return default
 
 
 def _check_template(checker: Checker, template: str, where: KeyPath, names: list[str]) -> None:
