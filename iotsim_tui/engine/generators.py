@@ -9,6 +9,7 @@ second spend their time in `json.dumps`, not in interpreting the profile.
 from __future__ import annotations
 
 import json
+import math
 import random
 import string
 import time
@@ -193,6 +194,49 @@ class _Walk:
         return round(value, self.digits) if self.digits else round(value)
 
 
+class _Sine:
+    """base + amplitude * sin(2 pi t / period + phase), t being the wall clock.
+
+    The wall clock, not the time since the start: devices of every process and shard that
+    share a period rise and fall together unless their phase differs.
+    """
+
+    __slots__ = ("amplitude", "base", "digits", "period", "phase")
+
+    def __init__(self, spec: ValueSpec) -> None:
+        self.period = _need(spec.period, "period")
+        if self.period <= 0:
+            raise ValueError(f"period {self.period} is not above 0")
+        self.amplitude = 1.0 if spec.amplitude is None else float(spec.amplitude)
+        self.phase = math.radians(spec.phase or 0.0)
+        self.base = float(spec.base or 0.0)
+        self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
+
+    def __call__(self) -> float:
+        angle = math.tau * (time.time() % self.period) / self.period + self.phase
+        value = self.base + self.amplitude * math.sin(angle)
+        return round(value, self.digits) if self.digits else round(value)
+
+
+class _Gaussian:
+    """Normal noise around a base, kept within min and max when they are given."""
+
+    __slots__ = ("base", "digits", "high", "low", "sigma")
+
+    def __init__(self, spec: ValueSpec) -> None:
+        self.base = float(_need(spec.base, "base"))
+        self.sigma = float(_need(spec.sigma, "sigma"))
+        self.low = -math.inf if spec.min is None else float(spec.min)
+        self.high = math.inf if spec.max is None else float(spec.max)
+        if self.low > self.high:
+            raise ValueError(f"min {self.low} is above max {self.high}")
+        self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
+
+    def __call__(self) -> float:
+        value = min(self.high, max(self.low, random.gauss(self.base, self.sigma)))
+        return round(value, self.digits) if self.digits else round(value)
+
+
 class _Sequence:
     """The values one after the other; `cycle` starts again, otherwise it stays on the last."""
 
@@ -284,6 +328,8 @@ _MAKERS: dict[GeneratorKind, Callable[[ValueSpec, Device, Mapping[str, Any]], Ge
     GeneratorKind.COUNTER: lambda spec, _d, _s: _Counter(spec),
     GeneratorKind.FIELD: _field,
     GeneratorKind.STATE: _state,
+    GeneratorKind.SINE: lambda spec, _d, _s: _Sine(spec),
+    GeneratorKind.GAUSSIAN: lambda spec, _d, _s: _Gaussian(spec),
 }
 
 

@@ -63,6 +63,8 @@ class GeneratorKind(StrEnum):
     COUNTER = "counter"  # start, step: 0, 1, 2, ...
     FIELD = "field"  # name: a device field ("id", "name", "description")
     STATE = "state"  # name: a device state value, which commands can change
+    SINE = "sine"  # period, amplitude, phase, base, round: a wave over the wall clock
+    GAUSSIAN = "gaussian"  # base, sigma, min, max, round: normal noise around a base
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,16 @@ class ValueSpec:
     probability: float | None = None
     format: str | None = None
     name: str | None = None
+    period: float | None = None
+    """sine: seconds per wave."""
+    amplitude: float | None = None
+    """sine: how far the wave goes above and below `base`."""
+    phase: float | None = None
+    """sine: degrees the wave is shifted by (devices alike but out of step)."""
+    base: float | None = None
+    """sine: the middle of the wave; gaussian: the mean."""
+    sigma: float | None = None
+    """gaussian: the standard deviation."""
 
 
 PayloadFields: TypeAlias = Mapping[str, "ValueSpec | PayloadFields"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import statistics
+import time
 from datetime import datetime
 
 import pytest
@@ -177,3 +179,32 @@ def test_values_are_shown_in_the_profile_s_words() -> None:
         "3",
         "eco",
     ]
+
+
+def test_sine_follows_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ValueSpec(GeneratorKind.SINE, period=60, amplitude=3, base=21, phase=90, round=3)
+    generate = make_generator(spec, DEVICE, {})
+    now = [6000.0]  # a whole number of periods: the wave starts at its phase
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    got = []
+    for offset in (0, 15, 30, 45):
+        now[0] = 6000.0 + offset
+        got.append(generate())
+    assert got == [24.0, 21.0, 18.0, 21.0]  # phase 90: starts at the top
+    whole = make_generator(ValueSpec(GeneratorKind.SINE, period=60, round=0), DEVICE, {})
+    now[0] = 6015.0
+    assert whole() == 1
+    assert type(whole()) is int
+
+
+def test_gaussian_noise_is_seeded_centred_and_kept_within_bounds() -> None:
+    spec = ValueSpec(GeneratorKind.GAUSSIAN, base=37.0, sigma=0.5, round=3)
+    random.seed(11)
+    first = values(spec, 2000)
+    random.seed(11)
+    assert values(spec, 2000) == first  # a seeded run repeats itself
+    numbers = [float(v) for v in first]  # type: ignore[arg-type]
+    assert statistics.mean(numbers) == pytest.approx(37.0, abs=0.05)
+    assert statistics.stdev(numbers) == pytest.approx(0.5, rel=0.1)
+    bounded = ValueSpec(GeneratorKind.GAUSSIAN, base=0, sigma=10, min=-1, max=1)
+    assert all(-1 <= v <= 1 for v in values(bounded, 500))  # type: ignore[operator]

@@ -70,3 +70,34 @@ def test_properties_need_mqtt_5_and_sane_values() -> None:
     assert 'properties.payload_format = "utf8": must be "bytes" or "utf-8"' in message
     assert "properties.user.site = 3: must be a string" in message
     assert "unknown placeholder {nope}" in message
+
+
+GENERATORS = """
+[network]
+name = "G"
+
+[[devices]]
+name = "Thermo"
+id = "T1"
+
+[[devices.telemetry]]
+topic = "t"
+fields.daily = {{ kind = "sine", period = 86400, amplitude = 3, base = 21, phase = {phase} }}
+fields.noise = {{ kind = "gaussian", base = 37, sigma = {sigma}, min = 35, max = 39, round = 1 }}
+"""
+
+
+def test_sine_and_gaussian_generators_load_save_and_refuse_bad_values() -> None:
+    network = parse_network(GENERATORS.format(phase=90, sigma=0.2), "g.toml")
+    assert parse_network(dumps_network(network), "saved.toml") == network
+    bad = GENERATORS.format(phase=90, sigma=-1).replace("period = 86400", "period = 0")
+    with pytest.raises(ProfileProblems) as caught:
+        parse_network(bad, "g.toml")
+    message = caught.value.message
+    assert "fields.daily.period = 0: must be a number of seconds greater than 0" in message
+    assert "fields.noise.sigma = -1: must be a number of at least 0" in message
+    missing = GENERATORS.format(phase=0, sigma=1).replace("base = 37, ", "")
+    with pytest.raises(
+        ProfileProblems, match=r"fields.noise.base: is required by kind \"gaussian\""
+    ):
+        parse_network(missing, "g.toml")
