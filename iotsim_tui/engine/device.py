@@ -294,6 +294,7 @@ class DeviceRunner:
         return detail
 
     async def _after_connect(self, client: aiomqtt.Client, session_present: bool) -> None:
+        self.outgoing.connected()
         todo = self._subscriptions.to_subscribe(session_present)
         if todo:
             await self._subscribe_all(client, todo)

@@ -67,7 +67,7 @@ class PayloadBuilder:
         state: The device's live state values, read by `state` fields at each build.
     """
 
-    __slots__ = ("_fields", "_template", "_text_extra", "topic")
+    __slots__ = ("_fields", "_template", "_text_extra", "topic", "values")
 
     def __init__(self, telemetry: Telemetry, device: Device, state: Mapping[str, Any]) -> None:
         self.topic = device_topic(telemetry.topic, device)
@@ -75,6 +75,8 @@ class PayloadBuilder:
         self._fields = _compile_fields(telemetry.fields, device, state, where)
         self._template: str | None = None
         self._text_extra = {"id": device.id, "name": device.name}
+        self.values: dict[str, Any] = {}
+        """The field values of the last payload built."""
         if telemetry.format == TelemetryFormat.TEXT:
             if telemetry.template is None:
                 raise ProfileError(f'{where}: format "text" needs a template')
@@ -83,13 +85,14 @@ class PayloadBuilder:
 
     def build(self) -> bytes:
         """The next payload."""
+        values = self.values = _values(self._fields)
         if self._template is not None:
-            return self._render_text().encode()
-        return _JSON(_values(self._fields)).encode()
+            return self._render_text(values).encode()
+        return _JSON(values).encode()
 
-    def _render_text(self) -> str:
+    def _render_text(self, fields: dict[str, Any]) -> str:
         assert self._template is not None
-        values = _values(self._fields)
+        values = dict(fields)
         values.update((k, v) for k, v in self._text_extra.items() if k not in values)
         return self._template.format_map(values)
 

@@ -9,7 +9,8 @@ is encoded once (`Qos0Frame`) and no message object is made on the way to the so
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 from paho.mqtt.client import Client as PahoClient
@@ -20,8 +21,50 @@ from iotsim_tui.engine.events import PAYLOAD_PREVIEW_BYTES, MessageKind, Message
 from iotsim_tui.engine.generators import PayloadBuilder
 from iotsim_tui.engine.message_properties import to_paho
 from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
-from iotsim_tui.profiles.model import Telemetry
+from iotsim_tui.profiles.model import Telemetry, Trigger
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
+
+_UNSET = object()
+
+
+class Watch:
+    """A telemetry's trigger and what it last published and sampled."""
+
+    __slots__ = ("last", "previous", "trigger")
+
+    def __init__(self, trigger: Trigger | None) -> None:
+        self.trigger = trigger
+        self.last: object = _UNSET
+        """The field's value in the last message published (_UNSET: publish the next)."""
+        self.previous: object = _UNSET
+        """The field's value at the last sample, published or not."""
+
+    def fires(self, values: Mapping[str, Any]) -> bool:
+        """True when this sample is to be published."""
+        trigger = self.trigger
+        if trigger is None:
+            return True
+        value = values.get(trigger.field)
+        previous, self.previous = self.previous, value
+        fire = self.last is _UNSET
+        if not fire and trigger.change is not None:
+            fire = _moved(self.last, value, trigger.change)
+        if not fire and trigger.crosses is not None and _numeric(previous) and _numeric(value):
+            line = trigger.crosses
+            fire = (previous < line) != (value < line)  # type: ignore[operator]
+        if fire:
+            self.last = value
+        return fire
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _moved(last: object, value: object, change: float) -> bool:
+    if _numeric(last) and _numeric(value):
+        return abs(cast(float, value) - cast(float, last)) >= change
+    return value != last  # text, true/false: any change
 
 
 class Outgoing:
@@ -41,6 +84,7 @@ class Outgoing:
         "_level",
         "_properties",
         "_telemetry",
+        "_watches",
         "messages_out",
         "outbox",
         "paho",
@@ -68,6 +112,12 @@ class Outgoing:
             Qos0Frame.for_topic(b.topic, t.qos, t.retain, level, encode_properties(p))
             for b, t, p in zip(builders, telemetry, self._properties, strict=True)
         ]
+        self._watches = (
+            [Watch(t.publish_when) for t in telemetry]
+            if any(t.publish_when for t in telemetry)
+            else None
+        )
+        """Each telemetry's trigger, when one has any (None: every interval, no checks)."""
         self.outbox = Outbox(context.totals)
         self.messages_out = 0
         self.paho: PahoClient | None = None
@@ -76,21 +126,23 @@ class Outgoing:
         """Told of each telemetry message as it goes out, when the latency probe times it."""
 
     def publish_telemetry(self, index: int) -> None:
-        """Build and publish telemetry `index` now."""
+        """Build and publish telemetry `index` now (unless its trigger holds it back)."""
         builder = self._builders[index]
+        payload = builder.build()
+        if self._watches is not None and not self._watches[index].fires(builder.values):
+            return
         frame, paho = self._frames[index], self.paho
         if frame is None or paho is None:  # QoS 1/2, or offline: the general way
             telemetry = self._telemetry[index]
             self.publish(
                 builder.topic,
-                builder.build(),
+                payload,
                 telemetry.qos,
                 telemetry.retain,
                 MessageKind.TELEMETRY,
                 self._properties[index],
             )
             return
-        payload = builder.build()
         self.outbox.accept()
         if send_packet(paho, frame.packet(payload)):
             self.outbox.sent_at_most_once()
@@ -112,6 +164,11 @@ class Outgoing:
         message = Pending(topic, payload, qos, retain, kind, properties)
         if self.paho is None or not self._send(self.paho, message):
             self.outbox.keep(message)
+
+    def connected(self) -> None:
+        """The device (re)connected: each trigger publishes its next sample whatever it is."""
+        for watch in self._watches or ():
+            watch.last = _UNSET
 
     def flush(self) -> None:
         """Send what waits in the outbox (the device has just connected)."""

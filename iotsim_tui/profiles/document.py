@@ -102,7 +102,10 @@ def _subscription_table(item: Subscription) -> Inline:
 
 
 def _telemetry_table(item: Telemetry) -> dict[str, Any]:
-    table = {"topic": item.topic, **_changed(item, skip=("topic", "fields", "properties"))}
+    skip = ("topic", "fields", "properties", "publish_when")
+    table = {"topic": item.topic, **_changed(item, skip=skip)}
+    if item.publish_when is not None:
+        table["publish_when"] = Inline(_changed(item.publish_when))
     if item.fields:
         table["fields"] = _fields_table(item.fields)
     if item.properties is not None:

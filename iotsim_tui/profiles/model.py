@@ -206,6 +206,23 @@ class MessageProperties:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """Publish a telemetry only when one of its fields changed enough or crossed a value.
+
+    The payload is still built every `interval` (the device samples), but sent only when the
+    trigger fires, and always the first time after the device connects.
+    """
+
+    field: str
+    """A top-level field of the telemetry."""
+    change: float | None = None
+    """Publish when the field moved by at least this much since the last message (any
+    change at all for text and true/false)."""
+    crosses: float | None = None
+    """Publish when the field crosses this value, upwards or downwards."""
+
+
+@dataclass(frozen=True)
 class Telemetry:
     """A message a device publishes every `interval` seconds."""
 
@@ -219,6 +236,8 @@ class Telemetry:
     """Each interval is stretched or shrunk at random by up to this fraction (0: exact)."""
     on_connect: bool = False
     """Also publish once as soon as the device connects (a "birth" message)."""
+    publish_when: Trigger | None = None
+    """Publish only when a field changes or crosses a value (None: every interval)."""
     template: str | None = None
     """For `format = "text"`: the payload, with `{field}` placeholders."""
     fields: PayloadFields = field(default_factory=dict)

@@ -8,7 +8,6 @@ the bad value) so that all of them can be reported together.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -18,10 +17,8 @@ from iotsim_tui.profiles.checks import (
     SCALAR_RULE,
     Checker,
     dotted,
-    is_number,
     is_scalar,
 )
-from iotsim_tui.profiles.fields import parse_fields
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
     BrokerSettings,
@@ -35,13 +32,13 @@ from iotsim_tui.profiles.model import (
     Response,
     SubscribeOn,
     Subscription,
-    Telemetry,
     TelemetryAction,
-    TelemetryFormat,
     TLSSettings,
+    Trigger,
     Will,
 )
 from iotsim_tui.profiles.properties import parse_properties
+from iotsim_tui.profiles.telemetry import parse_telemetry
 
 TOP_KEYS = ("network", "devices", "templates")
 NETWORK_KEYS = ("name", "description", "broker", "ramp")
@@ -49,10 +46,10 @@ BROKER_KEYS = tuple(f.name for f in dataclass_fields(BrokerSettings))
 TLS_KEYS = tuple(f.name for f in dataclass_fields(TLSSettings))
 RAMP_KEYS = tuple(f.name for f in dataclass_fields(Ramp))
 SUBSCRIPTION_KEYS = tuple(f.name for f in dataclass_fields(Subscription))
-TELEMETRY_KEYS = tuple(f.name for f in dataclass_fields(Telemetry))
 COMMAND_KEYS = tuple(f.name for f in dataclass_fields(Command))
 RESPONSE_KEYS = tuple(f.name for f in dataclass_fields(Response))
 WILL_KEYS = tuple(f.name for f in dataclass_fields(Will))
+TRIGGER_KEYS = tuple(f.name for f in dataclass_fields(Trigger))
 DEVICE_KEYS = tuple(f.name for f in dataclass_fields(Device))
 TEMPLATE_KEYS = tuple(f.name for f in dataclass_fields(DeviceTemplate))
 
@@ -236,7 +233,7 @@ def _device_parts(
         for at, item in checker.tables(table.get("subscribe", []), (*where, "subscribe"))
     )
     telemetry = tuple(
-        _telemetry(checker, item, at, fill, state, broker.protocol)
+        parse_telemetry(checker, item, at, fill, state, broker.protocol)
         for at, item in checker.tables(table.get("telemetry", []), (*where, "telemetry"))
     )
     commands = tuple(
@@ -292,71 +289,6 @@ def _subscription(
         qos=checker.qos(table, where, 1),
         on=checker.choice(table, where, "on", SubscribeOn, SubscribeOn.START),
     )
-
-
-def _telemetry(
-    checker: Checker,
-    raw: object,
-    where: KeyPath,
-    fill: Mapping[str, str],
-    state: Mapping[str, Any],
-    protocol: MQTTVersion,
-) -> Telemetry:
-    table = checker.table(raw, where, TELEMETRY_KEYS)
-    payload = TelemetryFormat.JSON
-    payload = checker.choice(table, where, "format", TelemetryFormat, payload)
-    template = checker.optional_text(table, where, "template")
-    fields = parse_fields(checker, table.get("fields", {}), (*where, "fields"), state)
-    if payload is TelemetryFormat.TEXT and template is None and "template" not in table:
-        checker.report(
-            (*where, "format"), 'needs template = "..." with {field} placeholders', payload.value
-        )
-    if payload is TelemetryFormat.JSON and "template" in table:
-        checker.report((*where, "template"), 'is only used with format = "text"', template)
-    if payload is TelemetryFormat.TEXT and template is not None:
-        _check_template(checker, template, (*where, "template"), [*fields, "id", "name"])
-    return Telemetry(
-        topic=checker.topic(table, where, is_filter=False, fill=fill),
-        interval=checker.positive(
-            table, where, "interval", 5.0, "must be a number greater than 0 (seconds)"
-        ),
-        qos=checker.qos(table, where, 0),
-        retain=checker.flag(table, where, "retain", False),
-        format=payload,
-        jitter=_fraction(checker, table, where, "jitter", Telemetry.jitter),
-        on_connect=checker.flag(table, where, "on_connect", False),
-        template=template,
-        fields=fields,
-        properties=_properties(checker, table, where, protocol, fill),
-    )
-
-
-def _fraction(
-    checker: Checker, table: Mapping[str, Any], where: KeyPath, key: str, default: float
-) -> float:
-    value = table.get(key, default)
-    if is_number(value) and 0 <= value <= 1:
-        return float(value)
-    checker.report((*where, key), "must be a number from 0 to 1 (0.1: up to 10%)", value)
-    return default
-
-
-def _check_template(checker: Checker, template: str, where: KeyPath, names: list[str]) -> None:
-    """A text payload template, read the way `str.format` reads it."""
-    try:
-        used = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as error:
-        checker.report(
-            where, f"is not a valid template ({error}); write {{{{ and }}}} for braces", template
-        )
-        return
-    for name in used:
-        if re.split(r"[.\[]", name, maxsplit=1)[0] not in names:
-            usable = ", ".join(f"{{{known}}}" for known in names)
-            checker.report(
-                where, f"unknown placeholder {{{name}}}; usable here: {usable}", template
-            )
-            return
 
 
 def _command(

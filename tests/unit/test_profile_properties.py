@@ -1,12 +1,15 @@
-"""MQTT 5 message properties in profiles: checked, refused on 3.1.1, saved as written."""
+"""Profiles' newer telemetry keys (MQTT 5 properties, triggers, generators): checked and
+saved as written."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from iotsim_tui.errors import ProfileProblems
 from iotsim_tui.profiles.load import parse_network
-from iotsim_tui.profiles.model import MessageProperties, PayloadFormat
+from iotsim_tui.profiles.model import MessageProperties, PayloadFormat, Trigger
 from iotsim_tui.profiles.save import dumps_network
 
 PROFILE = """
@@ -101,3 +104,36 @@ def test_sine_and_gaussian_generators_load_save_and_refuse_bad_values() -> None:
         ProfileProblems, match=r"fields.noise.base: is required by kind \"gaussian\""
     ):
         parse_network(missing, "g.toml")
+
+
+TRIGGERED = """
+[network]
+name = "T"
+
+[[devices]]
+name = "Tank"
+id = "K1"
+
+[[devices.telemetry]]
+topic = "t"
+interval = 1
+jitter = 0
+publish_when = {when}
+fields = {{ level = {{ kind = "walk", min = 0, max = 100 }} }}
+"""
+
+
+def test_publish_when_loads_saves_and_names_what_is_wrong() -> None:
+    network = parse_network(TRIGGERED.format(when='{ field = "level", change = 5 }'), "t.toml")
+    telemetry = network.devices[0].telemetry[0]
+    assert telemetry.publish_when == Trigger("level", change=5.0)
+    assert telemetry.jitter == 0.0
+    assert parse_network(dumps_network(network), "saved.toml") == network
+    for when, problem in [
+        ('{ field = "levl", change = 5 }', 'publish_when.field = "levl": must name one of'),
+        ('{ field = "level" }', "publish_when: needs change = ... or crosses = ..."),
+        ('{ field = "level", crosses = "high" }', 'crosses = "high": must be a number'),
+        ('{ field = "level", change = 0 }', "change = 0: must be a number greater than 0"),
+    ]:
+        with pytest.raises(ProfileProblems, match=re.escape(problem)):
+            parse_network(TRIGGERED.format(when=when), "t.toml")
