@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iotsim_tui.errors import ProfileError
+from iotsim_tui.profiles.binary import Packer, decode_base64, packer
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
@@ -67,7 +68,7 @@ class PayloadBuilder:
         state: The device's live state values, read by `state` fields at each build.
     """
 
-    __slots__ = ("_fields", "_template", "_text_extra", "topic", "values")
+    __slots__ = ("_fields", "_fixed", "_pack", "_template", "_text_extra", "topic", "values")
 
     def __init__(self, telemetry: Telemetry, device: Device, state: Mapping[str, Any]) -> None:
         self.topic = device_topic(telemetry.topic, device)
@@ -77,6 +78,15 @@ class PayloadBuilder:
         self._text_extra = {"id": device.id, "name": device.name}
         self.values: dict[str, Any] = {}
         """The field values of the last payload built."""
+        self._pack: Packer | None = None
+        self._fixed: bytes | None = None
+        if telemetry.format == TelemetryFormat.BINARY:
+            if telemetry.struct is not None:
+                self._pack = packer(telemetry.struct)
+            else:
+                self._fixed = decode_base64(telemetry.base64 or "")
+                if self._fixed is None:
+                    raise ProfileError(f"{where}: base64 is not base64")
         if telemetry.format == TelemetryFormat.TEXT:
             if telemetry.template is None:
                 raise ProfileError(f'{where}: format "text" needs a template')
@@ -85,7 +95,11 @@ class PayloadBuilder:
 
     def build(self) -> bytes:
         """The next payload."""
+        if self._fixed is not None:
+            return self._fixed
         values = self.values = _values(self._fields)
+        if self._pack is not None:
+            return self._pack(list(values.values()))
         if self._template is not None:
             return self._render_text(values).encode()
         return _JSON(values).encode()

@@ -39,6 +39,8 @@ class TelemetryFormat(StrEnum):
     """A JSON object of the fields (nested tables become nested objects)."""
     TEXT = "text"
     """The `template` string with `{field}` placeholders filled in."""
+    BINARY = "binary"
+    """Bytes: the fields packed by `struct`, or the fixed `base64` payload."""
 
 
 class TelemetryAction(StrEnum):
@@ -240,6 +242,11 @@ class Telemetry:
     """Publish only when a field changes or crosses a value (None: every interval)."""
     template: str | None = None
     """For `format = "text"`: the payload, with `{field}` placeholders."""
+    struct: str | None = None
+    """For `format = "binary"`: how the fields are packed, in Python's struct notation
+    ("<hHf": little-endian int16, uint16, float32), one item per field in order."""
+    base64: str | None = None
+    """For `format = "binary"`: a fixed payload, written in base64."""
     fields: PayloadFields = field(default_factory=dict)
     properties: MessageProperties | None = None
     """MQTT 5 properties sent with each message (`protocol = "5"`)."""

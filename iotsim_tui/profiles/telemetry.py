@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
+from iotsim_tui.profiles.binary import decode_base64, struct_problem
 from iotsim_tui.profiles.checks import Checker, is_number
 from iotsim_tui.profiles.fields import parse_fields
 from iotsim_tui.profiles.locate import KeyPath
@@ -21,6 +22,7 @@ from iotsim_tui.profiles.model import (
     Telemetry,
     TelemetryFormat,
     Trigger,
+    ValueSpec,
 )
 from iotsim_tui.profiles.properties import parse_properties
 
@@ -46,8 +48,11 @@ def parse_telemetry(
         checker.report(
             (*where, "format"), 'needs template = "..." with {field} placeholders', payload.value
         )
-    if payload is TelemetryFormat.JSON and "template" in table:
+    if payload is not TelemetryFormat.TEXT and "template" in table:
         checker.report((*where, "template"), 'is only used with format = "text"', template)
+    layout = checker.optional_text(table, where, "struct")
+    fixed = checker.optional_text(table, where, "base64")
+    _check_binary(checker, table, where, payload, layout, fixed, fields)
     if payload is TelemetryFormat.TEXT and template is not None:
         _check_template(checker, template, (*where, "template"), [*fields, "id", "name"])
     return Telemetry(
@@ -62,9 +67,46 @@ def parse_telemetry(
         on_connect=checker.flag(table, where, "on_connect", False),
         publish_when=_trigger(checker, table, where, fields),
         template=template,
+        struct=layout,
+        base64=fixed,
         fields=fields,
         properties=_properties(checker, table, where, protocol, fill),
     )
+
+
+def _check_binary(
+    checker: Checker,
+    table: Mapping[str, Any],
+    where: KeyPath,
+    payload: TelemetryFormat,
+    layout: str | None,
+    fixed: str | None,
+    fields: Mapping[str, object],
+) -> None:
+    if payload is not TelemetryFormat.BINARY:
+        for key in ("struct", "base64"):
+            if key in table:
+                checker.report((*where, key), 'is only used with format = "binary"', table[key])
+        return
+    if (layout is None) == (fixed is None):
+        checker.report(
+            (*where, "format"),
+            'binary needs struct = "..." (to pack the fields) or base64 = "..." (a fixed '
+            "payload), one of them",
+            payload.value,
+        )
+        return
+    if layout is not None:
+        problem = struct_problem(layout, len(fields))
+        if problem is not None:
+            checker.report((*where, "struct"), problem, layout)
+        elif any(not isinstance(spec, ValueSpec) for spec in fields.values()):
+            checker.report((*where, "fields"), "a binary payload packs plain fields, not tables")
+    elif fixed is not None:
+        if decode_base64(fixed) is None:
+            checker.report((*where, "base64"), "is not base64", fixed)
+        if fields:
+            checker.report((*where, "fields"), "a fixed base64 payload has no fields")
 
 
 def _trigger(

@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 import statistics
+import struct
 import time
 from datetime import datetime
 
@@ -208,3 +209,25 @@ def test_gaussian_noise_is_seeded_centred_and_kept_within_bounds() -> None:
     assert statistics.stdev(numbers) == pytest.approx(0.5, rel=0.1)
     bounded = ValueSpec(GeneratorKind.GAUSSIAN, base=0, sigma=10, min=-1, max=1)
     assert all(-1 <= v <= 1 for v in values(bounded, 500))  # type: ignore[operator]
+
+
+def test_binary_payloads_pack_fields_in_order_and_clamp_what_does_not_fit() -> None:
+    telemetry = Telemetry(
+        "t",
+        format=TelemetryFormat.BINARY,
+        struct="<hHf?4s",
+        fields={
+            "temp": ValueSpec(GeneratorKind.SEQUENCE, values=(215, 40_000)),
+            "seq": ValueSpec(GeneratorKind.COUNTER, start=65_535),
+            "volts": ValueSpec(GeneratorKind.CONSTANT, value=3.5),
+            "ok": ValueSpec(GeneratorKind.CONSTANT, value=True),
+            "tag": ValueSpec(GeneratorKind.FIELD, name="id"),
+        },
+    )
+    builder = PayloadBuilder(telemetry, DEVICE, {})
+    first, second = builder.build(), builder.build()
+    assert len(first) == len(second) == struct.calcsize("<hHf?4s") == 13
+    assert struct.unpack("<hHf?4s", first) == (215, 65_535, 3.5, True, b"T1\x00\x00")
+    assert struct.unpack("<hHf?4s", second)[:2] == (32_767, 65_535)  # clamped to int16/uint16
+    fixed = Telemetry("t", format=TelemetryFormat.BINARY, base64="AAEC/w==")
+    assert PayloadBuilder(fixed, DEVICE, {}).build() == b"\x00\x01\x02\xff"

@@ -137,3 +137,38 @@ def test_publish_when_loads_saves_and_names_what_is_wrong() -> None:
     ]:
         with pytest.raises(ProfileProblems, match=re.escape(problem)):
             parse_network(TRIGGERED.format(when=when), "t.toml")
+
+
+BINARY = """
+[network]
+name = "B"
+
+[[devices]]
+name = "Node"
+id = "N1"
+
+[[devices.telemetry]]
+topic = "t"
+format = "binary"
+{extra}
+fields.temp = {{ kind = "walk", min = -400, max = 850, round = 0 }}
+fields.seq = {{ kind = "counter" }}
+"""
+
+
+def test_binary_payloads_load_save_and_say_what_is_wrong() -> None:
+    network = parse_network(BINARY.format(extra='struct = "<hH"'), "b.toml")
+    assert network.devices[0].telemetry[0].struct == "<hH"
+    assert parse_network(dumps_network(network), "saved.toml") == network
+    for extra, problem in [
+        ('struct = "<hHf"', 'struct = "<hHf": packs 3 items, but the telemetry has 2 fields'),
+        ('struct = "<hz"', 'struct = "<hz": is not a struct format of fixed-size items'),
+        ("", 'format = "binary": binary needs struct = "..." (to pack the fields) or base64'),
+        ('base64 = "not base64!"', 'base64 = "not base64!": is not base64'),
+        ('base64 = "AAE="', "fields: a fixed base64 payload has no fields"),
+    ]:
+        with pytest.raises(ProfileProblems, match=re.escape(problem)):
+            parse_network(BINARY.format(extra=extra), "b.toml")
+    json_with_struct = BINARY.format(extra='struct = "<hH"').replace('format = "binary"', "")
+    with pytest.raises(ProfileProblems, match=re.escape('is only used with format = "binary"')):
+        parse_network(json_with_struct, "b.toml")
