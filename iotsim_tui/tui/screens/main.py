@@ -195,6 +195,9 @@ class MainScreen(NetworkRuns):
                 continue
             if broker is not None:
                 self._watch_broker(opened, broker)
+            notice = self.session.brokers.take_notice(opened.network)
+            if notice is not None:
+                self.notify(f"{notice}.", title="Another broker", severity="warning", timeout=20)
         self._refresh_header()
 
     # -- what is selected ---------------------------------------------------------------
