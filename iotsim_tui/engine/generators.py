@@ -8,6 +8,7 @@ second spend their time in `json.dumps`, not in interpreting the profile.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -254,6 +255,54 @@ class _Gaussian:
         return round(value, self.digits) if self.digits else round(value)
 
 
+EARTH_RADIUS = 6_371_000.0
+"""Metres, the mean radius: good to a fraction of a percent for a simulated route."""
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The great-circle distance between two (latitude, longitude) points (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS * math.asin(math.sqrt(h))
+
+
+class _Route:
+    """A position moving at `speed` along the waypoints, from the last back to the first.
+
+    The clock starts when the device's telemetry is built (its start); each value is
+    `{"lat": ..., "lon": ...}`, interpolated along the leg it is on.
+    """
+
+    __slots__ = ("began", "digits", "legs", "length", "speed")
+
+    def __init__(self, spec: ValueSpec) -> None:
+        points = list(spec.waypoints)
+        if len(points) < 2:
+            raise ValueError("needs at least two waypoints")
+        self.speed = _need(spec.speed, "speed")
+        self.digits = 6 if spec.round is None else spec.round
+        closed = [*points, points[0]]
+        self.legs = [(a, b, _metres(a, b)) for a, b in itertools.pairwise(closed)]
+        self.length = sum(metres for _, _, metres in self.legs)
+        self.began = time.monotonic()
+
+    def __call__(self) -> dict[str, float]:
+        travelled = (time.monotonic() - self.began) * self.speed
+        left = travelled % self.length if self.length else 0.0
+        for a, b, metres in self.legs:
+            if left <= metres and metres > 0:
+                share = left / metres
+                lat = a[0] + (b[0] - a[0]) * share
+                lon = a[1] + (b[1] - a[1]) * share
+                return {"lat": round(lat, self.digits), "lon": round(lon, self.digits)}
+            left -= metres
+        first = self.legs[0][0]
+        return {"lat": round(first[0], self.digits), "lon": round(first[1], self.digits)}
+
+
 class _Sequence:
     """The values one after the other; `cycle` starts again, otherwise it stays on the last."""
 
@@ -347,6 +396,7 @@ _MAKERS: dict[GeneratorKind, Callable[[ValueSpec, Device, Mapping[str, Any]], Ge
     GeneratorKind.STATE: _state,
     GeneratorKind.SINE: lambda spec, _d, _s: _Sine(spec),
     GeneratorKind.GAUSSIAN: lambda spec, _d, _s: _Gaussian(spec),
+    GeneratorKind.ROUTE: lambda spec, _d, _s: _Route(spec),
 }
 
 

@@ -41,6 +41,7 @@ GENERATOR_KEYS: dict[GeneratorKind, tuple[str, ...]] = {
     GeneratorKind.STATE: ("name",),
     GeneratorKind.SINE: ("period", "amplitude", "phase", "base", "round"),
     GeneratorKind.GAUSSIAN: ("base", "sigma", "min", "max", "round"),
+    GeneratorKind.ROUTE: ("waypoints", "speed", "round"),
 }
 """The keys each kind of generator takes, besides `kind`."""
 
@@ -56,6 +57,7 @@ REQUIRED_KEYS: dict[GeneratorKind, tuple[str, ...]] = {
     GeneratorKind.STATE: ("name",),
     GeneratorKind.SINE: ("period",),
     GeneratorKind.GAUSSIAN: ("base", "sigma"),
+    GeneratorKind.ROUTE: ("waypoints", "speed"),
 }
 
 TIMESTAMP_FORMATS = ("iso", "epoch", "epoch_ms")
@@ -139,6 +141,8 @@ def parse_generator(
         return spec.sine()
     if kind is GeneratorKind.GAUSSIAN:
         return spec.gaussian()
+    if kind is GeneratorKind.ROUTE:
+        return spec.route()
     return ValueSpec(kind, name=spec.state_name(state))
 
 
@@ -243,6 +247,39 @@ class _Spec:
             max=high,
             round=self.rounding(),
         )
+
+    def route(self) -> ValueSpec:
+        speed = self.number("speed")
+        if speed is not None and speed <= 0:
+            self._bad("speed", "must be a number of metres per second greater than 0")
+            speed = None
+        return ValueSpec(
+            GeneratorKind.ROUTE, waypoints=self.waypoints(), speed=speed, round=self.rounding()
+        )
+
+    def waypoints(self) -> tuple[tuple[float, float], ...]:
+        value = self.table.get("waypoints")
+        if value is None:
+            return ()
+        rule = (
+            "must be an array of at least two [latitude, longitude] pairs in degrees "
+            "(latitude -90 to 90, longitude -180 to 180), as in [[48.85, 2.35], [48.86, 2.29]]"
+        )
+        points: list[tuple[float, float]] = []
+        for point in value if isinstance(value, list) else [None]:
+            if (
+                not isinstance(point, list)
+                or len(point) != 2
+                or not all(is_number(x) and math.isfinite(x) for x in point)
+                or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180)
+            ):
+                self._bad("waypoints", rule)
+                return ()
+            points.append((float(point[0]), float(point[1])))
+        if len(points) < 2:
+            self._bad("waypoints", rule)
+            return ()
+        return tuple(points)
 
     def values(self) -> tuple[Any, ...]:
         value = self.table.get("values")

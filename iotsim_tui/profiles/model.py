@@ -67,6 +67,7 @@ class GeneratorKind(StrEnum):
     STATE = "state"  # name: a device state value, which commands can change
     SINE = "sine"  # period, amplitude, phase, base, round: a wave over the wall clock
     GAUSSIAN = "gaussian"  # base, sigma, min, max, round: normal noise around a base
+    ROUTE = "route"  # waypoints, speed, round: a GPS position moving along waypoints
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ class ValueSpec:
     """sine: the middle of the wave; gaussian: the mean."""
     sigma: float | None = None
     """gaussian: the standard deviation."""
+    waypoints: tuple[tuple[float, float], ...] = ()
+    """route: (latitude, longitude) points in degrees, followed in order and round again."""
+    speed: float | None = None
+    """route: metres per second along the route."""
 
 
 PayloadFields: TypeAlias = Mapping[str, "ValueSpec | PayloadFields"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import statistics
 import struct
@@ -231,3 +232,20 @@ def test_binary_payloads_pack_fields_in_order_and_clamp_what_does_not_fit() -> N
     assert struct.unpack("<hHf?4s", second)[:2] == (32_767, 65_535)  # clamped to int16/uint16
     fixed = Telemetry("t", format=TelemetryFormat.BINARY, base64="AAEC/w==")
     assert PayloadBuilder(fixed, DEVICE, {}).build() == b"\x00\x01\x02\xff"
+
+
+def test_a_route_moves_at_its_speed_along_its_waypoints_and_round_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    east = 1000 / (6_371_000 * math.pi / 180)  # degrees of longitude for 1 km on the equator
+    spec = ValueSpec(GeneratorKind.ROUTE, waypoints=((0.0, 0.0), (0.0, east)), speed=100.0)
+    generate = make_generator(spec, DEVICE, {})
+    seen = []
+    for seconds in (0, 5, 10, 15, 20):  # 1 km out at 100 m/s, 1 km back
+        now[0] = 1000.0 + seconds
+        seen.append(generate())
+    lons = [point["lon"] for point in seen]  # type: ignore[index]
+    assert lons == pytest.approx([0.0, east / 2, east, east / 2, 0.0], abs=1e-6)
+    assert all(point["lat"] == 0.0 for point in seen)  # type: ignore[index]

@@ -172,3 +172,15 @@ def test_binary_payloads_load_save_and_say_what_is_wrong() -> None:
     json_with_struct = BINARY.format(extra='struct = "<hH"').replace('format = "binary"', "")
     with pytest.raises(ProfileProblems, match=re.escape('is only used with format = "binary"')):
         parse_network(json_with_struct, "b.toml")
+
+
+def test_a_route_loads_saves_and_refuses_bad_waypoints() -> None:
+    route = '{ kind = "route", waypoints = [[48.85, 2.35], [48.86, 2.29]], speed = 12.5 }'
+    text = GENERATORS.format(phase=0, sigma=1).replace(
+        "fields.noise", f"fields.where = {route}\nfields.noise"
+    )
+    network = parse_network(text, "g.toml")
+    assert parse_network(dumps_network(network), "saved.toml") == network
+    for bad in ("[[48.85, 2.35]]", "[[91, 0], [0, 0]]", '[["a", 0], [0, 0]]', "3"):
+        with pytest.raises(ProfileProblems, match="must be an array of at least two"):
+            parse_network(text.replace("[[48.85, 2.35], [48.86, 2.29]]", bad), "g.toml")
