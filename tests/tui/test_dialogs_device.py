@@ -16,6 +16,7 @@ from iotsim_tui.profiles.model import (
     Subscription,
     Telemetry,
     TelemetryFormat,
+    Trigger,
     ValueSpec,
 )
 from iotsim_tui.tui.screens._checks import profile_problems
@@ -158,6 +159,9 @@ SPECS = [
     ValueSpec(GeneratorKind.COUNTER, start=10, step=-1),
     ValueSpec(GeneratorKind.FIELD, name="description"),
     ValueSpec(GeneratorKind.STATE, name="setpoint"),
+    ValueSpec(GeneratorKind.SINE, period=86400, amplitude=3, base=21, phase=90, round=1),
+    ValueSpec(GeneratorKind.GAUSSIAN, base=37, sigma=0.3, min=35, max=40),
+    ValueSpec(GeneratorKind.ROUTE, waypoints=((48.85, 2.35), (48.86, 2.29)), speed=12.5),
 ]
 
 
@@ -180,6 +184,19 @@ async def test_telemetry_with_nested_values_opens_and_saves_unchanged() -> None:
         await pilot.press("enter")
         await pilot.pause()
     assert app.results == [first, second]
+
+
+async def test_what_the_telemetry_form_does_not_show_is_kept() -> None:
+    kept = replace(
+        DEVICE_KINDS[0].telemetry()[0],
+        jitter=0.0,
+        on_connect=True,
+        publish_when=Trigger("temperature", change=0.5),
+    )
+    async with open_dialog(TelemetryScreen(SENSOR, kept)) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [kept]
 
 
 async def test_new_telemetry_with_a_typed_value_generator() -> None:

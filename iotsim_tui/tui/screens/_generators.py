@@ -28,11 +28,14 @@ EXAMPLES: dict[GeneratorKind, str] = {
     GeneratorKind.COUNTER: "start=0 step=1",
     GeneratorKind.FIELD: "name=id (or name, description)",
     GeneratorKind.STATE: "name=setpoint (a state value of the device)",
+    GeneratorKind.SINE: "period=86400 amplitude=3 base=21 phase=0",
+    GeneratorKind.GAUSSIAN: "base=37 sigma=0.3 min=35 max=40",
+    GeneratorKind.ROUTE: "waypoints=[[48.85, 2.35], [48.86, 2.29]] speed=12",
 }
 """What to type for each kind of generator (shown as the parameters' placeholder)."""
 
 _PARAM = re.compile(
-    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\]|[^\s"'\[]+)"""
+    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\[(?:[^\[\]]|\[[^\]]*\])*\]|[^\s"'\[]+)"""
 )
 _BARE_TEXT = re.compile(r"[A-Za-z_][\w.:/-]*")
 
@@ -70,9 +73,15 @@ def parse_params(kind: GeneratorKind, text: str) -> tuple[dict[str, Any], str | 
 def format_value(value: Any) -> str:
     """A parameter value as `parse_value` reads it back."""
     if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
+        return "[" + ", ".join(_list_item(item) for item in value) + "]"
     if isinstance(value, str) and _BARE_TEXT.fullmatch(value) and parse_value(value) == value:
         return value
+    return _toml(value)
+
+
+def _list_item(value: Any) -> str:
+    if isinstance(value, tuple | list):  # a route's [latitude, longitude]
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     return _toml(value)
 
 

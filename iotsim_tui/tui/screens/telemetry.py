@@ -154,6 +154,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
                 [
                     ("JSON object of the values", TelemetryFormat.JSON),
                     ("Text template", TelemetryFormat.TEXT),
+                    ("Binary (struct or base64, in the profile)", TelemetryFormat.BINARY),
                 ],
                 value=telemetry.format,
                 allow_blank=False,
@@ -168,7 +169,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
                 placeholder="for text: e.g. temp={temperature}",
                 id="template",
                 compact=True,
-                disabled=telemetry.format is TelemetryFormat.JSON,
+                disabled=telemetry.format is not TelemetryFormat.TEXT,
             ),
         )
         yield Static("Values", classes="section")
@@ -300,7 +301,9 @@ class TelemetryScreen(FormDialog[Telemetry]):
         template = self.query_one("#template", Input).value
         if payload is TelemetryFormat.TEXT and not template.strip():
             errors["template"] = "a text payload needs a template, e.g. temp={temperature}"
-        telemetry = Telemetry(
+        # What the form does not show (jitter, triggers, MQTT 5 properties, ...) is kept.
+        telemetry = replace(
+            self.telemetry or Telemetry(topic=""),
             topic=self.query_one("#topic", Input).value.strip(),
             interval=1.0
             if "interval" in errors
