@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input
 
+from iotsim_tui.errors import ProfileError
 from iotsim_tui.tui.screens._form import FormDialog, field
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 
@@ -88,6 +89,17 @@ class FileTree(DirectoryTree):
             for path in paths
             if not path.name.startswith(".") and (path.is_dir() or _fits(path, self.suffixes))
         ]
+
+
+def _broken_profile(path: Path) -> str | None:
+    """Why the file at `path` is not a valid profile (its first problem); None when it is."""
+    from iotsim_tui.profiles.load import load_network
+
+    try:
+        load_network(path)
+    except ProfileError as error:
+        return error.message.splitlines()[0]
+    return None
 
 
 def _tree_root(start: Path) -> Path:
@@ -235,6 +247,13 @@ class SaveAsScreen(FormDialog[Path]):
             errors["path"] = f"{text} is a folder: add a file name"
         elif not path.parent.is_dir():
             errors["path"] = f"the folder {shown_path(path.parent)} does not exist"
+        elif path.exists():
+            broken = _broken_profile(path)
+            if broken is not None:  # said now, not after "Replace it?"
+                errors["path"] = (
+                    f"{shown_path(path)} is not a valid profile ({broken}): it is not replaced, "
+                    "so nothing in it is lost; save under another name"
+                )
         return Path(shown_path(path))
 
     def finish(self, result: Path | None) -> None:
