@@ -91,6 +91,10 @@ class FileTree(DirectoryTree):
         ]
 
 
+SHOWN_PROBLEMS = 5
+"""Problems of a broken profile listed in the open dialog; `validate` lists them all."""
+
+
 def _broken_profile(path: Path) -> str | None:
     """Why the file at `path` is not a valid profile (its first problem); None when it is."""
     from iotsim_tui.profiles.load import load_network
@@ -193,6 +197,24 @@ class OpenProfileScreen(PickFileScreen):
 
     def __init__(self, start: Path = Path("profiles")) -> None:
         super().__init__(start, suffixes=PROFILE_SUFFIXES)
+
+    def build(self, errors: dict[str, str]) -> Path | None:
+        """The chosen profile, if it loads: a broken one's problems are shown here, in the
+        dialog, rather than in a notification that would stay over the next dialogs."""
+        path = super().build(errors)
+        if path is None or errors:
+            return path
+        from iotsim_tui.profiles.load import load_network
+
+        try:
+            load_network(path)
+        except ProfileError as error:
+            lines = error.message.splitlines()
+            shown = lines[:SHOWN_PROBLEMS]
+            if len(lines) > SHOWN_PROBLEMS:
+                shown.append(f"and {len(lines) - SHOWN_PROBLEMS} more (iotsim-tui validate)")
+            errors["path"] = "\n".join(shown)
+        return path
 
 
 class SaveAsScreen(FormDialog[Path]):
