@@ -86,6 +86,14 @@ class MainScreen(NetworkRuns):
             "Add, edit or delete the telemetry topics the device publishes",
             show=False,
         ),
+        _key(
+            "k",
+            "command",
+            "Add command",
+            "Add a command the device reacts to (state, telemetry, response)",
+            show=False,
+        ),
+        _key("L", "will", "Last will", "Set, change or remove the device's last will", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
