@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textual.widgets import Select
 
+from iotsim_tui.engine.events import DeviceStatus, LogLine
 from iotsim_tui.profiles.load import load_network
 from iotsim_tui.profiles.model import (
     BrokerSettings,
@@ -16,6 +17,7 @@ from iotsim_tui.profiles.model import (
     Device,
     Network,
     Response,
+    Subscription,
     TelemetryAction,
     Will,
 )
@@ -23,6 +25,10 @@ from iotsim_tui.tui.app import IotsimApp
 from iotsim_tui.tui.screens.command_form import CommandScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.screens.will_form import WillScreen
+from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
+from tests.support.bundled import skip_without_broker
+from tests.support.ports import free_port
 from tests.tui.dialog_harness import error_under, paste, type_into
 from tests.tui.pilot import app_on, wait_for
 
@@ -107,3 +113,55 @@ def _validate(path: Path) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+async def test_x_in_the_subscriptions_pane_unsubscribes_now_and_in_the_profile(
+    tmp_path: Path,
+) -> None:
+    skip_without_broker()
+    sensor = Device(
+        "Sensor",
+        "TS1",
+        subscribe=(Subscription("alerts/{id}"), Subscription("ops/#")),
+        commands=(Command("cmd/{id}", telemetry=TelemetryAction.STOP),),
+    )
+    network = Network("SUBS", broker=BrokerSettings(port=free_port()), devices=(sensor,))
+    app = app_on(tmp_path, network)
+    async with app.run_test(size=(150, 44)) as pilot:
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: _main(app).device_id == "TS1", "TS1 selected")
+        await pilot.press("s")
+        await wait_for(
+            pilot,
+            lambda: "subscribed to alerts/TS1 (QoS 1)" in _log_lines(opened, "TS1"),
+            "the subscriptions",
+        )
+        table = app.screen.query_one(SubscriptionsTable)
+        table.focus()
+        await wait_for(pilot, lambda: table.row_count == 3, "three rows")
+        filters = [table.get_row_at(n)[0] for n in range(3)]
+        table.move_cursor(row=filters.index("alerts/TS1"))
+        await pilot.press("x")
+        await wait_for(
+            pilot,
+            lambda: "unsubscribed from alerts/TS1" in _log_lines(opened, "TS1"),
+            "the device unsubscribed",
+        )
+        assert opened.network.devices[0].subscribe == (Subscription("ops/#"),)
+        assert "TS1 no longer subscribes to alerts/{id} (unsubscribed now)." in _messages(app)
+        table.move_cursor(row=filters.index("cmd/TS1"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: any("stays" in m for m in _messages(app)), "the refusal")
+        assert opened.network.devices[0].commands == sensor.commands
+        await pilot.press("s")
+        await wait_for(
+            pilot, lambda: opened.records["TS1"].status is DeviceStatus.STOPPED, "stopped"
+        )
+
+
+def _messages(app: IotsimApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def _log_lines(opened: OpenNetwork, device_id: str) -> list[str]:
+    return [e.text for e in opened.records[device_id].log if isinstance(e, LogLine)]

@@ -1,5 +1,4 @@
-"""The main screen's actions on devices: add, edit, delete, subscribe, telemetry, commands
-and the last will.
+"""The main screen's actions on devices: add, edit, delete, subscribe, telemetry.
 
 A device made by a template (`[[templates]]` with a count) is changed through its template,
 so every device it makes changes alike, or on its own: it then leaves the template's
@@ -9,7 +8,7 @@ numbering and is listed as a device of its own. The app asks which, each time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from textual.screen import Screen
 
@@ -18,7 +17,6 @@ from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.expand import expand
 from iotsim_tui.profiles.model import (
-    Command,
     Device,
     DeviceTemplate,
     Network,
@@ -399,43 +397,3 @@ class DeviceActions(Screen[None]):
 
         question = f"Delete the telemetry {topic} of {target.name}?"
         self.app.push_screen(ConfirmScreen(question, yes="Delete"), confirmed)
-
-    def action_command(self) -> None:
-        self._with_device(self._command_dialog)
-
-    def _command_dialog(self, target: Target) -> None:
-        from iotsim_tui.tui.screens.command_form import CommandScreen
-
-        def added(command: Command | None) -> None:
-            if command is None:
-                return
-            device = replace(target.device, commands=(*target.device.commands, command))
-            what = f"{target.name} now reacts to commands on {command.topic}"
-            self._changed_network(target.opened, target.put(device), what)
-
-        template = target.template is not None
-        self.app.push_screen(
-            CommandScreen(target.device, subject=target.name, template=template), added
-        )
-
-    def action_will(self) -> None:
-        self._with_device(self._will_dialog)
-
-    def _will_dialog(self, target: Target) -> None:
-        from iotsim_tui.tui.screens.will_form import WillChoice, WillScreen
-
-        def chosen(choice: WillChoice | None) -> None:
-            if choice is None or choice.will == target.device.will:
-                return
-            device = replace(target.device, will=choice.will)
-            what = (
-                f"{target.name} has no last will now"
-                if choice.will is None
-                else f"Last will of {target.name}: {choice.will.topic}"
-            )
-            self._changed_network(target.opened, target.put(device), what)
-
-        template = target.template is not None
-        self.app.push_screen(
-            WillScreen(target.device, subject=target.name, template=template), chosen
-        )

@@ -9,7 +9,7 @@ from iotsim_tui.errors import IotsimError, ProfileError
 from iotsim_tui.profiles.limits import read_profile_text
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.messages import NetworksChanged
-from iotsim_tui.tui.screens.device_actions import DeviceActions
+from iotsim_tui.tui.screens.reaction_actions import ReactionActions
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
 
@@ -23,7 +23,7 @@ def comment_lines(path: Path) -> int:
     return sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
 
 
-class EditingActions(DeviceActions):
+class EditingActions(ReactionActions):
     """Actions of the main screen that edit networks and devices through dialogs."""
 
     # -- networks ----------------------------------------------------------------------
