@@ -163,7 +163,7 @@ def _respond(
     else:
         reply_topic = fill(response.topic)
     if not is_valid_topic_name(reply_topic):
-        target.report(f"command on {topic}: cannot respond on {reply_topic!r}")
+        target.report(f"command on {topic}: cannot respond on {json.dumps(reply_topic)}")
         return None
     payload = fill(response.payload)
     if refused:
