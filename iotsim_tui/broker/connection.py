@@ -136,8 +136,9 @@ class Connection(Outbox):
         try:
             while position < end and not self.closing and not self._held:
                 first = data[position]
-                if not self.version and first >> 4 != 1:
-                    self.close(None, "the first packet was not CONNECT")
+                if not self.version and (first >> 4 != 1 or first == TLS_HANDSHAKE_RECORD):
+                    # 0x16 would read as a CONNECT with bad flags: it is a TLS ClientHello.
+                    self.close(None, _not_connect(first))
                     return
                 if position + 1 < end and data[position + 1] < 0x80:
                     length, used = data[position + 1], 1  # most packets: one length byte
@@ -446,3 +447,17 @@ def _common_name(certificate: object) -> str | None:
             if key == "commonName" and isinstance(value, str) and value:
                 return value
     return None
+
+
+TLS_HANDSHAKE_RECORD = 0x16
+"""The first byte of a TLS ClientHello (a handshake record)."""
+
+
+def _not_connect(first: int) -> str:
+    """Why a connection whose first packet is not CONNECT is closed, in the broker's log."""
+    if first == TLS_HANDSHAKE_RECORD:
+        return (
+            "the client started a TLS handshake on the plain port: is TLS on the right port? "
+            "(a TLS client on the plain MQTT listener)"
+        )
+    return "the first packet was not CONNECT"

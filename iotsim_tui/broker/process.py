@@ -14,12 +14,14 @@ import ctypes
 import errno
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -47,6 +49,10 @@ class BrokerLaunch:
     allow_anonymous: bool = True
     tls_version: str | None = None
     """The only TLS version the TLS listener speaks ("1.2" or "1.3"); None: both."""
+    login: tuple[str, str] | None = field(default=None, repr=False)
+    """A user name and password the broker lets in (a profile's credentials): written, hashed,
+    to a password file of its own (0600, in a 0700 folder) when the broker starts, and
+    removed when it stops. Never shown (`repr=False`) and never on a command line."""
 
     def __post_init__(self) -> None:
         if self.plain_port is None and self.tls_port is None:
@@ -60,7 +66,7 @@ class BrokerLaunch:
             raise BrokerError("a TLS listener needs a certificate folder")
         if self.require_client_cert and self.tls_port is None:
             raise BrokerError("client certificates can only be required on a TLS listener")
-        if not self.allow_anonymous and self.password_file is None:
+        if not self.allow_anonymous and self.password_file is None and self.login is None:
             raise BrokerError("without anonymous access the broker needs a password file")
 
     @classmethod
@@ -79,8 +85,16 @@ class BrokerLaunch:
                 "this machine: the bundled broker only serves local hosts"
             )
         bind = broker.host if _is_ip(broker.host) else "127.0.0.1"
+        # A profile with a user name and password gets a broker that checks them, so that a
+        # wrong password shows as it would on a real broker.
+        login = (broker.username, broker.password) if broker.username and broker.password else None
         if not broker.tls.enabled:
-            return cls(bind=bind, plain_port=broker.effective_port)
+            return cls(
+                bind=bind,
+                plain_port=broker.effective_port,
+                login=login,
+                allow_anonymous=login is None,
+            )
         folder = Path(broker.tls.ca).parent if broker.tls.ca else certs_dir
         return cls(
             bind=bind,
@@ -88,6 +102,8 @@ class BrokerLaunch:
             tls_port=broker.effective_port,
             certs_dir=folder,
             require_client_cert=broker.tls.cert is not None,
+            login=login,
+            allow_anonymous=login is None,
         )
 
     @property
@@ -172,6 +188,8 @@ class BundledBroker:
         self._ready: dict[str, tuple[str, int]] = {}
         self._all_ready = asyncio.Event()
         self._stopping = False
+        self._login_dir: Path | None = None
+        """The folder of the password file made from the launch's login, while it runs."""
 
     async def __aenter__(self) -> BundledBroker:
         await self.start()
@@ -220,7 +238,7 @@ class BundledBroker:
         if self.running:
             raise BrokerError(f"the bundled broker is already running (pid {self.pid})")
         check_ports_free(self.launch)
-        arguments = self.launch.arguments()
+        arguments = self.launch.arguments() + self._login_arguments()
         if self._log_level is not None:
             arguments += ["--log-level", self._log_level]
         self._log.clear()
@@ -264,6 +282,7 @@ class BundledBroker:
                 + self._last_lines()
             )
         await self._drain_log()
+        self._forget_login()
         code = self.returncode
         if code == EXIT_PORT_IN_USE:
             _, port = next(iter(self.launch.listeners))
@@ -294,7 +313,28 @@ class BundledBroker:
         await self._drain_log()
         if process.stdin is not None:
             process.stdin.close()
+        self._forget_login()
         return process.returncode
+
+    def _login_arguments(self) -> list[str]:
+        """Write the launch's login to a password file of this broker's own; its arguments."""
+        login = self.launch.login
+        if login is None or self.launch.password_file is not None:
+            return []
+        from iotsim_tui.broker.auth import PasswordFile
+
+        self._forget_login()
+        folder = Path(tempfile.mkdtemp(prefix="iotsim-broker-"))  # 0700
+        self._login_dir = folder
+        users = PasswordFile()
+        users.set(*login)
+        users.save(folder / "passwords")  # 0600, scrypt-hashed
+        return ["--password-file", str(folder / "passwords")]
+
+    def _forget_login(self) -> None:
+        if self._login_dir is not None:
+            shutil.rmtree(self._login_dir, ignore_errors=True)
+            self._login_dir = None
 
     async def wait_exited(self) -> int:
         """Wait until the broker process ends, for whatever reason; return its exit code."""

@@ -170,6 +170,8 @@ _HANDSHAKE_REASONS = {
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate",
     "NO_SHARED_CIPHER": "no cipher in common with the client",
     "UNSUPPORTED_PROTOCOL": "no TLS version in common with the client",
-    "WRONG_VERSION_NUMBER": "the client does not speak TLS",
+    "WRONG_VERSION_NUMBER": (
+        "the client does not speak TLS: is TLS on the right port? (plain MQTT on the TLS port)"
+    ),
     "HTTP_REQUEST": "the client sent HTTP, not TLS",
 }

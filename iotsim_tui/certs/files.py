@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from iotsim_tui.errors import CertificateError
@@ -20,14 +21,40 @@ PUBLIC_FILE_MODE = 0o644
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` (and parents) and make it 0700, whatever the umask."""
+    """Create `directory` 0700 (and missing parents), or check the one that is there.
+
+    A folder that exists keeps its mode (a shared folder keeps its sticky bit, `--dir .` does
+    not lock the current folder); one that others can write into is refused, because they
+    could replace a key or a certificate with their own.
+
+    Raises:
+        CertificateError: it cannot be created, is not a folder, or others can write into it.
+    """
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]
     try:
-        directory.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-        os.chmod(directory, PRIVATE_DIR_MODE)
+        for folder in reversed(missing):
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+            os.chmod(folder, PRIVATE_DIR_MODE)  # whatever the umask
+    except FileExistsError:
+        pass  # made meanwhile: checked below like any folder that was there
     except OSError as error:
         raise CertificateError(
             f"cannot create the folder {directory}: {error.strerror or error}"
         ) from error
+    try:
+        info = directory.stat()
+    except OSError as error:
+        raise CertificateError(f"cannot use the folder {directory}: {error.strerror}") from error
+    if not stat.S_ISDIR(info.st_mode):
+        raise CertificateError(f"{directory} is not a folder")
+    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable and directory not in missing:
+        who = "anyone" if info.st_mode & stat.S_IWOTH else "its group"
+        raise CertificateError(
+            f"{directory} is not a safe place for keys: {who} can write into it (mode "
+            f"{stat.S_IMODE(info.st_mode):o}), and could replace a key or certificate with "
+            "their own; use a folder of your own (the default is certs/), or chmod go-w it"
+        )
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int) -> None:

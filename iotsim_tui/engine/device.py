@@ -15,6 +15,7 @@ import contextlib
 import socket
 import ssl
 import time
+from dataclasses import replace
 from typing import Any
 
 from iotsim_tui.engine.commands import CommandSet
@@ -31,6 +32,7 @@ from iotsim_tui.engine.events import (
 )
 from iotsim_tui.engine.failures import Failure, QuickLosses, lost_connection
 from iotsim_tui.engine.generators import PayloadBuilder, device_topic
+from iotsim_tui.engine.message_properties import request_of, wire_properties
 from iotsim_tui.engine.mqtt_client import (
     Client,
     ConnectHooks,
@@ -43,7 +45,8 @@ from iotsim_tui.engine.outgoing import Outgoing
 from iotsim_tui.engine.ramp import backoff
 from iotsim_tui.engine.subscribed import Subscribed, Subscriptions
 from iotsim_tui.engine.views import DeviceView
-from iotsim_tui.profiles.model import Device, SubscribeOn
+from iotsim_tui.profiles.model import Device, MQTTVersion, SubscribeOn
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties
 
 
 class DeviceRunner:
@@ -63,11 +66,21 @@ class DeviceRunner:
         self.telemetry_running = bool(device.telemetry)
         self.builders = [PayloadBuilder(t, device, self.state) for t in device.telemetry]
         self._intervals = [t.interval for t in device.telemetry]
+        self._jitters = [t.jitter for t in device.telemetry]
         self.generation = 0
         """Bumped at each start and stop, so the scheduler can forget old entries."""
         self.messages_in = 0
         level = int(context.broker.protocol)
-        self.outgoing = Outgoing(device.id, device.telemetry, self.builders, context, level)
+        self.outgoing = Outgoing(
+            device.id,
+            device.telemetry,
+            self.builders,
+            context,
+            level,
+            [wire_properties(t.properties, device) for t in device.telemetry]
+            if level == 5
+            else None,
+        )
         self.outbox = self.outgoing.outbox
         self._subscriptions = Subscriptions()
         for sub in device.subscribe:
@@ -90,6 +103,22 @@ class DeviceRunner:
         self._serving = False
         """True while the task waits for the connection to end (nothing else in flight)."""
         self._quick_losses = QuickLosses()
+        self._measures = context.totals.measures
+        self._connected_once = False
+        """True once the device connected since its last start."""
+        self._recovered = False
+        """True when the device failed and has connected again since."""
+        will = device.will
+        self._will = (
+            None
+            if will is None
+            else replace(
+                will,
+                topic=device_topic(will.topic, device),
+                payload=device_topic(will.payload, device),
+            )
+        )
+        """The last will with the device's `{id}` and `{name}` filled in."""
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -110,6 +139,8 @@ class DeviceRunner:
         if self.failed:
             self.failed = False
             self._totals.failed -= 1
+            self._set_recovered(False)
+        self._connected_once = False
         self.generation += 1
         self._dropping = False
         self._stopping = False
@@ -194,7 +225,7 @@ class DeviceRunner:
             self.client_id,
             endpoint=context.endpoint,
             context=context.tls,
-            will=self.device.will,
+            will=self._will,
             hooks=hooks,
             driver=context.driver,
         )
@@ -203,6 +234,7 @@ class DeviceRunner:
             try:
                 if context.resolve_error is not None:
                     raise context.resolve_error.with_traceback(None)
+                began = time.monotonic()
                 await connect(client, context.addresses, tls=context.tls is not None)
             except (MqttError, OSError, LostBeforeConnack) as error:
                 failure = await explain(error, context)
@@ -218,6 +250,12 @@ class DeviceRunner:
             await client.__aexit__(None, None, None)
             raise asyncio.CancelledError
         connected_at = time.monotonic()
+        self._measures.connected(
+            self.device.id, connected_at - began, first=not self._connected_once
+        )
+        self._connected_once = True
+        if self.failed:
+            self._set_recovered(True)
         try:
             self._client, self.outgoing.paho = client, paho_of(client)
             self._set_status(DeviceStatus.CONNECTED, self._connected_detail(client, hooks))
@@ -240,6 +278,7 @@ class DeviceRunner:
                 self._socket_owner = None
         if self._dropping or self._stopping:  # our own doing, not a failure
             return Failure("dropped", fatal=True), True
+        self._measures.lost(self.device.id)
         why = self._quick_losses.why(lost_connection(reason), time.monotonic() - connected_at)
         self.report(why)
         return Failure(why, fatal=False), True
@@ -255,6 +294,7 @@ class DeviceRunner:
         return detail
 
     async def _after_connect(self, client: Client, session_present: bool) -> None:
+        self.outgoing.connected()
         todo = self._subscriptions.to_subscribe(session_present)
         if todo:
             await self._subscribe_all(client, todo)
@@ -264,6 +304,9 @@ class DeviceRunner:
             # The first connection after a start keeps the first interval counted from the start.
             self._context.schedule(self, self._started_at)
             self._started_at = None
+            for index, telemetry in enumerate(self.device.telemetry):
+                if telemetry.on_connect:
+                    self.publish_telemetry(index)
 
     async def _subscribe_all(self, client: Client, subs: list[Subscribed]) -> None:
         try:
@@ -289,6 +332,8 @@ class DeviceRunner:
         statuses[self.status] -= 1
         statuses[status] += 1
         self.status, self.detail = status, detail
+        if status is DeviceStatus.STOPPED:
+            self._measures.stopped(self.device.id)
         if self._context.recording:
             self._context.emit(StatusChanged(self.device.id, status, detail, time.time()))
 
@@ -298,9 +343,17 @@ class DeviceRunner:
             self.failed = True
             self._totals.failed += 1
             self._totals.sample(self.device.id, message)
+        self._set_recovered(False)
+        if message != self.last_error:
+            self._measures.error(self.device.id, message)
         if event and message != self.last_error:  # one per distinct failure, not per attempt
             self._context.emit(DeviceError(self.device.id, message, time.time()))
         self.last_error = message
+
+    def _set_recovered(self, recovered: bool) -> None:
+        if recovered != self._recovered:
+            self._recovered = recovered
+            self._measures.recovered += 1 if recovered else -1
 
     def log(self, text: str) -> None:
         """A line for the device's log (when someone reads the events)."""
@@ -325,7 +378,9 @@ class DeviceRunner:
 
     # -- incoming --------------------------------------------------------------------------
 
-    def _on_message(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    def _on_message(
+        self, topic: str, payload: bytes, qos: int, retain: bool, properties: object = None
+    ) -> None:
         preview = payload[:PAYLOAD_PREVIEW_BYTES]
         self.messages_in += 1
         self._totals.messages_in += 1
@@ -344,7 +399,7 @@ class DeviceRunner:
                 )
             )
         if self._commands:
-            self._commands.handle(self, topic, payload)
+            self._commands.handle(self, topic, payload, request_of(properties))
 
     def set_telemetry(self, running: bool) -> bool:
         """Start or stop this device's telemetry; False when it already was so."""
@@ -363,15 +418,30 @@ class DeviceRunner:
         """Seconds between publishes of each telemetry."""
         return self._intervals
 
+    def jitters(self) -> list[float]:
+        """The fraction by which each telemetry's interval varies at random."""
+        return self._jitters
+
     def publish_telemetry(self, index: int) -> None:
         """Build and publish telemetry `index` now (called by the scheduler)."""
         self.outgoing.publish_telemetry(index)
 
     def publish(
-        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        kind: MessageKind,
+        properties: Properties = NO_PROPERTIES,
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
-        self.outgoing.publish(topic, payload, qos, retain, kind)
+        self.outgoing.publish(topic, payload, qos, retain, kind, properties)
+
+    @property
+    def mqtt5(self) -> bool:
+        """True when the device speaks MQTT 5 (messages carry properties)."""
+        return self._context.broker.protocol is MQTTVersion.V5
 
     # -- views -----------------------------------------------------------------------------
 

@@ -42,6 +42,11 @@ CONNACK_REASONS: dict[int, tuple[str, bool]] = {
 }
 _V311_RETURN_CODES = {1: 132, 2: 133, 3: 136, 4: 134, 5: 135}
 
+TLS_ON_A_PLAIN_PORT = (
+    "is TLS on the right port? (the device uses TLS; a plain MQTT port such as 1883 closes "
+    "TLS connections)"
+)
+
 # OpenSSL alert and error reasons seen by a client, in plain words.
 _SSL_REASONS: dict[str, str] = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the broker requires a client certificate",
@@ -50,11 +55,16 @@ _SSL_REASONS: dict[str, str] = {
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the broker rejected the client certificate: it has expired",
     "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the broker rejected the client certificate",
     "TLSV1_ALERT_DECRYPT_ERROR": "the broker could not verify the client certificate's key",
-    "WRONG_VERSION_NUMBER": "the broker does not speak TLS on this port",
+    "WRONG_VERSION_NUMBER": (
+        "the broker does not speak TLS on this port: is TLS on the right port? (the device "
+        "uses TLS; plain MQTT is usually on 1883, MQTT over TLS on 8883)"
+    ),
     "UNSUPPORTED_PROTOCOL": "the broker and the device have no TLS version in common",
     "TLSV1_ALERT_PROTOCOL_VERSION": "the broker and the device have no TLS version in common",
     "NO_PROTOCOLS_AVAILABLE": "the broker and the device have no TLS version in common",
-    "UNEXPECTED_EOF_WHILE_READING": "the broker closed the connection during the TLS handshake",
+    "UNEXPECTED_EOF_WHILE_READING": (
+        f"the broker closed the connection during the TLS handshake: {TLS_ON_A_PLAIN_PORT}"
+    ),
 }
 
 
@@ -108,6 +118,14 @@ def describe(
                 "does it require a client certificate?",
                 fatal=False,
             )
+        if not tls:
+            # A TLS listener reads a plain CONNECT as a broken handshake and hangs up.
+            return Failure(
+                f"the broker at {host}:{port} closed the connection before accepting it: is "
+                "TLS on the right port? (the device connects without TLS; a TLS port such as "
+                "8883 closes plain connections)",
+                fatal=False,
+            )
         return Failure(
             f"the broker at {host}:{port} closed the connection before accepting it", False
         )
@@ -118,6 +136,12 @@ def describe(
     if isinstance(cause, TimeoutError) or "timed out" in str(cause).lower():
         return Failure(f"timed out connecting to {host}:{port}", fatal=False)
     if isinstance(cause, ConnectionError | EOFError):
+        if tls:  # while connecting: a plain listener hangs up on a ClientHello
+            return Failure(
+                f"the broker at {host}:{port} closed the connection during the TLS handshake: "
+                f"{TLS_ON_A_PLAIN_PORT}",
+                fatal=False,
+            )
         return Failure(f"the broker at {host}:{port} closed the connection", fatal=False)
     if isinstance(cause, OSError) and cause.strerror:
         return Failure(f"{cause.strerror.lower()} ({host}:{port})", fatal=False)

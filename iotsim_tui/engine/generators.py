@@ -8,7 +8,9 @@ second spend their time in `json.dumps`, not in interpreting the profile.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
 import string
 import time
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iotsim_tui.errors import ProfileError
+from iotsim_tui.profiles.binary import Packer, decode_base64, packer
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
@@ -66,7 +69,7 @@ class PayloadBuilder:
         state: The device's live state values, read by `state` fields at each build.
     """
 
-    __slots__ = ("_fields", "_template", "_text_extra", "topic")
+    __slots__ = ("_fields", "_fixed", "_pack", "_template", "_text_extra", "topic", "values")
 
     def __init__(self, telemetry: Telemetry, device: Device, state: Mapping[str, Any]) -> None:
         self.topic = device_topic(telemetry.topic, device)
@@ -74,6 +77,17 @@ class PayloadBuilder:
         self._fields = _compile_fields(telemetry.fields, device, state, where)
         self._template: str | None = None
         self._text_extra = {"id": device.id, "name": device.name}
+        self.values: dict[str, Any] = {}
+        """The field values of the last payload built."""
+        self._pack: Packer | None = None
+        self._fixed: bytes | None = None
+        if telemetry.format == TelemetryFormat.BINARY:
+            if telemetry.struct is not None:
+                self._pack = packer(telemetry.struct)
+            else:
+                self._fixed = decode_base64(telemetry.base64 or "")
+                if self._fixed is None:
+                    raise ProfileError(f"{where}: base64 is not base64")
         if telemetry.format == TelemetryFormat.TEXT:
             if telemetry.template is None:
                 raise ProfileError(f'{where}: format "text" needs a template')
@@ -82,13 +96,18 @@ class PayloadBuilder:
 
     def build(self) -> bytes:
         """The next payload."""
+        if self._fixed is not None:
+            return self._fixed
+        values = self.values = _values(self._fields)
+        if self._pack is not None:
+            return self._pack(list(values.values()))
         if self._template is not None:
-            return self._render_text().encode()
-        return _JSON(_values(self._fields)).encode()
+            return self._render_text(values).encode()
+        return _JSON(values).encode()
 
-    def _render_text(self) -> str:
+    def _render_text(self, fields: dict[str, Any]) -> str:
         assert self._template is not None
-        values = _values(self._fields)
+        values = dict(fields)
         values.update((k, v) for k, v in self._text_extra.items() if k not in values)
         return self._template.format_map(values)
 
@@ -168,6 +187,8 @@ def _float(spec: ValueSpec, _d: Device, _s: Mapping[str, Any]) -> Generator:
         raise ValueError(f"min {low} is above max {high}")
     digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
     uniform = random.uniform
+    if digits == 0:  # round = 0 asks for whole numbers: integers, as an int generator gives
+        return lambda: round(uniform(low, high))
     return lambda: round(uniform(low, high), digits)
 
 
@@ -188,7 +209,98 @@ class _Walk:
     def __call__(self) -> float:
         value = self.value + random.uniform(-self.step, self.step)  # noqa: S311
         self.value = value = min(self.high, max(self.low, value))
-        return round(value, self.digits)
+        return round(value, self.digits) if self.digits else round(value)
+
+
+class _Sine:
+    """base + amplitude * sin(2 pi t / period + phase), t being the wall clock.
+
+    The wall clock, not the time since the start: devices of every process and shard that
+    share a period rise and fall together unless their phase differs.
+    """
+
+    __slots__ = ("amplitude", "base", "digits", "period", "phase")
+
+    def __init__(self, spec: ValueSpec) -> None:
+        self.period = _need(spec.period, "period")
+        if self.period <= 0:
+            raise ValueError(f"period {self.period} is not above 0")
+        self.amplitude = 1.0 if spec.amplitude is None else float(spec.amplitude)
+        self.phase = math.radians(spec.phase or 0.0)
+        self.base = float(spec.base or 0.0)
+        self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
+
+    def __call__(self) -> float:
+        angle = math.tau * (time.time() % self.period) / self.period + self.phase
+        value = self.base + self.amplitude * math.sin(angle)
+        return round(value, self.digits) if self.digits else round(value)
+
+
+class _Gaussian:
+    """Normal noise around a base, kept within min and max when they are given."""
+
+    __slots__ = ("base", "digits", "high", "low", "sigma")
+
+    def __init__(self, spec: ValueSpec) -> None:
+        self.base = float(_need(spec.base, "base"))
+        self.sigma = float(_need(spec.sigma, "sigma"))
+        self.low = -math.inf if spec.min is None else float(spec.min)
+        self.high = math.inf if spec.max is None else float(spec.max)
+        if self.low > self.high:
+            raise ValueError(f"min {self.low} is above max {self.high}")
+        self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
+
+    def __call__(self) -> float:
+        value = min(self.high, max(self.low, random.gauss(self.base, self.sigma)))
+        return round(value, self.digits) if self.digits else round(value)
+
+
+EARTH_RADIUS = 6_371_000.0
+"""Metres, the mean radius: good to a fraction of a percent for a simulated route."""
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The great-circle distance between two (latitude, longitude) points (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS * math.asin(math.sqrt(h))
+
+
+class _Route:
+    """A position moving at `speed` along the waypoints, from the last back to the first.
+
+    The clock starts when the device's telemetry is built (its start); each value is
+    `{"lat": ..., "lon": ...}`, interpolated along the leg it is on.
+    """
+
+    __slots__ = ("began", "digits", "legs", "length", "speed")
+
+    def __init__(self, spec: ValueSpec) -> None:
+        points = list(spec.waypoints)
+        if len(points) < 2:
+            raise ValueError("needs at least two waypoints")
+        self.speed = _need(spec.speed, "speed")
+        self.digits = 6 if spec.round is None else spec.round
+        closed = [*points, points[0]]
+        self.legs = [(a, b, _metres(a, b)) for a, b in itertools.pairwise(closed)]
+        self.length = sum(metres for _, _, metres in self.legs)
+        self.began = time.monotonic()
+
+    def __call__(self) -> dict[str, float]:
+        travelled = (time.monotonic() - self.began) * self.speed
+        left = travelled % self.length if self.length else 0.0
+        for a, b, metres in self.legs:
+            if left <= metres and metres > 0:
+                share = left / metres
+                lat = a[0] + (b[0] - a[0]) * share
+                lon = a[1] + (b[1] - a[1]) * share
+                return {"lat": round(lat, self.digits), "lon": round(lon, self.digits)}
+            left -= metres
+        first = self.legs[0][0]
+        return {"lat": round(first[0], self.digits), "lon": round(first[1], self.digits)}
 
 
 class _Sequence:
@@ -282,6 +394,9 @@ _MAKERS: dict[GeneratorKind, Callable[[ValueSpec, Device, Mapping[str, Any]], Ge
     GeneratorKind.COUNTER: lambda spec, _d, _s: _Counter(spec),
     GeneratorKind.FIELD: _field,
     GeneratorKind.STATE: _state,
+    GeneratorKind.SINE: lambda spec, _d, _s: _Sine(spec),
+    GeneratorKind.GAUSSIAN: lambda spec, _d, _s: _Gaussian(spec),
+    GeneratorKind.ROUTE: lambda spec, _d, _s: _Route(spec),
 }
 
 
@@ -295,7 +410,51 @@ def command_value(payload: str) -> Any:
     return value if isinstance(value, int | float | bool) or value is None else payload
 
 
-def set_state(state: MutableMapping[str, Any], changes: Mapping[str, Any], payload: str) -> None:
-    """Apply a command's `set`: the string "{payload}" takes the command's payload."""
+def set_state(
+    state: MutableMapping[str, Any],
+    changes: Mapping[str, Any],
+    payload: str,
+    kinds: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """Apply a command's `set`: the string "{payload}" takes the command's payload.
+
+    `kinds` holds each state value as the profile set it: a payload that is not of its type (text
+    for a number, a number for a bool) is refused, and the state keeps its value. Returns why
+    each refused change was refused, by state key ("rate takes a number, not "hi"").
+    """
+    refused: dict[str, str] = {}
     for name, value in changes.items():
-        state[name] = command_value(payload) if value == "{payload}" else value
+        if value == "{payload}":
+            before = None if kinds is None else kinds.get(name)
+            wanted = value_kind(before)
+            value = payload if wanted == "text" else command_value(payload)
+            if wanted is not None and value_kind(value) != wanted:
+                refused[name] = f"{name} takes {wanted}, not {json.dumps(payload.strip())}"
+                continue
+            if isinstance(before, float) and not isinstance(value, bool):
+                value = float(value)  # 40 into a rate of 25.0 stays a float, as the profile had it
+        state[name] = value
+    return refused
+
+
+def value_kind(value: object) -> str | None:
+    """The kind of a state value a command may set, in the user's words; None: any."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return None
+
+
+def shown(value: object) -> str:
+    """A value as a profile or a JSON payload writes it: `true`, `25.5`, `eco`, `null`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{value:.1f}"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)

@@ -59,10 +59,13 @@ from paho.mqtt.client import (
 from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties as PahoProperties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotsim_tui.profiles.model import BrokerSettings, Will
 from iotsim_tui.protocol.fast import publish_qos0
+from iotsim_tui.protocol.properties import NO_PROPERTIES
+from iotsim_tui.protocol.properties import Properties as WireProperties
 from iotsim_tui.protocol.reasons import MQTTVersion
 
 if TYPE_CHECKING:
@@ -77,7 +80,9 @@ __all__ = [
     "MqttCodeError",
     "MqttConnectError",
     "MqttError",
+    "PacketTypes",
     "PahoClient",
+    "PahoProperties",
     "ProtocolVersion",
     "ReasonCode",
     "connect",
@@ -107,8 +112,9 @@ CONNECT_TIMEOUT = 10.0
 INCOMING_QUEUE = 1000
 """Messages a device holds before reading them; more are dropped by the client."""
 
-IncomingMessage = Callable[[str, bytes, int, bool], None]
-"""Called with topic, payload, QoS and retain for each message a device receives."""
+IncomingMessage = Callable[[str, bytes, int, bool, Any], None]
+"""Called with topic, payload, QoS, retain and paho's MQTT 5 properties (or None) for each
+message a device receives."""
 OnError = Callable[[BaseException], None]
 
 
@@ -298,7 +304,10 @@ def _attach_hooks(client: Client, hooks: ConnectHooks) -> None:
 
     def on_message(c: PahoClient, userdata: Any, message: MQTTMessage) -> None:
         topic = message._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8
-        hooks.on_message(topic, bytes(message.payload), message.qos, bool(message.retain))
+        properties = getattr(message, "properties", None)  # paho's, on MQTT 5
+        hooks.on_message(
+            topic, bytes(message.payload), message.qos, bool(message.retain), properties
+        )
 
     paho.on_connect = on_connect
     paho.on_publish = on_publish
@@ -322,12 +331,19 @@ def _disconnected(client: Client, hooks: ConnectHooks, reason: int | ReasonCode)
         hooks.lost.set_result(reason)
 
 
-def send_qos0(paho: PahoClient, topic: str, payload: bytes, retain: bool, version: int) -> bool:
+def send_qos0(
+    paho: PahoClient,
+    topic: str,
+    payload: bytes,
+    retain: bool,
+    version: int,
+    properties: WireProperties = NO_PROPERTIES,
+) -> bool:
     """Publish at QoS 0 on a connected client; False when it is not connected.
 
-    `version` is the protocol level (4 for 3.1.1, 5).
+    `version` is the protocol level (4 for 3.1.1, 5); `properties` are sent on 5 only.
     """
-    return send_packet(paho, publish_qos0(topic, payload, retain, version))
+    return send_packet(paho, publish_qos0(topic, payload, retain, version, properties))
 
 
 def send_packet(paho: PahoClient, packet: bytes) -> bool:

@@ -11,7 +11,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from iotsim_tui.engine.events import DeviceStatus, MessageKind
+from iotsim_tui.engine.measures import Measures
 from iotsim_tui.engine.views import MAX_ERROR_SAMPLES, Ledger
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties
 
 OUTBOX_LIMIT = 1000
 """QoS 1/2 messages a device keeps while offline; more are dropped ("outbox full")."""
@@ -27,6 +29,8 @@ class Pending:
     qos: int
     retain: bool
     kind: MessageKind
+    properties: Properties = NO_PROPERTIES
+    """MQTT 5 properties (sent on 5 only)."""
 
 
 class Totals:
@@ -43,6 +47,7 @@ class Totals:
         "dropped",
         "error_samples",
         "failed",
+        "measures",
         "messages_in",
         "messages_out",
         "statuses",
@@ -58,6 +63,7 @@ class Totals:
         self.dropped = 0
         self.drop_reasons: dict[str, int] = {}
         self.error_samples: list[str] = []
+        self.measures = Measures()
 
     def sample(self, device_id: str, message: str) -> None:
         """Keep a few distinct error messages for the final report."""

@@ -9,14 +9,60 @@ is encoded once (`Qos0Frame`) and no message object is made on the way to the so
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.events import PAYLOAD_PREVIEW_BYTES, MessageKind, MessageOut
 from iotsim_tui.engine.generators import PayloadBuilder
+from iotsim_tui.engine.message_properties import to_paho
 from iotsim_tui.engine.mqtt_client import MQTT_ERR_SUCCESS, PahoClient, send_packet, send_qos0
 from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
-from iotsim_tui.profiles.model import Telemetry
+from iotsim_tui.profiles.model import Telemetry, Trigger
 from iotsim_tui.protocol.fast import Qos0Frame
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
+
+_UNSET = object()
+
+
+class Watch:
+    """A telemetry's trigger and what it last published and sampled."""
+
+    __slots__ = ("last", "previous", "trigger")
+
+    def __init__(self, trigger: Trigger | None) -> None:
+        self.trigger = trigger
+        self.last: object = _UNSET
+        """The field's value in the last message published (_UNSET: publish the next)."""
+        self.previous: object = _UNSET
+        """The field's value at the last sample, published or not."""
+
+    def fires(self, values: Mapping[str, Any]) -> bool:
+        """True when this sample is to be published."""
+        trigger = self.trigger
+        if trigger is None:
+            return True
+        value = values.get(trigger.field)
+        previous, self.previous = self.previous, value
+        fire = self.last is _UNSET
+        if not fire and trigger.change is not None:
+            fire = _moved(self.last, value, trigger.change)
+        if not fire and trigger.crosses is not None and _numeric(previous) and _numeric(value):
+            line = trigger.crosses
+            fire = (previous < line) != (value < line)  # type: ignore[operator]
+        if fire:
+            self.last = value
+        return fire
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _moved(last: object, value: object, change: float) -> bool:
+    if _numeric(last) and _numeric(value):
+        return abs(cast(float, value) - cast(float, last)) >= change
+    return value != last  # text, true/false: any change
 
 
 class Outgoing:
@@ -34,10 +80,13 @@ class Outgoing:
         "_device_id",
         "_frames",
         "_level",
+        "_properties",
         "_telemetry",
+        "_watches",
         "messages_out",
         "outbox",
         "paho",
+        "probe",
     )
 
     def __init__(
@@ -47,6 +96,7 @@ class Outgoing:
         builders: list[PayloadBuilder],
         context: NetworkContext,
         level: int,
+        properties: list[Properties] | None = None,
     ) -> None:
         self._device_id = device_id
         self._telemetry = telemetry
@@ -54,30 +104,43 @@ class Outgoing:
         self._context = context
         self._level = level
         """The protocol level: 4 for MQTT 3.1.1, 5."""
+        self._properties = properties or [NO_PROPERTIES] * len(telemetry)
+        """Each telemetry's MQTT 5 properties (NO_PROPERTIES: none)."""
         self._frames = [
-            Qos0Frame.for_topic(b.topic, t.qos, t.retain, level)
-            for b, t in zip(builders, telemetry, strict=True)
+            Qos0Frame.for_topic(b.topic, t.qos, t.retain, level, encode_properties(p))
+            for b, t, p in zip(builders, telemetry, self._properties, strict=True)
         ]
+        self._watches = (
+            [Watch(t.publish_when) for t in telemetry]
+            if any(t.publish_when for t in telemetry)
+            else None
+        )
+        """Each telemetry's trigger, when one has any (None: every interval, no checks)."""
         self.outbox = Outbox(context.totals)
         self.messages_out = 0
         self.paho: PahoClient | None = None
         """The connection's paho client while the broker has accepted it (None: offline)."""
+        self.probe: Callable[[str, bytes], None] | None = None
+        """Told of each telemetry message as it goes out, when the latency probe times it."""
 
     def publish_telemetry(self, index: int) -> None:
-        """Build and publish telemetry `index` now."""
+        """Build and publish telemetry `index` now (unless its trigger holds it back)."""
         builder = self._builders[index]
+        payload = builder.build()
+        if self._watches is not None and not self._watches[index].fires(builder.values):
+            return
         frame, paho = self._frames[index], self.paho
         if frame is None or paho is None:  # QoS 1/2, or offline: the general way
             telemetry = self._telemetry[index]
             self.publish(
                 builder.topic,
-                builder.build(),
+                payload,
                 telemetry.qos,
                 telemetry.retain,
                 MessageKind.TELEMETRY,
+                self._properties[index],
             )
             return
-        payload = builder.build()
         self.outbox.accept()
         if send_packet(paho, frame.packet(payload)):
             self.outbox.sent_at_most_once()
@@ -86,13 +149,24 @@ class Outgoing:
             self.outbox.drop(NOT_QUEUED)
 
     def publish(
-        self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        kind: MessageKind,
+        properties: Properties = NO_PROPERTIES,
     ) -> None:
         """Publish without waiting: sent now, kept in the outbox (QoS 1/2) or dropped."""
         self.outbox.accept()
-        message = Pending(topic, payload, qos, retain, kind)
+        message = Pending(topic, payload, qos, retain, kind, properties)
         if self.paho is None or not self._send(self.paho, message):
             self.outbox.keep(message)
+
+    def connected(self) -> None:
+        """The device (re)connected: each trigger publishes its next sample whatever it is."""
+        for watch in self._watches or ():
+            watch.last = _UNSET
 
     def flush(self) -> None:
         """Send what waits in the outbox (the device has just connected)."""
@@ -104,11 +178,24 @@ class Outgoing:
 
     def _send(self, paho: PahoClient, message: Pending) -> bool:
         if message.qos == 0:
-            if not send_qos0(paho, message.topic, message.payload, message.retain, self._level):
+            if not send_qos0(
+                paho,
+                message.topic,
+                message.payload,
+                message.retain,
+                self._level,
+                message.properties,
+            ):
                 return False
             self.outbox.sent_at_most_once()
         else:
-            info = paho.publish(message.topic, message.payload, message.qos, message.retain)
+            info = paho.publish(
+                message.topic,
+                message.payload,
+                message.qos,
+                message.retain,
+                to_paho(message.properties) if self._level == 5 else None,
+            )
             if info.rc != MQTT_ERR_SUCCESS:
                 return False
             self.outbox.sent(message, info.mid)
@@ -117,6 +204,8 @@ class Outgoing:
 
     def _count(self, topic: str, payload: bytes, qos: int, retain: bool, kind: MessageKind) -> None:
         self.messages_out += 1
+        if self.probe is not None and kind is MessageKind.TELEMETRY:
+            self.probe(topic, payload)
         context = self._context
         context.totals.messages_out += 1
         if context.recording:  # otherwise nobody reads events: the counters are the summary

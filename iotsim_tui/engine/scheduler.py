@@ -19,7 +19,8 @@ from typing import Protocol
 BATCH = 500
 """Publishes per turn of the event loop before letting other work run (a few milliseconds)."""
 JITTER = 0.02
-"""Each interval is stretched or shrunk by up to this fraction."""
+"""Each interval is stretched or shrunk by up to this fraction, unless a telemetry sets its
+own `jitter`."""
 MIN_GAP = 0.005
 """Seconds between the timer's turns, at the least (a publish is at most this late)."""
 
@@ -35,6 +36,8 @@ class Publisher(Protocol):
 
     def intervals(self) -> list[float]: ...
 
+    def jitters(self) -> list[float]: ...
+
     def publish_telemetry(self, index: int) -> None: ...
 
 
@@ -42,8 +45,9 @@ class TelemetryScheduler:
     """Calls `publish_telemetry` on devices when their telemetry is due."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, int, int, float, Publisher]] = []
-        """(due, order of adding, device generation, telemetry index, interval, device)"""
+        self._heap: list[tuple[float, int, int, int, float, float, Publisher]] = []
+        """(due, order of adding, device generation, telemetry index, interval, jitter,
+        device)"""
         self._counter = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -63,8 +67,10 @@ class TelemetryScheduler:
         loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
         start = now if since is None else since
+        jitters = device.jitters()
         for index, interval in enumerate(device.intervals()):
-            self._push(max(now, start + random.random() * interval), index, interval, device)  # noqa: S311
+            due = max(now, start + random.random() * interval)  # noqa: S311
+            self._push(due, index, interval, jitters[index], device)
         self._arm()
 
     def clear(self) -> None:
@@ -74,9 +80,12 @@ class TelemetryScheduler:
             self._timer.cancel()
             self._timer = None
 
-    def _push(self, due: float, index: int, interval: float, device: Publisher) -> None:
+    def _push(
+        self, due: float, index: int, interval: float, jitter: float, device: Publisher
+    ) -> None:
         self._counter += 1
-        heapq.heappush(self._heap, (due, self._counter, device.generation, index, interval, device))
+        entry = (due, self._counter, device.generation, index, interval, jitter, device)
+        heapq.heappush(self._heap, entry)
 
     def _arm(self) -> None:
         if not self._heap or self._loop is None:
@@ -96,16 +105,16 @@ class TelemetryScheduler:
         now = self._fired_at = self._loop.time()
         done = 0
         while heap and heap[0][0] <= now and done < BATCH:
-            due, _, generation, index, interval, device = pop(heap)
+            due, _, generation, index, interval, jitter, device = pop(heap)
             if generation != device.generation or not device.telemetry_running:
                 continue  # stopped or restarted since: its new entries are in the heap
             if not device.connected:
                 continue  # the device schedules its telemetry again when it reconnects
             device.publish_telemetry(index)
             done += 1
-            due += interval * (1.0 + JITTER * (2.0 * rand() - 1.0))
+            due += interval * (1.0 + jitter * (2.0 * rand() - 1.0))
             if due < now:  # fell behind (a busy loop): skip, do not burst to catch up
                 due = now + interval * rand()
             self._counter += 1
-            push(heap, (due, self._counter, generation, index, interval, device))
+            push(heap, (due, self._counter, generation, index, interval, jitter, device))
         self._arm()

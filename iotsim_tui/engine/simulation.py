@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from iotsim_tui.engine.bus import EventBus
 from iotsim_tui.engine.connection import resolve
@@ -23,6 +23,7 @@ from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.device import DeviceRunner
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageKind
 from iotsim_tui.engine.outbox import Totals
+from iotsim_tui.engine.probe import LatencyProbe, watch_sample
 from iotsim_tui.engine.ramp import ConnectionRamp
 from iotsim_tui.engine.scheduler import TelemetryScheduler
 from iotsim_tui.engine.tls import tls_context
@@ -51,6 +52,8 @@ class Simulation:
         shard: `(index, count)`: only devices whose position in the network modulo `count` is
             `index` (0-based), so several processes or hosts can share a network.
         record_events: False when nobody will read `events()` (saves the work per message).
+        latency_probe: Time a sample of the telemetry from publish to delivery with one more
+            MQTT client (engine/probe.py), for `Summary.latency`.
 
     Raises:
         ProfileError: a telemetry of the network cannot be built (unusable generator).
@@ -65,6 +68,7 @@ class Simulation:
         device_ids: Collection[str] | None = None,
         shard: tuple[int, int] | None = None,
         record_events: bool = True,
+        latency_probe: bool = False,
     ) -> None:
         self._network = network
         broker = network.broker
@@ -86,6 +90,19 @@ class Simulation:
             for device in _select(devices_of(network), device_ids, shard)
         }
         self._samples: deque[tuple[float, int, int]] = deque()
+        self._probe: LatencyProbe | None = None
+        self._probe_started = False
+        if latency_probe:
+            self._probe = LatencyProbe(
+                broker, self._context.endpoint, self._totals.measures.latency
+            )
+            runners = list(self._runners.values())
+            topics = [
+                [(b.topic, t.qos) for b, t in zip(r.builders, r.device.telemetry, strict=True)]
+                for r in runners
+            ]
+            for position in watch_sample(self._probe, topics):
+                runners[position].outgoing.probe = self._probe.sent
 
     async def __aenter__(self) -> Self:
         return self
@@ -98,6 +115,8 @@ class Simulation:
     ) -> None:
         """Stop every device and end the event stream."""
         await self.stop()
+        if self._probe is not None:
+            await self._probe.stop()
         self._scheduler.clear()
         self._context.driver.close()
         self._bus.close()
@@ -142,6 +161,10 @@ class Simulation:
             context.addresses, context.resolve_error = await resolve(*context.endpoint), None
         except OSError as error:  # every device reports it, as it would have found it
             context.addresses, context.resolve_error = [], error
+        if self._probe is not None and not self._probe_started:
+            self._probe_started = True  # once: it watches every start and stop after this
+            await self._probe.start(context.tls)
+        self._totals.measures.started()
         for runner in self._chosen(device_ids):
             runner.start()
 
@@ -219,7 +242,30 @@ class Simulation:
             ledger=totals.ledger(),
             events_dropped=self._bus.dropped,
             error_samples=tuple(totals.error_samples),
+            **self._measured(),
         )
+
+    def _measured(self) -> dict[str, Any]:
+        measures = self._totals.measures
+        offline_devices, offline_seconds, outages = measures.outages()
+        return {
+            "recovered": measures.recovered,
+            "started_at": measures.started_at,
+            "connections": measures.connections,
+            "first_connections": measures.first_connections,
+            "last_first_connect_at": measures.last_first_connect_at,
+            "connect_time": measures.connect_time.copy(),
+            "latency": measures.latency.copy(),
+            "probe": "" if self._probe is None else self._probe.describe(),
+            "errors_by_kind": dict(measures.errors_by_kind),
+            "offline_devices": offline_devices,
+            "offline_seconds": offline_seconds,
+            "outages": outages,
+        }
+
+    def take_errors(self) -> list[tuple[str, str]]:
+        """(device id, message) of each error reported since the last call, oldest first."""
+        return self._totals.measures.take_errors()
 
     def _rates(self, messages_in: int, messages_out: int) -> tuple[float, float]:
         now = time.monotonic()

@@ -3,8 +3,10 @@
 A progress bar while the devices connect, a live summary line, and a final summary; or, with
 `--json`, every event as one JSON line for scripts. `--workers N` spreads the devices over N
 processes with one combined summary; `--shard i/n` runs one slice of a network that several
-hosts share. The exit code is 0 when every device ran without an error, 1 otherwise, and 130
-when Ctrl-C stopped the run (the summary is still printed).
+hosts share. The exit code is 0 when every device ran without an error (or every one that
+lost its connection got it back with nothing dropped: a warning), 1 otherwise, and 130
+when Ctrl-C stopped the run (the summary is still printed). `--summary FILE` writes the
+final summary as JSON (headless/report.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from iotsim_tui.headless.options import RunOptions, parse_shard
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `iotsim-tui run`."""
     parser.epilog = (
-        "Exit codes: 0 every device ran without an error; 1 a device reported an error; "
+        "Exit codes: 0 every device ran without an error, or those that lost the broker "
+        "connected again with nothing dropped (a warning); 1 a device failed; "
         "2 bad usage; 130 stopped by Ctrl-C (or SIGTERM) before --duration ended, "
         "after printing the summary."
     )
@@ -62,6 +65,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="write the capture here when the run ends (implies --eavesdrop)",
+    )
+    parser.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="also write the final summary here as JSON (figures, histograms, ledger), "
+        "to compare or merge runs",
+    )
+    parser.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not time publish-to-delivery latency (the probe is one more MQTT client, "
+        "subscribed to the telemetry of up to 20 devices)",
     )
     parser.add_argument(
         "--no-broker",

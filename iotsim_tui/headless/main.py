@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from iotsim_tui.errors import UsageError
 from iotsim_tui.headless.clock import RunClock
 from iotsim_tui.headless.options import RunOptions
 from iotsim_tui.headless.output import INTERRUPTED, Display, event_record
+from iotsim_tui.headless.report import summary_record
 from iotsim_tui.profiles.load import load_network
 from iotsim_tui.profiles.model import Network
 
@@ -28,6 +30,8 @@ CERTS_DIR = Path("certs")
 
 Report = Callable[[Summary], None]
 Emit = Callable[[list[dict[str, Any]]], None]
+Tell = Callable[[list[tuple[str, str]]], None]
+"""Called with (device id, message) of the errors reported since the last call."""
 
 
 def run_headless(options: RunOptions) -> int:
@@ -73,12 +77,18 @@ async def _main(options: RunOptions, network: Network) -> int:
                     emit=display.events if options.json else None,
                     stop=stop,
                     clock=clock,
+                    tell=display.errors,
                 )
         if tap is not None and options.pcap is not None:
             written = tap.write_pcap(options.pcap)
             print(f"capture written to {options.pcap}: {written}")
     interrupted = stop.is_set()
     display.finish(summary, network.name, clock.seconds, interrupted=interrupted)
+    if options.summary is not None:
+        record = summary_record(
+            summary, network.name, interrupted=interrupted, seconds=clock.seconds
+        )
+        write_summary(options.summary, record)
     if interrupted:
         return INTERRUPTED
     return 0 if summary.ok else 1
@@ -94,10 +104,13 @@ async def run_simulation(
     emit: Emit | None,
     stop: asyncio.Event,
     clock: RunClock | None = None,
+    tell: Tell | None = None,
 ) -> Summary:
     """Run this process's devices until the duration ends or `stop` is set; the last summary.
 
-    The duration counts from the devices' start (`clock` records it, and their stop).
+    The duration counts from the devices' start (`clock` records it, and their stop). The run
+    also ends when every device has failed for good (nothing can recover). `tell` hears of
+    each error as it is reported.
     """
     clock = clock or RunClock()
     try:
@@ -107,6 +120,7 @@ async def run_simulation(
             device_ids=options.devices,
             shard=shard,
             record_events=emit is not None,
+            latency_probe=options.probe,
         )
     except KeyError as error:
         raise UsageError(f"--device: {error.args[0]}") from None
@@ -121,9 +135,14 @@ async def run_simulation(
             wait = REFRESH if deadline is None else min(REFRESH, deadline - time.monotonic())
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(wait, 0))
-            report(simulation.summary())
+            now = simulation.summary()
+            report(now)
+            if tell is not None and (errors := simulation.take_errors()):
+                tell(errors)
             if deadline is not None and time.monotonic() >= deadline:
                 break
+            if now.devices and now.errors == now.devices:
+                break  # every device failed for good (bad password, untrusted CA, ...)
         clock.stop()
         running = simulation.summary()
         await simulation.stop()
@@ -135,6 +154,7 @@ async def run_simulation(
             reconnecting=running.reconnecting,
             stopped=running.stopped,
             errors=running.errors,
+            recovered=running.recovered,
             rate_in=running.rate_in,
             rate_out=running.rate_out,
         )
@@ -147,6 +167,19 @@ async def run_simulation(
 async def _forward(simulation: Simulation, emit: Emit) -> None:
     async for batch in simulation.events():
         emit([event_record(event) for event in batch])
+
+
+def write_summary(path: Path, record: dict[str, Any]) -> None:
+    """Write the JSON summary to `path` whole or not at all (a temporary file, then a rename)."""
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        with suppress(OSError):
+            temporary.unlink()
+        raise UsageError(f"--summary {path}: cannot write it: {error.strerror or error}") from None
 
 
 def _stop_on_signals() -> asyncio.Event:

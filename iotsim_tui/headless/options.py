@@ -39,6 +39,10 @@ class RunOptions:
     eavesdrop: bool = False
     pcap: Path | None = None
     start_broker: bool = True
+    summary: Path | None = None
+    """Where to write the JSON summary."""
+    probe: bool = True
+    """Time a sample of the telemetry from publish to delivery (the latency probe)."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunOptions:
@@ -56,6 +60,8 @@ class RunOptions:
             eavesdrop=args.eavesdrop or args.pcap is not None,
             pcap=args.pcap,
             start_broker=not args.no_broker,
+            summary=args.summary,
+            probe=not args.no_probe,
         )
         options.check()
         return options

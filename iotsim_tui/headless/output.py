@@ -18,16 +18,16 @@ from iotsim_tui.engine import (
     StatusChanged,
     Summary,
 )
-from iotsim_tui.words import agreeing, counted
+from iotsim_tui.headless.report import INTERRUPTED, final_report, summary_record
+from iotsim_tui.words import agreeing
+
+__all__ = ["INTERRUPTED", "Display", "event_record", "json_lines", "summary_line"]
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 PLAIN_EVERY = 5.0
 """Seconds between summary lines when the output is not a terminal."""
-INTERRUPTED = 130
-"""The exit code of a run stopped by Ctrl-C (or SIGTERM) before its --duration: 128 + SIGINT,
-as shells report it, so a script can tell it from a complete run."""
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -71,35 +71,6 @@ def _payload(payload: bytes, size: int) -> dict[str, Any]:
     return shown
 
 
-def summary_record(
-    summary: Summary, network: str, *, interrupted: bool = False, seconds: float | None = None
-) -> dict[str, Any]:
-    """The final summary as a JSON-ready dict (`seconds`: how long the devices ran)."""
-    ledger = summary.ledger
-    return {
-        "type": "summary",
-        "interrupted": interrupted,
-        "network": network,
-        "seconds": None if seconds is None else round(seconds, 3),
-        "devices": summary.devices,
-        "connected": summary.connected,
-        "errors": summary.errors,
-        "failed": summary.failed,
-        "messages_out": summary.messages_out,
-        "messages_in": summary.messages_in,
-        "ledger": {
-            "accepted": ledger.accepted,
-            "acknowledged": ledger.acknowledged,
-            "queued": ledger.queued,
-            "dropped": ledger.dropped,
-            "drop_reasons": dict(ledger.drop_reasons),
-        },
-        "events_dropped": summary.events_dropped,
-        "error_samples": list(summary.error_samples),
-        "ok": summary.ok,
-    }
-
-
 def summary_line(summary: Summary) -> str:
     """One line: connected, errors, messages out and in per second."""
     line = (
@@ -112,28 +83,17 @@ def summary_line(summary: Summary) -> str:
     return line
 
 
-def final_report(
-    summary: Summary, network: str, seconds: float, *, interrupted: bool = False
-) -> list[str]:
-    """The lines of the final summary."""
-    ledger = summary.ledger
-    was = agreeing(summary.connected, "was", "were")
-    lines = [
-        f"{network}: {counted(summary.devices, 'device')} ran for {seconds:.1f} s; "
-        f"{summary.connected:,} {was} connected when it stopped, "
-        f"{summary.failed:,} reported errors",
-        f"{counted(summary.messages_out, 'message')} published, "
-        f"{counted(summary.messages_in, 'message')} received",
-        f"ledger: {ledger.accepted:,} accepted = {ledger.acknowledged:,} acknowledged + "
-        f"{ledger.queued:,} queued + {ledger.dropped:,} dropped",
-    ]
-    for reason, count in sorted(ledger.drop_reasons.items()):
-        lines.append(f"  dropped {count:,}: {reason}")
-    lines += [f"error: {sample}" for sample in summary.error_samples]
-    if interrupted:
-        lines.append(f"result: interrupted (exit code {INTERRUPTED})")
-    else:
-        lines.append("result: ok" if summary.ok else "result: errors (exit code 1)")
+def error_lines(errors: list[tuple[str, str]], named: int = 3) -> list[str]:
+    """One line per distinct error, naming a few of the devices that reported it."""
+    devices: dict[str, list[str]] = {}
+    for device, message in errors:
+        devices.setdefault(message, []).append(device)
+    lines = []
+    for message, who in devices.items():
+        shown = ", ".join(who[:named])
+        if len(who) > named:
+            shown += f" and {len(who) - named:,} more"
+        lines.append(f"error: {agreeing(len(who), 'device', 'devices')} {shown}: {message}")
     return lines
 
 
@@ -198,6 +158,16 @@ class Display:
         elif not self._json and elapsed - self._last_plain >= PLAIN_EVERY:
             self._last_plain = elapsed
             print(f"[{elapsed:6.1f} s] {summary_line(summary)}", file=self._out, flush=True)
+
+    def errors(self, errors: list[tuple[str, str]]) -> None:
+        """Say which devices failed and why, as it happens (with --json the events say it)."""
+        if self._json:
+            return
+        for line in error_lines(errors):
+            if self._progress is not None:
+                self._progress.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr, flush=True)
 
     def events(self, records: list[dict[str, Any]]) -> None:
         """Print events as JSON lines."""

@@ -79,6 +79,8 @@ async def run_workers(
             clock.start(payload)
         elif kind == "lines":
             display.lines(payload)
+        elif kind == "errors":
+            display.errors(payload)
         elif kind == "final":
             latest[worker] = finals[worker] = payload
         elif kind == "error":
@@ -182,6 +184,7 @@ def worker_main(
             emit=(lambda records: send("lines", json_lines(records))) if options.json else None,
             stop=stop,
             clock=clock,
+            tell=lambda errors: send("errors", errors),
         )
         send("final", summary)
 

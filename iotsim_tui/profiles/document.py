@@ -18,6 +18,7 @@ from iotsim_tui.profiles.model import (
     DeviceTemplate,
     GeneratorKind,
     Lab,
+    MessageProperties,
     MQTTVersion,
     Network,
     PayloadFields,
@@ -128,9 +129,21 @@ def _subscription_table(item: Subscription) -> Inline:
 
 
 def _telemetry_table(item: Telemetry) -> dict[str, Any]:
-    table = {"topic": item.topic, **_changed(item, skip=("topic", "fields"))}
+    skip = ("topic", "fields", "properties", "publish_when")
+    table = {"topic": item.topic, **_changed(item, skip=skip)}
+    if item.publish_when is not None:
+        table["publish_when"] = Inline(_changed(item.publish_when))
     if item.fields:
         table["fields"] = _fields_table(item.fields)
+    if item.properties is not None:
+        table["properties"] = _properties_table(item.properties)
+    return table
+
+
+def _properties_table(item: MessageProperties) -> Inline:
+    table = Inline(_changed(item, skip=("user",)))
+    if item.user:
+        table["user"] = Inline(item.user)
     return table
 
 
@@ -173,7 +186,10 @@ def _command_table(item: Command) -> dict[str, Any]:
 
 
 def _response_table(item: Response) -> Inline:
-    return Inline(topic=item.topic, **_changed(item, skip=("topic",)))
+    table = Inline(topic=item.topic, **_changed(item, skip=("topic", "properties")))
+    if item.properties is not None:
+        table["properties"] = _properties_table(item.properties)
+    return table
 
 
 def _will_table(item: Will) -> Inline:

@@ -39,6 +39,9 @@ GENERATOR_KEYS: dict[GeneratorKind, tuple[str, ...]] = {
     GeneratorKind.COUNTER: ("start", "step"),
     GeneratorKind.FIELD: ("name",),
     GeneratorKind.STATE: ("name",),
+    GeneratorKind.SINE: ("period", "amplitude", "phase", "base", "round"),
+    GeneratorKind.GAUSSIAN: ("base", "sigma", "min", "max", "round"),
+    GeneratorKind.ROUTE: ("waypoints", "speed", "round"),
 }
 """The keys each kind of generator takes, besides `kind`."""
 
@@ -52,6 +55,9 @@ REQUIRED_KEYS: dict[GeneratorKind, tuple[str, ...]] = {
     GeneratorKind.CHOICE: ("values",),
     GeneratorKind.FIELD: ("name",),
     GeneratorKind.STATE: ("name",),
+    GeneratorKind.SINE: ("period",),
+    GeneratorKind.GAUSSIAN: ("base", "sigma"),
+    GeneratorKind.ROUTE: ("waypoints", "speed"),
 }
 
 TIMESTAMP_FORMATS = ("iso", "epoch", "epoch_ms")
@@ -131,6 +137,12 @@ def parse_generator(
         return ValueSpec(kind, start=spec.number("start"), step=spec.number("step", nonzero=True))
     if kind is GeneratorKind.FIELD:
         return ValueSpec(kind, name=spec.one_of("name", DEVICE_FIELDS))
+    if kind is GeneratorKind.SINE:
+        return spec.sine()
+    if kind is GeneratorKind.GAUSSIAN:
+        return spec.gaussian()
+    if kind is GeneratorKind.ROUTE:
+        return spec.route()
     return ValueSpec(kind, name=spec.state_name(state))
 
 
@@ -197,6 +209,77 @@ class _Spec:
         if start is not None and low is not None and high is not None and not low <= start <= high:
             self._bad("start", f"must be from min to max ({low} to {high})")
         return ValueSpec(kind, min=low, max=high, step=step, start=start, round=rounding)
+
+    def rounding(self) -> int | None:
+        rounding = self.table.get("round")
+        if rounding is not None and not (is_integer(rounding) and 0 <= rounding <= MAX_ROUND):
+            self._bad("round", f"must be an integer from 0 to {MAX_ROUND} (decimal places)")
+            return None
+        return cast("int | None", rounding)
+
+    def sine(self) -> ValueSpec:
+        period = self.number("period")
+        if period is not None and period <= 0:
+            self._bad("period", "must be a number of seconds greater than 0")
+            period = None
+        return ValueSpec(
+            GeneratorKind.SINE,
+            period=period,
+            amplitude=self.number("amplitude"),
+            phase=self.number("phase"),
+            base=self.number("base"),
+            round=self.rounding(),
+        )
+
+    def gaussian(self) -> ValueSpec:
+        sigma = self.number("sigma")
+        if sigma is not None and sigma < 0:
+            self._bad("sigma", "must be a number of at least 0 (the standard deviation)")
+            sigma = None
+        low, high = self.number("min"), self.number("max")
+        if low is not None and high is not None and low > high:
+            self._bad("min", f"must not be more than max ({high})")
+        return ValueSpec(
+            GeneratorKind.GAUSSIAN,
+            base=self.number("base"),
+            sigma=sigma,
+            min=low,
+            max=high,
+            round=self.rounding(),
+        )
+
+    def route(self) -> ValueSpec:
+        speed = self.number("speed")
+        if speed is not None and speed <= 0:
+            self._bad("speed", "must be a number of metres per second greater than 0")
+            speed = None
+        return ValueSpec(
+            GeneratorKind.ROUTE, waypoints=self.waypoints(), speed=speed, round=self.rounding()
+        )
+
+    def waypoints(self) -> tuple[tuple[float, float], ...]:
+        value = self.table.get("waypoints")
+        if value is None:
+            return ()
+        rule = (
+            "must be an array of at least two [latitude, longitude] pairs in degrees "
+            "(latitude -90 to 90, longitude -180 to 180), as in [[48.85, 2.35], [48.86, 2.29]]"
+        )
+        points: list[tuple[float, float]] = []
+        for point in value if isinstance(value, list) else [None]:
+            if (
+                not isinstance(point, list)
+                or len(point) != 2
+                or not all(is_number(x) and math.isfinite(x) for x in point)
+                or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180)
+            ):
+                self._bad("waypoints", rule)
+                return ()
+            points.append((float(point[0]), float(point[1])))
+        if len(points) < 2:
+            self._bad("waypoints", rule)
+            return ()
+        return tuple(points)
 
     def values(self) -> tuple[Any, ...]:
         value = self.table.get("values")

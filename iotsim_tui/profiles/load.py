@@ -15,6 +15,7 @@ from pathlib import Path
 from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.checks import Checker
 from iotsim_tui.profiles.document import network_document
+from iotsim_tui.profiles.limits import check_parsed, check_text, read_profile_text
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.profiles.validate import build_network
 
@@ -25,19 +26,11 @@ def load_network(path: Path) -> Network:
     """Read and check the profile at `path` (relative paths resolve against the working dir).
 
     Raises:
-        ProfileError: the file cannot be read or is not valid TOML.
+        ProfileError: the file cannot be read, is not a regular file, is beyond what a
+            profile may be (profiles/limits.py) or is not valid TOML.
         ProfileProblems: the TOML is valid but some values are not; lists all of them.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ProfileError(f"{path}: is a folder, not a profile") from None
-    except UnicodeDecodeError as error:
-        raise ProfileError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise ProfileError(f"{path}: cannot be read: {error.strerror}") from None
+    text = read_profile_text(path)
     return parse_network(text, str(path))
 
 
@@ -48,10 +41,14 @@ def parse_network(text: str, path: str) -> Network:
         ProfileError: `text` is not valid TOML.
         ProfileProblems: some values are not valid; lists all of them, in line order.
     """
+    check_text(text, path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(_syntax_message(str(error), path)) from None
+    except RecursionError:  # check_text bounds the nesting; this is a last guard
+        raise ProfileError(f"{path}: nested too deep to read") from None
+    check_parsed(raw, path)
     checker = Checker(path, text)
     network = build_network(raw, checker)
     if checker.problems:

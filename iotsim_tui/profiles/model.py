@@ -36,6 +36,8 @@ class TelemetryFormat(StrEnum):
     """A JSON object of the fields (nested tables become nested objects)."""
     TEXT = "text"
     """The `template` string with `{field}` placeholders filled in."""
+    BINARY = "binary"
+    """Bytes: the fields packed by `struct`, or the fixed `base64` payload."""
 
 
 class TelemetryAction(StrEnum):
@@ -60,6 +62,9 @@ class GeneratorKind(StrEnum):
     COUNTER = "counter"  # start, step: 0, 1, 2, ...
     FIELD = "field"  # name: a device field ("id", "name", "description")
     STATE = "state"  # name: a device state value, which commands can change
+    SINE = "sine"  # period, amplitude, phase, base, round: a wave over the wall clock
+    GAUSSIAN = "gaussian"  # base, sigma, min, max, round: normal noise around a base
+    ROUTE = "route"  # waypoints, speed, round: a GPS position moving along waypoints
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,20 @@ class ValueSpec:
     probability: float | None = None
     format: str | None = None
     name: str | None = None
+    period: float | None = None
+    """sine: seconds per wave."""
+    amplitude: float | None = None
+    """sine: how far the wave goes above and below `base`."""
+    phase: float | None = None
+    """sine: degrees the wave is shifted by (devices alike but out of step)."""
+    base: float | None = None
+    """sine: the middle of the wave; gaussian: the mean."""
+    sigma: float | None = None
+    """gaussian: the standard deviation."""
+    waypoints: tuple[tuple[float, float], ...] = ()
+    """route: (latitude, longitude) points in degrees, followed in order and round again."""
+    speed: float | None = None
+    """route: metres per second along the route."""
 
 
 PayloadFields: TypeAlias = Mapping[str, "ValueSpec | PayloadFields"]
@@ -172,6 +191,51 @@ class Subscription:
     on: SubscribeOn = SubscribeOn.START
 
 
+class PayloadFormat(StrEnum):
+    """MQTT 5's payload format indicator: what the receiver may assume of the payload."""
+
+    BYTES = "bytes"
+    UTF8 = "utf-8"
+
+
+@dataclass(frozen=True)
+class MessageProperties:
+    """MQTT 5 properties of a message a device publishes (telemetry, a command's response).
+
+    They need `protocol = "5"`. `{id}` and `{name}` are filled in the response topic and the
+    correlation data, as in topics.
+    """
+
+    content_type: str | None = None
+    """A MIME type, as in "application/json"."""
+    payload_format: PayloadFormat | None = None
+    message_expiry: int | None = None
+    """Seconds a broker keeps the message for an offline subscriber before dropping it."""
+    response_topic: str | None = None
+    """Where a receiver should answer (a request, in MQTT 5's request/response)."""
+    correlation_data: str | None = None
+    """Sent back with the answer, so the requester can tell which request it answers."""
+    user: Mapping[str, str] = field(default_factory=dict)
+    """User properties: name -> value pairs the receiver sees with the message."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Publish a telemetry only when one of its fields changed enough or crossed a value.
+
+    The payload is still built every `interval` (the device samples), but sent only when the
+    trigger fires, and always the first time after the device connects.
+    """
+
+    field: str
+    """A top-level field of the telemetry."""
+    change: float | None = None
+    """Publish when the field moved by at least this much since the last message (any
+    change at all for text and true/false)."""
+    crosses: float | None = None
+    """Publish when the field crosses this value, upwards or downwards."""
+
+
 @dataclass(frozen=True)
 class Telemetry:
     """A message a device publishes every `interval` seconds."""
@@ -182,9 +246,22 @@ class Telemetry:
     qos: int = 0
     retain: bool = False
     format: TelemetryFormat = TelemetryFormat.JSON
+    jitter: float = 0.02
+    """Each interval is stretched or shrunk at random by up to this fraction (0: exact)."""
+    on_connect: bool = False
+    """Also publish once as soon as the device connects (a "birth" message)."""
+    publish_when: Trigger | None = None
+    """Publish only when a field changes or crosses a value (None: every interval)."""
     template: str | None = None
     """For `format = "text"`: the payload, with `{field}` placeholders."""
+    struct: str | None = None
+    """For `format = "binary"`: how the fields are packed, in Python's struct notation
+    ("<hHf": little-endian int16, uint16, float32), one item per field in order."""
+    base64: str | None = None
+    """For `format = "binary"`: a fixed payload, written in base64."""
     fields: PayloadFields = field(default_factory=dict)
+    properties: MessageProperties | None = None
+    """MQTT 5 properties sent with each message (`protocol = "5"`)."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +273,10 @@ class Response:
     payload: str = "{payload}"
     qos: int = 0
     retain: bool = False
+    properties: MessageProperties | None = None
+    """MQTT 5 properties of the response (`protocol = "5"`). A command that arrives with a
+    response topic (MQTT 5 request/response) is answered there instead, with its correlation
+    data."""
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,11 @@ the bad value) so that all of them can be reported together.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from iotsim_tui.profiles.checks import REQUIRED, SCALAR_RULE, Checker, dotted, is_scalar
-from iotsim_tui.profiles.fields import parse_fields
 from iotsim_tui.profiles.lab import parse_lab
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
@@ -24,18 +22,20 @@ from iotsim_tui.profiles.model import (
     Device,
     DeviceTemplate,
     Lab,
+    MessageProperties,
     MQTTVersion,
     Network,
     Ramp,
     Response,
     SubscribeOn,
     Subscription,
-    Telemetry,
     TelemetryAction,
-    TelemetryFormat,
     TLSSettings,
+    Trigger,
     Will,
 )
+from iotsim_tui.profiles.properties import parse_properties
+from iotsim_tui.profiles.telemetry import parse_telemetry
 
 TOP_KEYS = ("network", "devices", "templates", "lab")
 NETWORK_KEYS = ("name", "description", "broker", "ramp")
@@ -43,10 +43,10 @@ BROKER_KEYS = tuple(f.name for f in dataclass_fields(BrokerSettings))
 TLS_KEYS = tuple(f.name for f in dataclass_fields(TLSSettings))
 RAMP_KEYS = tuple(f.name for f in dataclass_fields(Ramp))
 SUBSCRIPTION_KEYS = tuple(f.name for f in dataclass_fields(Subscription))
-TELEMETRY_KEYS = tuple(f.name for f in dataclass_fields(Telemetry))
 COMMAND_KEYS = tuple(f.name for f in dataclass_fields(Command))
 RESPONSE_KEYS = tuple(f.name for f in dataclass_fields(Response))
 WILL_KEYS = tuple(f.name for f in dataclass_fields(Will))
+TRIGGER_KEYS = tuple(f.name for f in dataclass_fields(Trigger))
 DEVICE_KEYS = tuple(f.name for f in dataclass_fields(Device))
 TEMPLATE_KEYS = tuple(f.name for f in dataclass_fields(DeviceTemplate))
 
@@ -252,11 +252,11 @@ def _device_parts(
         for at, item in checker.tables(table.get("subscribe", []), (*where, "subscribe"))
     )
     telemetry = tuple(
-        _telemetry(checker, item, at, fill, state)
+        parse_telemetry(checker, item, at, fill, state, broker.protocol)
         for at, item in checker.tables(table.get("telemetry", []), (*where, "telemetry"))
     )
     commands = tuple(
-        _command(checker, item, at, fill, state)
+        _command(checker, item, at, fill, state, broker.protocol)
         for at, item in checker.tables(table.get("commands", []), (*where, "commands"))
     )
     will = None
@@ -310,69 +310,21 @@ def _subscription(
     )
 
 
-def _telemetry(
-    checker: Checker,
-    raw: object,
-    where: KeyPath,
-    fill: Mapping[str, str],
-    state: Mapping[str, Any],
-) -> Telemetry:
-    table = checker.table(raw, where, TELEMETRY_KEYS)
-    payload = TelemetryFormat.JSON
-    payload = checker.choice(table, where, "format", TelemetryFormat, payload)
-    template = checker.optional_text(table, where, "template")
-    fields = parse_fields(checker, table.get("fields", {}), (*where, "fields"), state)
-    if payload is TelemetryFormat.TEXT and template is None and "template" not in table:
-        checker.report(
-            (*where, "format"), 'needs template = "..." with {field} placeholders', payload.value
-        )
-    if payload is TelemetryFormat.JSON and "template" in table:
-        checker.report((*where, "template"), 'is only used with format = "text"', template)
-    if payload is TelemetryFormat.TEXT and template is not None:
-        _check_template(checker, template, (*where, "template"), [*fields, "id", "name"])
-    return Telemetry(
-        topic=checker.topic(table, where, is_filter=False, fill=fill),
-        interval=checker.positive(
-            table, where, "interval", 5.0, "must be a number greater than 0 (seconds)"
-        ),
-        qos=checker.qos(table, where, 0),
-        retain=checker.flag(table, where, "retain", False),
-        format=payload,
-        template=template,
-        fields=fields,
-    )
-
-
-def _check_template(checker: Checker, template: str, where: KeyPath, names: list[str]) -> None:
-    """A text payload template, read the way `str.format` reads it."""
-    try:
-        used = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as error:
-        checker.report(
-            where, f"is not a valid template ({error}); write {{{{ and }}}} for braces", template
-        )
-        return
-    for name in used:
-        if re.split(r"[.\[]", name, maxsplit=1)[0] not in names:
-            usable = ", ".join(f"{{{known}}}" for known in names)
-            checker.report(
-                where, f"unknown placeholder {{{name}}}; usable here: {usable}", template
-            )
-            return
-
-
 def _command(
     checker: Checker,
     raw: object,
     where: KeyPath,
     fill: Mapping[str, str],
     state: Mapping[str, Any],
+    protocol: MQTTVersion,
 ) -> Command:
     table = checker.table(raw, where, COMMAND_KEYS)
     response = None
     if "response" in table:
         response_fill = {**fill, "topic": "topic", "payload": "payload"}
-        response = _response(checker, table["response"], (*where, "response"), response_fill)
+        response = _response(
+            checker, table["response"], (*where, "response"), response_fill, protocol
+        )
     action = None
     if "telemetry" in table:
         action = checker.choice(table, where, "telemetry", TelemetryAction, TelemetryAction.STOP)
@@ -397,14 +349,33 @@ def _command(
     )
 
 
-def _response(checker: Checker, raw: object, where: KeyPath, fill: Mapping[str, str]) -> Response:
+def _response(
+    checker: Checker,
+    raw: object,
+    where: KeyPath,
+    fill: Mapping[str, str],
+    protocol: MQTTVersion,
+) -> Response:
     table = checker.table(raw, where, RESPONSE_KEYS)
     return Response(
         topic=checker.topic(table, where, is_filter=False, fill=fill),
         payload=checker.text(table, where, "payload", Response.payload),
         qos=checker.qos(table, where, 0),
         retain=checker.flag(table, where, "retain", False),
+        properties=_properties(checker, table, where, protocol, fill),
     )
+
+
+def _properties(
+    checker: Checker,
+    table: Mapping[str, Any],
+    where: KeyPath,
+    protocol: MQTTVersion,
+    fill: Mapping[str, str],
+) -> MessageProperties | None:
+    if "properties" not in table:
+        return None
+    return parse_properties(checker, table["properties"], (*where, "properties"), protocol, fill)
 
 
 def _changes(

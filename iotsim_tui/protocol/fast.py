@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from iotsim_tui.protocol.encoding import encode_publish
 from iotsim_tui.protocol.errors import MalformedPacket, ProtocolError
 from iotsim_tui.protocol.packets import Publish
-from iotsim_tui.protocol.properties import PropertyId
+from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, PropertyId
 from iotsim_tui.protocol.reasons import MQTTVersion, ReasonCode
 from iotsim_tui.protocol.wire import U16, U32, decode_text, encode_vbi
 
@@ -21,9 +21,18 @@ _QOS0_FIRST = (b"\x30", b"\x31")
 """The first byte of a QoS 0 PUBLISH, by retain flag."""
 
 
-def publish_qos0(topic: str, payload: bytes, retain: bool, version: int) -> bytes:
-    """A QoS 0 PUBLISH with no properties; `version` is the protocol level (4, 5)."""
-    return encode_publish(Publish(topic, payload, retain=retain), MQTTVersion(version))
+def publish_qos0(
+    topic: str,
+    payload: bytes,
+    retain: bool,
+    version: int,
+    properties: Properties = NO_PROPERTIES,
+) -> bytes:
+    """A QoS 0 PUBLISH; `version` is the protocol level (4, 5), `properties` go on 5 only."""
+    if version != MQTTVersion.V5:
+        properties = NO_PROPERTIES
+    publish = Publish(topic, payload, retain=retain, properties=properties)
+    return encode_publish(publish, MQTTVersion(version))
 
 
 class Qos0Frame:
@@ -34,18 +43,26 @@ class Qos0Frame:
 
     __slots__ = ("_first", "_fixed", "retain")
 
-    def __init__(self, name: bytes, retain: bool, version: int) -> None:
+    def __init__(
+        self, name: bytes, retain: bool, version: int, properties: bytes = b"\x00"
+    ) -> None:
         self.retain = retain
         self._first = _QOS0_FIRST[retain]
-        # The topic, then (MQTT 5) an empty property list; QoS 0 has no packet id.
-        self._fixed = U16.pack(len(name)) + name + (b"\x00" if version == MQTTVersion.V5 else b"")
+        # The topic, then (MQTT 5) the encoded properties; QoS 0 has no packet id.
+        self._fixed = (
+            U16.pack(len(name)) + name + (properties if version == MQTTVersion.V5 else b"")
+        )
 
     @classmethod
-    def for_topic(cls, topic: str, qos: int, retain: bool, version: int) -> Qos0Frame | None:
+    def for_topic(
+        cls, topic: str, qos: int, retain: bool, version: int, properties: bytes = b"\x00"
+    ) -> Qos0Frame | None:
         """The frame for telemetry to `topic`; None at QoS 1/2 (or a topic MQTT cannot carry,
-        which the general way reports)."""
+        which the general way reports). `properties`: the encoded MQTT 5 properties."""
         name = topic.encode("utf-8")
-        return cls(name, retain, version) if qos == 0 and len(name) <= 0xFFFF else None
+        if qos != 0 or len(name) > 0xFFFF:
+            return None
+        return cls(name, retain, version, properties)
 
     def packet(self, payload: bytes) -> bytes:
         """The whole PUBLISH packet carrying `payload`."""

@@ -40,6 +40,7 @@ from iotsim_tui.runner.messages import (
     Reply,
     Start,
     Stop,
+    Unsubscribe,
     Viewed,
     Watch,
 )
@@ -292,6 +293,8 @@ class _Answering:
                     qos=request.qos,
                     retain=request.retain,
                 )
+            elif isinstance(request, Unsubscribe):
+                await simulation.unsubscribe(request.device_id, request.topic_filter)
             else:
                 await simulation.subscribe(request.device_id, request.topic_filter, qos=request.qos)
         except asyncio.CancelledError:

@@ -67,6 +67,14 @@ class Subscribe:
 
 
 @dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Unsubscribe a device from a topic filter now."""
+
+    device_id: str
+    topic_filter: str
+
+
+@dataclass(frozen=True, slots=True)
 class Watch:
     """Send this device's view from now on (None: no device)."""
 
@@ -78,7 +86,7 @@ class Leave:
     """Stop every device and exit."""
 
 
-Call: TypeAlias = Start | Stop | Publish | Subscribe
+Call: TypeAlias = Start | Stop | Publish | Subscribe | Unsubscribe
 """A request the app waits for the answer to."""
 
 

@@ -54,6 +54,12 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         """The certificate and password files each running broker read, as (name, SHA-256)."""
         self._lock = asyncio.Lock()
         """One broker start at a time: the app's start-up and a key press may race."""
+        self._foreign: set[Where] = set()
+        """Where a broker the app did not start listens: the devices use it, as `run` does."""
+        self._notices: dict[Where, str] = {}
+        """What to tell the user once about a broker (`take_notice`)."""
+        self._wanted: dict[str, Where] = {}
+        """Where each network (by name) last wanted its bundled broker."""
 
     def __getitem__(self, where: Where) -> BundledBroker:
         return self._running[where]
@@ -87,6 +93,8 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         if not self.enabled:
             return "bundled broker off (--no-broker)"
         where = where_of(network)
+        if where in self._foreign:
+            return f"another broker on {where[0]}:{where[1]}, not the bundled one"
         if where in self._notes:
             return self._notes[where]
         running = self._running.get(where)
@@ -107,13 +115,35 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         async with self._lock:
             return await self._ensure(network, list(in_use))
 
-    async def _ensure(self, network: Network, in_use: list[Network]) -> BundledBroker:
+    def foreign(self, network: Network) -> bool:
+        """True when the network's port has a broker the app did not start (the devices and
+        the broker console use it)."""
+        return self.serves(network) and where_of(network) in self._foreign
+
+    def take_notice(self, network: Network) -> str | None:
+        """What to tell the user about this network's broker, once (None: nothing new)."""
+        return self._notices.pop(where_of(network), None)
+
+    async def _ensure(self, network: Network, in_use: list[Network]) -> BundledBroker | None:
         from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 
         where = where_of(network)
+        await self._release_old(network, where, in_use)
         launch = self._on_free_port(where, BrokerLaunch.from_network(network, self.certs_dir))
         files = _files_stamp(launch)
         running = self._running.get(where)
+        if running is None and await asyncio.to_thread(_listening, *where):
+            # Someone else's broker (or one started by hand) has the port: use it and say so,
+            # as `iotsim-tui run` does, rather than refuse to start the devices.
+            if where not in self._foreign:
+                self._foreign.add(where)
+                self._notices[where] = (
+                    f"A broker the app did not start already listens on {where[0]}:{where[1]}: "
+                    "the devices use it, and the broker console shows its clients and counters "
+                    "(the bundled broker is not started)"
+                )
+            return None
+        self._foreign.discard(where)
         if running is not None and running.running:
             if running.launch == launch and self._files.get(where) == files:
                 return running
@@ -162,6 +192,22 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
             port = self._ports[where] = _free_port(where[0])
         return port
 
+    async def _release_old(self, network: Network, where: Where, in_use: list[Network]) -> None:
+        """Stop the broker this network used before its port changed, when nobody needs it.
+
+        TLS switched on with a port set by hand moves the network to a new broker; the old
+        plain one would otherwise listen until the app ends.
+        """
+        old, self._wanted[network.name] = self._wanted.get(network.name), where
+        if old is None or old == where or old in self._wanted.values():
+            return
+        if any(where_of(n) == old or n.name == network.name for n in in_use):
+            return  # running devices are still on it
+        broker = self._running.pop(old, None)
+        self._notes.pop(old, None)
+        if broker is not None:
+            await broker.stop()
+
     def exited(self, where: Where, code: int) -> str:
         """Record that a broker ended on its own; returns what to tell the user."""
         self._running.pop(where, None)
@@ -189,6 +235,15 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         self._running.clear()
         for broker in brokers:
             await broker.stop()
+
+
+def _listening(host: str, port: int) -> bool:
+    """True when something accepts connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def _refuse_restart(where: Where, network: Network, users: list[str]) -> None:

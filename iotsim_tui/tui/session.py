@@ -312,6 +312,12 @@ class OpenNetwork:
 
         await self._engine().call(Subscribe(device_id, topic_filter, qos))
 
+    async def unsubscribe(self, device_id: str, topic_filter: str) -> None:
+        """Unsubscribe a running device from a topic filter now."""
+        from iotsim_tui.runner.messages import Unsubscribe
+
+        await self._engine().call(Unsubscribe(device_id, topic_filter))
+
     def _engine(self) -> EngineProcess:
         if self.engine is None:
             raise ConnectionFailed(f"{self.network.name} is not running: start it first (S)")

@@ -319,3 +319,38 @@ async def test_a_tls_network_can_keep_its_plain_port_open_beside(tmp_path: Path)
     assert closed.listeners == [("tls", 8883)]
     plain_only = BrokerLaunch.from_network(_network(keep_plain_port=1884), certs)
     assert plain_only.listeners == [("plain", 1883)]  # without TLS there is nothing beside
+
+
+async def test_a_profile_s_credentials_are_the_bundled_broker_s_login() -> None:
+    skip_without_broker()
+    from tests.support.ports import free_port
+
+    secret = "pump-secret-4711"
+    network = _network(port=free_port(), username="ward", password=secret)
+    launch = BrokerLaunch.from_network(network, Path("certs"))
+    assert secret not in repr(launch)
+    assert not launch.allow_anonymous
+    async with BundledBroker(launch) as broker:
+        assert broker.pid is not None
+        password_file = _private_password_file(broker.pid, secret)
+        port = network.broker.effective_port
+        assert await _round_trip(port, username="ward", password=secret) == (
+            b"Alert for High Temperature"
+        )
+        with pytest.raises(aiomqtt.MqttError):
+            await _round_trip(port, username="ward", password="wrong")
+        with pytest.raises(aiomqtt.MqttError):
+            await _round_trip(port)
+        assert not any(secret in line for line in broker.log)
+    assert not await asyncio.to_thread(password_file.parent.exists)  # removed with the broker
+
+
+def _private_password_file(pid: int, secret: str) -> Path:
+    """The password file the broker process was given, checked private and hashed."""
+    command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert secret.encode() not in b" ".join(command_line)
+    password_file = Path(command_line[command_line.index(b"--password-file") + 1].decode())
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(password_file.parent.stat().st_mode & 0o777) == "0o700"
+    assert secret.encode() not in password_file.read_bytes()  # hashed
+    return password_file

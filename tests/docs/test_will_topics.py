@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from iotsim_tui.engine.simulation import Simulation
 from iotsim_tui.profiles.load import parse_network
 from tests.engine.helpers import wait_until
@@ -57,12 +55,6 @@ async def test_n_in_a_templates_will_topic_is_filled_in(tmp_path: Path) -> None:
     assert topics == ["ward/bed/1/status", "ward/pump/status"]
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="{id} and {name} in will topics are documented but not filled in yet; the device "
-    "model work fills them: remove this mark when this test passes",
-)
 async def test_id_in_a_will_topic_is_filled_in(tmp_path: Path) -> None:
     topics = await _will_topics(tmp_path, "ward/{id}/status", "ward/{id}/{name}")
     assert topics == ["ward/BED1/Bed 1", "ward/IP1/status"]

@@ -43,6 +43,11 @@ def test_socket_failures() -> None:
     )
     lost = LostBeforeConnack("closed")
     assert describe(lost, **where).message == (
+        "the broker at broker.lan:1883 closed the connection before accepting it: is TLS on "
+        "the right port? (the device connects without TLS; a TLS port such as 8883 closes plain "
+        "connections)"
+    )
+    assert describe(lost, **where, tls=True, client_certificate=True).message == (
         "the broker at broker.lan:1883 closed the connection before accepting it"
     )
 

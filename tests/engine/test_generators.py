@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
+import statistics
+import struct
+import time
 from datetime import datetime
 
 import pytest
 
-from iotsim_tui.engine.generators import PayloadBuilder, command_value, make_generator, set_state
+from iotsim_tui.engine.generators import (
+    PayloadBuilder,
+    command_value,
+    make_generator,
+    set_state,
+    shown,
+)
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.profiles.model import (
     Device,
@@ -116,7 +126,7 @@ def test_text_templates_are_checked_once_and_filled_each_time() -> None:
 
 def test_commands_set_state_from_their_payload() -> None:
     state: dict[str, object] = {}
-    set_state(state, {"setpoint": "{payload}", "mode": "manual"}, " 21.5 ")
+    assert set_state(state, {"setpoint": "{payload}", "mode": "manual"}, " 21.5 ") == {}
     assert state == {"setpoint": 21.5, "mode": "manual"}
     assert command_value("true") is True
     assert command_value("hello") == "hello"
@@ -131,3 +141,111 @@ def test_json_payloads_are_exactly_what_json_dumps_writes(value: object) -> None
     telemetry = Telemetry("t", fields={"v": ValueSpec(GeneratorKind.CONSTANT, value=value)})
     payload = PayloadBuilder(telemetry, DEVICE, {}).build()
     assert payload == json.dumps({"v": value}, separators=(",", ":")).encode()
+
+
+def test_round_0_gives_whole_numbers_as_integers() -> None:
+    random.seed(3)
+    for kind in (GeneratorKind.WALK, GeneratorKind.FLOAT):
+        got = values(ValueSpec(kind, min=60, max=80, round=0), 20)
+        assert all(type(v) is int and 60 <= v <= 80 for v in got), (kind, got)
+        assert "." not in json.dumps(got)
+    assert all(type(v) is float for v in values(ValueSpec(GeneratorKind.WALK, min=1, max=2)))
+
+
+def test_a_payload_of_the_wrong_type_leaves_the_state_as_it_was() -> None:
+    profile = {"rate": 25.0, "running": True, "mode": "auto", "count": 3}
+    state = dict(profile)
+    changes = dict.fromkeys(profile, "{payload}")
+    refused = set_state(state, changes, "hi", profile)
+    assert state == {**profile, "mode": "hi"}
+    assert refused == {
+        "rate": 'rate takes a number, not "hi"',
+        "running": 'running takes true or false, not "hi"',
+        "count": 'count takes a number, not "hi"',
+    }
+    assert set_state(state, {"rate": "{payload}", "mode": "{payload}"}, "40", profile) == {}
+    assert state["rate"] == 40.0
+    assert type(state["rate"]) is float
+    assert state["mode"] == "40"  # text stays text, even when it looks like a number
+    assert set_state(state, {"running": "{payload}"}, " false ", profile) == {}
+    assert state["running"] is False
+
+
+def test_values_are_shown_in_the_profile_s_words() -> None:
+    assert [shown(v) for v in (False, True, None, 40.0, 25.5, 3, "eco")] == [
+        "false",
+        "true",
+        "null",
+        "40.0",
+        "25.5",
+        "3",
+        "eco",
+    ]
+
+
+def test_sine_follows_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ValueSpec(GeneratorKind.SINE, period=60, amplitude=3, base=21, phase=90, round=3)
+    generate = make_generator(spec, DEVICE, {})
+    now = [6000.0]  # a whole number of periods: the wave starts at its phase
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    got = []
+    for offset in (0, 15, 30, 45):
+        now[0] = 6000.0 + offset
+        got.append(generate())
+    assert got == [24.0, 21.0, 18.0, 21.0]  # phase 90: starts at the top
+    whole = make_generator(ValueSpec(GeneratorKind.SINE, period=60, round=0), DEVICE, {})
+    now[0] = 6015.0
+    assert whole() == 1
+    assert type(whole()) is int
+
+
+def test_gaussian_noise_is_seeded_centred_and_kept_within_bounds() -> None:
+    spec = ValueSpec(GeneratorKind.GAUSSIAN, base=37.0, sigma=0.5, round=3)
+    random.seed(11)
+    first = values(spec, 2000)
+    random.seed(11)
+    assert values(spec, 2000) == first  # a seeded run repeats itself
+    numbers = [float(v) for v in first]  # type: ignore[arg-type]
+    assert statistics.mean(numbers) == pytest.approx(37.0, abs=0.05)
+    assert statistics.stdev(numbers) == pytest.approx(0.5, rel=0.1)
+    bounded = ValueSpec(GeneratorKind.GAUSSIAN, base=0, sigma=10, min=-1, max=1)
+    assert all(-1 <= v <= 1 for v in values(bounded, 500))  # type: ignore[operator]
+
+
+def test_binary_payloads_pack_fields_in_order_and_clamp_what_does_not_fit() -> None:
+    telemetry = Telemetry(
+        "t",
+        format=TelemetryFormat.BINARY,
+        struct="<hHf?4s",
+        fields={
+            "temp": ValueSpec(GeneratorKind.SEQUENCE, values=(215, 40_000)),
+            "seq": ValueSpec(GeneratorKind.COUNTER, start=65_535),
+            "volts": ValueSpec(GeneratorKind.CONSTANT, value=3.5),
+            "ok": ValueSpec(GeneratorKind.CONSTANT, value=True),
+            "tag": ValueSpec(GeneratorKind.FIELD, name="id"),
+        },
+    )
+    builder = PayloadBuilder(telemetry, DEVICE, {})
+    first, second = builder.build(), builder.build()
+    assert len(first) == len(second) == struct.calcsize("<hHf?4s") == 13
+    assert struct.unpack("<hHf?4s", first) == (215, 65_535, 3.5, True, b"T1\x00\x00")
+    assert struct.unpack("<hHf?4s", second)[:2] == (32_767, 65_535)  # clamped to int16/uint16
+    fixed = Telemetry("t", format=TelemetryFormat.BINARY, base64="AAEC/w==")
+    assert PayloadBuilder(fixed, DEVICE, {}).build() == b"\x00\x01\x02\xff"
+
+
+def test_a_route_moves_at_its_speed_along_its_waypoints_and_round_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    east = 1000 / (6_371_000 * math.pi / 180)  # degrees of longitude for 1 km on the equator
+    spec = ValueSpec(GeneratorKind.ROUTE, waypoints=((0.0, 0.0), (0.0, east)), speed=100.0)
+    generate = make_generator(spec, DEVICE, {})
+    seen = []
+    for seconds in (0, 5, 10, 15, 20):  # 1 km out at 100 m/s, 1 km back
+        now[0] = 1000.0 + seconds
+        seen.append(generate())
+    lons = [point["lon"] for point in seen]  # type: ignore[index]
+    assert lons == pytest.approx([0.0, east / 2, east, east / 2, 0.0], abs=1e-6)
+    assert all(point["lat"] == 0.0 for point in seen)  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import pytest
@@ -38,15 +39,19 @@ async def test_the_ramp_paces_attempts_and_bounds_those_in_flight() -> None:
 class FakeDevice:
     """A device as the scheduler sees it, counting its publishes."""
 
-    def __init__(self, intervals: list[float]) -> None:
+    def __init__(self, intervals: list[float], jitters: list[float] | None = None) -> None:
         self.generation = 1
         self.telemetry_running = True
         self.connected = True
         self._intervals = intervals
+        self._jitters = jitters or [0.02] * len(intervals)
         self.published: list[tuple[int, float]] = []
 
     def intervals(self) -> list[float]:
         return self._intervals
+
+    def jitters(self) -> list[float]:
+        return self._jitters
 
     def publish_telemetry(self, index: int) -> None:
         self.published.append((index, time.monotonic()))
@@ -59,7 +64,9 @@ def planned(scheduler: TelemetryScheduler, devices: list[FakeDevice]) -> list[fl
     the test for a moment makes every publish due by then happen at once, whatever the plan.
     """
     return sorted(
-        due for due, _, _, index, _, device in scheduler._heap if index == 0 and device in devices
+        due
+        for due, _, _, index, _, _, device in scheduler._heap
+        if index == 0 and device in devices
     )
 
 
@@ -132,4 +139,20 @@ async def test_a_device_that_connected_late_still_publishes_within_its_first_int
     assert firsts[-1] <= started + 0.3
     assert firsts[-1] - firsts[0] > 0.05  # spread out, not all at once
     await wait_until(lambda: all(d.published for d in fresh), "every first publish", within=5.0)
+    scheduler.clear()
+
+
+async def test_each_telemetry_keeps_the_jitter_its_profile_sets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # every interval stretched the most
+    scheduler = TelemetryScheduler()
+    # Intervals long enough that a stalled machine does not make the scheduler skip ahead.
+    exact, loose = FakeDevice([0.5], [0.0]), FakeDevice([0.5], [0.5])
+    for device in (exact, loose):
+        scheduler.add(device)
+    first = {id(d): planned(scheduler, [d])[0] for d in (exact, loose)}
+    await wait_until(lambda: exact.published and loose.published, "a publish each")
+    assert planned(scheduler, [exact])[0] - first[id(exact)] == pytest.approx(0.5)
+    assert planned(scheduler, [loose])[0] - first[id(loose)] == pytest.approx(0.75)
     scheduler.clear()

@@ -55,7 +55,7 @@ async def test_the_checklist_ticks_each_check_as_it_passes(tmp_path: Path) -> No
         screen = app.screen
         checklist = screen.query_one(Checklist)
         assert not checklist.display
-        await pilot.press("k")
+        await pilot.press("g")
         await wait_for(pilot, lambda: checklist.display, "the checklist shown")
         opened = app.session.networks[0]
         assert [v.mark for v in opened.checklist()] == [Mark.OPEN] * 3
@@ -88,7 +88,7 @@ async def test_the_checklist_ticks_each_check_as_it_passes(tmp_path: Path) -> No
         assert lines[1].startswith("✔ the alert readable on the wire  the eavesdrop relay read it")
         assert lines[2] == "○ TS1 connected over TLS  TS1 has not connected over TLS"
 
-        await pilot.press("k")
+        await pilot.press("g")
         await wait_for(pilot, lambda: not checklist.display, "the checklist hidden")
 
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from textual.widgets import Input
 
 from iotsim_tui.profiles.checks import Checker
 from iotsim_tui.profiles.fields import parse_generator
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
+    MessageProperties,
     Network,
+    PayloadFormat,
     SubscribeOn,
     Subscription,
     Telemetry,
     TelemetryFormat,
+    Trigger,
     ValueSpec,
 )
 from iotsim_tui.tui.screens._checks import profile_problems
@@ -159,6 +163,9 @@ SPECS = [
     ValueSpec(GeneratorKind.COUNTER, start=10, step=-1),
     ValueSpec(GeneratorKind.FIELD, name="description"),
     ValueSpec(GeneratorKind.STATE, name="setpoint"),
+    ValueSpec(GeneratorKind.SINE, period=86400, amplitude=3, base=21, phase=90, round=1),
+    ValueSpec(GeneratorKind.GAUSSIAN, base=37, sigma=0.3, min=35, max=40),
+    ValueSpec(GeneratorKind.ROUTE, waypoints=((48.85, 2.35), (48.86, 2.29)), speed=12.5),
 ]
 
 
@@ -181,6 +188,19 @@ async def test_telemetry_with_nested_values_opens_and_saves_unchanged() -> None:
         await pilot.press("enter")
         await settle(pilot)
     assert app.results == [first, second]
+
+
+async def test_what_the_telemetry_form_does_not_show_is_kept() -> None:
+    kept = replace(
+        DEVICE_KINDS[0].telemetry()[0],
+        jitter=0.0,
+        on_connect=True,
+        publish_when=Trigger("temperature", change=0.5),
+    )
+    async with open_dialog(TelemetryScreen(SENSOR, kept)) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [kept]
 
 
 async def test_new_telemetry_with_a_typed_value_generator() -> None:
@@ -298,3 +318,35 @@ async def test_n_stands_for_the_number_only_in_a_template(template: bool, accept
         if not accepted:
             assert "unknown placeholder {n}" in error_under(app, "topic")
     assert app.results == ([Subscription("fleet/{id}/n{n}")] if accepted else [])
+
+
+async def test_mqtt_5_properties_are_shown_typed_and_checked() -> None:
+    properties = MessageProperties(
+        content_type="application/json",
+        payload_format=PayloadFormat.UTF8,
+        message_expiry=60,
+        user={"site": "ward 3", "floor": "3"},
+    )
+    telemetry = replace(DEVICE_KINDS[0].telemetry()[0], properties=properties)
+    async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
+        shown = app.screen.query_one("#properties", Input).value
+        assert shown == (
+            "content_type=application/json payload_format=utf-8 message_expiry=60 "
+            'user.site="ward 3" user.floor="3"'
+        )
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [telemetry]
+    async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
+        await type_into(pilot, "#properties", "message_expiry=0 user.floor=3")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (
+            error_under(app, "properties")
+            == "message_expiry = 0: must be an integer from 1 to 4294967295"
+        )
+        await type_into(pilot, "#properties", "content_type=text/plain user.floor=3")
+        await pilot.press("enter")
+        await pilot.pause()
+    expected = MessageProperties(content_type="text/plain", user={"floor": "3"})
+    assert app.results == [replace(telemetry, properties=expected)]

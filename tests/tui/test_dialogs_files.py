@@ -133,6 +133,40 @@ async def test_save_as_asks_before_replacing_a_file(folder: Path) -> None:
     assert app.results == [Path("profiles/health_care.toml")]
 
 
+async def test_a_broken_profile_is_reported_in_the_open_dialog_which_stays_open(
+    folder: Path,
+) -> None:
+    (folder / "profiles" / "deep.toml").write_text('[network]\nname = "D"\nx = ' + "[" * 400)
+    async with open_dialog(OpenProfileScreen()) as (app, pilot):
+        await type_into(pilot, "#path", "profiles/deep.toml")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenProfileScreen)
+        error = error_under(app, "path")
+        assert error is not None
+        assert error.startswith("profiles/deep.toml:3: arrays and tables are nested more than 32")
+        assert app.results == []
+
+
+async def test_save_as_refuses_an_invalid_profile_before_asking_to_replace_it(
+    folder: Path,
+) -> None:
+    broken = folder / "profiles" / "broken.toml"
+    broken.write_text('[network]\nname = "B"\nport = 3\n')
+    async with open_dialog(SaveAsScreen(Path("profiles/broken.toml"))) as (app, pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)  # no "Replace it?" first
+        error = error_under(app, "path")
+        assert error is not None
+        assert error.startswith("profiles/broken.toml is not a valid profile (")
+        assert error.endswith(
+            "it is not replaced, so nothing in it is lost; save under another name"
+        )
+    assert app.results == []
+    assert broken.read_text() == '[network]\nname = "B"\nport = 3\n'
+
+
 @pytest.mark.parametrize(
     ("keys", "answer"),
     [

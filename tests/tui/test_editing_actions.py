@@ -18,6 +18,7 @@ from iotsim_tui.profiles.model import (
     DeviceTemplate,
     GeneratorKind,
     Network,
+    SubscribeOn,
     Subscription,
     Telemetry,
     ValueSpec,
@@ -98,6 +99,26 @@ async def test_a_subscription_is_saved_and_made_at_once_when_the_device_runs(
         assert opened.network.devices[0].subscribe == (
             Subscription("alerts/{id}", 1),
             Subscription("wards/{name}/+", 2),
+        )
+        # "Now only": subscribed at once, kept as on = manual, not made on later starts.
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubscribeScreen), "the dialog")
+        await paste(pilot, "ops/{id}")
+        await pilot.press("tab", "tab", "enter", "down", "enter")
+        await pilot.pause()
+        await pilot.click("#submit")
+        said = (
+            "TS1 subscribes to ops/TS1 now only (kept in the profile as on = manual: not on "
+            "later starts)."
+        )
+        await wait_for(pilot, lambda: said in _messages(app), "the notification")
+        await wait_for(
+            pilot,
+            lambda: "subscribed to ops/TS1 (QoS 1)" in _log_lines(opened, "TS1"),
+            "the subscription made at once",
+        )
+        assert opened.network.devices[0].subscribe[-1] == Subscription(
+            "ops/{id}", 1, on=SubscribeOn.MANUAL
         )
         await pilot.press("s")
         await wait_for(

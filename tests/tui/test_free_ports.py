@@ -15,7 +15,7 @@ from iotsim_tui.profiles.save import save_network
 from iotsim_tui.tui.app import FREE_PORTS_NOTE, make_app
 from iotsim_tui.tui.brokers import AppBrokers
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
-from iotsim_tui.tui.widgets.eavesdrop import EavesdropScreen
+from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_header import NetworkHeader
 from tests.support.bundled import skip_without_broker
 from tests.support.certs import make_cert_dir

@@ -141,7 +141,8 @@ async def test_a_broken_profile_is_reported_and_the_app_opens(tmp_path: Path) ->
         assert app.session.networks == []
 
 
-async def test_a_port_in_use_is_said_in_plain_words(tmp_path: Path) -> None:
+async def test_a_port_another_broker_listens_on_is_used_and_said_so(tmp_path: Path) -> None:
+    # As `iotsim-tui run` does: the devices use the broker that is there, and the app says so.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -151,9 +152,11 @@ async def test_a_port_in_use_is_said_in_plain_words(tmp_path: Path) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: _messages(app), "a notification")
             (message,) = _messages(app)
-            assert f"port {port} on 127.0.0.1 is already in use" in message
-            assert message.count("network settings") == 1, message
-            assert app.session.brokers.state(network) == "bundled broker failed"
+            assert f"A broker the app did not start already listens on 127.0.0.1:{port}" in message
+            assert "the devices use it" in message
+            assert app.session.brokers.state(network) == (
+                f"another broker on 127.0.0.1:{port}, not the bundled one"
+            )
 
 
 async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:

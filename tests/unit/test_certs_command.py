@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,37 @@ def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "no certificates in" in result.stderr
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_init_makes_new_folders_private_and_leaves_existing_ones_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nested = tmp_path / "new" / "certs"
+    assert main(["certs", "init", "--dir", str(nested)]) == 0
+    assert (_mode(tmp_path / "new"), _mode(nested)) == (0o700, 0o700)
+
+    project = tmp_path / "project"  # `--dir .` in a project folder: it stays as it was
+    project.mkdir()
+    project.chmod(0o755)
+    assert main(["certs", "init", "--dir", str(project)]) == 0
+    assert _mode(project) == 0o755
+    assert _mode(project / "ca.key") == 0o600
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("mode", "who"), [(0o1777, "anyone"), (0o770, "its group")])
+def test_init_refuses_a_folder_others_can_write_into(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: int, who: str
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    assert main(["certs", "init", "--dir", str(shared)]) == 1
+    err = capsys.readouterr().err
+    assert f"{shared} is not a safe place for keys: {who} can write into it (mode {mode:o})" in err
+    assert _mode(shared) == mode  # the sticky bit is still there
+    assert list(shared.iterdir()) == []

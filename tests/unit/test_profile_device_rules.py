@@ -29,7 +29,7 @@ TEMPLATE = '[network]\nname = "LAB"\n[[templates]]\nname = "Sensor {n}"\nid = "T
 """Template on lines 3-6; added text starts on line 7."""
 
 KINDS = '"constant", "int", "float", "walk", "sequence", "cycle", "choice", "bool", '
-KINDS += '"timestamp", "counter", "field" or "state"'
+KINDS += '"timestamp", "counter", "field", "state", "sine", "gaussian" or "route"'
 NO_WILDCARDS = "a topic name must not contain the wildcards '+' or '#'"
 
 
@@ -80,7 +80,7 @@ TELEMETRY_CASES = [
     (8, "interval = inf", "devices[0].telemetry[0].interval = inf: must be a number greater than 0 (seconds)"),
     (8, "qos = 5", "devices[0].telemetry[0].qos = 5: must be 0, 1 or 2"),
     (8, 'retain = "yes"', 'devices[0].telemetry[0].retain = "yes": must be true or false'),
-    (8, 'format = "xml"', 'devices[0].telemetry[0].format = "xml": must be "json" or "text"'),
+    (8, 'format = "xml"', 'devices[0].telemetry[0].format = "xml": must be "json", "text" or "binary"'),
     (8, 'format = "text"', 'devices[0].telemetry[0].format = "text": needs template = "..." with {field} placeholders'),
     (8, 'template = "{t}"', 'devices[0].telemetry[0].template = "{t}": is only used with format = "text"'),
     (9, 'format = "text"\ntemplate = "{t} {u}"\nfields = { t = 1 }', 'devices[0].telemetry[0].template = "{t} {u}": unknown placeholder {u}; usable here: {t}, {id}, {name}'),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from iotsim_tui.errors import ProfileError, ProfileProblem, ProfileProblems
 from iotsim_tui.profiles.load import parse_network
-from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.profiles.model import BrokerSettings, Device, MQTTVersion, Network
 from iotsim_tui.profiles.save import dumps_network
 from iotsim_tui.protocol.topics import TopicError, validate_topic_filter, validate_topic_name
 from iotsim_tui.tui.editing import device_as_template
@@ -142,6 +142,11 @@ def profile_problems(network: Network, under: str | None = None) -> list[Profile
     return []
 
 
+_ANY = BrokerSettings(protocol=MQTTVersion.V5)
+"""The broker a device is checked on alone: MQTT 5, which allows what 3.1.1 does and more
+(properties, a will delay). Saving checks the device again on its network's own broker."""
+
+
 def device_problems(device: Device, under: str, *, template: bool) -> list[ProfileProblem]:
     """`profile_problems` of a network of `device` alone, under the key `devices[0]` + `under`.
 
@@ -149,9 +154,12 @@ def device_problems(device: Device, under: str, *, template: bool) -> list[Profi
     checked as a template; its problems are still keyed `devices[0]...`.
     """
     if not template:
-        return profile_problems(Network("check", devices=(device,)), f"devices[0]{under}")
+        return profile_problems(
+            Network("check", broker=_ANY, devices=(device,)), f"devices[0]{under}"
+        )
     pattern = device_as_template(device)
-    problems = profile_problems(Network("check", templates=(pattern,)), f"templates[0]{under}")
+    checked = Network("check", broker=_ANY, templates=(pattern,))
+    problems = profile_problems(checked, f"templates[0]{under}")
     for problem in problems:
         problem.key = "devices[0]" + problem.key.removeprefix("templates[0]")
     return problems

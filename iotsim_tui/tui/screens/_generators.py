@@ -13,7 +13,7 @@ from typing import Any
 import tomli_w
 
 from iotsim_tui.profiles.fields import GENERATOR_KEYS
-from iotsim_tui.profiles.model import GeneratorKind, ValueSpec
+from iotsim_tui.profiles.model import GeneratorKind, MessageProperties, ValueSpec
 
 EXAMPLES: dict[GeneratorKind, str] = {
     GeneratorKind.CONSTANT: "value=C (or just the value)",
@@ -28,11 +28,14 @@ EXAMPLES: dict[GeneratorKind, str] = {
     GeneratorKind.COUNTER: "start=0 step=1",
     GeneratorKind.FIELD: "name=id (or name, description)",
     GeneratorKind.STATE: "name=setpoint (a state value of the device)",
+    GeneratorKind.SINE: "period=86400 amplitude=3 base=21 phase=0",
+    GeneratorKind.GAUSSIAN: "base=37 sigma=0.3 min=35 max=40",
+    GeneratorKind.ROUTE: "waypoints=[[48.85, 2.35], [48.86, 2.29]] speed=12",
 }
 """What to type for each kind of generator (shown as the parameters' placeholder)."""
 
 _PARAM = re.compile(
-    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\]|[^\s"'\[]+)"""
+    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\[(?:[^\[\]]|\[[^\]]*\])*\]|[^\s"'\[]+)"""
 )
 _BARE_TEXT = re.compile(r"[A-Za-z_][\w.:/-]*")
 
@@ -70,9 +73,15 @@ def parse_params(kind: GeneratorKind, text: str) -> tuple[dict[str, Any], str | 
 def format_value(value: Any) -> str:
     """A parameter value as `parse_value` reads it back."""
     if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
+        return "[" + ", ".join(_list_item(item) for item in value) + "]"
     if isinstance(value, str) and _BARE_TEXT.fullmatch(value) and parse_value(value) == value:
         return value
+    return _toml(value)
+
+
+def _list_item(value: Any) -> str:
+    if isinstance(value, tuple | list):  # a route's [latitude, longitude]
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     return _toml(value)
 
 
@@ -88,3 +97,41 @@ def params_text(spec: ValueSpec) -> str:
         if value is not None and value != ():
             parts.append(f"{key}={format_value(value)}")
     return " ".join(parts)
+
+
+def properties_text(properties: MessageProperties | None) -> str:
+    """MQTT 5 properties as one line: `content_type=application/json user.site=ward3`."""
+    if properties is None:
+        return ""
+    parts = []
+    for key in ("content_type", "payload_format", "message_expiry", "response_topic"):
+        value = getattr(properties, key)
+        if value is not None:
+            parts.append(f"{key}={format_value(getattr(value, 'value', value))}")
+    if properties.correlation_data is not None:
+        parts.append(f"correlation_data={format_value(properties.correlation_data)}")
+    parts += [f"user.{name}={format_value(value)}" for name, value in properties.user.items()]
+    return " ".join(parts)
+
+
+def properties_table(text: str) -> tuple[dict[str, Any], str | None]:
+    """A line of `properties_text` as a profile's `properties` table, or a problem."""
+    table: dict[str, Any] = {}
+    position, text = 0, text.strip()
+    while position < len(text):
+        match = _PROPERTY.match(text, position)
+        if match is None:
+            return {}, "write key=value pairs, e.g. content_type=application/json user.site=ward3"
+        key, raw = match.groups()
+        value = parse_value(raw)
+        if key.startswith("user."):
+            table.setdefault("user", {})[key[5:]] = raw if isinstance(value, int | float) else value
+        else:
+            table[key] = value
+        position = match.end()
+    return table, None
+
+
+_PROPERTY = re.compile(
+    r"""\s*([A-Za-z_][\w]*(?:\.[\w-]+)?)\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^\s"']+)"""
+)

@@ -141,7 +141,14 @@ class BrokerConsoleScreen(Screen[None]):
             f"Broker console · {network.name} · {broker.host}:{broker.effective_port} · "
             + link_text(network, negotiated).plain
             + (" · settings edited: restart to apply" if self.opened.stale else "")
+            + (" · another broker, not the bundled one" if self._foreign() else "")
         )
+
+    def _foreign(self) -> bool:
+        """True when the network's port has a broker the app did not start: what the console
+        shows is that broker's, and the title says so."""
+        session = getattr(self.app, "session", None)
+        return session is not None and session.brokers.foreign(self.network)
 
     def _command_topics(self) -> set[str]:
         """The topics the network's devices subscribe to (filters included), filled in."""

@@ -14,7 +14,14 @@ from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.expand import expand
-from iotsim_tui.profiles.model import Device, DeviceTemplate, Network, Subscription, Telemetry
+from iotsim_tui.profiles.model import (
+    Device,
+    DeviceTemplate,
+    Network,
+    SubscribeOn,
+    Subscription,
+    Telemetry,
+)
 from iotsim_tui.tui import editing
 from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.selection import SelectionScreen
@@ -272,7 +279,15 @@ class DeviceActions(SelectionScreen):
         else:
             verb = agreeing(len(running), "subscribes", "subscribe")
             what = f"{counted(len(running), 'device')} of {target.name} {verb} to {topic} now"
-        later = " (saved in the profile)." if not running else ", and on every start."
+        if subscription.on is SubscribeOn.MANUAL:
+            if running:
+                what = what.removesuffix(" now") + " now only"
+                later = " (kept in the profile as on = manual: not on later starts)."
+            else:
+                what = f"{target.name} is not running: the subscription to {topic} is kept"
+                later = " in the profile as on = manual, and not made now."
+        else:
+            later = " (saved in the profile)." if not running else ", and on every start."
         self.notify(what + later, title="Subscription added")
         if not running:
             return

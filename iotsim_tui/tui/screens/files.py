@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input
 
+from iotsim_tui.errors import ProfileError
 from iotsim_tui.tui.screens._form import FormDialog, field
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 
@@ -90,6 +91,21 @@ class FileTree(DirectoryTree):
             for path in paths
             if not path.name.startswith(".") and (path.is_dir() or _fits(path, self.suffixes))
         ]
+
+
+SHOWN_PROBLEMS = 5
+"""Problems of a broken profile listed in the open dialog; `validate` lists them all."""
+
+
+def _broken_profile(path: Path) -> str | None:
+    """Why the file at `path` is not a valid profile (its first problem); None when it is."""
+    from iotsim_tui.profiles.load import load_network
+
+    try:
+        load_network(path)
+    except ProfileError as error:
+        return error.message.splitlines()[0]
+    return None
 
 
 def _tree_root(start: Path) -> Path:
@@ -201,6 +217,24 @@ class OpenProfileScreen(PickFileScreen):
     def __init__(self, start: Path = Path("profiles")) -> None:
         super().__init__(start, suffixes=PROFILE_SUFFIXES)
 
+    def build(self, errors: dict[str, str]) -> Path | None:
+        """The chosen profile, if it loads: a broken one's problems are shown here, in the
+        dialog, rather than in a notification that would stay over the next dialogs."""
+        path = super().build(errors)
+        if path is None or errors:
+            return path
+        from iotsim_tui.profiles.load import load_network
+
+        try:
+            load_network(path)
+        except ProfileError as error:
+            lines = error.message.splitlines()
+            shown = lines[:SHOWN_PROBLEMS]
+            if len(lines) > SHOWN_PROBLEMS:
+                shown.append(f"and {len(lines) - SHOWN_PROBLEMS} more (iotsim-tui validate)")
+            errors["path"] = "\n".join(shown)
+        return path
+
 
 class SaveFileScreen(PathDialog):
     """Choose a file to write, adding the first suffix when the name has none, and asking
@@ -227,6 +261,13 @@ class SaveFileScreen(PathDialog):
             errors["path"] = f"{text} is a folder: add a file name"
         elif not self.folder_may_be_missing and not path.parent.is_dir():
             errors["path"] = f"the folder {shown_path(path.parent)} does not exist"
+        elif path.exists():
+            broken = _broken_profile(path)
+            if broken is not None:  # said now, not after "Replace it?"
+                errors["path"] = (
+                    f"{shown_path(path)} is not a valid profile ({broken}): it is not replaced, "
+                    "so nothing in it is lost; save under another name"
+                )
         return Path(shown_path(path))
 
     folder_may_be_missing = False

@@ -30,9 +30,9 @@ from iotsim_tui.tui.messages import (
     NetworksChanged,
     NetworkStopped,
 )
-from iotsim_tui.tui.screens.device_actions import DeviceActions
 from iotsim_tui.tui.screens.main_actions import EditingActions
 from iotsim_tui.tui.screens.network_runs import NetworkRuns
+from iotsim_tui.tui.screens.reaction_actions import ReactionActions
 from iotsim_tui.tui.session import OpenNetwork, Session
 from iotsim_tui.tui.widgets.checklist import Checklist
 from iotsim_tui.tui.widgets.device_log import DeviceLog
@@ -72,7 +72,7 @@ def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -
     return Binding(key, action, text, show=show, id=f"main.{action}", tooltip=tooltip)
 
 
-class MainScreen(NetworkRuns, EditingActions, DeviceActions):
+class MainScreen(NetworkRuns, EditingActions, ReactionActions):
     """Everything about the open networks on one screen, driven from the keyboard."""
 
     # In the order the footer offers them when the terminal is narrow: most useful first.
@@ -97,7 +97,15 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
             "Add, edit or delete the telemetry topics the device publishes",
             show=False,
         ),
-        _key("k", "checklist", "Lab checklist", "Show or hide the lab's checks", show=False),
+        _key("g", "checklist", "Lab checklist", "Show or hide the lab's graded checks", show=False),
+        _key(
+            "k",
+            "command",
+            "Add command",
+            "Add a command the device reacts to (state, telemetry, response)",
+            show=False,
+        ),
+        _key("L", "will", "Last will", "Set, change or remove the device's last will", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("l", "lessons", "TLS lessons", "TLS lessons: what each check stops", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
@@ -208,6 +216,9 @@ class MainScreen(NetworkRuns, EditingActions, DeviceActions):
                 continue
             if broker is not None:
                 self._watch_broker(opened, broker)
+            notice = self.session.brokers.take_notice(opened.network)
+            if notice is not None:
+                self.notify(f"{notice}.", title="Another broker", severity="warning", timeout=20)
         self._refresh_header()
 
     # -- what is selected ---------------------------------------------------------------

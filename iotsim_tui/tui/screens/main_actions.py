@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iotsim_tui.errors import IotsimError
+from iotsim_tui.errors import IotsimError, ProfileError
+from iotsim_tui.profiles.limits import read_profile_text
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.messages import NetworksChanged
 from iotsim_tui.tui.screens.selection import SelectionScreen
@@ -17,8 +18,8 @@ from iotsim_tui.words import counted
 def comment_lines(path: Path) -> int:
     """How many lines of the file at `path` are TOML comments (0 when it cannot be read)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_profile_text(path)  # never a FIFO's endless wait or /dev/zero's flood
+    except ProfileError:
         return 0
     return sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
 

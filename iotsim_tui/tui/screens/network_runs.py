@@ -85,6 +85,9 @@ class NetworkRuns(SelectionScreen):
             return
         if broker is not None:
             self._watch_broker(opened, broker)
+        notice = self.session.brokers.take_notice(opened.network)
+        if notice is not None:
+            self.notify(f"{notice}.", title="Another broker", severity="warning", timeout=15)
         self.post_message(BrokerStateChanged())
         run = self._runs.get(opened.key)
         if run is not None and opened.stale and not opened.active:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Select
 
 from iotsim_tui.engine.generators import device_topic
-from iotsim_tui.profiles.model import Device, Subscription
+from iotsim_tui.profiles.model import Device, SubscribeOn, Subscription
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, field
 
@@ -18,6 +18,11 @@ QOS_CHOICES: tuple[tuple[str, int], ...] = (
     ("2 · Exactly once", 2),
 )
 """QoS levels as the Select lists them: the number and what it promises."""
+WHEN_CHOICES: tuple[tuple[str, SubscribeOn], ...] = (
+    ("On every start (and now, if it runs)", SubscribeOn.START),
+    ("Now only, if it runs (kept as on = manual)", SubscribeOn.MANUAL),
+)
+"""When the device subscribes, as the profile's `on` key says it."""
 
 
 class SubscribeScreen(FormDialog[Subscription]):
@@ -42,7 +47,7 @@ class SubscribeScreen(FormDialog[Subscription]):
         self.heading = f"Subscribe {subject} to a command topic"
         self.intro = (
             f"Saved in the profile: {subject} subscribes every time it connects, and at "
-            "once if it is running."
+            "once if it is running; or, with 'Now only', at once and not on later starts."
         )
 
     def compose_fields(self) -> ComposeResult:
@@ -55,6 +60,10 @@ class SubscribeScreen(FormDialog[Subscription]):
         yield field(
             "QoS",
             Select(QOS_CHOICES, value=1, allow_blank=False, id="qos", compact=True),
+        )
+        yield field(
+            "When",
+            Select(WHEN_CHOICES, value=SubscribeOn.START, allow_blank=False, id="on", compact=True),
         )
 
     def on_mount(self) -> None:
@@ -70,8 +79,11 @@ class SubscribeScreen(FormDialog[Subscription]):
     def build(self, errors: dict[str, str]) -> Subscription | None:
         """The subscription, checked by the profile rules."""
         qos = self.query_one("#qos", Select).value
+        when = self.query_one("#on", Select).value
         assert isinstance(qos, int)
-        subscription = Subscription(self.query_one("#topic", Input).value.strip(), qos=qos)
+        assert isinstance(when, SubscribeOn)
+        topic = self.query_one("#topic", Input).value.strip()
+        subscription = Subscription(topic, qos=qos, on=when)
         device = replace(
             self.device, subscribe=(subscription,), telemetry=(), commands=(), will=None
         )

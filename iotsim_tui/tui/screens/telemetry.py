@@ -21,17 +21,31 @@ from iotsim_tui.profiles.fields import parse_generator
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
+    MessageProperties,
+    MQTTVersion,
     PayloadFields,
     Telemetry,
     TelemetryFormat,
     ValueSpec,
 )
+from iotsim_tui.profiles.properties import parse_properties
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
-from iotsim_tui.tui.screens._generators import EXAMPLES, params_text, parse_params
+from iotsim_tui.tui.screens._generators import (
+    EXAMPLES,
+    params_text,
+    parse_params,
+    properties_table,
+    properties_text,
+)
 from iotsim_tui.tui.screens.subscribe import QOS_CHOICES
 
-_FIELD_OF_KEY = {"topic": "topic", "interval": "interval", "template": "template"}
+_FIELD_OF_KEY = {
+    "topic": "topic",
+    "interval": "interval",
+    "template": "template",
+    "properties": "properties",
+}
 
 
 def flatten(fields: PayloadFields, prefix: str = "") -> list[tuple[str, ValueSpec]]:
@@ -154,6 +168,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
                 [
                     ("JSON object of the values", TelemetryFormat.JSON),
                     ("Text template", TelemetryFormat.TEXT),
+                    ("Binary (struct or base64, in the profile)", TelemetryFormat.BINARY),
                 ],
                 value=telemetry.format,
                 allow_blank=False,
@@ -168,8 +183,19 @@ class TelemetryScreen(FormDialog[Telemetry]):
                 placeholder="for text: e.g. temp={temperature}",
                 id="template",
                 compact=True,
-                disabled=telemetry.format is TelemetryFormat.JSON,
+                disabled=telemetry.format is not TelemetryFormat.TEXT,
             ),
+        )
+        yield field(
+            "MQTT 5",
+            Input(
+                properties_text(telemetry.properties),
+                placeholder="properties, e.g. content_type=application/json user.site=ward3",
+                id="properties",
+                compact=True,
+            ),
+            hint="content_type, payload_format, message_expiry, response_topic, "
+            "correlation_data, user.NAME; needs protocol 5",
         )
         yield Static("Values", classes="section")
         yield Static(
@@ -287,6 +313,22 @@ class TelemetryScreen(FormDialog[Telemetry]):
             rows.append((name, spec, f"params-{number}"))
         return rows
 
+    def _properties(self, errors: dict[str, str]) -> MessageProperties | None:
+        """The MQTT 5 properties typed, checked by the profile rules."""
+        text = self.query_one("#properties", Input).value
+        if not text.strip():
+            return None
+        table, problem = properties_table(text)
+        if problem:
+            errors["properties"] = problem
+            return None
+        checker = Checker("telemetry")
+        fill = {"id": "id", "name": "name", "n": "1"}
+        found = parse_properties(checker, table, (), MQTTVersion.V5, fill)
+        if checker.problems:
+            errors["properties"] = _checks.problem_text(checker.problems[0])
+        return found
+
     def build(self, errors: dict[str, str]) -> Telemetry | None:
         """The telemetry, checked by the profile rules."""
         rows = self._value_rows(errors)
@@ -300,7 +342,10 @@ class TelemetryScreen(FormDialog[Telemetry]):
         template = self.query_one("#template", Input).value
         if payload is TelemetryFormat.TEXT and not template.strip():
             errors["template"] = "a text payload needs a template, e.g. temp={temperature}"
-        telemetry = Telemetry(
+        properties = self._properties(errors)
+        # What the form does not show (jitter, triggers, a binary layout, ...) is kept.
+        telemetry = replace(
+            self.telemetry or Telemetry(topic=""),
             topic=self.query_one("#topic", Input).value.strip(),
             interval=1.0
             if "interval" in errors
@@ -310,6 +355,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
             format=payload,
             template=template if payload is TelemetryFormat.TEXT else None,
             fields=fields,
+            properties=properties,
         )
         if errors:
             return None

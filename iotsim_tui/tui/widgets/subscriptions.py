@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable
 
 from iotsim_tui.tui.widgets.marks import one_line, since
@@ -41,7 +44,31 @@ def _cut(text: str, width: int) -> str:
 
 
 class SubscriptionsTable(DataTable[str]):
-    """A read-only table that redraws only when its rows change, fitted to its width."""
+    """A table that redraws only when its rows change, fitted to its width; `x` asks to
+    unsubscribe the device from the topic filter under the cursor."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "x",
+            "unsubscribe",
+            "Unsubscribe",
+            id="subscriptions.unsubscribe",
+            tooltip="Unsubscribe the device from the selected topic filter",
+        ),
+    ]
+
+    class UnsubscribeAsked(Message):
+        """The user asked to unsubscribe from `topic_filter` (as the table shows it)."""
+
+        def __init__(self, control: SubscriptionsTable, topic_filter: str) -> None:
+            super().__init__()
+            self._control = control
+            self.topic_filter = topic_filter
+
+        @property
+        def control(self) -> SubscriptionsTable:
+            """The table the request came from."""
+            return self._control
 
     DEFAULT_CSS = """
     SubscriptionsTable { height: 1fr; }
@@ -93,6 +120,11 @@ class SubscriptionsTable(DataTable[str]):
         self.clear()
         for number, row_cells in enumerate(cells):
             self.add_row(*row_cells, key=str(number))
+
+    def action_unsubscribe(self) -> None:
+        """Ask to unsubscribe from the topic filter under the cursor."""
+        if 0 <= self.cursor_row < len(self._rows):
+            self.post_message(self.UnsubscribeAsked(self, self._rows[self.cursor_row].filter))
 
     def on_resize(self, event: events.Resize) -> None:
         """Give the new width to the topic filter and last payload columns."""
