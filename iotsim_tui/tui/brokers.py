@@ -132,7 +132,8 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         launch = self._on_free_port(where, BrokerLaunch.from_network(network, self.certs_dir))
         files = _files_stamp(launch)
         running = self._running.get(where)
-        if running is None and await asyncio.to_thread(_listening, *where):
+        # With free ports the profile's port is not used: whatever listens there is no matter.
+        if running is None and not self.free_ports and await asyncio.to_thread(_listening, *where):
             # Someone else's broker (or one started by hand) has the port: use it and say so,
             # as `iotsim-tui run` does, rather than refuse to start the devices.
             if where not in self._foreign:
