@@ -12,6 +12,9 @@ A config file holds the same settings as the command line, under a `[broker]` ta
     allow_anonymous = false
     max_packet_size = 1048576
     log_level = "info"
+    persistence = "periodic"      # "off", "periodic" or "sync"
+    persistence_location = "data"  # the data folder
+    autosave_interval = 1.0
 
 Options given on the command line win over the file; unknown keys are an error.
 """
@@ -29,6 +32,7 @@ DEFAULT_PLAIN_PORT = 1883
 DEFAULT_TLS_PORT = 8883
 MAX_PACKET_LIMIT = 268_435_455  # the largest Remaining Length MQTT can express, plus headers
 LOG_LEVELS = ("debug", "info", "warning", "error")
+PERSISTENCE_MODES = ("off", "periodic", "sync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,12 @@ class BrokerConfig:
     clients_feed_limit: int = 2000
     sys_interval: float = 1.0
     """Seconds between two publishes of the $SYS/broker/... statistics."""
+    persistence: str = "off"
+    """"off", "periodic" (every `autosave_interval` s) or "sync" (acknowledged once on disk)."""
+    persistence_location: Path | None = None
+    """The folder of the data file; needed unless persistence is off."""
+    autosave_interval: float = 1.0
+    """Seconds between two writes with persistence "periodic"."""
 
     def __post_init__(self) -> None:
         if self.port is None and self.tls_port is None:
@@ -93,6 +103,14 @@ class BrokerConfig:
             raise BrokerError(f"log level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         if not 1 <= self.receive_maximum <= 65_535 or not 1 <= self.max_inflight <= 65_535:
             raise BrokerError("receive_maximum and max_inflight must be between 1 and 65535")
+        if self.persistence not in PERSISTENCE_MODES:
+            raise BrokerError(
+                f"persistence {self.persistence!r} is not one of {', '.join(PERSISTENCE_MODES)}"
+            )
+        if self.persistence != "off" and self.persistence_location is None:
+            raise BrokerError(f"persistence {self.persistence!r} needs a data folder (--data DIR)")
+        if not 0 < self.autosave_interval <= 86_400:
+            raise BrokerError(f"autosave_interval {self.autosave_interval} must be 0-86400 s")
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -114,6 +132,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "write_buffer_limit": (int,),
     "write_buffer_disconnect": (int,),
     "max_retained": (int,),
+    "persistence": (str, bool),
+    "persistence_location": (str,),
+    "autosave_interval": (int, float),
 }
 
 
@@ -144,7 +165,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
             if value:
                 raise BrokerError(f"{path}: broker.{key} = true: give a port number or false")
             value = None
-        if key in ("certs", "password_file"):
+        if key == "persistence" and isinstance(value, bool):
+            value = "periodic" if value else "off"  # mosquitto's `persistence true`
+        if key in ("certs", "password_file", "persistence_location"):
             value = (path.parent / value) if not Path(value).is_absolute() else Path(value)
         settings[key] = value
     return settings

@@ -40,6 +40,7 @@ from iotsim_tui.protocol.reasons import ReasonCode
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.auth import PasswordFile
+    from iotsim_tui.broker.persistence import Persistence
 
 log = logging.getLogger("iotsim_tui.broker")
 
@@ -79,6 +80,8 @@ class Broker:
         self.feed = SysFeed(self)
         self.passwords: PasswordFile | None = None
         self.stopping = False
+        self.persistence: Persistence | None = None
+        """Writes sessions and retained messages to disk, unless persistence is off."""
         self._auth_tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -98,6 +101,11 @@ class Broker:
             from iotsim_tui.broker.auth import PasswordFile
 
             self.passwords = PasswordFile.load(config.password_file)
+        if config.persistence != "off":
+            from iotsim_tui.broker.persistence import Persistence
+
+            self.persistence = self.router.persistence = Persistence(self)
+            await self.persistence.open()
         wanted: list[Listener] = []
         if config.port is not None:
             wanted.append(Listener("plain", config.port))
@@ -177,9 +185,11 @@ class Broker:
                 connection.will = None
         for connection in list(self.connections):
             connection.close(ReasonCode.SERVER_SHUTTING_DOWN, "broker shutting down")
+        if self.persistence is not None:  # before the timers that say when sessions end go
+            await self.persistence.close()
         for session in list(self.sessions.values()):
             session.cancel_timers()
-            if session.pending_will is not None:
+            if session.pending_will is not None and self.persistence is None:
                 self._publish_will(session.pending_will)
                 session.pending_will = None
         self.sessions.clear()
@@ -354,6 +364,8 @@ class Broker:
             f", user {packet.username!r}" if packet.username is not None else "",
         )
         self.feed.changed()
+        if self.persistence is not None:
+            self.persistence.touch(session)
         if present:
             connection.resend_inflight()
             connection.pump()
@@ -383,12 +395,16 @@ class Broker:
         session.expiry_timer = loop.call_later(
             session.expiry_interval, self._expire_session, session
         )
+        if self.persistence is not None:
+            self.persistence.touch(session)
 
     def _delayed_will(self, session: Session) -> None:
         session.will_timer = None
         if session.pending_will is not None:
             self._publish_will(session.pending_will)
             session.pending_will = None
+        if self.persistence is not None:
+            self.persistence.touch(session)
 
     def _expire_session(self, session: Session) -> None:
         if self.sessions.get(session.client_id) is session and session.connection is None:
@@ -396,6 +412,8 @@ class Broker:
             self._end_session(session)
 
     def _end_session(self, session: Session) -> None:
+        if self.persistence is not None:
+            self.persistence.ended(session)
         session.cancel_timers()
         if session.pending_will is not None:
             self._publish_will(session.pending_will)
