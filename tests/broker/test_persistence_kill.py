@@ -1,4 +1,4 @@
-"""A real `kill -9` of the broker process: nothing it acknowledged with persistence "sync" is lost."""
+"""A real `kill -9` of the broker process: with persistence "sync", no acknowledged loss."""
 
 from __future__ import annotations
 
