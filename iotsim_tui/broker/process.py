@@ -14,6 +14,7 @@ import ctypes
 import errno
 import ipaddress
 import os
+import re
 import signal
 import socket
 import sys
@@ -45,6 +46,10 @@ class BrokerLaunch:
     require_client_cert: bool = False
     password_file: Path | None = None
     allow_anonymous: bool = True
+    data_dir: Path | None = None
+    """The folder of the broker's data file; None keeps everything in memory."""
+    persistence: str = "periodic"
+    """How the broker writes to `data_dir`: "periodic" or "sync" (see docs/broker.md)."""
 
     def __post_init__(self) -> None:
         if self.plain_port is None and self.tls_port is None:
@@ -62,7 +67,9 @@ class BrokerLaunch:
             raise BrokerError("without anonymous access the broker needs a password file")
 
     @classmethod
-    def from_network(cls, network: Network, certs_dir: Path) -> BrokerLaunch:
+    def from_network(
+        cls, network: Network, certs_dir: Path, data_dir: Path | None = None
+    ) -> BrokerLaunch:
         """The broker a network's devices expect, on its effective port.
 
         With TLS enabled the broker listens with TLS only, using the folder of the profile's
@@ -77,7 +84,7 @@ class BrokerLaunch:
             )
         bind = broker.host if _is_ip(broker.host) else "127.0.0.1"
         if not broker.tls.enabled:
-            return cls(bind=bind, plain_port=broker.effective_port)
+            return cls(bind=bind, plain_port=broker.effective_port, data_dir=data_dir)
         folder = Path(broker.tls.ca).parent if broker.tls.ca else certs_dir
         return cls(
             bind=bind,
@@ -85,6 +92,7 @@ class BrokerLaunch:
             tls_port=broker.effective_port,
             certs_dir=folder,
             require_client_cert=broker.tls.cert is not None,
+            data_dir=data_dir,
         )
 
     @property
@@ -108,7 +116,20 @@ class BrokerLaunch:
             args += ["--password-file", str(self.password_file)]
         if not self.allow_anonymous:
             args.append("--no-anonymous")
+        if self.data_dir is not None:
+            args += ["--persistence", self.persistence, "--data", str(self.data_dir)]
         return args
+
+
+def data_folder(network_name: str) -> Path:
+    """Where the app's bundled broker keeps a network's state.
+
+    `$XDG_DATA_HOME/iotsim-tui/brokers/NAME` (`~/.local/share/...` without XDG_DATA_HOME), with
+    characters other than letters, digits, `.`, `_` and `-` in the name replaced by `_`.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", network_name).lstrip(".") or "_"
+    return Path(base) / "iotsim-tui" / "brokers" / safe
 
 
 def port_in_use_message(port: int, host: str) -> str:

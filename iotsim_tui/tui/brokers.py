@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,14 +90,16 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
             return await self._ensure(network, list(in_use))
 
     async def _ensure(self, network: Network, in_use: list[Network]) -> BundledBroker:
-        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker, data_folder
 
         where = where_of(network)
-        launch = BrokerLaunch.from_network(network, self.certs_dir)
+        launch = BrokerLaunch.from_network(network, self.certs_dir, data_folder(network.name))
         files = _files_stamp(launch)
         running = self._running.get(where)
         if running is not None and running.running:
-            if running.launch == launch and self._files.get(where) == files:
+            # Another network on the same host and port shares the running broker and its data.
+            same = replace(running.launch, data_dir=launch.data_dir) == launch
+            if same and self._files.get(where) == files:
                 return running
             # TLS switched on or off on the same port, or new certificates: the broker the
             # devices would meet is not the one running.
@@ -115,6 +119,34 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         self._running[where] = broker
         self._files[where] = files
         return broker
+
+    async def forget_state(
+        self, network: Network, *, in_use: Iterable[Network] = ()
+    ) -> BundledBroker | None:
+        """Delete what the bundled broker keeps on disk for this network.
+
+        A broker running on that folder is stopped first and started again, empty (returned).
+        Raises BrokerError when running devices use it.
+        """
+        from iotsim_tui.broker.process import data_folder
+
+        folder = data_folder(network.name)
+        async with self._lock:
+            where = where_of(network)
+            running = self._running.get(where)
+            restart = running is not None and running.running and running.launch.data_dir == folder
+            if restart and running is not None:
+                users = [n.name for n in in_use if where_of(n) == where]
+                if users:
+                    raise BrokerError(
+                        f"devices of {', '.join(sorted(set(users)))} use the bundled broker: "
+                        "stop them (S) before forgetting its state",
+                        title="Broker in use",
+                    )
+                del self._running[where]
+                await running.stop()
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+            return await self._ensure(network, []) if restart else None
 
     def exited(self, where: Where, code: int) -> str:
         """Record that a broker ended on its own; returns what to tell the user."""
