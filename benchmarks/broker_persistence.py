@@ -39,6 +39,8 @@ from _common import HOST, BrokerProcess
 PAYLOAD = b"p" * 32
 KILL_MESSAGES = 5000
 WINDOW = 100
+KILL_RATE = 1000.0
+"""Messages a second in the kill runs: the stream lasts 5 s, several autosave intervals."""
 QUEUE = ["max_queued_messages = 1000000", "max_inflight = 100"]
 MOSQUITTO_QUEUE = ["max_queued_messages 1000000", "max_inflight_messages 100"]
 
@@ -169,9 +171,14 @@ def subscribe_offline(port: int, client_id: str, topic_filter: str) -> None:
 
 
 def publish_qos1(
-    port: int, count: int, topic: str, on_ack: Callable[[int], bool] | None = None
+    port: int,
+    count: int,
+    topic: str,
+    on_ack: Callable[[int], bool] | None = None,
+    rate: float = 0.0,
 ) -> tuple[set[int], float]:
-    """Send `count` QoS 1 messages, WINDOW in flight; (numbers acknowledged, seconds).
+    """Send `count` QoS 1 messages, WINDOW in flight, at most `rate` a second (0: no limit);
+    (numbers acknowledged, seconds).
 
     `on_ack(acknowledged)` may return True to stop (the broker was killed); a lost connection
     ends the run too.
@@ -184,15 +191,21 @@ def publish_qos1(
     buffer = bytearray()
     started = time.perf_counter()
     stop = False
+    if rate:
+        sock.settimeout(0.005)
     try:
         while len(acked) < count and not stop:
             burst = []
-            while sent < count and sent - len(acked) < WINDOW:
+            due = int((time.perf_counter() - started) * rate) if rate else count
+            while sent < min(count, due) and sent - len(acked) < WINDOW:
                 sent += 1
                 burst.append(publish_packet(topic, b"%d" % sent, 1, sent, False))
             if burst:
                 sock.sendall(b"".join(burst))
-            chunk = sock.recv(65536)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
             if not chunk:
                 break
             buffer += chunk
@@ -255,7 +268,7 @@ def kill_run(runner: Runner, data: Path, rng: random.Random) -> tuple[int, int, 
                 return True
             return False
 
-        acked, _ = publish_qos1(broker.port, KILL_MESSAGES, "kill/t", maybe_kill)
+        acked, _ = publish_qos1(broker.port, KILL_MESSAGES, "kill/t", maybe_kill, KILL_RATE)
         process.wait()
     with runner(data) as broker:
         received = collect(broker.port, "bench-sub")
@@ -629,7 +642,8 @@ def _report(
         "machine is shared, so absolute rates are low and noisy; compare within a row.",
         "",
         f"**kill -9 mid-stream**: a publisher sends {KILL_MESSAGES:,} QoS 1 messages "
-        f"({WINDOW} in flight) to a persistent subscriber that is offline (its session queues "
+        f"({KILL_RATE:,.0f} a second, {WINDOW} in flight) to a persistent subscriber that is "
+        "offline (its session queues "
         "them); after a random number of acknowledgements (10%-90%) the broker gets SIGKILL, is "
         "restarted on the same data, and the subscriber collects its queue. Lost = messages "
         f"acknowledged to the publisher that never arrive. {args.kills} kills per row.",
