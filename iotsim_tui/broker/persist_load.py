@@ -124,11 +124,13 @@ def install(persistence: Persistence, loaded: Loaded) -> None:
             if mno not in loaded.messages:
                 continue
             delivery = Delivery(message(mno), qos, retain, tuple(ids), released)
+            entry = [delivery, dno, packet_id, released]
             if packet_id:
                 session.inflight[packet_id] = delivery
+                track.inflight[id(delivery)] = entry
             else:
                 session.queue.append(delivery)
-            track.deliveries[id(delivery)] = [delivery, dno, packet_id, released]
+                track.queued.append(entry)
         # Connected when the broker stopped: the session's expiry starts now.
         remaining = expiry if expires is None else expires - now_wall
         session.expiry_timer = loop.call_later(

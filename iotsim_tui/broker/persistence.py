@@ -29,8 +29,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from iotsim_tui.broker.persist_load import Loaded, install
@@ -51,15 +54,30 @@ _SNAPSHOT_BATCH = 2000
 
 
 class Track:
-    """What the data file holds about one session."""
+    """What the data file holds about one session.
 
-    __slots__ = ("deliveries", "meta", "session")
+    A delivery's entry is [delivery, dno, packet_id, released]. The queue is mirrored in order,
+    so that a commit compares only its ends with the session's queue: messages leave a queue at
+    the front (sent, or expired) and join it at the back.
+    """
+
+    __slots__ = ("inflight", "meta", "queued", "session")
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.meta: tuple[Any, ...] | None = None
-        self.deliveries: dict[int, list[Any]] = {}
-        """id(delivery) -> [delivery, dno, packet_id, released]."""
+        self.inflight: dict[int, list[Any]] = {}
+        """id(delivery) -> entry, for the deliveries sent and not yet acknowledged."""
+        self.queued: deque[list[Any]] = deque()
+        """The entries of the queued deliveries, in the session's queue order."""
+
+    def __len__(self) -> int:
+        return len(self.inflight) + len(self.queued)
+
+    def entries(self) -> Iterator[list[Any]]:
+        """Every delivery entry."""
+        yield from self.inflight.values()
+        yield from self.queued
 
 
 def session_meta(session: Session) -> tuple[Any, ...]:
@@ -134,7 +152,7 @@ class Persistence:
             self.file.path,
             time.perf_counter() - started,
             len(self.tracks),
-            sum(len(track.deliveries) for track in self.tracks.values()),
+            sum(len(track) for track in self.tracks.values()),
             len(self.retained),
             self.mode if self.sync else f"{self.mode}, every {self.interval:g} s",
         )
@@ -271,44 +289,92 @@ class Persistence:
         if meta != track.meta:
             track.meta = meta
             records.append(self._session_record(session))
-        current: dict[int, tuple[Delivery, int, bool]] = {
-            id(delivery): (delivery, packet_id, delivery.released)
-            for packet_id, delivery in session.inflight.items()
-        }
-        for delivery in session.queue:
-            current[id(delivery)] = (delivery, 0, False)
-        known = track.deliveries
-        for key in [key for key in known if key not in current]:
+        inflight = {id(delivery): delivery for delivery in session.inflight.values()}
+        self._diff_queue(client_id, track, session.queue, inflight, records)
+        known = track.inflight
+        for key in [key for key in known if key not in inflight]:
             gone = known.pop(key)
             records.append(("D", client_id, gone[1]))
             self.unref(gone[0].message)
-        for key, (delivery, packet_id, released) in current.items():
-            entry = known.get(key)
+        for packet_id, delivery in session.inflight.items():
+            entry = known.get(id(delivery))
             if entry is None:
-                mno = self._ref(delivery.message, records)
-                self.next_dno += 1
-                known[key] = [delivery, self.next_dno, packet_id, released]
-                records.append(
-                    (
-                        "Q",
-                        client_id,
-                        self.next_dno,
-                        mno,
-                        delivery.qos,
-                        delivery.retain,
-                        delivery.subscription_ids,
-                        packet_id,
-                        released,
-                    )
-                )
-            elif entry[2] != packet_id or entry[3] != released:
+                known[id(delivery)] = self._new_delivery(client_id, delivery, packet_id, records)
+            elif entry[2] != packet_id or entry[3] != delivery.released:
                 entry[2] = packet_id
-                entry[3] = released
-                records.append(("P", client_id, entry[1], packet_id, released))
+                entry[3] = delivery.released
+                records.append(("P", client_id, entry[1], packet_id, delivery.released))
+
+    def _diff_queue(
+        self,
+        client_id: str,
+        track: Track,
+        queue: deque[Delivery],
+        inflight: dict[int, Delivery],
+        records: list[Record],
+    ) -> None:
+        mirror = track.queued
+        # What left the front of the queue was sent (now in flight) or dropped.
+        while mirror and (not queue or mirror[0][0] is not queue[0]):
+            self._left_queue(client_id, track, mirror.popleft(), inflight, records)
+        known = len(mirror)
+        if known > len(queue) or (known and queue[known - 1] is not mirror[-1][0]):
+            # Changed elsewhere than at its ends: compare it whole.
+            present = {id(delivery) for delivery in queue}
+            entries = {}
+            for entry in mirror:
+                if id(entry[0]) in present:
+                    entries[id(entry[0])] = entry
+                else:
+                    self._left_queue(client_id, track, entry, inflight, records)
+            mirror.clear()
+            for delivery in queue:
+                found = entries.get(id(delivery))
+                if found is None:
+                    found = self._new_delivery(client_id, delivery, 0, records)
+                mirror.append(found)
+            return
+        added = list(islice(reversed(queue), len(queue) - known))
+        for delivery in reversed(added):
+            mirror.append(self._new_delivery(client_id, delivery, 0, records))
+
+    def _left_queue(
+        self,
+        client_id: str,
+        track: Track,
+        entry: list[Any],
+        inflight: dict[int, Delivery],
+        records: list[Record],
+    ) -> None:
+        if id(entry[0]) in inflight:
+            track.inflight[id(entry[0])] = entry  # its packet id is written with the in-flight
+        else:
+            records.append(("D", client_id, entry[1]))
+            self.unref(entry[0].message)
+
+    def _new_delivery(
+        self, client_id: str, delivery: Delivery, packet_id: int, records: list[Record]
+    ) -> list[Any]:
+        mno = self._ref(delivery.message, records)
+        self.next_dno += 1
+        records.append(
+            (
+                "Q",
+                client_id,
+                self.next_dno,
+                mno,
+                delivery.qos,
+                delivery.retain,
+                delivery.subscription_ids,
+                packet_id,
+                delivery.released,
+            )
+        )
+        return [delivery, self.next_dno, packet_id, delivery.released]
 
     def _forget(self, client_id: str, track: Track, records: list[Record]) -> None:
         records.append(("E", client_id))
-        for entry in track.deliveries.values():
+        for entry in track.entries():
             self.unref(entry[0].message)
         del self.tracks[client_id]
 

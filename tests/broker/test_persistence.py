@@ -392,3 +392,65 @@ async def test_a_restored_broker_accepts_takeover_and_clean_start(
     _, connack = await RawClient.connected(second.ports["plain"], "sub", version=4)
     assert not connack.session_present  # clean session: the restored one ends
     await wait_until(lambda: not on_disk(tmp_path).sessions, "the ended session on disk")
+
+
+def _in_memory(broker: Broker, client_id: str) -> tuple[dict[int, tuple[bytes, bool]], list[bytes]]:
+    session = broker.sessions[client_id]
+    inflight = {pid: (d.message.payload, d.released) for pid, d in session.inflight.items()}
+    return inflight, [d.message.payload for d in session.queue]
+
+
+def _in_file(folder: Path, client_id: str) -> tuple[dict[int, tuple[bytes, bool]], list[bytes]]:
+    loaded = on_disk(folder)
+    deliveries = loaded.deliveries[client_id]
+    inflight = {}
+    queue = []
+    for dno in sorted(deliveries):
+        mno, _, _, _, packet_id, released = deliveries[dno]
+        payload = loaded.messages[mno][1]
+        if packet_id:
+            inflight[packet_id] = (payload, released)
+        else:
+            queue.append(payload)
+    return inflight, queue
+
+
+async def test_the_file_follows_the_queue_and_the_window_as_they_move(
+    start_broker: StartBroker, tmp_path: Path
+) -> None:
+    broker = await start_broker(**durable(tmp_path))
+    port = broker.ports["plain"]
+    properties = Properties(session_expiry_interval=300, receive_maximum=3)
+    subscriber, _ = await RawClient.connected(
+        port, "window", clean_start=False, properties=properties
+    )
+    await subscriber.subscribe("w/#", 2)
+    publisher, _ = await RawClient.connected(port, "pub")
+    for number in range(1, 11):
+        await publisher.publish("w/t", f"m{number}".encode(), 1 + number % 2, packet_id=number)
+        await publisher.next_packet()  # PUBACK or PUBREC
+    sent = [await subscriber.expect(Publish) for _ in range(3)]  # the window: 3 in flight
+    assert _in_file(tmp_path, "window") == _in_memory(broker, "window")
+    # Acknowledge the first (QoS 2: PUBREC, so "released"), then the others; more move up.
+    for packet in sent:
+        if packet.qos == 2:
+            await subscriber.send_packet(PubRec(packet.packet_id))  # PUBREL back: "released"
+        else:
+            await subscriber.send_packet(PubAck(packet.packet_id))
+    # m1 and m3 (QoS 2) wait for PUBCOMP, m2 is done: m4 moved up into the window.
+    await wait_until(lambda: len(broker.sessions["window"].queue) == 6, "the queue to move")
+    inflight = broker.sessions["window"].inflight.values()
+    assert sorted((d.message.payload, d.released) for d in inflight) == [
+        (b"m1", True),
+        (b"m3", True),
+        (b"m4", False),
+    ]
+    publisher2, _ = await RawClient.connected(port, "pub2")
+    await publisher2.publish("w/t", b"late", 1)
+    await publisher2.expect(PubAck)  # sync: the file has caught up with the broker now
+    assert _in_file(tmp_path, "window") == _in_memory(broker, "window")
+    expected = _in_memory(broker, "window")
+    await broker.stop()
+    assert _in_file(tmp_path, "window") == expected
+    again = await start_broker(**durable(tmp_path))
+    assert _in_memory(again, "window") == expected
