@@ -93,7 +93,10 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         from iotsim_tui.broker.process import BrokerLaunch, BundledBroker, data_folder
 
         where = where_of(network)
-        launch = BrokerLaunch.from_network(network, self.certs_dir, data_folder(network.name))
+        folder: Path | None = data_folder(network.name)
+        if any(b.launch.data_dir == folder for w, b in self._running.items() if w != where):
+            folder = None  # two networks of one name on two ports: one data folder is one's
+        launch = BrokerLaunch.from_network(network, self.certs_dir, folder)
         files = _files_stamp(launch)
         running = self._running.get(where)
         if running is not None and running.running:

@@ -93,3 +93,19 @@ async def test_the_settings_show_the_folder_and_forget_after_asking(tmp_path: Pa
 async def test_no_folder_no_button() -> None:
     async with open_dialog(NetworkSettingsScreen(Network("LAB"))) as (app, _):
         assert not app.screen.query("#forget-state")
+
+
+async def test_two_networks_of_one_name_on_two_ports_do_not_share_a_data_folder() -> None:
+    skip_without_broker()
+    first = Network("TWIN", broker=BrokerSettings(port=free_port()))
+    second = Network("TWIN", broker=BrokerSettings(port=free_port()))
+    session = Session()
+    try:
+        one = await session.ensure_broker(first)
+        other = await session.ensure_broker(second)
+        assert one is not None
+        assert other is not None
+        assert one.launch.data_dir == data_folder("TWIN")
+        assert other.launch.data_dir is None  # kept in memory rather than fight over the file
+    finally:
+        await session.close()
