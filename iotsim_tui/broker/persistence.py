@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("iotsim_tui.broker")
 
 MODES = ("off", "periodic", "sync")
-COMPACT_AT = 8 * 1024 * 1024
-"""Bytes the data file may reach before it is first rewritten; after that, twice its last size."""
+COMPACT_AT = 1024 * 1024
+"""The data file is rewritten once it is over this size and twice its size after the last
+rewrite (or at start)."""
 _SNAPSHOT_BATCH = 2000
 
 
@@ -131,6 +132,7 @@ class Persistence:
     async def open(self) -> None:
         """Read the data file into the broker (sessions, retained), then start writing."""
         started = time.perf_counter()
+        self.file.lock()
         data = await self.loop.run_in_executor(self._executor, self.file.read)
         loaded = Loaded()
         damaged = loaded.read(data)
@@ -141,7 +143,7 @@ class Persistence:
             self.damage = Damage(self.file.path, offset, len(data), kept, why)
             log.warning("%s", self.damage.describe())
         await self.loop.run_in_executor(self._executor, self.file.open)
-        if damaged is not None or self.file.size > COMPACT_AT:
+        if damaged is not None:
             batches = self._snapshot()
             await self.loop.run_in_executor(self._executor, self.file.rewrite, batches)
         else:

@@ -122,6 +122,8 @@ class Broker:
                 self.listeners.append(listener)
         except BaseException:
             await self._close_listeners()
+            if self.persistence is not None:
+                await self.persistence.close()
             raise
         self.stats.started = time.time()
         self.feed.start()

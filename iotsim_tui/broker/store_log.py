@@ -15,6 +15,7 @@ Appends and rewrites run on one writer thread (`os.write` and `os.fsync` release
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import pickle
@@ -25,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iotsim_tui.errors import BrokerError
+
 HEADER = b"iotsim-broker-state 1\n"
 FILE_NAME = "broker.state"
+LOCK_NAME = "broker.lock"
 _FRAME = 8
 _MAX_BATCH = 1 << 30
 
@@ -118,6 +122,25 @@ class LogFile:
         self.path = folder / FILE_NAME
         self.size = 0
         self._fd = -1
+        self._lock = -1
+
+    def lock(self) -> None:
+        """Make the folder this broker's alone (two brokers appending would mix their batches).
+
+        Raises BrokerError when another broker holds it. The lock ends with the process, however
+        it ends, so a killed broker never leaves it behind.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise BrokerError(
+                f"the data folder {self.folder} is in use by another broker: give this one "
+                "another folder (--data DIR)"
+            ) from None
+        self._lock = fd
 
     def read(self) -> bytes:
         """The file's bytes; empty when there is none yet."""
@@ -174,3 +197,6 @@ class LogFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._lock >= 0:
+            os.close(self._lock)  # and with it the lock
+            self._lock = -1

@@ -454,3 +454,12 @@ async def test_the_file_follows_the_queue_and_the_window_as_they_move(
     assert _in_file(tmp_path, "window") == expected
     again = await start_broker(**durable(tmp_path))
     assert _in_memory(again, "window") == expected
+
+
+async def test_two_brokers_cannot_share_a_data_folder(
+    start_broker: StartBroker, tmp_path: Path
+) -> None:
+    await start_broker(**durable(tmp_path))
+    second = Broker(BrokerConfig(port=0, **durable(tmp_path)))
+    with pytest.raises(BrokerError, match="is in use by another broker"):
+        await second.start()
