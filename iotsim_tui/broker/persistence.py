@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("iotsim_tui.broker")
 
 MODES = ("off", "periodic", "sync")
-COMPACT_AT = 1024 * 1024
+COMPACT_AT = 256 * 1024
 """The data file is rewritten once it is over this size and twice its size after the last
 rewrite (or at start)."""
 _SNAPSHOT_BATCH = 2000

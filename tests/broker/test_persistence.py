@@ -463,3 +463,32 @@ async def test_two_brokers_cannot_share_a_data_folder(
     second = Broker(BrokerConfig(port=0, **durable(tmp_path)))
     with pytest.raises(BrokerError, match="is in use by another broker"):
         await second.start()
+
+
+async def test_the_file_is_rewritten_when_it_doubles_and_keeps_the_state(
+    start_broker: StartBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iotsim_tui.broker import persistence
+
+    monkeypatch.setattr(persistence, "COMPACT_AT", 4000)
+    broker = await start_broker(**durable(tmp_path))
+    port = broker.ports["plain"]
+    subscriber, _ = await persistent(port, "queue", 4)
+    await subscriber.subscribe("c/queue", 1)
+    await subscriber.close()
+    publisher, _ = await RawClient.connected(port, "pub", version=4)
+    await publisher.publish("c/queue", b"queued", 1)
+    await publisher.expect(PubAck)
+    sizes = []
+    for number in range(1, 301):
+        await publisher.publish("c/value", f"v{number}".encode(), 1, retain=True, packet_id=number)
+        await publisher.expect(PubAck)
+        sizes.append((tmp_path / FILE_NAME).stat().st_size)
+    assert max(sizes) < 8000, "rewritten once it passed 4,000 bytes and doubled"
+    assert sizes[-1] < max(sizes)
+    await broker.stop()
+    again = await start_broker(**durable(tmp_path))
+    assert [m.payload for m in again.retained.matching("c/value")] == [b"v300"]
+    subscriber, connack = await persistent(again.ports["plain"], "queue", 4)
+    assert connack.session_present
+    assert (await subscriber.expect(Publish)).payload == b"queued"
