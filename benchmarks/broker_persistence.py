@@ -36,10 +36,22 @@ from pathlib import Path
 
 import _common
 from _common import HOST, BrokerProcess
+from _persistence_soak import folder_size
+from _persistence_soak import soak as run_soak
+from _raw_mqtt import (
+    WINDOW,
+    collect,
+    connect,
+    connect_packet,
+    publish_packet,
+    publish_qos1,
+    split_packets,
+    subscribe_offline,
+    subscribe_packet,
+)
 
 PAYLOAD = b"p" * 32
 KILL_MESSAGES = 5000
-WINDOW = 100
 KILL_RATE = 1000.0
 """Messages a second in the kill runs: the stream lasts 5 s, several autosave intervals."""
 QUEUE = ["max_queued_messages = 1000000", "max_inflight = 100"]
@@ -119,174 +131,6 @@ KILL_CONFIGS: dict[str, Runner] = {
     "mosquitto persistence true, autosave_interval 1": mosquitto(True, 1),
     "mosquitto persistence off": mosquitto(False),
 }
-
-# ---------------------------------------------------------------- MQTT 3.1.1 by hand
-
-
-def _vbi(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return len(data).to_bytes(2, "big") + data
-
-
-def connect_packet(client_id: str, *, clean: bool) -> bytes:
-    body = _string("MQTT") + bytes((4, 0x02 if clean else 0x00)) + b"\x00\x00"
-    body += _string(client_id)
-    return b"\x10" + _vbi(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, qos: int, packet_id: int, retain: bool) -> bytes:
-    body = _string(topic) + (packet_id.to_bytes(2, "big") if qos else b"") + payload
-    return bytes((0x30 | qos << 1 | retain,)) + _vbi(len(body)) + body
-
-
-def subscribe_packet(topic_filter: str, qos: int) -> bytes:
-    body = b"\x00\x01" + _string(topic_filter) + bytes((qos,))
-    return b"\x82" + _vbi(len(body)) + body
-
-
-def split_packets(buffer: bytearray) -> list[tuple[int, bytes]]:
-    """Take the whole packets off the front of `buffer`: (first byte, body)."""
-    found = []
-    position = 0
-    size = len(buffer)
-    while position + 2 <= size:
-        length, shift, header = 0, 0, 1
-        while True:
-            if position + header >= size:
-                length = -1
-                break
-            byte = buffer[position + header]
-            length |= (byte & 0x7F) << shift
-            header += 1
-            shift += 7
-            if not byte & 0x80:
-                break
-        end = position + header + length
-        if length < 0 or end > size:
-            break
-        found.append((buffer[position], bytes(buffer[position + header : end])))
-        position = end
-    del buffer[:position]
-    return found
-
-
-def connect(port: int, client_id: str, *, clean: bool) -> socket.socket:
-    sock = socket.create_connection((HOST, port), timeout=30)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(connect_packet(client_id, clean=clean))
-    connack = b""
-    while len(connack) < 4:
-        chunk = sock.recv(4 - len(connack))
-        if not chunk:
-            raise ConnectionError("closed before CONNACK")
-        connack += chunk
-    if connack[0] != 0x20 or connack[3] != 0:
-        raise ConnectionError(f"CONNACK refused: {connack.hex()}")
-    return sock
-
-
-def subscribe_offline(port: int, client_id: str, topic_filter: str) -> None:
-    """A persistent session subscribed at QoS 1, then gone (DISCONNECT)."""
-    sock = connect(port, client_id, clean=False)
-    sock.sendall(subscribe_packet(topic_filter, 1))
-    buffer = bytearray()
-    while not any(first == 0x90 for first, _ in split_packets(buffer)):
-        buffer += sock.recv(65536)
-    sock.sendall(b"\xe0\x00")
-    sock.close()
-
-
-def publish_qos1(
-    port: int,
-    count: int,
-    topic: str,
-    on_ack: Callable[[int], bool] | None = None,
-    rate: float = 0.0,
-) -> tuple[set[int], float]:
-    """Send `count` QoS 1 messages, WINDOW in flight, at most `rate` a second (0: no limit);
-    (numbers acknowledged, seconds).
-
-    `on_ack(acknowledged)` may return True to stop (the broker was killed); a lost connection
-    ends the run too.
-    """
-    if count > 65535:
-        raise ValueError("one packet id per message: at most 65,535 messages")
-    sock = connect(port, "bench-publisher", clean=True)
-    acked: set[int] = set()
-    sent = 0
-    buffer = bytearray()
-    started = time.perf_counter()
-    stop = False
-    if rate:
-        sock.settimeout(0.005)
-    try:
-        while len(acked) < count and not stop:
-            burst = []
-            due = int((time.perf_counter() - started) * rate) if rate else count
-            while sent < min(count, due) and sent - len(acked) < WINDOW:
-                sent += 1
-                burst.append(publish_packet(topic, b"%d" % sent, 1, sent, False))
-            if burst:
-                sock.sendall(b"".join(burst))
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                break
-            buffer += chunk
-            for first, body in split_packets(buffer):
-                if first == 0x40:
-                    acked.add(int.from_bytes(body[:2], "big"))  # packet id = message number
-                    if on_ack is not None and on_ack(len(acked)):
-                        stop = True
-                        break
-    except OSError:
-        pass
-    finally:
-        sock.close()
-    return acked, time.perf_counter() - started
-
-
-def collect(port: int, client_id: str, idle: float = 2.0, limit: float = 60.0) -> set[int]:
-    """Come back to a persistent session and take every message it has (acknowledging each)."""
-    sock = connect(port, client_id, clean=False)
-    sock.settimeout(idle)
-    got: set[int] = set()
-    buffer = bytearray()
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(1 << 20)
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        buffer += chunk
-        acks = []
-        for first, body in split_packets(buffer):
-            if first >> 4 == 3:
-                topic_end = 2 + int.from_bytes(body[:2], "big")
-                qos = (first >> 1) & 3
-                payload = body[topic_end + (2 if qos else 0) :]
-                if qos:
-                    acks.append(b"\x40\x02" + body[topic_end : topic_end + 2])
-                got.add(int(payload))
-        if acks:
-            sock.sendall(b"".join(acks))
-    sock.close()
-    return got
-
-
 # ---------------------------------------------------------------- kill -9
 
 
@@ -402,10 +246,6 @@ def fill(port: int, sessions: int, retained: int) -> None:
     sock.close()
 
 
-def folder_size(path: Path) -> int:
-    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
-
-
 def restart_time(runner: Runner, data: Path, sessions: int, retained: int) -> tuple[float, int]:
     """Seconds from starting the broker to its port answering, on a filled data folder."""
     with runner(data) as broker:
@@ -445,88 +285,6 @@ def queued_disk(runner: Runner, data: Path, count: int) -> int:
         subscribe_offline(broker.port, "bench-sub", "q/#")
         publish_qos1(broker.port, count, "q/t")
     return folder_size(data)
-
-
-# ---------------------------------------------------------------- soak
-
-
-async def _device(
-    port: int, number: int, stop_at: float, churn: random.Random, stats: dict[str, int]
-) -> None:
-    """One device: persistent session, 1 QoS 1 message a second, now and then a reconnect."""
-    while time.monotonic() < stop_at:
-        try:
-            reader, writer = await asyncio.open_connection(HOST, port)
-            writer.write(connect_packet(f"soak-{number}", clean=False))
-            writer.write(subscribe_packet(f"soak/{number}/cmd", 1))
-            await writer.drain()
-            buffer = bytearray()
-            packet_id = 0
-            session_end = time.monotonic() + churn.uniform(20, 120)
-            next_send = time.monotonic() + churn.random()
-            while time.monotonic() < min(stop_at, session_end):
-                if time.monotonic() >= next_send:
-                    packet_id = packet_id % 65535 + 1
-                    writer.write(publish_packet(f"soak/{number}/t", PAYLOAD, 1, packet_id, False))
-                    stats["sent"] += 1
-                    next_send += 1.0
-                try:
-                    chunk = await asyncio.wait_for(reader.read(65536), 0.2)
-                except TimeoutError:
-                    continue
-                if not chunk:
-                    break
-                buffer += chunk
-                for first, body in split_packets(buffer):
-                    if first >> 4 == 3 and first & 0x06:
-                        topic_end = 2 + int.from_bytes(body[:2], "big")
-                        writer.write(b"\x40\x02" + body[topic_end : topic_end + 2])
-                    elif first == 0x40:
-                        stats["acked"] += 1
-            stats["reconnects"] += 1
-            writer.close()
-        except OSError:
-            await asyncio.sleep(1)
-
-
-async def _soak(port: int, pid: int, data: Path, seconds: float) -> list[tuple[float, int, int]]:
-    stop_at = time.monotonic() + seconds
-    stats = {"sent": 0, "acked": 0, "reconnects": 0}
-    tasks = []
-    for number in range(1000):
-        tasks.append(
-            asyncio.create_task(_device(port, number, stop_at, random.Random(number), stats))
-        )
-        if number % 50 == 49:
-            await asyncio.sleep(0.05)
-    # QoS 1 commands to 100 devices every 5 s, some of them away at the time: queued. (Its
-    # PUBACKs are left unread: 400 bytes per round.)
-    commander = connect(port, "soak-commander", clean=True)
-    samples = []
-    started = time.monotonic()
-    next_sample = started
-    round_number = 0
-    while time.monotonic() < stop_at:
-        await asyncio.sleep(5)
-        round_number += 1
-        commander.sendall(
-            b"".join(
-                publish_packet(f"soak/{n}/cmd", b"%d" % round_number, 1, n + 1, False)
-                for n in range(round_number % 10 * 100, round_number % 10 * 100 + 100)
-            )
-        )
-        if time.monotonic() >= next_sample:
-            samples.append((time.monotonic() - started, _common.rss(pid), folder_size(data)))
-            next_sample += 10
-            print(
-                f"  soak {samples[-1][0]:5.0f} s: RSS {samples[-1][1] / 2**20:.1f} MiB, data "
-                f"{samples[-1][2] / 2**20:.2f} MiB, sent {stats['sent']}, acked "
-                f"{stats['acked']}, reconnects {stats['reconnects']}",
-                flush=True,
-            )
-    commander.close()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return samples
 
 
 # ---------------------------------------------------------------- storage choice
@@ -679,7 +437,7 @@ def main() -> int:
         if args.soak > 0:
             data = fresh("soak")
             with bundled("sync")(data) as broker:
-                soak = asyncio.run(_soak(broker.port, broker.pid, data, args.soak))
+                soak = asyncio.run(run_soak(broker.port, broker.pid, data, args.soak))
         load_end = os.getloadavg()[0]
 
     report = _report(args, storage, kills, rates, restarts, disk, soak, (load_start, load_end))

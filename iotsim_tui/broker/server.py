@@ -169,9 +169,10 @@ class Broker:
     async def stop(self) -> None:
         """Stop listening, close every connection and end every session.
 
-        The broker keeps nothing on disk, so stopping ends all sessions. Connections are closed
-        without a DISCONNECT from the client, so by the spec (MQTT 5.0 s3.1.2.5) their wills are
-        published, to the clients still connected at that moment, before anyone is disconnected.
+        Connections are closed without a DISCONNECT from the client, so by the spec (MQTT 5.0
+        s3.1.2.5) their wills are published, to the clients still connected at that moment,
+        before anyone is disconnected. With persistence, sessions and their delayed wills are
+        written to disk rather than ended.
         """
         self.stopping = True
         for listener in self.listeners:
