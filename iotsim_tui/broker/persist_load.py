@@ -1,4 +1,5 @@
-"""Reading the broker's data file back: the records replayed, then the state put into the broker.
+"""Reading the broker's data file back: the records replayed, then the state put into the broker;
+and `Track`, what the file holds about one session.
 
 Times in the file are wall-clock times (the broker's own clock is monotonic and starts again
 with each process), so a session's expiry and a delayed will count the time the broker was
@@ -8,6 +9,8 @@ down: a session that expired meanwhile ends at start, publishing its will.
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from iotsim_tui.broker.sessions import Delivery, Session
@@ -17,6 +20,45 @@ from iotsim_tui.broker.wire import Message
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.persistence import Persistence
+
+
+class Track:
+    """What the data file holds about one session.
+
+    A delivery's entry is [delivery, dno, packet_id, released]. The queue is mirrored in order,
+    so that a commit compares only its ends with the session's queue: messages leave a queue at
+    the front (sent, or expired) and join it at the back.
+    """
+
+    __slots__ = ("inflight", "meta", "queued", "session")
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.meta: tuple[Any, ...] | None = None
+        self.inflight: dict[int, list[Any]] = {}
+        """id(delivery) -> entry, for the deliveries sent and not yet acknowledged."""
+        self.queued: deque[list[Any]] = deque()
+        """The entries of the queued deliveries, in the session's queue order."""
+
+    def __len__(self) -> int:
+        return len(self.inflight) + len(self.queued)
+
+    def entries(self) -> Iterator[list[Any]]:
+        """Every delivery entry."""
+        yield from self.inflight.values()
+        yield from self.queued
+
+
+def session_meta(session: Session) -> tuple[Any, ...]:
+    """What a session record depends on, cheap to compare with the last one written."""
+    return (
+        session.expiry_interval,
+        session.expiry_timer,
+        tuple(session.subscriptions.values()),
+        tuple(sorted(session.awaiting_release)),
+        session.pending_will,
+        session.will_timer,
+    )
 
 
 class Loaded:
@@ -103,8 +145,6 @@ def install(persistence: Persistence, loaded: Loaded) -> None:
             continue
         broker.retained.store(retained)
         persistence.retained[topic] = retained
-
-    from iotsim_tui.broker.persistence import Track, session_meta
 
     queue_limit = broker.config.max_queued_messages
     for client_id, (expiry, expires, subscriptions, awaiting, will) in loaded.sessions.items():

@@ -30,15 +30,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from iotsim_tui.broker.persist_load import Loaded, install
+from iotsim_tui.broker.persist_load import Loaded, Track, install, session_meta
 from iotsim_tui.broker.store_log import Damage, LogFile, Record, encode_batch, keep_aside
 from iotsim_tui.broker.wire import Message
+from iotsim_tui.errors import BrokerError
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.outbox import Outbox
@@ -52,45 +52,6 @@ COMPACT_AT = 256 * 1024
 """The data file is rewritten once it is over this size and twice its size after the last
 rewrite (or at start)."""
 _SNAPSHOT_BATCH = 2000
-
-
-class Track:
-    """What the data file holds about one session.
-
-    A delivery's entry is [delivery, dno, packet_id, released]. The queue is mirrored in order,
-    so that a commit compares only its ends with the session's queue: messages leave a queue at
-    the front (sent, or expired) and join it at the back.
-    """
-
-    __slots__ = ("inflight", "meta", "queued", "session")
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.meta: tuple[Any, ...] | None = None
-        self.inflight: dict[int, list[Any]] = {}
-        """id(delivery) -> entry, for the deliveries sent and not yet acknowledged."""
-        self.queued: deque[list[Any]] = deque()
-        """The entries of the queued deliveries, in the session's queue order."""
-
-    def __len__(self) -> int:
-        return len(self.inflight) + len(self.queued)
-
-    def entries(self) -> Iterator[list[Any]]:
-        """Every delivery entry."""
-        yield from self.inflight.values()
-        yield from self.queued
-
-
-def session_meta(session: Session) -> tuple[Any, ...]:
-    """What a session record depends on, cheap to compare with the last one written."""
-    return (
-        session.expiry_interval,
-        session.expiry_timer,
-        tuple(session.subscriptions.values()),
-        tuple(sorted(session.awaiting_release)),
-        session.pending_will,
-        session.will_timer,
-    )
 
 
 class Persistence:
@@ -132,8 +93,13 @@ class Persistence:
     async def open(self) -> None:
         """Read the data file into the broker (sessions, retained), then start writing."""
         started = time.perf_counter()
-        self.file.lock()
-        data = await self.loop.run_in_executor(self._executor, self.file.read)
+        try:
+            self.file.lock()
+            data = await self.loop.run_in_executor(self._executor, self.file.read)
+        except OSError as error:
+            raise BrokerError(
+                f"cannot use the data folder {self.file.folder}: {error.strerror or error}"
+            ) from None
         loaded = Loaded()
         damaged = loaded.read(data)
         install(self, loaded)
@@ -209,14 +175,20 @@ class Persistence:
             return  # the write in progress picks the changes up when it ends
         acks = self._acks
         self._acks = []
-        if self.file.size > max(COMPACT_AT, 2 * self._snapshot_size):
-            job = partial(self.file.rewrite, self._snapshot())
-        else:
-            records = self._collect()
-            if not records:
-                self._release(acks)
-                return
-            job = partial(self.file.append, encode_batch(records))
+        try:
+            if self.file.size > max(COMPACT_AT, 2 * self._snapshot_size):
+                job = partial(self.file.rewrite, self._snapshot())
+            else:
+                records = self._collect()
+                if not records:
+                    self._release(acks)
+                    return
+                job = partial(self.file.append, encode_batch(records))
+        except Exception:
+            # A bug here must not hold acknowledgements back for ever: say so, carry on.
+            log.exception("could not gather the broker's state to write to %s", self.file.path)
+            self._release(acks)
+            return
         writing = self.loop.run_in_executor(self._executor, job)
         self._writing = writing
         writing.add_done_callback(partial(self._written, acks))

@@ -492,3 +492,11 @@ async def test_the_file_is_rewritten_when_it_doubles_and_keeps_the_state(
     subscriber, connack = await persistent(again.ports["plain"], "queue", 4)
     assert connack.session_present
     assert (await subscriber.expect(Publish)).payload == b"queued"
+
+
+async def test_a_data_folder_that_cannot_be_made_is_a_plain_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    broker = Broker(BrokerConfig(port=0, **durable(blocker / "data")))
+    with pytest.raises(BrokerError, match="cannot use the data folder"):
+        await broker.start()
