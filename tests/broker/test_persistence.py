@@ -500,3 +500,26 @@ async def test_a_data_folder_that_cannot_be_made_is_a_plain_error(tmp_path: Path
     broker = Broker(BrokerConfig(port=0, **durable(blocker / "data")))
     with pytest.raises(BrokerError, match="cannot use the data folder"):
         await broker.start()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ([], "off"),
+        (["--data", "d"], "periodic"),
+        (["--data", "d", "--persistence", "sync"], "sync"),
+        (["--data", "d", "--persistence", "off"], "off"),
+    ],
+)
+def test_the_command_line_names_the_mode_and_the_folder(
+    arguments: list[str], expected: str
+) -> None:
+    import argparse
+
+    from iotsim_tui.broker import command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    config = command._config(parser.parse_args(["--port", "0", *arguments]))
+    assert config.persistence == expected
+    assert config.persistence_location == (Path("d") if arguments else None)
