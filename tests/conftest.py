@@ -19,6 +19,15 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         yield state
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bundled broker's data goes to a folder of each test's own, never to the user's."""
+    data = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(data))
+        yield data
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[RunningMosquitto]:
     """A plain mosquitto broker on a free port; the test is skipped when it is not installed."""

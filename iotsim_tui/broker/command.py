@@ -19,6 +19,7 @@ from typing import Any
 
 from iotsim_tui.broker.config import (
     LOG_LEVELS,
+    PERSISTENCE_MODES,
     TLS_VERSIONS,
     BrokerConfig,
     build_config,
@@ -73,6 +74,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-packet-size", type=int, metavar="N", help="largest packet accepted")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
+    parser.add_argument(
+        "--persistence",
+        choices=PERSISTENCE_MODES,
+        help="keep sessions and retained messages on disk: every autosave_interval "
+        "(periodic), or before each acknowledgement (sync); default off, periodic with --data",
+    )
+    parser.add_argument(
+        "--data", type=Path, metavar="DIR", help="the folder for the broker's data file"
+    )
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     passwd = commands.add_parser(
         "passwd",
@@ -130,7 +140,11 @@ def _config(args: argparse.Namespace) -> BrokerConfig:
         "allow_anonymous": args.allow_anonymous,
         "max_packet_size": args.max_packet_size,
         "log_level": args.log_level,
+        "persistence": args.persistence,
+        "persistence_location": args.data,
     }
+    if args.data is not None and args.persistence is None and "persistence" not in settings:
+        overrides["persistence"] = "periodic"
     if args.no_plain:
         settings["port"] = None
         overrides["port"] = None

@@ -14,6 +14,9 @@ A config file holds the same settings as the command line, under a `[broker]` ta
     allow_anonymous = false
     max_packet_size = 1048576
     log_level = "info"
+    persistence = "periodic"      # "off", "periodic" or "sync"
+    persistence_location = "data"  # the data folder
+    autosave_interval = 1.0
 
 Options given on the command line win over the file; unknown keys are an error. Keys are
 named as in mosquitto.conf where they mean the same (`listener = "1883 127.0.0.1"`,
@@ -35,6 +38,7 @@ DEFAULT_TLS_PORT = 8883
 MAX_PACKET_LIMIT = 268_435_455  # the largest Remaining Length MQTT can express, plus headers
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TLS_VERSIONS = ("1.2", "1.3")
+PERSISTENCE_MODES = ("off", "periodic", "sync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,12 @@ class BrokerConfig:
     failed_login_delay: float = 0.1
     """Seconds the next login from an address waits after a failure; doubles per failure."""
     failed_login_delay_max: float = 10.0
+    persistence: str = "off"
+    """"off", "periodic" (every `autosave_interval` s) or "sync" (acknowledged once on disk)."""
+    persistence_location: Path | None = None
+    """The folder of the data file; needed unless persistence is off."""
+    autosave_interval: float = 1.0
+    """Seconds between two writes with persistence "periodic"."""
 
     def __post_init__(self) -> None:
         if self.port is None and self.tls_port is None:
@@ -139,6 +149,14 @@ class BrokerConfig:
         for name in ("max_queued_bytes", "max_publish_rate", "close_timeout", "max_retained"):
             if getattr(self, name) < 0:
                 raise BrokerError(f"{name} must not be negative")
+        if self.persistence not in PERSISTENCE_MODES:
+            raise BrokerError(
+                f"persistence {self.persistence!r} is not one of {', '.join(PERSISTENCE_MODES)}"
+            )
+        if self.persistence != "off" and self.persistence_location is None:
+            raise BrokerError(f"persistence {self.persistence!r} needs a data folder (--data DIR)")
+        if not 0 < self.autosave_interval <= 86_400:
+            raise BrokerError(f"autosave_interval {self.autosave_interval} must be 0-86400 s")
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -171,6 +189,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "failed_login_delay": (int, float),
     "failed_login_delay_max": (int, float),
     "sys_interval": (int, float),
+    "persistence": (str, bool),
+    "persistence_location": (str,),
+    "autosave_interval": (int, float),
 }
 
 ALIASES: dict[str, str] = {
@@ -221,7 +242,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
             if value:
                 raise BrokerError(f"{path}: broker.{name} = true: give a port number or false")
             value = None
-        if key in ("certs", "password_file", "acl_file"):
+        if key == "persistence" and isinstance(value, bool):
+            value = "periodic" if value else "off"  # mosquitto's `persistence true`
+        if key in ("certs", "password_file", "acl_file", "persistence_location"):
             value = (path.parent / value) if not Path(value).is_absolute() else Path(value)
         settings[key] = value
     return settings

@@ -118,6 +118,8 @@ class Connection(Outbox):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        if self.session is not None and self.broker.persistence is not None:
+            self.broker.persistence.touch(self.session)  # what it sends may change its session
         self.last_seen = self.loop.time()
         self.broker.stats.bytes_received += len(data)
         if self._held:
@@ -242,7 +244,7 @@ class Connection(Outbox):
         assert session is not None
         if qos == 2:
             if packet_id in session.awaiting_release:
-                self.write(encode(PubRec(packet_id), self.version))  # a resend: route it once
+                self.acknowledge(encode(PubRec(packet_id), self.version))  # a resend: route it once
                 return
             if len(session.awaiting_release) >= self.receive_quota:
                 raise WireError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "Receive Maximum exceeded")
@@ -284,13 +286,13 @@ class Connection(Outbox):
                 reason = ReasonCode.NO_MATCHING_SUBSCRIBERS
         if qos == 1:
             if reason:
-                self.write(encode(PubAck(packet_id, ReasonCode(reason)), self.version))
+                self.acknowledge(encode(PubAck(packet_id, ReasonCode(reason)), self.version))
             else:
-                self.write(b"\x40\x02" + packet_id.to_bytes(2, "big"))
+                self.acknowledge(b"\x40\x02" + packet_id.to_bytes(2, "big"))
         elif qos == 2:
             if reason < 0x80:
                 session.awaiting_release.add(packet_id)
-            self.write(encode(PubRec(packet_id, ReasonCode(reason)), self.version))
+            self.acknowledge(encode(PubRec(packet_id, ReasonCode(reason)), self.version))
         if self.publish_rate is not None:
             wait = self.publish_rate.take()
             if wait > 0:  # over the rate: read nothing more from it for a while

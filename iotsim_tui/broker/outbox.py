@@ -107,6 +107,14 @@ class Outbox(asyncio.Protocol):
         session.inflight[packet_id] = delivery
         self._send(delivery, packet_id)
 
+    def acknowledge(self, data: bytes) -> None:
+        """Send a PUBACK or PUBREC now, or with persistence "sync" once the message is on disk."""
+        persistence = self.broker.persistence
+        if persistence is not None and persistence.sync:
+            persistence.after_commit(self, data)
+        else:
+            self.write(data)
+
     def send_qos0(self, message: Message, retain: bool) -> None:
         """Send a QoS 0 message that needs no per-client properties (the fast path)."""
         if self.client_alias_max or (self.version == 5 and message.expires_at is not None):
@@ -142,6 +150,8 @@ class Outbox(asyncio.Protocol):
         session = self.session
         if session is None or self.closing:
             return
+        if self.broker.persistence is not None:
+            self.broker.persistence.touch(session)
         now = self.loop.time()
         queue = session.queue
         while queue and len(session.inflight) < self.send_quota and not self._paused:

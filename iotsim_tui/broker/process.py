@@ -14,6 +14,7 @@ import ctypes
 import errno
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,6 +54,10 @@ class BrokerLaunch:
     """A user name and password the broker lets in (a profile's credentials): written, hashed,
     to a password file of its own (0600, in a 0700 folder) when the broker starts, and
     removed when it stops. Never shown (`repr=False`) and never on a command line."""
+    data_dir: Path | None = None
+    """The folder of the broker's data file; None keeps everything in memory."""
+    persistence: str = "periodic"
+    """How the broker writes to `data_dir`: "periodic" or "sync" (see docs/broker.md)."""
 
     def __post_init__(self) -> None:
         if self.plain_port is None and self.tls_port is None:
@@ -70,7 +75,9 @@ class BrokerLaunch:
             raise BrokerError("without anonymous access the broker needs a password file")
 
     @classmethod
-    def from_network(cls, network: Network, certs_dir: Path) -> BrokerLaunch:
+    def from_network(
+        cls, network: Network, certs_dir: Path, data_dir: Path | None = None
+    ) -> BrokerLaunch:
         """The broker a network's devices expect, on its effective port.
 
         With TLS enabled the broker listens with TLS, using the folder of the profile's CA
@@ -94,6 +101,7 @@ class BrokerLaunch:
                 plain_port=broker.effective_port,
                 login=login,
                 allow_anonymous=login is None,
+                data_dir=data_dir,
             )
         folder = Path(broker.tls.ca).parent if broker.tls.ca else certs_dir
         return cls(
@@ -104,6 +112,7 @@ class BrokerLaunch:
             require_client_cert=broker.tls.cert is not None,
             login=login,
             allow_anonymous=login is None,
+            data_dir=data_dir,
         )
 
     @property
@@ -129,7 +138,20 @@ class BrokerLaunch:
             args += ["--password-file", str(self.password_file)]
         if not self.allow_anonymous:
             args.append("--no-anonymous")
+        if self.data_dir is not None:
+            args += ["--persistence", self.persistence, "--data", str(self.data_dir)]
         return args
+
+
+def data_folder(network_name: str) -> Path:
+    """Where the app's bundled broker keeps a network's state.
+
+    `$XDG_DATA_HOME/iotsim-tui/brokers/NAME` (`~/.local/share/...` without XDG_DATA_HOME), with
+    characters other than letters, digits, `.`, `_` and `-` in the name replaced by `_`.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", network_name).lstrip(".") or "_"
+    return Path(base) / "iotsim-tui" / "brokers" / safe
 
 
 def port_in_use_message(port: int, host: str) -> str:

@@ -27,6 +27,7 @@ from iotsim_tui.protocol.topics import (
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.connection import Connection
+    from iotsim_tui.broker.persistence import Persistence
 
 log = logging.getLogger("iotsim_tui.broker")
 
@@ -39,11 +40,14 @@ class Router:
         self.stats = stats
         self.subscriptions = SubscriptionTree()
         self.retained = RetainedStore(max_retained)
+        self.persistence: Persistence | None = None
 
     def publish(self, message: Message) -> bool:
         """Route `message` to every matching subscription; False when nobody subscribed."""
         if message.retain:
             self.retained.store(message)
+            if self.persistence is not None:
+                self.persistence.retain(message)
         matches = self.subscriptions.match(message.topic)
         if not matches:
             return False
@@ -88,6 +92,8 @@ class Router:
             return
         qos = min(qos, message.qos)
         delivery = Delivery(message, qos, message.retain and rap, ids)
+        if qos and self.persistence is not None:
+            self.persistence.touch(session)
         connection = session.connection
         if connection is not None:
             connection.deliver(delivery)

@@ -17,6 +17,7 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from iotsim_tui.broker.config import BrokerConfig
@@ -38,6 +39,9 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import ReasonCode
+
+if TYPE_CHECKING:
+    from iotsim_tui.broker.persistence import Persistence
 
 log = logging.getLogger("iotsim_tui.broker")
 
@@ -77,6 +81,8 @@ class Broker:
         self.feed = SysFeed(self)
         self.gate = Gate(self)
         self.stopping = False
+        self.persistence: Persistence | None = None
+        """Writes sessions and retained messages to disk, unless persistence is off."""
 
     @property
     def ports(self) -> dict[str, int]:
@@ -92,6 +98,11 @@ class Broker:
         """
         config = self.config
         self.gate.load()
+        if config.persistence != "off":
+            from iotsim_tui.broker.persistence import Persistence
+
+            self.persistence = self.router.persistence = Persistence(self)
+            await self.persistence.open()
         wanted: list[Listener] = []
         if config.port is not None:
             wanted.append(Listener("plain", config.port))
@@ -112,6 +123,8 @@ class Broker:
                 self.listeners.append(listener)
         except BaseException:
             self._close_listeners()
+            if self.persistence is not None:
+                await self.persistence.close()
             raise
         self.stats.started = time.time()
         self.feed.start()
@@ -156,9 +169,10 @@ class Broker:
     async def stop(self) -> None:
         """Stop listening, close every connection and end every session.
 
-        The broker keeps nothing on disk, so stopping ends all sessions. Connections are closed
-        without a DISCONNECT from the client, so by the spec (MQTT 5.0 s3.1.2.5) their wills are
-        published, to the clients still connected at that moment, before anyone is disconnected.
+        Connections are closed without a DISCONNECT from the client, so by the spec (MQTT 5.0
+        s3.1.2.5) their wills are published, to the clients still connected at that moment,
+        before anyone is disconnected. With persistence, sessions and their delayed wills are
+        written to disk rather than ended.
         """
         self.stopping = True
         for listener in self.listeners:
@@ -173,9 +187,11 @@ class Broker:
                 connection.will = None
         for connection in list(self.connections):
             connection.close(ReasonCode.SERVER_SHUTTING_DOWN, "broker shutting down")
+        if self.persistence is not None:  # before the timers that say when sessions end go
+            await self.persistence.close()
         for session in list(self.sessions.values()):
             session.cancel_timers()
-            if session.pending_will is not None:
+            if session.pending_will is not None and self.persistence is None:
                 self._publish_will(session.pending_will)
                 session.pending_will = None
         self.sessions.clear()
@@ -333,6 +349,8 @@ class Broker:
             f", user {packet.username!r}" if packet.username is not None else "",
         )
         self.feed.changed()
+        if self.persistence is not None:
+            self.persistence.touch(session)
         if present:
             connection.resend_inflight()
             connection.pump()
@@ -362,12 +380,16 @@ class Broker:
         session.expiry_timer = loop.call_later(
             session.expiry_interval, self._expire_session, session
         )
+        if self.persistence is not None:
+            self.persistence.touch(session)
 
     def _delayed_will(self, session: Session) -> None:
         session.will_timer = None
         if session.pending_will is not None:
             self._publish_will(session.pending_will)
             session.pending_will = None
+        if self.persistence is not None:
+            self.persistence.touch(session)
 
     def _expire_session(self, session: Session) -> None:
         if self.sessions.get(session.client_id) is session and session.connection is None:
@@ -375,6 +397,8 @@ class Broker:
             self._end_session(session)
 
     def _end_session(self, session: Session) -> None:
+        if self.persistence is not None:
+            self.persistence.ended(session)
         session.cancel_timers()
         if session.pending_will is not None:
             self._publish_will(session.pending_will)

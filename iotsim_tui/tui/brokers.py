@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Iterable, Iterator, Mapping
@@ -125,11 +126,16 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         return self._notices.pop(where_of(network), None)
 
     async def _ensure(self, network: Network, in_use: list[Network]) -> BundledBroker | None:
-        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker, data_folder
 
         where = where_of(network)
+        folder: Path | None = data_folder(network.name)
+        if any(b.launch.data_dir == folder for w, b in self._running.items() if w != where):
+            folder = None  # two networks of one name on two ports: one data folder is one's
         await self._release_old(network, where, in_use)
-        launch = self._on_free_port(where, BrokerLaunch.from_network(network, self.certs_dir))
+        launch = self._on_free_port(
+            where, BrokerLaunch.from_network(network, self.certs_dir, folder)
+        )
         files = _files_stamp(launch)
         running = self._running.get(where)
         # With free ports the profile's port is not used: whatever listens there is no matter.
@@ -146,7 +152,9 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
             return None
         self._foreign.discard(where)
         if running is not None and running.running:
-            if running.launch == launch and self._files.get(where) == files:
+            # Another network on the same host and port shares the running broker and its data.
+            same = replace(running.launch, data_dir=launch.data_dir) == launch
+            if same and self._files.get(where) == files:
                 return running
             # TLS switched on or off on the same port, or new certificates: the broker the
             # devices would meet is not the one running.
@@ -208,6 +216,34 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         self._notes.pop(old, None)
         if broker is not None:
             await broker.stop()
+
+    async def forget_state(
+        self, network: Network, *, in_use: Iterable[Network] = ()
+    ) -> BundledBroker | None:
+        """Delete what the bundled broker keeps on disk for this network.
+
+        A broker running on that folder is stopped first and started again, empty (returned).
+        Raises BrokerError when running devices use it.
+        """
+        from iotsim_tui.broker.process import data_folder
+
+        folder = data_folder(network.name)
+        async with self._lock:
+            where = where_of(network)
+            running = self._running.get(where)
+            restart = running is not None and running.running and running.launch.data_dir == folder
+            if restart and running is not None:
+                users = [n.name for n in in_use if where_of(n) == where]
+                if users:
+                    raise BrokerError(
+                        f"devices of {', '.join(sorted(set(users)))} use the bundled broker: "
+                        "stop them (S) before forgetting its state",
+                        title="Broker in use",
+                    )
+                del self._running[where]
+                await running.stop()
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+            return await self._ensure(network, []) if restart else None
 
     def exited(self, where: Where, code: int) -> str:
         """Record that a broker ended on its own; returns what to tell the user."""

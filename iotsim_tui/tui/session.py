@@ -403,6 +403,11 @@ class Session:
         in_use = [opened.network for opened in self.networks if opened.active]
         return await self.brokers.ensure(network, in_use=in_use)
 
+    async def forget_broker_state(self, network: Network) -> BundledBroker | None:
+        """Delete the bundled broker's saved state; see `AppBrokers.forget_state`."""
+        in_use = [opened.network for opened in self.networks if opened.active]
+        return await self.brokers.forget_state(network, in_use=in_use)
+
     async def close(self) -> None:
         """Stop every eavesdrop relay and bundled broker the app started."""
         for opened in self.networks:

@@ -41,7 +41,12 @@ class EditingActions(SelectionScreen):
 
         self.app.push_screen(NewNetworkScreen(), created)
 
+    def _watch_broker(self, opened: OpenNetwork, broker: object) -> None:
+        """Report when this broker process ends (`NetworkRuns` does it)."""
+        raise NotImplementedError
+
     def action_settings(self) -> None:
+        from iotsim_tui.broker.process import data_folder
         from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
 
         opened = self._need_network()
@@ -52,8 +57,20 @@ class EditingActions(SelectionScreen):
             if network is not None and network != opened.network:
                 self._changed_network(opened, network, f"Settings of {network.name} changed")
 
+        async def forget_state() -> None:
+            broker = await self.session.forget_broker_state(opened.network)
+            if broker is not None:
+                self._watch_broker(opened, broker)
+
+        bundled = self.session.brokers.serves(opened.network)
         self.app.push_screen(
-            NetworkSettingsScreen(opened.network, certs_dir=self.session.certs_dir), edited
+            NetworkSettingsScreen(
+                opened.network,
+                certs_dir=self.session.certs_dir,
+                broker_data=data_folder(opened.network.name) if bundled else None,
+                forget_state=forget_state,
+            ),
+            edited,
         )
 
     def action_open(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -13,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
-from iotsim_tui.errors import CertificateError
+from iotsim_tui.errors import CertificateError, IotsimError
 from iotsim_tui.profiles.model import (
     PLAIN_PORT,
     TLS_PORT,
@@ -146,10 +147,21 @@ class NetworkSettingsScreen(FormDialog[Network]):
     heading = "Network settings"
     submit_label = "Save settings"
 
-    def __init__(self, network: Network, *, certs_dir: Path = Path("certs")) -> None:
+    def __init__(
+        self,
+        network: Network,
+        *,
+        certs_dir: Path = Path("certs"),
+        broker_data: Path | None = None,
+        forget_state: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__()
         self.network = network
         self.certs_dir = certs_dir
+        self.broker_data = broker_data
+        """Where the bundled broker keeps this network's state; None: not shown."""
+        self.forget_state = forget_state
+        """Deletes that state (stopping and restarting the broker); asked first."""
         self.port_by_hand = network.broker.port is not None
         """True once the port was typed: switching TLS then leaves it alone."""
         self.certificates: ProvidedCertificates | None = None
@@ -193,6 +205,12 @@ class NetworkSettingsScreen(FormDialog[Network]):
             "",
             Toggle("Start the bundled broker when the host is local", broker.bundled, id="bundled"),
         )
+        if self.broker_data is not None and self.forget_state is not None:
+            yield field(
+                "Broker state",
+                Button("Forget the broker's state", id="forget-state", compact=True),
+                hint=f"sessions, queued and retained messages: {shown_path(self.broker_data)}",
+            )
         yield Static("Sign-in", classes="section")
         yield field(
             "User name",
@@ -245,6 +263,31 @@ class NetworkSettingsScreen(FormDialog[Network]):
         if self._tls_mounted is not None:
             await self._tls_mounted
         self._tls_group.display = shown
+
+    @on(Button.Pressed, "#forget-state")
+    def _forget_pressed(self) -> None:
+        assert self.broker_data is not None
+        question = (
+            f"Forget what the bundled broker keeps for {self.network.name}: its persistent "
+            f"sessions, queued messages and retained messages in {shown_path(self.broker_data)}? "
+            "A running broker restarts empty."
+        )
+
+        def answered(forget: bool | None) -> None:
+            if forget:
+                self._forget()
+
+        self.app.push_screen(ConfirmScreen(question, yes="Forget", no="Keep"), answered)
+
+    @work(exclusive=True, group="forget-state", exit_on_error=False)
+    async def _forget(self) -> None:
+        assert self.forget_state is not None
+        try:
+            await self.forget_state()
+        except IotsimError as error:
+            self.notify(error.message, title=error.title, severity="error", timeout=15)
+            return
+        self.notify(f"The bundled broker's state for {self.network.name} is forgotten.")
 
     def on_mount(self) -> None:
         """Check values as they are typed."""
