@@ -25,8 +25,10 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
+# Four workers on two cores: most tests wait on real brokers, terminals and sockets, not the CPU.
+# PYTEST_ARGS="-n 0 ..." runs them one at a time.
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 4 $(PYTEST_ARGS)
 
 # Benchmarks are not tests: each writes its own section of docs/performance.md.
 bench: $(STAMP)

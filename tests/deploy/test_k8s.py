@@ -173,7 +173,7 @@ def test_a_local_broker_needs_the_clusters_address(
     ("options", "said"),
     [
         (["--shards", "0"], "--shards 0"),
-        (["--shards", "2"], "has 1 devices, fewer than shards"),
+        (["--shards", "2"], "has 1 device, fewer than shards"),
         (["--shards", "1", "--name", "Bad_Name"], "--name 'Bad_Name'"),
         (["--shards", "1", "--duration", "0"], "--duration 0"),
     ],
