@@ -62,6 +62,7 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         form = app.screen
         form.query_one("#kind", Select).value = "Temperature sensor"
         await wait_for(pilot, lambda: form.query_one("#id", Input).value == "TS{n}", "the kind")
+        await type_into(pilot, "#state", "power=on level=")
         await type_into(pilot, "#count", "5")
         await type_into(pilot, "#first", "10")
         await type_into(pilot, "#id", "TS")  # five devices need {n} in the id
@@ -69,12 +70,15 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         await pilot.pause()
         assert isinstance(app.screen, TemplateScreen)
         assert "{n}" in error_under(app, "id")
+        assert error_under(app, "state").startswith("write name=value pairs")
+        await type_into(pilot, "#state", "power=on level=3")
         await type_into(pilot, "#id", "TS{n}")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
         (template,) = opened.network.templates
         assert (template.id, template.count, template.first) == ("TS{n}", 5, 10)
         assert template.telemetry  # the kind's telemetry
+        assert template.state == {"power": "on", "level": 3}
         await wait_for(pilot, lambda: _main(app).device_id == "TS10", "TS10 selected")
 
         # k on a device of the template: a command for all five, answered with properties.
@@ -83,6 +87,7 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         await wait_for(pilot, lambda: isinstance(app.screen, CommandScreen), "the dialog")
         await type_into(pilot, "#topic", "fleet/{id}/cmd/power")
         await type_into(pilot, "#match", "OFF")
+        await type_into(pilot, "#set", "power=off")
         app.screen.query_one("#telemetry", Select).value = TelemetryAction.STOP.value
         await type_into(pilot, "#response-topic", "fleet/{id}/ack")
         await type_into(pilot, "#response-payload", "{id} stopped")
@@ -120,6 +125,7 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         Command(
             "fleet/{id}/cmd/power",
             match="OFF",
+            set={"power": "off"},
             telemetry=TelemetryAction.STOP,
             response=Response(
                 "fleet/{id}/ack",

@@ -350,3 +350,26 @@ async def test_mqtt_5_properties_are_shown_typed_and_checked() -> None:
         await pilot.pause()
     expected = MessageProperties(content_type="text/plain", user={"floor": "3"})
     assert app.results == [replace(telemetry, properties=expected)]
+
+
+async def test_a_device_state_is_typed_and_checked_against_what_uses_it() -> None:
+    pump = Device(
+        "Pump",
+        "IP1",
+        state={"rate": 25.0},
+        telemetry=(
+            Telemetry("ward/{id}", fields={"rate": ValueSpec(GeneratorKind.STATE, name="rate")}),
+        ),
+    )
+    network = Network("WARD", devices=(pump,))
+    async with open_dialog(DeviceScreen(network, pump)) as (app, pilot):
+        assert app.screen.query_one("#state", Input).value == "rate=25.0"
+        await type_into(pilot, "#state", "speed=3 running=true")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.results == []  # the telemetry reports rate: it must stay
+        assert "rate" in error_under(app, "form")
+        await type_into(pilot, "#state", "rate=30.5 running=true label='bed 4'")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert app.results == [replace(pump, state={"rate": 30.5, "running": True, "label": "bed 4"})]

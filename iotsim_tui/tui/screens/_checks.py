@@ -174,12 +174,16 @@ def place_problems(
     """Put each problem under the key `where` beside its form field, the others on the form.
 
     `field_of_key` maps a key below `where` (`name`, `id`, ...) to the field that shows it;
-    a field keeps its first problem.
+    a key inside a table (`state.rate`) goes to the table's field, named; a field keeps its
+    first problem.
     """
     for problem in problems:
         key = problem.key.removeprefix(f"{where}.")
+        table, _, inner = key.partition(".")
         if key in field_of_key:
             errors.setdefault(field_of_key[key], problem.problem)
+        elif inner and table in field_of_key:
+            errors.setdefault(field_of_key[table], f"{inner} {problem.problem}")
         else:
             errors.setdefault("form", problem_text(problem, key=key))
 

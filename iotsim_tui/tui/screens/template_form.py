@@ -19,6 +19,8 @@ from iotsim_tui.profiles.model import DeviceTemplate, Network
 from iotsim_tui.profiles.validate import MAX_TEMPLATE_COUNT
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, field
+from iotsim_tui.tui.screens.command_form import set_text
+from iotsim_tui.tui.screens.device_form import STATE_HINT, read_state
 from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS, DeviceKind
 from iotsim_tui.words import counted
 
@@ -28,6 +30,7 @@ _FIELD_OF_KEY = {
     "description": "description",
     "count": "count",
     "first": "first",
+    "state": "state",
 }
 
 
@@ -94,6 +97,16 @@ class TemplateScreen(FormDialog[DeviceTemplate]):
             Input(template.description, placeholder="optional", id="description", compact=True),
         )
         yield field(
+            "State",
+            Input(
+                set_text(dict(template.state)),
+                placeholder="none (or e.g. setpoint=21.5 power=on)",
+                id="state",
+                compact=True,
+            ),
+            hint=STATE_HINT,
+        )
+        yield field(
             "How many",
             Input(str(template.count), id="count", type="integer", compact=True),
             hint=f"1 to {MAX_TEMPLATE_COUNT}",
@@ -147,6 +160,7 @@ class TemplateScreen(FormDialog[DeviceTemplate]):
             name=self.query_one("#name", Input).value.strip(),
             id=self.query_one("#id", Input).value.strip(),
             description=self.query_one("#description", Input).value.strip(),
+            state=read_state(self.query_one("#state", Input).value, errors),
             count=self._number("count", errors, self.template.count),
             first=self._number("first", errors, self.template.first),
         )
