@@ -38,7 +38,9 @@ class DeviceScreen(FormDialog[Device]):
         super().__init__()
         self.network = network
         self.device = device
-        self.intro = intro
+        self.intro = intro or (
+            "" if device else "To make many devices alike, numbered, add a template instead (T)."
+        )
         self.heading = f"Edit device {device.id}" if device else f"Add a device to {network.name}"
         self.kind: DeviceKind | None = None
         others = devices_of(network)
@@ -52,7 +54,7 @@ class DeviceScreen(FormDialog[Device]):
         device = self.device
         if device is None:
             yield field(
-                "From a template",
+                "Kind",
                 Select(
                     [(kind.label, kind.label) for kind in DEVICE_KINDS],
                     prompt="none: an empty device",
