@@ -56,8 +56,8 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         opened = app.session.networks[0]
         await wait_for(pilot, lambda: _main(app).network is opened, "FLEET selected")
 
-        # T: a template of five temperature sensors, numbered from 10.
-        await pilot.press("T")
+        # A: a template of five temperature sensors, numbered from 10.
+        await pilot.press("A")
         await wait_for(pilot, lambda: isinstance(app.screen, TemplateScreen), "the dialog")
         form = app.screen
         form.query_one("#kind", Select).value = "Temperature sensor"

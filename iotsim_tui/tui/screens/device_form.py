@@ -39,7 +39,7 @@ class DeviceScreen(FormDialog[Device]):
         self.network = network
         self.device = device
         self.intro = intro or (
-            "" if device else "To make many devices alike, numbered, add a template instead (T)."
+            "" if device else "To make many devices alike, numbered, add a template instead (A)."
         )
         self.heading = f"Edit device {device.id}" if device else f"Add a device to {network.name}"
         self.kind: DeviceKind | None = None

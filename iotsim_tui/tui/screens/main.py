@@ -88,7 +88,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         _key("slash", "focus_publish", "Publish as device", "Publish a message", show=False),
         _key("ctrl+s", "save", "Save network", "Save the network to its profile file"),
         _key(
-            "T",
+            "A",
             "add_template",
             "Add device template",
             "Add a template: many devices alike, numbered",
