@@ -81,6 +81,12 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
         await wait_for(pilot, lambda: isinstance(app.screen, WillScreen), "the will dialog")
         await type_into(pilot, "#topic", "hospital/{id}/status")
         await type_into(pilot, "#payload", "{name} offline")
+        await type_into(pilot, "#delay", "30")  # WARD speaks MQTT 3.1.1: no will delay
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WillScreen)
+        assert error_under(app, "delay") == 'needs protocol = "5" (MQTT 3.1.1 has no will delay)'
+        await type_into(pilot, "#delay", "0")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
 

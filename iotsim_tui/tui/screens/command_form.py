@@ -229,7 +229,9 @@ class CommandScreen(FormDialog[Command]):
         )
         device = replace(self.device, subscribe=(), telemetry=(), commands=(command,), will=None)
         where = "devices[0].commands[0]"
-        for found in _checks.device_problems(device, ".commands", template=self.template):
+        for found in _checks.device_problems(
+            device, ".commands", template=self.template, protocol=self.protocol
+        ):
             key = found.key.removeprefix(f"{where}.").removeprefix(where)
             if key.startswith("set."):  # name the state value the problem is about
                 errors.setdefault("set", f"{key.removeprefix('set.')} {found.problem}")

@@ -361,7 +361,13 @@ class DeviceActions(SelectionScreen):
             self._changed_network(target.opened, network, what)
 
         template = target.template is not None
-        dialog = TelemetryScreen(device, current, subject=target.name, template=template)
+        dialog = TelemetryScreen(
+            device,
+            current,
+            subject=target.name,
+            template=template,
+            protocol=target.opened.network.broker.protocol,
+        )
         self.app.push_screen(dialog, edited)
 
     def _delete_telemetry(self, target: Target, index: int) -> None:

@@ -104,7 +104,13 @@ class ReactionActions(DeviceActions):
 
         template = target.template is not None
         self.app.push_screen(
-            WillScreen(target.device, subject=target.name, template=template), chosen
+            WillScreen(
+                target.device,
+                subject=target.name,
+                template=template,
+                protocol=target.opened.network.broker.protocol,
+            ),
+            chosen,
         )
 
     @on(SubscriptionsTable.UnsubscribeAsked)

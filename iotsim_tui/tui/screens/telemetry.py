@@ -170,10 +170,13 @@ class TelemetryScreen(FormDialog[Telemetry]):
         *,
         subject: str | None = None,
         template: bool = False,
+        protocol: MQTTVersion = MQTTVersion.V5,
     ) -> None:
         super().__init__()
         self.device = device
         self.template = template
+        self.protocol = protocol
+        """The network's MQTT version: properties need MQTT 5."""
         """True when `device` is a device template's pattern: `{n}` may stand in the topic."""
         self.telemetry = telemetry
         self.heading = (
@@ -393,7 +396,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
             return None
         checker = Checker("telemetry")
         fill = {"id": "id", "name": "name", "n": "1"}
-        found = parse_properties(checker, table, (), MQTTVersion.V5, fill)
+        found = parse_properties(checker, table, (), self.protocol, fill)
         if checker.problems:
             errors["properties"] = _checks.problem_text(checker.problems[0])
         return found
@@ -462,7 +465,9 @@ class TelemetryScreen(FormDialog[Telemetry]):
             return None
         device = replace(self.device, subscribe=(), telemetry=(telemetry,), commands=(), will=None)
         where = "devices[0].telemetry[0]"
-        checked = _checks.device_problems(device, ".telemetry[0]", template=self.template)
+        checked = _checks.device_problems(
+            device, ".telemetry[0]", template=self.template, protocol=self.protocol
+        )
         for problem in checked:
             key = problem.key.removeprefix(f"{where}.")
             target = _FIELD_OF_KEY.get(key.partition(".")[0], "form")
