@@ -20,9 +20,8 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 
-import aiomqtt
-
 from iotsim_tui.engine.histogram import Histogram
+from iotsim_tui.engine.mqtt_client import Client, MqttError, ProtocolVersion
 from iotsim_tui.profiles.model import BrokerSettings, MQTTVersion
 from iotsim_tui.words import counted
 
@@ -93,7 +92,7 @@ class LatencyProbe:
             await asyncio.wait_for(asyncio.shield(ready), READY_TIMEOUT)
         except TimeoutError:
             self.note = f"the probe did not subscribe within {READY_TIMEOUT:g} s"
-        except (aiomqtt.MqttError, OSError) as error:
+        except (MqttError, OSError) as error:
             self.note = f"the probe could not connect: {error}"
 
     async def stop(self) -> None:
@@ -101,7 +100,7 @@ class LatencyProbe:
         self._receiving = False
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, OSError):
+            with contextlib.suppress(asyncio.CancelledError, MqttError, OSError):
                 await self._task
             self._task = None
         self._expire(time.monotonic())
@@ -117,13 +116,13 @@ class LatencyProbe:
     async def _run(self, tls: ssl.SSLContext | None, ready: asyncio.Future[None]) -> None:
         broker = self._broker
         v5 = broker.protocol is MQTTVersion.V5
-        client = aiomqtt.Client(
+        client = Client(
             self._endpoint[0],
             self._endpoint[1],
             identifier=f"{broker.client_id_prefix}iotsim-probe-{uuid.uuid4().hex[:8]}",
             username=broker.username,
             password=broker.password,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            protocol=ProtocolVersion.V5 if v5 else ProtocolVersion.V311,
             tls_context=tls,
             tls_insecure=True if tls is not None and not tls.check_hostname else None,
             timeout=READY_TIMEOUT,
@@ -136,7 +135,7 @@ class LatencyProbe:
                     ready.set_result(None)
                 async for message in client.messages:
                     self._received(message.topic.value, message.payload)
-        except (aiomqtt.MqttError, OSError) as error:
+        except (MqttError, OSError) as error:
             if not ready.done():
                 ready.set_exception(error)
             elif not self.note:

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textual.widgets import Select
+from textual.pilot import Pilot
+from textual.widgets import Input, Select
 
 from iotsim_tui.engine.events import DeviceStatus, LogLine
 from iotsim_tui.profiles.load import load_network
@@ -23,6 +24,8 @@ from iotsim_tui.profiles.model import (
 )
 from iotsim_tui.tui.app import IotsimApp
 from iotsim_tui.tui.screens.command_form import CommandScreen
+from iotsim_tui.tui.screens.command_list import CommandListScreen
+from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.screens.will_form import WillScreen
 from iotsim_tui.tui.session import OpenNetwork
@@ -63,7 +66,10 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
 
+        # With a command there, k lists them first; a (or the last line) adds one.
         await pilot.press("k")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandListScreen), "the list")
+        await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, CommandScreen), "the dialog")
         await paste(pilot, "hospital/{id}/cmd/power")
         await type_into(pilot, "#match", "OFF")
@@ -75,6 +81,12 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
         await wait_for(pilot, lambda: isinstance(app.screen, WillScreen), "the will dialog")
         await type_into(pilot, "#topic", "hospital/{id}/status")
         await type_into(pilot, "#payload", "{name} offline")
+        await type_into(pilot, "#delay", "30")  # WARD speaks MQTT 3.1.1: no will delay
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WillScreen)
+        assert error_under(app, "delay") == 'needs protocol = "5" (MQTT 3.1.1 has no will delay)'
+        await type_into(pilot, "#delay", "0")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
 
@@ -88,6 +100,8 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
             Command("hospital/{id}/cmd/power", match="OFF", telemetry=TelemetryAction.STOP),
         )
         assert device.will == Will("hospital/{id}/status", "{name} offline")
+        await _change_and_delete_a_command(app, pilot, opened)
+        device = opened.network.devices[0]
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not opened.dirty, "saved")
 
@@ -101,6 +115,44 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
     assert load_network(saved).devices[0].commands == device.commands
     done = await asyncio.to_thread(_validate, saved)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def _change_and_delete_a_command(
+    app: IotsimApp, pilot: Pilot[int], opened: OpenNetwork
+) -> None:
+    """Change the first command's response from the list (k, Enter), then delete the second
+    (k, down, d, y)."""
+    await pilot.press("k")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandListScreen), "the list")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandScreen), "the dialog")
+    form = app.screen
+    assert form.query_one("#topic", Input).value == "hospital/{id}/cmd/rate"
+    assert form.query_one("#set", Input).value == "rate={payload} running=true"
+    assert form.query_one("#response-payload", Input).value == "rate set to {payload}"
+    # MQTT 5 properties on a 3.1.1 network are refused at once, as `validate` refuses them.
+    await type_into(pilot, "#response-properties", "content_type=text/plain")
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(app.screen, CommandScreen)
+    assert 'needs protocol = "5"' in error_under(app, "response-properties")
+    await type_into(pilot, "#response-properties", "")
+    form.query_one("#response-qos", Select).value = 1
+    await type_into(pilot, "#response-payload", "rate is {payload}")
+    await wait_for(pilot, lambda: form.query_one("#response-qos", Select).value == 1, "QoS 1")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
+    first = opened.network.devices[0].commands[0]
+    assert first.response == Response("hospital/{id}/ack", "rate is {payload}", qos=1)
+    assert first.set == {"rate": "{payload}", "running": True}
+
+    await pilot.press("k")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandListScreen), "the list")
+    await pilot.press("down", "d")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+    await pilot.press("y")
+    await wait_for(pilot, lambda: len(opened.network.devices[0].commands) == 1, "deleted")
+    assert opened.network.devices[0].commands == (first,)
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from iotsim_tui.profiles.checks import Checker
 from iotsim_tui.profiles.fields import parse_generator
@@ -28,8 +28,15 @@ from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS
 from iotsim_tui.tui.screens.subscribe import SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
-from tests.tui.dialog_harness import error_under, open_dialog, paste, screen_text, type_into
-from tests.tui.pilot import settle
+from tests.tui.dialog_harness import (
+    error_under,
+    open_dialog,
+    paste,
+    screen_text,
+    toggle,
+    type_into,
+)
+from tests.tui.pilot import settle, wait_for
 
 SENSOR = Device("Temperature_Sensor", "TS1", "Server room")
 LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
@@ -188,6 +195,52 @@ async def test_telemetry_with_nested_values_opens_and_saves_unchanged() -> None:
         await pilot.press("enter")
         await settle(pilot)
     assert app.results == [first, second]
+
+
+async def test_jitter_birth_trigger_and_binary_layout_are_shown_typed_and_checked() -> None:
+    kept = replace(
+        DEVICE_KINDS[0].telemetry()[0],
+        jitter=0.0,
+        on_connect=True,
+        publish_when=Trigger("temperature", change=0.5),
+    )
+    async with open_dialog(TelemetryScreen(SENSOR, kept), size=(100, 60)) as (app, pilot):
+        assert app.screen.query_one("#jitter", Input).value == "0"
+        assert app.screen.query_one("#when", Input).value == "field=temperature change=0.5"
+        assert app.screen.query_one("#binary", Input).disabled
+        await type_into(pilot, "#jitter", "1.5")
+        assert error_under(app, "jitter") == "the jitter must be from 0 to 1"
+        await type_into(pilot, "#jitter", "0.2")
+        await type_into(pilot, "#when", "field=humidity crosses=90")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.results == []  # the telemetry has no value named humidity
+        assert error_under(app, "when").startswith("must name one of the telemetry's fields")
+        await type_into(pilot, "#when", "field=temperature crosses=30 change=1")
+        await toggle(pilot, "#birth")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert app.results == [
+        replace(
+            kept,
+            jitter=0.2,
+            on_connect=False,
+            publish_when=Trigger("temperature", change=1.0, crosses=30.0),
+        )
+    ]
+
+    async with open_dialog(TelemetryScreen(SENSOR, kept), size=(100, 60)) as (app, pilot):
+        app.screen.query_one("#format", Select).value = TelemetryFormat.BINARY
+        await wait_for(pilot, lambda: not app.screen.query_one("#binary", Input).disabled, "on")
+        await type_into(pilot, "#binary", "struct=<hH")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.results == []
+        assert error_under(app, "binary") == "packs 2 items, but the telemetry has 3 fields"
+        await type_into(pilot, "#binary", "struct=<f1s20s")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert app.results == [replace(kept, format=TelemetryFormat.BINARY, struct="<f1s20s")]
 
 
 async def test_what_the_telemetry_form_does_not_show_is_kept() -> None:
@@ -350,3 +403,26 @@ async def test_mqtt_5_properties_are_shown_typed_and_checked() -> None:
         await pilot.pause()
     expected = MessageProperties(content_type="text/plain", user={"floor": "3"})
     assert app.results == [replace(telemetry, properties=expected)]
+
+
+async def test_a_device_state_is_typed_and_checked_against_what_uses_it() -> None:
+    pump = Device(
+        "Pump",
+        "IP1",
+        state={"rate": 25.0},
+        telemetry=(
+            Telemetry("ward/{id}", fields={"rate": ValueSpec(GeneratorKind.STATE, name="rate")}),
+        ),
+    )
+    network = Network("WARD", devices=(pump,))
+    async with open_dialog(DeviceScreen(network, pump)) as (app, pilot):
+        assert app.screen.query_one("#state", Input).value == "rate=25.0"
+        await type_into(pilot, "#state", "speed=3 running=true")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.results == []  # the telemetry reports rate: it must stay
+        assert "rate" in error_under(app, "form")
+        await type_into(pilot, "#state", "rate=30.5 running=true label='bed 4'")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert app.results == [replace(pump, state={"rate": 30.5, "running": True, "label": "bed 4"})]

@@ -146,6 +146,8 @@ async def test_a_broken_profile_is_reported_in_the_open_dialog_which_stays_open(
         assert error is not None
         assert error.startswith("profiles/deep.toml:3: arrays and tables are nested more than 32")
         assert app.results == []
+        # Only in the dialog: no notification is left to sit over the dialogs that follow.
+        assert not list(app._notifications)
 
 
 async def test_save_as_refuses_an_invalid_profile_before_asking_to_replace_it(

@@ -142,23 +142,22 @@ def profile_problems(network: Network, under: str | None = None) -> list[Profile
     return []
 
 
-_ANY = BrokerSettings(protocol=MQTTVersion.V5)
-"""The broker a device is checked on alone: MQTT 5, which allows what 3.1.1 does and more
-(properties, a will delay). Saving checks the device again on its network's own broker."""
-
-
-def device_problems(device: Device, under: str, *, template: bool) -> list[ProfileProblem]:
-    """`profile_problems` of a network of `device` alone, under the key `devices[0]` + `under`.
+def device_problems(
+    device: Device, under: str, *, template: bool, protocol: MQTTVersion = MQTTVersion.V5
+) -> list[ProfileProblem]:
+    """`profile_problems` of a network of `device` alone, under the key `devices[0]` + `under`,
+    on a broker of `protocol` (MQTT 5 by default, which allows what 3.1.1 does and more).
 
     With `template`, `device` is a device template's pattern (`{n}` may stand in its topics),
     checked as a template; its problems are still keyed `devices[0]...`.
     """
+    broker = BrokerSettings(protocol=protocol)
     if not template:
         return profile_problems(
-            Network("check", broker=_ANY, devices=(device,)), f"devices[0]{under}"
+            Network("check", broker=broker, devices=(device,)), f"devices[0]{under}"
         )
     pattern = device_as_template(device)
-    checked = Network("check", broker=_ANY, templates=(pattern,))
+    checked = Network("check", broker=broker, templates=(pattern,))
     problems = profile_problems(checked, f"templates[0]{under}")
     for problem in problems:
         problem.key = "devices[0]" + problem.key.removeprefix("templates[0]")
@@ -174,12 +173,16 @@ def place_problems(
     """Put each problem under the key `where` beside its form field, the others on the form.
 
     `field_of_key` maps a key below `where` (`name`, `id`, ...) to the field that shows it;
-    a field keeps its first problem.
+    a key inside a table (`state.rate`) goes to the table's field, named; a field keeps its
+    first problem.
     """
     for problem in problems:
         key = problem.key.removeprefix(f"{where}.")
+        table, _, inner = key.partition(".")
         if key in field_of_key:
             errors.setdefault(field_of_key[key], problem.problem)
+        elif inner and table in field_of_key:
+            errors.setdefault(field_of_key[table], f"{inner} {problem.problem}")
         else:
             errors.setdefault("form", problem_text(problem, key=key))
 

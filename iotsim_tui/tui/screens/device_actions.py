@@ -8,7 +8,7 @@ numbering and is listed as a device of its own. The app asks which, each time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.engine.generators import device_topic
@@ -137,6 +137,26 @@ class DeviceActions(SelectionScreen):
             self._select_after(Place(opened.key, device.id))
 
         self.app.push_screen(DeviceScreen(opened.network, None), added)
+
+    def action_add_template(self) -> None:
+        from iotsim_tui.tui.screens.template_form import TemplateScreen
+
+        opened = self._need_network()
+        if opened is None:
+            return
+
+        def added(template: DeviceTemplate | None) -> None:
+            if template is None:
+                return
+            network = replace(opened.network, templates=(*opened.network.templates, template))
+            made = counted(template.count, "device")
+            self._changed_network(
+                opened, network, f"Template {template.id} added to {network.name}: {made}"
+            )
+            first = expand(template)[0].id if template.count else None
+            self._select_after(Place(opened.key, first))
+
+        self.app.push_screen(TemplateScreen(opened.network, None), added)
 
     def action_edit_device(self) -> None:
         self._with_device(self._edit)
@@ -341,7 +361,13 @@ class DeviceActions(SelectionScreen):
             self._changed_network(target.opened, network, what)
 
         template = target.template is not None
-        dialog = TelemetryScreen(device, current, subject=target.name, template=template)
+        dialog = TelemetryScreen(
+            device,
+            current,
+            subject=target.name,
+            template=template,
+            protocol=target.opened.network.broker.protocol,
+        )
         self.app.push_screen(dialog, edited)
 
     def _delete_telemetry(self, target: Target, index: int) -> None:

@@ -1,20 +1,25 @@
-"""Add a device to a network, or edit one: name, id, description, and a kind to start from."""
+"""Add a device to a network, or edit one: name, id, description, its state values, and a
+kind to start from."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.widgets import Input, Select
 
 from iotsim_tui.profiles.expand import devices_of
-from iotsim_tui.profiles.model import Device, Network
+from iotsim_tui.profiles.model import Device, GeneratorKind, Network
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, field
+from iotsim_tui.tui.screens._generators import parse_params
+from iotsim_tui.tui.screens.command_form import set_text
 from iotsim_tui.tui.screens.device_kinds import DEVICE_KINDS, DeviceKind
 
-_FIELD_OF_KEY = {"name": "name", "id": "id", "description": "description"}
+_FIELD_OF_KEY = {"name": "name", "id": "id", "description": "description", "state": "state"}
+STATE_HINT = "values commands set and telemetry reports (kind = state), e.g. rate=25.0 running=true"
 
 
 class DeviceScreen(FormDialog[Device]):
@@ -33,7 +38,9 @@ class DeviceScreen(FormDialog[Device]):
         super().__init__()
         self.network = network
         self.device = device
-        self.intro = intro
+        self.intro = intro or (
+            "" if device else "To make many devices alike, numbered, add a template instead (A)."
+        )
         self.heading = f"Edit device {device.id}" if device else f"Add a device to {network.name}"
         self.kind: DeviceKind | None = None
         others = devices_of(network)
@@ -47,7 +54,7 @@ class DeviceScreen(FormDialog[Device]):
         device = self.device
         if device is None:
             yield field(
-                "From a template",
+                "Kind",
                 Select(
                     [(kind.label, kind.label) for kind in DEVICE_KINDS],
                     prompt="none: an empty device",
@@ -78,6 +85,16 @@ class DeviceScreen(FormDialog[Device]):
                 id="description",
                 compact=True,
             ),
+        )
+        yield field(
+            "State",
+            Input(
+                set_text(dict(device.state)) if device else "",
+                placeholder="none (or e.g. setpoint=21.5 power=on)",
+                id="state",
+                compact=True,
+            ),
+            hint=STATE_HINT,
         )
 
     def on_mount(self) -> None:
@@ -115,6 +132,7 @@ class DeviceScreen(FormDialog[Device]):
         name = self.query_one("#name", Input).value.strip()
         device_id = self.query_one("#id", Input).value.strip()
         description = self.query_one("#description", Input).value.strip()
+        state = read_state(self.query_one("#state", Input).value, errors)
         candidate = self.network
         if self.device is None:
             device = Device(
@@ -122,10 +140,13 @@ class DeviceScreen(FormDialog[Device]):
                 id=device_id,
                 description=description,
                 telemetry=self.kind.telemetry() if self.kind else (),
+                state=state,
             )
             devices = (*self.network.devices, device)
         else:
-            device = replace(self.device, name=name, id=device_id, description=description)
+            device = replace(
+                self.device, name=name, id=device_id, description=description, state=state
+            )
             ids = [d.id for d in self.network.devices]
             if self.device.id in ids:
                 at = ids.index(self.device.id)
@@ -140,3 +161,12 @@ class DeviceScreen(FormDialog[Device]):
             _checks.profile_problems(candidate, where), where, _FIELD_OF_KEY, errors
         )
         return device
+
+
+def read_state(text: str, errors: dict[str, str]) -> dict[str, Any]:
+    """The State line as a device's `state` table (a problem goes under the field `state`)."""
+    state, problem = parse_params(GeneratorKind.CONSTANT, text) if text.strip() else ({}, None)
+    if problem or (text.strip() and "=" not in text):
+        errors["state"] = "write name=value pairs, e.g. setpoint=21.5 power=on"
+        return {}
+    return state

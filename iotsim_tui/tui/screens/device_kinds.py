@@ -19,7 +19,7 @@ class DeviceKind:
     """A kind of device: what a new device of this kind is called and what it publishes."""
 
     label: str
-    """Shown in the "From a template" list."""
+    """Shown in the "Kind" list of the device and template dialogs."""
     name: str
     id_prefix: str
     description: str

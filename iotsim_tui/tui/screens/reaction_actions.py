@@ -19,22 +19,71 @@ class ReactionActions(DeviceActions):
     """Commands, the last will and unsubscribing, through dialogs and the subscriptions pane."""
 
     def action_command(self) -> None:
-        self._with_device(self._command_dialog)
+        self._with_device(self._commands)
 
-    def _command_dialog(self, target: Target) -> None:
+    def _commands(self, target: Target) -> None:
+        """Add a command, or (when the device has some) choose one to change or delete."""
+        from iotsim_tui.tui.screens.command_list import CommandListScreen
+        from iotsim_tui.tui.screens.telemetry_list import TelemetryChoice
+
+        if not target.device.commands:
+            self._command_dialog(target, None)
+            return
+
+        def chosen(choice: TelemetryChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.action == "delete" and choice.index is not None:
+                self._delete_command(target, choice.index)
+            else:
+                self._command_dialog(target, choice.index)
+
+        self.app.push_screen(CommandListScreen(target.device, subject=target.name), chosen)
+
+    def _command_dialog(self, target: Target, index: int | None) -> None:
+        """Add a command (`index` None) or change the command number `index`."""
         from iotsim_tui.tui.screens.command_form import CommandScreen
 
-        def added(command: Command | None) -> None:
-            if command is None:
-                return
-            device = replace(target.device, commands=(*target.device.commands, command))
-            what = f"{target.name} now reacts to commands on {command.topic}"
-            self._changed_network(target.opened, target.put(device), what)
+        device = target.device
+        current = device.commands[index] if index is not None else None
 
-        template = target.template is not None
-        self.app.push_screen(
-            CommandScreen(target.device, subject=target.name, template=template), added
+        def done(command: Command | None) -> None:
+            if command is None or (command == current and target.base == target.opened.network):
+                return
+            commands = list(device.commands)
+            if index is None:
+                commands.append(command)
+                what = f"{target.name} now reacts to commands on {command.topic}"
+            else:
+                commands[index] = command
+                what = f"Command {command.topic} of {target.name} changed"
+            changed = replace(device, commands=tuple(commands))
+            self._changed_network(target.opened, target.put(changed), what)
+
+        dialog = CommandScreen(
+            device,
+            current,
+            subject=target.name,
+            template=target.template is not None,
+            protocol=target.opened.network.broker.protocol,
         )
+        self.app.push_screen(dialog, done)
+
+    def _delete_command(self, target: Target, index: int) -> None:
+        from iotsim_tui.tui.screens.confirm import ConfirmScreen
+
+        device = target.device
+        topic = device.commands[index].topic
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                kept = device.commands[:index] + device.commands[index + 1 :]
+                network = target.put(replace(device, commands=kept))
+                what = f"{target.name} no longer reacts to commands on {topic}"
+                self._changed_network(target.opened, network, what)
+
+        question = f"Delete the command {topic} of {target.name}?"
+        self.app.push_screen(ConfirmScreen(question, yes="Delete"), confirmed)
 
     def action_will(self) -> None:
         self._with_device(self._will_dialog)
@@ -55,7 +104,13 @@ class ReactionActions(DeviceActions):
 
         template = target.template is not None
         self.app.push_screen(
-            WillScreen(target.device, subject=target.name, template=template), chosen
+            WillScreen(
+                target.device,
+                subject=target.name,
+                template=template,
+                protocol=target.opened.network.broker.protocol,
+            ),
+            chosen,
         )
 
     @on(SubscriptionsTable.UnsubscribeAsked)
@@ -72,9 +127,7 @@ class ReactionActions(DeviceActions):
             named = [s for s in device.subscribe if _fits_filter(s.topic, topic_filter)]
         if not named:
             if any(device_topic(c.topic, device) == topic_filter for c in device.commands):
-                why = (
-                    "it is the topic of a command (k adds commands; edit the profile to remove one)"
-                )
+                why = "it is the topic of a command (k changes or deletes commands)"
             else:
                 why = "it is not in the profile"
             self.notify(f"{topic_filter} stays: {why}.", severity="warning")

@@ -26,6 +26,7 @@ from iotsim_tui.profiles.model import (
     PayloadFields,
     Telemetry,
     TelemetryFormat,
+    Trigger,
     ValueSpec,
 )
 from iotsim_tui.profiles.properties import parse_properties
@@ -33,6 +34,7 @@ from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
 from iotsim_tui.tui.screens._generators import (
     EXAMPLES,
+    format_value,
     params_text,
     parse_params,
     properties_table,
@@ -45,7 +47,42 @@ _FIELD_OF_KEY = {
     "interval": "interval",
     "template": "template",
     "properties": "properties",
+    "jitter": "jitter",
+    "publish_when": "when",
+    "struct": "binary",
+    "base64": "binary",
 }
+_TRIGGER_KEYS = ("field", "change", "crosses")
+
+
+def trigger_text(trigger: Trigger | None) -> str:
+    """`publish_when` as one line: `field=level change=5 crosses=90`."""
+    if trigger is None:
+        return ""
+    parts = [f"field={format_value(trigger.field)}"]
+    parts += [
+        f"{key}={getattr(trigger, key):g}"
+        for key in ("change", "crosses")
+        if getattr(trigger, key) is not None
+    ]
+    return " ".join(parts)
+
+
+def binary_text(telemetry: Telemetry) -> str:
+    """A binary payload's layout as one line: `struct=<hHf` or `base64=AAEC`."""
+    if telemetry.struct is not None:
+        return f"struct={telemetry.struct}"
+    if telemetry.base64 is not None:
+        return f"base64={telemetry.base64}"
+    return ""
+
+
+def _check_jitter(text: str) -> str | None:
+    try:
+        jitter = float(text.strip())
+    except ValueError:
+        return "the jitter is a fraction from 0 to 1, e.g. 0.02"
+    return None if 0 <= jitter <= 1 else "the jitter must be from 0 to 1"
 
 
 def flatten(fields: PayloadFields, prefix: str = "") -> list[tuple[str, ValueSpec]]:
@@ -133,10 +170,13 @@ class TelemetryScreen(FormDialog[Telemetry]):
         *,
         subject: str | None = None,
         template: bool = False,
+        protocol: MQTTVersion = MQTTVersion.V5,
     ) -> None:
         super().__init__()
         self.device = device
         self.template = template
+        self.protocol = protocol
+        """The network's MQTT version: properties need MQTT 5."""
         """True when `device` is a device template's pattern: `{n}` may stand in the topic."""
         self.telemetry = telemetry
         self.heading = (
@@ -163,6 +203,25 @@ class TelemetryScreen(FormDialog[Telemetry]):
             "", Toggle("Retain the last message on the broker", telemetry.retain, id="retain")
         )
         yield field(
+            "Jitter",
+            Input(f"{telemetry.jitter:g}", id="jitter", compact=True),
+            hint="0 to 1: each interval stretched or shrunk at random by up to this fraction",
+        )
+        yield field(
+            "",
+            Toggle("Also publish once on connecting (birth)", telemetry.on_connect, id="birth"),
+        )
+        yield field(
+            "Publish when",
+            Input(
+                trigger_text(telemetry.publish_when),
+                placeholder="every interval (or e.g. field=level change=5 crosses=90)",
+                id="when",
+                compact=True,
+            ),
+            hint="only when a value moved by `change` or crossed `crosses` since the last message",
+        )
+        yield field(
             "Format",
             Select(
                 [
@@ -184,6 +243,16 @@ class TelemetryScreen(FormDialog[Telemetry]):
                 id="template",
                 compact=True,
                 disabled=telemetry.format is not TelemetryFormat.TEXT,
+            ),
+        )
+        yield field(
+            "Binary",
+            Input(
+                binary_text(telemetry),
+                placeholder="struct=<hHf (one item per value, in order) or base64=AAEC",
+                id="binary",
+                compact=True,
+                disabled=telemetry.format is not TelemetryFormat.BINARY,
             ),
         )
         yield field(
@@ -253,7 +322,9 @@ class TelemetryScreen(FormDialog[Telemetry]):
 
     def on_mount(self) -> None:
         """Check topic and interval as they are typed."""
-        self.live_checks.update(topic=self._check_topic, interval=_checks.check_interval)
+        self.live_checks.update(
+            topic=self._check_topic, interval=_checks.check_interval, jitter=_check_jitter
+        )
 
     def _check_topic(self, text: str) -> str | None:
         return _checks.check_topic_name(
@@ -287,6 +358,7 @@ class TelemetryScreen(FormDialog[Telemetry]):
     @on(Select.Changed, "#format")
     def _format_changed(self, event: Select.Changed) -> None:
         self.query_one("#template", Input).disabled = event.value is not TelemetryFormat.TEXT
+        self.query_one("#binary", Input).disabled = event.value is not TelemetryFormat.BINARY
 
     def _value_rows(self, errors: dict[str, str]) -> list[tuple[str, ValueSpec, str]]:
         """(name, generator, params input id) of each filled-in row; problems go to `errors`."""
@@ -324,10 +396,33 @@ class TelemetryScreen(FormDialog[Telemetry]):
             return None
         checker = Checker("telemetry")
         fill = {"id": "id", "name": "name", "n": "1"}
-        found = parse_properties(checker, table, (), MQTTVersion.V5, fill)
+        found = parse_properties(checker, table, (), self.protocol, fill)
         if checker.problems:
             errors["properties"] = _checks.problem_text(checker.problems[0])
         return found
+
+    def _binary(self, payload: TelemetryFormat, errors: dict[str, str]) -> dict[str, str]:
+        """`struct` or `base64` of a binary payload, as typed."""
+        text = self.query_one("#binary", Input).value
+        if payload is not TelemetryFormat.BINARY:
+            return {}
+        table, problem = parse_params(GeneratorKind.INT, text)
+        if problem or set(table) - {"struct", "base64"} or not table:
+            errors["binary"] = "write struct=<hHf (one item per value) or base64=AAEC"
+            return {}
+        return {key: str(value) for key, value in table.items()}
+
+    def _trigger(self, errors: dict[str, str]) -> Trigger | None:
+        """When to publish, as typed; the profile rules check it with the rest."""
+        text = self.query_one("#when", Input).value
+        if not text.strip():
+            return None
+        table, problem = parse_params(GeneratorKind.INT, text)
+        unknown = set(table) - set(_TRIGGER_KEYS)
+        if problem or unknown or "field" not in table:
+            errors["when"] = "write field=NAME and change=N, crosses=N or both"
+            return None
+        return Trigger(str(table["field"]), table.get("change"), table.get("crosses"))
 
     def build(self, errors: dict[str, str]) -> Telemetry | None:
         """The telemetry, checked by the profile rules."""
@@ -343,7 +438,11 @@ class TelemetryScreen(FormDialog[Telemetry]):
         if payload is TelemetryFormat.TEXT and not template.strip():
             errors["template"] = "a text payload needs a template, e.g. temp={temperature}"
         properties = self._properties(errors)
-        # What the form does not show (jitter, triggers, a binary layout, ...) is kept.
+        binary = self._binary(payload, errors)
+        jitter = self.query_one("#jitter", Input).value
+        if _check_jitter(jitter):
+            errors.setdefault("jitter", _check_jitter(jitter) or "")
+        # What the form does not show (a CSV replay, ...) is kept.
         telemetry = replace(
             self.telemetry or Telemetry(topic=""),
             topic=self.query_one("#topic", Input).value.strip(),
@@ -354,6 +453,11 @@ class TelemetryScreen(FormDialog[Telemetry]):
             retain=self.query_one("#retain", Toggle).value,
             format=payload,
             template=template if payload is TelemetryFormat.TEXT else None,
+            struct=binary.get("struct"),
+            base64=binary.get("base64"),
+            jitter=0.02 if "jitter" in errors else float(jitter),
+            on_connect=self.query_one("#birth", Toggle).value,
+            publish_when=self._trigger(errors),
             fields=fields,
             properties=properties,
         )
@@ -361,10 +465,12 @@ class TelemetryScreen(FormDialog[Telemetry]):
             return None
         device = replace(self.device, subscribe=(), telemetry=(telemetry,), commands=(), will=None)
         where = "devices[0].telemetry[0]"
-        checked = _checks.device_problems(device, ".telemetry[0]", template=self.template)
+        checked = _checks.device_problems(
+            device, ".telemetry[0]", template=self.template, protocol=self.protocol
+        )
         for problem in checked:
             key = problem.key.removeprefix(f"{where}.")
-            target = _FIELD_OF_KEY.get(key, "form")
+            target = _FIELD_OF_KEY.get(key.partition(".")[0], "form")
             if key == "format":
                 target = "template"
             elif key.startswith("fields."):

@@ -1,4 +1,6 @@
-"""The telemetry a device publishes, one line per topic: pick one to edit, add one, delete one."""
+"""The telemetry a device publishes, one line per topic: pick one to edit, add one, delete one.
+
+`ItemListScreen` is the same list for any of a device's items (its commands too)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ ADD = "add"
 
 @dataclass(frozen=True)
 class TelemetryChoice:
-    """What the user chose: edit or delete telemetry number `index`, or add one."""
+    """What the user chose: edit or delete item (telemetry) number `index`, or add one."""
 
     action: Literal["add", "edit", "delete"]
     index: int | None = None
@@ -44,29 +46,24 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-class TelemetryListScreen(DialogScreen[TelemetryChoice | None]):
-    """The telemetry topics of `device`; dismisses with a `TelemetryChoice` (None: closed)."""
+class ItemListScreen(DialogScreen[TelemetryChoice | None]):
+    """A device's items of one kind (telemetry topics, commands), one line each, and a last
+    line to add one; dismisses with a `TelemetryChoice` (None: closed).
 
-    AUTO_FOCUS = "#telemetry"
+    Subclasses give `list_title`, `intro_text`, `lines` and `add_line`, and their own bindings.
+    """
+
+    AUTO_FOCUS = "#items"
 
     DEFAULT_CSS = """
-    TelemetryListScreen OptionList {
+    ItemListScreen OptionList {
         height: auto;
         max-height: 16;
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="telemetry_list.close", tooltip="Close"),
-        Binding("a,n", "add", "Add", id="telemetry_list.add", tooltip="Add a telemetry topic"),
-        Binding(
-            "d,delete",
-            "delete",
-            "Delete",
-            id="telemetry_list.delete",
-            tooltip="Delete the highlighted telemetry (asks first)",
-        ),
-    ]
+    what = "item"
+    """What one line is, in the warning when Delete finds none highlighted."""
 
     def __init__(self, device: Device, *, subject: str | None = None) -> None:
         super().__init__()
@@ -74,23 +71,28 @@ class TelemetryListScreen(DialogScreen[TelemetryChoice | None]):
         self.subject = subject or device.id
         """How the dialog names what it edits: the device's id, or "the template ..."."""
 
+    def list_title(self) -> str:
+        """The frame's title."""
+        raise NotImplementedError
+
+    def intro_text(self) -> str:
+        """The line under the title."""
+        raise NotImplementedError
+
+    def lines(self) -> list[str]:
+        """One line per item, in the device's order."""
+        raise NotImplementedError
+
+    add_line = "+ Add"
+
     def compose(self) -> ComposeResult:
-        """The topics, and a last line to add one."""
-        count = len(self.device.telemetry)
+        """The items, and a last line to add one."""
         keys = "Enter: edit · a: add · d: delete · Esc: close"
-        with self.frame(f"Telemetry of {self.subject}", keys):
-            topics = counted(count, "topic")
-            yield Static(
-                f"{_capital(self.subject)} publishes {topics}. Choose one to edit, or add one.",
-                classes="intro",
-                markup=False,
-            )
-            options = [
-                Option(describe(telemetry), id=str(index))
-                for index, telemetry in enumerate(self.device.telemetry)
-            ]
-            options.append(Option("+ Add a telemetry topic", id=ADD))
-            yield OptionList(*options, id="telemetry")
+        with self.frame(self.list_title(), keys):
+            yield Static(self.intro_text(), classes="intro", markup=False)
+            options = [Option(line, id=str(index)) for index, line in enumerate(self.lines())]
+            options.append(Option(self.add_line, id=ADD))
+            yield OptionList(*options, id="items")
 
     def _highlighted(self) -> int | None:
         option_list = self.query_one(OptionList)
@@ -108,17 +110,49 @@ class TelemetryListScreen(DialogScreen[TelemetryChoice | None]):
             self.dismiss(TelemetryChoice("edit", int(event.option.id or 0)))
 
     def action_add(self) -> None:
-        """Close, asking for a new telemetry topic."""
+        """Close, asking for a new item."""
         self.dismiss(TelemetryChoice("add"))
 
     def action_delete(self) -> None:
-        """Close, asking to delete the highlighted telemetry (the caller confirms)."""
+        """Close, asking to delete the highlighted item (the caller confirms)."""
         index = self._highlighted()
         if index is None:
-            self.notify("Highlight the telemetry to delete first.", severity="warning")
+            self.notify(f"Highlight the {self.what} to delete first.", severity="warning")
             return
         self.dismiss(TelemetryChoice("delete", index))
 
     def action_close(self) -> None:
         """Close without a choice."""
         self.dismiss(None)
+
+
+class TelemetryListScreen(ItemListScreen):
+    """The telemetry topics of `device`; dismisses with a `TelemetryChoice` (None: closed)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="telemetry_list.close", tooltip="Close"),
+        Binding("a,n", "add", "Add", id="telemetry_list.add", tooltip="Add a telemetry topic"),
+        Binding(
+            "d,delete",
+            "delete",
+            "Delete",
+            id="telemetry_list.delete",
+            tooltip="Delete the highlighted telemetry (asks first)",
+        ),
+    ]
+
+    what = "telemetry"
+    add_line = "+ Add a telemetry topic"
+
+    def list_title(self) -> str:
+        """Telemetry of the device."""
+        return f"Telemetry of {self.subject}"
+
+    def intro_text(self) -> str:
+        """How many topics."""
+        topics = counted(len(self.device.telemetry), "topic")
+        return f"{_capital(self.subject)} publishes {topics}. Choose one to edit, or add one."
+
+    def lines(self) -> list[str]:
+        """One line per telemetry topic."""
+        return [describe(telemetry) for telemetry in self.device.telemetry]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from textual.app import ComposeResult
 from textual.widgets import Input, Select
 
-from iotsim_tui.profiles.model import Device, Will
+from iotsim_tui.profiles.model import Device, MQTTVersion, Will
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
 from iotsim_tui.tui.screens.subscribe import QOS_CHOICES
@@ -33,11 +33,18 @@ class WillScreen(FormDialog[WillChoice]):
     submit_label = "Save will"
 
     def __init__(
-        self, device: Device, *, subject: str | None = None, template: bool = False
+        self,
+        device: Device,
+        *,
+        subject: str | None = None,
+        template: bool = False,
+        protocol: MQTTVersion = MQTTVersion.V5,
     ) -> None:
         super().__init__()
         self.device = device
         self.template = template
+        self.protocol = protocol
+        """The network's MQTT version: a will delay needs MQTT 5."""
         subject = subject or device.id
         self.heading = f"Last will of {subject}"
         self.intro = (
@@ -83,7 +90,9 @@ class WillScreen(FormDialog[WillChoice]):
             delay=delay,
         )
         device = replace(self.device, subscribe=(), telemetry=(), commands=(), will=will)
-        for found in _checks.device_problems(device, ".will", template=self.template):
+        for found in _checks.device_problems(
+            device, ".will", template=self.template, protocol=self.protocol
+        ):
             key = found.key.removeprefix("devices[0].will").lstrip(".")
             errors.setdefault(_FIELD_OF_KEY.get(key, "topic"), found.problem)
         return WillChoice(will)
