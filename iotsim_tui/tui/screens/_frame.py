@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar, TypeVar
 
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -27,8 +28,34 @@ class DialogScreen(ModalScreen[ResultT]):
         Binding("question_mark,q", "stay", "Stay", show=False, id="dialog.stay"),
     ]
 
+    _shown_before = False
+    """True once the dialog was on screen: from then on it restyles when it comes back."""
+
+    _sized_before = False
+    """True once the dialog was told its size the first time."""
+
     def action_stay(self) -> None:
         """Nothing: the key is not the app's here."""
+
+    @on(events.ScreenResume)
+    def _styled_when_mounted(self, event: events.ScreenResume) -> None:
+        # The first time a dialog shows, each of its widgets was styled as it was mounted,
+        # a moment ago: restyling them all again was the largest part of opening a dialog.
+        # It comes back after a dialog over it closed restyled as usual (the theme, or a
+        # focus, may have changed meanwhile). Runs before Screen's own handler.
+        if not self._shown_before:
+            self._shown_before = True
+            event.refresh_styles = False
+
+    @on(events.Resize)
+    def _sized_when_shown(self, event: events.Resize) -> None:
+        # Once laid out for the first time, a dialog is told its size, and Textual lays it
+        # out again at that same size, and the screen under it too. Nothing changed: skip
+        # that (a later resize of the terminal goes through as usual).
+        if not self._sized_before:
+            self._sized_before = True
+            if event.size == self.size:
+                event.prevent_default()
 
     DEFAULT_CSS = """
     DialogScreen {

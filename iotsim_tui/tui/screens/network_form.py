@@ -108,9 +108,6 @@ class NetworkSettingsScreen(FormDialog[Network]):
     NetworkSettingsScreen .warning.-shown {
         display: block;
     }
-    NetworkSettingsScreen .field-row > Button {
-        margin-left: 1;
-    }
     NetworkSettingsScreen .toggles {
         padding-left: 20;
         height: auto;
