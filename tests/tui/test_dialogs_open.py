@@ -8,12 +8,17 @@ import weakref
 from pathlib import Path
 
 import pytest
+from rich.segment import ControlType, Segment
+from rich.style import Style
+from textual.color import Color
+from textual.renderables.background_screen import BackgroundScreen
 from textual.widget import Widget
 from textual.widgets import Label
 from textual.widgets._footer import FooterKey
 
 from iotsim_tui.profiles.model import Device, Network
 from iotsim_tui.tui.screens._form import FieldRow
+from iotsim_tui.tui.screens._frame import DimmedScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from tests.tui.pilot import app_on, wait_for
 
@@ -82,3 +87,21 @@ async def test_an_open_dialog_follows_the_terminal_when_it_is_resized(tmp_path: 
         await wait_for(pilot, lambda: box.outer_size.width == 80, "the dialog at the new width")
         await wait_for(pilot, lambda: main.size == (80, 24), "the screen under it resized")
         assert box.outer_size.height <= 24
+
+
+def test_the_screen_under_a_dialog_is_dimmed_as_textual_dims_it() -> None:
+    # The dialog's backdrop keeps each style's tint; the cells must come out as Textual's own.
+    tint = Color(10, 20, 30, 0.6)
+    segments = [
+        Segment("plain"),
+        Segment("red on blue", Style(color="red", bgcolor="blue", bold=True)),
+        Segment("link", Style(color="#336699", link="https://example.org")),
+        Segment("action", Style.from_meta({"@click": "app.bell"}) + Style(bgcolor="#101010")),
+        Segment("\x1b[2J", None, [(ControlType.CLEAR,)]),
+        Segment("red again", Style(color="red", bgcolor="blue", bold=True)),
+    ]
+    for color in (tint, Color(0, 0, 0, 0)):
+        for _ in range(2):  # worked out, then kept
+            ours = list(DimmedScreen.process_segments(segments, color))
+            textual = list(BackgroundScreen.process_segments(segments, color))
+            assert ours == textual
