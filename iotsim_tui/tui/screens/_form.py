@@ -236,7 +236,6 @@ class FormDialog(DialogScreen[ResultT | None]):
                 if self.intro:
                     yield Static(self.intro, classes="intro", markup=False)
                 yield from self.compose_fields()
-                yield Static("", id="form-error", classes="field-error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button(self.submit_label, variant="primary", id="submit", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -320,9 +319,12 @@ class FormDialog(DialogScreen[ResultT | None]):
             ),
             None,
         )
+        line = Static("", id=f"{control_id}-error", classes="field-error", markup=False)
+        if control_id == "form":  # about the whole form: under all the fields
+            self.query_one("#body").mount(line)
+            return line
         if row is None or not isinstance(row.parent, Widget):
             return None
-        line = Static("", id=f"{control_id}-error", classes="field-error", markup=False)
         row.parent.mount(line, after=row)
         return line
 
