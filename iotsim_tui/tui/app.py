@@ -113,6 +113,16 @@ class IotsimApp(App[int]):
         self._type_ahead = TypeAhead(self, super().on_event)
         self._last_key = time.monotonic()
 
+    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
+        """Restyle `node` and what is in it, unless it is not in the app yet.
+
+        A widget is styled when it is mounted. Textual also restyles it at once for each class
+        it sets on itself before that (every `compact` field does, as it is made): wasted work
+        that was a good part of the time a dialog took to open.
+        """
+        if node.is_attached:
+            super().update_styles(node, animate)
+
     async def on_event(self, event: events.Event) -> None:
         """Keys from the terminal go through `TypeAhead`, one at a time; the rest as usual."""
         if isinstance(event, events.Key) and not event.is_forwarded:

@@ -19,6 +19,7 @@ import pytest
 from textual import events
 from textual.geometry import Size
 from textual.reactive import Reactive
+from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -92,6 +93,22 @@ def _scroll_update() -> str | None:
     return None
 
 
+def _background_screen() -> str | None:
+    try:
+        from textual.renderables.background_screen import BackgroundScreen
+    except ImportError:
+        return MISSING
+    try:
+        inspect.signature(BackgroundScreen).bind(object(), object())
+    except TypeError:
+        return "its constructor no longer takes (screen, color)"
+    if not isinstance(inspect.getattr_static(BackgroundScreen, "process_segments"), classmethod):
+        return "process_segments is no longer a class method"
+    if "BackgroundScreen(" not in inspect.getsource(Screen.render):
+        return "Screen.render no longer draws the screen below through it"
+    return None
+
+
 def _children() -> str | None:
     children = getattr(multiprocessing.process, "_children", None)
     if children is None:
@@ -105,6 +122,12 @@ REACHES = (
     Reach("textual", "Key._stop_propagation", "tui/focus.py", _stop_propagation),
     Reach("textual", "Key._sender", "tui/focus.py", _sender),
     Reach("textual", "Widget._scroll_update", "tui/widgets/log_view.py", _scroll_update),
+    Reach(
+        "textual",
+        "renderables.background_screen.BackgroundScreen",
+        "tui/screens/_frame.py",
+        _background_screen,
+    ),
     Reach("python", "multiprocessing.process._children", "runner/process.py", _children),
 )
 

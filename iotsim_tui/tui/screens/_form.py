@@ -13,9 +13,10 @@ from typing import ClassVar, TypeVar
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Static
 
 from iotsim_tui.tui.screens._checks import Check
 from iotsim_tui.tui.screens._frame import DialogScreen
@@ -49,6 +50,51 @@ class Toggle(Checkbox, inherit_bindings=False):
         self.BUTTON_INNER = "✓" if self.value else " "
 
 
+LABEL_WIDTH = 20
+"""Columns for the labels, left of every field."""
+
+
+class FieldRow(Widget):
+    """A field: the control (and its extras) in the right-hand column, its label drawn by the
+    row itself in the 20 columns the control leaves free, and its hint under them.
+
+    Drawing the label here, not in a `Label` of its own, spares a widget per field: each
+    widget costs time when a dialog opens.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"field-row--label"}
+
+    DEFAULT_CSS = """
+    FieldRow {
+        layout: horizontal;
+        height: 1;
+    }
+    FieldRow.-with-hint {
+        layout: vertical;
+        height: auto;
+    }
+    FieldRow > .field-row--label {
+        color: $text-muted;
+    }
+    FieldRow > .field-control, FieldRow > .field-line {
+        margin-left: 20;
+    }
+    FieldRow > .field-line {
+        height: 1;
+    }
+    """
+
+    def __init__(self, label: str, *children: Widget, classes: str = "") -> None:
+        super().__init__(*children, classes=classes)
+        self.label = label
+
+    def render(self) -> Content:
+        """The label, in the free columns left of the control (one kept blank before it)."""
+        return Content(self.label[: LABEL_WIDTH - 1]).stylize(
+            self.get_visual_style("field-row--label")
+        )
+
+
 def field(
     label: str, control: Widget, *extras: Widget, hint: str = "", classes: str = ""
 ) -> Widget:
@@ -59,19 +105,27 @@ def field(
     the first time there is an error to show: most fields never have one, and each widget
     costs time when the dialog opens.
     """
-    # As few widgets as the picture allows: no label widget when there is no label (the row's
-    # padding keeps the column), no wrapper when there is no hint.
+    if isinstance(control, Input):
+        # A text field marks itself valid once mounted, and each class it adds restyles it:
+        # set beforehand, the mark costs nothing (a wrong value still turns it to -invalid).
+        control.add_class("-valid", update=False)
+    control.add_class("field-control", update=False)
+    for extra in extras:
+        extra.add_class("field-extra", update=False)
+    # As few widgets as the picture allows: the control alone when there is no label, extra
+    # or hint (its margin keeps the column), a line of its own only for extras over a hint.
     if not (label or extras or hint):
-        control.add_class("field", "field-row", "-bare", *classes.split())
+        control.add_class("field", "field-line", "-bare", *classes.split(), update=False)
         return control
-    labelled = [Label(label, classes="field-label")] if label else []
-    row_classes = "field-row" if label else "field-row -unlabelled"
     if not hint:
-        return Horizontal(*labelled, control, *extras, classes=f"field {row_classes} {classes}")
-    return Vertical(
-        Horizontal(*labelled, control, *extras, classes=row_classes),
+        return FieldRow(label, control, *extras, classes=f"field field-line {classes}")
+    line = Horizontal(control, *extras, classes="field-line") if extras else control
+    line.add_class("field-line", update=False)
+    return FieldRow(
+        label,
+        line,
         Static(hint, id=f"{control.id}-hint", classes="field-hint", markup=False),
-        classes=f"field {classes}".strip(),
+        classes=f"field -with-hint {classes}",
     )
 
 
@@ -98,24 +152,13 @@ class FormDialog(DialogScreen[ResultT | None]):
         text-style: bold;
         margin-top: 1;
     }
-    FormDialog .field {
-        height: auto;
-    }
-    FormDialog .field-row {
-        height: 1;
-    }
-    FormDialog .field-row.-unlabelled {
-        padding-left: 20;
-    }
-    FormDialog .field-row.-bare {
+    FormDialog .-bare {
         margin-left: 20;
     }
-    FormDialog .field-label {
-        width: 20;
-        padding-right: 1;
-        color: $text-muted;
+    FormDialog .field-extra {
+        margin-left: 1;
     }
-    FormDialog .field-row > Input, FormDialog .field-row > Select {
+    FormDialog FieldRow Input, FormDialog FieldRow Select {
         width: 1fr;
     }
     FormDialog .field-error {
@@ -193,7 +236,6 @@ class FormDialog(DialogScreen[ResultT | None]):
                 if self.intro:
                     yield Static(self.intro, classes="intro", markup=False)
                 yield from self.compose_fields()
-                yield Static("", id="form-error", classes="field-error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button(self.submit_label, variant="primary", id="submit", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -273,13 +315,16 @@ class FormDialog(DialogScreen[ResultT | None]):
                 ancestor
                 for control in self.query(f"#{control_id}")
                 for ancestor in control.ancestors_with_self
-                if isinstance(ancestor, Widget) and ancestor.has_class("field-row")
+                if isinstance(ancestor, Widget) and ancestor.has_class("field-line")
             ),
             None,
         )
+        line = Static("", id=f"{control_id}-error", classes="field-error", markup=False)
+        if control_id == "form":  # about the whole form: under all the fields
+            self.query_one("#body").mount(line)
+            return line
         if row is None or not isinstance(row.parent, Widget):
             return None
-        line = Static("", id=f"{control_id}-error", classes="field-error", markup=False)
         row.parent.mount(line, after=row)
         return line
 

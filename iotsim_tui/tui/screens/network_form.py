@@ -109,17 +109,8 @@ class NetworkSettingsScreen(FormDialog[Network]):
     NetworkSettingsScreen .warning.-shown {
         display: block;
     }
-    NetworkSettingsScreen .field-row > Button {
-        margin-left: 1;
-    }
-    NetworkSettingsScreen .toggles {
-        padding-left: 20;
-        height: auto;
-    }
-    NetworkSettingsScreen #generate-row {
-        height: auto;
-        padding-left: 20;
-        margin-top: 1;
+    NetworkSettingsScreen .-status-to-come {
+        padding-bottom: 1;
     }
     NetworkSettingsScreen #generate-status {
         color: $text-muted;
@@ -236,8 +227,8 @@ class NetworkSettingsScreen(FormDialog[Network]):
             "",
             Button("Generate certificates", id="generate", compact=True),
             hint=f"ctrl+g · CA, broker and device certificates in {shown_path(self.certs_dir)}/",
+            classes="-status-to-come",
         )
-        yield Static("", id="generate-status", markup=False)
         yield Static("Network", classes="section")
         yield field(
             "Name",
@@ -460,7 +451,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
 
     @work(exclusive=True, group="certificates")
     async def _generate(self, *, renew: bool) -> None:
-        status = self.query_one("#generate-status", Static)
+        status = self._status_line()
         status.update("Generating certificates…" if renew else "Preparing certificates…")
         host = self._value("host").strip()
         try:
@@ -482,6 +473,18 @@ class NetworkSettingsScreen(FormDialog[Network]):
         self.query_one("#key", Input).value = shown_path(made.client_key)
         self._show_certificates_status()
 
+    def _status_line(self) -> Static:
+        """The line under "Generate certificates" that says what it did, made the first time."""
+        line = next(self.query("#generate-status").results(Static), None)
+        if line is None:
+            line = Static("", id="generate-status", markup=False)
+            # It takes the place the row kept for it (the dialog does not jump).
+            row = self.query_one("#generate").parent
+            if isinstance(row, Widget):
+                row.remove_class("-status-to-come")
+            self.query_one("#body").mount(line, after=row if isinstance(row, Widget) else None)
+        return line
+
     def _show_certificates_status(self) -> None:
         made = self.certificates
         if made is None:
@@ -492,7 +495,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
             if self._checked("tls")
             else "turn TLS on to use them"
         )
-        self.query_one("#generate-status", Static).update(
+        self._status_line().update(
             f"✓ {what} certificates in {shown_path(self.certs_dir)}/ "
             f"(client certificate for {DEVICE_CLIENT_ID}); {then}."
         )
