@@ -65,6 +65,8 @@ class GeneratorKind(StrEnum):
     SINE = "sine"  # period, amplitude, phase, base, round: a wave over the wall clock
     GAUSSIAN = "gaussian"  # base, sigma, min, max, round: normal noise around a base
     ROUTE = "route"  # waypoints, speed, round: a GPS position moving along waypoints
+    REPLAY = "replay"  # file, topic, column: a recording's payloads (or one field of them)
+    COLUMN = "column"  # file, column: one column of a CSV (or JSON lines) file
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class ValueSpec:
     """route: (latitude, longitude) points in degrees, followed in order and round again."""
     speed: float | None = None
     """route: metres per second along the route."""
+    file: str | None = None
+    """replay, column: the recording, or the CSV or JSON lines file, to read values from."""
+    column: str | None = None
+    """column: the column's name; replay: a field of the JSON payloads (a dotted path)."""
+    topic: str | None = None
+    """replay: only the messages of this MQTT topic filter."""
 
 
 PayloadFields: TypeAlias = Mapping[str, "ValueSpec | PayloadFields"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import struct
@@ -51,10 +52,10 @@ async def test_a_plain_capture_becomes_a_recording(
     assert binary.properties.user_properties == (("from", "pcap"),)
 
     out = tmp_path / "from-pcap.jsonl"
-    result = subprocess.run(
-        [sys.executable, "-m", "iotsim_tui", "record", "--from-pcap", str(pcap), "--out", str(out)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "iotsim_tui", "record", "--from-pcap", str(pcap)]
+    result = await asyncio.to_thread(
+        subprocess.run, [*command, "--out", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "2 messages from 2 MQTT connections" in result.stderr
     messages = [message for _, message in read_recording(out)]
