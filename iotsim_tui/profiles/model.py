@@ -435,6 +435,19 @@ class Lab:
 
 
 @dataclass(frozen=True)
+class LibraryCommand:
+    """A command kept in the profile, sent from the broker console by name or by key."""
+
+    name: str
+    topic: str
+    payload: str = ""
+    qos: int = 1
+    retain: bool = False
+    key: str | None = None
+    """"1" to "9": the key that sends it from the broker console; None for none."""
+
+
+@dataclass(frozen=True)
 class Network:
     """A network of simulated devices and the broker they talk to."""
 
@@ -445,3 +458,5 @@ class Network:
     devices: tuple[Device, ...] = ()
     templates: tuple[DeviceTemplate, ...] = ()
     lab: Lab = field(default_factory=Lab)
+    library: tuple[LibraryCommand, ...] = ()
+    """The broker console's named commands."""
