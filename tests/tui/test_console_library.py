@@ -19,11 +19,6 @@ from tests.tui.pilot import app_on, wait_for
 LAB_PROFILE = Path(__file__).parents[2] / "profiles" / "nde_finance_lab.toml"
 
 
-async def _next(messages: list[aiomqtt.Message], count: int) -> None:
-    while len(messages) < count:
-        await asyncio.sleep(0.02)
-
-
 async def test_library_commands_go_out_by_key_from_the_list_and_again(
     mosquitto: RunningMosquitto, tmp_path: Path
 ) -> None:
@@ -53,7 +48,7 @@ async def test_library_commands_go_out_by_key_from_the_list_and_again(
             await wait_for(pilot, lambda: screen.console is not None, "the console to connect")
 
             await pilot.press("2")
-            await asyncio.wait_for(_next(arrived, 1), 10)
+            await wait_for(pilot, lambda: len(arrived) >= 1, "message 1")
             assert arrived[0].payload == b"This is second alert for High Temperature"
             assert arrived[0].qos == 1
 
@@ -70,7 +65,7 @@ async def test_library_commands_go_out_by_key_from_the_list_and_again(
             assert any("second alert" in text for text in texts[-1:])
             listed.highlighted = next(i for i, text in enumerate(texts) if "keep" in text)
             await pilot.press("enter")
-            await asyncio.wait_for(_next(arrived, 2), 10)
+            await wait_for(pilot, lambda: len(arrived) >= 2, "message 2")
             assert (arrived[1].topic.value, arrived[1].payload) == ("lib/kept", b"on")
             assert screen.recent[0].name == "keep"
             assert screen.recent[1].name == "second alert"
@@ -78,7 +73,7 @@ async def test_library_commands_go_out_by_key_from_the_list_and_again(
             await pilot.press("l")
             await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen), "the list")
             await pilot.press("end", "enter")  # the oldest sent lately: the second alert
-            await asyncio.wait_for(_next(arrived, 3), 10)
+            await wait_for(pilot, lambda: len(arrived) >= 3, "message 3")
             assert arrived[2].payload == b"This is second alert for High Temperature"
 
             await pilot.press("7")
@@ -94,4 +89,5 @@ async def test_library_commands_go_out_by_key_from_the_list_and_again(
     async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="late") as late:
         await late.subscribe("lib/kept")
         retained = await asyncio.wait_for(anext(late.messages), 10)
-        assert retained.retain and retained.payload == b"on"
+        assert retained.retain
+        assert retained.payload == b"on"
