@@ -40,6 +40,7 @@ class ReplayCount:
 
     messages: int = 0
     passes: int = 0
+    """Passes through the whole recording (one stopped half way is not counted)."""
     properties_dropped: int = 0
     """Messages whose MQTT 5 properties a 3.1.1 connection could not carry."""
     latest: float = 0.0
@@ -73,8 +74,8 @@ async def replay(
         raise connection_failed(error, broker) from None
     try:
         while not stop.is_set():
-            await _one_pass(client, broker, path, speed, stop, count, sent)
-            count.passes += 1
+            if await _one_pass(client, broker, path, speed, stop, count, sent):
+                count.passes += 1
             if not loop:
                 break
     finally:
@@ -91,7 +92,8 @@ async def _one_pass(
     stop: asyncio.Event,
     count: ReplayCount,
     sent: Callable[[ReplayCount], None] | None,
-) -> None:
+) -> bool:
+    """Publish the recording once; False when `stop` cut the pass short."""
     clock = asyncio.get_running_loop()
     v5 = broker.protocol is MQTTVersion.V5
     waiting: dict[asyncio.Task[None], int] = {}
@@ -107,16 +109,17 @@ async def _one_pass(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), left)
             if stop.is_set():
-                return
+                return False
             count.latest = max(count.latest, clock.time() - due)
             await _publish(client, message, v5, waiting, line, count)
             if sent is not None:
                 sent(count)
         await _settle(waiting, wait_all=True)
+        return True
     except MqttError as error:
         raise ReplayStopped(
             f"{path}:{line}: the broker at {where(broker)} refused or lost the message "
-            f"({error}); {counted(count.messages, 'message')} of this pass sent before it"
+            f"({error}); {counted(count.messages, 'message')} sent before it"
         ) from None
     except _Refused as refused:
         raise ReplayStopped(

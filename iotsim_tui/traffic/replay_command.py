@@ -22,8 +22,9 @@ from iotsim_tui.words import counted
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `iotsim-tui replay`."""
     parser.epilog = (
-        "Exit codes: 0 replayed, 1 a bad recording (file:line) or the broker refused or "
-        "lost a message (the line is named), 2 bad usage, 130 stopped by Ctrl-C."
+        "Exit codes: 0 replayed (with --loop: stopped by Ctrl-C or SIGTERM), 1 a bad recording "
+        "(file:line) or the broker refused or lost a message (the line is named), 2 bad "
+        "usage, 130 stopped by Ctrl-C before the end."
     )
     parser.add_argument("recording", type=Path, metavar="FILE", help="a recording (JSON lines)")
     parser.add_argument(
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay; returns 0 once every message was sent (130 when stopped by Ctrl-C)."""
+    """Replay; returns 0 once every message was sent (130 when Ctrl-C cut it short)."""
     if not args.speed > 0:
         raise UsageError(f"--speed must be more than 0, not {args.speed}")
     from iotsim_tui.profiles.load import load_network
@@ -81,4 +82,5 @@ async def _replay(args: argparse.Namespace, broker: object) -> int:
         f"{counted(count.passes, 'pass', 'passes')}{dropped}",
         file=sys.stderr,
     )
-    return 130 if stop.is_set() else 0
+    # With --loop, stopping is how a replay ends; otherwise it was cut short.
+    return 130 if stop.is_set() and not args.loop else 0

@@ -15,7 +15,7 @@ from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.protocol.properties import Properties
 from iotsim_tui.traffic.record import record
 from iotsim_tui.traffic.recording import RecordedMessage, read_recording
-from iotsim_tui.traffic.replay import replay
+from iotsim_tui.traffic.replay import ReplayCount, replay
 
 BINARY = bytes(range(256))
 
@@ -134,3 +134,19 @@ async def test_replay_keeps_the_gaps_between_messages(
     # Arrival gaps follow the recording's; the tolerance is for a loaded, shared machine.
     assert all(abs(a - b) < 0.1 for a, b in zip(got, gaps, strict=True)), got
     assert got[-1] >= 0.45
+
+
+async def test_loop_goes_round_again_until_stopped(broker: BrokerSettings, tmp_path: Path) -> None:
+    recording = tmp_path / "two.jsonl"
+    recording.write_text(
+        '{"time":5,"topic":"rr/loop","payload":"a"}\n{"time":5.01,"topic":"rr/loop","payload":"b"}\n'
+    )
+    stop = asyncio.Event()
+
+    def sent(count: ReplayCount) -> None:
+        if count.messages >= 5:
+            stop.set()
+
+    count = await asyncio.wait_for(replay(broker, recording, loop=True, stop=stop, sent=sent), 30)
+    assert count.messages == 5
+    assert count.passes == 2
