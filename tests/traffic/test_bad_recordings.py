@@ -101,3 +101,23 @@ async def test_a_broker_lost_half_way_names_the_line(
     assert 5 <= line < 200
     assert caught.value.message.startswith(f"{path}:{line}: ")
     assert "sent" in caught.value.message
+
+
+async def test_record_with_a_profile_starts_its_bundled_broker(tmp_path: Path) -> None:
+    port = free_port()
+    profile = tmp_path / "hall.toml"
+    profile.write_text(f'[network]\nname = "HALL"\n\n[network.broker]\nport = {port}\n')
+    out = tmp_path / "hall.jsonl"
+    command = [sys.executable, "-m", "iotsim_tui", "record", str(profile), "--out", str(out)]
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [*command, "--duration", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"starting the bundled broker on 127.0.0.1:{port}" in result.stderr
+    assert f"recorded 0 messages on 0 topics to {out}" in result.stderr
+    assert out.read_text() == ""
