@@ -21,6 +21,8 @@ from iotsim_tui.profiles.model import BrokerSettings, Network
 from iotsim_tui.protocol.reasons import MQTTVersion
 
 CERTS_DIR = Path("certs")
+INCOMING_QUEUE = 100_000
+"""Messages the recorder holds before writing them (more are dropped: memory stays bounded)."""
 VERSIONS = {"3.1.1": MQTTVersion.V311, "5": MQTTVersion.V5}
 
 
@@ -78,7 +80,7 @@ def make_client(broker: BrokerSettings, role: str, *, base: Path | None = None) 
         tls_context=context,
         tls_insecure=True if context is not None and not context.check_hostname else None,
         timeout=10.0,
-        max_queued_incoming_messages=0,
+        max_queued_incoming_messages=INCOMING_QUEUE,
     )
 
 

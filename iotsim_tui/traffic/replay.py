@@ -97,6 +97,9 @@ async def _one_pass(
     clock = asyncio.get_running_loop()
     v5 = broker.protocol is MQTTVersion.V5
     waiting: dict[asyncio.Task[None], int] = {}
+    # One waiter for the whole pass: waiting with a timeout on it creates nothing per message
+    # and cancels nothing, so a message goes out one turn of the loop after it is due.
+    stopped = asyncio.ensure_future(stop.wait())
     start = clock.time()
     first: float | None = None
     line = 0
@@ -106,8 +109,7 @@ async def _one_pass(
                 first = message.time
             due = start + max(message.time - first, 0.0) / speed
             if (left := due - clock.time()) > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), left)
+                await asyncio.wait((stopped,), timeout=left)
             if stop.is_set():
                 return False
             count.latest = max(count.latest, clock.time() - due)
@@ -127,6 +129,7 @@ async def _one_pass(
             f"({refused.reason}); stopped there, {counted(count.messages, 'message')} sent"
         ) from None
     finally:
+        stopped.cancel()
         for task in waiting:
             task.cancel()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from iotsim_tui.cli import main
 from iotsim_tui.errors import ConnectionFailed
 from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.protocol.reasons import MQTTVersion
@@ -121,3 +122,15 @@ async def test_record_with_a_profile_starts_its_bundled_broker(tmp_path: Path) -
     assert f"starting the bundled broker on 127.0.0.1:{port}" in result.stderr
     assert f"recorded 0 messages on 0 topics to {out}" in result.stderr
     assert out.read_text() == ""
+
+
+def test_record_refuses_a_filter_mqtt_does_not_allow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "never.jsonl"
+    code = main(
+        ["record", "--host", "127.0.0.1", "--port", "1", "--topic", "a/#/b", "--out", str(out)]
+    )
+    assert code == 2
+    assert "--topic 'a/#/b'" in capsys.readouterr().err
+    assert not out.exists()
