@@ -34,9 +34,9 @@ import aiomqtt
 TARGET_MS = 5.0
 TOPIC = "bench/replay"
 SUBSCRIBER_QOS = 0
-"""The subscriber takes every message at QoS 0: delivered at QoS 1, a broker's small PUBLISH
-written while the last is not yet acknowledged by TCP waits for that ACK (~30 ms at p95 here,
-for both brokers), which would measure the delivery path rather than the replay's timing."""
+"""The subscriber takes every message at QoS 0. Delivered at QoS 1, the brokers' writes to the
+subscriber wait on TCP acknowledgements (neither sets TCP_NODELAY there): ~30 ms at p95 here,
+which measures the delivery path, not the replay's timing."""
 
 BARE_CLIENT = r"""
 import json, socket, sys, time
@@ -165,8 +165,10 @@ def main() -> None:
         "in the recording) lies from the median of that over the run (the delay all messages "
         "share is latency, not timing). Reference, alternating with it in the same run: the "
         "same messages at QoS 0 from a bare client (blocking socket, `time.sleep` until due). "
-        "The subscriber takes them at QoS 0 (at QoS 1 the brokers' delivery adds ~30 ms at p95, "
-        "whoever publishes).",
+        "The subscriber takes them at QoS 0: delivered at QoS 1, the brokers' own writes to the "
+        "subscriber wait on TCP acknowledgements (about 30 ms at p95 on this machine), which is "
+        "the delivery path, not the replay. The replay's socket sets TCP_NODELAY: without it "
+        "its p95 was about 30 ms too (a QoS 0 PUBLISH waiting for the ACK of the one before).",
         "",
         "| broker | replay median ms | p95 ms | max ms | bare client median ms | p95 ms "
         "| ratio of medians |",

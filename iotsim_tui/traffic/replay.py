@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 from pathlib import Path
 
 from iotsim_tui.engine.message_properties import to_paho
-from iotsim_tui.engine.mqtt_client import Client, MqttError
+from iotsim_tui.engine.mqtt_client import Client, MqttError, paho_of
 from iotsim_tui.errors import IotsimError, UsageError
 from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.protocol.reasons import MQTTVersion
@@ -72,6 +74,7 @@ async def replay(
         await client.__aenter__()
     except MqttError as error:
         raise connection_failed(error, broker) from None
+    _no_delay(client)
     try:
         while not stop.is_set():
             if await _one_pass(client, broker, path, speed, stop, count, sent):
@@ -132,6 +135,16 @@ async def _one_pass(
         stopped.cancel()
         for task in waiting:
             task.cancel()
+
+
+def _no_delay(client: Client) -> None:
+    """Write each message as soon as it is due (TCP_NODELAY): a small PUBLISH written while
+    the one before is not yet acknowledged by TCP would wait for that ACK (Nagle), and a
+    broker that answers nothing to QoS 0 delays its ACK."""
+    sock = cast(socket.socket | None, paho_of(client).socket())
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _Refused(Exception):
