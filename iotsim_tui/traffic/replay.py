@@ -14,8 +14,8 @@ import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 from pathlib import Path
+from typing import cast
 
 from iotsim_tui.engine.message_properties import to_paho
 from iotsim_tui.engine.mqtt_client import Client, MqttError, paho_of
