@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import aiomqtt
@@ -13,6 +14,7 @@ from paho.mqtt.properties import Properties as PahoProperties
 
 from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.protocol.properties import Properties
+from iotsim_tui.protocol.reasons import MQTTVersion
 from iotsim_tui.traffic.record import record
 from iotsim_tui.traffic.recording import RecordedMessage, read_recording
 from iotsim_tui.traffic.replay import ReplayCount, replay
@@ -150,3 +152,16 @@ async def test_loop_goes_round_again_until_stopped(broker: BrokerSettings, tmp_p
     count = await asyncio.wait_for(replay(broker, recording, loop=True, stop=stop, sent=sent), 30)
     assert count.messages == 5
     assert count.passes == 2
+
+
+async def test_a_3_1_1_replay_says_which_messages_lost_their_properties(
+    broker: BrokerSettings, tmp_path: Path
+) -> None:
+    recording = tmp_path / "props.jsonl"
+    recording.write_text(
+        '{"time":1,"topic":"rr/p","payload":"a","properties":{"content_type":"text/plain"}}\n'
+        '{"time":1,"topic":"rr/p","payload":"b"}\n'
+    )
+    old = replace(broker, protocol=MQTTVersion.V311)
+    count = await replay(old, recording)
+    assert (count.messages, count.properties_dropped) == (2, 1)
