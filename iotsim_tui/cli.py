@@ -38,6 +38,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),
     "serve": ("iotsim_tui.serve", "serve the app in a browser, one session per tab (classroom)"),
     "deploy": ("iotsim_tui.deploy", "write a Kubernetes Job that runs a network in shards"),
+    "record": ("iotsim_tui.traffic.record_command", "write every message on a broker to a file"),
+    "replay": ("iotsim_tui.traffic.replay_command", "publish a recording again, with its timing"),
 }
 
 # name -> (one line of help, modules that each add subcommands to the group): `iotsim-tui lab

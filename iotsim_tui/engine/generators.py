@@ -20,6 +20,7 @@ from typing import Any
 
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.profiles.binary import Packer, decode_base64, packer
+from iotsim_tui.profiles.data_files import column_values, replay_values
 from iotsim_tui.profiles.model import (
     Device,
     GeneratorKind,
@@ -324,6 +325,27 @@ class _Sequence:
         return value
 
 
+class _Played:
+    """Values read from a file (a recording, a CSV column), one after the other, round again."""
+
+    __slots__ = ("index", "values")
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self.values = values
+        self.index = 0
+
+    def __call__(self) -> Any:
+        value = self.values[self.index]
+        self.index = (self.index + 1) % len(self.values)
+        return value
+
+
+def _text(value: str | None, what: str) -> str:
+    if value is None:
+        raise ValueError(f"needs {what}")
+    return value
+
+
 def _choice(spec: ValueSpec, _d: Device, _s: Mapping[str, Any]) -> Generator:
     if not spec.values:
         raise ValueError("needs values")
@@ -397,6 +419,12 @@ _MAKERS: dict[GeneratorKind, Callable[[ValueSpec, Device, Mapping[str, Any]], Ge
     GeneratorKind.SINE: lambda spec, _d, _s: _Sine(spec),
     GeneratorKind.GAUSSIAN: lambda spec, _d, _s: _Gaussian(spec),
     GeneratorKind.ROUTE: lambda spec, _d, _s: _Route(spec),
+    GeneratorKind.REPLAY: lambda spec, _d, _s: _Played(
+        replay_values(_text(spec.file, "file"), spec.topic, spec.column)
+    ),
+    GeneratorKind.COLUMN: lambda spec, _d, _s: _Played(
+        column_values(_text(spec.file, "file"), _text(spec.column, "column"))
+    ),
 }
 
 

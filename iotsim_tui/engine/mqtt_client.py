@@ -61,6 +61,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.properties import Properties as PahoProperties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from iotsim_tui.profiles.model import BrokerSettings, Will
 from iotsim_tui.protocol.fast import publish_qos0
@@ -85,6 +86,7 @@ __all__ = [
     "PahoProperties",
     "ProtocolVersion",
     "ReasonCode",
+    "SubscribeOptions",
     "connect",
     "error_handler",
     "make_client",

@@ -44,6 +44,11 @@ def network_document(network: Network) -> dict[str, Any]:
     lab = _lab_table(network.lab)
     if lab:
         document["lab"] = lab
+    if network.library:
+        document["library"] = [
+            {"name": command.name, **_changed(command, skip=("name",))}
+            for command in network.library
+        ]
     return document
 
 

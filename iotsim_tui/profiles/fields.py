@@ -23,6 +23,7 @@ from iotsim_tui.profiles.checks import (
     is_scalar,
     quoted_list,
 )
+from iotsim_tui.profiles.data_files import column_values, replay_values
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import GeneratorKind, PayloadFields, ValueSpec
 
@@ -42,6 +43,8 @@ GENERATOR_KEYS: dict[GeneratorKind, tuple[str, ...]] = {
     GeneratorKind.SINE: ("period", "amplitude", "phase", "base", "round"),
     GeneratorKind.GAUSSIAN: ("base", "sigma", "min", "max", "round"),
     GeneratorKind.ROUTE: ("waypoints", "speed", "round"),
+    GeneratorKind.REPLAY: ("file", "topic", "column"),
+    GeneratorKind.COLUMN: ("file", "column"),
 }
 """The keys each kind of generator takes, besides `kind`."""
 
@@ -58,6 +61,8 @@ REQUIRED_KEYS: dict[GeneratorKind, tuple[str, ...]] = {
     GeneratorKind.SINE: ("period",),
     GeneratorKind.GAUSSIAN: ("base", "sigma"),
     GeneratorKind.ROUTE: ("waypoints", "speed"),
+    GeneratorKind.REPLAY: ("file",),
+    GeneratorKind.COLUMN: ("file", "column"),
 }
 
 TIMESTAMP_FORMATS = ("iso", "epoch", "epoch_ms")
@@ -143,6 +148,8 @@ def parse_generator(
         return spec.gaussian()
     if kind is GeneratorKind.ROUTE:
         return spec.route()
+    if kind in (GeneratorKind.REPLAY, GeneratorKind.COLUMN):
+        return spec.data_file(kind)
     return ValueSpec(kind, name=spec.state_name(state))
 
 
@@ -256,6 +263,23 @@ class _Spec:
         return ValueSpec(
             GeneratorKind.ROUTE, waypoints=self.waypoints(), speed=speed, round=self.rounding()
         )
+
+    def data_file(self, kind: GeneratorKind) -> ValueSpec:
+        texts = {key: self.table.get(key) for key in ("file", "column", "topic")}
+        for key, value in texts.items():
+            if value is not None and (not isinstance(value, str) or not value):
+                self._bad(key, "must be a non-empty string")
+                texts[key] = None
+        file, column, topic = texts["file"], texts["column"], texts["topic"]
+        if file is not None and (kind is GeneratorKind.REPLAY or column is not None):
+            try:
+                if kind is GeneratorKind.REPLAY:
+                    replay_values(file, topic, column)
+                else:
+                    column_values(file, cast(str, column))
+            except ValueError as error:
+                self._bad("file", str(error))
+        return ValueSpec(kind, file=file, column=column, topic=topic)
 
     def waypoints(self) -> tuple[tuple[float, float], ...]:
         value = self.table.get("waypoints")

@@ -65,6 +65,8 @@ class GeneratorKind(StrEnum):
     SINE = "sine"  # period, amplitude, phase, base, round: a wave over the wall clock
     GAUSSIAN = "gaussian"  # base, sigma, min, max, round: normal noise around a base
     ROUTE = "route"  # waypoints, speed, round: a GPS position moving along waypoints
+    REPLAY = "replay"  # file, topic, column: a recording's payloads (or one field of them)
+    COLUMN = "column"  # file, column: one column of a CSV (or JSON lines) file
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class ValueSpec:
     """route: (latitude, longitude) points in degrees, followed in order and round again."""
     speed: float | None = None
     """route: metres per second along the route."""
+    file: str | None = None
+    """replay, column: the recording, or the CSV or JSON lines file, to read values from."""
+    column: str | None = None
+    """column: the column's name; replay: a field of the JSON payloads (a dotted path)."""
+    topic: str | None = None
+    """replay: only the messages of this MQTT topic filter."""
 
 
 PayloadFields: TypeAlias = Mapping[str, "ValueSpec | PayloadFields"]
@@ -427,6 +435,19 @@ class Lab:
 
 
 @dataclass(frozen=True)
+class LibraryCommand:
+    """A command kept in the profile, sent from the broker console by name or by key."""
+
+    name: str
+    topic: str
+    payload: str = ""
+    qos: int = 1
+    retain: bool = False
+    key: str | None = None
+    """"1" to "9": the key that sends it from the broker console; None for none."""
+
+
+@dataclass(frozen=True)
 class Network:
     """A network of simulated devices and the broker they talk to."""
 
@@ -437,3 +458,5 @@ class Network:
     devices: tuple[Device, ...] = ()
     templates: tuple[DeviceTemplate, ...] = ()
     lab: Lab = field(default_factory=Lab)
+    library: tuple[LibraryCommand, ...] = ()
+    """The broker console's named commands."""

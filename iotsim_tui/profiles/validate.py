@@ -14,6 +14,7 @@ from typing import Any
 
 from iotsim_tui.profiles.checks import REQUIRED, SCALAR_RULE, Checker, dotted, is_scalar
 from iotsim_tui.profiles.lab import parse_lab
+from iotsim_tui.profiles.library import parse_library
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
     TLS_PORT,
@@ -37,7 +38,7 @@ from iotsim_tui.profiles.model import (
 from iotsim_tui.profiles.properties import parse_properties
 from iotsim_tui.profiles.telemetry import parse_telemetry
 
-TOP_KEYS = ("network", "devices", "templates", "lab")
+TOP_KEYS = ("network", "devices", "templates", "lab", "library")
 NETWORK_KEYS = ("name", "description", "broker", "ramp")
 BROKER_KEYS = tuple(f.name for f in dataclass_fields(BrokerSettings))
 TLS_KEYS = tuple(f.name for f in dataclass_fields(TLSSettings))
@@ -84,7 +85,8 @@ def build_network(raw: Mapping[str, Any], checker: Checker) -> Network:
     if "lab" in top:
         ids = _device_ids(devices, templates)
         lab = parse_lab(checker, top["lab"], ("lab",), ids, broker)
-    return Network(name, description, broker, ramp, devices, templates, lab)
+    library = parse_library(checker, top.get("library", []), ("library",))
+    return Network(name, description, broker, ramp, devices, templates, lab, library)
 
 
 def _device_ids(devices: tuple[Device, ...], templates: tuple[DeviceTemplate, ...]) -> set[str]:

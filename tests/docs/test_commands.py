@@ -102,6 +102,11 @@ PLACEHOLDERS: dict[str, str | list[str]] = {
     "FILE": "broker.passwd",
     "USER": "alice",
     "NAME": "lab.example",
+    "--topic FILTER": "finance/+/temperature",
+    "--out FILE": "traffic.jsonl",
+    "--from-pcap FILE": "lab.pcap",
+    "replay FILE": "profiles/labs/alerts.jsonl",
+    "X": "2",
     "COMMAND": ["run", "broker", "certs", "validate", "lab"],
 }
 """A synopsis' placeholder (or option and placeholder) -> what the test gives it."""

@@ -29,7 +29,9 @@ TEMPLATE = '[network]\nname = "LAB"\n[[templates]]\nname = "Sensor {n}"\nid = "T
 """Template on lines 3-6; added text starts on line 7."""
 
 KINDS = '"constant", "int", "float", "walk", "sequence", "cycle", "choice", "bool", '
-KINDS += '"timestamp", "counter", "field", "state", "sine", "gaussian" or "route"'
+KINDS += (
+    '"timestamp", "counter", "field", "state", "sine", "gaussian", "route", "replay" or "column"'
+)
 NO_WILDCARDS = "a topic name must not contain the wildcards '+' or '#'"
 
 

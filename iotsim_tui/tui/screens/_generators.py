@@ -31,6 +31,8 @@ EXAMPLES: dict[GeneratorKind, str] = {
     GeneratorKind.SINE: "period=86400 amplitude=3 base=21 phase=0",
     GeneratorKind.GAUSSIAN: "base=37 sigma=0.3 min=35 max=40",
     GeneratorKind.ROUTE: "waypoints=[[48.85, 2.35], [48.86, 2.29]] speed=12",
+    GeneratorKind.REPLAY: 'file="hall.jsonl" topic="hall/TS1/telemetry" column=temperature',
+    GeneratorKind.COLUMN: 'file="readings.csv" column=temperature',
 }
 """What to type for each kind of generator (shown as the parameters' placeholder)."""
 

@@ -27,9 +27,11 @@ from iotsim_tui.engine.console import (
 )
 from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.errors import IotsimError
-from iotsim_tui.profiles.model import Network
+from iotsim_tui.profiles.library import KEYS
+from iotsim_tui.profiles.model import LibraryCommand, Network
 from iotsim_tui.protocol.topics import matched_filter, topic_matches
 from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.screens.library import LibraryScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable, feed_note
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
@@ -38,6 +40,8 @@ from iotsim_tui.tui.widgets.network_header import link_text
 from iotsim_tui.tui.widgets.publish import MessageLine
 
 RETRY_SECONDS = 2.0
+RECENT = 10
+"""Commands sent lately that the library list offers again."""
 TICK_SECONDS = 1.0
 """How often the "since" column is redrawn from the clients' connect times."""
 
@@ -68,6 +72,24 @@ class BrokerConsoleScreen(Screen[None]):
             id="console.command",
             tooltip="Type a command topic and message; Enter sends",
         ),
+        Binding(
+            "l",
+            "library",
+            "Command library",
+            id="console.library",
+            tooltip="The profile's named commands and those sent lately; Enter sends one",
+        ),
+        *[
+            Binding(
+                key,
+                f"send_key('{key}')",
+                f"Send library command {key}",
+                show=False,
+                id=f"console.send_{key}",
+                tooltip=f"Send the library command whose key is {key}",
+            )
+            for key in KEYS
+        ],
         # A priority binding runs before the keys typed after Enter reach the topic box.
         Binding(
             "enter",
@@ -82,6 +104,7 @@ class BrokerConsoleScreen(Screen[None]):
     FOOTER_LABELS: ClassVar[dict[str, str]] = {
         "console.close": "Back",
         "console.command": "Command",
+        "console.library": "Library",
     }
     """Short footer words for the bindings above."""
 
@@ -107,6 +130,8 @@ class BrokerConsoleScreen(Screen[None]):
         """False: do not connect (the picture of an idle console, for snapshots)."""
         self.console: BrokerConsole | None = None
         self.last_update: ConsoleUpdate | None = None
+        self.recent: list[LibraryCommand] = []
+        """The commands sent from this console, newest first (at most `RECENT`)."""
 
     @property
     def network(self) -> Network:
@@ -254,6 +279,18 @@ class BrokerConsoleScreen(Screen[None]):
                     return client
         raise KeyError(client_id)
 
+    def _remember(self, topic: str, message: str, qos: int, retain: bool) -> None:
+        named = next(
+            (
+                c.name
+                for c in self.network.library
+                if (c.topic, c.payload, c.qos, c.retain) == (topic, message, qos, retain)
+            ),
+            topic,
+        )
+        sent = LibraryCommand(named, topic, message, qos, retain)
+        self.recent = [sent, *(c for c in self.recent if c != sent)][:RECENT]
+
     def action_close(self) -> None:
         self.dismiss()
 
@@ -269,17 +306,35 @@ class BrokerConsoleScreen(Screen[None]):
     def _send_pressed(self, event: MessageLine.Submitted) -> None:
         self.send(event.topic, event.payload, event.qos)
 
+    def action_library(self) -> None:
+        """List the profile's commands and those sent lately; the one chosen is sent."""
+
+        def chosen(command: LibraryCommand | None) -> None:
+            if command is not None:
+                self.send(command.topic, command.payload, command.qos, command.retain)
+
+        self.app.push_screen(LibraryScreen(self.network.library, tuple(self.recent)), chosen)
+
+    def action_send_key(self, key: str) -> None:
+        """Send the library command whose key is `key`."""
+        for command in self.network.library:
+            if command.key == key:
+                self.send(command.topic, command.payload, command.qos, command.retain)
+                return
+        self.notify(f"No library command has the key {key} (l lists them).", severity="warning")
+
     @work(group="console-send", exit_on_error=False)
-    async def send(self, topic: str, message: str, qos: int) -> None:
+    async def send(self, topic: str, message: str, qos: int, retain: bool = False) -> None:
         """Send a command from the console's own client; a notification says how it went."""
         if self.console is None:
             self.notify("The broker console is not connected yet.", severity="error")
             return
         try:
-            await self.console.send(topic, message, qos=qos)
+            await self.console.send(topic, message, qos=qos, retain=retain)
         except IotsimError as error:
             self.notify(error.message, title=error.title, severity="error")
             return
+        self._remember(topic, message, qos, retain)
         sent = f"Sent {message!r} on {topic} (QoS {qos})"
         if self._listeners(topic):
             self.notify(f"{sent}.", title="Command sent")

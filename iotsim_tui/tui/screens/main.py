@@ -115,6 +115,13 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         _key("L", "will", "Last will", "Set, change or remove the device's last will", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("l", "lessons", "TLS lessons", "TLS lessons: what each check stops", show=False),
+        _key(
+            "R",
+            "record",
+            "Record traffic",
+            "Start or stop recording every message of the network to recordings/",
+            show=False,
+        ),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -404,6 +411,14 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         open_lessons(self, self.network.network if self.network is not None else None)
 
     # -- publishing --------------------------------------------------------------------
+
+    def action_record(self) -> None:
+        """Start or stop recording the network's messages (tui/recording.py)."""
+        opened = self._need_network()
+        if opened is not None:
+            from iotsim_tui.tui.recording import toggle_recording
+
+            toggle_recording(self, opened)
 
     def action_focus_publish(self) -> None:
         self.query_one(PublishPrompt).focus_topic()
