@@ -124,6 +124,30 @@ class TLSSettings:
 
 
 @dataclass(frozen=True)
+class Defences:
+    """The bundled broker's defences against the lab's attacks, one switch each.
+
+    `[network.broker.defences]`; each is off unless the profile turns it on (docs/labs.md).
+    """
+
+    password: bool = False
+    """Refuse clients without the profile's user name and password (anonymous access)."""
+    acl: bool = False
+    """An ACL the app writes: each device reads and writes only its own topics (`#` enumeration,
+    retained command poisoning, spoofed status)."""
+    identity: bool = False
+    """With TLS: the client certificate's CN is the user name and must be the client id
+    (client-id takeover)."""
+    login_delay: bool = False
+    """Slow logins down after each failure from an address (password guessing)."""
+    rate_limit: bool = False
+    """A per-client publish rate and queue limit (publish flood)."""
+
+
+DEFENCE_NAMES: tuple[str, ...] = ("password", "acl", "identity", "login_delay", "rate_limit")
+
+
+@dataclass(frozen=True)
 class BrokerSettings:
     """Where a network's devices connect, and how."""
 
@@ -145,6 +169,7 @@ class BrokerSettings:
     password: str | None = None
     """Never logged or shown; the app masks it."""
     tls: TLSSettings = field(default_factory=TLSSettings)
+    defences: Defences = field(default_factory=Defences)
 
     @property
     def effective_port(self) -> int:
