@@ -95,7 +95,7 @@ async def anonymous(scene: Scene) -> AttackOutcome:
             scene,
             attacker.client_id,
             False,
-            f"refused: {refused.reason}: the broker wants a user name and password",
+            f"{refused.reason}: the broker wants a user name and password",
             [
                 f"{attacker.client_id} connected with no user name: {refused.reason}",
                 "the attacker read 0 device messages",
@@ -133,7 +133,7 @@ async def wildcard(scene: Scene) -> AttackOutcome:
                 scene,
                 attacker.client_id,
                 False,
-                f"refused: SUBACK {said}",
+                f"SUBACK {said}",
                 [
                     f"{attacker.client_id} subscribed: {said}",
                     "the attacker learnt 0 topics and read 0 device messages",

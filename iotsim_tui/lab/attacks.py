@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iotsim_tui.errors import UsageError
+from iotsim_tui.profiles.model import ATTACK_NAMES, DEFENCE_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,9 @@ WORDS: tuple[str, ...] = (
     "admin", "changeme", "raspberry", "mosquitto", "iot", "default", "root", "guest",
 )  # fmt: skip
 """The password guesser's word list: common passwords, and a few defaults of IoT kits."""
+
+assert tuple(attack.name for attack in ATTACKS) == ATTACK_NAMES
+assert {attack.defence for attack in ATTACKS} <= set(DEFENCE_NAMES)
 
 RESULTS = ("succeeded", "refused")
 

@@ -381,6 +381,24 @@ class CheckKind(StrEnum):
     LEDGER = "ledger"
     """No message was lost: every one a device (or `device`) published is accounted for and
     none was dropped."""
+    ATTACK_SUCCEEDED = "attack_succeeded"
+    """An attack step of `attack` worked (what an open broker gives away)."""
+    ATTACK_REFUSED = "attack_refused"
+    """An attack step of `attack` failed, and why (CONNACK refused, SUBACK 0x87, ...)."""
+    ATTACKER_READ_NOTHING = "attacker_read_nothing"
+    """Every attack step with its defence on (of `attack`, or of all) read no device data."""
+
+
+ATTACK_NAMES: tuple[str, ...] = (
+    "anonymous",
+    "wildcard",
+    "takeover",
+    "retained",
+    "spoof_status",
+    "brute_force",
+    "flood",
+)
+"""The attacks a lab can run and check (what each does: `lab.attacks.ATTACKS`)."""
 
 
 REFUSAL_REASONS: tuple[str, ...] = (
@@ -414,6 +432,9 @@ class StepAction(StrEnum):
     It applies on the next start or restart."""
     RESTART = "restart"
     """Restart the broker with the settings now, and the running devices after it."""
+    ATTACK = "attack"
+    """Run `attack` against a bundled broker of its own, its defence on (`defence = true`) or
+    off, and keep the outcome for the attack checks."""
 
 
 @dataclass(frozen=True)
@@ -425,6 +446,7 @@ class Check:
     topic: str | None = None
     payload: str | None = None
     reason: str | None = None
+    attack: str | None = None
     name: str | None = None
     """What the report calls it; None: a title made from the other keys."""
 
@@ -441,6 +463,8 @@ class Step:
     payload: str | None = None
     qos: int = 1
     enabled: bool = True
+    attack: str | None = None
+    defence: bool = False
 
 
 @dataclass(frozen=True)

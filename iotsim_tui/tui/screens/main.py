@@ -108,6 +108,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         _key("L", "will", "Last will", "Set, change or remove the device's last will", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("l", "lessons", "TLS lessons", "TLS lessons: what each check stops", show=False),
+        _key("A", "attacks", "Attacks", "Attacks on the broker, and their defences", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -389,6 +390,12 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         if checklist.has_class("-shown"):
             opened = self.network
             checklist.show(opened.checklist() if opened is not None else [])
+
+    def action_attacks(self) -> None:
+        """The attacks on the selected network's broker, on a screen of their own."""
+        from iotsim_tui.tui.screens.attacks import open_attacks
+
+        open_attacks(self, self.network.network if self.network is not None else None)
 
     def action_lessons(self) -> None:
         """The TLS lessons of the selected network, on a screen of their own."""
