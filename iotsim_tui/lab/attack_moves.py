@@ -27,6 +27,7 @@ GUESS_SECONDS = 4.0
 """Seconds the password guesser tries at most."""
 FLOOD_SECONDS = 2.0
 FLOOD_COUNT = 20_000
+FLOOD_PAYLOAD = b'{"celsius": 999, "attacker": "flood"}'
 PROBE_EVERY = 0.1
 PROBE_TOPIC = "iotsim/lab/latency-probe"
 POISON = "ATTACK: Alert for High Temperature, open all valves"
@@ -397,13 +398,13 @@ async def flood(scene: Scene) -> AttackOutcome:
         await observer.subscribe([PROBE_TOPIC])
         await counter.subscribe([topic])
         before = await _probe(probe, observer, 8)
-        flooded_before = counter.inbox.count
+        counter.inbox.counted = FLOOD_PAYLOAD
         async with Attacker(scene.endpoint, "flood") as attacker:
-            packet = encode(Publish(topic, b'{"temperature": 999}'), MQTTVersion.V5)
+            packet = encode(Publish(topic, FLOOD_PAYLOAD), MQTTVersion.V5)
             during_task = asyncio.create_task(_probe(probe, observer, 15))
             sent, seconds = await _flood(attacker, packet)
             await scene.until(lambda: False, max(0.0, FLOOD_SECONDS - seconds) + 0.3)
-            passed = counter.inbox.count - flooded_before
+            passed = counter.inbox.hits
             seconds = max(seconds, FLOOD_SECONDS) + 0.3
             during = await during_task
             flood_id = attacker.client_id

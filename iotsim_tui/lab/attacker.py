@@ -106,9 +106,14 @@ class Inbox:
     kept: list[Received] = field(default_factory=list)
     count: int = 0
     news: asyncio.Event = field(default_factory=asyncio.Event)
+    counted: bytes | None = None
+    """A payload whose arrivals `hits` counts (the flood's)."""
+    hits: int = 0
 
     def add(self, message: Received) -> None:
         self.count += 1
+        if message.payload == self.counted:
+            self.hits += 1
         if len(self.kept) < MAX_KEPT:
             self.kept.append(message)
         self.news.set()

@@ -139,7 +139,10 @@ def test_defences_round_trip_through_a_profile() -> None:
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        ('password = "letmein"\n', "ward.toml:9: network.broker.defences.password = true: needs username and password"),
+        (
+            'password = "letmein"\n',
+            "ward.toml:9: network.broker.defences.password = true: needs username and password",
+        ),
         ("acl = true\n", "ward.toml:12: network.broker.defences.identity = true: needs TLS on"),
         ("rate_limit = true\n", "ward.toml:14: network.broker.defences.rate_limt"),
     ],
@@ -173,7 +176,8 @@ def test_the_apps_broker_applies_the_profiles_defences(tmp_path: Path) -> None:
     port = free_port("127.0.0.1")
     network = replace(network, broker=replace(network.broker, port=port))
     launch = BrokerLaunch.from_network(network, tmp_path)
-    assert launch.acl is not None and "pattern read ward/%c/cmd" in launch.acl
+    assert launch.acl is not None
+    assert "pattern read ward/%c/cmd" in launch.acl
     assert ("max_publish_rate", 20.0) in launch.settings
     assert ("failed_login_delay", 1.0) in launch.settings
     assert not launch.allow_anonymous
