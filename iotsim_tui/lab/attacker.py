@@ -36,12 +36,15 @@ from iotsim_tui.protocol.packets import (
     SubscriptionRequest,
 )
 from iotsim_tui.protocol.reasons import MQTTVersion, ReasonCode
+from iotsim_tui.wiretap.mqtt import ATTACKER_PREFIX
+
+__all__ = ["ATTACKER_PREFIX", "AttackTarget", "Attacker"]
+"""Every attacker's client id starts with ATTACKER_PREFIX: the broker console and the eavesdrop
+view mark it."""
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.process import BundledBroker
 
-ATTACKER_PREFIX = "attacker-"
-"""Every attacker's client id starts so: the broker console and the eavesdrop view show it."""
 REPLY_TIMEOUT = 5.0
 """Seconds to wait for the broker's answer to one packet."""
 MAX_KEPT = 500
