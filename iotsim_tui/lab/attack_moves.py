@@ -227,7 +227,8 @@ async def takeover(scene: Scene) -> AttackOutcome:
         ]
     got = [m for m in attacker.inbox.kept if m.topic == topic]
     facts = [
-        f"the {name} connected as {client_id} (CONNACK 0x00)",
+        f"the {name} connected as {client_id} (CONNACK 0x00)"
+        + (" with the devices' shared user name and password" if user else ""),
         f"{scene.target.id} was thrown off: " + (thrown[0].detail if thrown else "not seen"),
         f"subscribed to {topic}: {code_text(codes.get(topic))}",
         f"received {len(got)} command(s) meant for {scene.target.id}"

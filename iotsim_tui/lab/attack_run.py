@@ -132,7 +132,8 @@ class Scene:
             if view.status is not DeviceStatus.CONNECTED:
                 return False
             device = next(d for d in devices_of(self.network) if d.id == device_id)
-            wanted = sum(s.on is SubscribeOn.START for s in device.subscribe) + len(device.commands)
+            topics = {s.topic for s in device.subscribe if s.on is SubscribeOn.START}
+            wanted = len(topics | {c.topic for c in device.commands})
             if sum(s.since is not None for s in view.subscriptions) < wanted:
                 return False
         return True
