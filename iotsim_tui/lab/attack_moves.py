@@ -23,7 +23,7 @@ from iotsim_tui.protocol.reasons import MQTTVersion
 
 WATCH = 3.0
 """Seconds an eavesdropping attacker listens at most."""
-GUESS_SECONDS = 4.0
+GUESS_SECONDS = 6.0
 """Seconds the password guesser tries at most."""
 FLOOD_SECONDS = 2.0
 FLOOD_COUNT = 20_000

@@ -41,7 +41,7 @@ MAX_DEVICES = 10
 """Devices an attack run starts at most (the first ones of the network)."""
 SETTLE_TIMEOUT = 15.0
 """Seconds the devices may take to connect and subscribe, on a loaded machine."""
-WEAK_LOGIN = ("iotsim", "letmein")
+WEAK_LOGIN = ("iotsim", "dragon")
 """The login a password-guessing run gives the devices when the profile has none."""
 
 

@@ -70,7 +70,7 @@ def test_the_hardening_lab_passes_and_says_why_each_attack_failed(lab_result: La
     assert "rate limited" in _step(lab_result, "flood", "on")
     # What the open broker gave away, with counts.
     assert "client id(s)" in _step(lab_result, "wildcard", "off")
-    assert "guessed the password in 16 attempt(s)" in _step(lab_result, "brute_force", "off")
+    assert "guessed the password in 10 attempt(s)" in _step(lab_result, "brute_force", "off")
     assert "reached the attacker" in _step(lab_result, "takeover", "off")
 
 
@@ -81,7 +81,7 @@ name = "WARD_7"
 [network.broker]
 host = "127.0.0.1"
 username = "ward7"
-password = "letmein"
+password = "dragon"
 
 [network.broker.defences]
 password = true
@@ -140,7 +140,7 @@ def test_defences_round_trip_through_a_profile() -> None:
     ("change", "problem"),
     [
         (
-            'password = "letmein"\n',
+            'password = "dragon"\n',
             "ward.toml:9: network.broker.defences.password = true: needs username and password",
         ),
         ("acl = true\n", "ward.toml:12: network.broker.defences.identity = true: needs TLS on"),
@@ -151,7 +151,7 @@ def test_a_defence_that_cannot_apply_is_told_with_its_line(change: str, problem:
     text = NETWORK
     if change.startswith("password"):
         text = text.replace('username = "ward7"\n', "")  # a password defence needs a login
-        text = text.replace('password = "letmein"\n', "")
+        text = text.replace('password = "dragon"\n', "")
     elif change.startswith("acl"):
         text = text.replace("acl = true", "identity = true")  # needs TLS with a client cert
     else:
@@ -187,7 +187,7 @@ def test_the_apps_broker_applies_the_profiles_defences(tmp_path: Path) -> None:
             target = AttackTarget(broker)
             with pytest.raises(ConnectRefused) as anonymous:
                 await Attacker(target, "anonymous").connect()
-            async with Attacker(target, "x", username="ward7", password="letmein") as insider:
+            async with Attacker(target, "x", username="ward7", password="dragon") as insider:
                 codes = await insider.subscribe(["#", "ward/HR1/cmd"])
             return anonymous.value.reason, codes
 
