@@ -109,6 +109,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("l", "lessons", "TLS lessons", "TLS lessons: what each check stops", show=False),
         _key("A", "attacks", "Attacks", "Attacks on the broker, and their defences", show=False),
+        _key("D", "defences", "Broker defences", "The bundled broker's defences", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -390,6 +391,20 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         if checklist.has_class("-shown"):
             opened = self.network
             checklist.show(opened.checklist() if opened is not None else [])
+
+    def action_defences(self) -> None:
+        """The bundled broker's defences of the selected network, one switch each."""
+        from iotsim_tui.tui.screens.defences_form import DefencesScreen
+
+        opened = self._need_network()
+        if opened is None:
+            return
+
+        def edited(network: Network | None) -> None:
+            if network is not None and network != opened.network:
+                self._changed_network(opened, network, f"Defences of {network.name} changed")
+
+        self.app.push_screen(DefencesScreen(opened.network), edited)
 
     def action_attacks(self) -> None:
         """The attacks on the selected network's broker, on a screen of their own."""
