@@ -155,7 +155,7 @@ def _scenario(
     settings: list[tuple[str, bool | int | float]] = []
     tls = TLSSettings()
     attacker_tls = None
-    launch_tls: dict[str, object] = {}
+    tls_port: int | None = None
     match attack.defence:
         case "password":
             if defence:
@@ -167,8 +167,7 @@ def _scenario(
         case "identity":
             if defence:
                 tls, attacker_tls = _identity_certs(folder, network, target)
-                launch_tls = {"tls_port": port, "plain_port": None, "certs_dir": folder}
-                launch_tls["require_client_cert"] = True
+                tls_port = port
                 settings += [
                     ("use_identity_as_username", True),
                     ("clientid_must_match_identity", True),
@@ -198,14 +197,15 @@ def _scenario(
     )
     launch = BrokerLaunch(
         bind=bind,
-        plain_port=port,
+        plain_port=None if tls_port else port,
+        tls_port=tls_port,
+        certs_dir=folder if tls_port else None,
+        require_client_cert=bool(tls_port),
         login=login,
         allow_anonymous=allow_anonymous,
         acl=acl,
         settings=tuple(settings),
     )
-    if launch_tls:
-        launch = replace(launch, **launch_tls)  # type: ignore[arg-type]
     return replace(network, broker=devices_broker), launch, login, attacker_tls
 
 
