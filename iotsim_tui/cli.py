@@ -46,10 +46,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 # check ...`. Each module's `add_*_command(subparsers)` adds its own, with `run` as default.
 GROUPS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "lab": (
-        "labs: TLS lessons shown for real, and a profile's checks graded",
+        "labs: TLS lessons and broker attacks shown for real, a profile's checks graded",
         (
             ("iotsim_tui.lab.lesson_command", "add_lesson_command"),
             ("iotsim_tui.lab.check_command", "add_check_command"),
+            ("iotsim_tui.lab.attack_command", "add_attack_command"),
         ),
     ),
 }

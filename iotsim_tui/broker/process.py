@@ -58,6 +58,11 @@ class BrokerLaunch:
     """The folder of the broker's data file; None keeps everything in memory."""
     persistence: str = "periodic"
     """How the broker writes to `data_dir`: "periodic" or "sync" (see docs/broker.md)."""
+    acl: str | None = None
+    """The text of an ACL file (mosquitto's format), written beside the password file."""
+    settings: tuple[tuple[str, bool | int | float], ...] = ()
+    """More settings, named as in mosquitto.conf (`max_publish_rate`, `failed_login_delay`,
+    `use_identity_as_username`, ...), written to a config file of this broker's own."""
 
     def __post_init__(self) -> None:
         if self.plain_port is None and self.tls_port is None:
@@ -95,6 +100,7 @@ class BrokerLaunch:
         # A profile with a user name and password gets a broker that checks them, so that a
         # wrong password shows as it would on a real broker.
         login = (broker.username, broker.password) if broker.username and broker.password else None
+        acl, settings = defence_settings(network)
         if not broker.tls.enabled:
             return cls(
                 bind=bind,
@@ -102,6 +108,8 @@ class BrokerLaunch:
                 login=login,
                 allow_anonymous=login is None,
                 data_dir=data_dir,
+                acl=acl,
+                settings=settings,
             )
         folder = Path(broker.tls.ca).parent if broker.tls.ca else certs_dir
         return cls(
@@ -113,6 +121,8 @@ class BrokerLaunch:
             login=login,
             allow_anonymous=login is None,
             data_dir=data_dir,
+            acl=acl,
+            settings=settings,
         )
 
     @property
@@ -152,6 +162,40 @@ def data_folder(network_name: str) -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", network_name).lstrip(".") or "_"
     return Path(base) / "iotsim-tui" / "brokers" / safe
+
+
+LOGIN_DELAY = (1.0, 30.0)
+"""`login_delay` on: the first wait after a failed login, and the longest (it doubles)."""
+PUBLISH_RATE = 20.0
+"""`rate_limit` on: PUBLISH packets per second one client may send."""
+QUEUED_MESSAGES = 100
+"""`rate_limit` on: QoS 1/2 messages queued per client at most."""
+
+
+def defence_settings(
+    network: Network,
+) -> tuple[str | None, tuple[tuple[str, bool | int | float], ...]]:
+    """The ACL text and broker settings that the network's `[network.broker.defences]` ask for.
+
+    `password` needs no setting here: a profile with a user name and password already gets a
+    broker that refuses anonymous clients (`from_network`).
+    """
+    defences = network.broker.defences
+    acl = None
+    if defences.acl:
+        from iotsim_tui.broker.device_acl import device_acl
+
+        acl = device_acl(network)
+    settings: list[tuple[str, bool | int | float]] = []
+    tls = network.broker.tls
+    if defences.identity and tls.enabled and tls.cert is not None:
+        settings += [("use_identity_as_username", True), ("clientid_must_match_identity", True)]
+    if defences.login_delay:
+        first, longest = LOGIN_DELAY
+        settings += [("failed_login_delay", first), ("failed_login_delay_max", longest)]
+    if defences.rate_limit:
+        settings += [("max_publish_rate", PUBLISH_RATE), ("max_queued_messages", QUEUED_MESSAGES)]
+    return acl, tuple(settings)
 
 
 def port_in_use_message(port: int, host: str) -> str:
@@ -260,7 +304,7 @@ class BundledBroker:
         if self.running:
             raise BrokerError(f"the bundled broker is already running (pid {self.pid})")
         check_ports_free(self.launch)
-        arguments = self.launch.arguments() + self._login_arguments()
+        arguments = self.launch.arguments() + self._private_arguments()
         if self._log_level is not None:
             arguments += ["--log-level", self._log_level]
         self._log.clear()
@@ -338,20 +382,34 @@ class BundledBroker:
         self._forget_login()
         return process.returncode
 
-    def _login_arguments(self) -> list[str]:
-        """Write the launch's login to a password file of this broker's own; its arguments."""
-        login = self.launch.login
-        if login is None or self.launch.password_file is not None:
+    def _private_arguments(self) -> list[str]:
+        """Write the launch's login, ACL and settings to files of this broker's own (in a
+        0700 folder removed when it stops); the arguments that name them."""
+        launch = self.launch
+        login = launch.login if launch.password_file is None else None
+        if login is None and launch.acl is None and not launch.settings:
             return []
-        from iotsim_tui.broker.auth import PasswordFile
-
         self._forget_login()
         folder = Path(tempfile.mkdtemp(prefix="iotsim-broker-"))  # 0700
         self._login_dir = folder
-        users = PasswordFile()
-        users.set(*login)
-        users.save(folder / "passwords")  # 0600, scrypt-hashed
-        return ["--password-file", str(folder / "passwords")]
+        arguments: list[str] = []
+        if login is not None:
+            from iotsim_tui.broker.auth import PasswordFile
+
+            users = PasswordFile()
+            users.set(*login)
+            users.save(folder / "passwords")  # 0600, scrypt-hashed
+            arguments += ["--password-file", str(folder / "passwords")]
+        if launch.acl is not None:
+            (folder / "acl").write_text(launch.acl, encoding="utf-8")
+            arguments += ["--acl-file", str(folder / "acl")]
+        if launch.settings:
+            import tomli_w
+
+            config = {"broker": dict(launch.settings)}
+            (folder / "broker.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+            arguments += ["--config", str(folder / "broker.toml")]
+        return arguments
 
     def _forget_login(self) -> None:
         if self._login_dir is not None:

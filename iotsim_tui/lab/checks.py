@@ -29,6 +29,7 @@ from iotsim_tui.profiles.model import REFUSAL_REASONS, Check, CheckKind, TLSSett
 
 if TYPE_CHECKING:
     # Only a type: the app's first frame must not wait for the relay's modules.
+    from iotsim_tui.lab.attacks import AttackOutcome
     from iotsim_tui.wiretap.items import WireItem
 
 REFUSALS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -107,6 +108,13 @@ def title_of(check: Check) -> str:
             return f"{check.device} connected with certificates verified"
         case CheckKind.LEDGER:
             return f"{check.device or 'every device'} lost no message"
+        case CheckKind.ATTACK_SUCCEEDED:
+            return f"attack {check.attack} worked with its defence off"
+        case CheckKind.ATTACK_REFUSED:
+            return f"attack {check.attack} refused"
+        case CheckKind.ATTACKER_READ_NOTHING:
+            which = f"of attack {check.attack} " if check.attack else ""
+            return f"the attacker {which}read no device data with the defences on"
     return str(check.kind)
 
 
@@ -154,6 +162,8 @@ class Grader:
         self._tls_connections: set[int] = set()
         self.verifying = True
         """True while the devices connect with certificate and host name checks on."""
+        self._attacks: list[AttackOutcome] = []
+        """The outcome of each attack step, in order."""
 
     @property
     def device_ids(self) -> set[str]:
@@ -214,6 +224,10 @@ class Grader:
             for payload in self._on_wire:
                 if payload not in self._clear and payload in item.data:
                     self._clear[payload] = f"{item.protocol} on connection {item.connection}"
+
+    def take_attack(self, outcome: AttackOutcome) -> None:
+        """The outcome of an attack step."""
+        self._attacks.append(outcome)
 
     def take_ledger(self, device_id: str, ledger: Ledger) -> None:
         """A device's ledger as it is now (it replaces the one taken before)."""
@@ -307,6 +321,41 @@ class Grader:
             return Mark.OPEN, f"{counts}, {total.queued} still waiting"
         return Mark.PASSED, counts + ", none lost"
 
+    def _runs_of(self, check: Check) -> list[AttackOutcome]:
+        return [o for o in self._attacks if check.attack in (None, o.attack.name)]
+
+    def _attack_succeeded(self, check: Check) -> tuple[Mark, str]:
+        runs = self._runs_of(check)
+        for outcome in runs:
+            if outcome.succeeded:
+                return Mark.PASSED, outcome.summary
+        if runs:
+            return Mark.OPEN, f"it did not work: {runs[-1].summary}"
+        return Mark.OPEN, f"attack {check.attack} has not run"
+
+    def _attack_refused(self, check: Check) -> tuple[Mark, str]:
+        runs = self._runs_of(check)
+        for outcome in runs:
+            if not outcome.succeeded:
+                return Mark.PASSED, outcome.summary
+        if runs:
+            return Mark.OPEN, f"it worked: {runs[-1].summary}"
+        return Mark.OPEN, f"attack {check.attack} has not run"
+
+    def _attacker_read_nothing(self, check: Check) -> tuple[Mark, str]:
+        defended = [o for o in self._runs_of(check) if o.defence]
+        if not defended:
+            return Mark.OPEN, "no attack has run with its defence on"
+        read = [o for o in defended if o.device_data]
+        if read:
+            worst = read[0]
+            return Mark.FAILED, (
+                f"attack {worst.attack.name} read {worst.device_data} device message(s) "
+                "with its defence on"
+            )
+        names = ", ".join(sorted({o.attack.name for o in defended}))
+        return Mark.PASSED, f"{len(defended)} attack run(s) with defences on ({names}): 0 read"
+
 
 def _traffic(connections: set[int], tls: set[int]) -> str:
     if not connections:
@@ -322,5 +371,8 @@ _GRADERS: dict[CheckKind, Callable[[Grader, Check], tuple[Mark, str]]] = {
     CheckKind.TLS: Grader._tls,
     CheckKind.VERIFIED: Grader._verified,
     CheckKind.LEDGER: Grader._ledger,
+    CheckKind.ATTACK_SUCCEEDED: Grader._attack_succeeded,
+    CheckKind.ATTACK_REFUSED: Grader._attack_refused,
+    CheckKind.ATTACKER_READ_NOTHING: Grader._attacker_read_nothing,
 }
 """How each kind is graded; a new kind of check adds its function here."""

@@ -173,6 +173,8 @@ class LabRun:
                 return self._switch_tls(enabled=step.enabled)
             case StepAction.RESTART:
                 return await self._restart()
+            case StepAction.ATTACK:
+                return await self._attack(step.attack or "", defence=step.defence)
         raise UsageError(f"unknown step {step.do!r}")
 
     async def _start(self, device_ids: Collection[str]) -> str:
@@ -274,6 +276,16 @@ class LabRun:
         if not running:
             return "the broker restarted"
         return "restarted: " + await self._start(running)
+
+    async def _attack(self, name: str, *, defence: bool) -> str:
+        from iotsim_tui.lab.attack_run import run_attack
+        from iotsim_tui.lab.attacks import find_attack
+
+        attack = find_attack(name)
+        outcome = await run_attack(attack, self.network, defence=defence)
+        self.grader.take_attack(outcome)
+        state = "on" if defence else "off"
+        return f"{name}, defence {attack.defence} {state}: {outcome.result}: {outcome.summary}"
 
     # -- the broker, the relay and the devices ------------------------------------------
 

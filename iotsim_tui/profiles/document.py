@@ -91,10 +91,13 @@ def _network_table(network: Network) -> dict[str, Any]:
     table: dict[str, Any] = {"name": network.name}
     if network.description:
         table["description"] = network.description
-    broker = _changed(network.broker, skip=("tls",))
+    broker = _changed(network.broker, skip=("tls", "defences"))
     tls = _changed(network.broker.tls)
     if tls:
         broker["tls"] = tls
+    defences = _changed(network.broker.defences)
+    if defences:
+        broker["defences"] = defences
     # The host is always written so a reader sees where the devices connect.
     table["broker"] = {"host": network.broker.host, **broker}
     ramp = _changed(network.ramp)

@@ -27,6 +27,7 @@ from typing import Any
 from iotsim_tui.profiles.checks import REQUIRED, Checker, is_number
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
+    ATTACK_NAMES,
     REFUSAL_REASONS,
     BrokerSettings,
     Check,
@@ -48,6 +49,9 @@ CHECK_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     CheckKind.TLS: (("device",), ("device",)),
     CheckKind.VERIFIED: (("device",), ("device",)),
     CheckKind.LEDGER: (("device",), ()),
+    CheckKind.ATTACK_SUCCEEDED: (("attack",), ("attack",)),
+    CheckKind.ATTACK_REFUSED: (("attack",), ("attack",)),
+    CheckKind.ATTACKER_READ_NOTHING: (("attack",), ()),
 }
 """The keys of each kind of check. A new kind (an attacker reading no device data, say) is
 one member of `CheckKind`, one entry here, and its evaluator in `lab.checks`."""
@@ -60,6 +64,7 @@ STEP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     StepAction.CERTIFICATES: ((), ()),
     StepAction.TLS: (("enabled",), ()),
     StepAction.RESTART: ((), ()),
+    StepAction.ATTACK: (("attack", "defence"), ("attack",)),
 }
 """The keys of each step besides `do`, and those it requires."""
 
@@ -155,8 +160,22 @@ def _check(checker: Checker, raw: object, where: KeyPath, device_ids: Collection
         if "payload" in table
         else None,
         reason=reason,
+        attack=_attack(checker, table, where),
         name=checker.optional_text(table, where, "name"),
     )
+
+
+def _attack(checker: Checker, table: Mapping[str, Any], where: KeyPath) -> str | None:
+    if "attack" not in table:
+        return None
+    attack = checker.text(table, where, "attack", "")
+    if attack not in ATTACK_NAMES:
+        close = difflib.get_close_matches(attack, ATTACK_NAMES, n=1)
+        hint = (
+            f'did you mean "{close[0]}"?' if close else "must be one of: " + ", ".join(ATTACK_NAMES)
+        )
+        checker.report((*where, "attack"), hint, attack)
+    return attack
 
 
 def _topic_name(checker: Checker, where: KeyPath, topic: str) -> None:
@@ -205,6 +224,8 @@ def _step(checker: Checker, raw: object, where: KeyPath, device_ids: Collection[
         payload=checker.text(table, where, "payload", "") if "payload" in table else None,
         qos=checker.qos(table, where, 1),
         enabled=checker.flag(table, where, "enabled", True),
+        attack=_attack(checker, table, where),
+        defence=checker.flag(table, where, "defence", False),
     )
 
 

@@ -132,6 +132,30 @@ class TLSSettings:
 
 
 @dataclass(frozen=True)
+class Defences:
+    """The bundled broker's defences against the lab's attacks, one switch each.
+
+    `[network.broker.defences]`; each is off unless the profile turns it on (docs/labs.md).
+    """
+
+    password: bool = False
+    """Refuse clients without the profile's user name and password (anonymous access)."""
+    acl: bool = False
+    """An ACL the app writes: each device reads and writes only its own topics (`#` enumeration,
+    retained command poisoning, spoofed status)."""
+    identity: bool = False
+    """With TLS: the client certificate's CN is the user name and must be the client id
+    (client-id takeover)."""
+    login_delay: bool = False
+    """Slow logins down after each failure from an address (password guessing)."""
+    rate_limit: bool = False
+    """A per-client publish rate and queue limit (publish flood)."""
+
+
+DEFENCE_NAMES: tuple[str, ...] = ("password", "acl", "identity", "login_delay", "rate_limit")
+
+
+@dataclass(frozen=True)
 class BrokerSettings:
     """Where a network's devices connect, and how."""
 
@@ -153,6 +177,7 @@ class BrokerSettings:
     password: str | None = None
     """Never logged or shown; the app masks it."""
     tls: TLSSettings = field(default_factory=TLSSettings)
+    defences: Defences = field(default_factory=Defences)
 
     @property
     def effective_port(self) -> int:
@@ -364,6 +389,24 @@ class CheckKind(StrEnum):
     LEDGER = "ledger"
     """No message was lost: every one a device (or `device`) published is accounted for and
     none was dropped."""
+    ATTACK_SUCCEEDED = "attack_succeeded"
+    """An attack step of `attack` worked (what an open broker gives away)."""
+    ATTACK_REFUSED = "attack_refused"
+    """An attack step of `attack` failed, and why (CONNACK refused, SUBACK 0x87, ...)."""
+    ATTACKER_READ_NOTHING = "attacker_read_nothing"
+    """Every attack step with its defence on (of `attack`, or of all) read no device data."""
+
+
+ATTACK_NAMES: tuple[str, ...] = (
+    "anonymous",
+    "wildcard",
+    "takeover",
+    "retained",
+    "spoof_status",
+    "brute_force",
+    "flood",
+)
+"""The attacks a lab can run and check (what each does: `lab.attacks.ATTACKS`)."""
 
 
 REFUSAL_REASONS: tuple[str, ...] = (
@@ -397,6 +440,9 @@ class StepAction(StrEnum):
     It applies on the next start or restart."""
     RESTART = "restart"
     """Restart the broker with the settings now, and the running devices after it."""
+    ATTACK = "attack"
+    """Run `attack` against a bundled broker of its own, its defence on (`defence = true`) or
+    off, and keep the outcome for the attack checks."""
 
 
 @dataclass(frozen=True)
@@ -408,6 +454,7 @@ class Check:
     topic: str | None = None
     payload: str | None = None
     reason: str | None = None
+    attack: str | None = None
     name: str | None = None
     """What the report calls it; None: a title made from the other keys."""
 
@@ -424,6 +471,8 @@ class Step:
     payload: str | None = None
     qos: int = 1
     enabled: bool = True
+    attack: str | None = None
+    defence: bool = False
 
 
 @dataclass(frozen=True)

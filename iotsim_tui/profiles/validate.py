@@ -17,9 +17,11 @@ from iotsim_tui.profiles.lab import parse_lab
 from iotsim_tui.profiles.library import parse_library
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
+    DEFENCE_NAMES,
     TLS_PORT,
     BrokerSettings,
     Command,
+    Defences,
     Device,
     DeviceTemplate,
     Lab,
@@ -138,7 +140,27 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
         username=username,
         password=password,
         tls=tls,
+        defences=_defences(checker, table, where, tls, login=bool(username and password)),
     )
+
+
+def _defences(
+    checker: Checker, broker: Mapping[str, Any], at: KeyPath, tls: TLSSettings, *, login: bool
+) -> Defences:
+    where = (*at, "defences")
+    table = checker.table(broker.get("defences", {}), where, DEFENCE_NAMES)
+    found = Defences(**{name: checker.flag(table, where, name, False) for name in DEFENCE_NAMES})
+    if found.password and not login:
+        checker.report(
+            (*where, "password"), "needs username and password under [network.broker]", True
+        )
+    if found.identity and not (tls.enabled and tls.cert):
+        checker.report(
+            (*where, "identity"),
+            "needs TLS on with a client certificate (tls.enabled, tls.cert, tls.key)",
+            True,
+        )
+    return found
 
 
 def _host(checker: Checker, table: Mapping[str, Any], where: KeyPath) -> str:

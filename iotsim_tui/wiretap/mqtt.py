@@ -35,6 +35,8 @@ MAX_DISSECTED = 1024 * 1024
 """Packets up to this size are decoded whole; larger ones are described from their start."""
 VERSION_NAMES = {MQTTVersion.V31: "3.1", MQTTVersion.V311: "3.1.1", MQTTVersion.V5: "5.0"}
 EXPOSED = "exposed: anyone on the path reads them"
+ATTACKER_PREFIX = "attacker-"
+"""The client ids of the lab's attackers (`iotsim-tui lab attack`): their CONNECT is marked."""
 
 
 def looks_like_mqtt(data: bytes) -> bool:
@@ -232,6 +234,9 @@ def _connect(packet: Connect, packet_bytes: bytes) -> Decoded:
         Field("Keepalive", f"{packet.keepalive} s"),
     ]
     summary = f"CONNECT client id {packet.client_id or '(empty)'}"
+    if packet.client_id.startswith(ATTACKER_PREFIX):
+        fields.insert(0, Field("Attacker", "a client of the lab's attacks", exposed=True))
+        summary = "⚠ attacker: " + summary
     if packet.username is not None:
         fields.append(Field("User name", packet.username, exposed=True))
         summary += f", user {packet.username}"

@@ -86,6 +86,7 @@ PLACEHOLDERS: dict[str, str | list[str]] = {
     "I": "iotsim-tui:lab",
     "--out DIR": "k8s",
     "lesson NAME": "expired",
+    "attack NAME": "anonymous",
     "NAME PROFILE": "profiles/labs/tls_lessons.toml",
     "--junit FILE": "grades.xml",
     "S": "1",

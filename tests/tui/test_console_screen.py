@@ -125,3 +125,21 @@ async def test_commands_to_nobody_are_flagged_and_a_tls_link_names_its_version(
             )
             message = await asyncio.wait_for(anext(s1.messages), 10)
             assert message.payload == b"on"
+
+
+async def test_an_attacker_stands_out_in_the_clients_table(tmp_path: Path) -> None:
+    app = app_on(tmp_path, Network("LAB", devices=(Device("Sensor", "TS1"),)), start_broker=False)
+    now = 1_764_000_000.0
+    clients = tuple(
+        ConnectedClient(client_id, "127.0.0.1:5432", "5", 1883, None, None, None, now, ())
+        for client_id in ("TS1", "attacker-wildcard")
+    )
+    async with app.run_test(size=(120, 40)):
+        screen = BrokerConsoleScreen(app.session.networks[0], clock=lambda: now, live=False)
+        await app.push_screen(screen)
+        screen.show_update(ClientsFeed(clients, 2, 0, 10, 4, now))
+        table = screen.query_one(ClientsTable)
+        marked = table.get_cell("attacker-wildcard", "client id")
+        assert str(marked) == "⚠ attacker-wildcard"
+        assert "red" in str(marked.style)
+        assert str(table.get_cell("TS1", "client id")) == "TS1"

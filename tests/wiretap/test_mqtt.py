@@ -173,3 +173,11 @@ def test_one_packet_past_the_budget_is_singular() -> None:
     now[0] = 1.0
     (note, _) = feed_all(dissector, Direction.TO_BROKER, publish)
     assert note.summary == f"… 1 packet, {len(publish)} bytes, not decoded"
+
+
+def test_an_attackers_connect_is_marked() -> None:
+    dissector = ConnectionDissector(1, ("127.0.0.1", 5000), BROKER)
+    connect = encode(Connect(client_id="attacker-wildcard"), MQTTVersion.V5)
+    [item] = feed_all(dissector, Direction.TO_BROKER, connect)
+    assert item.summary == "⚠ attacker: CONNECT client id attacker-wildcard"
+    assert item.exposed

@@ -68,6 +68,7 @@ class LessonsScreen(Screen[None]):
             tooltip="Leave the lessons",
         ),
         *(_lesson_key(number) for number in range(1, len(LESSONS) + 1)),
+        Binding("a", "attacks", "Attacks", id="lessons.attacks", tooltip="Attacks on the broker"),
     ]
     FOOTER_LABELS: ClassVar[dict[str, str]] = {"lessons.close": "Back"}
 
@@ -184,6 +185,12 @@ class LessonsScreen(Screen[None]):
         text.append(lesson.lesson)
         self.query_one("#lesson-text", Static).update(text)
         self.shown_at = time.monotonic()
+
+    def action_attacks(self) -> None:
+        """The attacks on this network's broker, one key each."""
+        from iotsim_tui.tui.screens.attacks import open_attacks
+
+        open_attacks(self, self.network)
 
     async def action_close(self) -> None:
         """Leave: a lesson still running is cancelled, and what it started stopped, first."""

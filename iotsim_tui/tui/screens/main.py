@@ -122,6 +122,8 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
             "Start or stop recording every message of the network to recordings/",
             show=False,
         ),
+        _key("X", "attacks", "Attacks", "Attacks on the broker, and their defences", show=False),
+        _key("D", "defences", "Broker defences", "The bundled broker's defences", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -403,6 +405,26 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         if checklist.has_class("-shown"):
             opened = self.network
             checklist.show(opened.checklist() if opened is not None else [])
+
+    def action_defences(self) -> None:
+        """The bundled broker's defences of the selected network, one switch each."""
+        from iotsim_tui.tui.screens.defences_form import DefencesScreen
+
+        opened = self._need_network()
+        if opened is None:
+            return
+
+        def edited(network: Network | None) -> None:
+            if network is not None and network != opened.network:
+                self._changed_network(opened, network, f"Defences of {network.name} changed")
+
+        self.app.push_screen(DefencesScreen(opened.network), edited)
+
+    def action_attacks(self) -> None:
+        """The attacks on the selected network's broker, on a screen of their own."""
+        from iotsim_tui.tui.screens.attacks import open_attacks
+
+        open_attacks(self, self.network.network if self.network is not None else None)
 
     def action_lessons(self) -> None:
         """The TLS lessons of the selected network, on a screen of their own."""

@@ -107,7 +107,7 @@ class ClientsTable(DataTable[str | Text]):
         if len(topics) > room:  # say that more follows
             topics = topics[: room - 1] + "…"
         return {
-            "client id": Text(OWN_ROW, style="italic") if own else Text(client.id),
+            "client id": Text(OWN_ROW, style="italic") if own else _client_id(client.id),
             "address": client.address,
             "link": client.link,
             "since": since(client.connected_since, now),
@@ -123,3 +123,12 @@ class ClientsTable(DataTable[str | Text]):
             self._set_columns(columns)
             if self._update is not None:
                 self.show(self._update, self._now)
+
+
+def _client_id(client_id: str) -> Text:
+    """A client's id; an attacker of the lab's attacks (`attacker-...`) in red, marked so."""
+    from iotsim_tui.lab.attacker import ATTACKER_PREFIX
+
+    if client_id.startswith(ATTACKER_PREFIX):
+        return Text(f"⚠ {client_id}", style="bold red")
+    return Text(client_id)

@@ -1,0 +1,83 @@
+"""An attack run by keys in a real terminal (tmux): `A`, `2`, the outcome; `d`, `2`; escape.
+
+The test runs its own tmux server on a private socket and kills only that server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription, Telemetry
+from iotsim_tui.profiles.save import save_network
+from tests.e2e.test_tmux import Terminal
+from tests.support.bundled import skip_without_broker
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Terminal]:
+    """A private tmux server; only it is killed at the end."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    path = tmp_path / "tmux.sock"
+    try:
+        yield Terminal(path)
+    finally:
+        subprocess.run(["tmux", "-S", str(path), "kill-server"], capture_output=True, check=False)
+
+
+def test_a_user_runs_the_wildcard_attack_by_keys_defence_off_then_on(
+    tmux: Terminal, tmp_path: Path
+) -> None:
+    skip_without_broker()
+    port = free_port()
+    network = Network(
+        "WARD_7",
+        broker=BrokerSettings(port=port),
+        devices=(
+            Device(
+                "Temperature_Sensor",
+                "TS1",
+                subscribe=(Subscription("ward/{id}/cmd"),),
+                telemetry=(Telemetry("ward/{id}/temperature", interval=0.5, on_connect=True),),
+            ),
+        ),
+    )
+    profile = tmp_path / "ward.toml"
+    save_network(network, profile)
+    program = Path(sys.executable).with_name("iotsim-tui")
+    command = (
+        f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_STATE_HOME={tmp_path / 'state'} "
+        f"{program} {profile}; echo; echo '[app exited]' $?; sleep 30"
+    )
+    tmux.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
+    tmux.tmux("set", "-s", "escape-time", "0")
+    tmux.wait_for(lambda s: "bundled broker running" in s, "the network's own broker running")
+
+    tmux.keys("X")
+    tmux.wait_for(lambda s: "Attacks · WARD_7" in s and "defences off" in s, "the attacks screen")
+    tmux.keys("2")
+    screen = tmux.wait_for(lambda s: "SUCCEEDED: enumerated" in s, "the wildcard attack's outcome")
+    assert "attacker-wildcard subscribed: # 0x01" in screen
+    assert "ward/TS1/temperature" in screen
+
+    tmux.keys("d")
+    tmux.wait_for(lambda s: "defences ON" in s, "the defences switched on")
+    tmux.keys("2")
+    screen = tmux.wait_for(lambda s: "REFUSED: SUBACK" in s, "the refused wildcard attack")
+    assert "0x87 not authorized" in screen
+
+    tmux.keys("Escape")
+    tmux.wait_for(
+        lambda s: "bundled broker running" in s and "Attacks ·" not in s, "the main screen"
+    )
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the network's broker
