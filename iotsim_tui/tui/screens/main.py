@@ -108,6 +108,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         _key("L", "will", "Last will", "Set, change or remove the device's last will", show=False),
         _key("o", "open", "Open profile", "Open a network profile", show=False),
         _key("l", "lessons", "TLS lessons", "TLS lessons: what each check stops", show=False),
+        _key("T", "topic_tree", "Topic tree", "Topic tree: every topic on the broker", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -395,6 +396,14 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         from iotsim_tui.tui.screens.lessons import open_lessons
 
         open_lessons(self, self.network.network if self.network is not None else None)
+
+    def action_topic_tree(self) -> None:
+        """Every topic on the network's broker: counts, payloads, charts."""
+        from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen
+
+        opened = self._need_network()
+        if opened is not None:
+            self.app.push_screen(TopicTreeScreen(opened))
 
     # -- publishing --------------------------------------------------------------------
 

@@ -1,0 +1,270 @@
+"""The topic tree: every topic seen on the network's broker, its messages, payloads and charts.
+
+Read through the broker console's own MQTT client subscribed to `#` and `$SYS/#`
+(engine/traffic.py), so it works on the bundled broker and on any broker the network names.
+Messages are counted as they arrive and drawn once per tick (TICK_SECONDS), whatever the flood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Sparkline, Static
+from textual.worker import Worker
+
+from iotsim_tui.engine.traffic import TrafficWatch
+from iotsim_tui.errors import IotsimError
+from iotsim_tui.explore.payloads import series
+from iotsim_tui.explore.tree import Seen, TopicNode, TopicTree
+from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.screens.help import KeyHelp, key_help
+from iotsim_tui.tui.session import OpenNetwork
+from iotsim_tui.tui.widgets.field_charts import FieldCharts
+from iotsim_tui.tui.widgets.keys_footer import KeysFooter
+from iotsim_tui.tui.widgets.payload_view import PayloadView
+from iotsim_tui.tui.widgets.topic_tree_view import TopicTreeView
+
+TICK_SECONDS = 0.25
+"""The tree, counts and the open topic are redrawn at most this often."""
+RATE_SECONDS = 60
+"""Seconds of the network's messages per second charted in the title bar."""
+RETRY_SECONDS = 2.0
+MESSAGES_SHOWN = 50
+
+
+def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -> Binding:
+    return Binding(key, action, text, show=show, id=f"topic_tree.{action}", tooltip=tooltip)
+
+
+class TopicTreeScreen(Screen[None]):
+    """The hierarchy of topics on the left; the chosen topic's messages, payload and charts."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        _key("escape", "close", "Back", "Close the topic tree (Escape in the filter leaves it)"),
+        _key("T", "close", "Back", "Close the topic tree", show=False),
+        _key("slash", "filter", "Filter", "Filter topics: an MQTT filter (+, #) or any text"),
+        _key("ctrl+l", "clear_filter", "Clear filter", "Show every topic again", show=False),
+        _key("m", "focus_messages", "Messages", "The topic's recent messages", show=False),
+    ]
+    FOOTER_LABELS: ClassVar[dict[str, str]] = {
+        "topic_tree.close": "Back",
+        "topic_tree.filter": "Filter",
+    }
+
+    DEFAULT_CSS = """
+    TopicTreeScreen #topics-title { height: 1; }
+    TopicTreeScreen #topics-title Static { width: auto; padding: 0 1; }
+    TopicTreeScreen #topics-title #rate { width: 1fr; height: 1; }
+    TopicTreeScreen #topics-title, TopicTreeScreen #topics-note { background: $panel; }
+    TopicTreeScreen #topics-note { height: auto; padding: 0 1; color: $text-muted; }
+    TopicTreeScreen #topic-filter { display: none; height: 3; }
+    TopicTreeScreen #topic-filter.shown { display: block; }
+    TopicTreeScreen TopicTreeView { width: 1fr; border: round $primary 50%; }
+    TopicTreeScreen #topic-detail { width: 1fr; }
+    TopicTreeScreen #topic-messages { height: 8; border: round $primary 50%; }
+    TopicTreeScreen PayloadView { border: round $primary 50%; }
+    TopicTreeScreen FieldCharts { border: round $primary 50%; }
+    TopicTreeScreen :focus { border: round $accent; }
+    """
+
+    def __init__(
+        self,
+        opened: OpenNetwork,
+        *,
+        tree: TopicTree | None = None,
+        clock: Callable[[], float] = time.time,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.opened = opened
+        self.topics = tree or TopicTree()
+        self.clock = clock
+        self.live = live
+        """False: no client (a tree filled by the caller, for snapshots)."""
+        self.traffic: TrafficWatch | None = None
+        self.rates: deque[float] = deque(maxlen=RATE_SECONDS)
+        self._counted = (self.topics.message_count, clock())
+        self._shown: tuple[str, int] | None = None
+        self._status = "not connected"
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topics-title"):
+            yield Static(self._title(), id="title-text")
+            yield Sparkline([], id="rate")
+            yield Static("0 msg/s", id="rate-text")
+        yield Static("", id="topics-note")
+        yield Input(
+            placeholder="MQTT filter (+, #) or text; Enter applies, Escape leaves",
+            id="topic-filter",
+        )
+        with Horizontal():
+            yield TopicTreeView(self.topics, clock=self.clock, id="topics")
+            with Vertical(id="topic-detail"):
+                yield DataTable(id="topic-messages", cursor_type="row", zebra_stripes=True)
+                yield PayloadView(id="payload")
+                yield FieldCharts(id="charts")
+        yield KeysFooter()
+
+    def _title(self) -> str:
+        network = self.opened.running or self.opened.network
+        broker = self.opened.reach(network).broker
+        return f"Topics · {network.name} · {broker.host}:{broker.effective_port}"
+
+    def on_mount(self) -> None:
+        table = self.query_one("#topic-messages", DataTable)
+        table.add_columns("time", "QoS", "retain", "bytes", "properties")
+        self.query_one(TopicTreeView).border_title = "Topics"
+        self.query_one(PayloadView).border_title = "Payload"
+        self.query_one(FieldCharts).border_title = "Numeric fields"
+        table.border_title = "Recent messages"
+        self.query_one(TopicTreeView).focus()
+        if self.live:
+            self.follow()
+        self.tick()
+        self.set_interval(TICK_SECONDS, self.tick)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed is logged and shown; the screen goes on."""
+        worker_failed(self, event, getattr(self.app, "log_file", None))
+
+    @work(exclusive=True, group="topic-tree", exit_on_error=False)
+    async def follow(self) -> None:
+        """Keep the client connected and the tree fed, retrying when the broker drops."""
+        network = self.opened.running or self.opened.network
+        while True:
+            try:
+                async with TrafficWatch(self.opened.reach(network).broker) as watch:
+                    self.traffic = watch
+                    self._status = f"reading # and $SYS/# as {watch.client_id}"
+                    async for batch in watch.batches(TICK_SECONDS / 2):
+                        self.topics.add_all(batch)
+            except IotsimError as error:
+                self.traffic = None
+                self._status = f"not connected: {error.message} (retrying)"
+            await asyncio.sleep(RETRY_SECONDS)
+
+    # -- once per tick -------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Redraw what changed since the last tick: the tree, the rate, the open topic."""
+        now = self.clock()
+        count, then = self._counted
+        if now - then >= 1.0:
+            self.rates.append((self.topics.message_count - count) / (now - then))
+            self._counted = (self.topics.message_count, now)
+            self.query_one("#rate", Sparkline).data = list(self.rates)
+            self.query_one("#rate-text", Static).update(f"{self.rates[-1]:,.0f} msg/s")
+        self.query_one(TopicTreeView).update()
+        self._note()
+        self._show_topic()
+
+    def _note(self) -> None:
+        tree = self.topics
+        view = self.query_one(TopicTreeView)
+        parts = [self._status, f"{tree.topic_count:,} topics", f"{tree.message_count:,} messages"]
+        if view.wanted:
+            parts.append(f"filter: {view.wanted.describe()} ({len(view.rows):,} rows)")
+        overflow = self.traffic.overflow if self.traffic is not None else 0
+        if overflow:
+            parts.append(f"{overflow:,} messages not read in time")
+        parts += [f"cap: {note}" for note in tree.notes]
+        self.query_one("#topics-note", Static).update(" · ".join(parts))
+
+    def _show_topic(self, *, force: bool = False) -> None:
+        node = self.query_one(TopicTreeView).node
+        key = (node.path, node.count) if node is not None else None
+        if key == self._shown and not force:
+            return
+        self._shown = key
+        table = self.query_one("#topic-messages", DataTable)
+        kept = node.recent() if node is not None else []
+        table.border_title = f"Recent messages · {node.path}" if node is not None else "Recent"
+        follow = table.cursor_row <= 0 or not table.has_focus
+        table.clear()
+        for seen in reversed(kept[-MESSAGES_SHOWN:]):
+            table.add_row(*_message_cells(seen))
+        if not follow:
+            table.move_cursor(row=min(table.row_count - 1, 0), animate=False)
+        self._show_payload(node, 0 if follow else table.cursor_row)
+        self.query_one(FieldCharts).show(series([seen.payload for seen in kept]))
+
+    def _show_payload(self, node: TopicNode | None, newest_first: int) -> None:
+        kept = node.recent() if node is not None else []
+        view = self.query_one(PayloadView)
+        if not kept:
+            view.border_title = "Payload"
+            view.show(None)
+            return
+        index = max(len(kept) - 1 - newest_first, 0)
+        seen = kept[index]
+        view.border_title = f"Payload · {seen.size:,} bytes" + (" (cut)" if seen.cut else "")
+        view.show(seen.payload, kept[index - 1].payload if index > 0 else None)
+
+    @on(TopicTreeView.Highlighted)
+    def _highlighted(self) -> None:
+        self._show_topic(force=True)
+
+    @on(DataTable.RowHighlighted, "#topic-messages")
+    def _message_chosen(self, event: DataTable.RowHighlighted) -> None:
+        self._show_payload(self.query_one(TopicTreeView).node, event.cursor_row)
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def action_close(self) -> None:
+        box = self.query_one("#topic-filter", Input)
+        if box.has_focus:
+            box.remove_class("shown") if not box.value else None
+            self.query_one(TopicTreeView).focus()
+            return
+        self.dismiss()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#topic-filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#topic-filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.query_one(TopicTreeView).set_filter("")
+        self.query_one(TopicTreeView).focus()
+
+    def action_focus_messages(self) -> None:
+        self.query_one("#topic-messages", DataTable).focus()
+
+    @on(Input.Submitted, "#topic-filter")
+    def _filter_entered(self, event: Input.Submitted) -> None:
+        view = self.query_one(TopicTreeView)
+        view.set_filter(event.value)
+        if not event.value.strip():
+            event.input.remove_class("shown")
+        view.focus()
+        self._note()
+
+
+def topic_tree_keys() -> list[KeyHelp]:
+    """The rows of the `?` screen for the topic tree, its payload view and its charts."""
+    bindings = [
+        *TopicTreeScreen.BINDINGS,
+        *TopicTreeView.BINDINGS,
+        *PayloadView.BINDINGS,
+        *FieldCharts.BINDINGS,
+    ]
+    return key_help("topic tree", [b for b in bindings if isinstance(b, Binding) and b.id])
+
+
+def _message_cells(seen: Seen) -> tuple[str, str, str, str, str]:
+    at = datetime.fromtimestamp(seen.at).strftime("%H:%M:%S.%f")[:-3]
+    properties = " ".join(f"{name}={value}" for name, value in seen.properties)
+    return at, str(seen.qos), "R" if seen.retain else "", f"{seen.size:,}", properties

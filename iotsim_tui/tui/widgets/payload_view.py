@@ -1,0 +1,123 @@
+"""A payload in detail: JSON coloured and folded to fit, text, hex dump, base64, or a diff.
+
+The view is chosen from the payload (`natural_view`) until the user picks one with `v`; `z`
+unfolds JSON that was folded to fit the pane, or folds it again.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from iotsim_tui.explore.payloads import VIEWS, Line, View, fitting_depth, natural_view, read_json
+from iotsim_tui.explore.payloads import render as render_lines
+
+STYLES = {
+    "key": "bold blue",
+    "string": "green",
+    "number": "cyan",
+    "literal": "magenta",
+    "punct": "",
+    "fold": "italic yellow",
+    "changed": "bold red",
+    "offset": "dim",
+    "plain": "",
+}
+
+
+def as_text(lines: list[Line]) -> Text:
+    """Lines of pieces as one coloured Text."""
+    text = Text(no_wrap=False)
+    for number, line in enumerate(lines):
+        if number:
+            text.append("\n")
+        for piece, kind in line:
+            text.append(piece, STYLES.get(kind, ""))
+    return text
+
+
+class PayloadView(VerticalScroll, can_focus=True):
+    """One payload, in the view that suits it or the one chosen by key."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "v",
+            "next_view",
+            "Payload view",
+            id="payload.view",
+            tooltip="JSON, text, hex, base64 or diff: the next view of the payload",
+        ),
+        Binding(
+            "z",
+            "toggle_folding",
+            "Fold JSON",
+            id="payload.fold",
+            tooltip="Unfold JSON folded to fit, or fold it again",
+        ),
+    ]
+
+    DEFAULT_CSS = """
+    PayloadView { height: 1fr; background: $surface; }
+    PayloadView > Static { width: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.payload: bytes | None = None
+        self.previous: bytes | None = None
+        self.chosen: View | None = None
+        """The view picked by key; None: the payload's natural one."""
+        self.unfolded = False
+        self._static = Static("", id="payload-text")
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._static
+
+    @property
+    def view(self) -> View:
+        """The view the payload is shown in."""
+        if self.chosen is not None:
+            return self.chosen
+        return natural_view(self.payload) if self.payload is not None else View.TEXT
+
+    def show(self, payload: bytes | None, previous: bytes | None = None) -> None:
+        """Show `payload` (None: nothing), diffed against `previous` in the diff view."""
+        if payload == self.payload and previous == self.previous:
+            return
+        self.payload, self.previous = payload, previous
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the payload again (after a change of view, folding or size)."""
+        if self.payload is None:
+            self._static.update(Text("no message selected", style="dim"))
+            self.border_subtitle = ""
+            return
+        view = self.view
+        depth = None
+        if view in (View.JSON, View.DIFF) and not self.unfolded:
+            value = read_json(self.payload)
+            if value is not None:
+                depth = fitting_depth(value, max(self.size.height - 1, 8))
+        width = max(self.size.width - 2, 16)
+        lines = render_lines(
+            self.payload, view, width=width, fold_depth=depth, previous=self.previous
+        )
+        self._static.update(as_text(lines))
+        folded = " · folded to fit (z unfolds)" if depth is not None else ""
+        self.border_subtitle = f"{view.value} (v: next view){folded}"
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def action_next_view(self) -> None:
+        self.chosen = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.redraw()
+
+    def action_toggle_folding(self) -> None:
+        self.unfolded = not self.unfolded
+        self.redraw()
