@@ -59,7 +59,8 @@ def test_hex_dump_and_base64_show_every_byte() -> None:
     payload = bytes(range(20))
     dump = text(render(payload, View.HEX))
     assert dump[0].startswith("00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f")
-    assert dump[1].startswith("00000010  10 11 12 13") and len(dump) == 2
+    assert dump[1].startswith("00000010  10 11 12 13")
+    assert len(dump) == 2
     assert text(render(b"AB\x00", View.HEX))[0].endswith("AB.")
     encoded = "".join(text(render(payload, View.BASE64, width=16)))
     assert base64.b64decode(encoded) == payload
@@ -74,7 +75,9 @@ def test_the_diff_marks_changed_new_and_gone_fields() -> None:
         render(json.dumps(after).encode(), View.DIFF, previous=json.dumps(before).encode())
     )
     assert lines[0] == "3 changed or new, gone: door"
-    assert '  "t": 22.0,  ~' in lines and '  "h": 40,' in lines and '  "alarm": true  +' in lines
+    assert '  "t": 22.0,  ~' in lines
+    assert '  "h": 40,' in lines
+    assert '  "alarm": true  +' in lines
     assert text(render(b'{"a": 1}', View.DIFF))[0] == "no earlier message on this topic"
     assert text(render(b"plain", View.DIFF))[0] == "no diff: this payload is not JSON"
 
@@ -86,7 +89,9 @@ def test_numbers_come_from_json_fields_and_plain_numbers() -> None:
         "p.v[1]": 2.0,
     }
     assert numbers(b" 42 ") == {"value": 42.0}
-    assert numbers(b"true") == {} and numbers(b"hello") == {} and numbers(b"\xff") == {}
+    assert numbers(b"true") == {}
+    assert numbers(b"hello") == {}
+    assert numbers(b"\xff") == {}
     assert numbers(b"NaN") == {}
     assert series([b'{"t": 1}', b"junk", b'{"t": 2, "h": 5}']) == {"t": [1.0, 2.0], "h": [5.0]}
 

@@ -13,14 +13,23 @@ def test_levels_count_every_message_beneath_them_and_topics_keep_their_last() ->
     tree = TopicTree()
     tree.add_all([seen("a/b/c", b"1"), seen("a/b/c", b"2"), seen("a/d", b"x", retain=True)])
     a = tree.node("a")
-    assert a is not None and (a.count, a.topics, a.last) == (3, 2, None)
+    assert a is not None
+    assert (a.count, a.topics, a.last) == (3, 2, None)
     c = tree.node("a/b/c")
-    assert c is not None and c.last is not None and c.last.payload == b"2"
+    assert c is not None
+    assert c.last is not None
+    assert c.last.payload == b"2"
     assert [m.payload for m in c.recent()] == [b"1", b"2"]
-    assert c.previous() is not None and c.previous().payload == b"1"  # type: ignore[union-attr]
+    before = c.previous()
+    assert before is not None
+    assert before.payload == b"1"
     d = tree.node("a/d")
-    assert d is not None and d.retained and d.recent() == [d.last] and d.previous() is None
-    assert tree.topic_count == 2 and tree.message_count == 3
+    assert d is not None
+    assert d.retained
+    assert d.recent() == [d.last]
+    assert d.previous() is None
+    assert tree.topic_count == 2
+    assert tree.message_count == 3
     assert tree.node("a/nothing") is None
 
 
@@ -32,7 +41,8 @@ def test_the_rate_is_the_last_whole_second() -> None:
     assert a.rate(100.95) == 0  # the second is not over yet
     assert a.rate(101.2) == 3
     tree.add(seen("a/b", at=101.3))
-    assert a.rate(101.5) == 3 and a.rate(102.0) == 1
+    assert a.rate(101.5) == 3
+    assert a.rate(102.0) == 1
     assert a.rate(105.0) == 0
 
 
@@ -40,16 +50,21 @@ def test_caps_bound_topics_messages_and_payloads_and_say_so() -> None:
     tree = TopicTree(max_topics=3, messages_per_topic=4, payload_bytes=8)
     for n in range(5):
         tree.add(seen(f"dev/{n}"))
-    assert tree.topic_count == 3 and tree.dropped.topics == 2
+    assert tree.topic_count == 3
+    assert tree.dropped.topics == 2
     assert tree.message_count == 5
     for n in range(10):
         tree.add(seen("dev/0", str(n).encode()))
     node = tree.node("dev/0")
-    assert node is not None and [m.payload for m in node.recent()] == [b"6", b"7", b"8", b"9"]
+    assert node is not None
+    assert [m.payload for m in node.recent()] == [b"6", b"7", b"8", b"9"]
     assert node.count == 11
     tree.add(seen("dev/1", b"0123456789abcdef"))
     last = tree.node("dev/1").last  # type: ignore[union-attr]
-    assert last is not None and last.payload == b"01234567" and last.size == 16 and last.cut
+    assert last is not None
+    assert last.payload == b"01234567"
+    assert last.size == 16
+    assert last.cut
     notes = " | ".join(tree.notes)
     assert "topic cap 3 reached: 2 messages on new topics not kept" in notes
     assert "4 messages kept per topic" in notes
@@ -57,13 +72,16 @@ def test_caps_bound_topics_messages_and_payloads_and_say_so() -> None:
 
 
 def test_filters_take_mqtt_wildcards_or_free_text() -> None:
-    assert TopicFilter("home/+/temp").mqtt and TopicFilter("home/#").mqtt
-    assert not TopicFilter("Temp").mqtt and not TopicFilter("a/#/b").mqtt
+    assert TopicFilter("home/+/temp").mqtt
+    assert TopicFilter("home/#").mqtt
+    assert not TopicFilter("Temp").mqtt
+    assert not TopicFilter("a/#/b").mqtt
     assert TopicFilter("home/+/temp").matches("home/kitchen/temp")
     assert not TopicFilter("home/+/temp").matches("home/kitchen/hum")
     assert TopicFilter("TEMP").matches("home/kitchen/temp")
     assert not TopicFilter("TEMP").matches("home/kitchen/hum")
-    assert TopicFilter("").matches("anything") and not TopicFilter("  ")
+    assert TopicFilter("").matches("anything")
+    assert not TopicFilter("  ")
 
 
 def test_rows_show_unfolded_levels_in_name_order_and_filters_open_the_way() -> None:
