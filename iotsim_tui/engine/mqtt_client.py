@@ -399,8 +399,7 @@ def follow_messages(client: Client, on_message: IncomingMessage) -> asyncio.Futu
 
     def on_disconnect(c: PahoClient, *rest: Any) -> None:
         aiomqtt_on_disconnect(c, *rest)
-        if not ended.done():
-            loop.call_soon_threadsafe(_end, ended)
+        loop.call_soon_threadsafe(_end, client, ended)
 
     def on_message_(c: PahoClient, userdata: Any, message: MQTTMessage) -> None:
         topic = message._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8
@@ -412,7 +411,10 @@ def follow_messages(client: Client, on_message: IncomingMessage) -> asyncio.Futu
     return ended
 
 
-def _end(ended: asyncio.Future[None]) -> None:
+def _end(client: Client, ended: asyncio.Future[None]) -> None:
+    lost: asyncio.Future[None] = client._disconnected
+    if lost.done() and not lost.cancelled():
+        lost.exception()  # told through `ended`, not aiomqtt's message iterator
     if not ended.done():
         ended.set_result(None)
 

@@ -54,11 +54,23 @@ class TopicTreeScreen(Screen[None]):
         _key("T", "close", "Back", "Close the topic tree", show=False),
         _key("slash", "filter", "Filter", "Filter topics: an MQTT filter (+, #) or any text"),
         _key("ctrl+l", "clear_filter", "Clear filter", "Show every topic again", show=False),
+        _key(
+            "v",
+            "next_view",
+            "Payload view",
+            "Show the payload as JSON, text, hex, base64 or a diff with the message before",
+        ),
+        _key(
+            "z", "fold_json", "Fold JSON", "Unfold JSON folded to fit, or fold it again", show=False
+        ),
+        _key("c", "next_field", "Chart field", "Chart the next numeric field in the large chart"),
         _key("m", "focus_messages", "Messages", "The topic's recent messages", show=False),
     ]
     FOOTER_LABELS: ClassVar[dict[str, str]] = {
         "topic_tree.close": "Back",
         "topic_tree.filter": "Filter",
+        "topic_tree.next_view": "View",
+        "topic_tree.next_field": "Chart",
     }
 
     DEFAULT_CSS = """
@@ -240,6 +252,15 @@ class TopicTreeScreen(Screen[None]):
         self.query_one(TopicTreeView).set_filter("")
         self.query_one(TopicTreeView).focus()
 
+    def action_next_view(self) -> None:
+        self.query_one(PayloadView).next_view()
+
+    def action_fold_json(self) -> None:
+        self.query_one(PayloadView).toggle_folding()
+
+    def action_next_field(self) -> None:
+        self.query_one(FieldCharts).next_field()
+
     def action_focus_messages(self) -> None:
         self.query_one("#topic-messages", DataTable).focus()
 
@@ -258,8 +279,6 @@ def topic_tree_keys() -> list[KeyHelp]:
     bindings = [
         *TopicTreeScreen.BINDINGS,
         *TopicTreeView.BINDINGS,
-        *PayloadView.BINDINGS,
-        *FieldCharts.BINDINGS,
     ]
     return key_help("topic tree", [b for b in bindings if isinstance(b, Binding) and b.id])
 

@@ -6,10 +6,7 @@ larger chart is the same bars, taller, with the field's lowest, highest and last
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
@@ -22,18 +19,8 @@ def number_text(value: float) -> str:
     return f"{value:.6g}"
 
 
-class FieldCharts(Vertical, can_focus=True):
-    """A sparkline per numeric field; `c` picks the field the larger chart shows."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "c",
-            "next_field",
-            "Chart field",
-            id="charts.field",
-            tooltip="Show the next numeric field in the larger chart",
-        ),
-    ]
+class FieldCharts(Vertical):
+    """A sparkline per numeric field, and a larger chart of one (`next_field` picks it)."""
 
     DEFAULT_CSS = """
     FieldCharts { height: auto; max-height: 20; }
@@ -111,7 +98,8 @@ class FieldCharts(Vertical, can_focus=True):
         else:
             title.update("")
 
-    def action_next_field(self) -> None:
+    def next_field(self) -> None:
+        """Show the next numeric field in the larger chart."""
         names = list(self.fields)[:MAX_FIELDS]
         if not names:
             return

@@ -1,15 +1,14 @@
 """A payload in detail: JSON coloured and folded to fit, text, hex dump, base64, or a diff.
 
-The view is chosen from the payload (`natural_view`) until the user picks one with `v`; `z`
-unfolds JSON that was folded to fit the pane, or folds it again.
+The view is chosen from the payload (`natural_view`) until the user picks another
+(`next_view`, on `v` where a screen shows one); `toggle_folding` (`z`) unfolds JSON that was
+folded to fit the pane, or folds it again.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -43,23 +42,6 @@ def as_text(lines: list[Line]) -> Text:
 class PayloadView(VerticalScroll, can_focus=True):
     """One payload, in the view that suits it or the one chosen by key."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "v",
-            "next_view",
-            "Payload view",
-            id="payload.view",
-            tooltip="JSON, text, hex, base64 or diff: the next view of the payload",
-        ),
-        Binding(
-            "z",
-            "toggle_folding",
-            "Fold JSON",
-            id="payload.fold",
-            tooltip="Unfold JSON folded to fit, or fold it again",
-        ),
-    ]
-
     DEFAULT_CSS = """
     PayloadView { height: 1fr; background: $surface; }
     PayloadView > Static { width: 1fr; }
@@ -74,7 +56,7 @@ class PayloadView(VerticalScroll, can_focus=True):
         self.unfolded = False
         self._static = Static("", id="payload-text")
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield self._static
 
     @property
@@ -114,10 +96,12 @@ class PayloadView(VerticalScroll, can_focus=True):
     def on_resize(self) -> None:
         self.redraw()
 
-    def action_next_view(self) -> None:
+    def next_view(self) -> None:
+        """Show the payload in the next view (JSON, text, hex, base64, diff)."""
         self.chosen = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.redraw()
 
-    def action_toggle_folding(self) -> None:
+    def toggle_folding(self) -> None:
+        """Unfold JSON folded to fit the pane, or fold it again."""
         self.unfolded = not self.unfolded
         self.redraw()

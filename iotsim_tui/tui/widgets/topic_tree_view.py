@@ -25,6 +25,9 @@ from iotsim_tui.explore.tree import Row, TopicFilter, TopicNode, TopicTree, rows
 UNFOLD_ALL_LIMIT = 2000
 """`*` unfolds at most this many levels at once (a fleet's tree has tens of thousands)."""
 
+AUTO_UNFOLD_TOPICS = 200
+"""Up to this many topics every level opens by itself; beyond, only the first."""
+
 NAME = Style(bold=True)
 COUNT = Style(color="cyan")
 RATE = Style(color="green")
@@ -101,16 +104,24 @@ class TopicTreeView(ScrollView, can_focus=True):
         """Take in what the tree learned since the last call, and redraw once."""
         if self._shape != self.topics.shape:
             self._shape = self.topics.shape
-            self._unfold_new_top_levels()
+            self._unfold_new_levels()
             self._rebuild()
         self.refresh()
 
-    def _unfold_new_top_levels(self) -> None:
-        # The first level opens by itself (a small network shows its topics at once);
-        # the broker's own `$SYS` and what the user folded stay folded.
-        for name, node in self.topics.root.children.items():
-            if not name.startswith("$") and node.path not in self.folded_by_hand:
+    def _unfold_new_levels(self) -> None:
+        # A small tree opens whole, a large one its first level: what a network of a few
+        # devices publishes shows at once, and ten thousand devices do not flood the rows.
+        # The broker's own `$SYS` and the levels the user folded stay folded.
+        whole = self.topics.topic_count <= AUTO_UNFOLD_TOPICS
+        stack = list(self.topics.root.children.values())
+        while stack:
+            node = stack.pop()
+            if node.name.startswith("$") or node.path in self.folded_by_hand:
+                continue
+            if node.children:
                 self.unfolded.add(node.path)
+            if whole:
+                stack.extend(node.children.values())
 
     def _rebuild(self) -> None:
         old_index = self._index.get(self.cursor_path or "", None)
