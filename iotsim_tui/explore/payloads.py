@@ -30,7 +30,9 @@ class View(StrEnum):
 
 
 VIEWS = tuple(View)
-"""The order the view key cycles through."""
+
+CONTROL = {c: "\ufffd" for c in (*range(9), *range(11, 32), 127) if c != 13}
+"""Control characters (but tab and line ends) shown as "\ufffd": never sent to the terminal."""
 
 
 def read_json(payload: bytes) -> Any | None:
@@ -58,6 +60,17 @@ def natural_view(payload: bytes) -> View:
     if isinstance(read_json(payload), dict | list):
         return View.JSON
     return View.TEXT if is_text(payload) else View.BASE64
+
+
+def views_for(payload: bytes) -> tuple[View, ...]:
+    """The views that make sense for `payload`, its natural one first (the view key's cycle)."""
+    match natural_view(payload):
+        case View.JSON:
+            return (View.JSON, View.DIFF, View.TEXT, View.HEX, View.BASE64)
+        case View.TEXT:
+            return (View.TEXT, View.HEX, View.BASE64)
+        case _:
+            return (View.BASE64, View.HEX, View.TEXT)
 
 
 def preview(payload: bytes, width: int) -> str:
@@ -91,7 +104,7 @@ def render(
                 return [[("not JSON: shown as text", "fold")], *text_lines(payload)]
             return json_lines(value, fold_depth=fold_depth)
         case View.HEX:
-            return hex_lines(payload)
+            return hex_lines(payload, width)
         case View.BASE64:
             return base64_lines(payload, width)
         case View.DIFF:
@@ -102,19 +115,24 @@ def render(
 
 def text_lines(payload: bytes) -> list[Line]:
     """The payload as text (bytes that are not UTF-8 replaced)."""
-    text = payload.decode(errors="replace")
+    text = payload.decode(errors="replace").translate(CONTROL)
     return [[(line, "plain")] for line in text.splitlines() or [""]]
 
 
-def hex_lines(payload: bytes) -> list[Line]:
-    """16 bytes a line: offset, hex bytes, and the printable ASCII."""
+def hex_lines(payload: bytes, width: int = 80) -> list[Line]:
+    """16 bytes a line (8 when narrower than 76 columns): offset, hex bytes, printable ASCII."""
+    per_line = 16 if width >= 76 else 8
     lines: list[Line] = []
-    for offset in range(0, max(len(payload), 1), 16):
-        chunk = payload[offset : offset + 16]
+    for offset in range(0, max(len(payload), 1), per_line):
+        chunk = payload[offset : offset + per_line]
         hexes = "  ".join(chunk[i : i + 8].hex(" ") for i in (0, 8) if chunk[i : i + 8])
         ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(
-            [(f"{offset:08x}  ", "offset"), (f"{hexes:<49}  ", "plain"), (ascii_, "string")]
+            [
+                (f"{offset:08x}  ", "offset"),
+                (f"{hexes:<{3 * per_line + 1}}  ", "plain"),
+                (ascii_, "string"),
+            ]
         )
     return lines
 

@@ -15,6 +15,7 @@ from iotsim_tui.explore.payloads import (
     preview,
     render,
     series,
+    views_for,
 )
 
 
@@ -62,6 +63,9 @@ def test_hex_dump_and_base64_show_every_byte() -> None:
     assert dump[1].startswith("00000010  10 11 12 13")
     assert len(dump) == 2
     assert text(render(b"AB\x00", View.HEX))[0].endswith("AB.")
+    narrow = text(render(payload, View.HEX, width=50))
+    assert len(narrow) == 3
+    assert narrow[1].startswith("00000008  08 09 0a")
     encoded = "".join(text(render(payload, View.BASE64, width=16)))
     assert base64.b64decode(encoded) == payload
     assert all(len(line) <= 16 for line in text(render(payload, View.BASE64, width=16)))
@@ -94,6 +98,13 @@ def test_numbers_come_from_json_fields_and_plain_numbers() -> None:
     assert numbers(b"\xff") == {}
     assert numbers(b"NaN") == {}
     assert series([b'{"t": 1}', b"junk", b'{"t": 2, "h": 5}']) == {"t": [1.0, 2.0], "h": [5.0]}
+
+
+def test_the_view_key_offers_what_suits_the_payload() -> None:
+    assert views_for(b'{"a": 1}') == (View.JSON, View.DIFF, View.TEXT, View.HEX, View.BASE64)
+    assert views_for(b"hello") == (View.TEXT, View.HEX, View.BASE64)
+    assert views_for(b"\x00\x01") == (View.BASE64, View.HEX, View.TEXT)
+    assert text(render(b"a\x00b\x1bc\td", View.TEXT)) == ["a\ufffdb\ufffdc\td"]
 
 
 def test_previews_fit_the_width() -> None:

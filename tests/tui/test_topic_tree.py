@@ -74,11 +74,11 @@ async def test_topics_payloads_and_charts_from_mosquitto(
         await pilot.press("c")
         assert charts.chosen == "h"
         await pilot.press("v")
-        assert payload.view is View.TEXT
-        for _ in range(3):
-            await pilot.press("v")
         assert payload.view is View.DIFF
         assert '"t": 22,  ~' in str(payload.query_one(Static).content)
+        await pilot.press("v", "v")
+        assert payload.view is View.HEX
+        assert "00000000  7b 22 74 22" in str(payload.query_one(Static).content)
 
         # Topics that sort before the cursor's come in: the cursor stays on its topic.
         for name in ("aaa", "abc", "aab"):

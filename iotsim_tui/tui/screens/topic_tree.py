@@ -83,8 +83,8 @@ class TopicTreeScreen(Screen[None]):
     TopicTreeScreen #topic-filter.shown { display: block; }
     TopicTreeScreen TopicTreeView { width: 1fr; border: round $primary 50%; }
     TopicTreeScreen #topic-detail { width: 1fr; }
-    TopicTreeScreen #topic-messages { height: 8; border: round $primary 50%; }
-    TopicTreeScreen PayloadView { border: round $primary 50%; }
+    TopicTreeScreen #topic-messages { height: 7; border: round $primary 50%; }
+    TopicTreeScreen PayloadView { border: round $primary 50%; min-height: 6; }
     TopicTreeScreen FieldCharts { border: round $primary 50%; }
     TopicTreeScreen :focus { border: round $accent; }
     """
@@ -215,7 +215,13 @@ class TopicTreeScreen(Screen[None]):
         view = self.query_one(PayloadView)
         if not kept:
             view.border_title = "Payload"
+            view.blank = (
+                f"{node.path}: a level with {node.topics:,} topics beneath (→ unfolds it)"
+                if node is not None
+                else "no topic seen yet"
+            )
             view.show(None)
+            view.redraw()
             return
         index = max(len(kept) - 1 - newest_first, 0)
         seen = kept[index]

@@ -23,14 +23,15 @@ class FieldCharts(Vertical):
     """A sparkline per numeric field, and a larger chart of one (`next_field` picks it)."""
 
     DEFAULT_CSS = """
-    FieldCharts { height: auto; max-height: 20; }
+    FieldCharts { height: auto; max-height: 45%; }
+    FieldCharts #field-rows { height: auto; }
     FieldCharts .field { height: 1; }
     FieldCharts .field Label { width: 18; }
     FieldCharts .field Sparkline { width: 1fr; height: 1; }
     FieldCharts .field .last { width: 12; text-align: right; }
     FieldCharts .field.chosen Label { text-style: bold reverse; }
     FieldCharts #chart-title { height: 1; color: $text-muted; }
-    FieldCharts #chart { height: 6; }
+    FieldCharts #chart { height: 5; }
     FieldCharts #fields-note { height: 1; color: $text-muted; }
     """
 

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from iotsim_tui.explore.payloads import VIEWS, Line, View, fitting_depth, natural_view, read_json
+from iotsim_tui.explore.payloads import Line, View, fitting_depth, read_json, views_for
 from iotsim_tui.explore.payloads import render as render_lines
 
 STYLES = {
@@ -52,8 +52,11 @@ class PayloadView(VerticalScroll, can_focus=True):
         self.payload: bytes | None = None
         self.previous: bytes | None = None
         self.chosen: View | None = None
-        """The view picked by key; None: the payload's natural one."""
+        """The view picked by key, kept for the next payloads that it suits; None: the
+        payload's natural one."""
         self.unfolded = False
+        self.blank = "no message selected"
+        """What shows when there is no payload."""
         self._static = Static("", id="payload-text")
 
     def compose(self) -> ComposeResult:
@@ -62,9 +65,10 @@ class PayloadView(VerticalScroll, can_focus=True):
     @property
     def view(self) -> View:
         """The view the payload is shown in."""
-        if self.chosen is not None:
-            return self.chosen
-        return natural_view(self.payload) if self.payload is not None else View.TEXT
+        if self.payload is None:
+            return View.TEXT
+        views = views_for(self.payload)
+        return self.chosen if self.chosen in views else views[0]
 
     def show(self, payload: bytes | None, previous: bytes | None = None) -> None:
         """Show `payload` (None: nothing), diffed against `previous` in the diff view."""
@@ -76,7 +80,7 @@ class PayloadView(VerticalScroll, can_focus=True):
     def redraw(self) -> None:
         """Draw the payload again (after a change of view, folding or size)."""
         if self.payload is None:
-            self._static.update(Text("no message selected", style="dim"))
+            self._static.update(Text(self.blank, style="dim"))
             self.border_subtitle = ""
             return
         view = self.view
@@ -98,7 +102,8 @@ class PayloadView(VerticalScroll, can_focus=True):
 
     def next_view(self) -> None:
         """Show the payload in the next view (JSON, text, hex, base64, diff)."""
-        self.chosen = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        views = views_for(self.payload or b"")
+        self.chosen = views[(views.index(self.view) + 1) % len(views)]
         self.redraw()
 
     def toggle_folding(self) -> None:

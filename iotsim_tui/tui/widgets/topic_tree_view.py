@@ -33,11 +33,11 @@ COUNT = Style(color="cyan")
 RATE = Style(color="green")
 RETAINED = Style(color="yellow", bold=True)
 PAYLOAD = Style(dim=True)
-CURSOR = Style(reverse=True)
+CURSOR = Style(reverse=True, bold=True)
 
 
-def _key(key: str, action: str, text: str, *, show: bool = True) -> Binding:
-    return Binding(key, action, text, show=show, id=f"topics.{action}", tooltip=text)
+def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -> Binding:
+    return Binding(key, action, text, show=show, id=f"topics.{action}", tooltip=tooltip)
 
 
 class TopicTreeView(ScrollView, can_focus=True):
@@ -50,10 +50,10 @@ class TopicTreeView(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "cursor(-1000000000)", "First", show=False),
         Binding("end", "cursor(1000000000)", "Last", show=False),
-        _key("right", "unfold", "Unfold the level"),
-        _key("left", "fold", "Fold the level (or go to the one above)"),
-        _key("enter", "fold_or_unfold", "Fold or unfold", show=False),
-        _key("asterisk", "unfold_all", "Unfold everything beneath", show=False),
+        _key("right", "unfold", "Unfold", "Unfold the level (on an open one: to its first)"),
+        _key("left", "fold", "Fold", "Fold the level (on a folded one: to the one above)"),
+        _key("enter", "fold_or_unfold", "Fold/unfold", "Fold or unfold the level", show=False),
+        _key("asterisk", "unfold_all", "Unfold all", "Unfold every level beneath", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -226,11 +226,11 @@ class TopicTreeView(ScrollView, can_focus=True):
         width = self.size.width
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
-        row = self.rows[index]
-        strip = Strip(self._segments(row, width), width).crop_extend(0, width, self.rich_style)
+        segments = self._segments(self.rows[index], width)
         if index == self.cursor:
-            strip = strip.apply_style(CURSOR)
-        return strip
+            segments = [Segment("".join(s.text for s in segments), CURSOR)]
+            return Strip(segments).crop_extend(0, width, CURSOR)
+        return Strip(segments).crop_extend(0, width, self.rich_style)
 
     def _segments(self, row: Row, width: int) -> list[Segment]:
         mark = "▸ " if row.folded else ("▾ " if row.node.children else "  ")
