@@ -105,6 +105,7 @@ REACHES = (
     Reach("textual", "Key._stop_propagation", "tui/focus.py", _stop_propagation),
     Reach("textual", "Key._sender", "tui/focus.py", _sender),
     Reach("textual", "Widget._scroll_update", "tui/widgets/log_view.py", _scroll_update),
+    Reach("textual", "Widget._scroll_update", "tui/widgets/lines_view.py", _scroll_update),
     Reach("python", "multiprocessing.process._children", "runner/process.py", _children),
 )
 

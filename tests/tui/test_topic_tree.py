@@ -8,13 +8,14 @@ from pathlib import Path
 
 import aiomqtt
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from iotsim_tui.explore.payloads import View
 from iotsim_tui.explore.tree import Seen, TopicTree
 from iotsim_tui.profiles.model import BrokerSettings, Network
 from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen
 from iotsim_tui.tui.widgets.field_charts import FieldCharts
+from iotsim_tui.tui.widgets.lines_view import LinesView
 from iotsim_tui.tui.widgets.payload_view import PayloadView
 from iotsim_tui.tui.widgets.topic_tree_view import TopicTreeView
 from tests.support.mosquitto import RunningMosquitto
@@ -60,8 +61,8 @@ async def test_topics_payloads_and_charts_from_mosquitto(
         assert view.rows[0].folded
 
         await _go_to(pilot, view, "plant/line1/temp")
-        table = screen.query_one("#topic-messages", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 3, "the topic's messages")
+        table = screen.query_one("#topic-messages", LinesView)
+        await wait_for(pilot, lambda: table.line_count == 3, "the topic's messages")
         payload = screen.query_one(PayloadView)
         assert payload.view is View.JSON
         assert payload.payload == b'{"t": 22, "h": 38, "site": "A"}'
@@ -75,10 +76,10 @@ async def test_topics_payloads_and_charts_from_mosquitto(
         assert charts.chosen == "h"
         await pilot.press("v")
         assert payload.view is View.DIFF
-        assert '"t": 22,  ~' in str(payload.query_one(Static).content)
+        assert '"t": 22,  ~' in payload.plain
         await pilot.press("v", "v")
         assert payload.view is View.HEX
-        assert "00000000  7b 22 74 22" in str(payload.query_one(Static).content)
+        assert "00000000  7b 22 74 22" in payload.plain
 
         # Topics that sort before the cursor's come in: the cursor stays on its topic.
         for name in ("aaa", "abc", "aab"):

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Sparkline, Static
+from textual.widgets import Input, Sparkline, Static
 from textual.worker import Worker
 
 from iotsim_tui.engine.traffic import TrafficWatch
@@ -31,6 +32,7 @@ from iotsim_tui.tui.screens.help import KeyHelp, key_help
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.field_charts import FieldCharts
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
+from iotsim_tui.tui.widgets.lines_view import LinesView
 from iotsim_tui.tui.widgets.payload_view import PayloadView
 from iotsim_tui.tui.widgets.topic_tree_view import TopicTreeView
 
@@ -77,8 +79,9 @@ class TopicTreeScreen(Screen[None]):
     TopicTreeScreen #topics-title { height: 1; }
     TopicTreeScreen #topics-title Static { width: auto; padding: 0 1; }
     TopicTreeScreen #topics-title #rate { width: 1fr; height: 1; }
+    TopicTreeScreen #topics-title #rate-text { width: 16; text-align: right; }
     TopicTreeScreen #topics-title, TopicTreeScreen #topics-note { background: $panel; }
-    TopicTreeScreen #topics-note { height: auto; padding: 0 1; color: $text-muted; }
+    TopicTreeScreen #topics-note { height: 1; padding: 0 1; color: $text-muted; }
     TopicTreeScreen #topic-filter { display: none; height: 3; }
     TopicTreeScreen #topic-filter.shown { display: block; }
     TopicTreeScreen TopicTreeView { width: 1fr; border: round $primary 50%; }
@@ -107,6 +110,7 @@ class TopicTreeScreen(Screen[None]):
         self.rates: deque[float] = deque(maxlen=RATE_SECONDS)
         self._counted = (self.topics.message_count, clock())
         self._shown: tuple[str, int] | None = None
+        self._newest: Seen | None = None
         self._status = "not connected"
 
     def compose(self) -> ComposeResult:
@@ -122,7 +126,7 @@ class TopicTreeScreen(Screen[None]):
         with Horizontal():
             yield TopicTreeView(self.topics, clock=self.clock, id="topics")
             with Vertical(id="topic-detail"):
-                yield DataTable(id="topic-messages", cursor_type="row", zebra_stripes=True)
+                yield LinesView(with_cursor=True, id="topic-messages")
                 yield PayloadView(id="payload")
                 yield FieldCharts(id="charts")
         yield KeysFooter()
@@ -133,8 +137,8 @@ class TopicTreeScreen(Screen[None]):
         return f"Topics · {network.name} · {broker.host}:{broker.effective_port}"
 
     def on_mount(self) -> None:
-        table = self.query_one("#topic-messages", DataTable)
-        table.add_columns("time", "QoS", "retain", "bytes", "properties")
+        table = self.query_one("#topic-messages", LinesView)
+        table.header = Text(MESSAGE_HEADER, style="bold")
         self.query_one(TopicTreeView).border_title = "Topics"
         self.query_one(PayloadView).border_title = "Payload"
         self.query_one(FieldCharts).border_title = "Numeric fields"
@@ -175,7 +179,8 @@ class TopicTreeScreen(Screen[None]):
             self.rates.append((self.topics.message_count - count) / (now - then))
             self._counted = (self.topics.message_count, now)
             self.query_one("#rate", Sparkline).data = list(self.rates)
-            self.query_one("#rate-text", Static).update(f"{self.rates[-1]:,.0f} msg/s")
+            rate = f"{self.rates[-1]:,.0f} msg/s"
+            self.query_one("#rate-text", Static).update(rate, layout=False)
         self.query_one(TopicTreeView).update()
         self._note()
         self._show_topic()
@@ -190,7 +195,8 @@ class TopicTreeScreen(Screen[None]):
         if overflow:
             parts.append(f"{overflow:,} messages not read in time")
         parts += [f"cap: {note}" for note in tree.notes]
-        self.query_one("#topics-note", Static).update(" · ".join(parts))
+        # One line of a fixed size: no need to lay the screen out again (it is every tick).
+        self.query_one("#topics-note", Static).update(" · ".join(parts), layout=False)
 
     def _show_topic(self, *, force: bool = False) -> None:
         node = self.query_one(TopicTreeView).node
@@ -198,16 +204,17 @@ class TopicTreeScreen(Screen[None]):
         if key == self._shown and not force:
             return
         self._shown = key
-        table = self.query_one("#topic-messages", DataTable)
+        table = self.query_one("#topic-messages", LinesView)
         kept = node.recent() if node is not None else []
         table.border_title = f"Recent messages · {node.path}" if node is not None else "Recent"
-        follow = table.cursor_row <= 0 or not table.has_focus
-        table.clear()
-        for seen in reversed(kept[-MESSAGES_SHOWN:]):
-            table.add_row(*_message_cells(seen))
-        if not follow:
-            table.move_cursor(row=min(table.row_count - 1, 0), animate=False)
-        self._show_payload(node, 0 if follow else table.cursor_row)
+        # Reading an older message holds the list; on the newest, it follows new ones.
+        follow = table.cursor == 0 or not table.has_focus or force
+        shown = list(reversed(kept[-MESSAGES_SHOWN:]))
+        if not follow and self._newest is not None and self._newest in shown:
+            table.cursor += shown.index(self._newest)
+        self._newest = shown[0] if shown else None
+        table.show([_message_line(seen) for seen in shown], keep_place=not follow)
+        self._show_payload(node, table.cursor)
         self.query_one(FieldCharts).show(series([seen.payload for seen in kept]))
 
     def _show_payload(self, node: TopicNode | None, newest_first: int) -> None:
@@ -220,21 +227,21 @@ class TopicTreeScreen(Screen[None]):
                 if node is not None
                 else "no topic seen yet"
             )
-            view.show(None)
+            view.show_payload(None)
             view.redraw()
             return
         index = max(len(kept) - 1 - newest_first, 0)
         seen = kept[index]
         view.border_title = f"Payload · {seen.size:,} bytes" + (" (cut)" if seen.cut else "")
-        view.show(seen.payload, kept[index - 1].payload if index > 0 else None)
+        view.show_payload(seen.payload, kept[index - 1].payload if index > 0 else None)
 
     @on(TopicTreeView.Highlighted)
     def _highlighted(self) -> None:
         self._show_topic(force=True)
 
-    @on(DataTable.RowHighlighted, "#topic-messages")
-    def _message_chosen(self, event: DataTable.RowHighlighted) -> None:
-        self._show_payload(self.query_one(TopicTreeView).node, event.cursor_row)
+    @on(LinesView.CursorMoved, "#topic-messages")
+    def _message_chosen(self, event: LinesView.CursorMoved) -> None:
+        self._show_payload(self.query_one(TopicTreeView).node, event.row)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -268,7 +275,7 @@ class TopicTreeScreen(Screen[None]):
         self.query_one(FieldCharts).next_field()
 
     def action_focus_messages(self) -> None:
-        self.query_one("#topic-messages", DataTable).focus()
+        self.query_one("#topic-messages", LinesView).focus()
 
     @on(Input.Submitted, "#topic-filter")
     def _filter_entered(self, event: Input.Submitted) -> None:
@@ -289,7 +296,15 @@ def topic_tree_keys() -> list[KeyHelp]:
     return key_help("topic tree", [b for b in bindings if isinstance(b, Binding) and b.id])
 
 
-def _message_cells(seen: Seen) -> tuple[str, str, str, str, str]:
+MESSAGE_HEADER = f"{'time':<12}  QoS  retain  {'bytes':>7}  properties"
+
+
+def _message_line(seen: Seen) -> Text:
     at = datetime.fromtimestamp(seen.at).strftime("%H:%M:%S.%f")[:-3]
     properties = " ".join(f"{name}={value}" for name, value in seen.properties)
-    return at, str(seen.qos), "R" if seen.retain else "", f"{seen.size:,}", properties
+    retain = "R" if seen.retain else ""
+    return Text(
+        f"{at:<12}  {seen.qos:^3}  {retain:^6}  {seen.size:>7,}  {properties}",
+        no_wrap=True,
+        end="",
+    )

@@ -55,11 +55,10 @@ class FieldCharts(Vertical):
             self.chosen = names[0] if names else None
         more = len(fields) - len(names)
         note = "no numeric fields" if not fields else f"{len(fields)} numeric fields"
-        self.query_one("#fields-note", Static).update(
-            note
-            + (f" ({more} not charted)" if more > 0 else "")
-            + (" · c: chart the next" if len(fields) > 1 else "")
+        note += (f" ({more} not charted)" if more > 0 else "") + (
+            " · c: chart the next" if len(fields) > 1 else ""
         )
+        self.query_one("#fields-note", Static).update(note, layout=False)  # one line
         rows = self.query_one("#field-rows", Vertical)
         if not same_names:
             rows.remove_children()
@@ -82,7 +81,8 @@ class FieldCharts(Vertical):
             values = self.fields[name]
             row.set_class(name == self.chosen, "chosen")
             row.query_one(Sparkline).data = values
-            row.query_one(".last", Static).update(number_text(values[-1]) if values else "")
+            last = number_text(values[-1]) if values else ""
+            row.query_one(".last", Static).update(last, layout=False)
         self._chart()
 
     def _chart(self) -> None:
@@ -94,10 +94,11 @@ class FieldCharts(Vertical):
         if values:
             title.update(
                 f"{self.chosen}: last {number_text(values[-1])} · min {number_text(min(values))}"
-                f" · max {number_text(max(values))} · {len(values)} values"
+                f" · max {number_text(max(values))} · {len(values)} values",
+                layout=False,
             )
         else:
-            title.update("")
+            title.update("", layout=False)
 
     def next_field(self) -> None:
         """Show the next numeric field in the larger chart."""

@@ -1,19 +1,17 @@
 """A payload in detail: JSON coloured and folded to fit, text, hex dump, base64, or a diff.
 
-The view is chosen from the payload (`natural_view`) until the user picks another
-(`next_view`, on `v` where a screen shows one); `toggle_folding` (`z`) unfolds JSON that was
-folded to fit the pane, or folds it again.
+The view is chosen from the payload (`views_for`) until the user picks another (`next_view`,
+on `v` where a screen shows one); `toggle_folding` (`z`) unfolds JSON that was folded to fit
+the pane, or folds it again.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from iotsim_tui.explore.payloads import Line, View, fitting_depth, read_json, views_for
 from iotsim_tui.explore.payloads import render as render_lines
+from iotsim_tui.tui.widgets.lines_view import LinesView
 
 STYLES = {
     "key": "bold blue",
@@ -28,23 +26,22 @@ STYLES = {
 }
 
 
-def as_text(lines: list[Line]) -> Text:
-    """Lines of pieces as one coloured Text."""
-    text = Text(no_wrap=False)
-    for number, line in enumerate(lines):
-        if number:
-            text.append("\n")
+def as_texts(lines: list[Line]) -> list[Text]:
+    """Lines of pieces as coloured Texts, one a line."""
+    texts = []
+    for line in lines:
+        text = Text(no_wrap=True, end="")
         for piece, kind in line:
             text.append(piece, STYLES.get(kind, ""))
-    return text
+        texts.append(text)
+    return texts
 
 
-class PayloadView(VerticalScroll, can_focus=True):
+class PayloadView(LinesView):
     """One payload, in the view that suits it or the one chosen by key."""
 
     DEFAULT_CSS = """
-    PayloadView { height: 1fr; background: $surface; }
-    PayloadView > Static { width: 1fr; }
+    PayloadView { height: 1fr; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -57,10 +54,6 @@ class PayloadView(VerticalScroll, can_focus=True):
         self.unfolded = False
         self.blank = "no message selected"
         """What shows when there is no payload."""
-        self._static = Static("", id="payload-text")
-
-    def compose(self) -> ComposeResult:
-        yield self._static
 
     @property
     def view(self) -> View:
@@ -70,7 +63,7 @@ class PayloadView(VerticalScroll, can_focus=True):
         views = views_for(self.payload)
         return self.chosen if self.chosen in views else views[0]
 
-    def show(self, payload: bytes | None, previous: bytes | None = None) -> None:
+    def show_payload(self, payload: bytes | None, previous: bytes | None = None) -> None:
         """Show `payload` (None: nothing), diffed against `previous` in the diff view."""
         if payload == self.payload and previous == self.previous:
             return
@@ -80,7 +73,7 @@ class PayloadView(VerticalScroll, can_focus=True):
     def redraw(self) -> None:
         """Draw the payload again (after a change of view, folding or size)."""
         if self.payload is None:
-            self._static.update(Text(self.blank, style="dim"))
+            self.show([Text(self.blank, style="dim")])
             self.border_subtitle = ""
             return
         view = self.view
@@ -88,12 +81,12 @@ class PayloadView(VerticalScroll, can_focus=True):
         if view in (View.JSON, View.DIFF) and not self.unfolded:
             value = read_json(self.payload)
             if value is not None:
-                depth = fitting_depth(value, max(self.size.height - 1, 8))
+                depth = fitting_depth(value, max(self.size.height, 8))
         width = max(self.size.width - 2, 16)
         lines = render_lines(
             self.payload, view, width=width, fold_depth=depth, previous=self.previous
         )
-        self._static.update(as_text(lines))
+        self.show(as_texts(lines), keep_place=True)
         folded = " · folded to fit (z unfolds)" if depth is not None else ""
         self.border_subtitle = f"{view.value} (v: next view){folded}"
 
@@ -101,7 +94,7 @@ class PayloadView(VerticalScroll, can_focus=True):
         self.redraw()
 
     def next_view(self) -> None:
-        """Show the payload in the next view (JSON, text, hex, base64, diff)."""
+        """Show the payload in the next view that suits it (JSON, diff, text, hex, base64)."""
         views = views_for(self.payload or b"")
         self.chosen = views[(views.index(self.view) + 1) % len(views)]
         self.redraw()

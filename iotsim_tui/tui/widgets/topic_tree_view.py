@@ -21,6 +21,7 @@ from textual.strip import Strip
 
 from iotsim_tui.explore.payloads import preview
 from iotsim_tui.explore.tree import Row, TopicFilter, TopicNode, TopicTree, rows
+from iotsim_tui.tui.widgets.lines_view import quiet_resize
 
 UNFOLD_ALL_LIMIT = 2000
 """`*` unfolds at most this many levels at once (a fleet's tree has tens of thousands)."""
@@ -91,6 +92,10 @@ class TopicTreeView(ScrollView, can_focus=True):
         self.cursor_path: str | None = None
         self._shape = -1
         self._index: dict[str, int] = {}
+        self._drawn: dict[tuple[int, int], Strip] = {}
+        """(row, width) -> the row as drawn since the last tick (counts change only then)."""
+        self._counted = (-1, -1)
+        """The tree's message count and the second at the last tick that redrew."""
 
     # -- what is shown -------------------------------------------------------------------
 
@@ -99,13 +104,23 @@ class TopicTreeView(ScrollView, can_focus=True):
         self.wanted = TopicFilter(text)
         self._shape = -1
         self.update()
+        self._redraw()
 
     def update(self) -> None:
-        """Take in what the tree learned since the last call, and redraw once."""
+        """Take in what the tree learned since the last call, and redraw once (or not at all
+        when no message came and the rates' second did not turn)."""
+        counted = (self.topics.message_count, int(self.clock()))
         if self._shape != self.topics.shape:
             self._shape = self.topics.shape
             self._unfold_new_levels()
             self._rebuild()
+        elif counted == self._counted:
+            return
+        self._counted = counted
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self._drawn.clear()
         self.refresh()
 
     def _unfold_new_levels(self) -> None:
@@ -127,7 +142,7 @@ class TopicTreeView(ScrollView, can_focus=True):
         old_index = self._index.get(self.cursor_path or "", None)
         self.rows = rows(self.topics, self.unfolded, self.wanted)
         self._index = {row.node.path: n for n, row in enumerate(self.rows)}
-        self.virtual_size = Size(self.size.width, len(self.rows))
+        quiet_resize(self, Size(self.size.width, len(self.rows)))
         if not self.rows:
             self._move_to(None)
             return
@@ -153,11 +168,20 @@ class TopicTreeView(ScrollView, can_focus=True):
 
     def _move_to(self, path: str | None) -> None:
         changed = path != self.cursor_path
+        before = self.cursor
         self.cursor_path = path
         index = self.cursor
+        top = self.scroll_offset.y
         if index >= 0:
             self.scroll_to_region(Region(0, index, 1, 1), animate=False, immediate=True)
-        self.refresh()
+        if self.scroll_offset.y == top:
+            # Only the two rows the cursor left and reached change.
+            for row in (before, index):
+                if row >= 0:
+                    self._drawn.pop((row, self.size.width), None)
+                    self.refresh_line(row)
+        else:
+            self._redraw()
         if changed:
             self.post_message(self.Highlighted(self, self.node))
 
@@ -182,7 +206,7 @@ class TopicTreeView(ScrollView, can_focus=True):
             return
         self.unfolded.add(node.path)
         self._rebuild()
-        self.refresh()
+        self._redraw()
 
     def action_fold(self) -> None:
         node = self.node
@@ -192,7 +216,7 @@ class TopicTreeView(ScrollView, can_focus=True):
             self.unfolded.discard(node.path)
             self.folded_by_hand.add(node.path)
             self._rebuild()
-            self.refresh()
+            self._redraw()
         elif node.parent is not None and node.parent.parent is not None:
             self._move_to(node.parent.path)
 
@@ -217,7 +241,7 @@ class TopicTreeView(ScrollView, can_focus=True):
         if stack:
             self.notify(f"Unfolded the first {UNFOLD_ALL_LIMIT:,} levels only.")
         self._rebuild()
-        self.refresh()
+        self._redraw()
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -226,11 +250,19 @@ class TopicTreeView(ScrollView, can_focus=True):
         width = self.size.width
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
+        key = (index, width)
+        drawn = self._drawn.get(key)
+        if drawn is not None:
+            return drawn
+        drawn = self._drawn[key] = self._row_strip(index, width)
+        return drawn
+
+    def _row_strip(self, index: int, width: int) -> Strip:
         segments = self._segments(self.rows[index], width)
         if index == self.cursor:
             segments = [Segment("".join(s.text for s in segments), CURSOR)]
             return Strip(segments).crop_extend(0, width, CURSOR)
-        return Strip(segments).crop_extend(0, width, self.rich_style)
+        return Strip(segments).apply_style(self.rich_style).crop_extend(0, width, self.rich_style)
 
     def _segments(self, row: Row, width: int) -> list[Segment]:
         mark = "▸ " if row.folded else ("▾ " if row.node.children else "  ")
