@@ -114,7 +114,7 @@ async def test_folding_by_keys_and_the_cap_note(tmp_path: Path) -> None:
         screen = TopicTreeScreen(app.session.networks[0], tree=tree, live=False)
         await app.push_screen(screen)
         view = screen.query_one(TopicTreeView)
-        await wait_for(pilot, lambda: view.rows, "the rows")
+        await wait_for(pilot, lambda: view.rows and view.has_focus, "the rows")
         assert _paths(view) == ["a", "a/x", "a/x/1", "a/x/2", "b", "b/y"]  # small: all open
         note = str(screen.query_one("#topics-note", Static).content)
         assert "topic cap 3 reached: 1 messages on new topics not kept" in note
@@ -144,12 +144,16 @@ async def test_new_topics_above_a_scrolled_cursor_leave_it_on_its_row(tmp_path: 
         await app.push_screen(screen)
         view = screen.query_one(TopicTreeView)
         await wait_for(pilot, lambda: view.rows, "the rows")
-        await pilot.press("end", "up", "up")
-        assert view.cursor_path == "m/097"
-        assert view.scroll_offset.y > 0
+        await wait_for(pilot, lambda: view.has_focus, "the tree to have the focus")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: view.cursor_path == "m/099", "the last topic")
+        await pilot.press("up", "up")
+        await wait_for(pilot, lambda: view.cursor_path == "m/097", "two up")
+        await wait_for(pilot, lambda: view.scroll_offset.y > 0, "the tree to scroll")
         on_screen = view.cursor - view.scroll_offset.y
         tree.add_all(Seen(101.0, f"a/{n}", b"1", 1, 0, False) for n in range(5))
         await wait_for(pilot, lambda: "a/4" in _paths(view), "the new topics")
-        await pilot.pause()
         assert view.cursor_path == "m/097"
-        assert view.cursor - view.scroll_offset.y == on_screen
+        await wait_for(
+            pilot, lambda: view.cursor - view.scroll_offset.y == on_screen, "the cursor's row"
+        )

@@ -153,7 +153,9 @@ class TopicTreeView(ScrollView, can_focus=True):
             return
         if old_index is not None and new_index != old_index:
             # Rows came above the cursor: scroll with them so that it stays where it was.
-            self.scroll_to(y=self.scroll_offset.y + new_index - old_index, animate=False)
+            self.scroll_to(
+                y=self.scroll_offset.y + new_index - old_index, animate=False, immediate=True
+            )
 
     @property
     def cursor(self) -> int:
