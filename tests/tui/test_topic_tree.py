@@ -12,8 +12,8 @@ from textual.widgets import Input, Static
 
 from iotsim_tui.explore.payloads import View
 from iotsim_tui.explore.tree import Seen, TopicTree
-from iotsim_tui.profiles.model import BrokerSettings, Network
-from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Telemetry
+from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen, telemetry_topic
 from iotsim_tui.tui.widgets.field_charts import FieldCharts
 from iotsim_tui.tui.widgets.lines_view import LinesView
 from iotsim_tui.tui.widgets.payload_view import PayloadView
@@ -157,3 +157,25 @@ async def test_new_topics_above_a_scrolled_cursor_leave_it_on_its_row(tmp_path: 
         await wait_for(
             pilot, lambda: view.cursor - view.scroll_offset.y == on_screen, "the cursor's row"
         )
+
+
+async def test_the_tree_opens_at_the_selected_devices_telemetry(tmp_path: Path) -> None:
+    device = Device("Sensor", "TS7", telemetry=(Telemetry("site/{id}/temp"),))
+    app = app_on(tmp_path, Network("LAB", devices=(device,)), start_broker=False)
+    tree = TopicTree()
+    for n in range(300):  # large: only the first level opens by itself
+        tree.add(Seen(100.0, f"site/TS{n}/hum", b"1", 1, 0, False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        opened = app.session.networks[0]
+        assert telemetry_topic(opened, "TS7") == "site/TS7/temp"
+        assert telemetry_topic(opened, "nobody") is None
+        screen = TopicTreeScreen(opened, tree=tree, live=False, start_at="site/TS7/temp")
+        await app.push_screen(screen)
+        view = screen.query_one(TopicTreeView)
+        await wait_for(pilot, lambda: view.rows, "the rows")
+        assert view.cursor_path != "site/TS7/temp"
+        tree.add(Seen(101.0, "site/TS7/temp", b'{"t": 21}', 9, 0, False))
+        await wait_for(pilot, lambda: view.cursor_path == "site/TS7/temp", "the device's topic")
+        assert "site/TS7" in view.unfolded
+        charts = screen.query_one(FieldCharts)
+        await wait_for(pilot, lambda: charts.fields == {"t": [21.0]}, "its chart")

@@ -398,12 +398,14 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         open_lessons(self, self.network.network if self.network is not None else None)
 
     def action_topic_tree(self) -> None:
-        """Every topic on the network's broker: counts, payloads, charts."""
-        from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen
+        """Every topic on the network's broker: counts, payloads, charts; the cursor goes to
+        the selected device's telemetry when it arrives."""
+        from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen, telemetry_topic
 
         opened = self._need_network()
         if opened is not None:
-            self.app.push_screen(TopicTreeScreen(opened))
+            start_at = telemetry_topic(opened, self.device_id)  # the selected device's charts
+            self.app.push_screen(TopicTreeScreen(opened, start_at=start_at))
 
     # -- publishing --------------------------------------------------------------------
 

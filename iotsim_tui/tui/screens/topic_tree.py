@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Sparkline, Static
 from textual.worker import Worker
 
+from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.explore.payloads import series
@@ -46,6 +47,14 @@ MESSAGES_SHOWN = 50
 
 def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -> Binding:
     return Binding(key, action, text, show=show, id=f"topic_tree.{action}", tooltip=tooltip)
+
+
+def telemetry_topic(opened: OpenNetwork, device_id: str | None) -> str | None:
+    """The first telemetry topic of a device of the network (its id and name filled in)."""
+    record = opened.records.get(device_id or "")
+    if record is None or not record.device.telemetry:
+        return None
+    return device_topic(record.device.telemetry[0].topic, record.device)
 
 
 class TopicTreeScreen(Screen[None]):
@@ -99,8 +108,11 @@ class TopicTreeScreen(Screen[None]):
         tree: TopicTree | None = None,
         clock: Callable[[], float] = time.time,
         live: bool = True,
+        start_at: str | None = None,
     ) -> None:
         super().__init__()
+        self.start_at = start_at
+        """The topic the cursor goes to when it shows up (a device's telemetry)."""
         self.opened = opened
         self.topics = tree or TopicTree()
         self.clock = clock
@@ -143,7 +155,9 @@ class TopicTreeScreen(Screen[None]):
         self.query_one(PayloadView).border_title = "Payload"
         self.query_one(FieldCharts).border_title = "Numeric fields"
         table.border_title = "Recent messages"
-        self.query_one(TopicTreeView).focus()
+        view = self.query_one(TopicTreeView)
+        view.start_at = self.start_at
+        view.focus()
         if self.live:
             self.follow()
         self.tick()

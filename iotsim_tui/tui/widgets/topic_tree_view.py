@@ -90,6 +90,8 @@ class TopicTreeView(ScrollView, can_focus=True):
         self.wanted = TopicFilter("")
         self.rows: list[Row] = []
         self.cursor_path: str | None = None
+        self.start_at: str | None = None
+        """A topic to put the cursor on when it first shows up, unless a key moved it first."""
         self._shape = -1
         self._index: dict[str, int] = {}
         self._drawn: dict[tuple[int, int], Strip] = {}
@@ -110,6 +112,16 @@ class TopicTreeView(ScrollView, can_focus=True):
         """Take in what the tree learned since the last call, and redraw once (or not at all
         when no message came and the rates' second did not turn)."""
         counted = (self.topics.message_count, int(self.clock()))
+        if self.start_at is not None and (node := self.topics.node(self.start_at)) is not None:
+            self.start_at = None
+            self.wanted = TopicFilter("") if not self.wanted.matches(node.path) else self.wanted
+            step = node.parent
+            while step is not None and step.parent is not None:
+                self.unfolded.add(step.path)
+                self.folded_by_hand.discard(step.path)
+                step = step.parent
+            self._shape = -1
+            self.cursor_path = node.path
         if self._shape != self.topics.shape:
             self._shape = self.topics.shape
             self._unfold_new_levels()
@@ -190,6 +202,7 @@ class TopicTreeView(ScrollView, can_focus=True):
     # -- keys ----------------------------------------------------------------------------
 
     def action_cursor(self, step: int) -> None:
+        self.start_at = None
         if not self.rows:
             return
         index = max(0, min(len(self.rows) - 1, max(self.cursor, 0) + step))
