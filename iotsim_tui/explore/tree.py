@@ -20,6 +20,9 @@ MESSAGES_PER_TOPIC = 50
 """Recent messages kept per topic (their numeric fields make the charts)."""
 PAYLOAD_BYTES = 16_384
 """Bytes of each payload kept; `Seen.size` is the whole length."""
+MAX_KEPT = 300_000
+"""Earlier messages kept over all topics (beyond each topic's last); past it, a topic keeps
+as many as it had, so 100,000 topics cannot hold 50 messages each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class Dropped:
     """Messages no longer kept because a topic already had `messages_per_topic`."""
     payloads: int = 0
     """Payloads cut to `payload_bytes`."""
+    all_full: bool = False
+    """The topics together held `max_kept` messages."""
 
 
 @dataclass(slots=True)
@@ -132,6 +137,9 @@ class TopicTree:
     max_topics: int = MAX_TOPICS
     messages_per_topic: int = MESSAGES_PER_TOPIC
     payload_bytes: int = PAYLOAD_BYTES
+    max_kept: int = MAX_KEPT
+    kept: int = 0
+    """Messages held in the topics' lists of earlier messages."""
     root: TopicNode = field(default_factory=lambda: TopicNode("", "", None))
     dropped: Dropped = field(default_factory=Dropped)
     shape: int = 0
@@ -184,10 +192,15 @@ class TopicTree:
             kept = node.messages
             if kept is None:
                 kept = node.messages = [node.last]
+                self.kept += 1
             kept.append(seen)
-            if len(kept) > self.messages_per_topic:
+            self.kept += 1
+            full = self.kept > self.max_kept and len(kept) > 2
+            if full or len(kept) > self.messages_per_topic:
                 del kept[0]
+                self.kept -= 1
                 self.dropped.messages += 1
+                self.dropped.all_full |= full
         node.last = seen
         second = int(seen.at)
         step: TopicNode | None = node
@@ -225,7 +238,9 @@ class TopicTree:
                 f"topic cap {self.max_topics:,} reached: "
                 f"{self.dropped.topics:,} messages on new topics not kept"
             )
-        if self.dropped.messages:
+        if self.dropped.all_full:
+            notes.append(f"{self.max_kept:,} messages kept in all")
+        elif self.dropped.messages:
             notes.append(f"{self.messages_per_topic} messages kept per topic")
         if self.dropped.payloads:
             notes.append(f"payloads cut to {self.payload_bytes:,} bytes")

@@ -107,3 +107,15 @@ def test_a_hundred_thousand_one_message_topics_stay_small() -> None:
     tracemalloc.stop()
     # ~1 KB a topic (its levels, the message, the index) leaves 100,000 topics near 100 MB.
     assert used / 20_000 < 1_500, f"{used / 20_000:.0f} bytes a topic"
+
+
+def test_all_topics_together_keep_at_most_max_kept_messages() -> None:
+    tree = TopicTree(messages_per_topic=50, max_kept=10)
+    for repeat in range(5):
+        for n in range(4):
+            tree.add(seen(f"dev/{n}", str(repeat).encode()))
+    assert tree.kept <= 10 + 4  # a topic past the cap still keeps its last two
+    first = tree.node("dev/0")
+    assert first is not None
+    assert [m.payload for m in first.recent()][-1] == b"4"
+    assert "10 messages kept in all" in tree.notes

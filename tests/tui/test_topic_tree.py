@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from iotsim_tui.explore.payloads import View
 from iotsim_tui.explore.tree import Seen, TopicTree
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Telemetry
+from iotsim_tui.tui.screens.payload import PayloadScreen
 from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen, telemetry_topic
 from iotsim_tui.tui.widgets.field_charts import FieldCharts
 from iotsim_tui.tui.widgets.lines_view import LinesView
@@ -86,6 +87,16 @@ async def test_topics_payloads_and_charts_from_mosquitto(
             await device.publish(f"plant/line1/{name}", b"1", qos=1)
         await wait_for(pilot, lambda: "plant/line1/aab" in _paths(view), "the new topics")
         assert view.cursor_path == "plant/line1/temp"
+
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PayloadScreen), "the payload screen")
+        detail = app.screen.query_one(PayloadView)
+        assert detail.payload == b'{"t": 22, "h": 38, "site": "A"}'
+        assert detail.view is View.HEX  # the view chosen on the tree stays
+        await pilot.press("v")
+        assert detail.view is View.BASE64
+        await pilot.press("escape")
+        assert app.screen is screen
 
         await pilot.press("slash")
         await pilot.press(*"plant/+/state", "enter")

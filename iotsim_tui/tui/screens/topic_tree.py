@@ -76,6 +76,13 @@ class TopicTreeScreen(Screen[None]):
         ),
         _key("c", "next_field", "Chart field", "Chart the next numeric field in the large chart"),
         _key("m", "focus_messages", "Messages", "The topic's recent messages", show=False),
+        _key(
+            "o",
+            "open_payload",
+            "Open payload",
+            "The chosen message's payload, full size",
+            show=False,
+        ),
     ]
     FOOTER_LABELS: ClassVar[dict[str, str]] = {
         "topic_tree.close": "Back",
@@ -287,6 +294,23 @@ class TopicTreeScreen(Screen[None]):
 
     def action_next_field(self) -> None:
         self.query_one(FieldCharts).next_field()
+
+    def action_open_payload(self) -> None:
+        """The payload shown, on a screen of its own (large JSON reads better there)."""
+        from iotsim_tui.tui.screens.payload import PayloadScreen
+
+        node = self.query_one(TopicTreeView).node
+        kept = node.recent() if node is not None else []
+        if node is None or not kept:
+            self.notify("Choose a topic with messages first.", severity="warning")
+            return
+        index = max(len(kept) - 1 - self.query_one("#topic-messages", LinesView).cursor, 0)
+        seen = kept[index]
+        at = datetime.fromtimestamp(seen.at).strftime("%H:%M:%S.%f")[:-3]
+        title = f"{seen.topic} · {at} · QoS {seen.qos}" + (" · retained" if seen.retain else "")
+        previous = kept[index - 1].payload if index > 0 else None
+        chosen = self.query_one(PayloadView).chosen
+        self.app.push_screen(PayloadScreen(title, seen.payload, previous, view=chosen))
 
     def action_focus_messages(self) -> None:
         self.query_one("#topic-messages", LinesView).focus()
