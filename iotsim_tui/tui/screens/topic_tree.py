@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Sparkline, Static
 from textual.worker import Worker
 
+from iotsim_tui.engine.console import CredentialsRefused
 from iotsim_tui.engine.generators import device_topic
 from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import IotsimError
@@ -185,6 +186,10 @@ class TopicTreeScreen(Screen[None]):
                     self._status = f"reading # and $SYS/# as {watch.client_id}"
                     async for batch in watch.batches(TICK_SECONDS / 2):
                         self.topics.add_all(batch)
+            except CredentialsRefused as error:
+                self.traffic = None
+                self._status = f"not connected: {error.message}"
+                return  # only new settings can change that
             except IotsimError as error:
                 self.traffic = None
                 self._status = f"not connected: {error.message} (retrying)"
