@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from iotsim_tui.protocol.topics import has_wildcards, is_valid_topic_filter, topic_matches
 
@@ -25,9 +26,13 @@ MAX_KEPT = 300_000
 as many as it had, so 100,000 topics cannot hold 50 messages each."""
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """One message seen on the broker."""
+class Seen(NamedTuple):
+    """One message seen on the broker.
+
+    The tree keeps each as a plain tuple (`Kept`): the garbage collector stops tracking a
+    tuple of plain values, so the hundreds of thousands a flood leaves in the tree cost no
+    pause when it runs (a full collection over them as objects takes hundreds of ms).
+    """
 
     at: float
     """Arrival time (seconds since the epoch)."""
@@ -46,16 +51,20 @@ class Seen:
         return self.size > len(self.payload)
 
 
+Kept = tuple[float, str, bytes, int, int, bool, tuple[tuple[str, str], ...]]
+"""A `Seen` as the tree keeps it: a plain tuple."""
+
+
 class TopicNode:
     """One level of the tree; a topic when messages arrived on exactly this path."""
 
     __slots__ = (
         "_current",
+        "_last",
         "_previous",
         "_second",
         "children",
         "count",
-        "last",
         "messages",
         "name",
         "parent",
@@ -72,9 +81,8 @@ class TopicNode:
         """Messages on this topic and every topic beneath it."""
         self.topics = 0
         """Topics (with messages) at and beneath this node."""
-        self.last: Seen | None = None
-        """The last message on exactly this topic."""
-        self.messages: list[Seen] | None = None
+        self._last: Kept | None = None
+        self.messages: list[Kept] | None = None
         """Earlier messages on this topic, oldest first (the last one included); None until
         a second message arrives, to keep 100,000 one-message topics small."""
         self._second = 0
@@ -82,20 +90,25 @@ class TopicNode:
         self._previous = 0
 
     @property
+    def last(self) -> Seen | None:
+        """The last message on exactly this topic."""
+        return Seen._make(self._last) if self._last is not None else None
+
+    @property
     def retained(self) -> bool:
         """Whether the last message on this topic was a retained one."""
-        return self.last is not None and self.last.retain
+        return self._last is not None and self._last[5]
 
     def recent(self) -> list[Seen]:
         """Kept messages on this topic, oldest first."""
         if self.messages is not None:
-            return list(self.messages)
-        return [self.last] if self.last is not None else []
+            return [Seen._make(kept) for kept in self.messages]
+        return [Seen._make(self._last)] if self._last is not None else []
 
     def previous(self) -> Seen | None:
         """The message before the last one on this topic, when kept."""
         if self.messages is not None and len(self.messages) >= 2:
-            return self.messages[-2]
+            return Seen._make(self.messages[-2])
         return None
 
     def rate(self, now: float) -> int:
@@ -177,23 +190,25 @@ class TopicTree:
                 self.dropped.topics += 1
                 return
             node = self._grow(seen.topic)
-        if len(seen.payload) > self.payload_bytes:
+        payload = seen.payload
+        if len(payload) > self.payload_bytes:
             self.dropped.payloads += 1
-            seen = Seen(
-                seen.at,
-                seen.topic,
-                seen.payload[: self.payload_bytes],
-                seen.size,
-                seen.qos,
-                seen.retain,
-                seen.properties,
-            )
-        if node.last is not None:
+            payload = payload[: self.payload_bytes]
+        entry: Kept = (
+            seen.at,
+            seen.topic,
+            payload,
+            seen.size,
+            seen.qos,
+            seen.retain,
+            seen.properties,
+        )
+        if node._last is not None:
             kept = node.messages
             if kept is None:
-                kept = node.messages = [node.last]
+                kept = node.messages = [node._last]
                 self.kept += 1
-            kept.append(seen)
+            kept.append(entry)
             self.kept += 1
             full = self.kept > self.max_kept and len(kept) > 2
             if full or len(kept) > self.messages_per_topic:
@@ -201,7 +216,7 @@ class TopicTree:
                 self.kept -= 1
                 self.dropped.messages += 1
                 self.dropped.all_full |= full
-        node.last = seen
+        node._last = entry
         second = int(seen.at)
         step: TopicNode | None = node
         while step is not None:
@@ -311,7 +326,7 @@ def _matching(root: TopicNode, wanted: TopicFilter) -> set[int]:
     """Ids of the nodes on the way to a topic the filter matches."""
     keep: set[int] = set()
     for node in _topics_beneath(root):
-        if node.last is not None and wanted.matches(node.path):
+        if node._last is not None and wanted.matches(node.path):
             step: TopicNode | None = node
             while step is not None and id(step) not in keep:
                 keep.add(id(step))
