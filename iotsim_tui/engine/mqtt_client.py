@@ -89,8 +89,10 @@ __all__ = [
     "SubscribeOptions",
     "connect",
     "error_handler",
+    "follow_messages",
     "make_client",
     "paho_of",
+    "properties_text",
     "send_packet",
     "send_qos0",
 ]
@@ -384,3 +386,50 @@ def queued_publish(packet: bytes, sent: int) -> _OutPacket:
         "packet": packet,
         "info": MQTTMessageInfo(0),  # paho marks it published once written
     }
+
+
+def follow_messages(client: Client, on_message: IncomingMessage) -> asyncio.Future[None]:
+    """Hand each message of a connected `client` to `on_message`, straight from paho.
+
+    Instead of aiomqtt's queue and its iterator (a task wake-up per message), for a reader of
+    everything on a busy broker. Returns a future that ends when the connection does.
+    """
+    paho = paho_of(client)
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+    aiomqtt_on_disconnect = cast(Callable[..., None], paho.on_disconnect)
+
+    def on_disconnect(c: PahoClient, *rest: Any) -> None:
+        aiomqtt_on_disconnect(c, *rest)
+        loop.call_soon_threadsafe(_end, client, ended)
+
+    def on_message_(c: PahoClient, userdata: Any, message: MQTTMessage) -> None:
+        topic = message._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8
+        properties = getattr(message, "properties", None)
+        on_message(topic, bytes(message.payload), message.qos, bool(message.retain), properties)
+
+    paho.on_message = on_message_
+    paho.on_disconnect = on_disconnect
+    return ended
+
+
+def _end(client: Client, ended: asyncio.Future[None]) -> None:
+    lost: asyncio.Future[None] = client._disconnected
+    if lost.done() and not lost.cancelled():
+        lost.exception()  # told through `ended`, not aiomqtt's message iterator
+    if not ended.done():
+        ended.set_result(None)
+
+
+def properties_text(properties: object) -> tuple[tuple[str, str], ...]:
+    """paho's MQTT 5 properties of a message as (name, text) pairs; user ones as "user.NAME"."""
+    as_json = getattr(properties, "json", None)
+    if not callable(as_json):
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for name, value in as_json().items():
+        if name == "UserProperty":
+            pairs += [(f"user.{key}", str(text)) for key, text in value]
+        else:
+            pairs.append((name, str(value)))
+    return tuple(pairs)

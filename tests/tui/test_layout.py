@@ -127,13 +127,14 @@ async def test_the_footer_chooses_again_when_the_terminal_narrows(tmp_path: Path
     app = app_on(tmp_path, NETWORK, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await _main(app, pilot)
-        assert "^s Save" in await _footer(app, pilot)
+        await wait_for(pilot, lambda: "^s Save" in screen_text(app).splitlines()[-1], "the footer")
         await pilot.resize_terminal(80, 24)
-        await wait_for(
-            pilot,
-            lambda: "^s Save" not in screen_text(app).splitlines()[-1],
-            "the footer to drop keys that no longer fit",
-        )
+
+        def refitted() -> bool:
+            footer = screen_text(app).splitlines()[-1]
+            return "^s Save" not in footer and "q Quit" in footer
+
+        await wait_for(pilot, refitted, "the footer to drop keys that no longer fit")
         footer = screen_text(app).splitlines()[-1]
         assert "q Quit" in footer
         assert len(footer) <= 80

@@ -128,6 +128,7 @@ REACHES = (
         "tui/screens/_frame.py",
         _background_screen,
     ),
+    Reach("textual", "Widget._scroll_update", "tui/widgets/lines_view.py", _scroll_update),
     Reach("python", "multiprocessing.process._children", "runner/process.py", _children),
 )
 

@@ -124,6 +124,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         ),
         _key("X", "attacks", "Attacks", "Attacks on the broker, and their defences", show=False),
         _key("D", "defences", "Broker defences", "The bundled broker's defences", show=False),
+        _key("T", "topic_tree", "Topic tree", "Topic tree: every topic on the broker", show=False),
         _key("W", "save_as", "Save network as", "Save the network to another file", show=False),
         _key(
             "escape", "leave_input", "Leave text box", "Leave a text box for the tree", show=False
@@ -431,6 +432,16 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         from iotsim_tui.tui.screens.lessons import open_lessons
 
         open_lessons(self, self.network.network if self.network is not None else None)
+
+    def action_topic_tree(self) -> None:
+        """Every topic on the network's broker: counts, payloads, charts; the cursor goes to
+        the selected device's telemetry when it arrives."""
+        from iotsim_tui.tui.screens.topic_tree import TopicTreeScreen, telemetry_topic
+
+        opened = self._need_network()
+        if opened is not None:
+            start_at = telemetry_topic(opened, self.device_id)  # the selected device's charts
+            self.app.push_screen(TopicTreeScreen(opened, start_at=start_at))
 
     # -- publishing --------------------------------------------------------------------
 
