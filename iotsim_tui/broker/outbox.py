@@ -29,7 +29,34 @@ _FLUSH_AT = 64 * 1024
 
 
 class Outbox(asyncio.Protocol):
-    """The sending half of a client connection; `Connection` adds the reading half."""
+    """The sending half of a client connection; `Connection` adds the reading half.
+
+    Both halves list their attributes in `__slots__`: with ten thousand idle clients, an
+    instance dict of ~40 keys (too many for CPython to share the keys between instances) was
+    ~1.5 KB per connection. An attribute not listed still works, kept in a dict made only then.
+    """
+
+    __slots__ = (
+        "__dict__",
+        "_flush_scheduled",
+        "_out",
+        "_out_size",
+        "_paused",
+        "_waiting_room",
+        "aliases_out",
+        "broker",
+        "client_alias_max",
+        "client_max_packet",
+        "close_reason",
+        "closing",
+        "dropped",
+        "loop",
+        "lost",
+        "send_quota",
+        "session",
+        "transport",
+        "version",
+    )
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -72,7 +99,7 @@ class Outbox(asyncio.Protocol):
         return (
             not self._paused
             and not self._over_limit()
-            and (session is None or len(session.queue) < max(session.queue_limit // 2, 1))
+            and (session is None or session.queued < max(session.queue_limit // 2, 1))
         )
 
     def when_room(self, callback: Callable[[], None]) -> None:
@@ -99,7 +126,7 @@ class Outbox(asyncio.Protocol):
                 return
             self._send(delivery, 0)
             return
-        if session.queue or len(session.inflight) >= self.send_quota or self._paused:
+        if session.queued or len(session.inflight) >= self.send_quota or self._paused:
             if not session.enqueue(delivery):
                 self.broker.queue_overflow(session)
             return
@@ -141,6 +168,10 @@ class Outbox(asyncio.Protocol):
         """Send queued messages while the flow-control window and the socket allow."""
         session = self.session
         if session is None or self.closing:
+            return
+        if not session.queued:
+            if self._waiting_room:
+                self._wake()
             return
         now = self.loop.time()
         queue = session.queue
