@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from iotsim_tui.broker.limits import PublishRate
 from iotsim_tui.broker.outbox import Outbox
@@ -107,8 +107,8 @@ class Connection(Outbox):
     # -- asyncio callbacks ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport: asyncio's, or uvloop's (which does not subclass asyncio's).
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if peer:
             host, port = peer[0], peer[1]
@@ -123,7 +123,7 @@ class Connection(Outbox):
             }
             self.certificate_name = _common_name(transport.get_extra_info("peercert"))
         high = self.broker.config.write_buffer_limit
-        transport.set_write_buffer_limits(high=high, low=high // 4)
+        self.transport.set_write_buffer_limits(high=high, low=high // 4)
         self._timer = self.loop.call_later(CONNECT_TIMEOUT, self._connect_timeout)
         self.broker.connection_opened(self)
 

@@ -19,6 +19,7 @@ import ssl
 import threading
 from asyncio import sslproto
 from pathlib import Path
+from typing import cast
 
 from iotsim_tui.errors import CertificateError
 
@@ -145,11 +146,10 @@ class TLSProtocol(sslproto.SSLProtocol):
 
     def _send_alert(self) -> None:
         """Send what OpenSSL wrote after the failure (its alert), then close the socket."""
-        transport = self._transport
+        # asyncio's socket transport or uvloop's (which does not subclass asyncio's classes)
+        transport = cast(asyncio.Transport | None, self._transport)
         outgoing = getattr(self, "_outgoing", None)  # asyncio's private BIO towards the peer
-        if not isinstance(outgoing, ssl.MemoryBIO) or not isinstance(
-            transport, asyncio.WriteTransport
-        ):
+        if not isinstance(outgoing, ssl.MemoryBIO) or transport is None:
             return
         alert = outgoing.read()
         if not alert or transport.is_closing():
