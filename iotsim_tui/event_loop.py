@@ -1,8 +1,10 @@
-"""Which event loop runs the broker and the simulation: uvloop when installed, else asyncio's.
+"""Which event loop runs the bundled broker: uvloop when installed, else asyncio's.
 
 uvloop (`pip install 'iotsim-tui[fast]'`) does the socket work of the event loop in C: per
-message the broker and the devices spend less CPU in reading, writing and polling. Without it,
-or with `IOTSIM_EVENT_LOOP=asyncio` in the environment, asyncio's own loop runs, as before.
+message the broker spends less CPU in reading, writing and polling (docs/performance.md).
+Without it, or with `IOTSIM_EVENT_LOOP=asyncio` in the environment, asyncio's own loop runs.
+The simulation stays on asyncio's loop: its sockets are paho's, and uvloop did not make the
+devices any cheaper when measured.
 """
 
 from __future__ import annotations

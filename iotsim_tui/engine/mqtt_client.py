@@ -128,6 +128,7 @@ class _NoQueue(asyncio.Queue[Any]):
     def put_nowait(self, item: Any) -> None:
         raise RuntimeError("a device reads its messages from ConnectHooks, not Client.messages")
 
+
 IncomingMessage = Callable[[str, bytes, int, bool, Any], None]
 """Called with topic, payload, QoS, retain and paho's MQTT 5 properties (or None) for each
 message a device receives."""

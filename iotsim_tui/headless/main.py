@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from iotsim_tui import event_loop
 from iotsim_tui.engine import Simulation, Summary
 from iotsim_tui.errors import UsageError
 from iotsim_tui.headless.clock import RunClock
@@ -43,7 +42,7 @@ def run_headless(options: RunOptions) -> int:
     """
     network = options.apply(load_network(options.profile))
     try:
-        return event_loop.run(_main(options, network))
+        return asyncio.run(_main(options, network))
     except BrokenPipeError:
         # The reader of our output went away (`| head`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -20,7 +20,6 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from iotsim_tui import event_loop
 from iotsim_tui.engine import Summary
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.headless.clock import RunClock
@@ -190,7 +189,7 @@ def worker_main(
         send("final", summary)
 
     try:
-        event_loop.run(main())
+        asyncio.run(main())
     except IotsimError as error:
         send("error", error.message)
     finally:
