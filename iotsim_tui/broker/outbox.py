@@ -72,7 +72,8 @@ class Outbox(asyncio.Protocol):
         self.client_max_packet = 0
         """The client's Maximum Packet Size; 0 for no limit."""
         self.client_alias_max = 0
-        self.aliases_out: dict[str, int] = {}
+        self.aliases_out: dict[str, int] | None = None
+        """Topic aliases we set towards the client (made for a client that allows them)."""
         self.dropped = 0
         self.lost = False
         """True once the transport has reported the connection lost."""
@@ -81,7 +82,7 @@ class Outbox(asyncio.Protocol):
         """Bytes in `_out`, not yet handed to the transport."""
         self._flush_scheduled = False
         self._paused = False
-        self._waiting_room: list[Callable[[], None]] = []
+        self._waiting_room: list[Callable[[], None]] | None = None
         """Called once the client reads again and its queue has room (`when_room`)."""
 
     def pause_writing(self) -> None:
@@ -107,12 +108,14 @@ class Outbox(asyncio.Protocol):
         if self.has_room():
             callback()
         elif not self.closing:
+            if self._waiting_room is None:
+                self._waiting_room = []
             self._waiting_room.append(callback)
 
     def _wake(self) -> None:
         if self._waiting_room and not self.closing and self.has_room():
             callbacks = self._waiting_room
-            self._waiting_room = []
+            self._waiting_room = None
             for callback in callbacks:
                 callback()
 
@@ -199,12 +202,15 @@ class Outbox(asyncio.Protocol):
         message = delivery.message
         alias = 0
         send_topic = True
+        aliases = self.aliases_out
         if self.client_alias_max:
-            alias = self.aliases_out.get(message.topic, 0)
+            if aliases is None:
+                aliases = self.aliases_out = {}
+            alias = aliases.get(message.topic, 0)
             if alias:
                 send_topic = False
-            elif len(self.aliases_out) < self.client_alias_max:
-                alias = self.aliases_out[message.topic] = len(self.aliases_out) + 1
+            elif len(aliases) < self.client_alias_max:
+                alias = aliases[message.topic] = len(aliases) + 1
         data = message.encode(
             self.version,
             delivery.qos,
@@ -221,8 +227,8 @@ class Outbox(asyncio.Protocol):
             self._drop("over its maximum packet size")
             if packet_id and self.session is not None:
                 self.session.inflight.pop(packet_id, None)
-            if alias and send_topic:
-                del self.aliases_out[message.topic]
+            if alias and send_topic and aliases is not None:
+                del aliases[message.topic]
             return
         self.broker.stats.messages_sent += 1
         self.write(data)
