@@ -165,8 +165,13 @@ def mosquitto_binary() -> str | None:
 StartCommand = Callable[[int, "int | None"], list[str]]
 
 
-def _start(name: str, workdir: Path, command: StartCommand, *, tls: bool) -> BrokerProcess:
-    """Start a broker on free ports; pick new ones if another program took them first."""
+def _start(
+    name: str, workdir: Path, command: StartCommand, *, tls: bool, code: Path | None = None
+) -> BrokerProcess:
+    """Start a broker on free ports; pick new ones if another program took them first.
+
+    `code`: a folder holding another version of iotsim_tui to run (an export of a commit).
+    """
     for attempt in range(1, 4):
         port = free_port()
         tls_port = free_port() if tls else None
@@ -177,7 +182,8 @@ def _start(name: str, workdir: Path, command: StartCommand, *, tls: bool) -> Bro
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                cwd=ROOT,
+                cwd=code or ROOT,
+                env=None if code is None else {**os.environ, "PYTHONPATH": str(code)},
             )
         try:
             for listener in (port, tls_port):
@@ -228,9 +234,16 @@ def run_mosquitto(
 
 @contextmanager
 def run_bundled(
-    workdir: Path, *, certs: Path | None = None, settings: Iterable[str] = ()
+    workdir: Path,
+    *,
+    certs: Path | None = None,
+    settings: Iterable[str] = (),
+    code: Path | None = None,
 ) -> Iterator[BrokerProcess]:
-    """The bundled broker (`iotsim-tui broker`) on free ports, with `settings` as TOML lines."""
+    """The bundled broker (`iotsim-tui broker`) on free ports, with `settings` as TOML lines.
+
+    `code`: run the iotsim_tui found in that folder (another commit's export) instead.
+    """
     config = workdir / "bundled.toml"
     config.write_text("[broker]\n" + "\n".join(settings) + "\n")
 
@@ -240,7 +253,7 @@ def run_bundled(
             args += ["--tls-port", str(tls_port), "--certs", str(certs)]
         return [sys.executable, "-m", "iotsim_tui", "broker", *args]
 
-    broker = _start("iotsim-tui", workdir, command, tls=certs is not None)
+    broker = _start("iotsim-tui", workdir, command, tls=certs is not None, code=code)
     try:
         yield broker
     finally:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from iotsim_tui import event_loop
 from iotsim_tui.broker.config import (
     LOG_LEVELS,
     PERSISTENCE_MODES,
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    return asyncio.run(_serve(config))
+    return event_loop.run(_serve(config))
 
 
 def _config(args: argparse.Namespace) -> BrokerConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from iotsim_tui.broker.limits import PublishRate
 from iotsim_tui.broker.outbox import Outbox
@@ -52,6 +52,29 @@ _PINGRESP = b"\xd0\x00"
 class Connection(Outbox):
     """The broker's side of one network connection: reading, and the MQTT state machine."""
 
+    __slots__ = (
+        "_held",
+        "_needed",
+        "_timer",
+        "address",
+        "aliases_in",
+        "buffer",
+        "certificate_name",
+        "client_id",
+        "connected_since",
+        "host",
+        "keepalive",
+        "last_seen",
+        "listener",
+        "publish_rate",
+        "receive_quota",
+        "send_will",
+        "tls",
+        "username",
+        "will",
+        "will_delay",
+    )
+
     def __init__(self, broker: Broker, listener: Listener) -> None:
         super().__init__(broker)
         self.listener = listener
@@ -62,7 +85,6 @@ class Connection(Outbox):
         """The common name (CN) of the client's certificate, when it presented one."""
         self.publish_rate: PublishRate | None = None
         self.buffer = bytearray()
-        self.reader: PacketReader | None = None
         self.client_id = ""
         self.username: str | None = None
         self.connected_since = 0.0
@@ -74,7 +96,8 @@ class Connection(Outbox):
         self.send_will = True
         """False once a DISCONNECT with reason 0x00 (every 3.1.1 DISCONNECT) arrives."""
         self.receive_quota = broker.config.receive_maximum
-        self.aliases_in: dict[int, str] = {}
+        self.aliases_in: dict[int, str] | None = None
+        """Topic aliases the client set (made when it sets the first)."""
         self._timer: asyncio.TimerHandle | None = None
         self._held = False
         """True while CONNECT waits for its password check: later packets wait too."""
@@ -84,8 +107,8 @@ class Connection(Outbox):
     # -- asyncio callbacks ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport: asyncio's, or uvloop's (which does not subclass asyncio's).
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if peer:
             host, port = peer[0], peer[1]
@@ -100,7 +123,7 @@ class Connection(Outbox):
             }
             self.certificate_name = _common_name(transport.get_extra_info("peercert"))
         high = self.broker.config.write_buffer_limit
-        transport.set_write_buffer_limits(high=high, low=high // 4)
+        self.transport.set_write_buffer_limits(high=high, low=high // 4)
         self._timer = self.loop.call_later(CONNECT_TIMEOUT, self._connect_timeout)
         self.broker.connection_opened(self)
 
@@ -168,6 +191,8 @@ class Connection(Outbox):
                         self._acknowledged(packet_id, 1)
                     else:
                         self.on_packet(first, data[begin:position])
+                elif first == 0xC0 and length == 0 and self.version:
+                    self.write(_PINGRESP)  # PINGREQ, every keepalive of every client
                 else:
                     self.on_packet(first, data[begin:position])
         except ProtocolError as error:  # from the fast path of PUBLISH, or WireError
@@ -188,10 +213,11 @@ class Connection(Outbox):
             what = "a second CONNECT" if packet_type == 1 else "a server-only packet"
             self.protocol_violation(ReasonCode.PROTOCOL_ERROR, f"the client sent {what}")
             return
-        if self.reader is None:
-            self.reader = PacketReader(max_packet_size=self.broker.config.max_packet_size)
+        # `raw` is one whole packet: a reader made for it keeps no state worth a reader per
+        # connection (most packets after CONNECT are PUBLISH, PUBACK and PINGREQ, read above).
+        reader = PacketReader(self.version or None, self.broker.config.max_packet_size)
         try:
-            packets = self.reader.feed(raw)
+            packets = reader.feed(raw)
         except UnsupportedProtocolVersion as error:
             self.write(_UNSUPPORTED_VERSION_CONNACK)
             self.close(None, f"refused: {error}")
@@ -307,9 +333,11 @@ class Connection(Outbox):
         if alias > self.broker.config.topic_alias_maximum:
             raise WireError(ReasonCode.TOPIC_ALIAS_INVALID, "Topic Alias over our maximum")
         if topic:
+            if self.aliases_in is None:
+                self.aliases_in = {}
             self.aliases_in[alias] = topic
             return topic
-        known = self.aliases_in.get(alias)
+        known = self.aliases_in.get(alias) if self.aliases_in is not None else None
         if known is None:
             raise WireError(ReasonCode.PROTOCOL_ERROR, "Topic Alias not set before use")
         return known

@@ -86,7 +86,7 @@ class Gate:
         first one is checked again, as mosquitto does.
         """
         access = session.access = self.access(session.client_id, username)
-        if access is None or not session.queue:
+        if access is None or not session.queued:
             return
         queued = [session.dequeue() for _ in range(len(session.queue))]
         for delivery in queued:

@@ -156,7 +156,8 @@ def install(persistence: Persistence, loaded: Loaded) -> None:
             )
             session.subscriptions[topic_filter] = subscription
             broker.subscriptions.add(subscription)
-        session.awaiting_release = set(awaiting)
+        if awaiting:
+            session.awaiting_release.update(awaiting)
         track = Track(session)
         deliveries = loaded.deliveries.get(client_id, {})
         for dno in sorted(deliveries):

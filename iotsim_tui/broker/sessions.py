@@ -33,20 +33,46 @@ class Delivery:
 
 
 class Session:
-    """The state of one client id (MQTT 5.0 s4.1)."""
+    """The state of one client id (MQTT 5.0 s4.1).
+
+    Most sessions are of idle devices that never receive a QoS 1/2 message nor send a QoS 2
+    one: their queue and their set of packet ids awaiting PUBREL are made on first use (an
+    empty deque alone is ~760 bytes). Attributes not listed in `__slots__` still work (kept
+    in a dict made only then).
+    """
+
+    __slots__ = (
+        "__dict__",
+        "_awaiting_release",
+        "_next_id",
+        "_queue",
+        "access",
+        "client_id",
+        "connection",
+        "dropped",
+        "expiry_interval",
+        "expiry_timer",
+        "inflight",
+        "pending_will",
+        "queue_bytes_limit",
+        "queue_limit",
+        "queued_bytes",
+        "subscriptions",
+        "will_timer",
+    )
 
     def __init__(self, client_id: str, queue_limit: int, queue_bytes_limit: int = 0) -> None:
         self.client_id = client_id
         self.subscriptions: dict[str, Subscription] = {}
         self.inflight: dict[int, Delivery] = {}
-        self.queue: deque[Delivery] = deque()
+        self._queue: deque[Delivery] | None = None
         self.queue_limit = queue_limit
         self.queue_bytes_limit = queue_bytes_limit
         """Payload bytes the queue may hold (mosquitto's max_queued_bytes); 0: no limit."""
         self.queued_bytes = 0
         self.access: ClientAccess | None = None
         """What the ACL lets this client read and write; None when there is no ACL."""
-        self.awaiting_release: set[int] = set()
+        self._awaiting_release: set[int] | None = None
         self.expiry_interval = 0
         """Seconds the session outlives its connection; 0xFFFFFFFF never ends."""
         self.connection: Connection | None = None
@@ -57,6 +83,25 @@ class Session:
         self.dropped = 0
         """Messages not queued because the queue was full."""
         self._next_id = 0
+
+    @property
+    def queue(self) -> deque[Delivery]:
+        """QoS 1/2 deliveries waiting for the client (flow control, or while it is away)."""
+        if self._queue is None:
+            self._queue = deque()
+        return self._queue
+
+    @property
+    def queued(self) -> int:
+        """How many deliveries wait in `queue` (without making one)."""
+        return len(self._queue) if self._queue is not None else 0
+
+    @property
+    def awaiting_release(self) -> set[int]:
+        """Packet ids of QoS 2 messages from the client that await its PUBREL."""
+        if self._awaiting_release is None:
+            self._awaiting_release = set()
+        return self._awaiting_release
 
     def next_packet_id(self) -> int:
         """A packet identifier not in use by any message in flight to this client."""
@@ -70,7 +115,7 @@ class Session:
     def enqueue(self, delivery: Delivery) -> bool:
         """Queue a QoS 1/2 delivery for later; False (and counted) when the queue is full."""
         size = len(delivery.message.payload)
-        if len(self.queue) >= self.queue_limit or (
+        if self.queued >= self.queue_limit or (
             self.queue_bytes_limit and self.queued_bytes + size > self.queue_bytes_limit
         ):
             self.dropped += 1

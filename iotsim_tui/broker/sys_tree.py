@@ -37,7 +37,7 @@ def statistics(broker: Broker) -> dict[str, str]:
     """Every `$SYS/broker/<name>` value, by name."""
     stats = broker.stats
     retained = broker.retained
-    queued = sum(len(session.queue) for session in broker.sessions.values())
+    queued = sum(session.queued for session in broker.sessions.values())
     return {
         "version": f"iotsim-tui {__version__}",
         "uptime": f"{int(time.time() - stats.started)} seconds",

@@ -113,8 +113,25 @@ PRIVATE_NAMES = (
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for the broker's CONNACK (and SUBACK) before giving up."""
-INCOMING_QUEUE = 1000
-"""Messages a device holds before reading them; more are dropped by the client."""
+
+
+class _NoQueue(asyncio.Queue[Any]):
+    """What aiomqtt takes as its incoming-message queue, which a device never uses.
+
+    A device receives its messages from paho's callback (`ConnectHooks.on_message`), never
+    through `Client.messages`; asyncio's queue would still make four deques and an event per
+    device (~3 KB each). This one holds nothing: anything put in it is an error.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:  # no super(): nothing to hold
+        self._maxsize = maxsize
+
+    def qsize(self) -> int:
+        return 0
+
+    def put_nowait(self, item: Any) -> None:
+        raise RuntimeError("a device reads its messages from ConnectHooks, not Client.messages")
+
 
 IncomingMessage = Callable[[str, bytes, int, bool, Any], None]
 """Called with topic, payload, QoS, retain and paho's MQTT 5 properties (or None) for each
@@ -204,7 +221,7 @@ def make_client(
         # writes this setting into the shared context, so it is left alone otherwise.)
         tls_insecure=True if context is not None and not context.check_hostname else None,
         timeout=CONNECT_TIMEOUT,
-        max_queued_incoming_messages=INCOMING_QUEUE,
+        queue_type=_NoQueue,
         logger=_SocketErrorLog(hooks) if context is not None else QUIET,
     )
     _attach_hooks(client, hooks)
