@@ -57,6 +57,9 @@ MAX_CLIENT_ID_BYTES = 128
 """Client id = prefix + device id; brokers must take 23 bytes, AWS IoT and Azure take 128."""
 MAX_TEMPLATE_COUNT = 100_000
 MAX_SESSION_EXPIRY = 4_294_967_295
+SESSION_EXPIRY_NEEDS_V5 = (
+    'needs protocol = "5" (MQTT 3.1.1 has no session expiry: clean_start = false keeps a session)'
+)
 TLS_VERSIONS = ("1.2", "1.3")
 KEEPALIVE_RULE = "must be an integer from 0 to 65535 (seconds; 0 turns it off)"
 _BAD_ID_CHARS = re.compile(r"[+#\x00-\x1f\x7f]")
@@ -123,6 +126,11 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
             checker.report(
                 (*where, "keep_plain_port"), f"must differ from the TLS port {tls_port}", kept
             )
+    session_expiry = checker.integer(
+        table, where, "session_expiry", BrokerSettings.session_expiry, 0, MAX_SESSION_EXPIRY
+    )
+    if session_expiry and protocol is MQTTVersion.V311:
+        checker.report((*where, "session_expiry"), SESSION_EXPIRY_NEEDS_V5, session_expiry)
     return BrokerSettings(
         host=_host(checker, table, where),
         port=port or None,
@@ -133,9 +141,7 @@ def parse_broker(checker: Checker, raw: object, where: KeyPath) -> BrokerSetting
             table, where, "keepalive", default.keepalive, 0, 65535, KEEPALIVE_RULE
         ),
         clean_start=checker.flag(table, where, "clean_start", default.clean_start),
-        session_expiry=checker.integer(
-            table, where, "session_expiry", default.session_expiry, 0, MAX_SESSION_EXPIRY
-        ),
+        session_expiry=session_expiry,
         client_id_prefix=checker.text(table, where, "client_id_prefix", ""),
         username=username,
         password=password,

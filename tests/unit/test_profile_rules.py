@@ -148,6 +148,11 @@ BROKER_CASES = [
         "session_expiry = 4294967296",
         "network.broker.session_expiry = 4294967296: must be an integer from 0 to 4294967295",
     ),
+    (
+        "session_expiry = 3600",
+        'network.broker.session_expiry = 3600: needs protocol = "5" '
+        "(MQTT 3.1.1 has no session expiry: clean_start = false keeps a session)",
+    ),
     ("client_id_prefix = 7", "network.broker.client_id_prefix = 7: must be a string"),
     ('username = ""', 'network.broker.username = "": must not be empty'),
     (
@@ -178,7 +183,8 @@ def test_a_password_is_never_shown() -> None:
         'protocol = "5"\npassword = "only"\n',
         'username = "u"\npassword = ""\n',
         "protocol = 5\n",
-        "port = 1\nkeepalive = 0\nsession_expiry = 4294967295\n",
+        "port = 1\nkeepalive = 0\nprotocol = 5\nsession_expiry = 4294967295\n",
+        "session_expiry = 0\nclean_start = false\n",
     ],
 )
 def test_broker_settings_that_are_allowed(lines: str) -> None:

@@ -221,8 +221,15 @@ class FormDialog(DialogScreen[ResultT | None]):
     def _remember_values(self) -> None:
         self._opened_with = self._values()
 
-    def _values(self) -> dict[str, object]:
-        return {w.id: getattr(w, "value", None) for w in self.query(_FIELDS) if w.id}
+    def _values(self, within: Widget | None = None) -> dict[str, object]:
+        fields = (within or self).query(_FIELDS)
+        return {w.id: getattr(w, "value", None) for w in fields if w.id}
+
+    def remember_values_of(self, group: Widget) -> None:
+        """Count the fields of `group`, added after the dialog opened, as unchanged as they are
+        (showing more fields is not a change Escape should ask about)."""
+        if self._opened_with is not None:
+            self._opened_with.update(self._values(group))
 
     @property
     def edited(self) -> bool:

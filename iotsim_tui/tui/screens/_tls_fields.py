@@ -6,11 +6,13 @@ hides it as TLS is switched.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.containers import VerticalGroup
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
-from iotsim_tui.profiles.model import PLAIN_PORT, BrokerSettings
+from iotsim_tui.profiles.model import PLAIN_PORT, BrokerSettings, TLSSettings
 from iotsim_tui.tui.screens._form import Toggle, field
 from iotsim_tui.tui.screens.files import CERTIFICATE_SUFFIXES, KEY_SUFFIXES, PathSuggester
 
@@ -74,4 +76,20 @@ def tls_fields(broker: BrokerSettings) -> Widget:
         ),
         plain,
         id="tls-fields",
+    )
+
+
+def with_tls_fields(group: Widget, tls: TLSSettings) -> TLSSettings:
+    """`tls` with the certificate paths and verification switches of the fields in `group`."""
+
+    def path(control_id: str) -> str | None:
+        return group.query_one(f"#{control_id}", Input).value.strip() or None
+
+    return replace(
+        tls,
+        ca=path("ca"),
+        cert=path("cert"),
+        key=path("key"),
+        verify_certificate=group.query_one("#verify-cert", Toggle).value,
+        verify_hostname=group.query_one("#verify-host", Toggle).value,
     )

@@ -21,9 +21,8 @@ from iotsim_tui.profiles.model import (
     BrokerSettings,
     MQTTVersion,
     Network,
-    TLSSettings,
 )
-from iotsim_tui.tui.screens import _checks
+from iotsim_tui.tui.screens import _checks, _more_fields
 from iotsim_tui.tui.screens._certificates import (
     DEVICE_CLIENT_ID,
     ProvidedCertificates,
@@ -31,7 +30,8 @@ from iotsim_tui.tui.screens._certificates import (
     provide_certificates,
 )
 from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
-from iotsim_tui.tui.screens._tls_fields import kept_port, tls_fields
+from iotsim_tui.tui.screens._more_fields import MORE_CLOSED, MORE_OPEN, more_fields, with_more
+from iotsim_tui.tui.screens._tls_fields import kept_port, tls_fields, with_tls_fields
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import (
     CERTIFICATE_SUFFIXES,
@@ -161,6 +161,8 @@ class NetworkSettingsScreen(FormDialog[Network]):
         """The certificate fields, once built (see `tls_fields`)."""
         self._tls_mounted: AwaitMount | None = None
         """Their mount, when they were added after the dialog opened."""
+        self._more_group: Widget | None = None
+        """The "More" fields (session, TLS version and key log, ramp), once built."""
 
     def compose_fields(self) -> ComposeResult:
         """Broker, sign-in and TLS fields, then the network's name: the broker comes first."""
@@ -239,6 +241,23 @@ class NetworkSettingsScreen(FormDialog[Network]):
             "Description",
             Input(self.network.description, placeholder="optional", id="description", compact=True),
         )
+        yield field("", Button(MORE_CLOSED, id="more", compact=True))
+
+    @on(Button.Pressed, "#more")
+    async def _more_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        await self._show_more(self._more_group is None or not self._more_group.display)
+
+    async def _show_more(self, shown: bool) -> None:
+        """Build the "More" fields the first time they are asked for, then show or hide them."""
+        if self._more_group is None:
+            self._more_group = more_fields(self.network)
+            await self.query_one("#body").mount(self._more_group, after="#more")
+            self.remember_values_of(self._more_group)
+        self._more_group.display = shown
+        if shown:
+            self.call_after_refresh(self._more_group.scroll_visible)
+        self.query_one("#more", Button).label = MORE_OPEN if shown else MORE_CLOSED
 
     def _tls_shown(self) -> bool:
         """True when the certificate fields are on screen (TLS on), so errors can go there."""
@@ -298,7 +317,9 @@ class NetworkSettingsScreen(FormDialog[Network]):
         if password and not username and protocol is MQTTVersion.V311:
             errors["username"] = "MQTT 3.1.1 sends a password only with a user name: add one"
         old = self.network.broker
-        tls = self._tls_settings(old.tls)
+        tls = replace(old.tls, enabled=self._checked("tls"))
+        if self._tls_group is not None:
+            tls = with_tls_fields(self._tls_group, tls)
         if tls.cert and not tls.key:
             errors[self._tls_target("key")] = "a client certificate needs its key"
         if tls.key and not tls.cert:
@@ -323,15 +344,26 @@ class NetworkSettingsScreen(FormDialog[Network]):
             password=password,
             tls=tls,
         )
+        ramp = self.network.ramp
+        if self._more_group is not None:
+            broker, ramp = with_more(self._more_group, broker, ramp)
         network = replace(
             self.network,
             name=self._value("name").strip(),
             description=self._value("description").strip(),
             broker=broker,
+            ramp=ramp,
         )
         for problem in _checks.profile_problems(network):
             key = problem.key.removeprefix("network.broker.")
-            if "prefix" in problem.problem:  # prefix + device id too long for a client id
+            more_field = _more_fields.FIELD_OF_KEY.get(problem.key)
+            if more_field is not None and self._more_group is not None:
+                target = more_field
+                self._more_group.display = True  # the error shows beside its field
+                self.query_one("#more", Button).label = MORE_OPEN
+            elif more_field is not None or problem.key.startswith("network.ramp"):
+                target = "form"
+            elif "prefix" in problem.problem:  # prefix + device id too long for a client id
                 target = "prefix"
             elif problem.key.startswith("network.broker"):
                 target = self._tls_target(_FIELD_OF_KEY.get(key, "form"))
@@ -342,21 +374,6 @@ class NetworkSettingsScreen(FormDialog[Network]):
             message = problem.problem if target != "form" else _checks.problem_text(problem)
             errors.setdefault(target, message)
         return network
-
-    def _tls_settings(self, old: TLSSettings) -> TLSSettings:
-        """The TLS settings as the dialog has them: from its fields once built, else `old`."""
-        enabled = self._checked("tls")
-        if self._tls_group is None:
-            return replace(old, enabled=enabled)
-        return replace(
-            old,
-            enabled=enabled,
-            ca=_optional(self._value("ca")),
-            cert=_optional(self._value("cert")),
-            key=_optional(self._value("key")),
-            verify_certificate=self._checked("verify-cert"),
-            verify_hostname=self._checked("verify-host"),
-        )
 
     def _tls_target(self, control_id: str) -> str:
         """Where an error about `control_id` shows: under it if it is a certificate field on
