@@ -27,7 +27,6 @@ from typing import Any
 from iotsim_tui.engine import Ledger, Summary
 from iotsim_tui.engine.histogram import Histogram
 from iotsim_tui.errors import UsageError
-from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.words import agreeing, counted
 
@@ -50,7 +49,8 @@ def shard_fields(
         "profile": {
             "file": str(profile),
             "sha256": digest,
-            "devices": len(devices_of(network)),
+            # Counted, not expanded: a shard's summary costs no memory for the other shards.
+            "devices": len(network.devices) + sum(t.count for t in network.templates),
             "selected": sorted(set(selected)) if selected else None,
         },
         "window": None
