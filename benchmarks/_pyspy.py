@@ -39,6 +39,10 @@ class Profile:
     """Samples of one process, by leaf function (self time) and by area."""
 
     samples: int = 0
+    """Samples of work: those in the event loop's wait (`waiting`) are not counted here."""
+    waiting: int = 0
+    """Samples caught in the event loop's epoll wait: py-spy counts a thread as busy on its
+    way into or out of the system call, though the loop is waiting, not working."""
     leaves: Counter[str] = field(default_factory=Counter)
     areas: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -88,6 +92,9 @@ def read(output: Path, seconds: float, rate: int = 50) -> Profile:
         match = _FRAME.match(leaf)
         function, file = (match["function"], match["file"]) if match else (leaf, "")
         short = _short(file)
+        if function.endswith("select") and short == "selectors.py":
+            profile.waiting += n
+            continue
         profile.samples += n
         profile.leaves[f"{function} ({short})"] += n
         profile.areas[_area(file)] += n
