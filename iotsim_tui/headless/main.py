@@ -84,15 +84,13 @@ async def _main(options: RunOptions, network: Network) -> int:
             written = tap.write_pcap(options.pcap)
             print(f"capture written to {options.pcap}: {written}")
     interrupted = stop.is_set()
-    display.finish(summary, network.name, clock.seconds, interrupted=interrupted)
+    run = shard_fields(options.profile, network, options.shard, options.devices, clock.window)
+    display.finish(summary, network.name, clock.seconds, interrupted=interrupted, run=run)
     if options.summary is not None:
         record = summary_record(
             summary, network.name, interrupted=interrupted, seconds=clock.seconds
         )
-        record |= shard_fields(
-            options.profile, network, options.shard, options.devices, clock.window
-        )
-        write_summary(options.summary, record)
+        write_summary(options.summary, record | run)
     if interrupted:
         return INTERRUPTED
     return 0 if summary.ok else 1

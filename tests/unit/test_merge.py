@@ -22,7 +22,7 @@ import pytest
 from iotsim_tui.cli import main
 from iotsim_tui.engine.histogram import Histogram
 from iotsim_tui.headless.shards import running_seconds
-from tests.support.mosquitto import mosquitto_path, run_mosquitto
+from tests.support.mosquitto import RunningMosquitto, mosquitto_path, run_mosquitto
 from tests.support.ports import free_port
 from tests.unit.test_headless import ROOT, TIMEOUT
 
@@ -325,3 +325,26 @@ def test_a_damaged_figure_is_named_and_a_merged_file_is_not_a_shard(
     assert main(["merge", str(one), str(two), str(three), "--out", str(merged)]) == 0
     capsys.readouterr()
     assert f"{merged}: a merged summary already (of 3 shards)" in _refused(capsys, merged)
+
+
+def test_the_last_line_of_run_json_is_a_summary_that_merges(
+    mosquitto: RunningMosquitto, tmp_path: Path
+) -> None:
+    profile = tmp_path / "pair.toml"
+    text = PROFILE.format(count=2).replace("port = 1", f"port = {mosquitto.port}")
+    profile.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "iotsim_tui", "run", str(profile), "--json", "--duration", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.splitlines()[-1]
+    assert json.loads(last)["shard"] == {"index": 1, "count": 1}
+    (tmp_path / "whole.json").write_text(last)
+    merged = _merge(tmp_path / "whole.json", "--json")
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads(merged.stdout)["devices"] == 2
