@@ -171,9 +171,13 @@ def read_summary(path: Path) -> ShardSummary:
 
 def _summary(read: _Reader) -> Summary:
     """The engine's summary again, from the figures `summary_record` wrote."""
-    outages = read.get("outages.longest")
-    if not isinstance(outages, list):
-        raise UsageError(f"{read.file}: outages.longest: not a list")
+    longest = read.get("outages.longest")
+    try:
+        outages = tuple((str(o["device"]), float(o["seconds"])) for o in longest)
+    except (TypeError, KeyError, ValueError):
+        raise UsageError(
+            f"{read.file}: outages.longest: not a list of devices and seconds"
+        ) from None
     samples = read.get("error_samples")
     return Summary(
         devices=read.count("devices"),
@@ -204,9 +208,7 @@ def _summary(read: _Reader) -> Summary:
         errors_by_kind=read.counts("errors_by_kind"),
         offline_devices=read.count("outages.devices"),
         offline_seconds=read.number("outages.seconds"),
-        outages=tuple(
-            (str(o["device"]), float(o["seconds"])) for o in outages if isinstance(o, Mapping)
-        ),
+        outages=outages,
     )
 
 

@@ -319,6 +319,8 @@ def test_a_damaged_figure_is_named_and_a_merged_file_is_not_a_shard(
     assert f"{damaged}: ledger.dropped: 'none' is not a count" in _refused(
         capsys, one, two, damaged
     )
+    odd = _copy(three, tmp_path / "odd.json", outages__longest=[{"device": "S1"}])
+    assert f"{odd}: outages.longest: not a list of devices" in _refused(capsys, one, two, odd)
     cut = _copy(three, tmp_path / "cut.json", latency__histogram__buckets=None)
     assert f"{cut}: latency.histogram: not a histogram" in _refused(capsys, one, two, cut)
     merged = tmp_path / "merged.json"
