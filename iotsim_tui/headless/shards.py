@@ -255,7 +255,7 @@ def check_coverage(shards: Sequence[ShardSummary]) -> None:
     missing = [str(i) for i in range(1, first.count + 1) if i not in given]
     if missing:
         files = ", ".join(shard.file for shard in shards)
-        which = "shard" if len(missing) == 1 else "shards"
+        which = agreeing(len(missing), "shard", "shards")
         raise UsageError(
             f"{which} {', '.join(missing)} of {first.count} "
             f"{agreeing(len(missing), 'is', 'are')} missing (given: {files}): the merge would "
