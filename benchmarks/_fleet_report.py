@@ -34,7 +34,8 @@ def markdown(
     rate = options.devices / options.interval
     moonshot = options.devices >= MOONSHOT
     peak = max((o.load_peak for o in outcomes), default=0.0)
-    command = " ".join(["python benchmarks/fleet_shards.py", *sys.argv[1:]])
+    shown = [arg for arg in sys.argv[1:] if arg not in ("--keep", "--no-write")]
+    command = " ".join(["python benchmarks/fleet_shards.py", *shown])
     lines = [
         "## A fleet in shards against broker instances (`benchmarks/fleet_shards.py`)",
         "",
