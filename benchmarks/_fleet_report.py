@@ -126,8 +126,9 @@ def markdown(
             running = "met" if o.shard_running_rss < 2 * 2**30 else "missed"
             peak = "met" if o.shard_rss < 2 * 2**30 else "missed"
             memory = (
-                f"devices' memory {o.shard_running_rss / 2**30:.2f} GB while running (< 2 GB: "
-                f"{running}), {o.shard_rss / 2**30:.2f} GB at the peak (< 2 GB: {peak})"
+                f"devices' memory {o.shard_running_rss / 2**20:,.0f} MiB while running "
+                f"(< 2 GiB = 2,048 MiB: {running}), {o.shard_rss / 2**20:,.0f} MiB at the peak "
+                f"({peak})"
             )
         else:
             memory = "devices' memory: judged at 100,000 devices only"
