@@ -33,6 +33,7 @@ class Subcommand(Protocol):
 # name -> (module, one line of help); the modules are imported on use only.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("iotsim_tui.headless", "run a network without a screen (progress, summary, JSON)"),
+    "merge": ("iotsim_tui.headless.merge", "add the summaries of a run's shards into one"),
     "broker": ("iotsim_tui.broker.command", "run the bundled MQTT broker, or manage its passwords"),
     "certs": ("iotsim_tui.certs.command", "generate and show CA, server and client certificates"),
     "validate": ("iotsim_tui.profiles.command", "check network profiles and report every problem"),

@@ -87,7 +87,7 @@ class Simulation:
         )
         self._runners: dict[str, DeviceRunner] = {
             device.id: DeviceRunner(device, self._context)
-            for device in _select(devices_of(network), device_ids, shard)
+            for device in _select(network, device_ids, shard)
         }
         self._samples: deque[tuple[float, int, int]] = deque()
         self._probe: LatencyProbe | None = None
@@ -292,12 +292,19 @@ class Simulation:
 
 
 def _select(
-    devices: Sequence[Device],
+    network: Network,
     device_ids: Collection[str] | None,
     shard: tuple[int, int] | None,
 ) -> list[Device]:
     # Shards are taken by position in the whole network, so that every process or host
     # agrees on who runs which device whatever else it was asked.
+    if shard is not None:
+        index, count = shard
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard {index} of {count} does not exist")
+        if device_ids is None:
+            return list(devices_of(network, shard))  # the shard's devices only are made
+    devices: Sequence[Device] = devices_of(network)
     if device_ids is not None:
         known = {device.id for device in devices}
         missing = [device_id for device_id in device_ids if device_id not in known]
@@ -305,8 +312,6 @@ def _select(
             raise KeyError(f"no device {', '.join(missing)} in this network")
     if shard is not None:
         index, count = shard
-        if count < 1 or not 0 <= index < count:
-            raise ValueError(f"shard {index} of {count} does not exist")
         devices = devices[index::count]
     if device_ids is None:
         return list(devices)

@@ -25,6 +25,7 @@ class RunClock:
         self.started: float | None = None
         self.stopped: float | None = None
         self._on_start = on_start
+        self._to_wall = time.time() - time.monotonic()
 
     def start(self, at: float | None = None) -> None:
         """The devices start connecting now (or at `at`); later starts are ignored."""
@@ -52,3 +53,13 @@ class RunClock:
             return 0.0
         end = time.monotonic() if self.stopped is None else self.stopped
         return max(0.0, end - self.started)
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """When the devices ran, as `time.time()` values (start, stop or now): None before the
+        start. The windows of several hosts' shards are laid side by side to merge their rates.
+        """
+        if self.started is None:
+            return None
+        end = time.monotonic() if self.stopped is None else self.stopped
+        return self.started + self._to_wall, end + self._to_wall

@@ -21,6 +21,7 @@ from iotsim_tui.headless.clock import RunClock
 from iotsim_tui.headless.options import RunOptions
 from iotsim_tui.headless.output import INTERRUPTED, Display, event_record
 from iotsim_tui.headless.report import summary_record
+from iotsim_tui.headless.shards import shard_fields
 from iotsim_tui.profiles.load import load_network
 from iotsim_tui.profiles.model import Network
 
@@ -83,12 +84,13 @@ async def _main(options: RunOptions, network: Network) -> int:
             written = tap.write_pcap(options.pcap)
             print(f"capture written to {options.pcap}: {written}")
     interrupted = stop.is_set()
-    display.finish(summary, network.name, clock.seconds, interrupted=interrupted)
+    run = shard_fields(options.profile, network, options.shard, options.devices, clock.window)
+    display.finish(summary, network.name, clock.seconds, interrupted=interrupted, run=run)
     if options.summary is not None:
         record = summary_record(
             summary, network.name, interrupted=interrupted, seconds=clock.seconds
         )
-        write_summary(options.summary, record)
+        write_summary(options.summary, record | run)
     if interrupted:
         return INTERRUPTED
     return 0 if summary.ok else 1
@@ -169,8 +171,9 @@ async def _forward(simulation: Simulation, emit: Emit) -> None:
         emit([event_record(event) for event in batch])
 
 
-def write_summary(path: Path, record: dict[str, Any]) -> None:
-    """Write the JSON summary to `path` whole or not at all (a temporary file, then a rename)."""
+def write_summary(path: Path, record: dict[str, Any], option: str = "--summary") -> None:
+    """Write the JSON summary to `path` whole or not at all (a temporary file, then a rename);
+    `UsageError` naming the `option` that gave the path when it cannot be written."""
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -179,7 +182,7 @@ def write_summary(path: Path, record: dict[str, Any]) -> None:
     except OSError as error:
         with suppress(OSError):
             temporary.unlink()
-        raise UsageError(f"--summary {path}: cannot write it: {error.strerror or error}") from None
+        raise UsageError(f"{option} {path}: cannot write it: {error.strerror or error}") from None
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -179,15 +179,22 @@ class Display:
         self._out.flush()
 
     def finish(
-        self, summary: Summary, network: str, seconds: float, *, interrupted: bool = False
+        self,
+        summary: Summary,
+        network: str,
+        seconds: float,
+        *,
+        interrupted: bool = False,
+        run: dict[str, Any] | None = None,
     ) -> None:
-        """Print the final summary (as a JSON line too, with --json)."""
+        """Print the final summary (as a JSON line too, with --json, `run` added to it: which
+        shard of which profile, as `--summary` writes it)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
         if self._json:
             record = summary_record(summary, network, interrupted=interrupted, seconds=seconds)
-            self.events([record])
+            self.events([record | (run or {})])
             stream: TextIO = sys.stderr
         else:
             stream = self._out

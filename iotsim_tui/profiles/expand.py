@@ -19,10 +19,24 @@ from iotsim_tui.profiles.model import (
 _T = TypeVar("_T", Subscription, Telemetry, Command, Will)
 
 
-def devices_of(network: Network) -> tuple[Device, ...]:
-    """Every device of the network: the listed ones, then each template's, in order."""
-    expanded = [device for template in network.templates for device in expand(template)]
-    return network.devices + tuple(expanded)
+def devices_of(network: Network, shard: tuple[int, int] | None = None) -> tuple[Device, ...]:
+    """Every device of the network: the listed ones, then each template's, in order.
+
+    With `shard` `(index, count)`, only those whose position is `index` modulo `count` (as
+    `devices_of(network)[index::count]`), without making the others: a shard of a large
+    fleet expands its own devices only.
+    """
+    if shard is None:
+        expanded = [device for template in network.templates for device in expand(template)]
+        return network.devices + tuple(expanded)
+    index, count = shard
+    chosen = list(network.devices[index::count])
+    position = len(network.devices)
+    for template in network.templates:
+        for offset in range((index - position) % count, template.count, count):
+            chosen.append(_numbered(template, template.first + offset))
+        position += template.count
+    return tuple(chosen)
 
 
 def expand(template: DeviceTemplate) -> list[Device]:

@@ -96,6 +96,8 @@ PLACEHOLDERS: dict[str, str | list[str]] = {
     "H": "127.0.0.1",
     "P": "1883",
     "--pcap FILE": "capture.pcap",
+    "SUMMARY": "summary.json",
+    "--out FILE": "merged.json",
     "--config FILE": "broker.toml",
     "--acl-file F": "broker.acl",
     "DIR": "certs",
@@ -369,6 +371,12 @@ def _run_block(
         assert broker.tls_port is not None
         ports = {1883: broker.port, 8883: broker.tls_port}
     _prepare(folder, ports, text, certs)
+    if "merge summary.json" in text:
+        # A summary to merge: that of a run of one shard, 1 of 1.
+        _run_ok(
+            folder,
+            "iotsim-tui run profiles/nde_finance_lab.toml --duration 1 --summary summary.json",
+        )
     if ".pcap" in text:
         made: Path = request.getfixturevalue("captures")
         if not (made / "profiles").exists():

@@ -77,3 +77,15 @@ def test_overlapping_templates_are_refused_once() -> None:
         'ward.toml:29: templates[1].id = "BED{n}": makes "BED7", '
         "already the id of templates[0] (n = 7)"
     )
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7])
+def test_a_shard_expands_only_its_own_devices_the_same_as_slicing_all(count: int) -> None:
+    network = parse_network(
+        TEXT + '\n[[templates]]\nname = "Cot {n}"\nid = "COT{n}"\ncount = 5\n', "ward.toml"
+    )
+    every = devices_of(network)
+    assert len(every) == 9
+    shards = [devices_of(network, (index, count)) for index in range(count)]
+    assert shards == [every[index::count] for index in range(count)]
+    assert sorted(d.id for shard in shards for d in shard) == sorted(d.id for d in every)
