@@ -97,7 +97,6 @@ PLACEHOLDERS: dict[str, str | list[str]] = {
     "P": "1883",
     "--pcap FILE": "capture.pcap",
     "SUMMARY": "summary.json",
-    "--out FILE": "merged.json",
     "--config FILE": "broker.toml",
     "--acl-file F": "broker.acl",
     "DIR": "certs",
