@@ -44,7 +44,9 @@ def _busy(app: App[Any]) -> str:
         return f"worker {running[0]!r} running"
     for screen in app.screen_stack:
         for node in (app, *screen.walk_children(with_self=True)):
-            if node.message_queue_size:
+            # Callbacks waiting for the next refresh (call_after_refresh, call_next) are not
+            # messages but still work to do, such as pushing a screen.
+            if node.message_queue_size or node._next_callbacks:
                 return f"messages waiting in {node!r}"
     return ""
 

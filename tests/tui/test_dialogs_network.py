@@ -429,8 +429,7 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
         first_ca = (certs / "ca.crt").read_bytes()
 
         await pilot.click("#generate")
-        await settle(pilot)
-        assert isinstance(app.screen, ConfirmScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("n")
         await app.workers.wait_for_complete()
         await settle(pilot)
@@ -438,7 +437,7 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
         assert "Using the existing" in str(app.screen.query_one("#generate-status", Static).content)
 
         await pilot.click("#generate")
-        await settle(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
         await app.workers.wait_for_complete()
         await settle(pilot)
