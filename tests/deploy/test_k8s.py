@@ -102,7 +102,9 @@ def test_an_indexed_job_of_one_pod_per_shard_against_the_broker(tmp_path: Path) 
 
 
 def test_each_pods_script_runs_its_own_shard_and_shows_the_summary(tmp_path: Path) -> None:
-    _, job = _deploy(tmp_path, _fleet(tmp_path), "--shards", "3", "--broker", "10.0.0.5:1884")
+    _, job = _deploy(
+        tmp_path, _fleet(tmp_path), "--shards", "3", "--broker", "mqtt.cluster.local:1884"
+    )
     script = _pod(job)["containers"][0]["command"][2]
     # The script, run by sh as a pod would, with a stand-in for iotsim-tui on the PATH that
     # records its arguments and writes a summary where it was told to.
@@ -135,7 +137,7 @@ def test_each_pods_script_runs_its_own_shard_and_shows_the_summary(tmp_path: Pat
         assert '{"devices": 1}' in result.stdout
     runs = args_file.read_text().splitlines()
     assert [run.split("--shard ")[1].split()[0] for run in runs] == ["1/3", "2/3", "3/3"]
-    assert all("--host 10.0.0.5 --port 1884" in run for run in runs)
+    assert all("--host mqtt.cluster.local --port 1884" in run for run in runs)
     assert sorted(p.name for p in summaries.iterdir()) == [
         "shard-1-of-3.json",
         "shard-2-of-3.json",
