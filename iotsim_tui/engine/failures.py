@@ -8,6 +8,7 @@ one sentence a user can act on, and says whether trying again can help.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from dataclasses import dataclass
@@ -135,6 +136,14 @@ def describe(
         return Failure(f"connection refused by {host}:{port}: is the broker running?", fatal=False)
     if isinstance(cause, TimeoutError) or "timed out" in str(cause).lower():
         return Failure(f"timed out connecting to {host}:{port}", fatal=False)
+    if isinstance(cause, asyncio.CancelledError):
+        # aiomqtt gives up waiting for CONNACK by cancelling its own wait: a broker (or a
+        # machine) too busy to answer in time, not a cancellation the user asked for.
+        return Failure(
+            f"timed out connecting to {host}:{port}: no answer to CONNECT in time "
+            "(a busy broker or machine)",
+            fatal=False,
+        )
     if isinstance(cause, ConnectionError | EOFError):
         if tls:  # while connecting: a plain listener hangs up on a ClientHello
             return Failure(

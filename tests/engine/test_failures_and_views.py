@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 
@@ -40,6 +41,17 @@ def test_socket_failures() -> None:
     assert (gai.message, gai.fatal) == ("name not found: broker.lan", True)
     assert describe(wrapped(TimeoutError("timed out")), **where).message == (
         "timed out connecting to broker.lan:1883"
+    )
+    try:  # aiomqtt gives up waiting for CONNACK by cancelling its wait
+        try:
+            raise asyncio.CancelledError
+        except asyncio.CancelledError:
+            raise aiomqtt.MqttError("") from None
+    except aiomqtt.MqttError as gave_up:
+        cancelled = gave_up
+    assert describe(cancelled, **where).message == (
+        "timed out connecting to broker.lan:1883: no answer to CONNECT in time "
+        "(a busy broker or machine)"
     )
     lost = LostBeforeConnack("closed")
     assert describe(lost, **where).message == (
