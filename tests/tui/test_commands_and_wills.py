@@ -201,6 +201,9 @@ async def test_x_in_the_subscriptions_pane_unsubscribes_now_and_in_the_profile(
         )
         assert opened.network.devices[0].subscribe == (Subscription("ops/#"),)
         assert "TS1 no longer subscribes to alerts/{id} (unsubscribed now)." in _messages(app)
+        # The row went: find the others again where they are now.
+        await wait_for(pilot, lambda: table.row_count == 2, "two rows")
+        filters = [table.get_row_at(n)[0] for n in range(2)]
         table.move_cursor(row=filters.index("cmd/TS1"))
         await pilot.press("x")
         await wait_for(pilot, lambda: any("stays" in m for m in _messages(app)), "the refusal")
