@@ -46,7 +46,7 @@ from tests.docs.markdown import (
 from tests.support.bundled import RunningBundled, run_bundled_broker
 from tests.support.certs import make_cert_dir
 from tests.support.mosquitto import stop
-from tests.support.ports import free_port, wait_for_port
+from tests.support.ports import free_ports, wait_for_port
 
 TIMEOUT = 60.0
 """Seconds a command may take; past that it is taken to run until stopped."""
@@ -363,7 +363,7 @@ def _run_block(
     folder.mkdir()
     text = "\n".join(c.text for c in commands)
     if _own_broker(commands):
-        ports = {shown: free_port() for shown in DOC_PORTS}
+        ports = dict(zip(DOC_PORTS, free_ports(len(DOC_PORTS)), strict=True))
     else:
         broker: RunningBundled = request.getfixturevalue("broker")
         assert broker.port is not None

@@ -76,12 +76,26 @@ def _showing(topic: str, *keys: str) -> Callable[[Pilot[Any]], Any]:
             if view.cursor_path == topic:
                 break
             await pilot.press("down")
-        await pilot.press(*keys)
         for field in screen.query(Input):
             field.cursor_blink = False
-        await pilot.pause(0.3)
+        await _drawn(pilot)  # the selected topic's messages are shown at the next tick
+        await pilot.press(*keys)
+        await _drawn(pilot)
 
     return run_before
+
+
+async def _drawn(pilot: Pilot[Any]) -> None:
+    """Wait until the screen stays the same over two of the view's ticks (it redraws at most
+    once per tick, so a key's effect shows at the next one)."""
+    before = pilot.app.export_screenshot()
+    for _ in range(100):
+        await pilot.pause(0.3)
+        now = pilot.app.export_screenshot()
+        if now == before:
+            return
+        before = now
+    raise AssertionError("the topic tree kept changing")
 
 
 @pytest.mark.parametrize("size", [(120, 32), (80, 24)], ids=["120x32", "80x24"])
