@@ -137,6 +137,12 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
         await pilot.press("b")
         console = _console(app)
         await wait_for(pilot, lambda: "TS1" in console.clients, "TS1 in the broker console")
+        # The feed may list the client before its SUBSCRIBE: wait for the next one.
+        await wait_for(
+            pilot,
+            lambda: [s.filter for s in console.listed("TS1").subscriptions] == ["High_Tempe"],
+            "TS1's subscription in the broker console",
+        )
         ts1 = console.listed("TS1")
         assert ts1.address.startswith("127.0.0.1:")
         assert ts1.link == "plain"
