@@ -6,11 +6,8 @@ The test runs its own tmux server on a private socket and kills only that server
 from __future__ import annotations
 
 import re
-import shutil
 import socket
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,18 +20,6 @@ from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Terminal]:
-    """A private tmux server; only it is killed at the end."""
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
-    path = tmp_path / "tmux.sock"
-    try:
-        yield Terminal(path)
-    finally:
-        subprocess.run(["tmux", "-S", str(path), "kill-server"], capture_output=True, check=False)
 
 
 def test_a_user_runs_the_expired_certificate_lesson_by_keys(tmux: Terminal, tmp_path: Path) -> None:
