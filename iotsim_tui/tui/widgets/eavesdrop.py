@@ -189,9 +189,11 @@ class EavesdropPane(Vertical):
     def _show_detail(self) -> None:
         packets = self.packets
         item = packets.item(packets.cursor)
-        if item is not None and packets.cursor != self._shown:
+        # While the pane is taken down its children go first; the feed may still deliver.
+        detail = next(self.query("#eavesdrop-detail").results(Static), None)
+        if item is not None and detail is not None and packets.cursor != self._shown:
             self._shown = packets.cursor
-            self.query_one("#eavesdrop-detail", Static).update(packet_detail(item))
+            detail.update(packet_detail(item))
 
     def _show_banner(self) -> None:
         latest = self._latest
