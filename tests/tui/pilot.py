@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from iotsim_tui.engine.events import DeviceError, Event, MessageIn, MessageOut, StatusChanged
 from iotsim_tui.profiles.model import Network
@@ -30,6 +30,15 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {limit:.0f} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def click_button(pilot: Pilot[Any], selector: str) -> None:
+    """Click a button on the current screen once it takes clicks again: Textual's Button
+    ignores a click during its press effect (0.2 s after the last press, ended by a timer that
+    runs late on a loaded machine), so a second click on the same button could be lost."""
+    button = pilot.app.screen.query_one(selector, Button)
+    await wait_for(pilot, lambda: not button.has_class("-active"), f"{selector} to take clicks")
+    await pilot.click(selector)
 
 
 LASTING_WORKERS = frozenset({"_loader", "simulation", "brokers", "load", "console-feed"})

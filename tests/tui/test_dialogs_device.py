@@ -36,7 +36,7 @@ from tests.tui.dialog_harness import (
     toggle,
     type_into,
 )
-from tests.tui.pilot import settle, wait_for
+from tests.tui.pilot import click_button, settle, wait_for
 
 SENSOR = Device("Temperature_Sensor", "TS1", "Server room")
 LAB = Network("NDE_FINANCE_NETWORK", devices=(SENSOR,))
@@ -332,7 +332,7 @@ async def test_telemetry_topic_interval_and_template_are_checked() -> None:
         )
         assert app.results == []
         await type_into(pilot, "#template", "hello from {id}")
-        await pilot.click("#submit")
+        await click_button(pilot, "#submit")
         await settle(pilot)
     assert app.results == [
         Telemetry(

@@ -37,7 +37,7 @@ from tests.tui.dialog_harness import (
     toggle,
     type_into,
 )
-from tests.tui.pilot import settle, wait_for
+from tests.tui.pilot import click_button, settle, wait_for
 
 LAB = Network("NDE_FINANCE_NETWORK", description="Finance floor sensors")
 
@@ -490,7 +490,7 @@ async def test_browse_puts_the_chosen_file_in_its_field(tmp_path: Path) -> None:
         await pilot.press("escape")  # a cancelled pick leaves the field alone
         await settle(pilot)
         assert app.screen.query_one("#ca", Input).value == ""
-        await pilot.click("#browse-ca")
+        await click_button(pilot, "#browse-ca")
         await settle(pilot)
         await type_into(pilot, "#path", str(certs / "lab-ca.pem"))
         await pilot.press("enter")
