@@ -15,6 +15,7 @@ from iotsim_tui.engine.events import DeviceError, Event, MessageIn, MessageOut, 
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.profiles.save import save_network
 from iotsim_tui.tui.app import IotsimApp, make_app
+from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.session import OpenNetwork
 
 WAIT = 45.0
@@ -39,6 +40,17 @@ async def click_button(pilot: Pilot[Any], selector: str) -> None:
     button = pilot.app.screen.query_one(selector, Button)
     await wait_for(pilot, lambda: not button.has_class("-active"), f"{selector} to take clicks")
     await pilot.click(selector)
+
+
+async def wait_subscribed(pilot: Pilot[Any], console: BrokerConsoleScreen, client_id: str) -> None:
+    """Wait until the broker console's feed lists `client_id` with a subscription: the feed
+    can list a client between its CONNECT and its SUBSCRIBE, and a command sent then reaches
+    no one (a device is "connected" before it has subscribed)."""
+
+    def subscribed() -> bool:
+        return client_id in console.clients and bool(console.listed(client_id).subscriptions)
+
+    await wait_for(pilot, subscribed, f"{client_id} subscribed, in the broker console")
 
 
 LASTING_WORKERS = frozenset({"_loader", "simulation", "brokers", "load", "console-feed"})

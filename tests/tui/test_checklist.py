@@ -22,7 +22,7 @@ from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.checklist import Checklist, checklist_text
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
-from tests.tui.pilot import app_on, fill, type_text, wait_for
+from tests.tui.pilot import app_on, fill, type_text, wait_for, wait_subscribed
 
 ALERT = "Alert for High Temperature"
 
@@ -73,7 +73,7 @@ async def test_the_checklist_ticks_each_check_as_it_passes(tmp_path: Path) -> No
         await wait_for(pilot, lambda: isinstance(app.screen, BrokerConsoleScreen), "the console")
         console = app.screen
         assert isinstance(console, BrokerConsoleScreen)
-        await wait_for(pilot, lambda: "TS2" in console.clients, "TS2 in the console")
+        await wait_subscribed(pilot, console, "TS2")
         await fill(pilot, "#command-topic", "High_Tempe")
         await pilot.press("enter")
         await type_text(pilot, ALERT)

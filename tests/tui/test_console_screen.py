@@ -24,7 +24,7 @@ from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
 from tests.support.ports import free_port
 from tests.tui.password_broker import USER, password_mosquitto
-from tests.tui.pilot import app_on, wait_for
+from tests.tui.pilot import app_on, wait_for, wait_subscribed
 
 
 def note_of(screen: BrokerConsoleScreen) -> str:
@@ -116,7 +116,7 @@ async def test_commands_to_nobody_are_flagged_and_a_tls_link_names_its_version(
         port = network.broker.effective_port
         async with aiomqtt.Client("localhost", port, identifier="S1", tls_context=context) as s1:
             await s1.subscribe("fleet/+/cmd", qos=1)
-            await wait_for(pilot, lambda: "S1" in screen.clients, "S1 in the feed")
+            await wait_subscribed(pilot, screen, "S1")
             screen.send("fleet/S1/cmd", "on", 1)
             await wait_for(
                 pilot,

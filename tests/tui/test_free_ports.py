@@ -19,7 +19,7 @@ from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.widgets.network_header import NetworkHeader
 from tests.support.bundled import skip_without_broker
 from tests.support.certs import make_cert_dir
-from tests.tui.pilot import fill, type_text, wait_for
+from tests.tui.pilot import fill, type_text, wait_for, wait_subscribed
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ async def test_the_broker_takes_a_free_port_and_everything_finds_it(tmp_path: Pa
             await pilot.press("b")
             console = app.screen
             assert isinstance(console, BrokerConsoleScreen)
-            await wait_for(pilot, lambda: "TS1" in console.clients, "TS1 in the console")
+            await wait_subscribed(pilot, console, "TS1")
             title = str(console.query_one("#console-title").render())
             assert f"127.0.0.1:{port}" in title
             await fill(pilot, "#command-topic", "High_Tempe")

@@ -24,7 +24,7 @@ from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
-from tests.tui.pilot import app_on, fill, type_text, wait_for
+from tests.tui.pilot import app_on, fill, type_text, wait_for, wait_subscribed
 
 pytestmark = pytest.mark.slow
 
@@ -196,7 +196,7 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
         )
         await pilot.press("b")
         console = _console(app)
-        await wait_for(pilot, lambda: "TS1" in console.clients, "TS1 in the TLS console")
+        await wait_subscribed(pilot, console, "TS1")
         assert console.listed("TS1").link.startswith("TLSv1.")
         await _send_from_console(app, pilot, "This is second alert for High Temperature")
         await wait_for(
