@@ -213,9 +213,12 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
         assert _sent_counters(screen, "S1") == arrived["S1"]
         shown = screen.query_one(LogView).text_of_rows()
         assert len([row for row in shown if "lab/S7/t" in row]) == len(arrived["S7"])
-        # A device never watched has its last events from the end of the run.
-        assert len(arrived["S20"]) < KEPT_AT_END
-        assert _sent_counters(screen, "S20") == arrived["S20"]
+        # A device never watched has its last events from the end of the run: all of them
+        # when the run was short, the last KEPT_AT_END (its status changes among them) when a
+        # loaded machine made it long.
+        shown = _sent_counters(screen, "S20")
+        assert shown == arrived["S20"][len(arrived["S20"]) - len(shown) :]
+        assert len(shown) >= min(len(arrived["S20"]), KEPT_AT_END - 5)
         assert opened.records["S20"].log[-1].status is DeviceStatus.STOPPED  # type: ignore[union-attr]
 
 

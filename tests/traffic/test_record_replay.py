@@ -127,15 +127,20 @@ async def test_replay_keeps_the_gaps_between_messages(
         )
     )
     out, task = await _recorded(broker, len(gaps))
-    await replay(broker, recording)
+    clock = asyncio.get_running_loop()
+    sent_at: list[float] = []
+    called = clock.time()
+    await replay(broker, recording, sent=lambda _count: sent_at.append(clock.time()))
     await asyncio.wait_for(task, 20)
     path = tmp_path / "again.jsonl"
     path.write_text(out.getvalue())
-    times = [message.time for _, message in read_recording(path)]
-    got = [t - times[0] for t in times]
-    # Arrival gaps follow the recording's; the tolerance is for a loaded, shared machine.
-    assert all(abs(a - b) < 0.1 for a, b in zip(got, gaps, strict=True)), got
-    assert got[-1] >= 0.45
+    assert [message.payload for _, message in read_recording(path)] == [b"0", b"1", b"2", b"3"]
+    # Message i is due `gaps[i]` after the pass starts, which is after the call: none may
+    # leave sooner (1 ms for the loop's timer). A replay that lost the gaps would send the
+    # four as soon as it connected. How late they may be on a loaded machine is
+    # benchmarks/replay_timing.py's measure, not a test's.
+    since_call = [t - called for t in sent_at]
+    assert all(got >= gap - 0.001 for got, gap in zip(since_call, gaps, strict=True)), since_call
 
 
 async def test_loop_goes_round_again_until_stopped(broker: BrokerSettings, tmp_path: Path) -> None:
