@@ -425,10 +425,12 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
     async with open_dialog(NetworkSettingsScreen(LAB, certs_dir=certs)) as (app, pilot):
         await pilot.click("#generate")
         await app.workers.wait_for_complete()
-        await settle(pilot)  # the status line grows the dialog: click where the button is now
+        await settle(pilot)
         first_ca = (certs / "ca.crt").read_bytes()
 
-        await pilot.click("#generate")
+        # The status line has grown the dialog and the pointer rests on the button: ask again
+        # by key, as a user at the keyboard does (a click lands wherever layout last put it).
+        await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("n")
         await app.workers.wait_for_complete()
@@ -436,7 +438,7 @@ async def test_existing_certificates_are_reused_unless_renewal_is_confirmed(
         assert (certs / "ca.crt").read_bytes() == first_ca
         assert "Using the existing" in str(app.screen.query_one("#generate-status", Static).content)
 
-        await pilot.click("#generate")
+        await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
         await app.workers.wait_for_complete()
