@@ -196,7 +196,8 @@ def _stop_on_signals() -> asyncio.Event:
 async def _start_broker_if_needed(
     stack: AsyncExitStack, network: Network, options: RunOptions
 ) -> None:
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+    from iotsim_tui.broker.launch import BrokerLaunch
+    from iotsim_tui.broker.process import BundledBroker
 
     broker = network.broker
     if not options.start_broker or not broker.wants_bundled:

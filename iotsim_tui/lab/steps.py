@@ -22,7 +22,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.broker.launch import BrokerLaunch
+from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.certs.authority import init_certs
 from iotsim_tui.engine.console import BrokerConsole
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageIn
@@ -31,7 +32,8 @@ from iotsim_tui.engine.views import Ledger
 from iotsim_tui.errors import IotsimError, UsageError
 from iotsim_tui.lab.checks import Grader, Verdict
 from iotsim_tui.profiles.expand import devices_of
-from iotsim_tui.profiles.model import Network, Step, StepAction, SubscribeOn
+from iotsim_tui.profiles.lab_model import Step, StepAction
+from iotsim_tui.profiles.model import Network, SubscribeOn
 from iotsim_tui.protocol.topics import topic_matches
 from iotsim_tui.wiretap.relay import Eavesdrop
 

@@ -52,7 +52,8 @@ async def start_bundled_broker(stack: AsyncExitStack, network: Network) -> None:
         return
     if await asyncio.to_thread(_listening, broker.host, broker.effective_port):
         return  # the app's broker for this network, or one started by hand: use it
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+    from iotsim_tui.broker.launch import BrokerLaunch
+    from iotsim_tui.broker.process import BundledBroker
 
     print(f"starting the bundled broker on {broker.host}:{broker.effective_port}", file=sys.stderr)
     await stack.enter_async_context(BundledBroker(BrokerLaunch.from_network(network, CERTS_DIR)))
