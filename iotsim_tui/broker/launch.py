@@ -80,7 +80,7 @@ class BrokerLaunch:
                 f"network {network.name!r} uses the broker at {broker.host}, which is not "
                 "this machine: the bundled broker only serves local hosts"
             )
-        bind = broker.host if _is_ip(broker.host) else "127.0.0.1"
+        bind = bind_address(broker.host)
         # A profile with a user name and password gets a broker that checks them, so that a
         # wrong password shows as it would on a real broker.
         login = (broker.username, broker.password) if broker.username and broker.password else None
@@ -209,9 +209,21 @@ def check_ports_free(launch: BrokerLaunch) -> None:
                 ) from None
 
 
-def _is_ip(host: str) -> bool:
+def bind_address(host: str) -> str:
+    """The address the bundled broker listens on for a profile's broker host: the host itself
+    when it is an IP address (127.0.0.2, ::1), else 127.0.0.1 (a local name: localhost)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
+        return "127.0.0.1"
+    return host
+
+
+def broker_listens(host: str, port: int) -> bool:
+    """True when something accepts connections on host:port (a broker the app or a user
+    started there already): a blocking check of at most a second."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
         return False
-    return True

@@ -12,7 +12,6 @@ and subscribed, a command delivered) instead of for a fixed time.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import socket
 import time
@@ -22,7 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from iotsim_tui.broker.launch import BrokerLaunch
+from iotsim_tui.broker.launch import BrokerLaunch, bind_address
 from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.certs.authority import init_certs
 from iotsim_tui.engine.console import BrokerConsole
@@ -109,7 +108,7 @@ class LabRun:
         self.grader = Grader(network.lab.checks)
         self.ports: dict[int, int] = {}
         """The profile's port -> the free port the bundled broker listens on instead."""
-        self._bind = network.broker.host if _is_ip(network.broker.host) else "127.0.0.1"
+        self._bind = bind_address(network.broker.host)
         self._certs: Path | None = None
         self._broker: BundledBroker | None = None
         self._tap: Eavesdrop | None = None
@@ -396,11 +395,3 @@ def _some(device_ids: list[str]) -> str:
     if len(device_ids) <= NAMED_DEVICES:
         return ", ".join(device_ids)
     return f"{', '.join(device_ids[:NAMED_DEVICES])} and {len(device_ids) - NAMED_DEVICES} more"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
