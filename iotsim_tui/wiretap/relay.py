@@ -6,7 +6,8 @@ buffering beyond the transports' own). Half-closes are passed on with a FIN, res
 reset, and a slow reader slows the sender down (flow control) instead of growing memory.
 TLS stays end to end between device and broker: the relay never holds a key, so under TLS it
 records ciphertext only. Every chunk is recorded with its time and direction (bounded, see
-`Limits`) and dissected into `WireItem`s for the eavesdrop view.
+`Limits`) and dissected into `WireItem`s for the eavesdrop view. What it shares with the
+impostor (the loopback port, the items and their feeds, the pcap) is `loopback.LoopbackRelay`.
 """
 
 from __future__ import annotations
