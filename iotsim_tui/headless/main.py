@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -196,12 +195,13 @@ def _stop_on_signals() -> asyncio.Event:
 async def _start_broker_if_needed(
     stack: AsyncExitStack, network: Network, options: RunOptions
 ) -> None:
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+    from iotsim_tui.broker.launch import BrokerLaunch, broker_listens
+    from iotsim_tui.broker.process import BundledBroker
 
     broker = network.broker
     if not options.start_broker or not broker.wants_bundled:
         return
-    if await asyncio.to_thread(_listening, broker.host, broker.effective_port):
+    if await asyncio.to_thread(broker_listens, broker.host, broker.effective_port):
         # The app's bundled broker for this network, or one started by hand: use it, and say so.
         print(
             f"a broker already listens on {broker.host}:{broker.effective_port}: the devices "
@@ -211,11 +211,3 @@ async def _start_broker_if_needed(
         return
     launch = BrokerLaunch.from_network(network, CERTS_DIR)
     await stack.enter_async_context(BundledBroker(launch))
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import textwrap
 from pathlib import Path
 
 from iotsim_tui.lab.attacks import ATTACKS, AttackOutcome, find_attack
+from iotsim_tui.lab.report_text import report_width, wrapped
 
 
 def add_attack_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,32 +67,21 @@ def run(args: argparse.Namespace) -> int:
 
 def render(outcome: AttackOutcome) -> str:
     """The outcome as the command line prints it."""
-    width = min(shutil.get_terminal_size((100, 24)).columns, 100)
+    width = report_width()
     attack = outcome.attack
     state = "on" if outcome.defence else "off"
     lines = [
         "",
         f"Attack {attack.key} · {attack.title} · defence {attack.defence} {state}",
-        _wrap(f"The attacker {attack.does}.", width, ""),
+        wrapped(f"The attacker {attack.does}.", width, ""),
         "",
         f"Result: {outcome.result.upper()}: {outcome.summary}",
         "",
         "What the attacker did and saw",
     ]
-    lines += [_wrap(fact, width, "  ") for fact in outcome.facts]
+    lines += [wrapped(fact, width, "  ") for fact in outcome.facts]
     if outcome.broker_log:
         lines += ["", "The broker's log about the attacker"]
-        lines += [_wrap(line, width, "  ") for line in outcome.broker_log]
+        lines += [wrapped(line, width, "  ") for line in outcome.broker_log]
     lines += ["", f"The defence ({attack.defence}): {attack.stops}."]
     return "\n".join(lines)
-
-
-def _wrap(text: str, width: int, lead: str) -> str:
-    return textwrap.fill(
-        text,
-        width,
-        initial_indent=lead,
-        subsequent_indent=" " * (len(lead) + 2),
-        break_on_hyphens=False,
-        break_long_words=False,
-    )

@@ -22,13 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from iotsim_tui.broker.device_acl import device_acl
-from iotsim_tui.broker.process import (
-    LOGIN_DELAY,
-    PUBLISH_RATE,
-    QUEUED_MESSAGES,
-    BrokerLaunch,
-    BundledBroker,
-)
+from iotsim_tui.broker.launch import LOGIN_DELAY, PUBLISH_RATE, QUEUED_MESSAGES, BrokerLaunch
+from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageIn, StatusChanged
 from iotsim_tui.engine.simulation import Simulation
 from iotsim_tui.errors import UsageError

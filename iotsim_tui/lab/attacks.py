@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iotsim_tui.errors import UsageError
-from iotsim_tui.profiles.model import ATTACK_NAMES, DEFENCE_NAMES
+from iotsim_tui.profiles.lab_model import ATTACK_NAMES
+from iotsim_tui.profiles.model import DEFENCE_NAMES
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from iotsim_tui.engine.events import (
     StatusChanged,
 )
 from iotsim_tui.engine.views import Ledger
-from iotsim_tui.profiles.model import REFUSAL_REASONS, Check, CheckKind, TLSSettings
+from iotsim_tui.profiles.lab_model import REFUSAL_REASONS, Check, CheckKind
+from iotsim_tui.profiles.model import TLSSettings
 
 if TYPE_CHECKING:
     # Only a type: the app's first frame must not wait for the relay's modules.

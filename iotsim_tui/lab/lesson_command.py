@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import textwrap
 from pathlib import Path
 
 from iotsim_tui.errors import ProfileProblem
 from iotsim_tui.lab.lessons import LESSONS, LessonRefused, check_network, find_lesson, number_of
+from iotsim_tui.lab.report_text import report_width, wrapped
 
 MARKS = {"": "  ", "key": "▸ ", "alarm": "⚠ "}
 """How a line of what the relay saw starts: the lesson's point, and what an attacker reads."""
@@ -67,21 +66,21 @@ def run(args: argparse.Namespace) -> int:
     result = asyncio.run(
         run_lesson(lesson, network, certs_parent=args.certs_dir, port=args.port, pcap=args.pcap)
     )
-    width = min(shutil.get_terminal_size((100, 24)).columns, 100)
+    width = report_width()
     print(f"Lesson {number_of(lesson)} · {lesson.title}")
-    print(_wrap(lesson.case, width, ""))
+    print(wrapped(lesson.case, width, ""))
     print()
     print("The device log")
     for line in result.device_log:
-        print(_wrap(line, width, "  "))
-    print(_wrap(f"Reason: {result.reason}", width, ""))
+        print(wrapped(line, width, "  "))
+    print(wrapped(f"Reason: {result.reason}", width, ""))
     print()
     print("What the eavesdrop relay saw")
     for seen in result.seen:
-        print(_wrap(seen.text, width, MARKS[seen.mark.value]))
+        print(wrapped(seen.text, width, MARKS[seen.mark.value]))
     print()
     print("What stopped it, or would have")
-    print(_wrap(lesson.lesson, width, "  "))
+    print(wrapped(lesson.lesson, width, "  "))
     if result.capture is not None:
         print()
         print(f"capture written to {args.pcap}: {result.capture}")
@@ -105,16 +104,6 @@ def _located(refused: LessonRefused, profile: Path) -> LessonRefused:
         str(profile), refused.key, refused.problem, line=line, value=refused.value
     )
     return LessonRefused(where.message)
-
-
-def _wrap(text: str, width: int, lead: str) -> str:
-    return textwrap.fill(
-        text,
-        width,
-        initial_indent=lead,
-        subsequent_indent=" " * (len(lead) + 2),
-        break_on_hyphens=False,
-    )
 
 
 def _port(text: str) -> int:

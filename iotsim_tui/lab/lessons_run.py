@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from iotsim_tui.engine.events import (
     DeviceError,
@@ -36,9 +36,8 @@ from iotsim_tui.lab.setup_certs import (
     remove_folder,
 )
 from iotsim_tui.profiles.model import Network
-from iotsim_tui.wiretap.items import WireItem
+from iotsim_tui.wiretap.loopback import LoopbackRelay
 from iotsim_tui.wiretap.pcap import PcapSummary
-from iotsim_tui.wiretap.store import CaptureStore
 
 if TYPE_CHECKING:
     from iotsim_tui.engine.simulation import Simulation
@@ -70,20 +69,6 @@ class LessonResult:
     capture: PcapSummary | None
     seconds: float
     """From the start of the set-up to the result."""
-
-
-class Relay(Protocol):
-    """The eavesdrop relay, passive or man in the middle, as a lesson uses it."""
-
-    @property
-    def endpoint(self) -> tuple[str, int]: ...
-
-    def items(self) -> list[WireItem]: ...
-
-    def write_pcap(self, path: str | Path) -> PcapSummary: ...
-
-    @property
-    def store(self) -> CaptureStore: ...
 
 
 async def run_lesson(
@@ -173,7 +158,9 @@ async def _start_broker(stack: AsyncExitStack, case: CaseSetup, port: int) -> tu
     return broker.listening[kind]
 
 
-async def _start_relay(stack: AsyncExitStack, case: CaseSetup, address: tuple[str, int]) -> Relay:
+async def _start_relay(
+    stack: AsyncExitStack, case: CaseSetup, address: tuple[str, int]
+) -> LoopbackRelay:
     try:
         if case.impostor:
             from iotsim_tui.wiretap.impostor import Impostor
@@ -213,7 +200,7 @@ def _as_expected(lesson: Lesson, case: CaseSetup, runs: list[_Run]) -> bool:
 
 
 async def _run_device(
-    case: CaseSetup, relay: Relay, address: tuple[str, int], *, verify: bool, wait: float
+    case: CaseSetup, relay: LoopbackRelay, address: tuple[str, int], *, verify: bool, wait: float
 ) -> _Run:
     from iotsim_tui.engine.simulation import Simulation
 
@@ -278,7 +265,7 @@ async def _send_command(case: CaseSetup, address: tuple[str, int]) -> None:
         raise IotsimError(f"the lesson's console could not send the command: {error}") from None
 
 
-async def _settled(relay: Relay, wait: float) -> None:
+async def _settled(relay: LoopbackRelay, wait: float) -> None:
     """Wait until the relay saw every connection end (the last alert or FIN is recorded)."""
     deadline = time.monotonic() + min(wait, 5.0)
     while any(r.ended is None for r in relay.store.records()):

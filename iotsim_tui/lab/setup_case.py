@@ -29,7 +29,7 @@ from iotsim_tui.profiles.model import (
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 
 if TYPE_CHECKING:
-    from iotsim_tui.broker.process import BrokerLaunch
+    from iotsim_tui.broker.launch import BrokerLaunch
 
 LESSON_USER = "sensor"
 """The user name of the plain-password lesson when the profile gives none."""
@@ -123,7 +123,7 @@ class CaseSetup:
 
     def launch(self, port: int) -> BrokerLaunch:
         """The lesson broker's launch on loopback: `port` (0: a free one)."""
-        from iotsim_tui.broker.process import BrokerLaunch
+        from iotsim_tui.broker.launch import BrokerLaunch
 
         bind = "::1" if self.host.strip("[]") == "::1" else "127.0.0.1"
         if self.host.startswith("127."):

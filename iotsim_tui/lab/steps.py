@@ -12,7 +12,6 @@ and subscribed, a command delivered) instead of for a fixed time.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import socket
 import time
@@ -22,7 +21,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.broker.launch import BrokerLaunch, bind_address
+from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.certs.authority import init_certs
 from iotsim_tui.engine.console import BrokerConsole
 from iotsim_tui.engine.events import DeviceStatus, Event, MessageIn
@@ -31,7 +31,8 @@ from iotsim_tui.engine.views import Ledger
 from iotsim_tui.errors import IotsimError, UsageError
 from iotsim_tui.lab.checks import Grader, Verdict
 from iotsim_tui.profiles.expand import devices_of
-from iotsim_tui.profiles.model import Network, Step, StepAction, SubscribeOn
+from iotsim_tui.profiles.lab_model import Step, StepAction
+from iotsim_tui.profiles.model import Network, SubscribeOn
 from iotsim_tui.protocol.topics import topic_matches
 from iotsim_tui.wiretap.relay import Eavesdrop
 
@@ -107,7 +108,7 @@ class LabRun:
         self.grader = Grader(network.lab.checks)
         self.ports: dict[int, int] = {}
         """The profile's port -> the free port the bundled broker listens on instead."""
-        self._bind = network.broker.host if _is_ip(network.broker.host) else "127.0.0.1"
+        self._bind = bind_address(network.broker.host)
         self._certs: Path | None = None
         self._broker: BundledBroker | None = None
         self._tap: Eavesdrop | None = None
@@ -394,11 +395,3 @@ def _some(device_ids: list[str]) -> str:
     if len(device_ids) <= NAMED_DEVICES:
         return ", ".join(device_ids)
     return f"{', '.join(device_ids[:NAMED_DEVICES])} and {len(device_ids) - NAMED_DEVICES} more"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -1,6 +1,7 @@
 """Network profiles: one TOML file = one network.
 
-- `model`: the typed model (frozen dataclasses) the engine and the app read;
+- `model`: the typed model (frozen dataclasses) the engine and the app read, and
+  `lab_model` the model of its `[lab]` table (steps and checks);
 - `load`: `load_network(path)` / `parse_network(text, path)` check every value and raise
   `ProfileProblems` naming file, line, dotted key, value and what is allowed;
   `check_network(network)` applies the same rules to a network built in code;

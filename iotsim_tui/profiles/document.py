@@ -11,19 +11,18 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from iotsim_tui.profiles.checks import is_scalar
+from iotsim_tui.profiles.lab_model import Lab, Step
 from iotsim_tui.profiles.layout import Inline
 from iotsim_tui.profiles.model import (
     Command,
     Device,
     DeviceTemplate,
     GeneratorKind,
-    Lab,
     MessageProperties,
     MQTTVersion,
     Network,
     PayloadFields,
     Response,
-    Step,
     Subscription,
     Telemetry,
     ValueSpec,

@@ -25,17 +25,17 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from iotsim_tui.profiles.checks import REQUIRED, Checker, is_number
-from iotsim_tui.profiles.locate import KeyPath
-from iotsim_tui.profiles.model import (
+from iotsim_tui.profiles.lab_model import (
     ATTACK_NAMES,
     REFUSAL_REASONS,
-    BrokerSettings,
     Check,
     CheckKind,
     Lab,
     Step,
     StepAction,
 )
+from iotsim_tui.profiles.locate import KeyPath
+from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.protocol.topics import TopicError, validate_topic_name
 
 LAB_KEYS = ("steps", "checks")

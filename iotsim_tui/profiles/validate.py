@@ -14,6 +14,7 @@ from typing import Any
 
 from iotsim_tui.profiles.checks import REQUIRED, SCALAR_RULE, Checker, dotted, is_scalar
 from iotsim_tui.profiles.lab import parse_lab
+from iotsim_tui.profiles.lab_model import Lab
 from iotsim_tui.profiles.library import parse_library
 from iotsim_tui.profiles.locate import KeyPath
 from iotsim_tui.profiles.model import (
@@ -24,7 +25,6 @@ from iotsim_tui.profiles.model import (
     Defences,
     Device,
     DeviceTemplate,
-    Lab,
     MessageProperties,
     MQTTVersion,
     Network,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -47,23 +46,17 @@ def broker_settings(
 
 async def start_bundled_broker(stack: AsyncExitStack, network: Network) -> None:
     """Start the network's bundled broker when it wants one and none listens there yet."""
+    from iotsim_tui.broker.launch import BrokerLaunch, broker_listens
+    from iotsim_tui.broker.process import BundledBroker
+
     broker = network.broker
     if not broker.wants_bundled:
         return
-    if await asyncio.to_thread(_listening, broker.host, broker.effective_port):
+    if await asyncio.to_thread(broker_listens, broker.host, broker.effective_port):
         return  # the app's broker for this network, or one started by hand: use it
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
 
     print(f"starting the bundled broker on {broker.host}:{broker.effective_port}", file=sys.stderr)
     await stack.enter_async_context(BundledBroker(BrokerLaunch.from_network(network, CERTS_DIR)))
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def make_client(broker: BrokerSettings, role: str, *, base: Path | None = None) -> Client:

@@ -3,13 +3,15 @@
 Only MQTT in clear can be read: each TCP connection whose client side starts with CONNECT is
 put back together in sequence order and read by the codec; every PUBLISH the client sent
 becomes a message of the recording, at the time of the segment that completed it. TLS
-connections, other protocols and IPv6 are counted and skipped. Ethernet (what the eavesdrop
-view and most sniffers write), Linux cooked and raw IP captures are read, in either byte
-order, with micro- or nanosecond times.
+connections and other protocols are counted and skipped. TCP over IPv4 and IPv6 (a capture
+on loopback of devices that use ::1) is read. Ethernet (what the eavesdrop view and most
+sniffers write), Linux cooked (v1 and v2, `-i any`) and raw IP captures are read, in either
+byte order, with micro- or nanosecond times.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,7 +28,20 @@ MAGICS = {
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
-LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_SLL = 1, 101, 228, 113
+LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6 = 1, 101, 228, 229
+LINKTYPE_SLL, LINKTYPE_SLL2 = 113, 276
+LINK_TYPES = (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_RAW,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_SLL,
+    LINKTYPE_SLL2,
+)
+ETHERTYPE_IPV4, ETHERTYPE_IPV6 = b"\x08\x00", b"\x86\xdd"
+TCP = 6
+IPV6_OPTION_HEADERS = (0, 43, 60)
+"""IPv6 extension headers walked past to reach TCP: hop-by-hop, routing, destination."""
 FlowKey = tuple[bytes, int, bytes, int]
 
 
@@ -126,7 +141,12 @@ def _message(packet: Publish, flow: _Flow, when: float) -> RecordedMessage | Non
 
 
 def _name(key: FlowKey) -> str:
-    return f"{'.'.join(map(str, key[0]))}:{key[1]} -> {'.'.join(map(str, key[2]))}:{key[3]}"
+    return f"{_end(key[0], key[1])} -> {_end(key[2], key[3])}"
+
+
+def _end(address: bytes, port: int) -> str:
+    ip = ipaddress.ip_address(address)
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 Segment = tuple[FlowKey, int, int, bytes]
@@ -137,8 +157,10 @@ def _tcp_segments(path: Path, data: bytes) -> Iterator[tuple[float, Segment]]:
         raise RecordingError(f"{path} is not a pcap capture (pcapng is not read: save as pcap)")
     order, unit = MAGICS[data[:4]]
     link = struct.unpack(order + "I", data[20:24])[0] & 0xFFFF
-    if link not in (LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_SLL):
-        raise RecordingError(f"{path}: link type {link} is not read (Ethernet or raw IP only)")
+    if link not in LINK_TYPES:
+        raise RecordingError(
+            f"{path}: link type {link} is not read (Ethernet, Linux cooked or raw IP only)"
+        )
     pos, number = 24, 0
     while pos < len(data):
         number += 1
@@ -155,24 +177,58 @@ def _tcp_segments(path: Path, data: bytes) -> Iterator[tuple[float, Segment]]:
 
 
 def _segment(frame: bytes, link: int) -> Segment | None:
-    if link == LINKTYPE_ETHERNET:
-        if len(frame) < 14 or frame[12:14] != b"\x08\x00":
-            return None
-        ip = frame[14:]
-    elif link == LINKTYPE_SLL:
-        if len(frame) < 16 or frame[14:16] != b"\x08\x00":
-            return None
-        ip = frame[16:]
+    packet = _ip_packet(frame, link)
+    if packet is None:
+        return None
+    if packet[0] >> 4 == 4:
+        found = _ipv4_tcp(packet)
+    elif packet[0] >> 4 == 6:
+        found = _ipv6_tcp(packet)
     else:
-        ip = frame
-    if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
-        return None  # IPv4 carrying TCP only
-    header = (ip[0] & 0x0F) * 4
-    total = struct.unpack("!H", ip[2:4])[0]
-    tcp = ip[header:total]
+        return None
+    if found is None:
+        return None
+    source, target, tcp = found
     if len(tcp) < 20:
         return None
     source_port, target_port, seq = struct.unpack("!HHI", tcp[:8])
     offset = (tcp[12] >> 4) * 4
-    key = (ip[12:16], source_port, ip[16:20], target_port)
-    return key, seq, tcp[13], tcp[offset:]
+    return (source, source_port, target, target_port), seq, tcp[13], tcp[offset:]
+
+
+def _ip_packet(frame: bytes, link: int) -> bytes | None:
+    """The IP packet a frame carries, or None when it carries something else."""
+    if link == LINKTYPE_ETHERNET:
+        kind, start = frame[12:14], 14
+    elif link == LINKTYPE_SLL:
+        kind, start = frame[14:16], 16
+    elif link == LINKTYPE_SLL2:
+        kind, start = frame[0:2], 20
+    else:
+        return frame if frame else None  # raw IP: the version nibble tells which
+    if kind not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6) or len(frame) <= start:
+        return None
+    return frame[start:]
+
+
+def _ipv4_tcp(ip: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(source, target, TCP segment) of an IPv4 packet carrying TCP."""
+    if len(ip) < 20 or ip[9] != TCP:
+        return None
+    header = (ip[0] & 0x0F) * 4
+    total = struct.unpack("!H", ip[2:4])[0]
+    return ip[12:16], ip[16:20], ip[header:total]
+
+
+def _ipv6_tcp(ip: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(source, target, TCP segment) of an IPv6 packet carrying TCP, past option headers."""
+    if len(ip) < 40:
+        return None
+    length = struct.unpack("!H", ip[4:6])[0]
+    following, end = ip[6], 40 + length
+    position = 40
+    while following in IPV6_OPTION_HEADERS and position + 8 <= end:
+        following, position = ip[position], position + (ip[position + 1] + 1) * 8
+    if following != TCP:
+        return None  # a fragment, or no TCP
+    return ip[8:24], ip[24:40], ip[position:end]

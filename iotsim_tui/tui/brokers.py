@@ -26,7 +26,8 @@ from iotsim_tui.profiles.model import Network
 
 if TYPE_CHECKING:
     # Imported where used, so that the first frame is not kept waiting for them.
-    from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+    from iotsim_tui.broker.launch import BrokerLaunch
+    from iotsim_tui.broker.process import BundledBroker
 
 Where = tuple[str, int]
 """A broker's host and port."""
@@ -126,7 +127,8 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         return self._notices.pop(where_of(network), None)
 
     async def _ensure(self, network: Network, in_use: list[Network]) -> BundledBroker | None:
-        from iotsim_tui.broker.process import BrokerLaunch, BundledBroker, data_folder
+        from iotsim_tui.broker.launch import BrokerLaunch, data_folder
+        from iotsim_tui.broker.process import BundledBroker
 
         where = where_of(network)
         folder: Path | None = data_folder(network.name)
@@ -225,7 +227,7 @@ class AppBrokers(Mapping[Where, "BundledBroker"]):
         A broker running on that folder is stopped first and started again, empty (returned).
         Raises BrokerError when running devices use it.
         """
-        from iotsim_tui.broker.process import data_folder
+        from iotsim_tui.broker.launch import data_folder
 
         folder = data_folder(network.name)
         async with self._lock:

@@ -8,8 +8,9 @@ capture file for Wireshark. Nothing here imports textual.
 from __future__ import annotations
 
 from iotsim_tui.wiretap.items import Field, WireItem, hexdump
+from iotsim_tui.wiretap.loopback import ItemFeed
 from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
-from iotsim_tui.wiretap.relay import Eavesdrop, ItemFeed
+from iotsim_tui.wiretap.relay import Eavesdrop
 from iotsim_tui.wiretap.store import ConnectionInfo, Direction, Limits
 
 __all__ = [

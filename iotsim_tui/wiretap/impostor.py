@@ -4,9 +4,10 @@ of its own.
 
 This is what an attacker on the path does to a device that does not check the broker's
 certificate. A device that checks it refuses the impostor's certificate in the handshake;
-`Impostor` records that refusal as an item too. It listens on loopback only and relays to
-one target, like `Eavesdrop`; what it decrypted is kept in a `CaptureStore` (bounded) and
-dissected into the same `WireItem`s, so it can be listed and written to a pcap file.
+`Impostor` records that refusal as an item too. Like `Eavesdrop` it is a `LoopbackRelay`: it
+listens on loopback only and relays to one target; what it decrypted is kept in a
+`CaptureStore` (bounded) and dissected into the same `WireItem`s, so it can be listed and
+written to a pcap file.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ import logging
 import ssl
 import time
 from pathlib import Path
-from types import TracebackType
 
 from iotsim_tui.errors import CaptureError
 from iotsim_tui.wiretap.dissect import ConnectionDissector
 from iotsim_tui.wiretap.items import Field, WireItem
-from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
+from iotsim_tui.wiretap.loopback import LISTEN_HOST, LoopbackRelay
 from iotsim_tui.wiretap.store import (
     Address,
-    CaptureStore,
     Chunk,
     ConnectionRecord,
     Direction,
@@ -36,14 +35,13 @@ from iotsim_tui.wiretap.store import (
 
 log = logging.getLogger(__name__)
 
-LISTEN_HOST = "127.0.0.1"
 READ_SIZE = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 IMPOSTOR = "Impostor"
 """The protocol column of the impostor's own items (a refused handshake, a failed relay)."""
 
 
-class Impostor:
+class Impostor(LoopbackRelay):
     """A TLS-terminating relay in front of one broker, presenting its own certificate.
 
     Args:
@@ -53,6 +51,8 @@ class Impostor:
         broker_context: The client context for the impostor's own connection to the broker.
         server_name: The host name sent to the broker (SNI) and checked, when the context does.
     """
+
+    name = "the impostor"
 
     def __init__(
         self,
@@ -64,34 +64,21 @@ class Impostor:
         server_name: str | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self.target = target
-        self.store = CaptureStore(limits)
+        super().__init__(target, limits=limits)
         self.refusals: list[str] = []
         """Why devices refused the impostor's certificate, one entry per refused handshake."""
         self._certificate = certificate
         self._key = key
         self._broker_context = broker_context
         self._server_name = server_name
-        self._items: list[WireItem] = []
-        self._server: asyncio.Server | None = None
-        self._endpoint: Address | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def __aenter__(self) -> Impostor:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def start(self) -> None:
-        """Listen on a free loopback port; raises CaptureError when it cannot."""
+        """Load the impostor's certificate and listen on a free loopback port.
+
+        Raises CaptureError when it cannot.
+        """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
@@ -101,41 +88,18 @@ class Impostor:
                 f"the impostor cannot load its certificate {self._certificate}: {error}"
             ) from None
         self._device_context = context
-        try:
-            self._server = await asyncio.start_server(self._accepted, LISTEN_HOST, 0)
-        except OSError as error:
-            raise CaptureError(f"the impostor cannot listen on {LISTEN_HOST}: {error}") from None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        self._endpoint = (host, port)
+        await super().start()
 
-    async def close(self) -> None:
-        """Stop listening and end every relayed connection."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+    async def _listen(self, host: str) -> asyncio.Server:
+        return await asyncio.start_server(self._accepted, host, 0)
+
+    async def _end_connections(self) -> None:
         for writer in list(self._writers):
             writer.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5.0)
-        if server is not None:
-            await server.wait_closed()
-
-    @property
-    def endpoint(self) -> Address:
-        """The (host, port) devices connect to instead of the broker."""
-        if self._endpoint is None:
-            raise CaptureError("the impostor is not started")
-        return self._endpoint
-
-    def items(self) -> list[WireItem]:
-        """What the impostor read, oldest first."""
-        return list(self._items)
-
-    def write_pcap(self, path: str | Path) -> PcapSummary:
-        """Write what the impostor decrypted (MQTT in clear) to a pcap file."""
-        return write_pcap(Path(path), self.store.records())
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -155,7 +119,7 @@ class Impostor:
         peer = writer.get_extra_info("peername") or (LISTEN_HOST, 0)
         record = self.store.open((str(peer[0]), int(peer[1])), self.target, time.time())
         dissector = ConnectionDissector(record.id, record.client, record.server)
-        self._publish(dissector.opened(record.started))
+        self.publish(dissector.opened(record.started))
         try:
             await writer.start_tls(self._device_context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, OSError, TimeoutError) as error:
@@ -208,13 +172,13 @@ class Impostor:
             if not data:
                 end = End(time.time(), direction, EndKind.FIN)
                 self.store.add_end(record, end)
-                self._publish(dissector.end(end))
+                self.publish(dissector.end(end))
                 with contextlib.suppress(OSError, RuntimeError):
                     sink.close()
                 return
             chunk = Chunk(time.time(), direction, data)
             self.store.add_chunk(record, chunk)
-            self._publish(dissector.feed(chunk))
+            self.publish(dissector.feed(chunk))
             try:
                 sink.write(data)
                 await sink.drain()
@@ -222,7 +186,7 @@ class Impostor:
                 return
 
     def _note(self, record: ConnectionRecord, text: str) -> None:
-        self._publish(
+        self.publish(
             [
                 WireItem(
                     record.id,
@@ -236,10 +200,6 @@ class Impostor:
                 )
             ]
         )
-
-    def _publish(self, items: list[WireItem]) -> None:
-        self._items.extend(items)
-        del self._items[: -self.store.limits.items]
 
 
 def _refusal(error: BaseException) -> str:

@@ -1,11 +1,12 @@
 """Write relayed connections as a pcap file that Wireshark and tshark open without warnings.
 
-The relay sees a byte stream, not packets, so the framing is synthesised: Ethernet, IPv4
+The relay sees a byte stream, not packets, so the framing is synthesised: Ethernet, IP
 and TCP headers with a SYN / SYN-ACK / ACK handshake, sequence and acknowledgement numbers
 that add up both ways, segments of at most one MSS, an ACK for what the other side sent,
 FIN or RST at the end, and correct checksums. Addresses and ports are the real ones (the
 device's ephemeral port, and the broker's 1883 or 8883), so Wireshark's MQTT and TLS
-dissectors engage on their own. IPv6 addresses are written as 127.0.0.1 (IPv4 framing only).
+dissectors engage on their own. A connection over IPv6 (a broker on ::1) is written as IPv6;
+a host name the relay could not resolve to an address is written as 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ MAGIC = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1
 SNAPLEN = 65535
 MSS = 1460
+MSS_IPV6 = 1440
+"""The largest TCP payload in a 1500-byte IPv4 or IPv6 packet (IPv6's header is 20 bytes more)."""
 WINDOW = 65535
 WINDOW_SHIFT = 7
 """Window scale offered in SYN and SYN-ACK: 65535 << 7 is about 8 MiB, plenty for a chunk."""
@@ -91,10 +94,13 @@ class _Flow:
     """The TCP state of one connection's two ends while its frames are made."""
 
     def __init__(self, record: ConnectionRecord) -> None:
+        client, server = _ip_pair(record.client, record.server)
         self.addr = {
-            Direction.TO_BROKER: (_ipv4(record.client), record.client[1]),
-            Direction.TO_DEVICE: (_ipv4(record.server), record.server[1]),
+            Direction.TO_BROKER: (client, record.client[1]),
+            Direction.TO_DEVICE: (server, record.server[1]),
         }
+        self.ipv6 = len(client) == 16
+        self.mss = MSS_IPV6 if self.ipv6 else MSS
         self.mac = {Direction.TO_BROKER: DEVICE_MAC, Direction.TO_DEVICE: BROKER_MAC}
         # Initial sequence numbers: fixed per connection so the same capture gives the same file.
         self.seq = {
@@ -110,7 +116,7 @@ class _Flow:
         receiver = sender.opposite
         options = b""
         if flags & SYN:
-            options = struct.pack("!BBHBBBB", 2, 4, MSS, 1, 3, 3, WINDOW_SHIFT)
+            options = struct.pack("!BBHBBBB", 2, 4, self.mss, 1, 3, 3, WINDOW_SHIFT)
         ack_number = self.seq[receiver] if flags & ACK else 0
         src, sport = self.addr[sender]
         dst, dport = self.addr[receiver]
@@ -118,9 +124,12 @@ class _Flow:
         self.seq[sender] = (
             self.seq[sender] + len(payload) + (1 if flags & (SYN | FIN) else 0)
         ) & 0xFFFFFFFF
-        self.ip_id[sender] = (self.ip_id[sender] + 1) & 0xFFFF
-        ip = _ipv4_header(src, dst, len(tcp), self.ip_id[sender])
-        frame = self.mac[receiver] + self.mac[sender] + b"\x08\x00" + ip + tcp
+        if self.ipv6:
+            ip, ethertype = _ipv6_header(src, dst, len(tcp)), b"\x86\xdd"
+        else:
+            self.ip_id[sender] = (self.ip_id[sender] + 1) & 0xFFFF
+            ip, ethertype = _ipv4_header(src, dst, len(tcp), self.ip_id[sender]), b"\x08\x00"
+        frame = self.mac[receiver] + self.mac[sender] + ethertype + ip + tcp
         self.last = max(self.last, at)
         self.order += 1
         return (self.last, self.order, frame)
@@ -135,10 +144,10 @@ def _frames(record: ConnectionRecord) -> Iterator[Frame]:
     for index, event in enumerate(events):
         if isinstance(event, Chunk):
             data = event.data
-            for start in range(0, len(data), MSS):
-                last = start + MSS >= len(data)
+            for start in range(0, len(data), flow.mss):
+                last = start + flow.mss >= len(data)
                 flags = ACK | (PSH if last else 0)
-                yield flow.segment(event.at, event.direction, flags, data[start : start + MSS])
+                yield flow.segment(event.at, event.direction, flags, data[start : start + flow.mss])
             following = events[index + 1] if index + 1 < len(events) else None
             replies = isinstance(following, Chunk) and following.direction is not event.direction
             if data and not replies:
@@ -151,15 +160,29 @@ def _frames(record: ConnectionRecord) -> Iterator[Frame]:
             yield flow.segment(event.at, event.direction.opposite, ACK)
 
 
-def _ipv4(address: Address) -> bytes:
+def _ip_pair(client: Address, server: Address) -> tuple[bytes, bytes]:
+    """Both ends' addresses, packed, of one family: IPv6 (16 bytes) when either end is IPv6
+    (an IPv4 end then as ::ffff:a.b.c.d), else IPv4 (4 bytes)."""
+    ends = (_packed(client), _packed(server))
+    if all(len(end) == 4 for end in ends):
+        return ends
+    mapped = [end if len(end) == 16 else b"\x00" * 10 + b"\xff\xff" + end for end in ends]
+    return mapped[0], mapped[1]
+
+
+def _packed(address: Address) -> bytes:
+    """An address as 4 bytes (IPv4, or IPv4-mapped IPv6) or 16 (IPv6); 127.0.0.1 for a name."""
     try:
-        ip = ipaddress.ip_address(address[0])
+        ip = ipaddress.ip_address(address[0].partition("%")[0])  # no zone: "fe80::1%lo"
     except ValueError:
         return bytes([127, 0, 0, 1])
-    if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped
-        return mapped.packed if mapped is not None else bytes([127, 0, 0, 1])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.packed
     return ip.packed
+
+
+def _ipv6_header(src: bytes, dst: bytes, payload_length: int) -> bytes:
+    return struct.pack("!IHBB16s16s", 6 << 28, payload_length, 6, 64, src, dst)
 
 
 def _ipv4_header(src: bytes, dst: bytes, payload_length: int, ident: int) -> bytes:
@@ -183,7 +206,10 @@ def _tcp(
     offset = (20 + len(options)) // 4
     header = struct.pack("!HHIIHHHH", sport, dport, seq, ack, offset << 12 | flags, WINDOW, 0, 0)
     segment = header + options + payload
-    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(segment))
+    if len(src) == 16:
+        pseudo = src + dst + struct.pack("!I3xB", len(segment), 6)
+    else:
+        pseudo = src + dst + struct.pack("!BBH", 0, 6, len(segment))
     checksum = _checksum(pseudo + segment)
     return segment[:16] + struct.pack("!H", checksum) + segment[18:]
 

@@ -6,7 +6,8 @@ buffering beyond the transports' own). Half-closes are passed on with a FIN, res
 reset, and a slow reader slows the sender down (flow control) instead of growing memory.
 TLS stays end to end between device and broker: the relay never holds a key, so under TLS it
 records ciphertext only. Every chunk is recorded with its time and direction (bounded, see
-`Limits`) and dissected into `WireItem`s for the eavesdrop view.
+`Limits`) and dissected into `WireItem`s for the eavesdrop view. What it shares with the
+impostor (the loopback port, the items and their feeds, the pcap) is `loopback.LoopbackRelay`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,15 @@ import logging
 import socket
 import struct
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Callable
 
 from iotsim_tui.errors import CaptureError
 from iotsim_tui.profiles.model import BrokerSettings
 from iotsim_tui.wiretap.dissect import ConnectionDissector
 from iotsim_tui.wiretap.items import DecodeBudget, WireItem
-from iotsim_tui.wiretap.pcap import PcapSummary, write_pcap
+from iotsim_tui.wiretap.loopback import LoopbackRelay
 from iotsim_tui.wiretap.store import (
     Address,
-    CaptureStore,
     Chunk,
     ConnectionInfo,
     ConnectionRecord,
@@ -41,52 +38,8 @@ from iotsim_tui.wiretap.store import (
 
 log = logging.getLogger(__name__)
 
-LISTEN_HOST = "127.0.0.1"
 
-
-class ItemFeed:
-    """New dissected items, as an async iterator; bounded: the oldest unread are dropped."""
-
-    def __init__(self, limit: int) -> None:
-        self._items: deque[WireItem] = deque()
-        self._limit = limit
-        self._ready = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-        """Items dropped because this reader fell more than `limit` behind."""
-
-    def put(self, item: WireItem) -> None:
-        """Queue one item for the reader."""
-        if len(self._items) >= self._limit:
-            self._items.popleft()
-            self.dropped += 1
-        self._items.append(item)
-        self._ready.set()
-
-    def close(self) -> None:
-        """End the iteration once the queued items are read."""
-        self._closed = True
-        self._ready.set()
-
-    def drain(self) -> list[WireItem]:
-        """Every item queued right now, without waiting (to handle a burst in one go)."""
-        items = list(self._items)
-        self._items.clear()
-        return items
-
-    def __aiter__(self) -> AsyncIterator[WireItem]:
-        return self
-
-    async def __anext__(self) -> WireItem:
-        while not self._items:
-            if self._closed:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
-
-
-class Eavesdrop:
+class Eavesdrop(LoopbackRelay):
     """A recording relay in front of one broker address.
 
     Use it as an async context manager::
@@ -98,6 +51,8 @@ class Eavesdrop:
             tap.write_pcap("captures/net.pcap")
     """
 
+    name = "the eavesdrop relay"
+
     def __init__(
         self,
         target: Address,
@@ -106,20 +61,15 @@ class Eavesdrop:
         key_log: str | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
-        self.target = target
-        """The broker's (host, port). Assign another (the network switched to TLS on 8883)
-        and new connections go there; the capture keeps both."""
+        super().__init__(target, limits=limits)
+        # `target` may be assigned another (the network switched to TLS on 8883): new
+        # connections go there, and the capture keeps both.
         self.key_log = key_log
         """The TLS key log file the devices write, if any (the view says so in a banner)."""
         self.connect_timeout = connect_timeout
-        self.store = CaptureStore(limits)
         self.budget = DecodeBudget(self.store.limits.decode_rate)
-        self._recent: deque[WireItem] = deque(maxlen=self.store.limits.items)
-        self._feeds: list[ItemFeed] = []
         self._links: set[_Link] = set()
         self._connecting: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-        self._endpoint: Address | None = None
 
     @classmethod
     def for_broker(cls, broker: BrokerSettings, *, limits: Limits | None = None) -> Eavesdrop:
@@ -127,95 +77,19 @@ class Eavesdrop:
         key_log = broker.tls.key_log if broker.tls.enabled else None
         return cls((broker.host, broker.effective_port), limits=limits, key_log=key_log)
 
-    async def __aenter__(self) -> Eavesdrop:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Listen on a free loopback port; raises CaptureError when it cannot."""
+    async def _listen(self, host: str) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        try:
-            self._server = await loop.create_server(
-                lambda: _DeviceSide(self), LISTEN_HOST, 0, reuse_address=True
-            )
-        except OSError as exc:
-            raise CaptureError(
-                f"the eavesdrop relay cannot listen on {LISTEN_HOST}: {exc}"
-            ) from exc
-        host, port = self._server.sockets[0].getsockname()[:2]
-        self._endpoint = (host, port)
+        return await loop.create_server(lambda: _DeviceSide(self), host, 0, reuse_address=True)
 
-    async def close(self) -> None:
-        """Stop listening, close the relayed connections, and end every subscriber's feed."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+    async def _end_connections(self) -> None:
         for task in list(self._connecting):
             task.cancel()
         for link in list(self._links):
             link.close_both()
-        for feed in self._feeds:
-            feed.close()
-        self._feeds.clear()
-        if server is not None:
-            # Last: from Python 3.12 this waits for the relayed connections to be gone too.
-            await server.wait_closed()
-
-    @property
-    def endpoint(self) -> Address:
-        """The (host, port) devices connect to instead of the broker."""
-        if self._endpoint is None:
-            raise CaptureError("the eavesdrop relay is not started")
-        return self._endpoint
 
     def connections(self) -> list[ConnectionInfo]:
         """Every kept connection, oldest first."""
         return [record.info() for record in self.store.records()]
-
-    def items(self) -> list[WireItem]:
-        """The most recent dissected items (at most `Limits.items`), oldest first."""
-        return list(self._recent)
-
-    def subscribe(self, *, replay: bool = True) -> ItemFeed:
-        """An async iterator of dissected items; with `replay`, the recent ones come first."""
-        feed = ItemFeed(self.store.limits.subscriber_queue)
-        if replay:
-            for item in self._recent:
-                feed.put(item)
-        if self._server is None and self._endpoint is not None:
-            feed.close()
-        else:
-            self._feeds.append(feed)
-        return feed
-
-    def unsubscribe(self, feed: ItemFeed) -> None:
-        """Stop feeding `feed` (its iteration ends after the queued items)."""
-        if feed in self._feeds:
-            self._feeds.remove(feed)
-        feed.close()
-
-    def write_pcap(self, path: str | Path) -> PcapSummary:
-        """Write every kept connection to a pcap file; raises CaptureError naming the path."""
-        return write_pcap(Path(path), self.store.records())
-
-    async def save_pcap(self, path: str | Path) -> PcapSummary:
-        """`write_pcap` in a worker thread, from a snapshot, so the event loop keeps relaying."""
-        return await asyncio.to_thread(write_pcap, Path(path), self.store.snapshot())
-
-    def publish(self, items: list[WireItem]) -> None:
-        """Hand new items to the recent list and to every subscriber."""
-        for item in items:
-            self._recent.append(item)
-            for feed in self._feeds:
-                feed.put(item)
 
 
 class _Link:
@@ -431,4 +305,4 @@ def _server_address(transport: asyncio.Transport, target: Address) -> Address:
     return target
 
 
-__all__ = ["CaptureError", "Eavesdrop", "ItemFeed"]
+__all__ = ["CaptureError", "Eavesdrop"]

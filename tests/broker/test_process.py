@@ -17,11 +17,8 @@ import pytest
 
 from iotsim_tui.broker import process as process_module
 from iotsim_tui.broker.auth import add_user
-from iotsim_tui.broker.process import (
-    BrokerLaunch,
-    BundledBroker,
-    check_ports_free,
-)
+from iotsim_tui.broker.launch import BrokerLaunch, check_ports_free
+from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.errors import BrokerError
 from iotsim_tui.profiles.model import BrokerSettings, Network, TLSSettings
 from tests.support.bundled import bundled_broker, run_bundled_broker, skip_without_broker
@@ -265,7 +262,8 @@ async def test_giving_up_while_it_starts_leaves_no_broker_behind(
 
 _PARENT = """
 import asyncio, sys
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.broker.launch import BrokerLaunch
+from iotsim_tui.broker.process import BundledBroker
 
 async def main() -> None:
     broker = BundledBroker(BrokerLaunch(plain_port=0), ready_timeout=30)

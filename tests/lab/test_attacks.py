@@ -16,7 +16,8 @@ import pytest
 
 from iotsim_tui.broker.acl import AccessControl
 from iotsim_tui.broker.device_acl import device_acl
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.broker.launch import BrokerLaunch
+from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.cli import main
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.lab.attacker import Attacker, AttackTarget, ConnectRefused, TargetRefused

@@ -10,7 +10,8 @@ from __future__ import annotations
 from iotsim_tui.engine.events import DeviceError, DeviceStatus, MessageIn, StatusChanged
 from iotsim_tui.engine.views import Ledger
 from iotsim_tui.lab.checks import REFUSALS, Grader, Mark
-from iotsim_tui.profiles.model import REFUSAL_REASONS, Check, CheckKind, TLSSettings
+from iotsim_tui.profiles.lab_model import REFUSAL_REASONS, Check, CheckKind
+from iotsim_tui.profiles.model import TLSSettings
 from iotsim_tui.wiretap.items import Field, WireItem
 from iotsim_tui.wiretap.store import Direction
 

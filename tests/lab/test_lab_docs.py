@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from iotsim_tui.profiles.lab_model import REFUSAL_REASONS, CheckKind, StepAction
 from iotsim_tui.profiles.load import parse_network
-from iotsim_tui.profiles.model import REFUSAL_REASONS, CheckKind, StepAction
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "labs.md"
 TEXT = DOC.read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from iotsim_tui.errors import ProfileProblems
+from iotsim_tui.profiles.lab_model import CheckKind, StepAction
 from iotsim_tui.profiles.load import load_network, parse_network
-from iotsim_tui.profiles.model import CheckKind, StepAction
 from iotsim_tui.profiles.save import dumps_network, save_network
 
 HEAD = """\

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.broker.launch import BrokerLaunch
+from iotsim_tui.broker.process import BundledBroker
 from tests.support.certs import make_cert_dir
 from tests.support.mosquitto import stop
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Button
 
-from iotsim_tui.broker.process import data_folder
+from iotsim_tui.broker.launch import data_folder
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network
 from iotsim_tui.protocol.packets import PubAck, Publish
 from iotsim_tui.tui.screens.confirm import ConfirmScreen

@@ -8,15 +8,8 @@ import pytest
 
 from iotsim_tui.engine.events import DeviceStatus
 from iotsim_tui.lab.checks import Mark
-from iotsim_tui.profiles.model import (
-    BrokerSettings,
-    Check,
-    CheckKind,
-    Device,
-    Lab,
-    Network,
-    Subscription,
-)
+from iotsim_tui.profiles.lab_model import Check, CheckKind, Lab
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.checklist import Checklist, checklist_text

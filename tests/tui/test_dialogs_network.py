@@ -12,7 +12,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
-from iotsim_tui.broker.process import BrokerLaunch, BundledBroker
+from iotsim_tui.broker.launch import BrokerLaunch
+from iotsim_tui.broker.process import BundledBroker
 from iotsim_tui.engine.events import DeviceStatus, StatusChanged
 from iotsim_tui.engine.simulation import Simulation
 from iotsim_tui.errors import BrokerError

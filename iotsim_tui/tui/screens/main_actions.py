@@ -46,7 +46,7 @@ class EditingActions(SelectionScreen):
         raise NotImplementedError
 
     def action_settings(self) -> None:
-        from iotsim_tui.broker.process import data_folder
+        from iotsim_tui.broker.launch import data_folder
         from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
 
         opened = self._need_network()
