@@ -1,0 +1,103 @@
+"""A message in detail from the device log and from the broker console, on real brokers: the
+same payload views as the topic tree, and a diff against the message before on its topic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aiomqtt
+
+from iotsim_tui.engine.events import DeviceStatus, MessageIn
+from iotsim_tui.explore.payloads import View
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
+from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.screens.payload import PayloadScreen
+from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.log_view import LogView
+from iotsim_tui.tui.widgets.payload_view import PayloadView
+from tests.support.mosquitto import RunningMosquitto
+from tests.tui.pilot import app_on, wait_for
+
+
+def _received(screen: MainScreen) -> list[MessageIn]:
+    events = screen.query_one(LogView)._events
+    return [event for event in events if isinstance(event, MessageIn)]
+
+
+async def test_a_device_log_message_opens_in_every_view_with_its_diff(
+    tmp_path: Path, mosquitto: RunningMosquitto
+) -> None:
+    network = Network(
+        "LAB",
+        broker=BrokerSettings(port=mosquitto.port, bundled=False),
+        devices=(Device("Temperature_Sensor", "TS1", subscribe=(Subscription("High_Tempe", 1),)),),
+    )
+    app = app_on(tmp_path, network, start_broker=False)
+    async with (
+        app.run_test(size=(120, 40)) as pilot,
+        aiomqtt.Client("127.0.0.1", mosquitto.port) as console,
+    ):
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: screen.device_id == "TS1", "TS1 selected")
+        await pilot.press("s")
+        await wait_for(
+            pilot, lambda: opened.records["TS1"].status is DeviceStatus.CONNECTED, "TS1 up"
+        )
+        first = {"alert": "High Temperature", "level": 1, "zone": "A"}
+        second = {"alert": "High Temperature", "level": 3, "zone": "A"}
+        for payload in (first, second):
+            await console.publish("High_Tempe", json.dumps(payload).encode(), qos=1)
+        await wait_for(pilot, lambda: len(_received(screen)) == 2, "both alerts in the log")
+
+        lines = screen.query_one(DeviceLog).query_one(LogView)
+        lines.focus()
+        await wait_for(pilot, lambda: lines.selected is _received(screen)[-1], "the newest chosen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PayloadScreen), "the detail")
+        detail = app.screen
+        assert isinstance(detail, PayloadScreen)
+        assert json.loads(detail.payload) == second
+        assert detail.previous is not None
+        assert json.loads(detail.previous) == first
+        assert "← TS1 received · High_Tempe" in detail.title_text
+        view = detail.query_one(PayloadView)
+        await wait_for(pilot, lambda: '"level": 3' in view.plain, "the JSON, pretty-printed")
+        assert view.view is View.JSON
+        await pilot.press("v")
+        await wait_for(pilot, lambda: view.view is View.DIFF, "the diff view")
+        assert "1 changed or new" in view.plain
+        assert '"level": 3,  ~' in view.plain
+        await pilot.press("v", "v")
+        await wait_for(pilot, lambda: view.view is View.HEX, "the hex view")
+        assert view.plain.startswith("00000000  7b 22")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back to the main screen")
+
+        # Up to the first alert: the log holds still, and the first has nothing to diff with.
+        while lines.selected is not _received(screen)[0]:
+            await pilot.press("up")
+        assert not screen.query_one(DeviceLog).follow
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PayloadScreen), "the first alert")
+        assert isinstance(app.screen, PayloadScreen)
+        assert json.loads(app.screen.payload) == first
+        assert app.screen.previous is None
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back again")
+
+        # The first line is the device's status, not a message: Enter says so instead.
+        await pilot.press("home")
+        assert not isinstance(lines.selected, MessageIn)
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: any("not a message" in n.message for n in app._notifications),
+            "a warning for a line that is not a message",
+        )
+        assert app.screen is screen
+        await pilot.press("F")
+        assert screen.query_one(DeviceLog).follow
+        assert lines.selected is lines._events[-1]
