@@ -63,6 +63,8 @@ class TrafficWatch(BrokerConsole):
     def _received(
         self, topic: str, payload: bytes, qos: int, retain: bool, properties: object
     ) -> None:
+        if not self.include_sys and topic.startswith("$"):
+            return  # retained $SYS counters the console's feed subscription brought in
         if len(self._pending) >= PENDING_LIMIT:
             self.overflow += 1
             return

@@ -32,7 +32,9 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
-LASTING_WORKERS = frozenset({"_loader", "simulation", "brokers", "load", "console-feed"})
+LASTING_WORKERS = frozenset(
+    {"_loader", "simulation", "brokers", "load", "console-feed", "console-messages"}
+)
 """Worker groups that run as long as what owns them: a DirectoryTree's queue reader, a
 network's simulation, a broker's watch, the background imports, the console's clients feed."""
 

@@ -1,5 +1,6 @@
 """A message in detail from the device log and from the broker console, on real brokers: the
-same payload views as the topic tree, and a diff against the message before on its topic."""
+same payload views as the topic tree, and a diff against the message before on its topic; the
+console's chart of messages per second."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import aiomqtt
 from iotsim_tui.engine.events import DeviceStatus, MessageIn
 from iotsim_tui.explore.payloads import View
 from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
+from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.screens.payload import PayloadScreen
+from iotsim_tui.tui.widgets.console_messages import ConsoleMessages
 from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.lines_view import LinesView
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.payload_view import PayloadView
+from iotsim_tui.tui.widgets.rate_chart import RateChart
 from tests.support.mosquitto import RunningMosquitto
 from tests.tui.pilot import app_on, wait_for
 
@@ -101,3 +106,61 @@ async def test_a_device_log_message_opens_in_every_view_with_its_diff(
         await pilot.press("F")
         assert screen.query_one(DeviceLog).follow
         assert lines.selected is lines._events[-1]
+
+
+async def test_the_console_lists_messages_opens_one_and_charts_their_rate(
+    tmp_path: Path, mosquitto: RunningMosquitto
+) -> None:
+    network = Network("PLANT", broker=BrokerSettings(port=mosquitto.port, bundled=False))
+    app = app_on(tmp_path, network, start_broker=False)
+    async with (
+        app.run_test(size=(120, 40)) as pilot,
+        aiomqtt.Client("127.0.0.1", mosquitto.port) as device,
+    ):
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrokerConsoleScreen), "the console")
+        console = app.screen
+        assert isinstance(console, BrokerConsoleScreen)
+        messages = console.query_one(ConsoleMessages)
+        await wait_for(pilot, lambda: "reading #" in messages.status, "the reader to connect")
+        await device.publish("plant/temp", b'{"t": 20.5, "unit": "C"}', qos=1)
+        await device.publish("plant/state", b"running", qos=1)
+        await device.publish("plant/temp", b'{"t": 21.0, "unit": "C"}', qos=1)
+        lines = messages.query_one(LinesView)
+        await wait_for(pilot, lambda: lines.line_count == 3, "three messages listed")
+        assert lines.plain.splitlines()[0].split()[1] == "plant/temp"  # newest first
+        assert "running" in lines.plain.splitlines()[1]
+
+        lines.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PayloadScreen), "the detail")
+        detail = app.screen
+        assert isinstance(detail, PayloadScreen)
+        assert detail.payload == b'{"t": 21.0, "unit": "C"}'
+        assert detail.previous == b'{"t": 20.5, "unit": "C"}'
+        assert detail.title_text.startswith("plant/temp · ")
+        view = detail.query_one(PayloadView)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: view.view is View.DIFF, "the diff")
+        assert '"t": 21.0,  ~' in view.plain
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is console, "back to the console")
+
+        await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PayloadScreen), "the text one")
+        assert isinstance(app.screen, PayloadScreen)
+        assert app.screen.payload == b"running"
+        assert app.screen.query_one(PayloadView).view is View.TEXT
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is console, "back again")
+
+        # A message arriving while an older one is chosen leaves the cursor on that one.
+        await device.publish("plant/temp", b'{"t": 21.5, "unit": "C"}', qos=1)
+        await wait_for(pilot, lambda: lines.line_count == 4, "the fourth message")
+        selected = messages.selected
+        assert selected is not None
+        assert selected.seen.payload == b"running"
+
+        chart = messages.query_one(RateChart)
+        await wait_for(pilot, lambda: chart.last is not None, "a second of the rate chart")
