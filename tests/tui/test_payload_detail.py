@@ -1,6 +1,6 @@
-"""A message in detail from the device log and from the broker console, on real brokers: the
-same payload views as the topic tree, and a diff against the message before on its topic; the
-console's chart of messages per second."""
+"""On real brokers: a message in detail from the device log and from the broker console (the
+topic tree's payload views, and a diff against the message before on its topic), the console's
+chart of messages per second, and the charts of a device's telemetry."""
 
 from __future__ import annotations
 
@@ -8,15 +8,26 @@ import json
 from pathlib import Path
 
 import aiomqtt
+from textual.widgets import Sparkline, Static
 
-from iotsim_tui.engine.events import DeviceStatus, MessageIn
+from iotsim_tui.engine.events import DeviceStatus, MessageIn, MessageOut
 from iotsim_tui.explore.payloads import View
-from iotsim_tui.profiles.model import BrokerSettings, Device, Network, Subscription
+from iotsim_tui.profiles.model import (
+    BrokerSettings,
+    Device,
+    GeneratorKind,
+    Network,
+    Subscription,
+    Telemetry,
+    ValueSpec,
+)
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.screens.payload import PayloadScreen
+from iotsim_tui.tui.screens.telemetry_list import TelemetryListScreen
 from iotsim_tui.tui.widgets.console_messages import ConsoleMessages
 from iotsim_tui.tui.widgets.device_log import DeviceLog
+from iotsim_tui.tui.widgets.field_charts import FieldCharts
 from iotsim_tui.tui.widgets.lines_view import LinesView
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.payload_view import PayloadView
@@ -164,3 +175,57 @@ async def test_the_console_lists_messages_opens_one_and_charts_their_rate(
 
         chart = messages.query_one(RateChart)
         await wait_for(pilot, lambda: chart.last is not None, "a second of the rate chart")
+
+
+async def test_the_devices_telemetry_charts_each_numeric_field_of_what_it_published(
+    tmp_path: Path, mosquitto: RunningMosquitto
+) -> None:
+    vitals = Telemetry(
+        "ward/{id}/vitals",
+        interval=0.2,
+        jitter=0.0,
+        fields={
+            "beat": ValueSpec(GeneratorKind.COUNTER, start=60, step=1),
+            "spo2": ValueSpec(GeneratorKind.CONSTANT, value=98),
+            "unit": ValueSpec(GeneratorKind.CONSTANT, value="bpm"),
+        },
+    )
+    network = Network(
+        "WARD",
+        broker=BrokerSettings(port=mosquitto.port, bundled=False),
+        devices=(Device("Monitor", "BED7", telemetry=(vitals,)),),
+    )
+    app = app_on(tmp_path, network, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        opened = app.session.networks[0]
+        await wait_for(pilot, lambda: screen.device_id == "BED7", "BED7 selected")
+        await pilot.press("s")
+        record = opened.records["BED7"]
+        await wait_for(
+            pilot,
+            lambda: sum(isinstance(e, MessageOut) for e in record.log) >= 3,
+            "three telemetry messages",
+        )
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TelemetryListScreen), "the list")
+        dialog = app.screen
+        assert isinstance(dialog, TelemetryListScreen)
+        charts = dialog.query_one(FieldCharts)
+        await wait_for(pilot, lambda: list(charts.fields) == ["beat", "spo2"], "two fields")
+        assert charts.chosen == "beat"
+        beats = charts.fields["beat"]
+        assert beats == [60.0 + n for n in range(len(beats))]  # oldest first, one per message
+        assert "published lately on ward/{id}/vitals" in str(
+            dialog.query_one("#charts-title", Static).content
+        )
+        # Redrawn every second while open: the counter goes on.
+        count = len(beats)
+        await wait_for(pilot, lambda: len(charts.fields["beat"]) > count, "newer values")
+        await pilot.press("c")
+        assert charts.chosen == "spo2"
+        chart = charts.query_one("#chart", Sparkline)
+        assert set(chart.data or []) == {98.0}
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back to the main screen")
