@@ -176,6 +176,18 @@ async def test_the_console_lists_messages_opens_one_and_charts_their_rate(
         chart = messages.query_one(RateChart)
         await wait_for(pilot, lambda: chart.last is not None, "a second of the rate chart")
 
+        # JSON taller than the screen is folded to fit; z unfolds it.
+        rooms = {"rooms": [{"name": f"room {n}", "sensors": {"t": n, "h": 40}} for n in range(60)]}
+        await device.publish("plant/rooms", json.dumps(rooms).encode(), qos=1)
+        await wait_for(pilot, lambda: lines.line_count == 5, "the large message")
+        await pilot.press("home", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PayloadScreen), "the large one")
+        view = app.screen.query_one(PayloadView)
+        await wait_for(pilot, lambda: "folded to fit" in str(view.border_subtitle), "folding")
+        assert '"rooms": [… 60 items]' in view.plain
+        await pilot.press("z")
+        await wait_for(pilot, lambda: '"name": "room 59"' in view.plain, "unfolded")
+
 
 async def test_the_devices_telemetry_charts_each_numeric_field_of_what_it_published(
     tmp_path: Path, mosquitto: RunningMosquitto

@@ -100,6 +100,9 @@ class ConsoleMessages(Vertical):
         self._changed = False
         self._shown: list[Received] = []
         """As drawn: newest first."""
+        self._lines: dict[Received, Text] = {}
+        self._width = 0
+        """The lines as drawn at this width: under a flood, most are drawn again unchanged."""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -139,8 +142,12 @@ class ConsoleMessages(Vertical):
             view.cursor = shown.index(chosen)
         self._shown = shown
         width = view.scrollable_content_region.width
-        view.header = Text(header(28 if width >= WIDE else 18), style="bold", end="")
-        view.show([message_line(received.seen, width) for received in shown], keep_place=hold)
+        if width != self._width:
+            self._width, self._lines = width, {}
+            view.header = Text(header(28 if width >= WIDE else 18), style="bold", end="")
+        drawn = self._lines
+        self._lines = {r: drawn.get(r) or message_line(r.seen, width) for r in shown}
+        view.show([self._lines[received] for received in shown], keep_place=hold)
 
     def _title(self) -> str:
         title = f"Messages on the broker · {len(self.kept):,} of the last {KEPT} · {self.status}"
