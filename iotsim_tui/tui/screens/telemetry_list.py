@@ -111,11 +111,12 @@ class ItemListScreen(DialogScreen[TelemetryChoice | None]):
         raise NotImplementedError
 
     add_line = "+ Add"
+    keys_text = "Enter: edit · a: add · d: delete · Esc: close"
+    """What the keys do, on the dialog's lower edge."""
 
     def compose(self) -> ComposeResult:
         """The items, and a last line to add one."""
-        keys = "Enter: edit · a: add · d: delete · Esc: close"
-        with self.frame(self.list_title(), keys):
+        with self.frame(self.list_title(), self.keys_text):
             yield Static(self.intro_text(), classes="intro", markup=False)
             options = [Option(line, id=str(index)) for index, line in enumerate(self.lines())]
             options.append(Option(self.add_line, id=ADD))
@@ -187,6 +188,7 @@ class TelemetryListScreen(ItemListScreen):
 
     what = "telemetry"
     add_line = "+ Add a telemetry topic"
+    keys_text = "Enter: edit · a: add · d: delete · c: chart · Esc: close"
 
     def __init__(
         self, device: Device, *, subject: str | None = None, published: Published | None = None

@@ -258,6 +258,8 @@ class DeviceLog(Vertical):
         if follow:
             lines.keep_newest()
             lines.scroll_end(animate=False)
+        else:
+            lines.hold_cursor()  # new lines arrive below it, out of view
         self._render_title()
 
     def watch_wrap(self, wrap: bool) -> None:

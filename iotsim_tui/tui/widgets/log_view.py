@@ -168,6 +168,11 @@ class LogView(ScrollView, can_focus=True):
         self._cursor = None
         self.refresh()
 
+    def hold_cursor(self) -> None:
+        """Keep the cursor on the event it is on, even when it is the newest."""
+        if self._cursor is None and self._events:
+            self._cursor = self._first + len(self._events) - 1
+
     def _rows_of(self, index: int) -> tuple[int, int]:
         """The first row of the event at `index`, and the row after its last."""
         if not self._wrap:
