@@ -293,6 +293,7 @@ class BrokerConsoleScreen(Screen[None]):
                     client_id=f"iotsim-console-messages-{time.monotonic_ns() % 1_000_000_000}",
                     include_sys=False,
                     payload_bytes=PAYLOAD_BYTES,
+                    reader="the broker console's message list",
                 ) as watch:
                     table.messages_id = watch.client_id
                     messages.status = f"reading # as {watch.client_id}"
