@@ -37,10 +37,13 @@ class TrafficWatch(BrokerConsole):
         base: Path | None = None,
         include_sys: bool = True,
         payload_bytes: int = PAYLOAD_BYTES,
+        reader: str = "the topic tree",
     ) -> None:
         super().__init__(broker, client_id=client_id or _client_id(), base=base)
         self.include_sys = include_sys
         self.payload_bytes = payload_bytes
+        self.reader = reader
+        """Who reads, as errors name it ("the topic tree", "the broker console")."""
         self.overflow = 0
         """Messages not kept because the reader fell behind by PENDING_LIMIT."""
         self._pending: list[Seen] = []
@@ -56,13 +59,15 @@ class TrafficWatch(BrokerConsole):
                 await self._client.subscribe(SYS, qos=0)
         except MqttError as error:
             raise ConnectionFailed(
-                f"the topic tree could not subscribe to {EVERYTHING} on {self.where}: {error}"
+                f"{self.reader} could not subscribe to {EVERYTHING} on {self.where}: {error}"
             ) from None
         return self
 
     def _received(
         self, topic: str, payload: bytes, qos: int, retain: bool, properties: object
     ) -> None:
+        if not self.include_sys and topic.startswith("$"):
+            return  # retained $SYS counters the console's feed subscription brought in
         if len(self._pending) >= PENDING_LIMIT:
             self.overflow += 1
             return
@@ -102,7 +107,7 @@ class TrafficWatch(BrokerConsole):
             if self._pending:
                 yield self.take()
             raise ConnectionFailed(
-                f"the topic tree lost the broker at {self.where}; is it still running?"
+                f"{self.reader} lost the broker at {self.where}; is it still running?"
             )
 
 

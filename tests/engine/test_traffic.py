@@ -88,3 +88,21 @@ async def test_a_broker_that_goes_away_ends_the_batches(tmp_path: Path) -> None:
 
             with pytest.raises(ConnectionFailed, match="lost the broker"):
                 await asyncio.wait_for(read_all(), WAIT)
+
+
+async def test_without_sys_no_broker_topic_comes_through(mosquitto: RunningMosquitto) -> None:
+    """The broker console's list reads `#` only: mosquitto's retained `$SYS` counters, which
+    the console's feed subscription brings in before `#`, are left out."""
+    settings = BrokerSettings(port=mosquitto.port, bundled=False)
+    async with (
+        TrafficWatch(settings, include_sys=False, reader="the console") as watch,
+        aiomqtt.Client("127.0.0.1", mosquitto.port) as publisher,
+    ):
+        await publisher.publish("plant/state", b"running", qos=1)
+        topics: list[str] = []
+        deadline = time.monotonic() + WAIT
+        async for batch in watch.batches(0.05):
+            topics += [seen.topic for seen in batch]
+            if "plant/state" in topics or time.monotonic() > deadline:
+                break
+        assert topics == ["plant/state"]

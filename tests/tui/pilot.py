@@ -53,7 +53,9 @@ async def wait_subscribed(pilot: Pilot[Any], console: BrokerConsoleScreen, clien
     await wait_for(pilot, subscribed, f"{client_id} subscribed, in the broker console")
 
 
-LASTING_WORKERS = frozenset({"_loader", "simulation", "brokers", "load", "console-feed"})
+LASTING_WORKERS = frozenset(
+    {"_loader", "simulation", "brokers", "load", "console-feed", "console-messages"}
+)
 """Worker groups that run as long as what owns them: a DirectoryTree's queue reader, a
 network's simulation, a broker's watch, the background imports, the console's clients feed."""
 

@@ -125,3 +125,47 @@ async def test_a_row_cut_at_the_edge_ends_with_a_mark_that_more_follows() -> Non
         view.wrap = True
         await pilot.pause()
         assert CUT_MARK not in "".join(view.text_of_rows())
+
+
+async def test_the_cursor_picks_an_event_and_stays_on_it_as_new_ones_arrive() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(LogView)
+        events = _lines(30)
+        view.replace(events)
+        view.focus()
+        await pilot.pause()
+        assert view.selected is events[-1]  # the newest, until moved
+        view.extend(_lines(1, words="newer"))
+        assert view.selected is view._events[-1]
+        await pilot.press("up", "up")
+        assert view.selected is events[-2]
+        assert view.before_selected() == events[:-2]
+        view.extend(_lines(3, words="newest"))
+        await pilot.pause()
+        assert view.selected is events[-2]
+        shown = [view.render_line(y).text for y in range(10)]
+        assert any("line 28" in row for row in shown)  # kept in view
+        await pilot.press("end")
+        assert view.selected is view._events[-1]
+        view.hold_cursor()
+        view.extend(_lines(1, words="after holding"))
+        assert view.selected is view._events[-2]
+        await pilot.press("home")
+        assert view.selected is events[0]
+        assert view.scroll_offset.y == 0
+
+
+async def test_wrapped_the_cursor_moves_by_events_not_rows() -> None:
+    app = _OneLog(_Counting())
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(LogView)
+        long = LogLine("TS1", "word " * 30, 1_000.0)
+        view.replace([long, LogLine("TS1", "short", 1_001.0)])
+        view.wrap = True
+        view.focus()
+        await pilot.pause()
+        await pilot.press("up")
+        assert view.selected is long
+        await pilot.press("down")
+        assert view.selected is not long

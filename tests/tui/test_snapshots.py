@@ -1,4 +1,5 @@
-"""Pictures of the main screen and the broker console, compared with accepted snapshots.
+"""Pictures of the main screen and the broker console (clients, messages and their rate),
+compared with accepted snapshots.
 
 Deterministic: a fixed clock, events with fixed times in UTC, no broker (no live data),
 cursors that do not blink. Update with `pytest tests/tui/test_snapshots.py --snapshot-update`
@@ -26,6 +27,7 @@ from iotsim_tui.engine.events import (
     MessageOut,
     StatusChanged,
 )
+from iotsim_tui.explore.tree import Seen
 from iotsim_tui.profiles.model import (
     BrokerSettings,
     Device,
@@ -37,6 +39,7 @@ from iotsim_tui.tui.app import IotsimApp, make_app
 from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
+from iotsim_tui.tui.widgets.console_messages import ConsoleMessages
 from tests.tui.pilot import fold_events, wait_for
 
 NOW = 1_764_000_100.0
@@ -192,6 +195,18 @@ def test_broker_console_lists_clients(
         table.show(feed, NOW)
         screen.query_one("#console-note", Static).update(table.note)
         screen.last_update = feed
+        messages = screen.query_one(ConsoleMessages)
+        messages.status = "reading # as iotsim-console-messages-4242"
+        messages.redraw(NOW - 2)
+        for second in range(2):
+            at = NOW - 1 + second
+            messages.add(
+                [
+                    Seen(at, "ward/bed7/vitals", b'{"hr": 7%d, "spo2": 98}' % second, 23, 0, False),
+                    Seen(at + 0.2, "High_Tempe", b"Alert for High Temperature", 26, 1, False),
+                ]
+            )
+            messages.redraw(at + 0.5)
         await _still(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=console)

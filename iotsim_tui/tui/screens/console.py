@@ -1,4 +1,5 @@
-"""The broker console: who is connected to the broker, and commands sent by hand."""
+"""The broker console: who is connected to the broker, the messages that flow through it and
+their rate, and commands sent by hand."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from iotsim_tui.engine.console import (
     CredentialsRefused,
 )
 from iotsim_tui.engine.generators import device_topic
+from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.library import KEYS
 from iotsim_tui.profiles.model import LibraryCommand, Network
@@ -34,6 +36,7 @@ from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.screens.library import LibraryScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.clients_table import ClientsTable, feed_note
+from iotsim_tui.tui.widgets.console_messages import PAYLOAD_BYTES, ConsoleMessages
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 from iotsim_tui.tui.widgets.marks import since
 from iotsim_tui.tui.widgets.network_header import link_text
@@ -44,6 +47,8 @@ RECENT = 10
 """Commands sent lately that the library list offers again."""
 TICK_SECONDS = 1.0
 """How often the "since" column is redrawn from the clients' connect times."""
+MESSAGES_SECONDS = 0.25
+"""The messages and their rate are redrawn at most this often, whatever the flood."""
 
 
 class BrokerConsoleScreen(Screen[None]):
@@ -111,7 +116,12 @@ class BrokerConsoleScreen(Screen[None]):
     DEFAULT_CSS = """
     BrokerConsoleScreen #console-title { height: 1; padding: 0 1; background: $panel; }
     BrokerConsoleScreen #console-note { height: auto; padding: 0 1; color: $text-muted; }
-    BrokerConsoleScreen ClientsTable { border: round $primary 50%; }
+    BrokerConsoleScreen ClientsTable, BrokerConsoleScreen ConsoleMessages {
+        border: round $primary 50%;
+    }
+    BrokerConsoleScreen ClientsTable:focus, BrokerConsoleScreen ConsoleMessages:focus-within {
+        border: round $accent;
+    }
     """
 
     def __init__(
@@ -146,6 +156,7 @@ class BrokerConsoleScreen(Screen[None]):
         yield Static(self._title(), id="console-title")
         yield Static("connecting…", id="console-note")
         yield ClientsTable(id="clients")
+        yield ConsoleMessages(id="messages")
         line = MessageLine(
             "command",
             topic_hint="command topic",
@@ -187,8 +198,9 @@ class BrokerConsoleScreen(Screen[None]):
         """Whether a client subscribes to `topic`: by the feed, else by the profile."""
         update = self.last_update
         if isinstance(update, ClientsFeed):
-            own = self.console.client_id if self.console is not None else ""
-            filters = [s.filter for c in update.clients if c.id != own for s in c.subscriptions]
+            table = self.query_one(ClientsTable)
+            own = {table.own_id, table.messages_id}
+            filters = [s.filter for c in update.clients if c.id not in own for s in c.subscriptions]
         else:
             filters = list(self._command_topics())
         return any(topic_matches(matched_filter(f), topic) for f in filters)
@@ -201,9 +213,14 @@ class BrokerConsoleScreen(Screen[None]):
         self.query_one(ClientsTable).border_title = "Connected clients"
         if self.live:
             self.follow_feed()
+            self.follow_messages()
         else:
             self._note("not connected")
         self.set_interval(TICK_SECONDS, self._tick)
+        self.set_interval(MESSAGES_SECONDS, self._redraw_messages)
+
+    def _redraw_messages(self) -> None:
+        self.query_one(ConsoleMessages).redraw(self.clock())
 
     def _tick(self) -> None:
         """Redraw the "since" cells from the clients' connect times, so that they keep counting."""
@@ -262,6 +279,31 @@ class BrokerConsoleScreen(Screen[None]):
             except IotsimError as error:
                 self.console = None
                 self._note(f"not connected: {error.message} (retrying)")
+            await asyncio.sleep(RETRY_SECONDS)
+
+    @work(exclusive=True, group="console-messages", exit_on_error=False)
+    async def follow_messages(self) -> None:
+        """Read every message on the broker (`#`) with a client of its own, into the list."""
+        messages = self.query_one(ConsoleMessages)
+        table = self.query_one(ClientsTable)
+        while True:
+            try:
+                async with TrafficWatch(
+                    self.opened.reach(self.network).broker,
+                    client_id=f"iotsim-console-messages-{time.monotonic_ns() % 1_000_000_000}",
+                    include_sys=False,
+                    payload_bytes=PAYLOAD_BYTES,
+                    reader="the broker console's message list",
+                ) as watch:
+                    table.messages_id = watch.client_id
+                    messages.status = f"reading # as {watch.client_id}"
+                    async for batch in watch.batches(MESSAGES_SECONDS / 2):
+                        messages.add(batch)
+            except CredentialsRefused as error:
+                messages.status = f"not connected: {error.message}"
+                return
+            except IotsimError as error:
+                messages.status = f"not connected: {error.message} (retrying)"
             await asyncio.sleep(RETRY_SECONDS)
 
     @property

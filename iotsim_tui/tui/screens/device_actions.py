@@ -326,7 +326,12 @@ class DeviceActions(SelectionScreen):
         self._with_device(self._telemetry)
 
     def _telemetry(self, target: Target) -> None:
-        from iotsim_tui.tui.screens.telemetry_list import TelemetryChoice, TelemetryListScreen
+        from iotsim_tui.engine.generators import device_topic
+        from iotsim_tui.tui.screens.telemetry_list import (
+            TelemetryChoice,
+            TelemetryListScreen,
+            published_on,
+        )
 
         if not target.device.telemetry:
             self._edit_telemetry(target, None)
@@ -340,7 +345,18 @@ class DeviceActions(SelectionScreen):
             else:
                 self._edit_telemetry(target, choice.index)
 
-        self.app.push_screen(TelemetryListScreen(target.device, subject=target.name), chosen)
+        # The charts show what the selected device published lately (for a template, the
+        # device of it that is selected).
+        record = target.opened.records.get(self.device_id or "")
+
+        def published(index: int) -> list[bytes]:
+            if record is None:
+                return []
+            topic = device_topic(target.device.telemetry[index].topic, record.device)
+            return published_on(record.log, topic)
+
+        screen = TelemetryListScreen(target.device, subject=target.name, published=published)
+        self.app.push_screen(screen, chosen)
 
     def _edit_telemetry(self, target: Target, index: int | None) -> None:
         """Add a telemetry topic (`index` None) or edit the telemetry number `index`."""

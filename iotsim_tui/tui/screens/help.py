@@ -57,14 +57,17 @@ def every_key() -> list[KeyHelp]:
     from iotsim_tui.tui.screens.lessons import LessonsScreen
     from iotsim_tui.tui.screens.main import MainScreen
     from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
+    from iotsim_tui.tui.screens.payload import PayloadScreen
     from iotsim_tui.tui.screens.topic_tree import topic_tree_keys
+    from iotsim_tui.tui.widgets.console_messages import ConsoleMessages
     from iotsim_tui.tui.widgets.device_log import DeviceLog
     from iotsim_tui.tui.widgets.eavesdrop import EavesdropPane
 
     return [
         *key_help("main screen", MainScreen.BINDINGS),
         *key_help("device log", DeviceLog.BINDINGS),
-        *key_help("broker console", BrokerConsoleScreen.BINDINGS),
+        *key_help("broker console", [*BrokerConsoleScreen.BINDINGS, *ConsoleMessages.BINDINGS]),
+        *key_help("message detail", PayloadScreen.BINDINGS),
         *topic_tree_keys(),
         *key_help("eavesdrop", [*EavesdropScreen.BINDINGS, *EavesdropPane.BINDINGS]),
         *key_help("network settings", NetworkSettingsScreen.BINDINGS),

@@ -1,9 +1,12 @@
 """The telemetry a device publishes, one line per topic: pick one to edit, add one, delete one.
 
+Under the list, the numeric fields of what the device published lately on the highlighted
+topic: a sparkline each and a larger chart of one (`c` picks the next), redrawn every second.
 `ItemListScreen` is the same list for any of a device's items (its commands too)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -13,10 +16,34 @@ from textual.binding import Binding, BindingType
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from iotsim_tui.engine.events import Event, MessageKind, MessageOut
+from iotsim_tui.explore.payloads import series
 from iotsim_tui.profiles.model import Device, Telemetry, TelemetryFormat
 from iotsim_tui.tui.screens._frame import DialogScreen
 from iotsim_tui.tui.screens.telemetry import flatten
+from iotsim_tui.tui.widgets.field_charts import FieldCharts
 from iotsim_tui.words import counted
+
+CHARTED = 120
+"""The last payloads of a topic whose numbers are charted."""
+CHART_SECONDS = 1.0
+"""How often the charts are drawn again while the list is open."""
+
+Published = Callable[[int], list[bytes]]
+"""The payloads the device published lately for its telemetry number `index`, oldest first."""
+
+
+def published_on(log: Iterable[Event], topic: str) -> list[bytes]:
+    """The telemetry payloads in a device's `log` on `topic`, oldest first (the last CHARTED)."""
+    payloads = [
+        event.payload
+        for event in log
+        if isinstance(event, MessageOut)
+        and event.kind is MessageKind.TELEMETRY
+        and event.topic == topic
+    ]
+    return payloads[-CHARTED:]
+
 
 ADD = "add"
 """The id of the last line, "Add a telemetry topic"."""
@@ -84,15 +111,21 @@ class ItemListScreen(DialogScreen[TelemetryChoice | None]):
         raise NotImplementedError
 
     add_line = "+ Add"
+    keys_text = "Enter: edit · a: add · d: delete · Esc: close"
+    """What the keys do, on the dialog's lower edge."""
 
     def compose(self) -> ComposeResult:
         """The items, and a last line to add one."""
-        keys = "Enter: edit · a: add · d: delete · Esc: close"
-        with self.frame(self.list_title(), keys):
+        with self.frame(self.list_title(), self.keys_text):
             yield Static(self.intro_text(), classes="intro", markup=False)
             options = [Option(line, id=str(index)) for index, line in enumerate(self.lines())]
             options.append(Option(self.add_line, id=ADD))
             yield OptionList(*options, id="items")
+            yield from self.below()
+
+    def below(self) -> ComposeResult:
+        """What the dialog shows under the list (nothing here)."""
+        return iter(())
 
     def _highlighted(self) -> int | None:
         option_list = self.query_one(OptionList)
@@ -139,10 +172,68 @@ class TelemetryListScreen(ItemListScreen):
             id="telemetry_list.delete",
             tooltip="Delete the highlighted telemetry (asks first)",
         ),
+        Binding(
+            "c",
+            "next_field",
+            "Chart field",
+            id="telemetry_list.chart",
+            tooltip="Chart the next numeric field of the telemetry in the large chart",
+        ),
     ]
+
+    DEFAULT_CSS = """
+    TelemetryListScreen #charts-title { margin-top: 1; color: $text-muted; }
+    TelemetryListScreen FieldCharts { height: auto; max-height: 18; }
+    """
 
     what = "telemetry"
     add_line = "+ Add a telemetry topic"
+    keys_text = "Enter: edit · a: add · d: delete · c: chart · Esc: close"
+
+    def __init__(
+        self, device: Device, *, subject: str | None = None, published: Published | None = None
+    ) -> None:
+        super().__init__(device, subject=subject)
+        self.published = published
+        """Where the charts' payloads come from; None: no charts (a template, say)."""
+
+    def below(self) -> ComposeResult:
+        """The charts of the highlighted topic's recent values."""
+        if self.published is not None:
+            yield Static("", id="charts-title")
+            yield FieldCharts(id="telemetry-charts")
+
+    def on_mount(self) -> None:
+        if self.published is not None:
+            self.chart()
+            self.set_interval(CHART_SECONDS, self.chart)
+
+    @on(OptionList.OptionHighlighted)
+    def _topic_highlighted(self) -> None:
+        if self.published is not None and self.is_mounted:
+            self.chart()
+
+    def charted(self) -> int:
+        """The telemetry whose values are charted: the highlighted one, else the first."""
+        return self._highlighted() or 0
+
+    def chart(self) -> None:
+        """Draw the charts of the charted telemetry's recent values again."""
+        if self.published is None:
+            return
+        index = self.charted()
+        payloads = self.published(index)
+        topic = self.device.telemetry[index].topic
+        said = f"published lately on {topic}: {counted(len(payloads), 'message')}"
+        if not payloads:
+            said += " (start the device, s, to see its values here)"
+        self.query_one("#charts-title", Static).update(said)
+        self.query_one(FieldCharts).show(series(payloads))
+
+    def action_next_field(self) -> None:
+        """Show the next numeric field in the larger chart."""
+        if self.published is not None:
+            self.query_one(FieldCharts).next_field()
 
     def list_title(self) -> str:
         """Telemetry of the device."""

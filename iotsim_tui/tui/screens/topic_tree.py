@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -20,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Input, Sparkline, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from iotsim_tui.engine.console import CredentialsRefused
@@ -36,6 +35,7 @@ from iotsim_tui.tui.widgets.field_charts import FieldCharts
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 from iotsim_tui.tui.widgets.lines_view import LinesView
 from iotsim_tui.tui.widgets.payload_view import PayloadView
+from iotsim_tui.tui.widgets.rate_chart import RateChart
 from iotsim_tui.tui.widgets.topic_tree_view import TopicTreeView
 
 TICK_SECONDS = 0.25
@@ -94,9 +94,7 @@ class TopicTreeScreen(Screen[None]):
 
     DEFAULT_CSS = """
     TopicTreeScreen #topics-title { height: 1; }
-    TopicTreeScreen #topics-title Static { width: auto; padding: 0 1; }
-    TopicTreeScreen #topics-title #rate { width: 1fr; height: 1; }
-    TopicTreeScreen #topics-title #rate-text { width: 16; text-align: right; }
+    TopicTreeScreen #topics-title > Static { width: auto; padding: 0 1; }
     TopicTreeScreen #topics-title, TopicTreeScreen #topics-note { background: $panel; }
     TopicTreeScreen #topics-note { height: 1; padding: 0 1; color: $text-muted; }
     TopicTreeScreen #topic-filter { display: none; height: 3; }
@@ -127,8 +125,6 @@ class TopicTreeScreen(Screen[None]):
         self.live = live
         """False: no client (a tree filled by the caller, for snapshots)."""
         self.traffic: TrafficWatch | None = None
-        self.rates: deque[float] = deque(maxlen=RATE_SECONDS)
-        self._counted = (self.topics.message_count, clock())
         self._shown: tuple[str, int] | None = None
         self._newest: Seen | None = None
         self._status = "not connected"
@@ -136,8 +132,7 @@ class TopicTreeScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="topics-title"):
             yield Static(self._title(), id="title-text")
-            yield Sparkline([], id="rate")
-            yield Static("0 msg/s", id="rate-text")
+            yield RateChart(seconds=RATE_SECONDS, id="rate")
         yield Static("", id="topics-note")
         yield Input(
             placeholder="MQTT filter (+, #) or text; Enter applies, Escape leaves",
@@ -199,14 +194,7 @@ class TopicTreeScreen(Screen[None]):
 
     def tick(self) -> None:
         """Redraw what changed since the last tick: the tree, the rate, the open topic."""
-        now = self.clock()
-        count, then = self._counted
-        if now - then >= 1.0:
-            self.rates.append((self.topics.message_count - count) / (now - then))
-            self._counted = (self.topics.message_count, now)
-            self.query_one("#rate", Sparkline).data = list(self.rates)
-            rate = f"{self.rates[-1]:,.0f} msg/s"
-            self.query_one("#rate-text", Static).update(rate, layout=False)
+        self.query_one(RateChart).count(self.topics.message_count, self.clock())
         self.query_one(TopicTreeView).update()
         self._note()
         self._show_topic()

@@ -16,6 +16,8 @@ from iotsim_tui.words import counted
 WAITING = "waiting for the broker's clients feed…"
 OWN_ROW = "▸ this console"
 """How the console's own MQTT client is listed (it is connected too, reading the feed)."""
+MESSAGES_ROW = "▸ console: #"
+"""How the console's reader of every message is listed."""
 
 PADDING = 2
 """Cells of padding the table puts around each column."""
@@ -68,6 +70,8 @@ class ClientsTable(DataTable[str | Text]):
     def __init__(self, *, own_id: str = "", id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.own_id = own_id
+        self.messages_id = ""
+        """The id of the console's client that reads every message (`#`)."""
         self.note = WAITING
         """A line about the feed itself, shown above the table."""
         self._update: ClientsFeed | None = None
@@ -93,7 +97,11 @@ class ClientsTable(DataTable[str | Text]):
         self._update, self._now = update, now
         # The console's own client last: the devices are what the user came to see.
         ordered = sorted(
-            update.clients, key=lambda client: (client.id == self.own_id, _in_order(client.id))
+            update.clients,
+            key=lambda client: (
+                client.id in (self.own_id, self.messages_id),
+                _in_order(client.id),
+            ),
         )
         for client in ordered:
             cells = self._cells(client, now)
@@ -107,7 +115,11 @@ class ClientsTable(DataTable[str | Text]):
         if len(topics) > room:  # say that more follows
             topics = topics[: room - 1] + "…"
         return {
-            "client id": Text(OWN_ROW, style="italic") if own else _client_id(client.id),
+            "client id": (
+                Text(OWN_ROW if own else MESSAGES_ROW, style="italic")
+                if own or client.id == self.messages_id
+                else _client_id(client.id)
+            ),
             "address": client.address,
             "link": client.link,
             "since": since(client.connected_since, now),

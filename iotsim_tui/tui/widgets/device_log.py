@@ -1,8 +1,12 @@
-"""The selected device's log: messages in and out, status changes, errors."""
+"""The selected device's log: messages in and out, status changes, errors.
+
+`enter` opens the message under the log's cursor in detail (`PayloadScreen`): its payload as
+JSON, text, hex or base64, and diffed against the message before it on the same topic.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from rich.highlighter import JSONHighlighter
@@ -67,6 +71,31 @@ def log_line(event: Event) -> Text:
     return line
 
 
+def message_title(event: MessageIn | MessageOut) -> str:
+    """A message's line above its payload in detail: direction, device, topic, time, QoS."""
+    incoming = isinstance(event, MessageIn)
+    way = f"← {event.device_id} received" if incoming else f"→ {event.device_id} sent"
+    title = f"{way} · {event.topic} · {clock(event.at)} · QoS {event.qos}"
+    if event.retain:
+        title += " · retained"
+    if event.size > len(event.payload):
+        title += f" · first {len(event.payload):,} of {event.size:,} bytes"
+    return title
+
+
+def previous_on_topic(event: MessageIn | MessageOut, before: Sequence[Event]) -> bytes | None:
+    """The payload of the last message in `before` on `event`'s topic, the same way (in or
+    out); None when there is none."""
+    for earlier in reversed(before):
+        if (
+            isinstance(earlier, MessageIn | MessageOut)
+            and type(earlier) is type(event)
+            and earlier.topic == event.topic
+        ):
+            return earlier.payload
+    return None
+
+
 def matches(event: Event, needle: str) -> bool:
     """True when the filter text appears in the event's topic, payload or text (any case)."""
     if not needle:
@@ -127,12 +156,21 @@ class DeviceLog(Vertical):
             id="log.wrap",
             tooltip="Wrap long lines, or cut them at the edge (← → scroll sideways)",
         ),
+        Binding(
+            "enter",
+            "open_message",
+            "Open the message",
+            id="log.open",
+            tooltip="The message under the cursor (↑ ↓ move it) in detail: JSON, text, hex, "
+            "base64, or a diff with the one before on its topic",
+        ),
     ]
 
     FOOTER_LABELS: ClassVar[dict[str, str]] = {
         "log.follow": "Follow",
         "log.filter": "Filter",
         "log.wrap": "Wrap",
+        "log.open": "Open",
     }
     """Short footer words for the bindings above."""
 
@@ -218,7 +256,10 @@ class DeviceLog(Vertical):
         lines = self.query_one(LogView)
         lines.follow = follow
         if follow:
+            lines.keep_newest()
             lines.scroll_end(animate=False)
+        else:
+            lines.hold_cursor()  # new lines arrive below it, out of view
         self._render_title()
 
     def watch_wrap(self, wrap: bool) -> None:
@@ -232,6 +273,25 @@ class DeviceLog(Vertical):
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
+
+    def on_log_view_cursor_moved(self, event: LogView.CursorMoved) -> None:
+        """Moving the cursor off the newest line holds the log; back on it, it follows."""
+        self.follow = event.newest
+
+    def action_open_message(self) -> None:
+        """The message under the cursor, on a screen of its own."""
+        from iotsim_tui.tui.screens.payload import PayloadScreen
+
+        lines = self.query_one(LogView)
+        event = lines.selected
+        if not isinstance(event, MessageIn | MessageOut):
+            self.notify(
+                "That line is not a message: move to one with ↑ ↓, then Enter.",
+                severity="warning",
+            )
+            return
+        previous = previous_on_topic(event, lines.before_selected())
+        self.app.push_screen(PayloadScreen(message_title(event), event.payload, previous))
 
     def action_focus_filter(self) -> None:
         box = self.query_one(FilterBox)

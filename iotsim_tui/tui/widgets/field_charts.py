@@ -39,6 +39,9 @@ class FieldCharts(Vertical):
         super().__init__(id=id)
         self.fields: dict[str, list[float]] = {}
         self.chosen: str | None = None
+        self._mounting = 0
+        """Non-zero while rows for new fields are being mounted (a row without its
+        sparkline yet cannot be filled)."""
 
     def compose(self) -> ComposeResult:
         yield Static("no numeric fields", id="fields-note")
@@ -62,7 +65,7 @@ class FieldCharts(Vertical):
         rows = self.query_one("#field-rows", Vertical)
         if not same_names:
             rows.remove_children()
-            rows.mount_all(
+            mounted = rows.mount_all(
                 Horizontal(
                     Label(name[:18]),
                     Sparkline([], classes="spark"),
@@ -71,9 +74,18 @@ class FieldCharts(Vertical):
                 )
                 for name in names
             )
-            self.call_after_refresh(self._fill)
-        else:
-            self._fill()
+            self._mounting += 1
+            mounting = self._mounting
+
+            async def fill_when_mounted() -> None:
+                await mounted
+                if mounting == self._mounting:  # else newer rows are on their way
+                    self._mounting = 0
+                    self._fill()
+
+            self.call_later(fill_when_mounted)
+        elif not self._mounting:
+            self._fill()  # else the rows being mounted are filled with these fields
 
     def _fill(self) -> None:
         rows = list(self.query_one("#field-rows", Vertical).children)
@@ -107,4 +119,5 @@ class FieldCharts(Vertical):
             return
         index = names.index(self.chosen) if self.chosen in names else -1
         self.chosen = names[(index + 1) % len(names)]
-        self._fill()
+        if not self._mounting:
+            self._fill()

@@ -9,18 +9,25 @@ Unwrapped, each event is one row: a newline in a payload reads as "↵", and a r
 pane's edge ends in "…" (begins with it when scrolled sideways past its start). Wrapped, an event
 takes as many rows as it needs at the pane's width, which means drawing every shown event
 once when wrapping is switched on or the pane's width changes.
+
+A cursor picks one event (`selected`), highlighted while the view has the focus: the newest
+unless moved with the arrow keys or a click; the device log opens it in detail.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -34,6 +41,7 @@ CUT_MARK = "…"
 """Where a row goes on beyond the pane's edge (scroll sideways or wrap to read it)."""
 STRIPS_KEPT = 512
 """Rows remembered as drawn, for the rows on screen and a little scrolling."""
+CURSOR = Style(reverse=True)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -43,6 +51,27 @@ class LogView(ScrollView, can_focus=True):
     LogView { background: $surface; color: $foreground; overflow-y: scroll; }
     LogView:focus { background-tint: $foreground 5%; }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "move_page(-1)", "Page up", show=False),
+        Binding("pagedown", "move_page(1)", "Page down", show=False),
+        Binding("home", "move(-1000000000)", "First", show=False),
+        Binding("end", "newest", "Newest", show=False),
+    ]
+
+    class CursorMoved(Message):
+        """The cursor went to another event; `newest` when it is back on the newest."""
+
+        def __init__(self, control: LogView, *, newest: bool) -> None:
+            super().__init__()
+            self._control = control
+            self.newest = newest
+
+        @property
+        def control(self) -> LogView:
+            return self._control
 
     _texts: ClassVar[LRUCache[tuple[Callable[[Event], Text], Event], Text]] = LRUCache(TEXTS_KEPT)
 
@@ -62,6 +91,8 @@ class LogView(ScrollView, can_focus=True):
         self._widest = 0
         self.follow = True
         """Keep the newest row in view as rows arrive."""
+        self._cursor: int | None = None
+        """The number of the chosen event; None: the newest, whichever it is."""
 
     @property
     def event_count(self) -> int:
@@ -87,10 +118,82 @@ class LogView(ScrollView, can_focus=True):
                 self._wrap_rows(0)
             self._resized()
 
+    @property
+    def selected(self) -> Event | None:
+        """The event the cursor is on (the newest unless moved); None when there is none."""
+        if not self._events:
+            return None
+        return self._events[self._cursor_index()]
+
+    def before_selected(self) -> list[Event]:
+        """The events above the cursor, oldest first."""
+        return self._events[: self._cursor_index()] if self._events else []
+
+    def _cursor_index(self) -> int:
+        last = len(self._events) - 1
+        if self._cursor is None:
+            return last
+        return max(0, min(self._cursor - self._first, last))
+
+    def action_move(self, step: int) -> None:
+        """Move the cursor `step` events (up is negative)."""
+        if not self._events:
+            return
+        index = max(0, min(self._cursor_index() + step, len(self._events) - 1))
+        self._put_cursor(index)
+
+    def action_move_page(self, pages: int) -> None:
+        """Move the cursor a pane's height up or down."""
+        self.action_move(pages * max(self.scrollable_content_region.height - 1, 1))
+
+    def action_newest(self) -> None:
+        """Back to the newest event (the cursor then stays on the newest as events arrive)."""
+        if self._events:
+            self._put_cursor(len(self._events) - 1)
+
+    def _put_cursor(self, index: int) -> None:
+        newest = index == len(self._events) - 1
+        self._cursor = None if newest else self._first + index
+        rows = self._rows_of(index)
+        self.scroll_to_region(
+            Region(self.scroll_offset.x, rows[0], 1, rows[1] - rows[0]),
+            animate=False,
+            immediate=True,
+        )
+        self.refresh()
+        self.post_message(self.CursorMoved(self, newest=newest))
+
+    def keep_newest(self) -> None:
+        """Put the cursor on the newest event, where it stays as new ones arrive."""
+        self._cursor = None
+        self.refresh()
+
+    def hold_cursor(self) -> None:
+        """Keep the cursor on the event it is on, even when it is the newest."""
+        if self._cursor is None and self._events:
+            self._cursor = self._first + len(self._events) - 1
+
+    def _rows_of(self, index: int) -> tuple[int, int]:
+        """The first row of the event at `index`, and the row after its last."""
+        if not self._wrap:
+            return index, index + 1
+        number = self._first + index
+        start = bisect.bisect_left(self._rows, (number, 0))
+        end = bisect.bisect_left(self._rows, (number + 1, 0))
+        return start, max(end, start + 1)
+
+    def on_click(self, event: events.Click) -> None:
+        """A click puts the cursor on the event under the pointer."""
+        row = self.scroll_offset.y + event.y
+        if 0 <= row < self.row_count:
+            number = self._rows[row][0] if self._wrap else self._first + row
+            self._put_cursor(number - self._first)
+
     def replace(self, events: Iterable[Event]) -> None:
-        """Show these events instead of the ones shown."""
+        """Show these events instead of the ones shown (the cursor goes to the newest)."""
         self._events = list(events)[-MAX_ROWS_KEPT:]
         self._first = 0
+        self._cursor = None
         self._widest = 0
         self._wrapped.clear()
         self._cut.clear()
@@ -207,9 +310,11 @@ class LogView(ScrollView, can_focus=True):
         row = scroll_y + y
         if row >= self.row_count:
             return Strip.blank(width, self.rich_style)
-        key = (self._first + row, scroll_x, width)
+        number = self._rows[row][0] if self._wrap else self._first + row
+        chosen = self.has_focus and number - self._first == self._cursor_index()
+        key = (number, scroll_x, width)
         if not self._wrap and (strip := self._cut.get(key)) is not None:
-            return strip
+            return strip.apply_style(CURSOR) if chosen else strip
         full = self._row_strip(row)
         strip = full.crop_extend(scroll_x, scroll_x + width, self.rich_style)
         if not self._wrap:
@@ -217,7 +322,7 @@ class LogView(ScrollView, can_focus=True):
         strip = strip.apply_style(self.rich_style)
         if not self._wrap:
             self._cut[key] = strip
-        return strip
+        return strip.apply_style(CURSOR) if chosen else strip
 
     def notify_style_update(self) -> None:
         """Rows drawn in the old colours (before focus, a theme) are drawn again."""
