@@ -137,7 +137,7 @@ def _fleet(port: int) -> Network:
                 "Sensor {n}",
                 "S{n}",
                 count=DEVICES,
-                telemetry=(Telemetry("lab/{id}/t", interval=0.2, qos=1, fields=counter),),
+                telemetry=(Telemetry("lab/{id}/t", interval=1.0, qos=1, fields=counter),),
             ),
         ),
     )
@@ -183,14 +183,14 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
             assert os.getpriority(os.PRIO_PROCESS, opened.engine.pid) == min(ours + 5, 19)
             marks = {str(tree.node_of(Place(opened.key, d)).label)[0] for d in opened.records}  # type: ignore[union-attr]
             assert marks == {"●"}
-            # S1 is watched from the start; S7 from a second in, its earlier events coming
-            # as its history: both logs must hold every message, once, in order.
+            # S1 is watched from the start; S7 from its third message on, its earlier events
+            # coming as its history: both logs must hold every message, once, in order.
             await wait_for(
-                pilot, lambda: len(_counters(messages)["S7"]) >= 5, "S7's first messages"
+                pilot, lambda: len(_counters(messages)["S7"]) >= 3, "S7's first messages"
             )
             screen.show_place(Place(opened.key, "S7"))
             await wait_for(
-                pilot, lambda: len(_counters(messages)["S7"]) >= 15, "more of S7's messages"
+                pilot, lambda: len(_counters(messages)["S7"]) >= 8, "more of S7's messages"
             )
             await pilot.press("S")
             await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
