@@ -10,10 +10,11 @@ workers, the brokers, mosquitto, tmux clients and terminals they started. Nothin
 the machine is touched, and every stopped process is continued before the harness moves on
 or exits, even when interrupted.
 
-Everything is bounded: a run is killed after --run-limit seconds, the busy loops end with
-their run (and after --run-limit seconds at the latest), and no run starts after --budget
-seconds. Each run's output goes to ``stall_run_N.log`` beside the summary file, and one line
-per run is added to the summary: exit code, duration, load average, pytest's last line.
+Everything is bounded: after --run-limit seconds a run is interrupted as Ctrl-C does (pytest
+still reports the failures so far) and killed a minute later, the busy loops end with their
+run, and no run starts after --budget seconds. Each run's output goes to ``stall_run_N.log``
+beside the summary file, and one line per run is added to the summary: exit code, duration,
+load average, pytest's last line.
 The harness exits 0 only when every run passed.
 """
 
@@ -33,6 +34,7 @@ import psutil
 
 STALL_EVERY = 1.0  # seconds between two stalls
 LONGEST_STALL = 0.5  # a stall lasts a random 0 to this many seconds
+INTERRUPT_GRACE = 60  # seconds pytest has to report after Ctrl-C at the run limit
 
 
 def busy_loop(seconds: int) -> subprocess.Popen[bytes]:
@@ -66,11 +68,17 @@ def stall_one(suite: psutil.Process, rng: random.Random) -> None:
 
 
 def end_suite(suite: psutil.Popen) -> None:
-    """Kill a suite that ran past its limit, its descendants first (all continued first)."""
-    processes = suite_processes(suite)
-    for process in processes:
+    """End a suite that ran past its limit: first as Ctrl-C does, so that pytest still reports
+    the failures so far, then (after INTERRUPT_GRACE seconds) by killing what is left."""
+    for process in suite_processes(suite):
         with contextlib.suppress(psutil.Error):
             process.send_signal(signal.SIGCONT)
+    with contextlib.suppress(psutil.Error):
+        suite.send_signal(signal.SIGINT)
+    with contextlib.suppress(psutil.TimeoutExpired):
+        suite.wait(INTERRUPT_GRACE)
+        return
+    processes = suite_processes(suite)
     for process in reversed(processes):
         with contextlib.suppress(psutil.Error):
             process.kill()
@@ -79,7 +87,7 @@ def end_suite(suite: psutil.Popen) -> None:
 def one_run(checkout: Path, log: Path, pytest_args: list[str], run_limit: int) -> tuple[int, float]:
     """The suite once under stalls and two busy loops: its exit code and duration."""
     rng = random.Random()
-    hogs = [busy_loop(run_limit), busy_loop(run_limit)]
+    hogs = [busy_loop(run_limit + INTERRUPT_GRACE) for _ in range(2)]
     started = time.monotonic()
     try:
         with log.open("wb") as output:
