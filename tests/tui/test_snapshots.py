@@ -131,8 +131,7 @@ def test_main_screen_with_a_running_device(
         await wait_for(
             pilot,
             lambda: all(
-                shown in screen_text(app)
-                for shown in ("Alert for High", "connected", counts)
+                shown in screen_text(app) for shown in ("Alert for High", "connected", counts)
             ),
             "the events in the log, the tree and the counts",
         )
