@@ -57,6 +57,9 @@ def stall_one(suite: psutil.Process, rng: random.Random) -> None:
         return
     victim = rng.choice(processes)
     try:
+        # One that a test stopped itself stays stopped: continuing it would change the test.
+        if victim.status() == psutil.STATUS_STOPPED:
+            return
         victim.send_signal(signal.SIGSTOP)
     except psutil.Error:
         return
