@@ -116,7 +116,15 @@ async def test_commands_to_nobody_are_flagged_and_a_tls_link_names_its_version(
         port = network.broker.effective_port
         async with aiomqtt.Client("localhost", port, identifier="S1", tls_context=context) as s1:
             await s1.subscribe("fleet/+/cmd", qos=1)
-            await wait_for(pilot, lambda: "S1" in screen.clients, "S1 in the feed")
+            # The feed may list S1 before its SUBSCRIBE: wait for the update that has both.
+            await wait_for(
+                pilot,
+                lambda: (
+                    "S1" in screen.clients
+                    and [s.filter for s in screen.listed("S1").subscriptions] == ["fleet/+/cmd"]
+                ),
+                "S1 and its subscription in the feed",
+            )
             screen.send("fleet/S1/cmd", "on", 1)
             await wait_for(
                 pilot,
