@@ -14,6 +14,7 @@ from iotsim_tui.protocol.packets import (
     Connect,
     Disconnect,
     Packet,
+    PingResp,
     Publish,
     Subscribe,
     SubscriptionRequest,
@@ -141,6 +142,18 @@ class RawClient:
         rest = await self.read_bytes(wait)
         assert rest == b"", f"bytes after DISCONNECT: {rest!r}"
         return packet
+
+    async def nothing_before_pong(self) -> bool:
+        """True when the answer to a PINGREQ sent now is the next packet to arrive.
+
+        The broker answers a connection's packets in order and writes what one of them causes
+        before reading the next: whatever it was going to send for what happened before (this
+        client's packets, and other clients' packets it has acknowledged) comes first. A
+        "nothing else arrives" check that waits for this instead of a fixed time cannot be
+        fooled by a slow or stopped test.
+        """
+        await self.send(b"\xc0\x00")
+        return isinstance(await self.next_packet(), PingResp)
 
     async def silent(self, seconds: float) -> bool:
         """True when nothing arrives for `seconds` (and the connection stays open)."""

@@ -28,11 +28,10 @@ from tests.broker.raw import TIMEOUT, Bytes, RawClient
 PASSWORD = b"correct horse battery staple"
 
 
-async def _round_trip(client: RawClient) -> float:
-    started = time.perf_counter()
+async def _round_trip(client: RawClient) -> None:
+    """A PINGREQ and its PINGRESP."""
     await client.send(b"\xc0\x00")
     assert await asyncio.wait_for(client.reader.readexactly(2), TIMEOUT) == b"\xd0\x00"
-    return time.perf_counter() - started
 
 
 async def _drain(client: RawClient) -> None:
@@ -73,15 +72,21 @@ async def test_a_subscribe_with_many_filters_over_many_retained_messages_blocks_
     requests = tuple(SubscriptionRequest(f, 0) for f in filters)
     await greedy.send(encode(Subscribe(1, requests), 4))
     reader = asyncio.create_task(_drain(greedy))
-    round_trips = []
-    # The filters are answered in order, so the last one's messages mean all are done.
+    round_trips = 0
+    # The filters are answered in order, so the last one's messages mean all are done. Each
+    # round trip starts while the SUBSCRIBE is still being answered.
     while broker.stats.messages_sent - sent_before < returned:
-        round_trips.append(await _round_trip(pinger))
+        await _round_trip(pinger)
+        round_trips += 1
     reader.cancel()
-    assert round_trips  # the pinger got through while the SUBSCRIBE was being answered
     # Before the topic tree, the retained store was scanned once per filter on the event loop
-    # (300 x 20,000 topic comparisons: seconds with every client waiting).
-    assert max(round_trips) < 0.25, f"round trips during the SUBSCRIBE: {round_trips}"
+    # (300 x 20,000 topic comparisons: seconds with every client waiting), and a search that
+    # matched nothing ran to its end in one go: the pinger's first PINGREQ was answered only
+    # after the whole SUBSCRIBE, one round trip in all. Answered a slice per turn of the loop,
+    # the pinger gets through again and again meanwhile. The count, not the time, is checked:
+    # the suite may be stopped or starved for a while, which lengthens a round trip but cannot
+    # reorder the broker's work.
+    assert round_trips >= 3, f"only {round_trips} round trip(s) while the SUBSCRIBE was answered"
 
 
 async def test_a_client_that_stops_reading_is_cut_off_and_its_will_published(

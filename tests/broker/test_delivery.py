@@ -60,7 +60,7 @@ async def test_qos2_flow_both_ways(port: int, version: int) -> None:
     await subscriber.send_packet(PubRec(message.packet_id))
     assert (await subscriber.expect(PubRel)).packet_id == message.packet_id
     await subscriber.send_packet(PubComp(message.packet_id))
-    assert await subscriber.silent(0.3)  # routed once, although it arrived twice
+    assert await subscriber.nothing_before_pong()  # routed once, although it arrived twice
 
 
 async def test_overlapping_subscriptions_one_copy_at_the_highest_qos(port: int) -> None:
@@ -71,7 +71,7 @@ async def test_overlapping_subscriptions_one_copy_at_the_highest_qos(port: int) 
     await publisher.publish("home/kitchen/temp", b"21", 2)
     message = await subscriber.expect(Publish)
     assert message.qos == 1
-    assert await subscriber.silent(0.3)
+    assert await subscriber.nothing_before_pong()
 
 
 async def test_retained_set_replace_clear_and_only_for_the_subscribed_filter(port: int) -> None:
@@ -91,7 +91,7 @@ async def test_retained_set_replace_clear_and_only_for_the_subscribed_filter(por
     message = await late.expect(Publish)
     assert (message.payload, message.retain, message.qos) == (b"second", True, 1)
     await late.send_packet(PubAck(message.packet_id))
-    assert await late.silent(0.3)  # r/b matches another client's filter, not this one
+    assert await late.nothing_before_pong()  # r/b matches another client's filter, not this one
 
     await publisher.publish("r/a", b"", 0, retain=True)  # clear
     # A live subscriber gets the clearing message itself, retain flag 0 (3.1.1 s3.3.1.3).
@@ -100,7 +100,7 @@ async def test_retained_set_replace_clear_and_only_for_the_subscribed_filter(por
     again, _ = await RawClient.connected(port, "again", version=4)
     await again.subscribe("r/#", 0)
     assert (await again.expect(Publish)).topic == "r/b"
-    assert await again.silent(0.3)
+    assert await again.nothing_before_pong()
 
 
 async def test_dollar_topics_not_matched_by_leading_wildcards(broker: Broker, port: int) -> None:
@@ -112,8 +112,8 @@ async def test_dollar_topics_not_matched_by_leading_wildcards(broker: Broker, po
     await sys.subscribe("$SYS/broker/version", 0)
     message = await sys.expect(Publish)
     assert message.payload.startswith(b"iotsim-tui")
-    assert await hash_all.silent(0.3)
-    assert await plus.silent(0.1)
+    assert await hash_all.nothing_before_pong()
+    assert await plus.nothing_before_pong()
 
 
 async def test_clients_cannot_write_sys_topics(port: int) -> None:
@@ -136,7 +136,7 @@ async def test_will_on_abrupt_close_not_after_disconnect(port: int, version: int
     polite, _ = await RawClient.connected(port, "b", version=version, will=Will("wills/b", b"x"))
     await polite.send_packet(Disconnect())
     await polite.expect_closed()
-    assert await watcher.silent(0.5)
+    assert await watcher.nothing_before_pong()
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ async def test_persistent_session_queues_and_redelivers_with_dup(broker: Broker,
     assert (queued.payload, queued.dup) == (b"two", False)
     await device.send_packet(PubAck(again.packet_id))
     await device.send_packet(PubAck(queued.packet_id))
-    assert await device.silent(0.3)
+    assert await device.nothing_before_pong()
 
     _fresh, connack = await RawClient.connected(port, "TS1", version=4, clean_start=True)
     assert not connack.session_present
@@ -222,7 +222,7 @@ async def test_unsubscribe_stops_delivery(port: int) -> None:
     unsuback = await client.expect(UnsubAck)
     assert unsuback.reason_codes == (ReasonCode.SUCCESS, ReasonCode.NO_SUBSCRIPTION_EXISTED)
     await client.publish("u/1", b"x")
-    assert await client.silent(0.3)
+    assert await client.nothing_before_pong()
 
 
 async def test_broker_stop_publishes_wills_then_says_shutting_down(

@@ -141,7 +141,7 @@ def _fleet(port: int) -> Network:
                 # DISCONNECT. At QoS 1 a starved device can have more than paho's 20 in
                 # flight; a stop keeps those in its outbox for the next start, so the broker
                 # would never see the last of them in this run.
-                telemetry=(Telemetry("lab/{id}/t", interval=0.2, qos=0, fields=counter),),
+                telemetry=(Telemetry("lab/{id}/t", interval=1.0, qos=0, fields=counter),),
             ),
         ),
     )
@@ -187,14 +187,14 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
             assert os.getpriority(os.PRIO_PROCESS, opened.engine.pid) == min(ours + 5, 19)
             marks = {str(tree.node_of(Place(opened.key, d)).label)[0] for d in opened.records}  # type: ignore[union-attr]
             assert marks == {"●"}
-            # S1 is watched from the start; S7 from a second in, its earlier events coming
-            # as its history: both logs must hold every message, once, in order.
+            # S1 is watched from the start; S7 from its third message on, its earlier events
+            # coming as its history: both logs must hold every message, once, in order.
             await wait_for(
-                pilot, lambda: len(_counters(messages)["S7"]) >= 5, "S7's first messages"
+                pilot, lambda: len(_counters(messages)["S7"]) >= 3, "S7's first messages"
             )
             screen.show_place(Place(opened.key, "S7"))
             await wait_for(
-                pilot, lambda: len(_counters(messages)["S7"]) >= 15, "more of S7's messages"
+                pilot, lambda: len(_counters(messages)["S7"]) >= 8, "more of S7's messages"
             )
             await pilot.press("S")
             await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
@@ -216,9 +216,9 @@ async def test_fifty_devices_counts_marks_and_the_watched_logs_whole(tmp_path: P
         # A device never watched has its last events from the end of the run: all of them
         # when the run was short, the last KEPT_AT_END (its status changes among them) when a
         # loaded machine made it long.
-        shown = _sent_counters(screen, "S20")
-        assert shown == arrived["S20"][len(arrived["S20"]) - len(shown) :]
-        assert len(shown) >= min(len(arrived["S20"]), KEPT_AT_END - 5)
+        kept = _sent_counters(screen, "S20")
+        assert kept == arrived["S20"][len(arrived["S20"]) - len(kept) :]
+        assert len(kept) >= min(len(arrived["S20"]), KEPT_AT_END - 5)
         assert opened.records["S20"].log[-1].status is DeviceStatus.STOPPED  # type: ignore[union-attr]
 
 

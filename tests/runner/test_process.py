@@ -16,6 +16,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from iotsim_tui.engine.events import DeviceStatus, MessageIn
@@ -129,7 +130,13 @@ async def test_a_network_runs_in_a_child_process_and_stops_in_an_orderly_way(
             stopped = [e for e in opened.records["TS1"].log if getattr(e, "status", None)]
             assert stopped[-1].status is DeviceStatus.STOPPED  # type: ignore[union-attr]
             assert stopped[-1].detail == "stopped"  # type: ignore[union-attr]
-            await pilot.pause(1.0)
+            # A will would be published when the broker saw a device's link go, before the
+            # child ended; a message sent after that arrives after any such will.
+            async with aiomqtt.Client("127.0.0.1", port, identifier="marker") as marker:
+                await marker.publish("lab/marker", b"after the stop", qos=1)
+            await wait_for(
+                pilot, lambda: any(m.topic.matches("lab/marker") for m in arrived), "the marker"
+            )
             assert [m for m in arrived if m.topic.matches("lab/+/will")] == []
         assert _messages(app) == []
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Button, Input
 
@@ -25,12 +26,23 @@ WAIT = 45.0
 async def wait_for(
     pilot: Pilot[int], condition: Callable[[], object], what: str, limit: float = WAIT
 ) -> None:
-    """Let the app run until `condition()` is true; fail saying `what` did not happen."""
+    """Let the app run until `condition()` is true; fail saying `what` did not happen.
+
+    A condition that queries a widget not mounted yet (NoMatches) is not true yet: widgets
+    built by a handler, a worker or at the next refresh appear a moment after what caused them.
+    """
     deadline = time.monotonic() + limit
-    while not condition():
+    while not _holds(condition):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {limit:.0f} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+def _holds(condition: Callable[[], object]) -> bool:
+    try:
+        return bool(condition())
+    except NoMatches:
+        return False
 
 
 async def click_button(pilot: Pilot[Any], selector: str) -> None:

@@ -29,7 +29,7 @@ from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.screens.template_form import TemplateScreen
 from iotsim_tui.tui.screens.will_form import WillScreen
 from tests.tui.dialog_harness import error_under, type_into
-from tests.tui.pilot import app_on, wait_for
+from tests.tui.pilot import app_on, settle, wait_for
 from tests.tui.test_commands_and_wills import _validate
 
 
@@ -67,7 +67,7 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         await type_into(pilot, "#first", "10")
         await type_into(pilot, "#id", "TS")  # five devices need {n} in the id
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, TemplateScreen)
         assert "{n}" in error_under(app, "id")
         assert error_under(app, "state").startswith("write name=value pairs")
@@ -93,7 +93,7 @@ async def test_a_template_a_command_and_a_will_from_an_empty_network_validate(
         await type_into(pilot, "#response-payload", "{id} stopped")
         await type_into(pilot, "#response-properties", "message_expiry=-5")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, CommandScreen)
         assert "message_expiry" in error_under(app, "response-properties")
         await type_into(

@@ -11,7 +11,7 @@ from iotsim_tui.tui.app import IotsimApp, make_app
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.network_tree import Place
 from tests.support.ports import free_port
-from tests.tui.pilot import wait_for
+from tests.tui.pilot import settle, wait_for
 
 
 def _messages(app: IotsimApp) -> list[str]:
@@ -63,7 +63,7 @@ async def test_a_client_id_running_in_another_network_is_refused_on_start(
         assert message.endswith(
             "or give one of the networks another client id prefix (c: settings)."
         )
-        await pilot.pause(0.3)
+        await settle(pilot)  # the start worker refused and returned
         assert second.engine is None
         assert all(r.status is DeviceStatus.STOPPED for r in second.records.values())
         # HRM1 alone does not clash: it starts.

@@ -33,7 +33,7 @@ from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
 from tests.tui.dialog_harness import error_under, paste, type_into
-from tests.tui.pilot import app_on, wait_for
+from tests.tui.pilot import app_on, settle, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
         await paste(pilot, "hospital/{id}/cmd/rate")
         await type_into(pilot, "#set", "rate={payload} speed=3")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert error_under(app, "set") is not None  # speed is not a state value
         assert "speed" in (error_under(app, "set") or "")
         await type_into(pilot, "#set", "rate={payload} running=true")
@@ -83,7 +83,7 @@ async def test_a_command_with_a_reaction_and_a_will_are_made_and_saved(tmp_path:
         await type_into(pilot, "#payload", "{name} offline")
         await type_into(pilot, "#delay", "30")  # WARD speaks MQTT 3.1.1: no will delay
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, WillScreen)
         assert error_under(app, "delay") == 'needs protocol = "5" (MQTT 3.1.1 has no will delay)'
         await type_into(pilot, "#delay", "0")
@@ -133,7 +133,7 @@ async def _change_and_delete_a_command(
     # MQTT 5 properties on a 3.1.1 network are refused at once, as `validate` refuses them.
     await type_into(pilot, "#response-properties", "content_type=text/plain")
     await pilot.press("enter")
-    await pilot.pause()
+    await settle(pilot)
     assert isinstance(app.screen, CommandScreen)
     assert 'needs protocol = "5"' in error_under(app, "response-properties")
     await type_into(pilot, "#response-properties", "")

@@ -252,7 +252,7 @@ async def test_what_the_telemetry_form_does_not_show_is_kept() -> None:
     )
     async with open_dialog(TelemetryScreen(SENSOR, kept)) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [kept]
 
 
@@ -388,19 +388,19 @@ async def test_mqtt_5_properties_are_shown_typed_and_checked() -> None:
             'user.site="ward 3" user.floor="3"'
         )
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     assert app.results == [telemetry]
     async with open_dialog(TelemetryScreen(SENSOR, telemetry)) as (app, pilot):
         await type_into(pilot, "#properties", "message_expiry=0 user.floor=3")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert (
             error_under(app, "properties")
             == "message_expiry = 0: must be an integer from 1 to 4294967295"
         )
         await type_into(pilot, "#properties", "content_type=text/plain user.floor=3")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     expected = MessageProperties(content_type="text/plain", user={"floor": "3"})
     assert app.results == [replace(telemetry, properties=expected)]
 

@@ -140,7 +140,7 @@ async def test_a_broken_profile_is_reported_in_the_open_dialog_which_stays_open(
     async with open_dialog(OpenProfileScreen()) as (app, pilot):
         await type_into(pilot, "#path", "profiles/deep.toml")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, OpenProfileScreen)
         error = error_under(app, "path")
         assert error is not None
@@ -157,7 +157,7 @@ async def test_save_as_refuses_an_invalid_profile_before_asking_to_replace_it(
     broken.write_text('[network]\nname = "B"\nport = 3\n')
     async with open_dialog(SaveAsScreen(Path("profiles/broken.toml"))) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert not isinstance(app.screen, ConfirmScreen)  # no "Replace it?" first
         error = error_under(app, "path")
         assert error is not None

@@ -111,7 +111,7 @@ async def test_ctrl_t_switches_tls_from_any_field_and_leaves_the_focus_there() -
     async with open_dialog(NetworkSettingsScreen(LAB)) as (app, pilot):
         port = app.screen.query_one("#port", Input)
         port.focus()
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("ctrl+t")
         await settle(pilot)
         assert app.screen.query_one("#tls", Checkbox).value
@@ -120,9 +120,9 @@ async def test_ctrl_t_switches_tls_from_any_field_and_leaves_the_focus_there() -
         await wait_for(pilot, lambda: bool(app.screen.query("#ca")), "the certificate fields")
         # From a certificate field, which TLS off hides, the focus goes to the TLS switch.
         app.screen.query_one("#ca", Input).focus()
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("ctrl+t")
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen.focused is app.screen.query_one("#tls")
 
 
@@ -146,7 +146,7 @@ async def test_keeping_1883_open_beside_tls_is_off_by_default_and_warned_about()
         await toggle(pilot, "#keep-plain")
         assert "Port 1883 stays open without TLS" in screen_text(app)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (network,) = app.results
     assert network.broker.keep_plain_port == 1883
     assert network.broker.plain_port_kept == 1883
@@ -158,7 +158,7 @@ async def test_keeping_1883_open_beside_tls_is_off_by_default_and_warned_about()
         await toggle(pilot, "#keep-plain")
         assert "stays open without TLS" not in screen_text(app)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
     (plain_closed,) = app.results
     assert plain_closed.broker.keep_plain_port is None
     assert BrokerLaunch.from_network(plain_closed, Path("certs")).listeners == [("tls", 8883)]
@@ -168,7 +168,7 @@ async def test_a_kept_plain_port_that_is_the_tls_port_is_refused_under_port() ->
     broker = BrokerSettings(port=1883, keep_plain_port=1883, tls=TLSSettings(enabled=True))
     async with open_dialog(NetworkSettingsScreen(replace(LAB, broker=broker))) as (app, pilot):
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert "must differ from the TLS port 1883" in error_under(app, "port")
     assert app.results == []
 

@@ -105,7 +105,7 @@ async def test_a_subscription_is_saved_and_made_at_once_when_the_device_runs(
         await wait_for(pilot, lambda: isinstance(app.screen, SubscribeScreen), "the dialog")
         await paste(pilot, "ops/{id}")
         await pilot.press("tab", "tab", "enter", "down", "enter")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.click("#submit")
         said = (
             "TS1 subscribes to ops/TS1 now only (kept in the profile as on = manual: not on "

@@ -32,7 +32,7 @@ from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_header import HeaderState, NetworkHeader, header_line
 from iotsim_tui.tui.widgets.subscriptions import SubscriptionsTable
 from tests.tui.dialog_harness import screen_text
-from tests.tui.pilot import app_on, fold_events, wait_for
+from tests.tui.pilot import app_on, fold_events, settle, wait_for
 
 NOW = 1_764_000_100.0
 NETWORK = Network(
@@ -325,7 +325,7 @@ async def test_the_console_marks_itself_and_says_what_its_counts_are(
         table.own_id = "iotsim-console-4242"
         table.show(_feed(), NOW)
         screen.query_one("#console-note", Static).update(table.note)
-        await pilot.pause()
+        await settle(pilot)
         text = screen_text(app)
         words = " ".join(text.split())
         rows = [line for line in text.splitlines() if "127.0.0.1:54321" in line]

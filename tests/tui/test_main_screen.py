@@ -6,6 +6,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+import psutil
 import pytest
 from textual.widgets import Input
 
@@ -37,7 +38,7 @@ from iotsim_tui.tui.widgets.device_log import DeviceLog
 from iotsim_tui.tui.widgets.log_view import LogView
 from iotsim_tui.tui.widgets.network_tree import NetworkTree, Place
 from tests.support.ports import free_port
-from tests.tui.pilot import app_on, fill, fold_events, wait_for
+from tests.tui.pilot import app_on, fill, fold_events, settle, wait_for
 
 NETWORK = Network(
     "LAB",
@@ -159,6 +160,13 @@ async def test_a_port_another_broker_listens_on_is_used_and_said_so(tmp_path: Pa
             )
 
 
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:
     network = Network("QUIET", broker=BrokerSettings(port=free_port()), devices=NETWORK.devices)
     app = app_on(tmp_path, network)
@@ -170,9 +178,13 @@ async def test_stopping_a_running_network_is_quiet(tmp_path: Path) -> None:
             lambda: all(r.status is DeviceStatus.CONNECTED for r in opened.records.values()),
             "every device connected",
         )
+        assert opened.engine is not None
+        child = opened.engine.pid
+        assert child is not None
         await pilot.press("S")
         await wait_for(pilot, lambda: opened.engine is None, "the network stopped")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: _gone(child), "the network's process to end")
+        await settle(pilot)  # the stop worker ended and every message it left was handled
         assert _messages(app) == []
 
 

@@ -40,6 +40,7 @@ from iotsim_tui.tui.messages import NetworkEventsArrived
 from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
 from iotsim_tui.tui.widgets.console_messages import ConsoleMessages
+from tests.tui.dialog_harness import screen_text
 from tests.tui.pilot import fold_events, wait_for
 
 NOW = 1_764_000_100.0
@@ -127,7 +128,16 @@ def test_main_screen_with_a_running_device(
         opened = app.session.networks[0]
         batch = _story_events()
         app.screen.post_message(NetworkEventsArrived(opened.key, batch, fold_events(opened, batch)))
-        await pilot.pause(0.3)
+        record = opened.records["TS1"]
+        # The log shows the events at once, the tree and the counts at the next refresh.
+        counts = f"↓{record.received} ↑{record.sent}"
+        await wait_for(
+            pilot,
+            lambda: all(
+                shown in screen_text(app) for shown in ("Alert for High", "connected", counts)
+            ),
+            "the events in the log, the tree and the counts",
+        )
         await _still(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=feed)

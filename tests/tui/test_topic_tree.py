@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import aiomqtt
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Sparkline, Static
 
 from iotsim_tui.explore.payloads import View
 from iotsim_tui.explore.tree import Seen, TopicTree
@@ -190,3 +191,24 @@ async def test_the_tree_opens_at_the_selected_devices_telemetry(tmp_path: Path) 
         assert "site/TS7" in view.unfolded
         charts = screen.query_one(FieldCharts)
         await wait_for(pilot, lambda: charts.fields == {"t": [21.0]}, "its chart")
+
+
+class _Charts(App[None]):
+    def compose(self) -> ComposeResult:
+        yield FieldCharts()
+
+
+async def test_charts_fed_again_before_their_rows_are_built_show_the_latest_values() -> None:
+    """A second message on the topic can come before the rows made for the first have their
+    parts (a loaded machine, a busy feed): the charts wait for them instead of failing."""
+    app = _Charts()
+    async with app.run_test(size=(80, 20)) as pilot:
+        charts = app.query_one(FieldCharts)
+        charts.show({"t": [20.0], "h": [40.0]})
+        charts.show({"t": [20.0, 21.0], "h": [40.0, 39.0]})  # same fields: no new rows
+
+        def drawn() -> list[object]:
+            return [row.query_one(Sparkline).data for row in charts.query(".field")]
+
+        await wait_for(pilot, lambda: drawn() == [[20.0, 21.0], [40.0, 39.0]], "both charts")
+        assert "t: last 21" in str(charts.query_one("#chart-title", Static).content)

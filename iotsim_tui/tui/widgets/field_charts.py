@@ -89,12 +89,21 @@ class FieldCharts(Vertical):
 
     def _fill(self) -> None:
         rows = list(self.query_one("#field-rows", Vertical).children)
+        unbuilt = False
         for name, row in zip(list(self.fields)[:MAX_FIELDS], rows, strict=False):
             values = self.fields[name]
             row.set_class(name == self.chosen, "chosen")
-            row.query_one(Sparkline).data = values
-            last = number_text(values[-1]) if values else ""
-            row.query_one(".last", Static).update(last, layout=False)
+            spark = next(iter(row.query(Sparkline)), None)
+            last = next(iter(row.query(".last").results(Static)), None)
+            if spark is None or last is None:
+                # Rows just mounted get their parts a moment later; a new message may come
+                # first (same fields, so no new rows): fill them once they are there.
+                unbuilt = True
+                continue
+            spark.data = values
+            last.update(number_text(values[-1]) if values else "", layout=False)
+        if unbuilt:
+            self.call_after_refresh(self._fill)
         self._chart()
 
     def _chart(self) -> None:
