@@ -17,7 +17,7 @@ from iotsim_tui.broker.wire import (
     Message,
     WireError,
     decode_publish,
-    read_remaining_length,
+    read_plain_qos0,
 )
 from iotsim_tui.protocol.codec import PacketReader, encode
 from iotsim_tui.protocol.errors import MalformedPacket, ProtocolError, UnsupportedProtocolVersion
@@ -37,6 +37,7 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import Properties
 from iotsim_tui.protocol.reasons import ReasonCode
+from iotsim_tui.protocol.wire import read_vbi
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.server import Broker, Listener
@@ -141,23 +142,38 @@ class Connection(Outbox):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        if self.session is not None and self.broker.persistence is not None:
-            self.broker.persistence.touch(self.session)  # what it sends may change its session
+        broker = self.broker
+        if broker.persistence is not None and self.session is not None:
+            broker.persistence.touch(self.session)  # what it sends may change its session
         self.last_seen = self.loop.time()
-        self.broker.stats.bytes_received += len(data)
+        end = len(data)
+        broker.stats.bytes_received += end
         if self._held:
             self.buffer += data
             return
+        limit = broker.config.max_packet_size
         if self.buffer:
             self.buffer += data
             if len(self.buffer) < self._needed:
                 return  # the packet being read is not all there yet; parse it once it is
             data = bytes(self.buffer)
+            end = len(data)
             self.buffer.clear()
+        elif (
+            end > 1
+            and data[0] == 0x30
+            and data[1] == end - 2 < 0x80
+            and end <= limit
+            and self.version
+        ):
+            # One QoS 0 PUBLISH, whole, in one read: what a device sends once a second.
+            try:
+                self.on_publish(0x30, data, 0, 2, end)
+            except ProtocolError as error:
+                self.protocol_violation(error.reason_code, str(error))
+            return
         self._needed = 0
         position = 0
-        end = len(data)
-        limit = self.broker.config.max_packet_size
         try:
             while position < end and not self.closing and not self._held:
                 first = data[position]
@@ -168,7 +184,12 @@ class Connection(Outbox):
                 if position + 1 < end and data[position + 1] < 0x80:
                     length, used = data[position + 1], 1  # most packets: one length byte
                 else:
-                    header = read_remaining_length(data, position + 1)
+                    try:
+                        header = read_vbi(data, position + 1)
+                    except MalformedPacket as error:
+                        raise MalformedPacket(
+                            f"the remaining length is {error}", error.reason_code
+                        ) from None
                     if header is None:
                         break
                     length, used = header
@@ -258,8 +279,20 @@ class Connection(Outbox):
 
     def on_publish(self, first: int, data: bytes, begin: int, start: int, end: int) -> None:
         """Check, route and acknowledge the PUBLISH at `data[begin:end]` (body from `start`)."""
-        incoming = decode_publish(first & 0x0F, data, start, end, self.version)
         broker = self.broker
+        if first == 0x30:  # QoS 0, not retained: most telemetry, routed as the bytes it came in
+            plain = read_plain_qos0(data, start, end, self.version)
+            session = self.session
+            if plain is not None and session is not None and session.access is None:
+                broker.stats.messages_received += 1
+                topic, payload = plain
+                broker.router.forward(
+                    topic, data, begin, payload, end, self.version, self.client_id
+                )
+                if self.publish_rate is not None:
+                    self._count_rate()
+                return
+        incoming = decode_publish(first & 0x0F, data, start, end, self.version)
         broker.stats.messages_received += 1
         topic = incoming.topic
         if incoming.topic_alias:
@@ -320,10 +353,14 @@ class Connection(Outbox):
                 session.awaiting_release.add(packet_id)
             self.acknowledge(encode(PubRec(packet_id, ReasonCode(reason)), self.version))
         if self.publish_rate is not None:
-            wait = self.publish_rate.take()
-            if wait > 0:  # over the rate: read nothing more from it for a while
-                self.hold()
-                self.loop.call_later(wait, self.release)
+            self._count_rate()
+
+    def _count_rate(self) -> None:
+        assert self.publish_rate is not None
+        wait = self.publish_rate.take()
+        if wait > 0:  # over the rate: read nothing more from it for a while
+            self.hold()
+            self.loop.call_later(wait, self.release)
 
     def limit_publish_rate(self, rate: float) -> None:
         """Read at most `rate` PUBLISH packets a second from this client (0: no limit)."""

@@ -28,7 +28,7 @@ from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
 from iotsim_tui.broker.tls import TLSProtocol
-from iotsim_tui.broker.wire import Message, read_remaining_length
+from iotsim_tui.broker.wire import Message
 from iotsim_tui.errors import BrokerError
 from iotsim_tui.protocol.codec import encode
 from iotsim_tui.protocol.packets import (
@@ -39,6 +39,7 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import ReasonCode
+from iotsim_tui.protocol.wire import read_vbi
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.persistence import Persistence
@@ -452,7 +453,7 @@ def _message(
     expiry = properties.message_expiry_interval
     forwarded = replace(properties, will_delay_interval=None, message_expiry_interval=None)
     raw = encode_properties(forwarded)
-    header = read_remaining_length(raw, 0)
+    header = read_vbi(raw, 0)
     assert header is not None
     seconds = None if expiry is None else float(expiry)
     return Message(topic, payload, qos, retain, raw[header[1] :], seconds, sender)

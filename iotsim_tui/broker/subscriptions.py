@@ -33,7 +33,11 @@ class Subscription:
         return None
 
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 16_384
+"""Topics whose matches are kept. Past it, new topics are matched afresh (not kept) until
+`_CACHE_LIMIT` * 4 of them have been, then the cache starts over: ten thousand devices each on
+its own topic all stay in it, and a flow of ever new topics renews it now and then rather
+than emptying it on every few thousand messages (which kept nothing for such a fleet)."""
 
 
 class _Node:
@@ -77,6 +81,8 @@ class SubscriptionTree:
         # Matches by topic, while no subscription changes: most traffic repeats few topics.
         # Results that went through a share group are not kept (each message picks anew).
         self._cache: dict[str, list[Subscription]] = {}
+        self._uncached = 0
+        """Topics matched but not kept since the cache filled up."""
 
     def add(self, subscription: Subscription) -> bool:
         """Store `subscription`, replacing the client's one to the same filter; True when new."""
@@ -93,7 +99,7 @@ class SubscriptionTree:
             table = node.shared.setdefault(group, _SharedGroup()).members
         new = subscription.client_id not in table
         table[subscription.client_id] = subscription
-        self._cache.clear()
+        self._clear_cache()
         self.count += new
         return new
 
@@ -116,13 +122,17 @@ class SubscriptionTree:
                 del node.shared[group]
         if not removed:
             return False
-        self._cache.clear()
+        self._clear_cache()
         self.count -= 1
         for parent, level in zip(reversed(path[:-1]), reversed(levels), strict=True):
             if not parent.children[level].empty():
                 break
             del parent.children[level]
         return True
+
+    def _clear_cache(self) -> None:
+        self._cache.clear()
+        self._uncached = 0
 
     def match(self, topic: str) -> list[Subscription]:
         """Every subscription that gets a message published to `topic`.
@@ -158,9 +168,13 @@ class SubscriptionTree:
             if plus is not None and wildcards_here:
                 stack.append((plus, index + 1))
         if not shared:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[topic] = found
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[topic] = found
+            else:
+                self._uncached += 1
+                if self._uncached > _CACHE_LIMIT * 4:
+                    self._cache.clear()
+                    self._uncached = 0
         return found
 
     def remove_all(self, client_id: str, filters: list[str]) -> None:
