@@ -56,13 +56,13 @@ class Connection(Outbox):
     __slots__ = (
         "_held",
         "_needed",
-        "_timer",
         "address",
         "aliases_in",
         "buffer",
         "certificate_name",
         "client_id",
         "connected_since",
+        "deadline",
         "host",
         "keepalive",
         "last_seen",
@@ -85,7 +85,8 @@ class Connection(Outbox):
         self.certificate_name: str | None = None
         """The common name (CN) of the client's certificate, when it presented one."""
         self.publish_rate: PublishRate | None = None
-        self.buffer = bytearray()
+        self.buffer: bytearray | None = None
+        """The start of a packet not all there yet (made only then)."""
         self.client_id = ""
         self.username: str | None = None
         self.connected_since = 0.0
@@ -99,7 +100,8 @@ class Connection(Outbox):
         self.receive_quota = broker.config.receive_maximum
         self.aliases_in: dict[int, str] | None = None
         """Topic aliases the client set (made when it sets the first)."""
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
+        """Loop time by which the client must send CONNECT, then its next packet (keepalive)."""
         self._held = False
         """True while CONNECT waits for its password check: later packets wait too."""
         self._needed = 0
@@ -125,15 +127,15 @@ class Connection(Outbox):
             self.certificate_name = _common_name(transport.get_extra_info("peercert"))
         high = self.broker.config.write_buffer_limit
         self.transport.set_write_buffer_limits(high=high, low=high // 4)
-        self._timer = self.loop.call_later(CONNECT_TIMEOUT, self._connect_timeout)
+        self.broker.deadlines.watch(self, self.loop.time() + CONNECT_TIMEOUT)
         self.broker.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self._timer is not None:
-            self._timer.cancel()
-        self.buffer.clear()
-        self._out.clear()
+        self.broker.deadlines.forget(self)
+        self.buffer = None
+        self._out = None
+        self._out_size = 0
         if exc is not None and not self.closing:
             self.close_reason = f"connection lost: {exc}"
         self.closing = True
@@ -149,16 +151,17 @@ class Connection(Outbox):
         end = len(data)
         broker.stats.bytes_received += end
         if self._held:
-            self.buffer += data
+            self._keep(data)
             return
         limit = broker.config.max_packet_size
-        if self.buffer:
-            self.buffer += data
-            if len(self.buffer) < self._needed:
+        buffer = self.buffer
+        if buffer:
+            buffer += data
+            if len(buffer) < self._needed:
                 return  # the packet being read is not all there yet; parse it once it is
-            data = bytes(self.buffer)
+            data = bytes(buffer)
             end = len(data)
-            self.buffer.clear()
+            self.buffer = None
         elif (
             end > 1
             and data[0] == 0x30
@@ -220,7 +223,14 @@ class Connection(Outbox):
             self.protocol_violation(error.reason_code, str(error))
             return
         if position < end and not self.closing:
-            self.buffer += data[position:]
+            self._keep(data[position:])
+
+    def _keep(self, data: bytes) -> None:
+        """Keep `data` for the next read (a packet cut short, or reading held)."""
+        if self.buffer is None:
+            self.buffer = bytearray(data)
+        else:
+            self.buffer += data
 
     # -- incoming packets -------------------------------------------------------------------
 
@@ -434,7 +444,7 @@ class Connection(Outbox):
 
     def close(self, reason_code: int | None, why: str) -> None:
         """End the connection (DISCONNECT first in 5.0) and forget any partial packet."""
-        self.buffer.clear()
+        self.buffer = None
         super().close(reason_code, why)
 
     def hold(self) -> None:
@@ -475,26 +485,31 @@ class Connection(Outbox):
         else:
             self.close(ReasonCode.PACKET_TOO_LARGE, why)
 
-    def _connect_timeout(self) -> None:
-        if not self.version:
-            self.close(None, f"no CONNECT within {CONNECT_TIMEOUT:g} s")
-
     def start_keepalive(self, keepalive: int) -> None:
         """Close the connection when the client stays silent for 1.5x its keepalive."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self.keepalive = keepalive
         if keepalive:
-            self._timer = self.loop.call_later(keepalive * 1.5, self._check_keepalive)
+            self.broker.deadlines.watch(self, self.last_seen + keepalive * 1.5)
+        else:
+            self.broker.deadlines.forget(self)
 
-    def _check_keepalive(self) -> None:
+    def watched(self, now: float) -> bool:
+        """Past `deadline` (`keepalive.DeadlineWatch`): close the connection if it has not sent
+        CONNECT, or stayed silent for 1.5 keepalives; else True, with the next deadline."""
+        if self.closing:
+            return False
+        if not self.version:
+            self.close(None, f"no CONNECT within {CONNECT_TIMEOUT:g} s")
+            return False
+        if not self.keepalive:
+            return False
         limit = self.keepalive * 1.5
-        silent = self.loop.time() - self.last_seen
+        silent = now - self.last_seen
         if silent >= limit:
             self.close(ReasonCode.KEEP_ALIVE_TIMEOUT, f"silent for {silent:.1f} s (keepalive)")
-        else:
-            self._timer = self.loop.call_later(limit - silent, self._check_keepalive)
+            return False
+        self.deadline = self.last_seen + limit
+        return True
 
 
 def _is_utf8(payload: bytes) -> bool:

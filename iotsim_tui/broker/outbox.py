@@ -77,7 +77,8 @@ class Outbox(asyncio.Protocol):
         self.dropped = 0
         self.lost = False
         """True once the transport has reported the connection lost."""
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None
+        """What waits for the end of this turn of the loop (made only then)."""
         self._out_size = 0
         """Bytes in `_out`, not yet handed to the transport."""
         self._flush_scheduled = False
@@ -264,7 +265,11 @@ class Outbox(asyncio.Protocol):
         """Queue bytes to send; everything queued during one loop iteration goes out together."""
         if self.closing:
             return
-        self._out.append(data)
+        out = self._out
+        if out is None:
+            self._out = [data]
+        else:
+            out.append(data)
         self._out_size += len(data)
         if self._out_size >= _FLUSH_AT:
             self.flush()  # a burst: hand it to the socket now rather than hold it all
@@ -275,28 +280,29 @@ class Outbox(asyncio.Protocol):
     def flush(self) -> None:
         """Hand the queued bytes to the transport in one write."""
         self._flush_scheduled = False
-        if not self._out or self.transport is None or self.transport.is_closing():
-            self._out.clear()
-            self._out_size = 0
-            return
-        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        self._out.clear()
+        out = self._out
+        self._out = None
         self._out_size = 0
+        transport = self.transport
+        if not out or transport is None or transport.is_closing():
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
         if self._waiting_room:
             self.loop.call_soon(self._wake)
-        self.transport.write(data)
-        self.broker.stats.bytes_sent += len(data)
-        if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
+        transport.write(data)
+        broker = self.broker
+        broker.stats.bytes_sent += len(data)
+        if transport.get_write_buffer_size() > broker.config.write_buffer_disconnect:
             self.close_reason = "too slow to read what it subscribed to"
             self.closing = True
-            self.transport.abort()
+            transport.abort()
 
     def close(self, reason_code: int | None, why: str) -> None:
         """End the connection, first sending DISCONNECT with `reason_code` to an MQTT 5 client."""
         if self.closing:
             return
         if reason_code is not None and self.version == 5:
-            self._out.append(encode(Disconnect(ReasonCode(reason_code)), 5))
+            self.write(encode(Disconnect(ReasonCode(reason_code)), 5))
         self.flush()
         self.close_reason = why
         self.closing = True

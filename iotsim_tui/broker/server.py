@@ -23,6 +23,7 @@ from uuid import uuid4
 from iotsim_tui.broker.config import BrokerConfig
 from iotsim_tui.broker.connection import Connection
 from iotsim_tui.broker.gate import Gate
+from iotsim_tui.broker.keepalive import DeadlineWatch
 from iotsim_tui.broker.limits import LoginGuard
 from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
@@ -81,6 +82,8 @@ class Broker:
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
         self.gate = Gate(self)
+        self.deadlines = DeadlineWatch()
+        """When each connection must send CONNECT, then its next packet (keepalive)."""
         self.stopping = False
         self.persistence: Persistence | None = None
         """Writes sessions and retained messages to disk, unless persistence is off."""
@@ -181,6 +184,7 @@ class Broker:
                 listener.server.close()
         self.feed.stop()
         self.gate.close()
+        self.deadlines.stop()
         connections = [c for c in self.connections if c.session is not None]
         for connection in connections:
             if connection.will is not None and connection.send_will:
@@ -431,6 +435,7 @@ class Broker:
 
     def subscribe(self, connection: Connection, packet: Subscribe) -> None:
         """Add subscriptions, answer SUBACK, send the retained messages they ask for."""
+        self.feed.before_subscribe(request.topic_filter for request in packet.subscriptions)
         self.router.subscribe(connection, packet)
         self.feed.changed()
 

@@ -7,6 +7,7 @@ node under its group name; each matching message goes to one member of each grou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from iotsim_tui.protocol.topics import SHARE_PREFIX, SharedFilter
@@ -145,6 +146,31 @@ class SubscriptionTree:
             return cached
         found: list[Subscription] = []
         shared = False
+        for node in self._nodes(topic):
+            if node.subscribers:
+                found.extend(node.subscribers.values())
+            if node.shared:
+                shared = True
+                found.extend(group.pick() for group in node.shared.values())
+        if not shared:
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[topic] = found
+            else:
+                self._uncached += 1
+                if self._uncached > _CACHE_LIMIT * 4:
+                    self._cache.clear()
+                    self._uncached = 0
+        return found
+
+    def wanted(self, topic: str) -> bool:
+        """True when some subscription, shared or not, matches `topic` (no member is picked)."""
+        cached = self._cache.get(topic)
+        if cached:
+            return True
+        return any(node.subscribers or node.shared for node in self._nodes(topic))
+
+    def _nodes(self, topic: str) -> Iterator[_Node]:
+        """The nodes whose subscriptions match `topic`."""
         levels = topic.split("/")
         depth = len(levels)
         dollar = topic.startswith("$")
@@ -157,9 +183,9 @@ class SubscriptionTree:
             # `#` also matches the parent level ("a/#" matches "a").
             hash_node = children.get("#")
             if hash_node is not None and wildcards_here:
-                shared |= _collect(hash_node, found)
+                yield hash_node
             if index == depth:
-                shared |= _collect(node, found)
+                yield node
                 continue
             exact = children.get(levels[index])
             if exact is not None:
@@ -167,26 +193,8 @@ class SubscriptionTree:
             plus = children.get("+")
             if plus is not None and wildcards_here:
                 stack.append((plus, index + 1))
-        if not shared:
-            if len(self._cache) < _CACHE_LIMIT:
-                self._cache[topic] = found
-            else:
-                self._uncached += 1
-                if self._uncached > _CACHE_LIMIT * 4:
-                    self._cache.clear()
-                    self._uncached = 0
-        return found
 
     def remove_all(self, client_id: str, filters: list[str]) -> None:
         """Remove all of `filters` for `client_id` (a session's subscriptions, when it ends)."""
         for topic_filter in filters:
             self.remove(client_id, topic_filter)
-
-
-def _collect(node: _Node, found: list[Subscription]) -> bool:
-    """Add the node's subscribers, one per share group; True when there were share groups."""
-    if node.subscribers:
-        found.extend(node.subscribers.values())
-    for group in node.shared.values():
-        found.append(group.pick())
-    return bool(node.shared)
