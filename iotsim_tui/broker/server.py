@@ -435,7 +435,6 @@ class Broker:
 
     def subscribe(self, connection: Connection, packet: Subscribe) -> None:
         """Add subscriptions, answer SUBACK, send the retained messages they ask for."""
-        self.feed.before_subscribe(request.topic_filter for request in packet.subscriptions)
         self.router.subscribe(connection, packet)
         self.feed.changed()
 

@@ -3,9 +3,10 @@
 The console feed is one retained JSON document (schema in docs/broker.md). It is rebuilt when
 clients connect, disconnect or change subscriptions, but at most once per
 `clients_feed_interval`, so a thousand connects cost a handful of publishes, not a thousand.
-It is only kept while someone subscribes to it: a SUBSCRIBE that matches it when nobody did
-has it built first, so the subscriber gets it retained as always; with nobody reading it the
-broker neither builds it (a line per client, rebuilt as clients come and go) nor keeps it.
+It is only built and kept while someone subscribes to it: with nobody reading it the broker
+neither builds it (a line per client, rebuilt as clients come and go) nor keeps it; a first
+subscriber gets it with the next publish, within `clients_feed_interval` (a SUBSCRIBE is a
+change the feed shows), and later ones get it retained.
 The client and subscription counts under `$SYS/broker/` follow the same changes; the other
 statistics are refreshed every `sys_interval`.
 """
@@ -15,18 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iotsim_tui.broker import sys_tree
 from iotsim_tui.broker.wire import Message
-from iotsim_tui.protocol.topics import (
-    TopicError,
-    matched_filter,
-    topic_matches,
-    validate_topic_filter,
-)
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.server import Broker
@@ -84,22 +78,6 @@ class SysFeed:
         wait = self._last_clients + self.broker.config.clients_feed_interval - loop.time()
         self._clients_timer = loop.call_later(max(wait, 0.0), self._publish_clients)
 
-    def before_subscribe(self, topic_filters: Iterable[str]) -> None:
-        """A SUBSCRIBE to `topic_filters` is about to be added: if one matches the console
-        feed and nobody subscribed to it, build it now, to be sent to it retained."""
-        broker = self.broker
-        if broker.subscriptions.wanted(CLIENTS_TOPIC) or not broker.listeners:
-            return
-        for topic_filter in topic_filters:
-            try:
-                validate_topic_filter(topic_filter)
-                wanted = topic_matches(matched_filter(topic_filter), CLIENTS_TOPIC)
-            except TopicError:
-                continue  # refused in the SUBACK
-            if wanted:
-                self._publish_document()
-                return
-
     def _publish_clients(self) -> None:
         self._clients_timer = None
         self._last_clients = asyncio.get_running_loop().time()
@@ -113,9 +91,11 @@ class SysFeed:
         self._publish_sys(self._client_counts())
 
     def _publish_document(self) -> None:
-        payload = json.dumps(self.clients_document(), separators=(",", ":")).encode()
         self._document_kept = True
-        self.broker.publish(Message(CLIENTS_TOPIC, payload, 0, True))
+        self.broker.publish(Message(CLIENTS_TOPIC, self._document(), 0, True))
+
+    def _document(self) -> bytes:
+        return json.dumps(self.clients_document(), separators=(",", ":")).encode()
 
     def clients_document(self) -> dict[str, Any]:
         """The broker console's view: connected clients sorted by id, and totals."""

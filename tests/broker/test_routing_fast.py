@@ -122,9 +122,12 @@ async def test_the_console_feed_is_kept_only_while_someone_subscribes(broker: Br
 
     console, _ = await RawClient.connected(port, "console", version=4)
     await console.subscribe("$SYS/iotsim/#", 0)
-    feed = await console.expect(Publish)
-    assert feed.retain
+    feed = await console.expect(Publish)  # with the next publish of the feed
     assert b'"id":"TS1"' in feed.payload
+    late, _ = await RawClient.connected(port, "late", version=4)
+    await late.subscribe(CLIENTS_TOPIC, 0)
+    assert (await late.expect(Publish)).retain  # kept while someone reads it
+    await late.close()
 
     await console.send_packet(Unsubscribe(2, ("$SYS/iotsim/#",)))
     await console.expect(UnsubAck)
