@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from iotsim_tui.broker.limits import PublishRate
 from iotsim_tui.broker.outbox import Outbox
+from iotsim_tui.broker.tls import TLS_HANDSHAKE_RECORD, common_name, not_connect_reason
 from iotsim_tui.broker.wire import (
     PAYLOAD_FORMAT_INVALID,
     Message,
@@ -124,7 +125,7 @@ class Connection(Outbox):
                 "version": ssl_object.version() or "",
                 "cipher": cipher[0] if cipher else "",
             }
-            self.certificate_name = _common_name(transport.get_extra_info("peercert"))
+            self.certificate_name = common_name(transport.get_extra_info("peercert"))
         high = self.broker.config.write_buffer_limit
         self.transport.set_write_buffer_limits(high=high, low=high // 4)
         self.broker.deadlines.watch(self, self.loop.time() + CONNECT_TIMEOUT)
@@ -182,7 +183,7 @@ class Connection(Outbox):
                 first = data[position]
                 if not self.version and (first >> 4 != 1 or first == TLS_HANDSHAKE_RECORD):
                     # 0x16 would read as a CONNECT with bad flags: it is a TLS ClientHello.
-                    self.close(None, _not_connect(first))
+                    self.close(None, not_connect_reason(first))
                     return
                 if position + 1 < end and data[position + 1] < 0x80:
                     length, used = data[position + 1], 1  # most packets: one length byte
@@ -389,32 +390,6 @@ class Connection(Outbox):
             raise WireError(ReasonCode.PROTOCOL_ERROR, "Topic Alias not set before use")
         return known
 
-    def _acknowledged(self, packet_id: int, qos: int) -> None:
-        session = self.session
-        assert session is not None
-        delivery = session.inflight.get(packet_id)
-        # An unsolicited or mismatched acknowledgement is ignored (nothing to complete).
-        if delivery is None or delivery.qos != qos or (qos == 2 and not delivery.released):
-            return
-        del session.inflight[packet_id]
-        self.pump()
-
-    def _received(self, packet: PubRec) -> None:
-        session = self.session
-        assert session is not None
-        delivery = session.inflight.get(packet.packet_id)
-        if delivery is None or delivery.qos != 2:
-            if self.version == 5:
-                reason = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
-                self.write(encode(PubRel(packet.packet_id, reason), self.version))
-            return
-        if packet.reason_code.is_error:
-            del session.inflight[packet.packet_id]  # the receiver refused it: the exchange ends
-            self.pump()
-            return
-        delivery.released = True
-        self.write(encode(PubRel(packet.packet_id), self.version))
-
     def _released(self, packet_id: int) -> None:
         session = self.session
         assert session is not None
@@ -518,28 +493,3 @@ def _is_utf8(payload: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _common_name(certificate: object) -> str | None:
-    """The subject's CN from `ssl.SSLSocket.getpeercert()`'s dict, or None."""
-    if not isinstance(certificate, dict):
-        return None
-    for group in certificate.get("subject", ()):
-        for key, value in group:
-            if key == "commonName" and isinstance(value, str) and value:
-                return value
-    return None
-
-
-TLS_HANDSHAKE_RECORD = 0x16
-"""The first byte of a TLS ClientHello (a handshake record)."""
-
-
-def _not_connect(first: int) -> str:
-    """Why a connection whose first packet is not CONNECT is closed, in the broker's log."""
-    if first == TLS_HANDSHAKE_RECORD:
-        return (
-            "the client started a TLS handshake on the plain port: is TLS on the right port? "
-            "(a TLS client on the plain MQTT listener)"
-        )
-    return "the first packet was not CONNECT"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from iotsim_tui.broker.sessions import Delivery, Session
 from iotsim_tui.broker.wire import Message
 from iotsim_tui.protocol.codec import encode
-from iotsim_tui.protocol.packets import Disconnect, PubRel
+from iotsim_tui.protocol.packets import Disconnect, PubRec, PubRel
 from iotsim_tui.protocol.reasons import ReasonCode
 
 if TYPE_CHECKING:
@@ -213,6 +213,32 @@ class Outbox(asyncio.Protocol):
             self._send(delivery, packet_id)
         if self._waiting_room:
             self._wake()
+
+    def _acknowledged(self, packet_id: int, qos: int) -> None:
+        session = self.session
+        assert session is not None
+        delivery = session.inflight.get(packet_id)
+        # An unsolicited or mismatched acknowledgement is ignored (nothing to complete).
+        if delivery is None or delivery.qos != qos or (qos == 2 and not delivery.released):
+            return
+        del session.inflight[packet_id]
+        self.pump()
+
+    def _received(self, packet: PubRec) -> None:
+        session = self.session
+        assert session is not None
+        delivery = session.inflight.get(packet.packet_id)
+        if delivery is None or delivery.qos != 2:
+            if self.version == 5:
+                reason = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+                self.write(encode(PubRel(packet.packet_id, reason), self.version))
+            return
+        if packet.reason_code.is_error:
+            del session.inflight[packet.packet_id]  # the receiver refused it: the exchange ends
+            self.pump()
+            return
+        delivery.released = True
+        self.write(encode(PubRel(packet.packet_id), self.version))
 
     def resend_inflight(self) -> None:
         """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
