@@ -45,12 +45,20 @@ class Profile:
     way into or out of the system call, though the loop is waiting, not working."""
     leaves: Counter[str] = field(default_factory=Counter)
     areas: Counter[str] = field(default_factory=Counter)
+    inclusive: Counter[str] = field(default_factory=Counter)
+    """Samples in which a function was anywhere on the stack (itself or what it called)."""
     seconds: float = 0.0
     rate: int = 0
 
     def top(self, count: int = 10) -> list[tuple[str, float]]:
         """The functions that took the most CPU themselves, with their share of the samples."""
         return [(name, n / self.samples) for name, n in self.leaves.most_common(count)]
+
+    def top_inclusive(self, count: int = 10, within: str = "") -> list[tuple[str, float]]:
+        """The functions with the most CPU in them or what they called (`within`: a path part
+        the function's file must hold, such as "iotsim_tui/")."""
+        chosen = [(name, n) for name, n in self.inclusive.most_common() if within in name]
+        return [(name, n / self.samples) for name, n in chosen[:count]]
 
     def by_area(self) -> list[tuple[str, float]]:
         """Each area's share of the samples, largest first."""
@@ -97,6 +105,13 @@ def read(output: Path, seconds: float, rate: int = 50) -> Profile:
             continue
         profile.samples += n
         profile.leaves[f"{function} ({short})"] += n
+        seen: set[str] = set()
+        for frame in stack.split(";"):
+            found = _FRAME.match(frame)
+            name = f"{found['function']} ({_short(found['file'])})" if found else frame
+            if name not in seen:
+                seen.add(name)
+                profile.inclusive[name] += n
         profile.areas[_area(file)] += n
     return profile
 

@@ -10,6 +10,7 @@ where wall-clock rates are not.
 
     .venv/bin/python benchmarks/broker_devices.py               # 3 repeats, writes docs
     .venv/bin/python benchmarks/broker_devices.py --quick       # 1,000 clients, no docs
+    .venv/bin/python benchmarks/broker_devices.py --profile 10  # py-spy of the bundled broker
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import _common
+import _pyspy
 from _common import HOST, BrokerProcess
 from broker_throughput import publish_packet, subscribe_packet
 
@@ -40,6 +42,8 @@ PAYLOAD_WIDTH = 5
 QUIET = 5.0
 """Seconds without a message, once the clients are done, after which the subscriber stops."""
 TARGET = 1.2
+PROFILE_RATE = 200
+"""py-spy samples a second, with `--profile`."""
 """The bundled broker's CPU per message at most this many times mosquitto's (issue 18)."""
 
 
@@ -121,8 +125,12 @@ def subscriber(
     sock.close()
 
 
-def run_once(broker: BrokerProcess, clients: int, seconds: int) -> dict[str, float]:
-    """One run: connect, publish for `seconds`; the broker's CPU and the delivery."""
+def run_once(
+    broker: BrokerProcess, clients: int, seconds: int, profile: Path | None = None
+) -> dict[str, float]:
+    """One run: connect, publish for `seconds`; the broker's CPU and the delivery.
+
+    With `profile`, py-spy samples the broker while the clients publish (raw, into it)."""
     context = mp.get_context("fork")
     sub_ready, go = context.Event(), context.Event()
     expected = context.Value("q", 0)
@@ -146,11 +154,16 @@ def run_once(broker: BrokerProcess, clients: int, seconds: int) -> dict[str, flo
     cpu_before = _common.cpu_seconds(broker.pid)
     started = time.monotonic()
     go.set()
+    spy = None
+    if profile is not None:
+        spy = _pyspy.start(broker.pid, max(seconds - 2, 1), profile, PROFILE_RATE)
     sent = sum(ready.get(timeout=seconds + 120) for _ in workers)
     elapsed = time.monotonic() - started
     cpu = _common.cpu_seconds(broker.pid) - cpu_before
     expected.value = sent
     received = results.get(timeout=60)
+    if spy is not None:
+        spy.communicate(timeout=60)
     for process in [*workers, sub]:
         process.join(10)
         if process.is_alive():
@@ -193,10 +206,18 @@ def main() -> int:
     parser.add_argument("--compare-label", help="what the --compare-with folder holds")
     parser.add_argument("--quick", action="store_true", help="1,000 clients, 5 s, no docs")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="SECONDS",
+        help="instead: one run of the bundled broker under py-spy (on each loop), printed",
+    )
     args = parser.parse_args()
     if args.quick:
         args.clients, args.seconds, args.repeats, args.no_write = 1000, 5, 1, True
     _common.raise_fd_limit()
+    if args.profile:
+        return _profile(args.clients, args.profile)
     sides: list[tuple[str, Runner]] = [("iotsim-tui", _common.run_bundled)]
     if event_loop.name() == "uvloop":  # and the same broker on asyncio's loop, to weigh uvloop
         sides = [
@@ -228,6 +249,38 @@ def main() -> int:
     if not args.no_write:
         _common.write_section("broker_devices", report)
         print(f"\nwrote the broker_devices section of {_common.PERFORMANCE_MD}")
+    return 0
+
+
+def _profile(clients: int, seconds: int) -> int:
+    """Profile the bundled broker under the load (`--profile`): where its CPU goes."""
+    if _pyspy.available() is None:
+        print("py-spy is not installed (pip install py-spy)", file=sys.stderr)
+        return 1
+    sides: list[tuple[str, Runner]] = [("iotsim-tui, asyncio loop", _on_asyncio_loop)]
+    if event_loop.name() == "uvloop":
+        sides.insert(0, ("iotsim-tui, uvloop", _common.run_bundled))
+    print(f"load average {os.getloadavg()[0]:.1f}; {clients:,} clients, {seconds} s")
+    with tempfile.TemporaryDirectory(prefix="bench-devices-") as folder:
+        for name, run in sides:
+            raw = Path(folder) / "broker.spy"
+            with run(Path(folder)) as broker:
+                result = run_once(broker, clients, seconds + 2, raw)
+            profile = _pyspy.read(raw, seconds, PROFILE_RATE)
+            busy = profile.samples / (seconds * PROFILE_RATE)
+            print(
+                f"\n{name}: {result['per_10k']:.3f} CPU-s per 10k msg; py-spy {profile.samples} "
+                f"busy samples ({busy:.0%} of a core), {profile.waiting} in epoll's wait"
+            )
+            print("  by area:")
+            for area, share in profile.by_area():
+                print(f"    {share:6.1%}  {area}")
+            print("  by function (its own time):")
+            for function, share in profile.top(15):
+                print(f"    {share:6.1%}  {function}")
+            print("  the broker's functions, with what they call:")
+            for function, share in profile.top_inclusive(15, "iotsim_tui/"):
+                print(f"    {share:6.1%}  {function}")
     return 0
 
 

@@ -156,11 +156,13 @@ async def _serve(config: BrokerConfig) -> int:
     from iotsim_tui.broker.server import Broker
 
     broker = Broker(config)
-    await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Before the listeners open: a supervisor that sees the first port open may stop the
+    # broker while it still opens the next one, and that must be a clean stop too.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    await broker.start()
     loop.add_signal_handler(signal.SIGHUP, broker.reload)
     for name, port in broker.ports.items():
         print(f"ready: {name} {config.bind}:{port}", file=sys.stderr, flush=True)

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, cast
 
 from iotsim_tui.broker.limits import PublishRate
 from iotsim_tui.broker.outbox import Outbox
+from iotsim_tui.broker.tls import TLS_HANDSHAKE_RECORD, common_name, not_connect_reason
 from iotsim_tui.broker.wire import (
     PAYLOAD_FORMAT_INVALID,
     Message,
     WireError,
     decode_publish,
-    read_remaining_length,
+    read_plain_qos0,
 )
 from iotsim_tui.protocol.codec import PacketReader, encode
 from iotsim_tui.protocol.errors import MalformedPacket, ProtocolError, UnsupportedProtocolVersion
@@ -37,6 +38,7 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import Properties
 from iotsim_tui.protocol.reasons import ReasonCode
+from iotsim_tui.protocol.wire import read_vbi
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.server import Broker, Listener
@@ -55,13 +57,13 @@ class Connection(Outbox):
     __slots__ = (
         "_held",
         "_needed",
-        "_timer",
         "address",
         "aliases_in",
         "buffer",
         "certificate_name",
         "client_id",
         "connected_since",
+        "deadline",
         "host",
         "keepalive",
         "last_seen",
@@ -84,7 +86,8 @@ class Connection(Outbox):
         self.certificate_name: str | None = None
         """The common name (CN) of the client's certificate, when it presented one."""
         self.publish_rate: PublishRate | None = None
-        self.buffer = bytearray()
+        self.buffer: bytearray | None = None
+        """The start of a packet not all there yet (made only then)."""
         self.client_id = ""
         self.username: str | None = None
         self.connected_since = 0.0
@@ -98,7 +101,8 @@ class Connection(Outbox):
         self.receive_quota = broker.config.receive_maximum
         self.aliases_in: dict[int, str] | None = None
         """Topic aliases the client set (made when it sets the first)."""
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
+        """Loop time by which the client must send CONNECT, then its next packet (keepalive)."""
         self._held = False
         """True while CONNECT waits for its password check: later packets wait too."""
         self._needed = 0
@@ -121,18 +125,18 @@ class Connection(Outbox):
                 "version": ssl_object.version() or "",
                 "cipher": cipher[0] if cipher else "",
             }
-            self.certificate_name = _common_name(transport.get_extra_info("peercert"))
+            self.certificate_name = common_name(transport.get_extra_info("peercert"))
         high = self.broker.config.write_buffer_limit
         self.transport.set_write_buffer_limits(high=high, low=high // 4)
-        self._timer = self.loop.call_later(CONNECT_TIMEOUT, self._connect_timeout)
+        self.broker.deadlines.watch(self, self.loop.time() + CONNECT_TIMEOUT)
         self.broker.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self._timer is not None:
-            self._timer.cancel()
-        self.buffer.clear()
-        self._out.clear()
+        self.broker.deadlines.forget(self)
+        self.buffer = None
+        self._out = None
+        self._out_size = 0
         if exc is not None and not self.closing:
             self.close_reason = f"connection lost: {exc}"
         self.closing = True
@@ -141,34 +145,55 @@ class Connection(Outbox):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        if self.session is not None and self.broker.persistence is not None:
-            self.broker.persistence.touch(self.session)  # what it sends may change its session
+        broker = self.broker
+        if broker.persistence is not None and self.session is not None:
+            broker.persistence.touch(self.session)  # what it sends may change its session
         self.last_seen = self.loop.time()
-        self.broker.stats.bytes_received += len(data)
+        end = len(data)
+        broker.stats.bytes_received += end
         if self._held:
-            self.buffer += data
+            self._keep(data)
             return
-        if self.buffer:
-            self.buffer += data
-            if len(self.buffer) < self._needed:
+        limit = broker.config.max_packet_size
+        buffer = self.buffer
+        if buffer:
+            buffer += data
+            if len(buffer) < self._needed:
                 return  # the packet being read is not all there yet; parse it once it is
-            data = bytes(self.buffer)
-            self.buffer.clear()
+            data = bytes(buffer)
+            end = len(data)
+            self.buffer = None
+        elif (
+            end > 1
+            and data[0] == 0x30
+            and data[1] == end - 2 < 0x80
+            and end <= limit
+            and self.version
+        ):
+            # One QoS 0 PUBLISH, whole, in one read: what a device sends once a second.
+            try:
+                self.on_publish(0x30, data, 0, 2, end)
+            except ProtocolError as error:
+                self.protocol_violation(error.reason_code, str(error))
+            return
         self._needed = 0
         position = 0
-        end = len(data)
-        limit = self.broker.config.max_packet_size
         try:
             while position < end and not self.closing and not self._held:
                 first = data[position]
                 if not self.version and (first >> 4 != 1 or first == TLS_HANDSHAKE_RECORD):
                     # 0x16 would read as a CONNECT with bad flags: it is a TLS ClientHello.
-                    self.close(None, _not_connect(first))
+                    self.close(None, not_connect_reason(first))
                     return
                 if position + 1 < end and data[position + 1] < 0x80:
                     length, used = data[position + 1], 1  # most packets: one length byte
                 else:
-                    header = read_remaining_length(data, position + 1)
+                    try:
+                        header = read_vbi(data, position + 1)
+                    except MalformedPacket as error:
+                        raise MalformedPacket(
+                            f"the remaining length is {error}", error.reason_code
+                        ) from None
                     if header is None:
                         break
                     length, used = header
@@ -199,7 +224,14 @@ class Connection(Outbox):
             self.protocol_violation(error.reason_code, str(error))
             return
         if position < end and not self.closing:
-            self.buffer += data[position:]
+            self._keep(data[position:])
+
+    def _keep(self, data: bytes) -> None:
+        """Keep `data` for the next read (a packet cut short, or reading held)."""
+        if self.buffer is None:
+            self.buffer = bytearray(data)
+        else:
+            self.buffer += data
 
     # -- incoming packets -------------------------------------------------------------------
 
@@ -258,8 +290,20 @@ class Connection(Outbox):
 
     def on_publish(self, first: int, data: bytes, begin: int, start: int, end: int) -> None:
         """Check, route and acknowledge the PUBLISH at `data[begin:end]` (body from `start`)."""
-        incoming = decode_publish(first & 0x0F, data, start, end, self.version)
         broker = self.broker
+        if first == 0x30:  # QoS 0, not retained: most telemetry, routed as the bytes it came in
+            plain = read_plain_qos0(data, start, end, self.version)
+            session = self.session
+            if plain is not None and session is not None and session.access is None:
+                broker.stats.messages_received += 1
+                topic, payload = plain
+                broker.router.forward(
+                    topic, data, begin, payload, end, self.version, self.client_id
+                )
+                if self.publish_rate is not None:
+                    self._count_rate()
+                return
+        incoming = decode_publish(first & 0x0F, data, start, end, self.version)
         broker.stats.messages_received += 1
         topic = incoming.topic
         if incoming.topic_alias:
@@ -320,10 +364,14 @@ class Connection(Outbox):
                 session.awaiting_release.add(packet_id)
             self.acknowledge(encode(PubRec(packet_id, ReasonCode(reason)), self.version))
         if self.publish_rate is not None:
-            wait = self.publish_rate.take()
-            if wait > 0:  # over the rate: read nothing more from it for a while
-                self.hold()
-                self.loop.call_later(wait, self.release)
+            self._count_rate()
+
+    def _count_rate(self) -> None:
+        assert self.publish_rate is not None
+        wait = self.publish_rate.take()
+        if wait > 0:  # over the rate: read nothing more from it for a while
+            self.hold()
+            self.loop.call_later(wait, self.release)
 
     def limit_publish_rate(self, rate: float) -> None:
         """Read at most `rate` PUBLISH packets a second from this client (0: no limit)."""
@@ -341,32 +389,6 @@ class Connection(Outbox):
         if known is None:
             raise WireError(ReasonCode.PROTOCOL_ERROR, "Topic Alias not set before use")
         return known
-
-    def _acknowledged(self, packet_id: int, qos: int) -> None:
-        session = self.session
-        assert session is not None
-        delivery = session.inflight.get(packet_id)
-        # An unsolicited or mismatched acknowledgement is ignored (nothing to complete).
-        if delivery is None or delivery.qos != qos or (qos == 2 and not delivery.released):
-            return
-        del session.inflight[packet_id]
-        self.pump()
-
-    def _received(self, packet: PubRec) -> None:
-        session = self.session
-        assert session is not None
-        delivery = session.inflight.get(packet.packet_id)
-        if delivery is None or delivery.qos != 2:
-            if self.version == 5:
-                reason = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
-                self.write(encode(PubRel(packet.packet_id, reason), self.version))
-            return
-        if packet.reason_code.is_error:
-            del session.inflight[packet.packet_id]  # the receiver refused it: the exchange ends
-            self.pump()
-            return
-        delivery.released = True
-        self.write(encode(PubRel(packet.packet_id), self.version))
 
     def _released(self, packet_id: int) -> None:
         session = self.session
@@ -397,7 +419,7 @@ class Connection(Outbox):
 
     def close(self, reason_code: int | None, why: str) -> None:
         """End the connection (DISCONNECT first in 5.0) and forget any partial packet."""
-        self.buffer.clear()
+        self.buffer = None
         super().close(reason_code, why)
 
     def hold(self) -> None:
@@ -438,26 +460,31 @@ class Connection(Outbox):
         else:
             self.close(ReasonCode.PACKET_TOO_LARGE, why)
 
-    def _connect_timeout(self) -> None:
-        if not self.version:
-            self.close(None, f"no CONNECT within {CONNECT_TIMEOUT:g} s")
-
     def start_keepalive(self, keepalive: int) -> None:
         """Close the connection when the client stays silent for 1.5x its keepalive."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self.keepalive = keepalive
         if keepalive:
-            self._timer = self.loop.call_later(keepalive * 1.5, self._check_keepalive)
+            self.broker.deadlines.watch(self, self.last_seen + keepalive * 1.5)
+        else:
+            self.broker.deadlines.forget(self)
 
-    def _check_keepalive(self) -> None:
+    def watched(self, now: float) -> bool:
+        """Past `deadline` (`keepalive.DeadlineWatch`): close the connection if it has not sent
+        CONNECT, or stayed silent for 1.5 keepalives; else True, with the next deadline."""
+        if self.closing:
+            return False
+        if not self.version:
+            self.close(None, f"no CONNECT within {CONNECT_TIMEOUT:g} s")
+            return False
+        if not self.keepalive:
+            return False
         limit = self.keepalive * 1.5
-        silent = self.loop.time() - self.last_seen
+        silent = now - self.last_seen
         if silent >= limit:
             self.close(ReasonCode.KEEP_ALIVE_TIMEOUT, f"silent for {silent:.1f} s (keepalive)")
-        else:
-            self._timer = self.loop.call_later(limit - silent, self._check_keepalive)
+            return False
+        self.deadline = self.last_seen + limit
+        return True
 
 
 def _is_utf8(payload: bytes) -> bool:
@@ -466,28 +493,3 @@ def _is_utf8(payload: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _common_name(certificate: object) -> str | None:
-    """The subject's CN from `ssl.SSLSocket.getpeercert()`'s dict, or None."""
-    if not isinstance(certificate, dict):
-        return None
-    for group in certificate.get("subject", ()):
-        for key, value in group:
-            if key == "commonName" and isinstance(value, str) and value:
-                return value
-    return None
-
-
-TLS_HANDSHAKE_RECORD = 0x16
-"""The first byte of a TLS ClientHello (a handshake record)."""
-
-
-def _not_connect(first: int) -> str:
-    """Why a connection whose first packet is not CONNECT is closed, in the broker's log."""
-    if first == TLS_HANDSHAKE_RECORD:
-        return (
-            "the client started a TLS handshake on the plain port: is TLS on the right port? "
-            "(a TLS client on the plain MQTT listener)"
-        )
-    return "the first packet was not CONNECT"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from iotsim_tui.broker.sessions import Delivery, Session
 from iotsim_tui.broker.wire import Message
 from iotsim_tui.protocol.codec import encode
-from iotsim_tui.protocol.packets import Disconnect, PubRel
+from iotsim_tui.protocol.packets import Disconnect, PubRec, PubRel
 from iotsim_tui.protocol.reasons import ReasonCode
 
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ class Outbox(asyncio.Protocol):
         self.dropped = 0
         self.lost = False
         """True once the transport has reported the connection lost."""
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None
+        """What waits for the end of this turn of the loop (made only then)."""
         self._out_size = 0
         """Bytes in `_out`, not yet handed to the transport."""
         self._flush_scheduled = False
@@ -160,6 +161,21 @@ class Outbox(asyncio.Protocol):
         self.broker.stats.messages_sent += 1
         self.write(data)
 
+    def send_packet(self, packet: bytes) -> None:
+        """Send a QoS 0 PUBLISH as it is (built for this client's protocol version, with no
+        alias or subscription identifier to add): the fast path of routing."""
+        waiting = self._out_size
+        if self._paused and self.transport is not None:
+            waiting += self.transport.get_write_buffer_size()
+        broker = self.broker
+        if waiting >= broker.config.write_buffer_limit:
+            self._drop("it reads too slowly")
+        elif self.client_max_packet and len(packet) > self.client_max_packet:
+            self._drop("over its maximum packet size")
+        else:
+            broker.stats.messages_sent += 1
+            self.write(packet)
+
     def _drop(self, why: str) -> None:
         """Count a message not delivered to this client; log the first and every 10,000th."""
         self.dropped += 1
@@ -197,6 +213,32 @@ class Outbox(asyncio.Protocol):
             self._send(delivery, packet_id)
         if self._waiting_room:
             self._wake()
+
+    def _acknowledged(self, packet_id: int, qos: int) -> None:
+        session = self.session
+        assert session is not None
+        delivery = session.inflight.get(packet_id)
+        # An unsolicited or mismatched acknowledgement is ignored (nothing to complete).
+        if delivery is None or delivery.qos != qos or (qos == 2 and not delivery.released):
+            return
+        del session.inflight[packet_id]
+        self.pump()
+
+    def _received(self, packet: PubRec) -> None:
+        session = self.session
+        assert session is not None
+        delivery = session.inflight.get(packet.packet_id)
+        if delivery is None or delivery.qos != 2:
+            if self.version == 5:
+                reason = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+                self.write(encode(PubRel(packet.packet_id, reason), self.version))
+            return
+        if packet.reason_code.is_error:
+            del session.inflight[packet.packet_id]  # the receiver refused it: the exchange ends
+            self.pump()
+            return
+        delivery.released = True
+        self.write(encode(PubRel(packet.packet_id), self.version))
 
     def resend_inflight(self) -> None:
         """After a session resumes: PUBLISH again with DUP, or PUBREL, everything in flight."""
@@ -249,7 +291,11 @@ class Outbox(asyncio.Protocol):
         """Queue bytes to send; everything queued during one loop iteration goes out together."""
         if self.closing:
             return
-        self._out.append(data)
+        out = self._out
+        if out is None:
+            self._out = [data]
+        else:
+            out.append(data)
         self._out_size += len(data)
         if self._out_size >= _FLUSH_AT:
             self.flush()  # a burst: hand it to the socket now rather than hold it all
@@ -260,28 +306,29 @@ class Outbox(asyncio.Protocol):
     def flush(self) -> None:
         """Hand the queued bytes to the transport in one write."""
         self._flush_scheduled = False
-        if not self._out or self.transport is None or self.transport.is_closing():
-            self._out.clear()
-            self._out_size = 0
-            return
-        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        self._out.clear()
+        out = self._out
+        self._out = None
         self._out_size = 0
+        transport = self.transport
+        if not out or transport is None or transport.is_closing():
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
         if self._waiting_room:
             self.loop.call_soon(self._wake)
-        self.transport.write(data)
-        self.broker.stats.bytes_sent += len(data)
-        if self.transport.get_write_buffer_size() > self.broker.config.write_buffer_disconnect:
+        transport.write(data)
+        broker = self.broker
+        broker.stats.bytes_sent += len(data)
+        if transport.get_write_buffer_size() > broker.config.write_buffer_disconnect:
             self.close_reason = "too slow to read what it subscribed to"
             self.closing = True
-            self.transport.abort()
+            transport.abort()
 
     def close(self, reason_code: int | None, why: str) -> None:
         """End the connection, first sending DISCONNECT with `reason_code` to an MQTT 5 client."""
         if self.closing:
             return
         if reason_code is not None and self.version == 5:
-            self._out.append(encode(Disconnect(ReasonCode(reason_code)), 5))
+            self.write(encode(Disconnect(ReasonCode(reason_code)), 5))
         self.flush()
         self.close_reason = why
         self.closing = True

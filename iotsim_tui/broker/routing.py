@@ -51,6 +51,48 @@ class Router:
         matches = self.subscriptions.match(message.topic)
         if not matches:
             return False
+        return self._route(message, matches)
+
+    def forward(
+        self,
+        topic: str,
+        packet: bytes,
+        begin: int,
+        payload: int,
+        end: int,
+        version: int,
+        sender: str,
+    ) -> bool:
+        """Route a QoS 0, not retained PUBLISH without properties, `packet[begin:end]`, whose
+        payload starts at `payload`; False when nobody subscribed.
+
+        A subscriber of the sender's protocol version that needs nothing of its own gets the
+        packet as it came; a message object is only made for anyone else.
+        """
+        matches = self.subscriptions.match(topic)
+        if not matches:
+            return False
+        if len(matches) == 1:
+            sub = matches[0]
+            if sub.no_local and sub.client_id == sender:
+                return True
+            session = self.sessions.get(sub.client_id)
+            connection = session.connection if session is not None else None
+            if (
+                connection is not None
+                and connection.version == version
+                and not sub.identifier
+                and not connection.client_alias_max
+            ):
+                if session is not None and not _may_read(session, topic):
+                    return True
+                connection.send_packet(packet[begin:end])
+                return True
+        message = Message(topic, packet[payload:end], 0, False, b"", None, sender)
+        message.reuse_packet(version, packet[begin:end])
+        return self._route(message, matches)
+
+    def _route(self, message: Message, matches: list[Subscription]) -> bool:
         if len(matches) == 1:
             sub = matches[0]
             if sub.no_local and sub.client_id == message.sender:

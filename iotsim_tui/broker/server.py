@@ -23,12 +23,13 @@ from uuid import uuid4
 from iotsim_tui.broker.config import BrokerConfig
 from iotsim_tui.broker.connection import Connection
 from iotsim_tui.broker.gate import Gate
+from iotsim_tui.broker.keepalive import DeadlineWatch
 from iotsim_tui.broker.limits import LoginGuard
 from iotsim_tui.broker.routing import Router
 from iotsim_tui.broker.sessions import Session
 from iotsim_tui.broker.stats import BrokerStats, SysFeed
 from iotsim_tui.broker.tls import TLSProtocol
-from iotsim_tui.broker.wire import Message, read_remaining_length
+from iotsim_tui.broker.wire import Message
 from iotsim_tui.errors import BrokerError
 from iotsim_tui.protocol.codec import encode
 from iotsim_tui.protocol.packets import (
@@ -39,6 +40,7 @@ from iotsim_tui.protocol.packets import (
 )
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import ReasonCode
+from iotsim_tui.protocol.wire import read_vbi
 
 if TYPE_CHECKING:
     from iotsim_tui.broker.persistence import Persistence
@@ -80,6 +82,8 @@ class Broker:
         self.listeners: list[Listener] = []
         self.feed = SysFeed(self)
         self.gate = Gate(self)
+        self.deadlines = DeadlineWatch()
+        """When each connection must send CONNECT, then its next packet (keepalive)."""
         self.stopping = False
         self.persistence: Persistence | None = None
         """Writes sessions and retained messages to disk, unless persistence is off."""
@@ -180,6 +184,7 @@ class Broker:
                 listener.server.close()
         self.feed.stop()
         self.gate.close()
+        self.deadlines.stop()
         connections = [c for c in self.connections if c.session is not None]
         for connection in connections:
             if connection.will is not None and connection.send_will:
@@ -452,7 +457,7 @@ def _message(
     expiry = properties.message_expiry_interval
     forwarded = replace(properties, will_delay_interval=None, message_expiry_interval=None)
     raw = encode_properties(forwarded)
-    header = read_remaining_length(raw, 0)
+    header = read_vbi(raw, 0)
     assert header is not None
     seconds = None if expiry is None else float(expiry)
     return Message(topic, payload, qos, retain, raw[header[1] :], seconds, sender)

@@ -3,6 +3,10 @@
 The console feed is one retained JSON document (schema in docs/broker.md). It is rebuilt when
 clients connect, disconnect or change subscriptions, but at most once per
 `clients_feed_interval`, so a thousand connects cost a handful of publishes, not a thousand.
+It is only built and kept while someone subscribes to it: with nobody reading it the broker
+neither builds it (a line per client, rebuilt as clients come and go) nor keeps it; a first
+subscriber gets it with the next publish, within `clients_feed_interval` (a SUBSCRIBE is a
+change the feed shows), and later ones get it retained.
 The client and subscription counts under `$SYS/broker/` follow the same changes; the other
 statistics are refreshed every `sys_interval`.
 """
@@ -51,6 +55,8 @@ class SysFeed:
         self._last_clients = 0.0
         self.clients_publishes = 0
         self._published: dict[str, str] = {}
+        self._document_kept = False
+        """True while the console feed is a retained message."""
 
     def start(self) -> None:
         """Publish both feeds now, then keep them up to date."""
@@ -75,10 +81,21 @@ class SysFeed:
     def _publish_clients(self) -> None:
         self._clients_timer = None
         self._last_clients = asyncio.get_running_loop().time()
-        payload = json.dumps(self.clients_document(), separators=(",", ":")).encode()
         self.clients_publishes += 1
-        self.broker.publish(Message(CLIENTS_TOPIC, payload, 0, True))
+        broker = self.broker
+        if broker.subscriptions.wanted(CLIENTS_TOPIC):
+            self._publish_document()
+        elif self._document_kept:  # nobody reads it any more: let it go
+            self._document_kept = False
+            broker.publish(Message(CLIENTS_TOPIC, b"", 0, True))
         self._publish_sys(self._client_counts())
+
+    def _publish_document(self) -> None:
+        self._document_kept = True
+        self.broker.publish(Message(CLIENTS_TOPIC, self._document(), 0, True))
+
+    def _document(self) -> bytes:
+        return json.dumps(self.clients_document(), separators=(",", ":")).encode()
 
     def clients_document(self) -> dict[str, Any]:
         """The broker console's view: connected clients sorted by id, and totals."""

@@ -7,6 +7,7 @@ node under its group name; each matching message goes to one member of each grou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from iotsim_tui.protocol.topics import SHARE_PREFIX, SharedFilter
@@ -33,7 +34,11 @@ class Subscription:
         return None
 
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 16_384
+"""Topics whose matches are kept. Past it, new topics are matched afresh (not kept) until
+`_CACHE_LIMIT` * 4 of them have been, then the cache starts over: ten thousand devices each on
+its own topic all stay in it, and a flow of ever new topics renews it now and then rather
+than emptying it on every few thousand messages (which kept nothing for such a fleet)."""
 
 
 class _Node:
@@ -77,6 +82,8 @@ class SubscriptionTree:
         # Matches by topic, while no subscription changes: most traffic repeats few topics.
         # Results that went through a share group are not kept (each message picks anew).
         self._cache: dict[str, list[Subscription]] = {}
+        self._uncached = 0
+        """Topics matched but not kept since the cache filled up."""
 
     def add(self, subscription: Subscription) -> bool:
         """Store `subscription`, replacing the client's one to the same filter; True when new."""
@@ -93,7 +100,7 @@ class SubscriptionTree:
             table = node.shared.setdefault(group, _SharedGroup()).members
         new = subscription.client_id not in table
         table[subscription.client_id] = subscription
-        self._cache.clear()
+        self._clear_cache()
         self.count += new
         return new
 
@@ -116,13 +123,17 @@ class SubscriptionTree:
                 del node.shared[group]
         if not removed:
             return False
-        self._cache.clear()
+        self._clear_cache()
         self.count -= 1
         for parent, level in zip(reversed(path[:-1]), reversed(levels), strict=True):
             if not parent.children[level].empty():
                 break
             del parent.children[level]
         return True
+
+    def _clear_cache(self) -> None:
+        self._cache.clear()
+        self._uncached = 0
 
     def match(self, topic: str) -> list[Subscription]:
         """Every subscription that gets a message published to `topic`.
@@ -135,6 +146,31 @@ class SubscriptionTree:
             return cached
         found: list[Subscription] = []
         shared = False
+        for node in self._nodes(topic):
+            if node.subscribers:
+                found.extend(node.subscribers.values())
+            if node.shared:
+                shared = True
+                found.extend(group.pick() for group in node.shared.values())
+        if not shared:
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[topic] = found
+            else:
+                self._uncached += 1
+                if self._uncached > _CACHE_LIMIT * 4:
+                    self._cache.clear()
+                    self._uncached = 0
+        return found
+
+    def wanted(self, topic: str) -> bool:
+        """True when some subscription, shared or not, matches `topic` (no member is picked)."""
+        cached = self._cache.get(topic)
+        if cached:
+            return True
+        return any(node.subscribers or node.shared for node in self._nodes(topic))
+
+    def _nodes(self, topic: str) -> Iterator[_Node]:
+        """The nodes whose subscriptions match `topic`."""
         levels = topic.split("/")
         depth = len(levels)
         dollar = topic.startswith("$")
@@ -147,9 +183,9 @@ class SubscriptionTree:
             # `#` also matches the parent level ("a/#" matches "a").
             hash_node = children.get("#")
             if hash_node is not None and wildcards_here:
-                shared |= _collect(hash_node, found)
+                yield hash_node
             if index == depth:
-                shared |= _collect(node, found)
+                yield node
                 continue
             exact = children.get(levels[index])
             if exact is not None:
@@ -157,22 +193,8 @@ class SubscriptionTree:
             plus = children.get("+")
             if plus is not None and wildcards_here:
                 stack.append((plus, index + 1))
-        if not shared:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[topic] = found
-        return found
 
     def remove_all(self, client_id: str, filters: list[str]) -> None:
         """Remove all of `filters` for `client_id` (a session's subscriptions, when it ends)."""
         for topic_filter in filters:
             self.remove(client_id, topic_filter)
-
-
-def _collect(node: _Node, found: list[Subscription]) -> bool:
-    """Add the node's subscribers, one per share group; True when there were share groups."""
-    if node.subscribers:
-        found.extend(node.subscribers.values())
-    for group in node.shared.values():
-        found.append(group.pick())
-    return bool(node.shared)

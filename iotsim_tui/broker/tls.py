@@ -199,3 +199,28 @@ _HANDSHAKE_REASONS = {
     ),
     "HTTP_REQUEST": "the client sent HTTP, not TLS",
 }
+
+
+def common_name(certificate: object) -> str | None:
+    """The subject's CN from `ssl.SSLSocket.getpeercert()`'s dict, or None."""
+    if not isinstance(certificate, dict):
+        return None
+    for group in certificate.get("subject", ()):
+        for key, value in group:
+            if key == "commonName" and isinstance(value, str) and value:
+                return value
+    return None
+
+
+TLS_HANDSHAKE_RECORD = 0x16
+"""The first byte of a TLS ClientHello (a handshake record)."""
+
+
+def not_connect_reason(first: int) -> str:
+    """Why a connection whose first packet is not CONNECT is closed, in the broker's log."""
+    if first == TLS_HANDSHAKE_RECORD:
+        return (
+            "the client started a TLS handshake on the plain port: is TLS on the right port? "
+            "(a TLS client on the plain MQTT listener)"
+        )
+    return "the first packet was not CONNECT"

@@ -4,8 +4,8 @@ PUBLISH is most of the traffic, so it takes the codec's fast path (`protocol.fas
 parsed without building intermediate objects, its forwardable MQTT 5 properties are kept as
 the bytes they arrived in, and a message is encoded once per variant and reused for every
 subscriber that takes that variant. Every other packet goes through the general codec.
-`read_remaining_length`, `decode_publish` and `IncomingPublish` are the codec's, under the
-names the broker has always used.
+`decode_publish` and `IncomingPublish` are the codec's, under the names the broker has always
+used; variable byte integers are read by the codec's one reader, `protocol.wire.read_vbi`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from iotsim_tui.protocol.fast import (
     publish_packet,
     publish_parts,
     publish_properties,
+    read_plain_qos0,
     read_publish,
-    read_remaining_length,
 )
 from iotsim_tui.protocol.reasons import ReasonCode
 
@@ -29,7 +29,7 @@ __all__ = [
     "Message",
     "WireError",
     "decode_publish",
-    "read_remaining_length",
+    "read_plain_qos0",
 ]
 
 decode_publish = read_publish

@@ -12,7 +12,7 @@ from iotsim_tui.protocol.encoding import ENCODERS
 from iotsim_tui.protocol.errors import MalformedPacket, PacketTooLarge
 from iotsim_tui.protocol.packets import Connect, Packet
 from iotsim_tui.protocol.reasons import MQTTVersion, PacketType, ReasonCode
-from iotsim_tui.protocol.wire import MAX_VBI
+from iotsim_tui.protocol.wire import MAX_VBI, read_vbi
 
 MAX_REMAINING_LENGTH = MAX_VBI
 """The largest remaining length a 4-byte variable byte integer can say."""
@@ -48,23 +48,22 @@ def peek_header(buffer: bytes | bytearray | memoryview) -> FixedHeader | None:
     """Read the fixed header at the start of `buffer`, or None if it is not all there yet.
 
     Raises:
-        MalformedPacket: the remaining length runs to a fifth byte.
+        MalformedPacket: the remaining length runs to a fifth byte, or is longer than it needs.
     """
-    length = 0
-    for index in range(1, min(len(buffer), 5)):
-        byte = buffer[index]
-        length |= (byte & 0x7F) << (7 * (index - 1))
-        if not byte & 0x80:
-            return buffer[0] >> 4, buffer[0] & 0x0F, length, index + 1
-    if len(buffer) >= 5:
+    try:
+        read = read_vbi(buffer, 1)
+    except MalformedPacket as error:
         packet_type = buffer[0] >> 4
         raise MalformedPacket(
             f"{_TYPE_NAMES.get(packet_type, f'packet type {packet_type}')}: the remaining "
-            "length is a variable byte integer longer than 4 bytes",
+            f"length is {error}",
             ReasonCode.MALFORMED_PACKET,
             packet_type=PacketType(packet_type) if packet_type in _TYPE_NAMES else None,
-        )
-    return None
+        ) from None
+    if read is None:
+        return None
+    first = buffer[0]
+    return first >> 4, first & 0x0F, read[0], read[1] + 1
 
 
 class PacketReader:

@@ -15,7 +15,7 @@ from iotsim_tui.protocol.errors import MalformedPacket, ProtocolError
 from iotsim_tui.protocol.packets import Publish
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, PropertyId
 from iotsim_tui.protocol.reasons import MQTTVersion, ReasonCode
-from iotsim_tui.protocol.wire import U16, U32, decode_text, encode_vbi
+from iotsim_tui.protocol.wire import U16, U32, decode_text, encode_vbi, read_vbi
 
 _QOS0_FIRST = (b"\x30", b"\x31")
 """The first byte of a QoS 0 PUBLISH, by retain flag."""
@@ -87,25 +87,26 @@ def _malformed(problem: str) -> MalformedPacket:
     return MalformedPacket(problem, ReasonCode.MALFORMED_PACKET)
 
 
-def read_remaining_length(buffer: bytes | bytearray, start: int) -> tuple[int, int] | None:
-    """Decode the Remaining Length at `buffer[start:]`: (value, bytes used), or None if cut short.
-
-    Raises `MalformedPacket` for a fifth length byte (the encoding allows four) and for a
-    longer encoding than the value needs (MQTT 5.0 s1.5.5).
-    """
-    value = 0
-    shift = 0
-    for used in range(1, 5):
-        if start + used > len(buffer):
+def read_plain_qos0(data: bytes, start: int, end: int, version: int) -> tuple[str, int] | None:
+    """The topic and where the payload starts, for the PUBLISH body at `data[start:end]` of a
+    QoS 0, not retained PUBLISH (first byte 0x30) that needs nothing but routing: a topic of
+    its own (no `$` first, no alias) and, in MQTT 5, no properties. None for any other, and
+    for anything wrong, which `read_publish` then reports."""
+    if end - start < 2:
+        return None
+    position = start + 2 + ((data[start] << 8) | data[start + 1])
+    if version == 5:
+        if position >= end or data[position]:
             return None
-        byte = buffer[start + used - 1]
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if not byte and used > 1:
-                raise _malformed("a variable byte integer not in its shortest form")
-            return value, used
-        shift += 7
-    raise _malformed("the Remaining Length takes more than four bytes")
+    elif position > end:
+        return None
+    try:
+        topic = str(data[start + 2 : position], "utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not topic or topic[0] == "$" or "+" in topic or "#" in topic or "\x00" in topic:
+        return None
+    return topic, position + 1 if version == 5 else position
 
 
 @dataclass(slots=True)
@@ -162,7 +163,10 @@ def read_publish(flags: int, data: bytes, start: int, end: int, version: int) ->
     alias = 0
     utf8_payload = False
     if version == 5:
-        decoded = read_remaining_length(data, position)
+        try:
+            decoded = read_vbi(data, position, end)
+        except MalformedPacket as error:
+            raise _malformed(f"PUBLISH properties length: {error}") from None
         if decoded is None:
             raise _malformed("PUBLISH properties length runs past the packet")
         length, used = decoded

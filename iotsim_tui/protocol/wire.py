@@ -36,6 +36,42 @@ def encode_vbi(value: int) -> bytes:
             return bytes(out)
 
 
+def read_vbi(
+    buffer: bytes | bytearray | memoryview, start: int, end: int = -1
+) -> tuple[int, int] | None:
+    """The variable byte integer at `buffer[start:end]` (`end` -1: the buffer's end), as
+    (value, bytes used); None when it is cut short there (wait for more bytes).
+
+    The one reader of variable byte integers: remaining lengths, property lengths, property
+    values. Callers on a hot path read a one-byte value (below 0x80) themselves first.
+
+    Raises:
+        MalformedPacket: a fifth byte (four is the most) or a longer encoding than the value
+            needs (MQTT 5.0 s1.5.5); its message reads on after "the <field> is".
+    """
+    if end < 0:
+        end = len(buffer)
+    value = 0
+    shift = 0
+    position = start
+    while position < end:
+        byte = buffer[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if not byte and shift:
+                raise MalformedPacket(
+                    "a variable byte integer not in its shortest form", ReasonCode.MALFORMED_PACKET
+                )
+            return value, position - start
+        shift += 7
+        if shift == 28:
+            raise MalformedPacket(
+                "a variable byte integer longer than 4 bytes", ReasonCode.MALFORMED_PACKET
+            )
+    return None
+
+
 def encode_string(text: str) -> bytes:
     """A UTF-8 encoded string with its two-byte length in front."""
     data = text.encode("utf-8")
@@ -128,18 +164,20 @@ class Cursor:
         return int(value)
 
     def vbi(self, what: str) -> int:
-        """A variable byte integer; more than four bytes is malformed."""
+        """A variable byte integer (`read_vbi`); more than four bytes is malformed."""
         pos = self.pos
         if pos < self.end and self.data[pos] < 0x80:  # one byte: nearly every length and id
             self.pos = pos + 1
             return self.data[pos]
-        value = 0
-        for shift in (0, 7, 14, 21):
-            byte = self.u8(what)
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-        raise self.fail(f"the {what} is a variable byte integer longer than 4 bytes")
+        try:
+            read = read_vbi(self.data, pos, self.end)
+        except MalformedPacket as error:
+            raise self.fail(f"the {what} is {error}") from None
+        if read is None:
+            raise self.fail(ends_early(1, what))
+        value, used = read
+        self.pos = pos + used
+        return value
 
     def binary(self, what: str) -> bytes:
         """Two-byte length, then that many bytes."""

@@ -15,11 +15,11 @@ from iotsim_tui.protocol.fast import (
     publish_parts,
     publish_properties,
     read_publish,
-    read_remaining_length,
 )
 from iotsim_tui.protocol.packets import Publish
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
 from iotsim_tui.protocol.reasons import MQTTVersion, ReasonCode
+from iotsim_tui.protocol.wire import read_vbi
 
 
 @pytest.mark.parametrize("version", [MQTTVersion.V311, MQTTVersion.V5])
@@ -61,7 +61,7 @@ PUBLISHES = [
 
 def _body(packet: bytes) -> tuple[int, int, int]:
     """The fixed header's flags, and where the body starts and ends."""
-    header = read_remaining_length(packet, 1)
+    header = read_vbi(packet, 1)
     assert header is not None
     return packet[0] & 0x0F, 1 + header[1], 1 + header[1] + header[0]
 
@@ -122,8 +122,8 @@ def test_the_fast_reader_refuses_with_the_reason_code_named(
 
 
 def test_a_remaining_length_longer_than_it_needs_is_malformed() -> None:
-    assert read_remaining_length(b"\x30\x80", 1) is None  # cut short: wait for more
+    assert read_vbi(b"\x30\x80", 1) is None  # cut short: wait for more
     with pytest.raises(MalformedPacket, match="shortest form"):
-        read_remaining_length(b"\x30\x80\x00", 1)
-    with pytest.raises(MalformedPacket, match="more than four bytes"):
-        read_remaining_length(b"\x30\xff\xff\xff\xff\x01", 1)
+        read_vbi(b"\x30\x80\x00", 1)
+    with pytest.raises(MalformedPacket, match="longer than 4 bytes"):
+        read_vbi(b"\x30\xff\xff\xff\xff\x01", 1)

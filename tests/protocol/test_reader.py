@@ -20,6 +20,7 @@ from iotsim_tui.protocol.reasons import (
     is_client_only,
     is_server_only,
 )
+from iotsim_tui.protocol.wire import read_vbi
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 
@@ -180,3 +181,33 @@ def test_connect_return_code_for_a_reason(
     reason: ReasonCode, code: ConnectReturnCode | None
 ) -> None:
     assert connect_return_code(reason) == code
+
+
+@pytest.mark.parametrize(
+    ("buffer", "value"),
+    [(b"\x00", (0, 1)), (b"\x7f", (127, 1)), (b"\x80\x01", (128, 2)), (b"\xff\xff\xff\x7f", None)],
+)
+def test_one_reader_of_variable_byte_integers(buffer: bytes, value: tuple[int, int] | None) -> None:
+    expected = value or (268_435_455, 4)
+    assert read_vbi(buffer, 0) == expected
+    assert read_vbi(b"\x30" + buffer + b"\x00", 1) == expected
+    assert read_vbi(buffer[:-1], 0) is None  # cut short: wait for more
+    assert read_vbi(memoryview(buffer), 0, len(buffer) - 1) is None  # past the given end
+
+
+@pytest.mark.parametrize(
+    ("packet", "problem"),
+    [
+        (b"\x30\x80\x00", "PUBLISH: the remaining length is a variable byte integer not in its "
+         "shortest form"),
+        # PUBACK 5.0 with its property length written in two bytes.
+        (b"\x40\x05\x00\x01\x00\x80\x00", "PUBACK: the property length is a variable byte "
+         "integer not in its shortest form"),
+    ],
+)  # fmt: skip
+def test_every_variable_byte_integer_must_be_in_its_shortest_form(
+    packet: bytes, problem: str
+) -> None:
+    with pytest.raises(MalformedPacket) as refused:
+        PacketReader(5).feed(packet)
+    assert str(refused.value) == problem
