@@ -1,6 +1,6 @@
 """The topic tree under a flood: key latency with 10,000 topics at 1 msg/s each, and memory.
 
-    python benchmarks/topic_tree.py [--quick] [--no-write]
+    python benchmarks/topic_tree.py [--quick] [--no-write] [--profile FILE]
 
 Key latency is measured as benchmarks/tui_latency.py does it: the app (`iotsim-tui PROFILE`)
 in a private tmux server, 120 x 40; a sample is `send-keys Down`/`Up` in the topic tree until
@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import _common
+import _pyspy
 import psutil
 from _common import ROOT
 from tui_latency import MINIMAL_APP, READY_TIMEOUT, SAMPLE_TIMEOUT, Terminal, _command, _percentile
@@ -39,6 +40,9 @@ from tui_latency import MINIMAL_APP, READY_TIMEOUT, SAMPLE_TIMEOUT, Terminal, _c
 from iotsim_tui.explore.tree import Seen, TopicTree
 from iotsim_tui.profiles.model import BrokerSettings, Network
 from iotsim_tui.profiles.save import save_network
+
+PROFILE_RATE = 100
+"""py-spy's samples a second with --profile."""
 
 PUBLISHER = r"""
 import json, socket, sys, time
@@ -129,8 +133,13 @@ def _rate_on_screen(screen: str) -> str:
     return first.rsplit(" ", 2)[-2] if first.endswith("msg/s") else "?"
 
 
-def measure_latency(workdir: Path, topics: int, count: int, seconds: float) -> dict[str, object]:
-    """The reference, the tree under the flood, the tree idle; CPU and RSS of the app."""
+def measure_latency(
+    workdir: Path, topics: int, count: int, seconds: float, profile: Path | None = None
+) -> dict[str, object]:
+    """The reference, the tree under the flood, the tree idle; CPU and RSS of the app.
+
+    With `profile`, py-spy samples the app during the loaded samples into that file (raw).
+    """
     (workdir / "minimal.py").write_text(MINIMAL_APP)
     term = Terminal(workdir, "minimal")
     try:
@@ -184,6 +193,9 @@ def measure_latency(workdir: Path, topics: int, count: int, seconds: float) -> d
             rate_seen = _rate_on_screen(term.screen())
             load_loaded = os.getloadavg()[0]
             cpu_before = sum(process.cpu_times()[:2]) if process else 0.0
+            spy = None
+            if profile is not None and process is not None:
+                spy = _pyspy.start(process.pid, count * 0.4, profile, rate=PROFILE_RATE)
             began = time.perf_counter()
             shows = [_title_shows("fleet/dev00000"), _title_shows("fleet/dev00001")]
             loaded, loaded_missed = _samples(term, shows, count)
@@ -192,6 +204,8 @@ def measure_latency(workdir: Path, topics: int, count: int, seconds: float) -> d
                 100 * (sum(process.cpu_times()[:2]) - cpu_before) / elapsed if process else 0.0
             )
             rss_loaded = process.memory_info().rss if process else 0
+            if spy is not None:
+                spy.wait(timeout=60)
             still_running = publisher.poll() is None
             _common.stop(publisher)
             time.sleep(2.0)
@@ -337,18 +351,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 topics, fewer samples")
     parser.add_argument("--no-write", action="store_true", help="leave docs/performance.md")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="py-spy the app during the loaded samples into FILE (raw; the docs are left)",
+    )
     args = parser.parse_args()
+    if args.profile is not None and _pyspy.available() is None:
+        raise SystemExit("py-spy is not installed (pip install py-spy)")
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is not installed")
     _common.raise_fd_limit()
     topics = 2000 if args.quick else 10_000
     count = 20 if args.quick else 60
     with tempfile.TemporaryDirectory(prefix="topic-tree-") as folder:
-        latency = measure_latency(Path(folder), topics, count, seconds=180.0)
+        latency = measure_latency(Path(folder), topics, count, 180.0, args.profile)
     memory = measure_memory(20_000 if args.quick else 100_000)
     text = report(latency, memory)
     print(text)
-    if not (args.quick or args.no_write):
+    if args.profile is not None:
+        spied = _pyspy.read(args.profile, count * 0.4, PROFILE_RATE)
+        print(f"\nThe app's CPU during the loaded samples ({spied.samples} samples):")
+        for name, share in spied.top(25):
+            print(f"{share:6.1%}  {name}")
+    if not (args.quick or args.no_write or args.profile):
         _common.write_section("topic_tree", text)
 
 

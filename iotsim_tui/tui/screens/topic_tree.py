@@ -42,6 +42,8 @@ TICK_SECONDS = 0.25
 """The tree, counts and the open topic are redrawn at most this often."""
 RATE_SECONDS = 60
 """Seconds of the network's messages per second charted in the title bar."""
+INTAKE_SLICE = 250
+"""Messages added to the tree between two looks at the keys (~2 ms of work)."""
 RETRY_SECONDS = 2.0
 MESSAGES_SHOWN = 50
 
@@ -185,7 +187,7 @@ class TopicTreeScreen(Screen[None]):
                     self.traffic = watch
                     self._status = f"reading # and $SYS/# as {watch.client_id}"
                     async for batch in watch.batches(TICK_SECONDS / 2):
-                        self.topics.add_all(batch)
+                        await self._take_in(batch)
             except CredentialsRefused as error:
                 self.traffic = None
                 self._status = f"not connected: {error.message}"
@@ -194,6 +196,14 @@ class TopicTreeScreen(Screen[None]):
                 self.traffic = None
                 self._status = f"not connected: {error.message} (retrying)"
             await asyncio.sleep(RETRY_SECONDS)
+
+    async def _take_in(self, batch: list[Seen]) -> None:
+        """Add a batch to the tree a slice at a time, letting keys in between the slices (a
+        flood's batch of thousands in one go would hold a key back by tens of ms)."""
+        for start in range(0, len(batch), INTAKE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            self.topics.add_all(batch[start : start + INTAKE_SLICE])
 
     # -- once per tick -------------------------------------------------------------------
 
