@@ -1,7 +1,9 @@
 """The topic tree: every topic seen on the network's broker, its messages, payloads and charts.
 
 Read through the broker console's own MQTT client subscribed to `#` and `$SYS/#`
-(engine/traffic.py), so it works on the bundled broker and on any broker the network names.
+(engine/traffic.py), so it works on the bundled broker and on any broker the network names;
+that client runs in a child process (runner/traffic.py), so a flood's MQTT work never holds
+up a key.
 Messages are counted as they arrive and drawn once per tick (TICK_SECONDS), whatever the flood.
 """
 
@@ -20,15 +22,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, Sparkline, Static
 from textual.worker import Worker
 
 from iotsim_tui.engine.console import CredentialsRefused
 from iotsim_tui.engine.generators import device_topic
-from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.explore.payloads import series
-from iotsim_tui.explore.tree import Seen, TopicNode, TopicTree
+from iotsim_tui.explore.tree import Kept, Seen, TopicNode, TopicTree
+from iotsim_tui.runner.traffic import TrafficReader
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.screens.help import KeyHelp, key_help
 from iotsim_tui.tui.session import OpenNetwork
@@ -44,6 +47,8 @@ RATE_SECONDS = 60
 """Seconds of the network's messages per second charted in the title bar."""
 INTAKE_SLICE = 250
 """Messages added to the tree between two looks at the keys (~2 ms of work)."""
+CHARTS_AFTER_KEY = 0.1
+"""Seconds without a key before the charts follow the cursor to another topic."""
 RETRY_SECONDS = 2.0
 MESSAGES_SHOWN = 50
 
@@ -128,12 +133,14 @@ class TopicTreeScreen(Screen[None]):
         self.clock = clock
         self.live = live
         """False: no client (a tree filled by the caller, for snapshots)."""
-        self.traffic: TrafficWatch | None = None
+        self.traffic: TrafficReader | None = None
         self.rates: deque[float] = deque(maxlen=RATE_SECONDS)
         self._counted = (self.topics.message_count, clock())
         self._shown: tuple[str, int] | None = None
         self._newest: Seen | None = None
         self._status = "not connected"
+        self._charts_due: Timer | None = None
+        """Set while the charts wait for the keys to pause (`CHARTS_AFTER_KEY`)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topics-title"):
@@ -183,10 +190,11 @@ class TopicTreeScreen(Screen[None]):
         network = self.opened.running or self.opened.network
         while True:
             try:
-                async with TrafficWatch(self.opened.reach(network).broker) as watch:
-                    self.traffic = watch
-                    self._status = f"reading # and $SYS/# as {watch.client_id}"
-                    async for batch in watch.batches(TICK_SECONDS / 2):
+                broker = self.opened.reach(network).broker
+                async with TrafficReader(broker, every=TICK_SECONDS / 2) as reader:
+                    self.traffic = reader
+                    self._status = f"reading # and $SYS/# as {reader.client_id}"
+                    async for batch in reader.batches():
                         await self._take_in(batch)
             except CredentialsRefused as error:
                 self.traffic = None
@@ -197,7 +205,7 @@ class TopicTreeScreen(Screen[None]):
                 self._status = f"not connected: {error.message} (retrying)"
             await asyncio.sleep(RETRY_SECONDS)
 
-    async def _take_in(self, batch: list[Seen]) -> None:
+    async def _take_in(self, batch: list[Kept]) -> None:
         """Add a batch to the tree a slice at a time, letting keys in between the slices (a
         flood's batch of thousands in one go would hold a key back by tens of ms)."""
         for start in range(0, len(batch), INTAKE_SLICE):
@@ -250,11 +258,31 @@ class TopicTreeScreen(Screen[None]):
             table.cursor += shown.index(self._newest)
         self._newest = shown[0] if shown else None
         table.show([_message_line(seen) for seen in shown], keep_place=not follow)
-        self._show_payload(node, table.cursor)
+        self._show_payload(node, table.cursor, kept)
+        if force:
+            # A key moved the cursor: its messages and payload show at once, the charts once
+            # no key came for CHARTS_AFTER_KEY (a held key goes through topics without them).
+            if self._charts_due is None:
+                self._charts_due = self.set_timer(CHARTS_AFTER_KEY, self._show_charts)
+            else:
+                self._charts_due.reset()
+        elif self._charts_due is None:
+            self.query_one(FieldCharts).show(series([seen.payload for seen in kept]))
+
+    def _show_charts(self) -> None:
+        """The numeric fields of the topic under the cursor, charted."""
+        if self._charts_due is not None:
+            self._charts_due.stop()
+            self._charts_due = None
+        node = self.query_one(TopicTreeView).node
+        kept = node.recent() if node is not None else []
         self.query_one(FieldCharts).show(series([seen.payload for seen in kept]))
 
-    def _show_payload(self, node: TopicNode | None, newest_first: int) -> None:
-        kept = node.recent() if node is not None else []
+    def _show_payload(
+        self, node: TopicNode | None, newest_first: int, kept: list[Seen] | None = None
+    ) -> None:
+        if kept is None:
+            kept = node.recent() if node is not None else []
         view = self.query_one(PayloadView)
         if not kept:
             view.border_title = "Payload"
@@ -308,6 +336,8 @@ class TopicTreeScreen(Screen[None]):
         self.query_one(PayloadView).toggle_folding()
 
     def action_next_field(self) -> None:
+        if self._charts_due is not None:
+            self._show_charts()  # the topic the cursor is on, not the one before
         self.query_one(FieldCharts).next_field()
 
     def action_open_payload(self) -> None:
