@@ -78,11 +78,14 @@ class FieldCharts(Vertical):
     def _fill(self) -> None:
         rows = list(self.query_one("#field-rows", Vertical).children)
         for name, row in zip(list(self.fields)[:MAX_FIELDS], rows, strict=False):
+            sparks, lasts = row.query(Sparkline), row.query(".last").results(Static)
+            spark, last_shown = sparks.first() if sparks else None, next(lasts, None)
+            if spark is None or last_shown is None:
+                continue  # rows of fields shown before, being replaced: filled once mounted
             values = self.fields[name]
             row.set_class(name == self.chosen, "chosen")
-            row.query_one(Sparkline).data = values
-            last = number_text(values[-1]) if values else ""
-            row.query_one(".last", Static).update(last, layout=False)
+            spark.data = values
+            last_shown.update(number_text(values[-1]) if values else "", layout=False)
         self._chart()
 
     def _chart(self) -> None:
