@@ -4,11 +4,10 @@ Ten thousand messages a second cost paho about half of what the app's process di
 a flood: reading and decoding each packet, in the app's own event loop, where a key waited
 behind it. Here a child process runs the reader and sends what arrived over a pipe, in
 batches at most every `every` seconds; the app only adds them to its tree. The child is in a
-session of its own, its weight lowered as the simulation's is (runner/child.py): where Linux
-shares the CPU between sessions (autogroup), its work does not come out of the app's share,
-and when both want the CPU, the app's key goes first. On a machine too busy for both, the
-reader falls behind: the broker queues or drops (QoS 0), and what the reader could not hold
-is counted on the screen ("messages not read in time").
+session of its own, as the simulation's (runner/child.py): where Linux shares the CPU between
+sessions (autogroup), its work does not come out of the app's share. Its weight is not
+lowered as the simulation's is: on a loaded machine (load 15 on two cores) it then read only
+half of a flood of 10,000 messages a second, and keys came no faster for it.
 
 A thread of the app waits on the pipe, so a batch only half written by a child the machine
 has paused never holds up the app's loop.
@@ -31,7 +30,7 @@ from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import ConnectionFailed, IotsimError
 from iotsim_tui.explore.tree import Kept
 from iotsim_tui.profiles.model import BrokerSettings
-from iotsim_tui.runner.child import _exit_after_app, _yield_to_the_app
+from iotsim_tui.runner.child import _exit_after_app
 from iotsim_tui.runner.process import _context, _end, _how_it_ended, _let_go, _start
 
 if TYPE_CHECKING:
@@ -68,18 +67,23 @@ class TrafficReader:
         )
         self._process = process
         # The first start also starts the fork server (about a second): not on the app's loop.
-        await asyncio.to_thread(_start, process, child_end)
-        loop = asyncio.get_running_loop()
-        self._listening = threading.Thread(
-            target=_listen, args=(self._pipe, loop, self._inbox), name="topics in", daemon=True
-        )
-        self._listening.start()
+        started = asyncio.ensure_future(asyncio.to_thread(_start, process, child_end))
         try:
+            await asyncio.shield(started)
+            self._listening = threading.Thread(
+                target=_listen,
+                args=(self._pipe, asyncio.get_running_loop(), self._inbox),
+                name="topics in",
+                daemon=True,
+            )
+            self._listening.start()
             kind, said, _ = await self._next()
             if kind != "connected":
                 raise ConnectionFailed(f"the topic tree's reader said {kind}")
             self.client_id = str(said)
         except BaseException:
+            if not started.done():
+                await asyncio.wait([started])  # cancelled while starting: end what started
             await self._close()
             raise
         return self
@@ -111,7 +115,9 @@ class TrafficReader:
 
     async def _close(self) -> None:
         process, self._process = self._process, None
-        if process is None:
+        if process is None or process.pid is None:  # never started
+            if self._pipe is not None:
+                self._pipe.close()
             return
         with contextlib.suppress(ValueError, OSError):
             process.terminate()
@@ -152,7 +158,6 @@ def read_traffic(broker: BrokerSettings, every: float, base: Path | None, pipe: 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the app's to handle
     with contextlib.suppress(OSError):
         os.setsid()  # a session of its own: its CPU is not the app's share (autogroup)
-    _yield_to_the_app()  # when both want the CPU (a key arrives), the key goes first
     if os.isatty(2):
         # The terminal's screen is the app's: a stray warning here would scribble on it.
         with open(os.devnull, "wb") as devnull:
