@@ -71,8 +71,9 @@ async def test_topics_payloads_and_charts_from_mosquitto(
         charts = screen.query_one(FieldCharts)
         await wait_for(pilot, lambda: list(charts.fields) == ["t", "h"], "the numeric fields")
         assert charts.fields["t"] == [20.0, 21.0, 22.0]
-        assert "t: last 22 · min 20 · max 22" in str(
-            charts.query_one("#chart-title", Static).content
+        title = charts.query_one("#chart-title", Static)
+        await wait_for(
+            pilot, lambda: "t: last 22 · min 20 · max 22" in str(title.content), "the chart"
         )
         await pilot.press("c")
         assert charts.chosen == "h"

@@ -1,13 +1,16 @@
 """The topic tree: every topic seen on the network's broker, its messages, payloads and charts.
 
 Read through the broker console's own MQTT client subscribed to `#` and `$SYS/#`
-(engine/traffic.py), so it works on the bundled broker and on any broker the network names.
+(engine/traffic.py), so it works on the bundled broker and on any broker the network names;
+that client runs in a child process (runner/traffic.py), so a flood's MQTT work never holds
+up a key.
 Messages are counted as they arrive and drawn once per tick (TICK_SECONDS), whatever the flood.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -19,15 +22,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from iotsim_tui.engine.console import CredentialsRefused
 from iotsim_tui.engine.generators import device_topic
-from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.explore.payloads import series
-from iotsim_tui.explore.tree import Seen, TopicNode, TopicTree
+from iotsim_tui.explore.tree import Kept, Seen, TopicNode, TopicTree
+from iotsim_tui.runner.traffic import TrafficReader
 from iotsim_tui.tui.failures import worker_failed
 from iotsim_tui.tui.screens.help import KeyHelp, key_help
 from iotsim_tui.tui.session import OpenNetwork
@@ -42,6 +46,16 @@ TICK_SECONDS = 0.25
 """The tree, counts and the open topic are redrawn at most this often."""
 RATE_SECONDS = 60
 """Seconds of the network's messages per second charted in the title bar."""
+INTAKE_SLICE = 250
+"""Messages added to the tree between two looks at the keys (~2 ms of work)."""
+CHARTS_AFTER_KEY = 0.1
+"""Seconds without a key before the charts follow the cursor to another topic."""
+FREEZE_TOPICS = 1000
+"""Topics from which the tree's nodes are frozen out of the garbage collector's way..."""
+FREEZE_GROWTH = 1.25
+"""...and again each time it has grown by a quarter."""
+THAW_SECONDS = 1.0
+"""After the screen goes: when what it held is collected and the rest frozen again."""
 RETRY_SECONDS = 2.0
 MESSAGES_SHOWN = 50
 
@@ -124,10 +138,16 @@ class TopicTreeScreen(Screen[None]):
         self.clock = clock
         self.live = live
         """False: no client (a tree filled by the caller, for snapshots)."""
-        self.traffic: TrafficWatch | None = None
+        self.traffic: TrafficReader | None = None
         self._shown: tuple[str, int] | None = None
         self._newest: Seen | None = None
         self._status = "not connected"
+        self._charted: str | None = None
+        """The topic whose numeric fields the charts show."""
+        self._frozen_at = 0
+        """Topics in the tree when it was last frozen (`_settle_memory`); 0: never."""
+        self._charts_due: Timer | None = None
+        """Set while the charts wait for the keys to pause (`CHARTS_AFTER_KEY`)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topics-title"):
@@ -176,11 +196,12 @@ class TopicTreeScreen(Screen[None]):
         network = self.opened.running or self.opened.network
         while True:
             try:
-                async with TrafficWatch(self.opened.reach(network).broker) as watch:
-                    self.traffic = watch
-                    self._status = f"reading # and $SYS/# as {watch.client_id}"
-                    async for batch in watch.batches(TICK_SECONDS / 2):
-                        self.topics.add_all(batch)
+                broker = self.opened.reach(network).broker
+                async with TrafficReader(broker, every=TICK_SECONDS / 2) as reader:
+                    self.traffic = reader
+                    self._status = f"reading # and $SYS/# as {reader.client_id}"
+                    async for batch in reader.batches():
+                        await self._take_in(batch)
             except CredentialsRefused as error:
                 self.traffic = None
                 self._status = f"not connected: {error.message}"
@@ -190,6 +211,14 @@ class TopicTreeScreen(Screen[None]):
                 self._status = f"not connected: {error.message} (retrying)"
             await asyncio.sleep(RETRY_SECONDS)
 
+    async def _take_in(self, batch: list[Kept]) -> None:
+        """Add a batch to the tree a slice at a time, letting keys in between the slices (a
+        flood's batch of thousands in one go would hold a key back by tens of ms)."""
+        for start in range(0, len(batch), INTAKE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            self.topics.add_all(batch[start : start + INTAKE_SLICE])
+
     # -- once per tick -------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -198,6 +227,27 @@ class TopicTreeScreen(Screen[None]):
         self.query_one(TopicTreeView).update()
         self._note()
         self._show_topic()
+        self._settle_memory()
+
+    def _settle_memory(self) -> None:
+        """Freeze the tree's nodes out of the garbage collector's way as the tree grows.
+
+        Ten thousand topics' nodes, their children's dicts and message lists made a full
+        collection (about every five seconds under a flood) cost ~70 ms of CPU, which a key
+        waited for; frozen, the collector skips them (~15-20 ms). They thaw when the screen
+        goes (`on_unmount`); the collection then takes what the tree left, once.
+        """
+        count = self.topics.topic_count
+        if count >= FREEZE_TOPICS and count > self._frozen_at * FREEZE_GROWTH:
+            gc.freeze()
+            self._frozen_at = count
+
+    def on_unmount(self) -> None:
+        if self._frozen_at:
+            # What the tree held may be garbage now: back in the collector's reach; once it
+            # is collected, what is left (the app's) is frozen again, as after its start.
+            gc.unfreeze()
+            self.app.set_timer(THAW_SECONDS, _collect_and_freeze)
 
     def _note(self) -> None:
         tree = self.topics
@@ -228,11 +278,33 @@ class TopicTreeScreen(Screen[None]):
             table.cursor += shown.index(self._newest)
         self._newest = shown[0] if shown else None
         table.show([_message_line(seen) for seen in shown], keep_place=not follow)
-        self._show_payload(node, table.cursor)
+        self._show_payload(node, table.cursor, kept)
+        if force:
+            # A key moved the cursor: its messages and payload show at once, the charts once
+            # no key came for CHARTS_AFTER_KEY (a held key goes through topics without them).
+            if self._charts_due is None:
+                self._charts_due = self.set_timer(CHARTS_AFTER_KEY, self._show_charts)
+            else:
+                self._charts_due.reset()
+        elif self._charts_due is None:
+            self._charted = node.path if node is not None else None
+            self.query_one(FieldCharts).show(series([seen.payload for seen in kept]))
+
+    def _show_charts(self) -> None:
+        """The numeric fields of the topic under the cursor, charted."""
+        if self._charts_due is not None:
+            self._charts_due.stop()
+            self._charts_due = None
+        node = self.query_one(TopicTreeView).node
+        kept = node.recent() if node is not None else []
+        self._charted = node.path if node is not None else None
         self.query_one(FieldCharts).show(series([seen.payload for seen in kept]))
 
-    def _show_payload(self, node: TopicNode | None, newest_first: int) -> None:
-        kept = node.recent() if node is not None else []
+    def _show_payload(
+        self, node: TopicNode | None, newest_first: int, kept: list[Seen] | None = None
+    ) -> None:
+        if kept is None:
+            kept = node.recent() if node is not None else []
         view = self.query_one(PayloadView)
         if not kept:
             view.border_title = "Payload"
@@ -286,6 +358,9 @@ class TopicTreeScreen(Screen[None]):
         self.query_one(PayloadView).toggle_folding()
 
     def action_next_field(self) -> None:
+        node = self.query_one(TopicTreeView).node
+        if self._charts_due is not None or self._charted != (node.path if node else None):
+            self._show_charts()  # the topic the cursor is on, not the one before
         self.query_one(FieldCharts).next_field()
 
     def action_open_payload(self) -> None:
@@ -339,3 +414,9 @@ def _message_line(seen: Seen) -> Text:
         no_wrap=True,
         end="",
     )
+
+
+def _collect_and_freeze() -> None:
+    """Collect what the topic tree left, then freeze what lives on (the app's own)."""
+    gc.collect()
+    gc.freeze()
