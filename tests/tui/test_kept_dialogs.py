@@ -1,0 +1,129 @@
+"""Dialogs kept between opens: each open looks, and saves, as a dialog built anew would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Static
+
+from iotsim_tui.profiles.model import BrokerSettings, Device, Network, TLSSettings
+from iotsim_tui.tui.app import IotsimApp
+from iotsim_tui.tui.screens._form import FieldRow, FormDialog
+from iotsim_tui.tui.screens._kept import keep_dialog
+from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.main import MainScreen
+from iotsim_tui.tui.widgets.network_tree import Place
+from tests.tui.pilot import app_on, fill, wait_for
+
+PLAIN = Network("WARD_A", description="plain", devices=(Device("Temperature_Sensor", "TS1"),))
+SECURED = Network(
+    "WARD_B",
+    broker=BrokerSettings(
+        port=8884,
+        username="nurse",
+        password="secret",
+        keep_plain_port=1884,
+        tls=TLSSettings(enabled=True, ca="certs/ca.crt", verify_hostname=False),
+    ),
+    devices=(Device("Pump", "P1"),),
+)
+
+Seen = list[tuple[str, str, str, str, str]]
+
+
+def seen(dialog: Screen[object]) -> Seen:
+    """What a user sees of a dialog, and what it would save: each widget on show with its id,
+    value, words and classes."""
+    rows: Seen = []
+    for widget in dialog.query("*"):
+        if not all(n.display for n in widget.ancestors_with_self if isinstance(n, Widget)):
+            continue
+        words = ""
+        if isinstance(widget, Static):
+            words = str(widget.content)
+        elif isinstance(widget, Button | Checkbox):
+            words = str(widget.label)
+        elif isinstance(widget, FieldRow):
+            words = widget.label
+        value = repr(getattr(widget, "value", None))
+        classes = " ".join(sorted(widget.classes))
+        rows.append((type(widget).__name__, widget.id or "", value, words, classes))
+    return rows
+
+
+async def open_settings(app: IotsimApp, pilot: Pilot[int], network: str) -> FormDialog[object]:
+    """Select `network` on the main screen and press c; the dialog once it is on screen."""
+    main = app.screen
+    assert isinstance(main, MainScreen)
+    opened = next(n for n in app.session.networks if n.network.name == network)
+    main.show_place(Place(opened.key))
+    await wait_for(pilot, lambda: main.network is opened, f"{network} selected")
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the settings dialog")
+    dialog = app.screen
+    assert isinstance(dialog, FormDialog)
+    await wait_for(pilot, lambda: dialog.focused is not None, "the first field focused")
+    return dialog
+
+
+async def close_untouched(app: IotsimApp, pilot: Pilot[int]) -> None:
+    """Escape closes a dialog nobody changed without asking."""
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
+
+
+async def test_a_kept_settings_dialog_opens_as_a_new_one_would(tmp_path: Path) -> None:
+    app = app_on(tmp_path, PLAIN, SECURED, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        # Leave a mess behind: an error shown, TLS switched on, the "More" part open.
+        kept = await open_settings(app, pilot, "WARD_A")
+        await fill(pilot, "#keepalive", "99999")
+        await wait_for(pilot, lambda: kept.query("#keepalive-error.-shown"), "the error")
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: kept.query("#tls-fields"), "the certificate fields")
+        kept.query_one("#more", Button).press()
+        await wait_for(pilot, lambda: kept.query("#more-fields"), "the More part")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")  # lose the changes
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
+
+        for network in ("WARD_B", "WARD_A", "WARD_B"):
+            again = await open_settings(app, pilot, network)
+            assert again is kept
+            assert not kept.query(".field-error")
+            assert not kept.query("#more-fields")
+            assert kept.focused is not None
+            assert kept.focused.id == "host"
+            assert kept.query_one("#body").scroll_y == 0
+            refilled = seen(kept)
+            await close_untouched(app, pilot)
+            app.uninstall_screen(kept)  # the next open builds a new one to compare with
+            new = await open_settings(app, pilot, network)
+            assert new is not kept
+            assert seen(new) == refilled
+            await close_untouched(app, pilot)
+            app.uninstall_screen(new)
+            keep_dialog(app, kept)  # the kept one serves the next round
+
+
+async def test_a_kept_dialog_saves_what_the_network_it_was_filled_for_has(
+    tmp_path: Path,
+) -> None:
+    # Opened on one network, then on another and saved unchanged: the second stays as it was.
+    app = app_on(tmp_path, SECURED, PLAIN, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        opened = next(n for n in app.session.networks if n.network.name == "WARD_A")
+        before = opened.network
+        await open_settings(app, pilot, "WARD_B")
+        await close_untouched(app, pilot)
+        await open_settings(app, pilot, "WARD_A")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog saved")
+        assert opened.network == before
+        assert not opened.dirty
