@@ -54,15 +54,18 @@ def seen(dialog: Screen[object]) -> Seen:
     return rows
 
 
-async def open_settings(app: IotsimApp, pilot: Pilot[int], network: str) -> FormDialog[object]:
-    """Select `network` on the main screen and press c; the dialog once it is on screen."""
+async def open_settings(
+    app: IotsimApp, pilot: Pilot[int], network: str, key: str = "c", device: str | None = None
+) -> FormDialog[object]:
+    """Select `network` (and `device`) on the main screen and press `key`; the dialog once
+    it is on screen."""
     main = app.screen
     assert isinstance(main, MainScreen)
     opened = next(n for n in app.session.networks if n.network.name == network)
-    main.show_place(Place(opened.key))
-    await wait_for(pilot, lambda: main.network is opened, f"{network} selected")
-    await pilot.press("c")
-    await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the settings dialog")
+    main.show_place(Place(opened.key, device))
+    await wait_for(pilot, lambda: main.place == Place(opened.key, device), f"{network} selected")
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), f"the {key} dialog")
     dialog = app.screen
     assert isinstance(dialog, FormDialog)
     await wait_for(pilot, lambda: dialog.focused is not None, "the first field focused")
@@ -127,3 +130,33 @@ async def test_a_kept_dialog_saves_what_the_network_it_was_filled_for_has(
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog saved")
         assert opened.network == before
         assert not opened.dirty
+
+
+async def test_kept_add_device_and_subscribe_dialogs_open_as_new_ones_would(
+    tmp_path: Path,
+) -> None:
+    app = app_on(tmp_path, PLAIN, SECURED, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        for key, first, then in (("a", ("WARD_A", None), ("WARD_B", None)),
+                                 ("u", ("WARD_A", "TS1"), ("WARD_B", "P1"))):  # fmt: skip
+            kept = await open_settings(app, pilot, first[0], key, first[1])
+            # Something typed, and Enter: an error (a device needs an id, # ends a filter).
+            await fill(pilot, "#name" if key == "a" else "#topic", "Pump" if key == "a" else "#/x")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda k=kept: k.query(".field-error.-shown"), "an error")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+            await pilot.press("y")  # lose the changes
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "closed")
+            again = await open_settings(app, pilot, then[0], key, then[1])
+            assert again is kept
+            assert not kept.query(".field-error")
+            assert then[1] or then[0] in str(kept.query_one("#dialog").border_title)
+            refilled = seen(kept)
+            await close_untouched(app, pilot)
+            app.uninstall_screen(kept)
+            new = await open_settings(app, pilot, then[0], key, then[1])
+            assert new is not kept
+            assert seen(new) == refilled
+            await close_untouched(app, pilot)

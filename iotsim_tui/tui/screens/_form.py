@@ -53,6 +53,13 @@ class Toggle(Checkbox, inherit_bindings=False):
         self.BUTTON_INNER = "✓" if self.value else " "
 
 
+def say(line: Static, words: str) -> None:
+    """Put `words` in `line` unless they are there already: each change lays the dialog out
+    again, and a kept dialog filled in anew mostly says what it said."""
+    if str(line.content) != words:
+        line.update(words)
+
+
 LABEL_WIDTH = 20
 """Columns for the labels, left of every field."""
 
@@ -253,13 +260,24 @@ class FormDialog(DialogScreen[ResultT | None]):
         self.query(".field-error").remove()
         for control in self.query(".-invalid"):
             control.remove_class("-invalid")
-        self.set_focus(None)  # the screen focuses AUTO_FOCUS as it shows
+        starts_at = next(iter(self.query(self.AUTO_FOCUS or "#body")), None)
+        if self.focused is not starts_at:
+            self.set_focus(None)  # the screen focuses AUTO_FOCUS as it shows
         self.query_one("#body").scroll_home(animate=False, immediate=True)
         with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
             yield
         self.restyle_when_shown = False
         if self.ask_before_discarding:
             self._remember_values()
+
+    def retitle(self) -> None:
+        """Show `heading` and `intro` as they are now (a kept dialog filled in anew; an intro
+        shows only where the dialog was built with one)."""
+        box = self.query_one("#dialog")
+        if box.border_title != self.heading:
+            box.border_title = self.heading
+        for line in self.query(".intro").results(Static):
+            say(line, self.intro)
 
     def dismiss(self, result: ResultT | None = None) -> AwaitComplete:
         """Close; a kept dialog stops what it still runs (the next open starts afresh)."""

@@ -16,14 +16,14 @@ from textual.screen import Screen
 DialogT = TypeVar("DialogT", bound=Screen[Any])
 
 
-def _name(kind: type[Screen[Any]]) -> str:
-    return f"kept:{kind.__module__}.{kind.__qualname__}"
+def _name(kind: type[Screen[Any]], variant: str) -> str:
+    return f"kept:{kind.__module__}.{kind.__qualname__}:{variant}"
 
 
-def kept_dialog(app: App[Any], kind: type[DialogT]) -> DialogT | None:
-    """The kept dialog of `kind`, free to open again; None when there is none yet or it is
-    on screen now."""
-    name = _name(kind)
+def kept_dialog(app: App[Any], kind: type[DialogT], variant: str = "") -> DialogT | None:
+    """The kept dialog of `kind` (and `variant`, for a kind built in more than one shape),
+    free to open again; None when there is none yet or it is on screen now."""
+    name = _name(kind, variant)
     if not app.is_screen_installed(name):
         return None
     dialog = app.get_screen(name)
@@ -32,8 +32,8 @@ def kept_dialog(app: App[Any], kind: type[DialogT]) -> DialogT | None:
     return dialog
 
 
-def keep_dialog(app: App[Any], dialog: Screen[Any]) -> None:
+def keep_dialog(app: App[Any], dialog: Screen[Any], variant: str = "") -> None:
     """Keep `dialog` (just built) for the next opens, unless one of its kind is kept already."""
-    name = _name(type(dialog))
+    name = _name(type(dialog), variant)
     if not app.is_screen_installed(name):
         app.install_screen(dialog, name)

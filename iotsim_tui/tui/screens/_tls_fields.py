@@ -25,7 +25,7 @@ from iotsim_tui.tui.screens._certificates import (
     certificates_exist,
     provide_certificates,
 )
-from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
+from iotsim_tui.tui.screens._form import FormDialog, Toggle, field, say
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import (
     CERTIFICATE_SUFFIXES,
@@ -111,9 +111,11 @@ def fill_tls_fields(group: Widget, broker: BrokerSettings) -> None:
     port, keeps = kept_port(broker), broker.keep_plain_port is not None
     keep = group.query_one("#keep-plain", Toggle)
     keep.value = keeps
-    keep.label = f"Also keep {port} open, plain (bundled broker)"
+    label = f"Also keep {port} open, plain (bundled broker)"
+    if str(keep.label) != label:
+        keep.label = label
     plain = group.query_one("#plain-warning", Static)
-    plain.update(plain_warning(port))
+    say(plain, plain_warning(port))
     plain.set_class(keeps, "-shown")
 
 
@@ -187,7 +189,7 @@ class TlsPart(FormDialog[Network]):
         row = self.query_one("#generate").parent
         if isinstance(row, Widget):
             row.add_class("-status-to-come")
-        self.query_one("#generate-hint", Static).update(self._generate_hint())
+        say(self.query_one("#generate-hint", Static), self._generate_hint())
 
     def _generate_hint(self) -> str:
         return f"ctrl+g · CA, broker and device certificates in {shown_path(self.certs_dir)}/"

@@ -28,7 +28,7 @@ from iotsim_tui.tui.screens._certificates import (
     DEVICE_CLIENT_ID,
     ProvidedCertificates,
 )
-from iotsim_tui.tui.screens._form import Toggle, field
+from iotsim_tui.tui.screens._form import Toggle, field, say
 from iotsim_tui.tui.screens._more_fields import MORE_CLOSED, MORE_OPEN, more_fields, with_more
 from iotsim_tui.tui.screens._tls_fields import TlsPart, kept_port, tls_fields, with_tls_fields
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
@@ -159,7 +159,7 @@ class NetworkSettingsScreen(TlsPart):
             self.query_one("#protocol", Select).value = broker.protocol
             self.query_one("#bundled", Toggle).value = broker.bundled
             self.query_one("#tls", Toggle).value = broker.tls.enabled
-            self.query_one("#port-hint", Static).update(self._port_hint())
+            say(self.query_one("#port-hint", Static), self._port_hint())
             self._refill_hints()
             if self._more_group is not None:
                 self._more_group.remove()
@@ -173,7 +173,7 @@ class NetworkSettingsScreen(TlsPart):
         forget = self.query_one("#forget-state").parent
         if isinstance(forget, Widget):
             forget.display = self._forgettable
-        self.query_one("#forget-state-hint", Static).update(self._state_hint())
+        say(self.query_one("#forget-state-hint", Static), self._state_hint())
 
     @property
     def _forgettable(self) -> bool:
