@@ -14,6 +14,7 @@ from iotsim_tui.tui.app import IotsimApp
 from iotsim_tui.tui.screens._form import FieldRow, FormDialog
 from iotsim_tui.tui.screens._kept import keep_dialog
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
+from iotsim_tui.tui.screens.eavesdrop import EavesdropScreen
 from iotsim_tui.tui.screens.main import MainScreen
 from iotsim_tui.tui.widgets.network_tree import Place
 from tests.tui.pilot import app_on, fill, wait_for
@@ -160,3 +161,27 @@ async def test_kept_add_device_and_subscribe_dialogs_open_as_new_ones_would(
             assert new is not kept
             assert seen(new) == refilled
             await close_untouched(app, pilot)
+
+
+async def test_the_eavesdrop_view_is_kept_for_its_relay(tmp_path: Path) -> None:
+    app = app_on(tmp_path, PLAIN, SECURED, start_broker=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        views = []
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        for network in ("WARD_A", "WARD_B", "WARD_A"):
+            opened = next(n for n in app.session.networks if n.network.name == network)
+            main.show_place(Place(opened.key))
+            await wait_for(pilot, lambda o=opened: main.network is o, f"{network} selected")
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, EavesdropScreen), "the view")
+            view = app.screen
+            assert isinstance(view, EavesdropScreen)
+            assert view.tap is opened.tap
+            assert f"Eavesdrop · {network} ·" in str(view.query_one("#eavesdrop-title").render())
+            views.append(view)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is main, "the view closed")
+        assert views[0] is views[2]
+        assert views[0] is not views[1]

@@ -176,8 +176,20 @@ class EditingActions(SelectionScreen):
 
         async def show() -> None:
             tap = await opened.ensure_tap()
-            await self.app.push_screen(
-                EavesdropScreen(opened.reach(opened.network), tap, devices=len(opened.records))
-            )
+            network = opened.reach(opened.network)
+            # One view per relay, kept (it goes on listing packets while closed): the next
+            # open only shows it.
+            view = kept_dialog(self.app, EavesdropScreen, opened.key)
+            if view is not None and view.tap is not tap:  # another relay: that view goes
+                self.app.uninstall_screen(view)
+                await view.remove()
+                view = None
+            if view is None:
+                view = EavesdropScreen(network, tap, devices=len(opened.records))
+                if tap is not None:
+                    keep_dialog(self.app, view, opened.key)
+            else:
+                view.retitle(network)
+            self.app.push_screen(view)
 
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)
