@@ -79,6 +79,27 @@ async def close_untouched(app: IotsimApp, pilot: Pilot[int]) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog closed")
 
 
+async def same_as_new(
+    app: IotsimApp,
+    pilot: Pilot[int],
+    kept: Screen[object],
+    network: str,
+    key: str = "c",
+    device: str | None = None,
+) -> None:
+    """The kept dialog, open now, looks as a new one does: closed, set aside for a new one to
+    be built and compared, then kept again for the next opens."""
+    refilled = seen(kept)
+    await close_untouched(app, pilot)
+    app.uninstall_screen(kept)
+    new = await open_settings(app, pilot, network, key, device)
+    assert new is not kept
+    assert seen(new) == refilled
+    await close_untouched(app, pilot)
+    app.uninstall_screen(new)
+    keep_dialog(app, kept, "add" if key == "a" else "")
+
+
 async def test_a_kept_settings_dialog_opens_as_a_new_one_would(tmp_path: Path) -> None:
     app = app_on(tmp_path, PLAIN, SECURED, start_broker=False)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -104,15 +125,7 @@ async def test_a_kept_settings_dialog_opens_as_a_new_one_would(tmp_path: Path) -
             assert kept.focused is not None
             assert kept.focused.id == "host"
             assert kept.query_one("#body").scroll_y == 0
-            refilled = seen(kept)
-            await close_untouched(app, pilot)
-            app.uninstall_screen(kept)  # the next open builds a new one to compare with
-            new = await open_settings(app, pilot, network)
-            assert new is not kept
-            assert seen(new) == refilled
-            await close_untouched(app, pilot)
-            app.uninstall_screen(new)
-            keep_dialog(app, kept)  # the kept one serves the next round
+            await same_as_new(app, pilot, kept, network)
 
 
 async def test_a_kept_dialog_saves_what_the_network_it_was_filled_for_has(
@@ -153,14 +166,8 @@ async def test_kept_add_device_and_subscribe_dialogs_open_as_new_ones_would(
             again = await open_settings(app, pilot, then[0], key, then[1])
             assert again is kept
             assert not kept.query(".field-error")
-            assert then[1] or then[0] in str(kept.query_one("#dialog").border_title)
-            refilled = seen(kept)
-            await close_untouched(app, pilot)
-            app.uninstall_screen(kept)
-            new = await open_settings(app, pilot, then[0], key, then[1])
-            assert new is not kept
-            assert seen(new) == refilled
-            await close_untouched(app, pilot)
+            assert (then[1] or then[0]) in str(kept.query_one("#dialog").border_title)
+            await same_as_new(app, pilot, kept, then[0], key, then[1])
 
 
 async def test_the_eavesdrop_view_is_kept_for_its_relay(tmp_path: Path) -> None:
