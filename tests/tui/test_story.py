@@ -173,8 +173,11 @@ async def test_the_lab_story_from_a_new_network_to_tls_and_back_from_disk(
         await pilot.press("c")
         await pilot.click("#generate")
         await wait_for(pilot, lambda: (tmp_path / "certs" / "ca.crt").exists(), "certificates")
+        # The certificate fields are mounted a moment after the files exist.
         await wait_for(
-            pilot, lambda: app.screen.query_one("#ca", Input).value, "the CA path filled in"
+            pilot,
+            lambda: any(ca.value for ca in app.screen.query("#ca").results(Input)),
+            "the CA path filled in",
         )
         app.screen.query_one("#tls", Checkbox).value = True
         await fill(pilot, "#port", str(tls_port))
