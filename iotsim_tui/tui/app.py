@@ -29,6 +29,7 @@ from iotsim_tui.tui.session import Session
 
 LOADED_AFTER_FIRST_FRAME = (
     "iotsim_tui.tui.screens.network_form",
+    "iotsim_tui.tui.screens.new_network",
     "iotsim_tui.tui.screens.device_form",
     "iotsim_tui.tui.screens.subscribe",
     "iotsim_tui.tui.screens.telemetry_list",

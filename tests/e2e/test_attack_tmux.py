@@ -6,7 +6,6 @@ The test runs its own tmux server on a private socket and kills only that server
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,14 +38,7 @@ def test_a_user_runs_the_wildcard_attack_by_keys_defence_off_then_on(
     )
     profile = tmp_path / "ward.toml"
     save_network(network, profile)
-    program = Path(sys.executable).with_name("iotsim-tui")
-    command = (
-        f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_STATE_HOME={tmp_path / 'state'} "
-        f"{program} {profile}; echo; echo '[app exited]' $?; sleep 30"
-    )
-    tmux.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
-    tmux.tmux("set", "-s", "escape-time", "0")
-    tmux.wait_for(lambda s: "bundled broker running" in s, "the network's own broker running")
+    tmux.run_app(profile, tmp_path)
 
     tmux.keys("X")
     tmux.wait_for(lambda s: "Attacks · WARD_7" in s and "defences off" in s, "the attacks screen")

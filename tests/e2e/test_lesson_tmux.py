@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,7 @@ def test_a_user_runs_the_expired_certificate_lesson_by_keys(tmux: Terminal, tmp_
     )
     profile = tmp_path / "nde.toml"
     save_network(network, profile)
-    program = Path(sys.executable).with_name("iotsim-tui")
-    command = (
-        f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_STATE_HOME={tmp_path / 'state'} "
-        f"{program} {profile}; echo; echo '[app exited]' $?; sleep 30"
-    )
-    tmux.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
-    tmux.tmux("set", "-s", "escape-time", "0")
-    tmux.wait_for(lambda s: "bundled broker running" in s, "the network's own broker running")
+    tmux.run_app(profile, tmp_path)
 
     tmux.keys("l")
     tmux.wait_for(lambda s: "TLS lessons · NDE_FINANCE_NETWORK" in s, "the lessons screen")

@@ -41,6 +41,21 @@ class Terminal:
         )
         return result.stdout
 
+    def run_app(self, profile: Path, folder: Path) -> str:
+        """Start `iotsim-tui PROFILE` in `folder` (its state there too) as a user would, and
+        wait for its bundled broker; the screen then. When the app ends, the terminal says
+        "[app exited] CODE" and stays a while."""
+        program = Path(sys.executable).with_name("iotsim-tui")
+        command = (
+            # Without COLUMNS and LINES from the test run, the app sizes itself by the terminal.
+            f"cd {folder} && env -u COLUMNS -u LINES XDG_STATE_HOME={folder / 'state'} "
+            f"{program} {profile}; "
+            "echo; echo '[app exited]' $?; sleep 30"
+        )
+        self.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
+        self.tmux("set", "-s", "escape-time", "0")
+        return self.wait_for(lambda s: "bundled broker running" in s, "the broker running")
+
     def keys(self, *keys: str) -> None:
         """Press keys, one tmux key name or literal text each, a little apart like a person."""
         for key in keys:
@@ -97,17 +112,7 @@ def test_a_user_starts_the_network_and_commands_a_device(
     skip_without_broker()
     port = free_port()
     profile = _profile(tmp_path, port)
-    program = Path(sys.executable).with_name("iotsim-tui")
-    command = (
-        # Without COLUMNS and LINES from the test run, the app sizes itself by the terminal.
-        f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_STATE_HOME={tmp_path / 'state'} "
-        f"{program} {profile}; "
-        "echo; echo '[app exited]' $?; sleep 30"
-    )
-    terminal.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
-    terminal.tmux("set", "-s", "escape-time", "0")
-
-    screen = terminal.wait_for(lambda s: "bundled broker running" in s, "the broker running")
+    screen = terminal.run_app(profile, tmp_path)
     assert f"127.0.0.1:{port}" in screen
     assert "🔓 plain" in screen
     assert "○ TS1 Temperature" in screen, screen

@@ -15,7 +15,8 @@ from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.device_form import DeviceScreen
 from iotsim_tui.tui.screens.files import OpenProfileScreen, SaveAsScreen, complete_path
 from iotsim_tui.tui.screens.help import HelpScreen, matching
-from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
+from iotsim_tui.tui.screens.new_network import NewNetworkScreen
 from iotsim_tui.tui.screens.subscribe import SubscribeScreen
 from iotsim_tui.tui.screens.telemetry import TelemetryScreen
 from tests.tui.dialog_harness import error_under, open_dialog, screen_text, type_into

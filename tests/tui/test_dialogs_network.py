@@ -27,7 +27,8 @@ from iotsim_tui.profiles.model import (
 from iotsim_tui.tui.screens import _checks
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
 from iotsim_tui.tui.screens.files import PickFileScreen
-from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen, NewNetworkScreen
+from iotsim_tui.tui.screens.network_form import NetworkSettingsScreen
+from iotsim_tui.tui.screens.new_network import NewNetworkScreen
 from tests.support.bundled import skip_without_broker
 from tests.support.ports import free_port
 from tests.tui.dialog_harness import (

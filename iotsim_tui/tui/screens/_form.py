@@ -8,15 +8,18 @@ field and the first invalid field takes the focus.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar, TypeVar
 
 from textual import events, on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Static
+from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from iotsim_tui.tui.screens._checks import Check
 from iotsim_tui.tui.screens._frame import DialogScreen
@@ -48,6 +51,13 @@ class Toggle(Checkbox, inherit_bindings=False):
 
     def _show_state(self) -> None:
         self.BUTTON_INNER = "✓" if self.value else " "
+
+
+def say(line: Static, words: str) -> None:
+    """Put `words` in `line` unless they are there already: each change lays the dialog out
+    again, and a kept dialog filled in anew mostly says what it said."""
+    if str(line.content) != words:
+        line.update(words)
 
 
 LABEL_WIDTH = 20
@@ -129,6 +139,8 @@ def field(
     )
 
 
+_UNSEEN = object()
+"""The value at opening of a field added since without being remembered (never equal)."""
 _FIELDS = "Input, Select, Checkbox"
 """The widgets whose values make a form (a change in one is worth asking about)."""
 
@@ -233,8 +245,45 @@ class FormDialog(DialogScreen[ResultT | None]):
 
     @property
     def edited(self) -> bool:
-        """True when a field was changed since the dialog opened."""
-        return self._opened_with is not None and self._values() != self._opened_with
+        """True when a field was changed since the dialog opened (a field no longer there,
+        such as a part taken down as a kept dialog is filled in anew, holds nothing to lose)."""
+        opened = self._opened_with
+        if opened is None:
+            return False
+        return any(opened.get(key, _UNSEEN) != value for key, value in self._values().items())
+
+    @contextmanager
+    def refilling(self) -> Iterator[None]:
+        """Around a kept dialog's filling in for its next open: the errors of the last open
+        go, the focus goes back to where the dialog starts, the fields' changes are not
+        taken for the user's, and what the fields hold then is what Escape keeps."""
+        self.query(".field-error").remove()
+        for control in self.query(".-invalid"):
+            control.remove_class("-invalid")
+        starts_at = next(iter(self.query(self.AUTO_FOCUS or "#body")), None)
+        if self.focused is not starts_at:
+            self.set_focus(None)  # the screen focuses AUTO_FOCUS as it shows
+        self.query_one("#body").scroll_home(animate=False, immediate=True)
+        with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
+            yield
+        self.restyle_when_shown = False
+        if self.ask_before_discarding:
+            self._remember_values()
+
+    def retitle(self) -> None:
+        """Show `heading` and `intro` as they are now (a kept dialog filled in anew; an intro
+        shows only where the dialog was built with one)."""
+        box = self.query_one("#dialog")
+        if box.border_title != self.heading:
+            box.border_title = self.heading
+        for line in self.query(".intro").results(Static):
+            say(line, self.intro)
+
+    def dismiss(self, result: ResultT | None = None) -> AwaitComplete:
+        """Close; a kept dialog stops what it still runs (the next open starts afresh)."""
+        if self.app.is_screen_installed(self):
+            self.workers.cancel_node(self)
+        return super().dismiss(result)
 
     def compose(self) -> ComposeResult:
         """The frame: intro, the fields (scrolling when the terminal is small), the buttons."""

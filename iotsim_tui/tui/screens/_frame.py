@@ -77,8 +77,14 @@ class DialogScreen(ModalScreen[ResultT]):
         Binding("question_mark,q", "stay", "Stay", show=False, id="dialog.stay"),
     ]
 
-    _shown_before = False
-    """True once the dialog was on screen: from then on it restyles when it comes back."""
+    restyle_when_shown = False
+    """True when the dialog restyles as it shows: when it comes back after a dialog over it
+    closed (the theme, or a focus, may have changed meanwhile). Not the first time (each
+    widget was styled as it was mounted, a moment ago), nor when a kept dialog, filled in
+    anew, shows again in the theme it was styled in."""
+
+    _styled_in: str | None = None
+    """The theme the dialog was last shown in."""
 
     _sized_before = False
     """True once the dialog was told its size the first time."""
@@ -95,13 +101,13 @@ class DialogScreen(ModalScreen[ResultT]):
 
     @on(events.ScreenResume)
     def _styled_when_mounted(self, event: events.ScreenResume) -> None:
-        # The first time a dialog shows, each of its widgets was styled as it was mounted,
-        # a moment ago: restyling them all again was the largest part of opening a dialog.
-        # It comes back after a dialog over it closed restyled as usual (the theme, or a
-        # focus, may have changed meanwhile). Runs before Screen's own handler.
-        if not self._shown_before:
-            self._shown_before = True
+        # Restyling every widget was the largest part of showing a dialog: done only when
+        # something may have changed (see `restyle_when_shown`). Runs before Screen's own.
+        theme = self.app.theme
+        if not self.restyle_when_shown and self._styled_in in (None, theme):
             event.refresh_styles = False
+        self._styled_in = theme
+        self.restyle_when_shown = True
 
     @on(events.Resize)
     def _sized_when_shown(self, event: events.Resize) -> None:

@@ -8,39 +8,27 @@ facts with counts. The network and its own broker are never touched; leaving the
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerCancelled
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.lab.attacks import ATTACKS, Attack
 from iotsim_tui.profiles.model import Network
-from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.screens.lab_run import LabRunScreen, run_key
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 
-
-def _attack_key(number: int) -> Binding:
-    return Binding(
-        str(number),
-        f"run({number})",
-        "Run attack" if number == 1 else f"Attack {number}",
-        show=number == 1,
-        key_display=f"1-{len(ATTACKS)}" if number == 1 else None,
-        id=f"attacks.run{number}",
-        tooltip=f"Run attack {number}: {ATTACKS[number - 1].title}",
-    )
+TITLES = [attack.title for attack in ATTACKS]
 
 
-class AttacksScreen(Screen[None]):
+class AttacksScreen(LabRunScreen):
     """The attacks on one network's broker: the list on top, the outcome below."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -58,7 +46,7 @@ class AttacksScreen(Screen[None]):
             id="attacks.defence",
             tooltip="Run the next attacks with their defence on, or off",
         ),
-        *(_attack_key(number) for number in range(1, len(ATTACKS) + 1)),
+        *(run_key(n, "attack", TITLES, "attacks") for n in range(1, len(ATTACKS) + 1)),
     ]
 
     DEFAULT_CSS = """
@@ -69,9 +57,11 @@ class AttacksScreen(Screen[None]):
     AttacksScreen #outcome-pane { height: 1fr; border: round $primary 50%; }
     """
 
+    RUN_GROUP = "attack"
+    RUNS = len(ATTACKS)
+
     def __init__(self, network: Network) -> None:
-        super().__init__()
-        self.network = network
+        super().__init__(network)
         self.defence = False
         """True: the next attacks run with their defence on."""
 
@@ -96,30 +86,19 @@ class AttacksScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#outcome-pane").border_title = "What the attacker did and saw"
-        self.query_one(OptionList).focus()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """An attack that failed unexpectedly is logged and shown; the screen goes on."""
-        worker_failed(self, event, getattr(self.app, "log_file", None))
-
-    @on(OptionList.OptionSelected, "#attacks")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.action_run(event.option_index + 1)
+        super().on_mount()
 
     def action_toggle_defence(self) -> None:
         """Switch the defence of the next attacks on or off."""
         self.defence = not self.defence
         self.query_one("#attacks-title", Static).update(self._title())
 
-    def action_run(self, number: int) -> None:
-        """Run attack `number` (from 1), replacing any attack still running."""
-        if not 1 <= number <= len(ATTACKS):
-            return
-        attack = ATTACKS[number - 1]
-        self.query_one(OptionList).highlighted = number - 1
+    def start_run(self, index: int) -> None:
+        """Say attack `index` (from 0) is running, with its defence on or off, and run it."""
+        attack = ATTACKS[index]
         state = "on" if self.defence else "off"
         self.query_one("#attack-status", Static).update(
-            Text(f"Attack {number} · {attack.title}, defence {state}: running…", style="bold")
+            Text(f"Attack {index + 1} · {attack.title}, defence {state}: running…", style="bold")
         )
         self.query_one("#outcome", Static).update(Text(attack.does, style="dim"))
         self.run_attack(attack, defence=self.defence)
@@ -143,15 +122,6 @@ class AttacksScreen(Screen[None]):
         status.append(f"{outcome.result.upper()}: {outcome.summary}", style=style)
         self.query_one("#attack-status", Static).update(status)
         self.query_one("#outcome", Static).update(Text(render(outcome).strip()))
-
-    async def action_close(self) -> None:
-        """Leave: an attack still running is cancelled, and what it started stopped, first."""
-        for worker in list(self.workers):
-            if worker.group == "attack" and worker.is_running:
-                worker.cancel()
-                with contextlib.suppress(WorkerCancelled):
-                    await worker.wait()
-        self.dismiss(None)
 
 
 def open_attacks(screen: Screen[Any], network: Network | None) -> None:

@@ -24,6 +24,7 @@ from iotsim_tui.profiles.model import (
 )
 from iotsim_tui.tui import editing
 from iotsim_tui.tui.messages import NetworksChanged
+from iotsim_tui.tui.screens._kept import keep_dialog, kept_dialog
 from iotsim_tui.tui.screens.selection import SelectionScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
@@ -136,7 +137,13 @@ class DeviceActions(SelectionScreen):
             self._changed_network(opened, network, f"{device.id} added to {network.name}")
             self._select_after(Place(opened.key, device.id))
 
-        self.app.push_screen(DeviceScreen(opened.network, None), added)
+        dialog = kept_dialog(self.app, DeviceScreen, "add")
+        if dialog is None:
+            dialog = DeviceScreen(opened.network, None)
+            keep_dialog(self.app, dialog, "add")
+        else:
+            dialog.refill(opened.network)
+        self.app.push_screen(dialog, added)
 
     def action_add_template(self) -> None:
         from iotsim_tui.tui.screens.template_form import TemplateScreen
@@ -267,7 +274,12 @@ class DeviceActions(SelectionScreen):
                 self._subscribe(target, subscription)
 
         template = target.template is not None
-        dialog = SubscribeScreen(target.device, subject=target.name, template=template)
+        dialog = kept_dialog(self.app, SubscribeScreen)
+        if dialog is None:
+            dialog = SubscribeScreen(target.device, subject=target.name, template=template)
+            keep_dialog(self.app, dialog)
+        else:
+            dialog.refill(target.device, subject=target.name, template=template)
         self.app.push_screen(dialog, chosen)
 
     def _subscribe(self, target: Target, subscription: Subscription) -> None:

@@ -36,6 +36,9 @@ class DeviceScreen(FormDialog[Device]):
 
     def __init__(self, network: Network, device: Device | None, *, intro: str = "") -> None:
         super().__init__()
+        self._set_subject(network, device, intro)
+
+    def _set_subject(self, network: Network, device: Device | None, intro: str) -> None:
         self.network = network
         self.device = device
         self.intro = intro or (
@@ -48,6 +51,16 @@ class DeviceScreen(FormDialog[Device]):
             others = tuple(d for d in others if d.id != device.id)
         self.owners = {d.id: d.name for d in others}
         """Id -> name of every other device in the network: a new id must not be one of them."""
+
+    def refill(self, network: Network) -> None:
+        """Fill the kept add-a-device dialog in for `network`, as a new one would be."""
+        assert self.device is None, "only the dialog that adds a device is kept"
+        with self.refilling():
+            self._set_subject(network, None, "")
+            self.retitle()
+            self.query_one("#kind", Select).clear()
+            for input_id in ("name", "id", "description", "state"):
+                self.query_one(f"#{input_id}", Input).value = ""
 
     def compose_fields(self) -> ComposeResult:
         """Template (new devices only), name, id and description."""

@@ -37,13 +37,22 @@ class EavesdropScreen(Screen[None]):
         self.devices = devices
         """How many devices the network has, said when eavesdropping is off for it."""
 
-    def compose(self) -> ComposeResult:
+    def _title(self) -> str:
         broker = self.network.broker
         where = f"{broker.host}:{broker.effective_port}"
         relay = f" · relay {self.tap.endpoint[0]}:{self.tap.endpoint[1]}" if self.tap else ""
-        yield Static(
-            f"Eavesdrop · {self.network.name} · broker {where}{relay}", id="eavesdrop-title"
-        )
+        return f"Eavesdrop · {self.network.name} · broker {where}{relay}"
+
+    def retitle(self, network: Network) -> None:
+        """Show `network` as it is now (its broker may have changed since this view was built;
+        the relay, and what it captured, stay)."""
+        self.network = network
+        title = self.query_one("#eavesdrop-title", Static)
+        if str(title.content) != self._title():
+            title.update(self._title())
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="eavesdrop-title")
         if self.tap is None:
             yield Static(off_text(self.devices), id="eavesdrop-off")
         else:

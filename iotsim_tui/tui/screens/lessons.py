@@ -8,13 +8,12 @@ loopback port, so the network and its own broker are never touched; leaving the 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -22,33 +21,20 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerCancelled
 
 from iotsim_tui.errors import IotsimError
 from iotsim_tui.lab.lessons import LESSONS, Lesson, LessonRefused, check_network, number_of
 from iotsim_tui.profiles.model import Network
-from iotsim_tui.tui.failures import worker_failed
+from iotsim_tui.tui.screens.lab_run import LabRunScreen, run_key
 from iotsim_tui.tui.widgets.keys_footer import KeysFooter
 
 SHORT_ROWS = 32
+TITLES = [lesson.title for lesson in LESSONS]
 STYLES = {"": "", "key": "bold yellow", "alarm": "bold red"}
 """How a line of what the relay saw is drawn: the lesson's point, and what an attacker reads."""
 
 
-def _lesson_key(number: int) -> Binding:
-    # The footer shows the first as "1-8 Run lesson"; the help lists each.
-    return Binding(
-        str(number),
-        f"run({number})",
-        "Run lesson" if number == 1 else f"Lesson {number}",
-        show=number == 1,
-        key_display=f"1-{len(LESSONS)}" if number == 1 else None,
-        id=f"lessons.run{number}",
-        tooltip=f"Run lesson {number}: {LESSONS[number - 1].title}",
-    )
-
-
-class LessonsScreen(Screen[None]):
+class LessonsScreen(LabRunScreen):
     """The TLS lessons of one network: the list on top, the three things below."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,7 +53,7 @@ class LessonsScreen(Screen[None]):
             id="lessons.back",
             tooltip="Leave the lessons",
         ),
-        *(_lesson_key(number) for number in range(1, len(LESSONS) + 1)),
+        *(run_key(n, "lesson", TITLES, "lessons") for n in range(1, len(LESSONS) + 1)),
         Binding("a", "attacks", "Attacks", id="lessons.attacks", tooltip="Attacks on the broker"),
     ]
     FOOTER_LABELS: ClassVar[dict[str, str]] = {"lessons.close": "Back"}
@@ -88,9 +74,11 @@ class LessonsScreen(Screen[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_ROWS, "-tall")]  # noqa: RUF012
     """In a short terminal the list scrolls, leaving the result its room."""
 
+    RUN_GROUP = "lesson"
+    RUNS = len(LESSONS)
+
     def __init__(self, network: Network, *, start: int | None = None) -> None:
-        super().__init__()
-        self.network = network
+        super().__init__(network)
         self.start = start
         """The lesson to run at once (its number), as the command palette asks."""
         self.shown_at: float | None = None
@@ -122,27 +110,16 @@ class LessonsScreen(Screen[None]):
         self.query_one("#reason-pane").border_title = "Device log: the reason"
         self.query_one("#seen-pane").border_title = "What the eavesdrop relay saw"
         self.query_one("#lesson-pane").border_title = "What stopped it"
-        self.query_one(OptionList).focus()
+        super().on_mount()
         if self.start is not None:
             self.action_run(self.start)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A lesson that failed unexpectedly is logged and shown; the screen goes on."""
-        worker_failed(self, event, getattr(self.app, "log_file", None))
-
-    @on(OptionList.OptionSelected, "#lessons")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.action_run(event.option_index + 1)
-
-    def action_run(self, number: int) -> None:
-        """Run lesson `number` (from 1), replacing any lesson still running."""
-        if not 1 <= number <= len(LESSONS):
-            return
-        lesson = LESSONS[number - 1]
-        self.query_one(OptionList).highlighted = number - 1
+    def start_run(self, index: int) -> None:
+        """Say lesson `index` (from 0) is being set up, and run it."""
+        lesson = LESSONS[index]
         self.chosen_at = time.monotonic()
         self.query_one("#lesson-status", Static).update(
-            Text(f"Lesson {number} · {lesson.title}: setting it up…", style="bold")
+            Text(f"Lesson {index + 1} · {lesson.title}: setting it up…", style="bold")
         )
         self.query_one("#reason", Static).update(Text(lesson.case, style="dim"))
         self.query_one("#seen", Static).update("")
@@ -191,15 +168,6 @@ class LessonsScreen(Screen[None]):
         from iotsim_tui.tui.screens.attacks import open_attacks
 
         open_attacks(self, self.network)
-
-    async def action_close(self) -> None:
-        """Leave: a lesson still running is cancelled, and what it started stopped, first."""
-        for worker in list(self.workers):
-            if worker.group == "lesson" and worker.is_running:
-                worker.cancel()
-                with contextlib.suppress(WorkerCancelled):
-                    await worker.wait()
-        self.dismiss(None)
 
 
 def open_lessons(screen: Screen[Any], network: Network | None, start: int | None = None) -> None:

@@ -30,6 +30,7 @@ from iotsim_tui.tui.messages import (
     NetworksChanged,
     NetworkStopped,
 )
+from iotsim_tui.tui.screens.lab_actions import LabActions
 from iotsim_tui.tui.screens.main_actions import EditingActions
 from iotsim_tui.tui.screens.network_runs import NetworkRuns
 from iotsim_tui.tui.screens.reaction_actions import ReactionActions
@@ -72,7 +73,7 @@ def _key(key: str, action: str, text: str, tooltip: str, *, show: bool = True) -
     return Binding(key, action, text, show=show, id=f"main.{action}", tooltip=tooltip)
 
 
-class MainScreen(NetworkRuns, EditingActions, ReactionActions):
+class MainScreen(NetworkRuns, EditingActions, ReactionActions, LabActions):
     """Everything about the open networks on one screen, driven from the keyboard."""
 
     # In the order the footer offers them when the terminal is narrow: most useful first.
@@ -394,44 +395,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
         self.notify(text, title="Broker stopped", severity="error", timeout=15)
         self._refresh_header()
 
-    # -- the lab checklist -----------------------------------------------------------
-
-    def action_checklist(self) -> None:
-        """Show or hide the checks of the network's lab, ticked as they pass."""
-        self.query_one(Checklist).toggle_class("-shown")
-        self._refresh_checklist()
-
-    def _refresh_checklist(self) -> None:
-        checklist = self.query_one(Checklist)
-        if checklist.has_class("-shown"):
-            opened = self.network
-            checklist.show(opened.checklist() if opened is not None else [])
-
-    def action_defences(self) -> None:
-        """The bundled broker's defences of the selected network, one switch each."""
-        from iotsim_tui.tui.screens.defences_form import DefencesScreen
-
-        opened = self._need_network()
-        if opened is None:
-            return
-
-        def edited(network: Network | None) -> None:
-            if network is not None and network != opened.network:
-                self._changed_network(opened, network, f"Defences of {network.name} changed")
-
-        self.app.push_screen(DefencesScreen(opened.network), edited)
-
-    def action_attacks(self) -> None:
-        """The attacks on the selected network's broker, on a screen of their own."""
-        from iotsim_tui.tui.screens.attacks import open_attacks
-
-        open_attacks(self, self.network.network if self.network is not None else None)
-
-    def action_lessons(self) -> None:
-        """The TLS lessons of the selected network, on a screen of their own."""
-        from iotsim_tui.tui.screens.lessons import open_lessons
-
-        open_lessons(self, self.network.network if self.network is not None else None)
+    # -- other screens -----------------------------------------------------------------
 
     def action_topic_tree(self) -> None:
         """Every topic on the network's broker: counts, payloads, charts; the cursor goes to
@@ -443,7 +407,7 @@ class MainScreen(NetworkRuns, EditingActions, ReactionActions):
             start_at = telemetry_topic(opened, self.device_id)  # the selected device's charts
             self.app.push_screen(TopicTreeScreen(opened, start_at=start_at))
 
-    # -- publishing --------------------------------------------------------------------
+    # -- recording and publishing ------------------------------------------------------
 
     def action_record(self) -> None:
         """Start or stop recording the network's messages (tui/recording.py)."""

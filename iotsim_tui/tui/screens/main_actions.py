@@ -9,6 +9,7 @@ from iotsim_tui.errors import IotsimError, ProfileError
 from iotsim_tui.profiles.limits import read_profile_text
 from iotsim_tui.profiles.model import Network
 from iotsim_tui.tui.messages import NetworksChanged
+from iotsim_tui.tui.screens._kept import keep_dialog, kept_dialog
 from iotsim_tui.tui.screens.selection import SelectionScreen
 from iotsim_tui.tui.session import OpenNetwork
 from iotsim_tui.tui.widgets.network_tree import Place
@@ -30,7 +31,7 @@ class EditingActions(SelectionScreen):
     # -- networks ----------------------------------------------------------------------
 
     def action_new_network(self) -> None:
-        from iotsim_tui.tui.screens.network_form import NewNetworkScreen
+        from iotsim_tui.tui.screens.new_network import NewNetworkScreen
 
         def created(network: Network | None) -> None:
             if network is not None:
@@ -63,15 +64,25 @@ class EditingActions(SelectionScreen):
                 self._watch_broker(opened, broker)
 
         bundled = self.session.brokers.serves(opened.network)
-        self.app.push_screen(
-            NetworkSettingsScreen(
+        broker_data = data_folder(opened.network.name) if bundled else None
+        certs_dir = self.session.certs_dir
+        dialog = kept_dialog(self.app, NetworkSettingsScreen)
+        if dialog is None:
+            dialog = NetworkSettingsScreen(
                 opened.network,
-                certs_dir=self.session.certs_dir,
-                broker_data=data_folder(opened.network.name) if bundled else None,
+                certs_dir=certs_dir,
+                broker_data=broker_data,
                 forget_state=forget_state,
-            ),
-            edited,
-        )
+            )
+            keep_dialog(self.app, dialog)
+        else:
+            dialog.refill(
+                opened.network,
+                certs_dir=certs_dir,
+                broker_data=broker_data,
+                forget_state=forget_state,
+            )
+        self.app.push_screen(dialog, edited)
 
     def action_open(self) -> None:
         from iotsim_tui.tui.screens.files import OpenProfileScreen
@@ -165,8 +176,20 @@ class EditingActions(SelectionScreen):
 
         async def show() -> None:
             tap = await opened.ensure_tap()
-            await self.app.push_screen(
-                EavesdropScreen(opened.reach(opened.network), tap, devices=len(opened.records))
-            )
+            network = opened.reach(opened.network)
+            # One view per relay, kept (it goes on listing packets while closed): the next
+            # open only shows it.
+            view = kept_dialog(self.app, EavesdropScreen, opened.key)
+            if view is not None and view.tap is not tap:  # another relay: that view goes
+                self.app.uninstall_screen(view)
+                await view.remove()
+                view = None
+            if view is None:
+                view = EavesdropScreen(network, tap, devices=len(opened.records))
+                if tap is not None:
+                    keep_dialog(self.app, view, opened.key)
+            else:
+                view.retitle(network)
+            self.app.push_screen(view)
 
         self.run_worker(show(), name="eavesdrop", group="eavesdrop", exit_on_error=False)

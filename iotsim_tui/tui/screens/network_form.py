@@ -1,8 +1,9 @@
-"""A new network, and a network's broker settings: address, sign-in, TLS and certificates."""
+"""A network's settings: its broker's address, sign-in, TLS and certificates, its name.
+
+The TLS part (certificate fields, generating certificates) is `_tls_fields.TlsPart`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -11,10 +12,10 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widget import AwaitMount, Widget
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
-from iotsim_tui.errors import CertificateError, IotsimError
+from iotsim_tui.errors import IotsimError
 from iotsim_tui.profiles.model import (
     PLAIN_PORT,
     TLS_PORT,
@@ -26,19 +27,12 @@ from iotsim_tui.tui.screens import _checks, _more_fields
 from iotsim_tui.tui.screens._certificates import (
     DEVICE_CLIENT_ID,
     ProvidedCertificates,
-    certificates_exist,
-    provide_certificates,
 )
-from iotsim_tui.tui.screens._form import FormDialog, Toggle, field
+from iotsim_tui.tui.screens._form import Toggle, field, say
 from iotsim_tui.tui.screens._more_fields import MORE_CLOSED, MORE_OPEN, more_fields, with_more
-from iotsim_tui.tui.screens._tls_fields import kept_port, tls_fields, with_tls_fields
+from iotsim_tui.tui.screens._tls_fields import TlsPart, kept_port, tls_fields, with_tls_fields
 from iotsim_tui.tui.screens.confirm import ConfirmScreen
-from iotsim_tui.tui.screens.files import (
-    CERTIFICATE_SUFFIXES,
-    KEY_SUFFIXES,
-    PickFileScreen,
-    shown_path,
-)
+from iotsim_tui.tui.screens.files import shown_path
 
 _FIELD_OF_KEY = {
     "host": "host",
@@ -65,38 +59,7 @@ def _optional(text: str) -> str | None:
     return text.strip() or None
 
 
-class NewNetworkScreen(FormDialog[Network]):
-    """Name and describe a new network; dismisses with a `Network` on the bundled broker."""
-
-    AUTO_FOCUS = "#name"
-
-    heading = "New network"
-    intro = "A network is a set of devices and the broker they talk to; it is saved as one file."
-    submit_label = "Create"
-
-    def compose_fields(self) -> ComposeResult:
-        """Name and description."""
-        yield field("Name", Input(placeholder="e.g. NDE_FINANCE_NETWORK", id="name", compact=True))
-        yield field(
-            "Description",
-            Input(
-                placeholder="optional, e.g. Finance floor sensors", id="description", compact=True
-            ),
-        )
-
-    def on_mount(self) -> None:
-        """Check the name as it is typed."""
-        self.live_checks["name"] = _checks.check_network_name
-
-    def build(self, errors: dict[str, str]) -> Network | None:
-        """The new, empty network."""
-        return Network(
-            name=self.query_one("#name", Input).value.strip(),
-            description=self.query_one("#description", Input).value.strip(),
-        )
-
-
-class NetworkSettingsScreen(FormDialog[Network]):
+class NetworkSettingsScreen(TlsPart):
     """Edit how a network's devices reach their broker; dismisses with the changed `Network`."""
 
     AUTO_FOCUS = "#host"
@@ -147,6 +110,17 @@ class NetworkSettingsScreen(FormDialog[Network]):
         forget_state: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
+        self._more_group: Widget | None = None
+        """The "More" fields (session, TLS version and key log, ramp), once built."""
+        self._set_subject(network, certs_dir, broker_data, forget_state)
+
+    def _set_subject(
+        self,
+        network: Network,
+        certs_dir: Path,
+        broker_data: Path | None,
+        forget_state: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         self.network = network
         self.certs_dir = certs_dir
         self.broker_data = broker_data
@@ -157,12 +131,60 @@ class NetworkSettingsScreen(FormDialog[Network]):
         """True once the port was typed: switching TLS then leaves it alone."""
         self.certificates: ProvidedCertificates | None = None
         """The certificates "Generate certificates" made or reused, once it ran."""
-        self._tls_group: Widget | None = None
-        """The certificate fields, once built (see `tls_fields`)."""
-        self._tls_mounted: AwaitMount | None = None
-        """Their mount, when they were added after the dialog opened."""
-        self._more_group: Widget | None = None
-        """The "More" fields (session, TLS version and key log, ramp), once built."""
+
+    def refill(
+        self,
+        network: Network,
+        *,
+        certs_dir: Path = Path("certs"),
+        broker_data: Path | None = None,
+        forget_state: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Fill the kept dialog in for `network`, as a new one would be (see `_kept`)."""
+        with self.refilling():
+            self._set_subject(network, certs_dir, broker_data, forget_state)
+            broker = network.broker
+            texts = {
+                "host": broker.host,
+                "port": str(broker.effective_port),
+                "keepalive": str(broker.keepalive),
+                "prefix": broker.client_id_prefix,
+                "username": _text(broker.username),
+                "password": _text(broker.password),
+                "name": network.name,
+                "description": network.description,
+            }
+            for input_id, text in texts.items():
+                self.query_one(f"#{input_id}", Input).value = text
+            self.query_one("#protocol", Select).value = broker.protocol
+            self.query_one("#bundled", Toggle).value = broker.bundled
+            self.query_one("#tls", Toggle).value = broker.tls.enabled
+            say(self.query_one("#port-hint", Static), self._port_hint())
+            self._refill_hints()
+            if self._more_group is not None:
+                self._more_group.remove()
+                self._more_group = None
+                self.query_one("#more", Button).label = MORE_CLOSED
+            self._refill_tls_fields(broker)
+
+    def _refill_hints(self) -> None:
+        """The rows whose words name the network's folders, and the certificates' status."""
+        self._refill_certificates()
+        forget = self.query_one("#forget-state").parent
+        if isinstance(forget, Widget):
+            forget.display = self._forgettable
+        say(self.query_one("#forget-state-hint", Static), self._state_hint())
+
+    @property
+    def _forgettable(self) -> bool:
+        return self.broker_data is not None and self.forget_state is not None
+
+    def _port_hint(self) -> str:
+        return _PORT_BY_HAND if self.port_by_hand else _PORT_FOLLOWS
+
+    def _state_hint(self) -> str:
+        where = shown_path(self.broker_data) if self.broker_data is not None else ""
+        return f"sessions, queued and retained messages: {where}"
 
     def compose_fields(self) -> ComposeResult:
         """Broker, sign-in and TLS fields, then the network's name: the broker comes first."""
@@ -173,7 +195,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         yield field(
             "Port",
             Input(str(broker.effective_port), id="port", type="integer", compact=True),
-            hint=_PORT_BY_HAND if self.port_by_hand else _PORT_FOLLOWS,
+            hint=self._port_hint(),
         )
         yield field(
             "Protocol",
@@ -198,12 +220,13 @@ class NetworkSettingsScreen(FormDialog[Network]):
             "",
             Toggle("Start the bundled broker when the host is local", broker.bundled, id="bundled"),
         )
-        if self.broker_data is not None and self.forget_state is not None:
-            yield field(
-                "Broker state",
-                Button("Forget the broker's state", id="forget-state", compact=True),
-                hint=f"sessions, queued and retained messages: {shown_path(self.broker_data)}",
-            )
+        forget = field(
+            "Broker state",
+            Button("Forget the broker's state", id="forget-state", compact=True),
+            hint=self._state_hint(),
+        )
+        forget.display = self._forgettable  # shown for a network on the bundled broker
+        yield forget
         yield Static("Sign-in", classes="section")
         yield field(
             "User name",
@@ -228,7 +251,7 @@ class NetworkSettingsScreen(FormDialog[Network]):
         yield field(
             "",
             Button("Generate certificates", id="generate", compact=True),
-            hint=f"ctrl+g · CA, broker and device certificates in {shown_path(self.certs_dir)}/",
+            hint=self._generate_hint(),
             classes="-status-to-come",
         )
         yield Static("Network", classes="section")
@@ -258,21 +281,6 @@ class NetworkSettingsScreen(FormDialog[Network]):
         if shown:
             self.call_after_refresh(self._more_group.scroll_visible)
         self.query_one("#more", Button).label = MORE_OPEN if shown else MORE_CLOSED
-
-    def _tls_shown(self) -> bool:
-        """True when the certificate fields are on screen (TLS on), so errors can go there."""
-        return self._tls_group is not None and self._tls_group.display
-
-    async def _show_tls_fields(self, shown: bool) -> None:
-        """Build the certificate fields the first time they are needed, then show or hide them."""
-        if self._tls_group is None:
-            # Kept before the mount is awaited, so that switching TLS and generating
-            # certificates at the same moment build the fields once.
-            self._tls_group = tls_fields(self.network.broker)
-            self._tls_mounted = self.query_one("#body").mount(self._tls_group, after="#tls")
-        if self._tls_mounted is not None:
-            await self._tls_mounted
-        self._tls_group.display = shown
 
     @on(Button.Pressed, "#forget-state")
     def _forget_pressed(self) -> None:
@@ -381,19 +389,12 @@ class NetworkSettingsScreen(FormDialog[Network]):
         tls_field = control_id in ("ca", "cert", "key")
         return "form" if tls_field and not self._tls_shown() else control_id
 
-    def _value(self, input_id: str) -> str:
-        return self.query_one(f"#{input_id}", Input).value
-
-    def _checked(self, toggle_id: str) -> bool:
-        return self.query_one(f"#{toggle_id}", Toggle).value
-
     @on(Input.Changed, "#port")
     def _port_typed(self, event: Input.Changed) -> None:
         if not event.input.has_focus:
             return
         self.port_by_hand = bool(event.value.strip())
-        hint = _PORT_BY_HAND if self.port_by_hand else _PORT_FOLLOWS
-        self.query_one("#port-hint", Static).update(hint)
+        self.query_one("#port-hint", Static).update(self._port_hint())
 
     def action_toggle_tls(self) -> None:
         """Switch TLS on or off from anywhere in the dialog; the focus stays where it was
@@ -410,109 +411,3 @@ class NetworkSettingsScreen(FormDialog[Network]):
             self.query_one("#port", Input).value = str(TLS_PORT if event.value else PLAIN_PORT)
         self._show_certificates_status()
         await self._show_tls_fields(event.value)
-
-    @on(Checkbox.Changed, "#verify-cert, #verify-host")
-    def _verify_switched(self) -> None:
-        self._show_verify_warning()
-
-    @on(Checkbox.Changed, "#keep-plain")
-    def _keep_plain_switched(self, event: Checkbox.Changed) -> None:
-        self.query_one("#plain-warning", Static).set_class(event.value, "-shown")
-
-    def _show_verify_warning(self) -> None:
-        if self._tls_group is None:
-            return
-        off = not (self._checked("verify-cert") and self._checked("verify-host"))
-        self.query_one("#verify-warning", Static).set_class(off, "-shown")
-
-    @on(Button.Pressed, "#browse-ca, #browse-cert, #browse-key")
-    def _browse(self, event: Button.Pressed) -> None:
-        event.stop()
-        target = (event.button.id or "").removeprefix("browse-")
-        suffixes = KEY_SUFFIXES if target == "key" else CERTIFICATE_SUFFIXES
-        current = self._value(target).strip()
-        start = Path(current) if current else self.certs_dir
-        titles = {"ca": "CA certificate", "cert": "client certificate", "key": "client key"}
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.query_one(f"#{target}", Input).value = str(path)
-            self.query_one(f"#{target}", Input).focus()
-
-        picker = PickFileScreen(
-            start, suffixes=suffixes, heading=f"Choose the {titles[target]}", value=current
-        )
-        self.app.push_screen(picker, chosen)
-
-    @on(Button.Pressed, "#generate")
-    def _generate_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_generate()
-
-    def action_generate(self) -> None:
-        """Make certificates, or ask first when the folder already has some."""
-        if not certificates_exist(self.certs_dir):
-            self._generate(renew=False)
-            return
-
-        def answered(renew: bool | None) -> None:
-            self._generate(renew=bool(renew))
-
-        question = (
-            f"Certificates already exist in {shown_path(self.certs_dir)}/. Make new ones? "
-            "Brokers and devices set up with the old CA will refuse the new certificates."
-        )
-        self.app.push_screen(
-            ConfirmScreen(question, yes="Make new ones", no="Use the existing ones"), answered
-        )
-
-    @work(exclusive=True, group="certificates")
-    async def _generate(self, *, renew: bool) -> None:
-        status = self._status_line()
-        status.update("Generating certificates…" if renew else "Preparing certificates…")
-        host = self._value("host").strip()
-        try:
-            made = await asyncio.to_thread(
-                provide_certificates, self.certs_dir, host=host, renew=renew
-            )
-        except CertificateError as error:
-            status.update(f"✖ {error.message}")
-            self.notify(error.message, title=error.title, severity="error")
-            return
-        await self._fill_certificates(made)
-
-    async def _fill_certificates(self, made: ProvidedCertificates) -> None:
-        """Put the certificates' paths in their fields (built if need be, shown if TLS is on)."""
-        self.certificates = made
-        await self._show_tls_fields(self._checked("tls"))
-        self.query_one("#ca", Input).value = shown_path(made.ca)
-        self.query_one("#cert", Input).value = shown_path(made.client_cert)
-        self.query_one("#key", Input).value = shown_path(made.client_key)
-        self._show_certificates_status()
-
-    def _status_line(self) -> Static:
-        """The line under "Generate certificates" that says what it did, made the first time."""
-        line = next(self.query("#generate-status").results(Static), None)
-        if line is None:
-            line = Static("", id="generate-status", markup=False)
-            # It takes the place the row kept for it (the dialog does not jump).
-            row = self.query_one("#generate").parent
-            if isinstance(row, Widget):
-                row.remove_class("-status-to-come")
-            self.query_one("#body").mount(line, after=row if isinstance(row, Widget) else None)
-        return line
-
-    def _show_certificates_status(self) -> None:
-        made = self.certificates
-        if made is None:
-            return
-        what = "Made new" if made.created else "Using the existing"
-        then = (
-            "TLS is on: save the settings to use them (restart the network if it runs)"
-            if self._checked("tls")
-            else "turn TLS on to use them"
-        )
-        self._status_line().update(
-            f"✓ {what} certificates in {shown_path(self.certs_dir)}/ "
-            f"(client certificate for {DEVICE_CLIENT_ID}); {then}."
-        )

@@ -1,8 +1,9 @@
 """What every part of the main screen stands on: the session and what is selected in it.
 
 The main screen is put together from parts, each a set of actions (`DeviceActions`,
-`EditingActions`, `NetworkRuns`) on this one base, side by side rather than stacked on each
-other, so a part needs nothing from another and nothing from the screen but what is here.
+`EditingActions`, `LabActions`, `NetworkRuns`) on this one base, side by side rather than
+stacked on each other, so a part needs nothing from another and nothing from the screen but
+what is here.
 """
 
 from __future__ import annotations

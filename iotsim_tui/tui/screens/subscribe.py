@@ -18,6 +18,8 @@ QOS_CHOICES: tuple[tuple[str, int], ...] = (
     ("2 · Exactly once", 2),
 )
 """QoS levels as the Select lists them: the number and what it promises."""
+DEFAULT_QOS = 1
+"""What a new subscription asks for: at least once (a command must not be lost)."""
 WHEN_CHOICES: tuple[tuple[str, SubscribeOn], ...] = (
     ("On every start (and now, if it runs)", SubscribeOn.START),
     ("Now only, if it runs (kept as on = manual)", SubscribeOn.MANUAL),
@@ -40,6 +42,9 @@ class SubscribeScreen(FormDialog[Subscription]):
         self, device: Device, *, subject: str | None = None, template: bool = False
     ) -> None:
         super().__init__()
+        self._set_subject(device, subject, template)
+
+    def _set_subject(self, device: Device, subject: str | None, template: bool) -> None:
         self.device = device
         self.template = template
         """True when `device` is a device template's pattern: `{n}` may stand in the topic."""
@@ -50,6 +55,15 @@ class SubscribeScreen(FormDialog[Subscription]):
             "once if it is running; or, with 'Now only', at once and not on later starts."
         )
 
+    def refill(self, device: Device, *, subject: str | None = None, template: bool = False) -> None:
+        """Fill the kept dialog in for `device`, as a new one would be (see `_kept`)."""
+        with self.refilling():
+            self._set_subject(device, subject, template)
+            self.retitle()
+            self.query_one("#topic", Input).value = ""
+            self.query_one("#qos", Select).value = DEFAULT_QOS
+            self.query_one("#on", Select).value = SubscribeOn.START
+
     def compose_fields(self) -> ComposeResult:
         """Topic filter and QoS."""
         yield field(
@@ -59,7 +73,7 @@ class SubscribeScreen(FormDialog[Subscription]):
         )
         yield field(
             "QoS",
-            Select(QOS_CHOICES, value=1, allow_blank=False, id="qos", compact=True),
+            Select(QOS_CHOICES, value=DEFAULT_QOS, allow_blank=False, id="qos", compact=True),
         )
         yield field(
             "When",

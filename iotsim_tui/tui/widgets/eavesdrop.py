@@ -154,7 +154,10 @@ class EavesdropPane(Vertical):
         While following, the newest packet is highlighted and shown; otherwise the cursor
         stays on the packet the user chose and the view on the packets they were reading.
         """
-        packets = self.packets
+        packets = next(self.query(PacketList).results(PacketList), None)
+        banner = next(self.query("#eavesdrop-banner").results(Static), None)
+        if packets is None or banner is None:
+            return  # the pane is being taken down (its children go first); the feed delivers
         view = packets.scroll_y
         dropped = packets.append(items[-packets.max_rows :])
         for item in items:
@@ -167,7 +170,7 @@ class EavesdropPane(Vertical):
         elif dropped:  # the rows above went: keep the same packets in view
             packets.scroll_to(y=max(view - dropped, 0), animate=False, immediate=True)
         self._show_detail()
-        self._show_banner()
+        self._show_banner(banner)
 
     def highlight(self, number: int) -> None:
         """Highlight a packet by its running number and show its detail.
@@ -195,13 +198,12 @@ class EavesdropPane(Vertical):
             self._shown = packets.cursor
             detail.update(packet_detail(item))
 
-    def _show_banner(self) -> None:
+    def _show_banner(self, banner: Static) -> None:
         latest = self._latest
         if latest is None:
             return
         record = self.tap.store.get(latest.connection)
         port = record.server[1] if record is not None else self.tap.target[1]
-        banner = self.query_one("#eavesdrop-banner", Static)
         if latest.protocol == "MQTT":
             banner.update(f"{PLAIN_BANNER} (port {port})")
             banner.set_classes("banner plain")
