@@ -15,6 +15,7 @@ import contextlib
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -82,6 +83,8 @@ class DeviceRunner:
             else None,
         )
         self.outbox = self.outgoing.outbox
+        self.publish_telemetry: Callable[[int], None] = self.outgoing.publish_telemetry
+        """Build and publish telemetry `index` now (called by the scheduler)."""
         self._subscriptions = Subscriptions()
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
@@ -421,10 +424,6 @@ class DeviceRunner:
     def jitters(self) -> list[float]:
         """The fraction by which each telemetry's interval varies at random."""
         return self._jitters
-
-    def publish_telemetry(self, index: int) -> None:
-        """Build and publish telemetry `index` now (called by the scheduler)."""
-        self.outgoing.publish_telemetry(index)
 
     def publish(
         self,

@@ -140,6 +140,14 @@ class Outbox:
         else:
             self.unacked[mid] = message
 
+    def sent_at_once(self) -> None:
+        """Count one QoS 0 message accepted and handed to the socket there and then."""
+        self.accepted += 1
+        self.acknowledged += 1
+        totals = self.totals
+        totals.accepted += 1
+        totals.acknowledged += 1
+
     def sent_at_most_once(self) -> None:
         """A QoS 0 message went to the socket: that is all it gets."""
         self.acknowledged += 1

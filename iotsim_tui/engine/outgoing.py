@@ -16,7 +16,7 @@ from iotsim_tui.engine.context import NetworkContext
 from iotsim_tui.engine.events import PAYLOAD_PREVIEW_BYTES, MessageKind, MessageOut
 from iotsim_tui.engine.generators import PayloadBuilder
 from iotsim_tui.engine.message_properties import to_paho
-from iotsim_tui.engine.mqtt_client import MQTT_ERR_SUCCESS, PahoClient, send_packet, send_qos0
+from iotsim_tui.engine.mqtt_client import MQTT_ERR_SUCCESS, PahoClient, Qos0Writer, send_qos0
 from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
 from iotsim_tui.profiles.model import Telemetry, Trigger
 from iotsim_tui.protocol.fast import Qos0Frame
@@ -80,12 +80,13 @@ class Outgoing:
         "_device_id",
         "_frames",
         "_level",
+        "_paho",
         "_properties",
         "_telemetry",
         "_watches",
+        "_writer",
         "messages_out",
         "outbox",
-        "paho",
         "probe",
     )
 
@@ -118,19 +119,32 @@ class Outgoing:
         """Each telemetry's trigger, when one has any (None: every interval, no checks)."""
         self.outbox = Outbox(context.totals)
         self.messages_out = 0
-        self.paho: PahoClient | None = None
-        """The connection's paho client while the broker has accepted it (None: offline)."""
+        self._paho: PahoClient | None = None
+        self._writer: Qos0Writer | None = None
         self.probe: Callable[[str, bytes], None] | None = None
         """Told of each telemetry message as it goes out, when the latency probe times it."""
+
+    @property
+    def paho(self) -> PahoClient | None:
+        """The connection's paho client while the broker has accepted it (None: offline)."""
+        return self._paho
+
+    @paho.setter
+    def paho(self, paho: PahoClient | None) -> None:
+        self._paho = paho
+        self._writer = None if paho is None else Qos0Writer(paho)
 
     def publish_telemetry(self, index: int) -> None:
         """Build and publish telemetry `index` now (unless its trigger holds it back)."""
         builder = self._builders[index]
-        payload = builder.build()
-        if self._watches is not None and not self._watches[index].fires(builder.values):
-            return
-        frame, paho = self._frames[index], self.paho
-        if frame is None or paho is None:  # QoS 1/2, or offline: the general way
+        if self._watches is None:
+            payload = builder.build()
+        else:
+            values, payload = builder.sample()
+            if not self._watches[index].fires(values):
+                return
+        frame, writer = self._frames[index], self._writer
+        if frame is None or writer is None:  # QoS 1/2, or offline: the general way
             telemetry = self._telemetry[index]
             self.publish(
                 builder.topic,
@@ -141,11 +155,11 @@ class Outgoing:
                 self._properties[index],
             )
             return
-        self.outbox.accept()
-        if send_packet(paho, frame.packet(payload)):
-            self.outbox.sent_at_most_once()
+        if writer.send(frame.packet(payload)):
+            self.outbox.sent_at_once()
             self._count(builder.topic, payload, 0, frame.retain, MessageKind.TELEMETRY)
         else:
+            self.outbox.accept()
             self.outbox.drop(NOT_QUEUED)
 
     def publish(
