@@ -47,12 +47,6 @@ _MASK = SLOTS - 1
 class Publisher(Protocol):
     """A device as the scheduler sees it."""
 
-    generation: int
-    telemetry_running: bool
-
-    @property
-    def connected(self) -> bool: ...
-
     def intervals(self) -> list[float]: ...
 
     def jitters(self) -> list[float]: ...
@@ -61,22 +55,38 @@ class Publisher(Protocol):
 
 
 class _Entry:
-    """One telemetry of one device, for one generation of the device: moved from slot to slot."""
+    """One telemetry of one device, from `add` until cancelled: moved from slot to slot."""
 
-    __slots__ = ("base", "device", "due", "generation", "index", "interval", "spread")
+    __slots__ = ("base", "cancelled", "device", "due", "index", "interval", "publish", "spread")
 
     def __init__(
         self, due: float, device: Publisher, index: int, interval: float, jitter: float
     ) -> None:
         self.due = due
         self.device = device
-        self.generation = device.generation
+        self.publish = device.publish_telemetry
         self.index = index
+        self.cancelled = False
         self.interval = interval
         self.base = interval * (1.0 - jitter)
         """The shortest gap between two publishes."""
         self.spread = 2.0 * interval * jitter
         """How much longer than `base` a gap may be, at random."""
+
+
+class Scheduled:
+    """A device's telemetry in the scheduler, until `cancel()`."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: list[_Entry]) -> None:
+        self._entries = entries
+
+    def cancel(self) -> None:
+        """Publish no more of it (the device stopped, lost its connection or its telemetry
+        was turned off); the entries leave the wheel when their time comes."""
+        for entry in self._entries:
+            entry.cancelled = True
 
 
 class TelemetryScheduler:
@@ -109,8 +119,8 @@ class TelemetryScheduler:
             for entry in slot:
                 yield entry.due, entry.device, entry.index
 
-    def add(self, device: Publisher, since: float | None = None) -> None:
-        """Schedule every telemetry of `device` for its current generation.
+    def add(self, device: Publisher, since: float | None = None) -> Scheduled:
+        """Schedule every telemetry of `device`, until the device cancels it.
 
         Each first publish falls at a random point of the interval that begins at `since`
         (a `loop.time()`; None: now), or at once when that point has passed while the device
@@ -122,16 +132,17 @@ class TelemetryScheduler:
             self._done = max(self._done, int(now / TICK) - 1)
         start = now if since is None else since
         jitters = device.jitters()
-        first = None
+        entries = []
         for index, interval in enumerate(device.intervals()):
             due = max(now, start + random.random() * interval)  # noqa: S311
-            self._put(_Entry(due, device, index, interval, jitters[index]))
-            first = due if first is None else min(first, due)
+            entries.append(_Entry(due, device, index, interval, jitters[index]))
+            self._put(entries[-1])
             self._gap = min(self._gap, max(TICK, interval * LATE_SHARE))
-        if first is None:
-            return
-        if self._timer is None or self._wake_at(int(first / TICK)) < self._timer_at:
-            self._arm()
+        if entries:
+            first = min(entry.due for entry in entries)
+            if self._timer is None or self._wake_at(int(first / TICK)) < self._timer_at:
+                self._arm()
+        return Scheduled(entries)
 
     def clear(self) -> None:
         """Forget everything (the simulation is stopping)."""
@@ -217,12 +228,9 @@ class TelemetryScheduler:
         """Publish each entry of `due` and put it in the slot of its next publish."""
         wheel, done, rand, far = self._wheel, self._done, random.random, self._far
         for entry in due:
-            device = entry.device
-            if entry.generation != device.generation or not device.telemetry_running:
-                continue  # stopped or restarted since: its new entries are in the wheel
-            if not device.connected:
-                continue  # the device schedules its telemetry again when it reconnects
-            device.publish_telemetry(entry.index)
+            if entry.cancelled:
+                continue  # the device schedules its telemetry again when it (re)connects
+            entry.publish(entry.index)
             when = entry.due + entry.base + entry.spread * rand()
             if when < now:  # fell behind (a busy loop): skip, do not burst to catch up
                 when = now + entry.interval * rand()

@@ -42,9 +42,6 @@ class FakeDevice:
     """A device as the scheduler sees it, counting its publishes."""
 
     def __init__(self, intervals: list[float], jitters: list[float] | None = None) -> None:
-        self.generation = 1
-        self.telemetry_running = True
-        self.connected = True
         self._intervals = intervals
         self._jitters = jitters or [0.02] * len(intervals)
         self.published: list[tuple[int, float]] = []
@@ -74,8 +71,7 @@ async def test_one_scheduler_fires_every_telemetry_at_its_interval_with_jitter()
     scheduler = TelemetryScheduler()
     devices = [FakeDevice([0.05, 0.1]) for _ in range(50)]
     began = time.monotonic()
-    for device in devices:
-        scheduler.add(device)
+    scheduled = [scheduler.add(device) for device in devices]
     firsts = planned(scheduler, devices)
     assert firsts[-1] - firsts[0] > 0.02  # spread over the first interval, not all at once
 
@@ -88,8 +84,8 @@ async def test_one_scheduler_fires_every_telemetry_at_its_interval_with_jitter()
     assert all(len(d.published) - fast(d) <= fast(d) / 2 + 2 for d in devices)  # 0.1 s: half
 
     stopped, restarted = devices[0], devices[1]
-    stopped.telemetry_running = False
-    restarted.generation += 1  # its old entries are forgotten; new ones replace them
+    scheduled[0].cancel()
+    scheduled[1].cancel()  # its old entries are forgotten; new ones replace them
     scheduler.add(restarted)
     before, again = len(stopped.published), fast(restarted)
     began = time.monotonic()
