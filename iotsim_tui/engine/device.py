@@ -459,7 +459,7 @@ class DeviceRunner:
             status=self.status,
             status_detail=self.detail,
             subscriptions=self._subscriptions.views(),
-            ledger=self.outbox.ledger(),
+            ledger=self.outgoing.ledger(),
             telemetry_running=self.telemetry_running,
             messages_in=self.messages_in,
             messages_out=self.outgoing.messages_out,

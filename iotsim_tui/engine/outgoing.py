@@ -18,6 +18,7 @@ from iotsim_tui.engine.generators import PayloadBuilder
 from iotsim_tui.engine.message_properties import to_paho
 from iotsim_tui.engine.mqtt_client import MQTT_ERR_SUCCESS, PahoClient, Qos0Writer, send_qos0
 from iotsim_tui.engine.outbox import NOT_QUEUED, Outbox, Pending
+from iotsim_tui.engine.views import Ledger
 from iotsim_tui.profiles.model import Telemetry, Trigger
 from iotsim_tui.protocol.fast import Qos0Frame
 from iotsim_tui.protocol.properties import NO_PROPERTIES, Properties, encode_properties
@@ -103,6 +104,7 @@ class Outgoing:
         "_device_id",
         "_level",
         "_paho",
+        "_sent_at_once",
         "_telemetry",
         "_totals",
         "_writer",
@@ -133,6 +135,8 @@ class Outgoing:
         ]
         self.outbox = Outbox(context.totals)
         self.messages_out = 0
+        self._sent_at_once = 0
+        """QoS 0 telemetry sent as it was published (counted here, not in the outbox)."""
         self._paho: PahoClient | None = None
         self._writer: Qos0Writer | None = None
         self.probe: Callable[[str, bytes], None] | None = None
@@ -167,9 +171,11 @@ class Outgoing:
             kind = MessageKind.TELEMETRY
             self.publish(out.topic, payload, out.qos, out.retain, kind, out.properties)
         elif writer.send(frame.packet(payload)):
-            self.outbox.sent_at_once()
             self.messages_out += 1
-            self._totals.messages_out += 1
+            self._sent_at_once += 1
+            totals = self._totals
+            totals.messages_out += 1
+            totals.sent_at_once += 1
             if self.probe is not None or self._context.recording:
                 self._told(out.topic, payload, 0, out.retain, MessageKind.TELEMETRY)
         else:
@@ -190,6 +196,10 @@ class Outgoing:
         message = Pending(topic, payload, qos, retain, kind, properties)
         if self.paho is None or not self._send(self.paho, message):
             self.outbox.keep(message)
+
+    def ledger(self) -> Ledger:
+        """The device's ledger now."""
+        return self.outbox.ledger(self._sent_at_once)
 
     def connected(self) -> None:
         """The device (re)connected: each trigger publishes its next sample whatever it is."""
