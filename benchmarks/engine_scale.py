@@ -21,11 +21,12 @@ MQTT.js, to show a change costs no speed.
 The fleet cases and the MQTT.js reference are in _fleet_runs.py, the tables in
 _engine_scale_tables.py. Each case runs in a fresh child process, bounded in time. The engine
 runs with a profile's default settings (its connection ramp included), as users get it.
-Targets (issue 6): 10,000 plain devices connected in at most 1.3x the bare loop's time and at most 25 KB RSS each;
-3,000 TLS devices in at most 1.3x the bare loop's time; stopping 1,000 devices in under a
-second; 10,000 msg/s sustained with `--workers 2` (at least 98% counted by the broker); in one
-process at least the bare loop's rate per CPU-second. The results, with a line per target
-saying whether this run met it, replace the `engine_scale` section of docs/performance.md.
+Targets (issue 6): 10,000 plain devices connected in at most 1.3x the bare loop's time and at
+most 25 KB RSS each; 3,000 TLS devices in at most 1.3x the bare loop's time; stopping 1,000
+devices in under a second; 10,000 msg/s sustained with `--workers 2` (at least 98% counted by
+the broker); in one process at least the bare loop's rate per CPU-second. The results, with a
+line per target saying whether this run met it, replace the `engine_scale` section of
+docs/performance.md.
 """
 
 from __future__ import annotations
