@@ -10,6 +10,7 @@ from iotsim_tui.engine.driver import SocketDriver
 from iotsim_tui.engine.events import Event
 from iotsim_tui.engine.outbox import Totals
 from iotsim_tui.engine.ramp import ConnectionRamp
+from iotsim_tui.engine.scheduler import Scheduled
 from iotsim_tui.profiles.model import BrokerSettings
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class NetworkContext:
         tls: ssl.SSLContext | None,
         ramp: ConnectionRamp,
         emit: Callable[[Event], None],
-        schedule: Callable[[DeviceRunner, float | None], None],
+        schedule: Callable[[DeviceRunner, float | None], Scheduled],
         totals: Totals,
         *,
         recording: bool = True,

@@ -15,6 +15,7 @@ import contextlib
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +44,7 @@ from iotsim_tui.engine.mqtt_client import (
 )
 from iotsim_tui.engine.outgoing import Outgoing
 from iotsim_tui.engine.ramp import backoff
+from iotsim_tui.engine.scheduler import Scheduled
 from iotsim_tui.engine.subscribed import Subscribed, Subscriptions
 from iotsim_tui.engine.views import DeviceView
 from iotsim_tui.profiles.model import Device, MQTTVersion, SubscribeOn
@@ -67,8 +69,8 @@ class DeviceRunner:
         self.builders = [PayloadBuilder(t, device, self.state) for t in device.telemetry]
         self._intervals = [t.interval for t in device.telemetry]
         self._jitters = [t.jitter for t in device.telemetry]
-        self.generation = 0
-        """Bumped at each start and stop, so the scheduler can forget old entries."""
+        self._scheduled: Scheduled | None = None
+        """The device's telemetry in the network's scheduler, while it publishes."""
         self.messages_in = 0
         level = int(context.broker.protocol)
         self.outgoing = Outgoing(
@@ -82,6 +84,8 @@ class DeviceRunner:
             else None,
         )
         self.outbox = self.outgoing.outbox
+        self.publish_telemetry: Callable[[int], None] = self.outgoing.publish_telemetry
+        """Build and publish telemetry `index` now (called by the scheduler)."""
         self._subscriptions = Subscriptions()
         for sub in device.subscribe:
             if sub.on is SubscribeOn.START:
@@ -141,7 +145,7 @@ class DeviceRunner:
             self._totals.failed -= 1
             self._set_recovered(False)
         self._connected_once = False
-        self.generation += 1
+        self._unschedule()
         self._dropping = False
         self._stopping = False
         loop = asyncio.get_running_loop()
@@ -151,7 +155,7 @@ class DeviceRunner:
     def cancel(self) -> asyncio.Task[None] | None:
         """Begin stopping: disconnect cleanly; returns the task to wait for."""
         task = self._task
-        self.generation += 1
+        self._unschedule()
         self._stopping = True
         if task is None or task.done():
             return task
@@ -165,7 +169,7 @@ class DeviceRunner:
 
     def drop(self) -> asyncio.Task[None] | None:
         """Begin stopping abruptly: close the socket without DISCONNECT."""
-        self.generation += 1
+        self._unschedule()
         self._dropping = True
         if self._client is not None:
             self.cut()
@@ -268,6 +272,7 @@ class DeviceRunner:
             reason = await hooks.lost
         finally:
             self._serving = False
+            self._unschedule()
             self._client = self.outgoing.paho = None
             self.tls_version = None
             self.outbox.requeue_unacked()
@@ -300,9 +305,9 @@ class DeviceRunner:
             await self._subscribe_all(client, todo)
         self.outgoing.flush()
         if self.telemetry_running and self.builders:
-            self.generation += 1
+            self._unschedule()
             # The first connection after a start keeps the first interval counted from the start.
-            self._context.schedule(self, self._started_at)
+            self._scheduled = self._context.schedule(self, self._started_at)
             self._started_at = None
             for index, telemetry in enumerate(self.device.telemetry):
                 if telemetry.on_connect:
@@ -406,11 +411,15 @@ class DeviceRunner:
         if running == self.telemetry_running:
             return False
         self.telemetry_running = running
-        if running:
-            self.generation += 1
-            if self.connected and self.builders:
-                self._context.schedule(self, None)
+        self._unschedule()
+        if running and self.connected and self.builders:
+            self._scheduled = self._context.schedule(self, None)
         return True
+
+    def _unschedule(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
 
     # -- outgoing --------------------------------------------------------------------------
 
@@ -421,10 +430,6 @@ class DeviceRunner:
     def jitters(self) -> list[float]:
         """The fraction by which each telemetry's interval varies at random."""
         return self._jitters
-
-    def publish_telemetry(self, index: int) -> None:
-        """Build and publish telemetry `index` now (called by the scheduler)."""
-        self.outgoing.publish_telemetry(index)
 
     def publish(
         self,
@@ -454,7 +459,7 @@ class DeviceRunner:
             status=self.status,
             status_detail=self.detail,
             subscriptions=self._subscriptions.views(),
-            ledger=self.outbox.ledger(),
+            ledger=self.outgoing.ledger(),
             telemetry_running=self.telemetry_running,
             messages_in=self.messages_in,
             messages_out=self.outgoing.messages_out,

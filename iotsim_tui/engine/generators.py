@@ -2,8 +2,9 @@
 
 `PayloadBuilder(telemetry, device, state)` checks the telemetry's fields once and keeps a
 small generator object per field (with its own walk position, counter or sequence index);
-`build()` then only calls them and encodes the result. A thousand devices publishing every
-second spend their time in `json.dumps`, not in interpreting the profile.
+`build()` then only calls them and encodes the result. A JSON payload of numbers is filled
+into a byte template made once (engine/payload_json.py): ten thousand devices publishing every
+second spend their time making the values, not in interpreting the profile or in `json.dumps`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+from iotsim_tui.engine.payload_json import numbers_template, to_json
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.profiles.binary import Packer, decode_base64, packer
 from iotsim_tui.profiles.data_files import column_values, replay_values
@@ -38,29 +40,6 @@ TIMESTAMP_FORMATS = ("iso", "epoch", "epoch_ms")
 DEFAULT_FLOAT_ROUND = 2
 
 
-def _compact_json() -> Callable[[Any], str]:
-    """`json.dumps(value, separators=(",", ":"))` without the set-up it repeats per call.
-
-    `json.dumps` with options builds an encoder, and the encoder its C core, at every call:
-    half the cost of a small payload.
-    """
-    encoder = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # a Python without json's C accelerator
-        return encoder.encode
-    # No markers (no cycle check), no indent, compact separators, keys as given, NaN allowed.
-    args = (None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",")
-    iterencode = make(*args, False, False, True)
-
-    def encode(value: Any) -> str:
-        return "".join(iterencode(value, 0))
-
-    return encode
-
-
-_JSON = _compact_json()
-
-
 class PayloadBuilder:
     """Builds one device's payloads for one telemetry.
 
@@ -70,7 +49,7 @@ class PayloadBuilder:
         state: The device's live state values, read by `state` fields at each build.
     """
 
-    __slots__ = ("_fields", "_fixed", "_pack", "_template", "_text_extra", "topic", "values")
+    __slots__ = ("_fields", "_fixed", "_pack", "_template", "_text_extra", "build", "topic")
 
     def __init__(self, telemetry: Telemetry, device: Device, state: Mapping[str, Any]) -> None:
         self.topic = device_topic(telemetry.topic, device)
@@ -78,33 +57,42 @@ class PayloadBuilder:
         self._fields = _compile_fields(telemetry.fields, device, state, where)
         self._template: str | None = None
         self._text_extra = {"id": device.id, "name": device.name}
-        self.values: dict[str, Any] = {}
-        """The field values of the last payload built."""
         self._pack: Packer | None = None
         self._fixed: bytes | None = None
+        self.build: Callable[[], bytes] = self._build
+        """The next payload."""
         if telemetry.format == TelemetryFormat.BINARY:
             if telemetry.struct is not None:
                 self._pack = packer(telemetry.struct)
             else:
-                self._fixed = decode_base64(telemetry.base64 or "")
-                if self._fixed is None:
+                fixed = self._fixed = decode_base64(telemetry.base64 or "")
+                if fixed is None:
                     raise ProfileError(f"{where}: base64 is not base64")
-        if telemetry.format == TelemetryFormat.TEXT:
+                self.build = lambda: fixed
+        elif telemetry.format == TelemetryFormat.TEXT:
             if telemetry.template is None:
                 raise ProfileError(f'{where}: format "text" needs a template')
             self._template = telemetry.template
             _check_template(telemetry.template, {*telemetry.fields, "id", "name"}, where)
+        else:
+            self.build = numbers_template(telemetry.fields, self._fields) or (self._build)
 
-    def build(self) -> bytes:
-        """The next payload."""
+    def sample(self) -> tuple[dict[str, Any], bytes]:
+        """The next field values, and the payload that carries them (for a trigger to judge)."""
+        values = _values(self._fields)
+        return values, self._encode(values)
+
+    def _build(self) -> bytes:
+        return self._encode(_values(self._fields))
+
+    def _encode(self, values: dict[str, Any]) -> bytes:
         if self._fixed is not None:
             return self._fixed
-        values = self.values = _values(self._fields)
         if self._pack is not None:
             return self._pack(list(values.values()))
         if self._template is not None:
             return self._render_text(values).encode()
-        return _JSON(values).encode()
+        return to_json(values).encode()
 
     def _render_text(self, fields: dict[str, Any]) -> str:
         assert self._template is not None
@@ -196,20 +184,26 @@ def _float(spec: ValueSpec, _d: Device, _s: Mapping[str, Any]) -> Generator:
 class _Walk:
     """A bounded random walk: each value is the last plus a random step, kept within bounds."""
 
-    __slots__ = ("digits", "high", "low", "step", "value")
+    __slots__ = ("digits", "high", "low", "span", "start", "value")
 
     def __init__(self, spec: ValueSpec) -> None:
         self.low, self.high = float(_need(spec.min, "min")), float(_need(spec.max, "max"))
         if self.low > self.high:
             raise ValueError(f"min {self.low} is above max {self.high}")
-        self.step = float(spec.step) if spec.step is not None else (self.high - self.low) / 20
+        step = float(spec.step) if spec.step is not None else (self.high - self.low) / 20
+        # A step is uniform(-step, step), which is -step + (step - -step) * random().
+        self.start, self.span = -step, step - -step
         start = spec.start if spec.start is not None else (self.low + self.high) / 2
         self.value = min(self.high, max(self.low, float(start)))
         self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
 
     def __call__(self) -> float:
-        value = self.value + random.uniform(-self.step, self.step)  # noqa: S311
-        self.value = value = min(self.high, max(self.low, value))
+        value = self.value + (self.start + self.span * random.random())  # noqa: S311
+        if value > self.high:
+            value = self.high
+        elif value < self.low:
+            value = self.low
+        self.value = value
         return round(value, self.digits) if self.digits else round(value)
 
 

@@ -85,6 +85,7 @@ __all__ = [
     "PahoClient",
     "PahoProperties",
     "ProtocolVersion",
+    "Qos0Writer",
     "ReasonCode",
     "SubscribeOptions",
     "connect",
@@ -370,26 +371,52 @@ def send_qos0(
 def send_packet(paho: PahoClient, packet: bytes) -> bool:
     """Write an encoded QoS 0 PUBLISH on a connected client; False when it is not connected.
 
+    For one packet now and then; a connection that publishes often keeps a `Qos0Writer`.
+    """
+    if paho.socket() is None or not paho.is_connected():
+        return False
+    return Qos0Writer(paho).send(packet)
+
+
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+"""What a non-blocking socket raises when it takes nothing now (as paho reads them)."""
+
+
+class Qos0Writer:
+    """Writes QoS 0 PUBLISH packets of one connection straight to its socket.
+
     QoS 0 publishes skip paho's per-message bookkeeping (a message info with its lock, and a
-    reason code and properties for an `on_publish` nobody needs at QoS 0). The packet goes
+    reason code and properties for an `on_publish` nobody needs at QoS 0). A packet goes
     straight to the socket when paho has nothing waiting to be written; otherwise, or for what
     the socket did not take, it joins paho's queue (paho's writer sends the rest in order).
+    Made once the broker has accepted the connection: the socket is paho's for that connection,
+    and once paho has closed it a send fails (False), as it does on a broken connection.
     """
-    sock = paho.socket()
-    if sock is None or not paho.is_connected():
-        return False
-    sent = 0
-    if not paho.want_write():
-        try:
-            sent = sock.send(packet)
-        except (BlockingIOError, InterruptedError):
-            sent = 0  # an SSL socket that wants to write: nothing went out
-        except OSError:
-            return False  # paho's own publish meets the same error and ends the connection
-    if sent < len(packet):
-        paho._out_packet.append(queued_publish(packet, sent))
-        paho._call_socket_register_write()
-    return True
+
+    __slots__ = ("_paho", "_queue", "_socket")
+
+    def __init__(self, paho: PahoClient) -> None:
+        self._paho = paho
+        self._socket = paho.socket()
+        self._queue = paho._out_packet
+
+    def send(self, packet: bytes) -> bool:
+        """Send or queue `packet`; False when the connection is gone (nothing sent)."""
+        sent = 0
+        if not self._queue:
+            try:
+                sent = self._socket.send(packet)  # type: ignore[union-attr]
+            except _WOULD_BLOCK:
+                sent = 0  # nothing went out
+            except (OSError, AttributeError, ValueError):
+                return False  # closed or broken: paho ends the connection its own way
+            if sent == len(packet):
+                return True
+        elif not self._paho.is_connected():
+            return False
+        self._queue.append(queued_publish(packet, sent))
+        self._paho._call_socket_register_write()
+        return True
 
 
 def queued_publish(packet: bytes, sent: int) -> _OutPacket:

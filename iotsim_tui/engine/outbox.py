@@ -50,6 +50,7 @@ class Totals:
         "measures",
         "messages_in",
         "messages_out",
+        "sent_at_once",
         "statuses",
     )
 
@@ -61,6 +62,9 @@ class Totals:
         self.accepted = 0
         self.acknowledged = 0
         self.dropped = 0
+        self.sent_at_once = 0
+        """QoS 0 telemetry handed to the socket as it was published: accepted and acknowledged
+        at once, counted here alone (the ledger adds it in) to keep the hot path short."""
         self.drop_reasons: dict[str, int] = {}
         self.error_samples: list[str] = []
         self.measures = Measures()
@@ -75,9 +79,11 @@ class Totals:
     def ledger(self) -> Ledger:
         """The simulation's ledger; what is neither acknowledged nor dropped is queued."""
         queued = self.accepted - self.acknowledged - self.dropped
-        return Ledger(
-            self.accepted, self.acknowledged, queued, self.dropped, dict(self.drop_reasons)
+        accepted, acknowledged = (
+            self.accepted + self.sent_at_once,
+            self.acknowledged + self.sent_at_once,
         )
+        return Ledger(accepted, acknowledged, queued, self.dropped, dict(self.drop_reasons))
 
 
 class Outbox:
@@ -160,11 +166,12 @@ class Outbox:
             self.waiting.extendleft(reversed(list(self.unacked.values())))
             self.unacked.clear()
 
-    def ledger(self) -> Ledger:
-        """The ledger now."""
+    def ledger(self, sent_at_once: int = 0) -> Ledger:
+        """The ledger now, with `sent_at_once` QoS 0 messages counted elsewhere (accepted and
+        handed to the socket at once)."""
         return Ledger(
-            accepted=self.accepted,
-            acknowledged=self.acknowledged,
+            accepted=self.accepted + sent_at_once,
+            acknowledged=self.acknowledged + sent_at_once,
             queued=self.queued,
             dropped=self.dropped,
             drop_reasons=dict(self.drop_reasons),

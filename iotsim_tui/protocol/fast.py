@@ -19,6 +19,11 @@ from iotsim_tui.protocol.wire import U16, U32, decode_text, encode_vbi, read_vbi
 
 _QOS0_FIRST = (b"\x30", b"\x31")
 """The first byte of a QoS 0 PUBLISH, by retain flag."""
+_QOS0_SHORT_HEADS = tuple(
+    tuple(bytes((first[0], size)) for size in range(128)) for first in _QOS0_FIRST
+)
+"""The fixed header of a QoS 0 PUBLISH shorter than 128 bytes after it, by retain flag and
+length (a Remaining Length under 128 takes one byte)."""
 
 
 def publish_qos0(
@@ -41,13 +46,14 @@ class Qos0Frame:
     Telemetry publishes to the same topic every time: only the length and payload differ.
     """
 
-    __slots__ = ("_first", "_fixed", "retain")
+    __slots__ = ("_first", "_fixed", "_heads", "retain")
 
     def __init__(
         self, name: bytes, retain: bool, version: int, properties: bytes = b"\x00"
     ) -> None:
         self.retain = retain
         self._first = _QOS0_FIRST[retain]
+        self._heads = _QOS0_SHORT_HEADS[retain]
         # The topic, then (MQTT 5) the encoded properties; QoS 0 has no packet id.
         self._fixed = (
             U16.pack(len(name)) + name + (properties if version == MQTTVersion.V5 else b"")
@@ -67,7 +73,10 @@ class Qos0Frame:
     def packet(self, payload: bytes) -> bytes:
         """The whole PUBLISH packet carrying `payload`."""
         fixed = self._fixed
-        return b"".join((self._first, encode_vbi(len(fixed) + len(payload)), fixed, payload))
+        size = len(fixed) + len(payload)
+        if size < 128:  # most telemetry: the header is one of a few made in advance
+            return self._heads[size] + fixed + payload
+        return b"".join((self._first, encode_vbi(size), fixed, payload))
 
 
 # -- The broker's side: PUBLISH read without building a `Publish`, written once per variant --

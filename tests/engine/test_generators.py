@@ -143,6 +143,57 @@ def test_json_payloads_are_exactly_what_json_dumps_writes(value: object) -> None
     assert payload == json.dumps({"v": value}, separators=(",", ":")).encode()
 
 
+def test_payloads_of_numbers_are_byte_for_byte_what_json_dumps_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # These are filled into a template made once; `sample()` encodes the values as JSON.
+    monkeypatch.setattr(time, "time", lambda: 1234.5)  # the sine follows the wall clock
+    fields = {
+        "temperature": ValueSpec(GeneratorKind.WALK, min=15, max=35, step=0.5, round=1),
+        "seq": ValueSpec(GeneratorKind.COUNTER, start=0.5, step=0.1),
+        "ints": ValueSpec(GeneratorKind.INT, min=-3, max=3),
+        "rpm %d": ValueSpec(GeneratorKind.FLOAT, min=0, max=1e20, round=0),
+        "Wärme": {
+            "wave": ValueSpec(GeneratorKind.SINE, period=7, amplitude=2e-6, round=9),
+            "noise": ValueSpec(GeneratorKind.GAUSSIAN, base=37, sigma=0.5, round=3),
+        },
+        "site": ValueSpec(GeneratorKind.CONSTANT, value="50% \u00fcber"),
+        "who": ValueSpec(GeneratorKind.FIELD, name="name"),
+    }
+    for kinds in (fields, {"seq": fields["seq"]}, {}):
+        telemetry = Telemetry("t", fields=kinds)
+        templated, general = (
+            PayloadBuilder(telemetry, DEVICE, {}),
+            PayloadBuilder(telemetry, DEVICE, {}),
+        )
+        random.seed(5)
+        built = [templated.build() for _ in range(300)]
+        random.seed(5)
+        samples = [general.sample() for _ in range(300)]
+        assert built == [payload for _, payload in samples]
+        assert samples[-1][1] == json.dumps(samples[-1][0], separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ValueSpec(GeneratorKind.FLOAT, min=0, max=math.inf),  # inf: JSON's Infinity
+        ValueSpec(GeneratorKind.STATE, name="mode"),
+        ValueSpec(GeneratorKind.BOOL),
+        ValueSpec(GeneratorKind.TIMESTAMP, format="iso"),
+    ],
+)
+def test_other_values_are_encoded_as_json_dumps_does(spec: ValueSpec) -> None:
+    builder = PayloadBuilder(
+        Telemetry("t", fields={"v": spec, "n": ValueSpec(GeneratorKind.COUNTER)}),
+        DEVICE,
+        {"mode": True},
+    )
+    payload = builder.build()
+    value = json.loads(payload)["v"]
+    assert payload == json.dumps({"v": value, "n": 0}, separators=(",", ":")).encode()
+
+
 def test_round_0_gives_whole_numbers_as_integers() -> None:
     random.seed(3)
     for kind in (GeneratorKind.WALK, GeneratorKind.FLOAT):
