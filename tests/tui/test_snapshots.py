@@ -41,7 +41,7 @@ from iotsim_tui.tui.screens.console import BrokerConsoleScreen
 from iotsim_tui.tui.widgets.clients_table import ClientsTable
 from iotsim_tui.tui.widgets.console_messages import ConsoleMessages
 from tests.tui.dialog_harness import screen_text
-from tests.tui.pilot import fold_events, wait_for
+from tests.tui.pilot import fold_events, settle, wait_for
 
 NOW = 1_764_000_100.0
 SIZE = (120, 32)
@@ -115,7 +115,7 @@ def _story_events() -> list[Event]:
 async def _still(pilot: Pilot[Any]) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
-    await pilot.pause()
+    await settle(pilot)  # what a key or the events started has been drawn
 
 
 @pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x32", "80x24"])
