@@ -238,7 +238,7 @@ async def run_attack(
         BrokerError: The broker could not start.
     """
     from iotsim_tui.lab.attack_moves import MOVES
-    from iotsim_tui.lab.steps import free_port
+    from iotsim_tui.ports import free_port
 
     refuse_remote(network)
     target = target_device(network, device_id)

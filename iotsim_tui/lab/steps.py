@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -30,6 +29,7 @@ from iotsim_tui.engine.simulation import Simulation
 from iotsim_tui.engine.views import Ledger
 from iotsim_tui.errors import IotsimError, UsageError
 from iotsim_tui.lab.checks import Grader, Verdict
+from iotsim_tui.ports import free_port
 from iotsim_tui.profiles.expand import devices_of
 from iotsim_tui.profiles.lab_model import Step, StepAction
 from iotsim_tui.profiles.model import Network, SubscribeOn
@@ -80,15 +80,6 @@ def refuse_remote(network: Network) -> None:
             f"network {network.name!r} uses the broker at {host}, which is not this machine's "
             "loopback: a lab only runs against the bundled broker it starts on 127.0.0.1"
         )
-
-
-def free_port(host: str) -> int:
-    """A TCP port on `host` that nothing listens on right now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class LabRun:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iotsim_tui.errors import BrokerError
+from iotsim_tui.ports import free_port
 from iotsim_tui.profiles.model import Network
 
 if TYPE_CHECKING:
@@ -301,15 +302,11 @@ def _refuse_restart(where: Where, network: Network, users: list[str]) -> None:
 
 
 def _free_port(host: str) -> int:
-    """A port nothing listens on now at `host`, as the system hands them out."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, 0))
-        except OSError:  # a local name this machine cannot bind: the broker binds 127.0.0.1
-            probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port nothing uses now at `host` (on 127.0.0.1 for a local name it cannot bind)."""
+    try:
+        return free_port(host)
+    except OSError:  # a local name this machine cannot bind: the broker binds 127.0.0.1
+        return free_port("127.0.0.1")
 
 
 def _files_stamp(launch: BrokerLaunch) -> tuple[tuple[str, str], ...]:

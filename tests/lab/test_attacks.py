@@ -22,7 +22,8 @@ from iotsim_tui.cli import main
 from iotsim_tui.errors import ProfileError
 from iotsim_tui.lab.attacker import Attacker, AttackTarget, ConnectRefused, TargetRefused
 from iotsim_tui.lab.attacks import ATTACKS
-from iotsim_tui.lab.steps import LabResult, LabRun, free_port
+from iotsim_tui.lab.steps import LabResult, LabRun
+from iotsim_tui.ports import free_port
 from iotsim_tui.profiles.load import load_network, parse_network
 from iotsim_tui.profiles.model import Defences
 from iotsim_tui.profiles.save import dumps_network
