@@ -43,7 +43,12 @@ from iotsim_tui.profiles.save import save_network
 
 OTHER_RUNS = (
     "It varies with the machine's load from one run to the next. Other runs, p50/p95 in ms: "
-    "the code before the last two changes below (new messages on the cursor's topic wait "
+    "this code at 00:10 UTC, load 6.5 (4.6 for the idle samples): reference 51/70 and topic "
+    "tree 52/75 under the flood (met), 40/51 and 45/54 after it; at 00:13 UTC, load 4.5 "
+    "rising to 6.4 for the idle samples: reference 49/111 (max 482) and topic tree 55/173 "
+    "(max 506) under the flood (not met, the reference's own p95 was 111), 48/105 and 55/126 "
+    "after it: met in two of the three runs of this code. The code before the last two "
+    "changes below (new messages on the cursor's topic wait "
     "while keys arrive; the lists of earlier messages frozen too) at 00:08 UTC, load 10.7 "
     "(13.4 for the idle samples): reference 56/120 and topic tree 84/178 under the flood, "
     "51/93 and 56/98 after it; py-spy put the pipe's unpickling at ~3% of the app's samples. "
