@@ -1,6 +1,7 @@
 """What the topic tree does to stay fluid under a flood: a tick redraws only the rows whose
-text changed, the charts follow a key once the keys pause (messages and payload at once), and
-a large tree is frozen out of the garbage collector's way while it is shown."""
+text changed, the charts follow a key once the keys pause (messages and payload at once), new
+messages on the cursor's topic wait while keys arrive, and a large tree is frozen out of the
+garbage collector's way while it is shown."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
 from iotsim_tui.explore.tree import Seen, TopicTree
 from iotsim_tui.profiles.model import Network
@@ -90,6 +92,37 @@ async def test_charts_follow_a_key_once_the_keys_pause(tmp_path: Path) -> None:
         assert charts.chosen == "y"
 
 
+async def test_new_messages_on_the_cursors_topic_wait_while_keys_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(topic_tree, "NEW_MESSAGES_AFTER_KEY", 60.0)  # keys "still arriving"
+    app = app_on(tmp_path, Network("LAB"), start_broker=False)
+    tree = TopicTree()
+    for n in range(3):
+        tree.add(Seen(100.0 + n, "t/a", b"1", 1, 0, False))
+        tree.add(Seen(100.0 + n, "t/b", b"2", 1, 0, False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = TopicTreeScreen(app.session.networks[0], tree=tree, live=False)
+        await app.push_screen(screen)
+        view = screen.query_one(TopicTreeView)
+        table = screen.query_one("#topic-messages", LinesView)
+        note = screen.query_one("#topics-note", Static)
+        await wait_for(pilot, lambda: _paths(view) == ["t", "t/a", "t/b"], "the rows")
+        await wait_for(pilot, lambda: view.has_focus, "the tree to have the focus")
+        await pilot.press("down", "down")
+        await wait_for(pilot, lambda: table.border_title == "Recent messages · t/b", "t/b")
+        assert table.line_count == 3
+
+        tree.add(Seen(103.0, "t/b", b"3", 1, 0, False))
+        # The note and the cursor's topic are redrawn in the same tick.
+        await wait_for(pilot, lambda: "7 messages" in str(note.content), "a tick")
+        assert table.line_count == 3  # a key came less than NEW_MESSAGES_AFTER_KEY ago
+
+        monkeypatch.setattr(topic_tree, "NEW_MESSAGES_AFTER_KEY", 0.0)  # the keys paused
+        await wait_for(pilot, lambda: table.line_count == 4, "the new message")
+        assert screen.query_one(PayloadView).payload == b"3"
+
+
 def _tracked(node: object) -> bool:
     """Whether the collector goes through `node` (a frozen object it skips)."""
     return any(candidate is node for candidate in gc.get_objects())
@@ -120,5 +153,30 @@ async def test_a_large_tree_is_frozen_out_of_the_collectors_way_while_shown(
             await wait_for(pilot, lambda: not screen.is_attached, "the screen to go")
             assert _tracked(node)  # the collector may take the tree when it is garbage
             assert _tracked(new)
+    finally:
+        gc.freeze()  # as the app leaves it
+
+
+async def test_the_topics_lists_of_earlier_messages_are_frozen_as_they_grow(
+    tmp_path: Path,
+) -> None:
+    app = app_on(tmp_path, Network("LAB"), start_broker=False)
+    tree = TopicTree()
+    tree.add_all(Seen(100.0, f"f/d{n}", b"1", 1, 0, False) for n in range(FREEZE_TOPICS))
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = TopicTreeScreen(app.session.networks[0], tree=tree, live=False)
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen._frozen_at == FREEZE_TOPICS, "a freeze")
+            assert screen._frozen_kept == 0
+            # Each topic's second message makes its list: no new topic, but twice as many kept.
+            tree.add_all(Seen(101.0, f"f/d{n}", b"2", 1, 0, False) for n in range(FREEZE_TOPICS))
+            await wait_for(pilot, lambda: screen._frozen_kept == tree.kept, "a freeze of lists")
+            node = tree.node("f/d7")
+            assert node is not None
+            assert node.messages is not None
+            assert not _tracked(node.messages)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not screen.is_attached, "the screen to go")
     finally:
         gc.freeze()  # as the app leaves it

@@ -50,10 +50,17 @@ INTAKE_SLICE = 250
 """Messages added to the tree between two looks at the keys (~2 ms of work)."""
 CHARTS_AFTER_KEY = 0.1
 """Seconds without a key before the charts follow the cursor to another topic."""
+NEW_MESSAGES_AFTER_KEY = 0.5
+"""Seconds without a key before the topic under the cursor shows messages that came since
+(its panes cost ~20 ms to draw again: not while keys are arriving)."""
 FREEZE_TOPICS = 1000
 """Topics from which the tree's nodes are frozen out of the garbage collector's way..."""
 FREEZE_GROWTH = 1.25
-"""...and again each time it has grown by a quarter."""
+"""...and again each time it has grown by a quarter..."""
+KEPT_GROWTH = 2
+"""...or its topics' lists of earlier messages hold twice as many (each topic's list is made
+when its second message comes: ten thousand lists of 30 went through by a full collection
+cost it ~35 ms more)."""
 THAW_SECONDS = 1.0
 """After the screen goes: when what it held is collected and the rest frozen again."""
 RETRY_SECONDS = 2.0
@@ -146,8 +153,12 @@ class TopicTreeScreen(Screen[None]):
         """The topic whose numeric fields the charts show."""
         self._frozen_at = 0
         """Topics in the tree when it was last frozen (`_settle_memory`); 0: never."""
+        self._frozen_kept = 0
+        """Earlier messages the tree kept when it was last frozen."""
         self._charts_due: Timer | None = None
         """Set while the charts wait for the keys to pause (`CHARTS_AFTER_KEY`)."""
+        self._last_key = 0.0
+        """When a key last moved the cursor (`time.monotonic`)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topics-title"):
@@ -234,13 +245,19 @@ class TopicTreeScreen(Screen[None]):
 
         Ten thousand topics' nodes, their children's dicts and message lists made a full
         collection (about every five seconds under a flood) cost ~70 ms of CPU, which a key
-        waited for; frozen, the collector skips them (~15-20 ms). They thaw when the screen
+        waited for; frozen, the collector skips them. The topics' lists of earlier messages
+        (made as second messages come) are frozen as their number doubles. They thaw when the screen
         goes (`on_unmount`); the collection then takes what the tree left, once.
         """
         count = self.topics.topic_count
-        if count >= FREEZE_TOPICS and count > self._frozen_at * FREEZE_GROWTH:
+        kept = self.topics.kept
+        if count >= FREEZE_TOPICS and (
+            count > self._frozen_at * FREEZE_GROWTH
+            or kept > max(self._frozen_kept * KEPT_GROWTH, FREEZE_TOPICS)
+        ):
             gc.freeze()
             self._frozen_at = count
+            self._frozen_kept = kept
 
     def on_unmount(self) -> None:
         if self._frozen_at:
@@ -265,8 +282,14 @@ class TopicTreeScreen(Screen[None]):
     def _show_topic(self, *, force: bool = False) -> None:
         node = self.query_one(TopicTreeView).node
         key = (node.path, node.count) if node is not None else None
-        if key == self._shown and not force:
-            return
+        if not force:
+            if key == self._shown:
+                return
+            same_topic = self._shown is not None and key is not None and key[0] == self._shown[0]
+            if same_topic and time.monotonic() - self._last_key < NEW_MESSAGES_AFTER_KEY:
+                return  # only new messages on the same topic: they wait while keys arrive
+        else:
+            self._last_key = time.monotonic()
         self._shown = key
         table = self.query_one("#topic-messages", LinesView)
         kept = node.recent() if node is not None else []
