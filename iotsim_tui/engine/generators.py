@@ -198,13 +198,18 @@ class _Walk:
         self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
 
     def __call__(self) -> float:
+        value = self.raw()
+        return round(value, self.digits) if self.digits else round(value)
+
+    def raw(self) -> float:
+        """The next value before rounding (a payload template formats it to `digits`)."""
         value = self.value + (self.start + self.span * random.random())  # noqa: S311
         if value > self.high:
             value = self.high
         elif value < self.low:
             value = self.low
         self.value = value
-        return round(value, self.digits) if self.digits else round(value)
+        return value
 
 
 class _Sine:
@@ -226,9 +231,13 @@ class _Sine:
         self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
 
     def __call__(self) -> float:
-        angle = math.tau * (time.time() % self.period) / self.period + self.phase
-        value = self.base + self.amplitude * math.sin(angle)
+        value = self.raw()
         return round(value, self.digits) if self.digits else round(value)
+
+    def raw(self) -> float:
+        """The value now before rounding (a payload template formats it to `digits`)."""
+        angle = math.tau * (time.time() % self.period) / self.period + self.phase
+        return self.base + self.amplitude * math.sin(angle)
 
 
 class _Gaussian:
@@ -246,8 +255,12 @@ class _Gaussian:
         self.digits = DEFAULT_FLOAT_ROUND if spec.round is None else spec.round
 
     def __call__(self) -> float:
-        value = min(self.high, max(self.low, random.gauss(self.base, self.sigma)))
+        value = self.raw()
         return round(value, self.digits) if self.digits else round(value)
+
+    def raw(self) -> float:
+        """The next value before rounding (a payload template formats it to `digits`)."""
+        return min(self.high, max(self.low, random.gauss(self.base, self.sigma)))
 
 
 EARTH_RADIUS = 6_371_000.0

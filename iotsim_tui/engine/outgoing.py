@@ -70,7 +70,18 @@ class _TelemetryOut:
     """What publishing one telemetry of one device takes, kept together: each publish reads
     this one object rather than a list and an object for each part."""
 
-    __slots__ = ("build", "frame", "properties", "qos", "retain", "sample", "topic", "watch")
+    __slots__ = (
+        "build",
+        "fixed",
+        "frame",
+        "heads",
+        "properties",
+        "qos",
+        "retain",
+        "sample",
+        "topic",
+        "watch",
+    )
 
     def __init__(
         self, builder: PayloadBuilder, telemetry: Telemetry, level: int, properties: Properties
@@ -86,6 +97,10 @@ class _TelemetryOut:
             self.topic, self.qos, self.retain, level, encode_properties(properties)
         )
         """The QoS 0 PUBLISH made around each payload (None at QoS 1/2: the general way)."""
+        self.fixed = None if self.frame is None else self.frame.fixed
+        self.heads: tuple[bytes, ...] = () if self.frame is None else self.frame.heads
+        """The frame's parts, read here for the packets it makes in one piece (most
+        telemetry): one object fewer to read per message."""
         self.watch = Watch(telemetry.publish_when) if telemetry.publish_when else None
         """The telemetry's trigger (None: every interval, no checks)."""
 
@@ -127,12 +142,12 @@ class Outgoing:
         self._totals = context.totals
         self._level = level
         """The protocol level: 4 for MQTT 3.1.1, 5."""
-        self._telemetry = [
+        self._telemetry = tuple(  # a tuple: its items are in the object itself, not apart
             _TelemetryOut(b, t, level, p)
             for b, t, p in zip(
                 builders, telemetry, properties or [NO_PROPERTIES] * len(telemetry), strict=True
             )
-        ]
+        )
         self.outbox = Outbox(context.totals)
         self.messages_out = 0
         self._sent_at_once = 0
@@ -166,11 +181,18 @@ class Outgoing:
             values, payload = out.sample()
             if not out.watch.fires(values):
                 return
-        frame, writer = out.frame, self._writer
-        if frame is None or writer is None:  # QoS 1/2, or offline: the general way
+        fixed, writer = out.fixed, self._writer
+        if fixed is None or writer is None:  # QoS 1/2, or offline: the general way
             kind = MessageKind.TELEMETRY
             self.publish(out.topic, payload, out.qos, out.retain, kind, out.properties)
-        elif writer.send(frame.packet(payload)):
+            return
+        size = len(fixed) + len(payload)  # Qos0Frame.packet, without the call
+        if size < 128:
+            packet = out.heads[size] + fixed + payload
+        else:
+            assert out.frame is not None  # (fixed is its part)
+            packet = out.frame.packet(payload)
+        if writer.send(packet):
             self.messages_out += 1
             self._sent_at_once += 1
             totals = self._totals

@@ -70,6 +70,16 @@ class Qos0Frame:
             return None
         return cls(name, retain, version, properties)
 
+    @property
+    def fixed(self) -> bytes:
+        """What follows the fixed header, before the payload (the topic, MQTT 5 properties)."""
+        return self._fixed
+
+    @property
+    def heads(self) -> tuple[bytes, ...]:
+        """The fixed header of a packet whose rest is shorter than 128 bytes, by its length."""
+        return self._heads
+
     def packet(self, payload: bytes) -> bytes:
         """The whole PUBLISH packet carrying `payload`."""
         fixed = self._fixed

@@ -300,3 +300,33 @@ def test_a_route_moves_at_its_speed_along_its_waypoints_and_round_again(
     lons = [point["lon"] for point in seen]  # type: ignore[index]
     assert lons == pytest.approx([0.0, east / 2, east, east / 2, 0.0], abs=1e-6)
     assert all(point["lat"] == 0.0 for point in seen)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("digits", [None, 1, 2, 3, 4])
+def test_rounded_floats_formatted_at_once_are_what_json_dumps_writes(
+    digits: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A template formats these to their places in one step: the text must still be repr's
+    # of the rounded value (zero and its sign, trailing zeros, halves, large and small).
+    fields: dict[str, ValueSpec] = {
+        "walk": ValueSpec(GeneratorKind.WALK, min=-2, max=2, step=0.03, start=0, round=digits),
+        "big": ValueSpec(GeneratorKind.WALK, min=-9e8, max=9e8, step=3e8, start=0, round=digits),
+        "noise": ValueSpec(GeneratorKind.GAUSSIAN, base=0, sigma=0.004, round=digits),
+        "held": ValueSpec(GeneratorKind.GAUSSIAN, base=5, sigma=1, min=4.5, round=digits),
+        "wave": ValueSpec(GeneratorKind.SINE, period=0.37, amplitude=100, round=digits),
+        "seq": ValueSpec(GeneratorKind.COUNTER, start=-3, step=7),
+    }
+    telemetry = Telemetry("t", fields=fields)
+    templated, general = (
+        PayloadBuilder(telemetry, DEVICE, {}),
+        PayloadBuilder(telemetry, DEVICE, {}),
+    )
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])  # the sine follows the wall clock
+    for step in range(2000):
+        now[0] = 1000.0 + step * 0.0123
+        state = random.getstate()
+        built = templated.build()
+        random.setstate(state)
+        values, payload = general.sample()
+        assert built == payload == json.dumps(values, separators=(",", ":")).encode()
