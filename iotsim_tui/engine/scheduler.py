@@ -12,7 +12,8 @@ each send cheaper for the kernel (docs/performance.md).
 A publish is never early. It is at most `gap` late: a twentieth of the shortest interval of
 the simulation, between one tick and `MAX_GAP` (50 ms for telemetry every second or slower).
 Each telemetry starts at a random point of its first interval (counted from the device's
-start, so a slow connection does not push it past the interval) and keeps a little jitter
+start, so a slow connection does not push it past the interval; early enough that a late
+burst still sends it within the interval) and keeps a little jitter
 afterwards, so a thousand devices do not fire in the same burst. Lateness does not add up:
 the next publish is planned from when the last one was due. Telemetry due further ahead than
 the wheel reaches (`SLOTS` ticks) waits in a heap until it comes within reach.
@@ -134,7 +135,10 @@ class TelemetryScheduler:
         jitters = device.jitters()
         entries = []
         for index, interval in enumerate(device.intervals()):
-            due = max(now, start + random.random() * interval)  # noqa: S311
+            # Early enough in the interval that, however late the wheel sends it (at most
+            # the gap this interval allows), it still goes out within the first interval.
+            spread = max(0.0, interval - min(MAX_GAP, max(TICK, interval * LATE_SHARE)))
+            due = max(now, start + random.random() * spread)  # noqa: S311
             entries.append(_Entry(due, device, index, interval, jitters[index]))
             self._put(entries[-1])
             self._gap = min(self._gap, max(TICK, interval * LATE_SHARE))
