@@ -71,7 +71,7 @@ def serve(
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), 1)
             os.dup2(devnull.fileno(), 2)
-    _exit_after_app()
+    exit_after_app()
     _pickle_events_by_constructor()
     outbox = _Outbox(replies)
     try:
@@ -114,7 +114,7 @@ def _pickle_events_by_constructor() -> None:
         copyreg.pickle(kind, reduce)
 
 
-def _exit_after_app() -> None:
+def exit_after_app() -> None:
     """Exit at the latest LEAVE_SECONDS after the app is gone, even if the loop is stuck."""
     parent = multiprocessing.parent_process()
     if parent is None:

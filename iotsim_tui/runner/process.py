@@ -121,7 +121,7 @@ class EngineProcess:
                 ended on its own (the message says how).
         """
         loop = asyncio.get_running_loop()
-        context = _context()
+        context = process_context()
         self._ended = loop.create_future()
         child_requests, self._requests = context.Pipe(duplex=False)
         self._replies, child_replies = context.Pipe(duplex=False)
@@ -137,7 +137,7 @@ class EngineProcess:
         self._process = process
         # The first start also starts the fork server (about a second): not on the app's loop.
         started = asyncio.ensure_future(
-            asyncio.to_thread(_start, process, child_requests, child_replies)
+            asyncio.to_thread(start_process, process, child_requests, child_replies)
         )
         try:
             await asyncio.shield(started)
@@ -151,7 +151,7 @@ class EngineProcess:
         if ended is None:
             raise IotsimError(
                 f"The simulation of {self.network.name} stopped unexpectedly "
-                f"({_how_it_ended(self._exit_code)}). Its devices are stopped; start the "
+                f"({how_it_ended(self._exit_code)}). Its devices are stopped; start the "
                 "network again (S)",
                 title="Network stopped",
             )
@@ -225,13 +225,13 @@ class EngineProcess:
                         wait = QUIT_SECONDS if quitting else LEAVE_SECONDS
                         await asyncio.wait_for(asyncio.shield(ended), wait)
                 if not (quitting and not ended.done()):
-                    self._exit_code = await _end(process)
+                    self._exit_code = await end_process(process)
                     gone = self._exit_code is not None
                     if gone:
                         process.close()  # not dead even killed: keep its fds
         finally:
             if not gone:
-                _let_go(process)
+                let_go(process)
             if self._replies is not None:
                 with contextlib.suppress(ValueError, OSError):
                     loop.remove_reader(self._replies.fileno())
@@ -244,7 +244,7 @@ class EngineProcess:
             self._answer_all(f"{self.network.name} stopped")
 
 
-def _start(process: BaseProcess, *child_ends: Connection) -> None:
+def start_process(process: BaseProcess, *child_ends: Connection) -> None:
     """Start `process`, then close the pipe ends it took, so its death is their end here."""
     try:
         process.start()
@@ -253,7 +253,7 @@ def _start(process: BaseProcess, *child_ends: Connection) -> None:
             end.close()
 
 
-def _let_go(process: BaseProcess) -> None:
+def let_go(process: BaseProcess) -> None:
     """Stop tracking `process`, so that the app's exit does not wait for it.
 
     multiprocessing joins its children when the interpreter exits (and terminates daemonic
@@ -266,7 +266,7 @@ def _let_go(process: BaseProcess) -> None:
         children.discard(process)
 
 
-async def _end(process: BaseProcess) -> int | None:
+async def end_process(process: BaseProcess) -> int | None:
     """Wait a bounded time for `process` to exit, then terminate it, then kill it, by pid.
 
     Returns its exit code (None if even SIGKILL did not end it in time).
@@ -281,7 +281,7 @@ async def _end(process: BaseProcess) -> int | None:
     return process.exitcode
 
 
-def _how_it_ended(code: int | None) -> str:
+def how_it_ended(code: int | None) -> str:
     if code is None:
         return "it stopped answering"
     if code < 0:
@@ -291,7 +291,7 @@ def _how_it_ended(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _context() -> ForkServerContext | SpawnContext:
+def process_context() -> ForkServerContext | SpawnContext:
     """A fork server with the engine imported; spawn where there is no fork server.
 
     Never a plain fork: the app has threads, and a forked copy of a locked lock stays locked.

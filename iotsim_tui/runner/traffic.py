@@ -30,8 +30,14 @@ from iotsim_tui.engine.traffic import TrafficWatch
 from iotsim_tui.errors import ConnectionFailed, IotsimError
 from iotsim_tui.explore.tree import Kept
 from iotsim_tui.profiles.model import BrokerSettings
-from iotsim_tui.runner.child import _exit_after_app
-from iotsim_tui.runner.process import _context, _end, _how_it_ended, _let_go, _start
+from iotsim_tui.runner.child import exit_after_app
+from iotsim_tui.runner.process import (
+    end_process,
+    how_it_ended,
+    let_go,
+    process_context,
+    start_process,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -57,7 +63,7 @@ class TrafficReader:
         self._listening: threading.Thread | None = None
 
     async def __aenter__(self) -> Self:
-        context = _context()
+        context = process_context()
         self._pipe, child_end = context.Pipe(duplex=False)
         process = context.Process(
             target=read_traffic,
@@ -67,7 +73,7 @@ class TrafficReader:
         )
         self._process = process
         # The first start also starts the fork server (about a second): not on the app's loop.
-        started = asyncio.ensure_future(asyncio.to_thread(_start, process, child_end))
+        started = asyncio.ensure_future(asyncio.to_thread(start_process, process, child_end))
         try:
             await asyncio.shield(started)
             self._listening = threading.Thread(
@@ -105,7 +111,7 @@ class TrafficReader:
         if said is None:
             process = self._process
             code = process.exitcode if process is not None else None
-            raise ConnectionFailed(f"the topic tree's reader stopped ({_how_it_ended(code)})")
+            raise ConnectionFailed(f"the topic tree's reader stopped ({how_it_ended(code)})")
         kind, message, _ = said
         if kind == "refused":
             raise CredentialsRefused(str(message))
@@ -121,9 +127,9 @@ class TrafficReader:
             return
         with contextlib.suppress(ValueError, OSError):
             process.terminate()
-        code = await _end(process)
+        code = await end_process(process)
         if code is None:
-            _let_go(process)
+            let_go(process)
             return
         process.close()
         if self._listening is not None:
@@ -163,7 +169,7 @@ def read_traffic(broker: BrokerSettings, every: float, base: Path | None, pipe: 
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), 1)
             os.dup2(devnull.fileno(), 2)
-    _exit_after_app()
+    exit_after_app()
     with contextlib.suppress(BrokenPipeError, OSError):
         asyncio.run(_read(broker, every, base, pipe))
     pipe.close()
