@@ -281,22 +281,22 @@ def test_the_broker_ends_when_the_app_is_killed(tmp_path: Path) -> None:
     app = subprocess.Popen(
         [sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, cwd=tmp_path
     )
-    broker_pid = 0
+    broker: psutil.Process | None = None
     try:
         assert app.stdout is not None
         first = app.stdout.readline()
-        broker_pid = int(first.split()[0])
         assert "Warning" not in first
-        assert psutil.pid_exists(broker_pid)
+        # Held before the app dies: the broker may be gone by the time it is looked up.
+        broker = psutil.Process(int(first.split()[0]))
         app.kill()  # no chance to stop its broker
         app.wait(timeout=20)
-        psutil.wait_procs([psutil.Process(broker_pid)], timeout=20)
-        assert not psutil.pid_exists(broker_pid)
+        _, alive = psutil.wait_procs([broker], timeout=20)
+        assert not alive, "the broker outlived the app"
     finally:
         app.kill()
         app.wait(timeout=20)
-        if broker_pid and psutil.pid_exists(broker_pid):
-            os.kill(broker_pid, signal.SIGKILL)  # the broker this test's app started
+        if broker is not None and broker.is_running():  # the same process, not a reused PID
+            broker.kill()  # the broker this test's app started
 
 
 async def test_a_tls_network_can_keep_its_plain_port_open_beside(tmp_path: Path) -> None:
