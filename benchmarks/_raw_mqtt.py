@@ -1,4 +1,4 @@
-"""MQTT 3.1.1 by hand over blocking sockets, for the persistence benchmark: exact packets,
+"""MQTT 3.1.1 by hand over blocking sockets, for the broker benchmarks: exact packets,
 nothing a client library would add or hide (reconnects, retries, its own acknowledgements).
 """
 
@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 
 from _common import HOST
+
+from iotsim_tui.protocol.wire import read_vbi
 
 WINDOW = 100
 """QoS 1 messages a publisher keeps in flight."""
@@ -47,25 +49,17 @@ def subscribe_packet(topic_filter: str, qos: int) -> bytes:
 def split_packets(buffer: bytearray) -> list[tuple[int, bytes]]:
     """Take the whole packets off the front of `buffer`: (first byte, body)."""
     found = []
-    position = 0
-    size = len(buffer)
+    position, size = 0, len(buffer)
     while position + 2 <= size:
-        length, shift, header = 0, 0, 1
-        while True:
-            if position + header >= size:
-                length = -1
-                break
-            byte = buffer[position + header]
-            length |= (byte & 0x7F) << shift
-            header += 1
-            shift += 7
-            if not byte & 0x80:
-                break
-        end = position + header + length
-        if length < 0 or end > size:
+        length = read_vbi(buffer, position + 1)
+        if length is None:
             break
-        found.append((buffer[position], bytes(buffer[position + header : end])))
-        position = end
+        value, used = length
+        start = position + 1 + used
+        if start + value > size:
+            break
+        found.append((buffer[position], bytes(buffer[start : start + value])))
+        position = start + value
     del buffer[:position]
     return found
 

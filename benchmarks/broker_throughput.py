@@ -32,6 +32,7 @@ from pathlib import Path
 
 import _common
 from _common import HOST, BrokerProcess
+from _raw_mqtt import split_packets
 
 from iotsim_tui.certs import init_certs
 
@@ -130,7 +131,7 @@ def subscriber(
         raise ConnectionError(f"SUBACK expected: {suback.hex()}")
     ready.set()
     sock.settimeout(0.25)
-    count, last, buffer = 0, time.monotonic(), b""
+    count, last, buffer = 0, time.monotonic(), bytearray()
     done_at = 0.0
     while time.monotonic() < deadline:
         try:
@@ -141,31 +142,13 @@ def subscriber(
         if chunk:
             last = now
             buffer += chunk
-            acks, position, size = [], 0, len(buffer)
-            while position + 2 <= size:
-                first, length, header = buffer[position], 0, 1
-                shift = 0
-                while True:
-                    if position + header >= size:
-                        length = -1
-                        break
-                    byte = buffer[position + header]
-                    length |= (byte & 0x7F) << shift
-                    header += 1
-                    shift += 7
-                    if not byte & 0x80:
-                        break
-                end = position + header + length
-                if length < 0 or end > size:
-                    break
+            acks = []
+            for first, body in split_packets(buffer):
                 if first >> 4 == 3:
                     count += 1
                     if first & 0x06:
-                        start = position + header
-                        topic_end = start + 2 + int.from_bytes(buffer[start : start + 2], "big")
-                        acks.append(b"\x40\x02" + buffer[topic_end : topic_end + 2])
-                position = end
-            buffer = buffer[position:]
+                        topic_end = 2 + int.from_bytes(body[:2], "big")
+                        acks.append(b"\x40\x02" + body[topic_end : topic_end + 2])
             if acks:
                 sock.sendall(b"".join(acks))
         elif publishers_done.is_set():
